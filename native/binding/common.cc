@@ -1,0 +1,151 @@
+#include "common.h"
+
+#include <cmath>
+
+namespace rkb {
+namespace {
+
+std::vector<std::pair<const char*, InitFn>>& Registry() {
+  static std::vector<std::pair<const char*, InitFn>> r;
+  return r;
+}
+
+const char* TypeName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+std::string Allowed(std::initializer_list<napi_typedarray_type> allowed) {
+  std::string s;
+  for (auto t : allowed) {
+    if (!s.empty()) s += " or ";
+    s += TypeName(t);
+  }
+  return s;
+}
+
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, KernelFn fn, std::vector<Napi::ObjectReference> keep)
+      : Napi::AsyncWorker(env, "reward-kernels"), fn_(std::move(fn)), keep_(std::move(keep)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { message_ = fn_(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (message_.empty()) deferred_.Resolve(env.Undefined());
+    else deferred_.Reject(Napi::RangeError::New(env, message_).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  KernelFn fn_;
+  std::vector<Napi::ObjectReference> keep_;
+  Napi::Promise::Deferred deferred_;
+  std::string message_;
+};
+
+}  // namespace
+
+Registrar::Registrar(const char* name, InitFn fn) { Registry().emplace_back(name, fn); }
+
+Array GetArray(const Napi::CallbackInfo& info, size_t i, const char* name,
+               std::initializer_list<napi_typedarray_type> allowed) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray())
+    throw Napi::TypeError::New(env, std::string(name) + ": expected " + Allowed(allowed));
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  bool ok = false;
+  for (auto t : allowed) ok = ok || ta.TypedArrayType() == t;
+  if (!ok)
+    throw Napi::TypeError::New(env, std::string(name) + ": expected " + Allowed(allowed) +
+                                        ", received " + TypeName(ta.TypedArrayType()));
+  Array a;
+  a.type = ta.TypedArrayType();
+  a.length = ta.ElementLength();
+  a.data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  if (a.length > 0 && ta.ArrayBuffer().Data() == nullptr)
+    throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
+  return a;
+}
+
+Array GetOptionalArray(const Napi::CallbackInfo& info, size_t i, const char* name,
+                       std::initializer_list<napi_typedarray_type> allowed) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return Array{};
+  return GetArray(info, i, name, allowed);
+}
+
+void RequireLength(Napi::Env env, const Array& a, size_t want, const char* name) {
+  if (a.length != want)
+    throw Napi::RangeError::New(env, std::string(name) + ": expected length " + std::to_string(want) +
+                                         ", received " + std::to_string(a.length));
+}
+
+double GetNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(name) + ": expected a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {
+  double d = GetNumber(info, i, name);
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || std::floor(d) != d)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + ": expected an integer in [" +
+                                                std::to_string(lo) + ", " + std::to_string(hi) +
+                                                "], received " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn) {
+  Napi::Env env = info.Env();
+  if (!async) {
+    std::string msg = fn();
+    if (!msg.empty()) throw Napi::RangeError::New(env, msg);
+    return env.Undefined();
+  }
+  std::vector<Napi::ObjectReference> keep;
+  for (size_t i = 0; i < info.Length(); ++i)
+    if (info[i].IsTypedArray()) keep.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  auto* w = new KernelWorker(env, std::move(fn), std::move(keep));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+std::string StatusMessage(const rk::Status& st, int64_t vocab) {
+  switch (st.code) {
+    case rk::Status::Ok: return "";
+    case rk::Status::BadTarget:
+      return "targets[" + std::to_string(st.index) + "]: expected an id in [0, " +
+             std::to_string(vocab) + ") or ignoreIndex, received " + std::to_string(st.value);
+    case rk::Status::BadShape:
+      return "vocab: expected a positive integer, received " + std::to_string(st.value);
+    case rk::Status::BadIndex:
+      return "index " + std::to_string(st.index) + ": value " + std::to_string(st.value) +
+             " is out of range";
+  }
+  return "kernel failed";
+}
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  for (auto& [name, fn] : Registry()) fn(env, exports);
+  return exports;
+}
+
+}  // namespace rkb
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return rkb::InitAll(env, exports); }
+NODE_API_MODULE(reward_kernels, InitAddon)

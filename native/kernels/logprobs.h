@@ -1,0 +1,53 @@
+// Token log-probs over a vocabulary, forward and backward (KERNELS.md section 1).
+//
+// logits: (N, V) row-major, f32 / bf16 / f16;  targets: (N) int32;  outputs (N) f32.
+//   z' = z / tau,  lse = log sum_j exp(z'_j),  logp = z'_y - lse,  H = lse - sum_j p_j z'_j
+//   dL/dz_j = (1/tau) * ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) ),  g = dL/dlogp, h = dL/dH
+// A row whose target equals ignore_index gives logp = H = lse = 0 and a zero gradient row.
+#pragma once
+#include <cstdint>
+
+#include "types.h"
+
+namespace rk {
+
+struct LogitsView {
+  const void* data;
+  DType dtype;
+  int64_t rows;   // N
+  int64_t vocab;  // V
+};
+
+// Writes logp (N), lse (N) and, when entropy != nullptr, H (N). One pass over the logits.
+Status token_logprobs_forward(const LogitsView& logits, const int32_t* targets, float temperature,
+                              int32_t ignore_index, float* logp, float* lse, float* entropy);
+
+// Writes dL/dlogits (N, V) f32 to grad (which may alias f32 logits: in place).
+// grad_entropy may be null (h = 0). With lse given (and, when grad_entropy is given, entropy too)
+// it makes one pass; otherwise it first recomputes the row statistics (a second read).
+Status token_logprobs_backward(const LogitsView& logits, const int32_t* targets, float temperature,
+                               int32_t ignore_index, const float* grad_logp,
+                               const float* grad_entropy, const float* lse, const float* entropy,
+                               float* grad);
+
+namespace detail {
+// Elements per chunk: rows are processed as fixed chunks whose partial results merge in a fixed
+// order, so any thread may take any chunk and results never depend on the thread count.
+constexpr int64_t kLogprobsChunk = 4096;
+
+// One chunk's statistics with a = log2(e)/tau: m = max z, s = sum 2^((z-m)a), t = sum 2^((z-m)a)(z-m)a.
+using ChunkStatsFn = void (*)(const void* chunk, int dtype, int64_t n, float a, float* m, float* s,
+                              float* t);
+// One chunk's gradient: u = max((z - c) a - b, -150), out = 2^u (k0 + k1 u).
+using ChunkGradFn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
+                             float k0, float k1, float* out);
+struct LogprobsKernels {
+  ChunkStatsFn stats;
+  ChunkGradFn grad;
+};
+const LogprobsKernels& logprobs_kernels_avx512();
+const LogprobsKernels& logprobs_kernels_avx2();
+const LogprobsKernels& logprobs_kernels_scalar();
+}  // namespace detail
+
+}  // namespace rk

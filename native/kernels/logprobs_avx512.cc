@@ -1,0 +1,2 @@
+#define RK_ISA_AVX512 1
+#include "logprobs_simd.inl"

@@ -1,0 +1,201 @@
+// Width-generic SIMD vocabulary for the hot loops of every kernel family.
+//
+// A family writes its row loops once, in a <family>_simd.inl file, against the names below, and
+// compiles that file three times: <family>_avx512.cc (#define RK_ISA_AVX512), <family>_avx2.cc
+// (#define RK_ISA_AVX2) and <family>_scalar.cc (neither). Everything here has internal linkage, so
+// code built with AVX-512 flags can never be picked by the linker for a baseline caller.
+//
+//   VF          one vector of kW floats
+//   load(p)     kW floats;  load_bf16/load_f16(p): kW halves widened to f32
+//   load_tail   the first n (< kW) elements, the rest filled with `fill`
+//   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
+//               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "half.h"
+
+#if defined(RK_ISA_AVX512) || defined(RK_ISA_AVX2)
+#include <immintrin.h>
+#endif
+
+#if defined(RK_ISA_AVX512)
+#define RK_ISA_NS avx512
+#elif defined(RK_ISA_AVX2)
+#define RK_ISA_NS avx2
+#else
+#define RK_ISA_NS scalar
+#endif
+
+namespace rk {
+namespace RK_ISA_NS {
+namespace {
+
+// 2^f on [-0.5, 0.5]: degree-5 relative minimax fit (max error 1.8e-7 evaluated in f32).
+constexpr float kP1 = 0.6931470036506653f, kP2 = 0.24022242426872253f,
+                kP3 = 0.05550733581185341f, kP4 = 0.009671499952673912f,
+                kP5 = 0.0013264671433717012f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegInf = -__builtin_inff();
+
+#if defined(RK_ISA_AVX512)
+
+constexpr int kW = 16;
+struct VF {
+  __m512 v;
+};
+inline VF set1(float x) { return {_mm512_set1_ps(x)}; }
+inline VF load(const float* p) { return {_mm512_loadu_ps(p)}; }
+inline VF load_bf16(const uint16_t* p) {
+  __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+}
+inline VF load_f16(const uint16_t* p) {
+  return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
+inline void store(float* p, VF a) { _mm512_storeu_ps(p, a.v); }
+inline VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline VF fma(VF a, VF b, VF c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }   // a*b + c
+inline VF fms(VF a, VF b, VF c) { return {_mm512_fmsub_ps(a.v, b.v, c.v)}; }   // a*b - c
+inline VF vmax(VF a, VF b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline VF vmin(VF a, VF b) { return {_mm512_min_ps(a.v, b.v)}; }
+inline float hsum(VF a) { return _mm512_reduce_add_ps(a.v); }
+inline float hmax(VF a) { return _mm512_reduce_max_ps(a.v); }
+inline VF exp2v(VF t) {
+  __m512 n = _mm512_roundscale_ps(t.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_sub_ps(t.v, n);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kP5), f, _mm512_set1_ps(kP4));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP3));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP2));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP1));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return {_mm512_scalef_ps(p, n)};
+}
+
+#elif defined(RK_ISA_AVX2)
+
+constexpr int kW = 8;
+struct VF {
+  __m256 v;
+};
+inline VF set1(float x) { return {_mm256_set1_ps(x)}; }
+inline VF load(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline VF load_bf16(const uint16_t* p) {
+  __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+}
+inline VF load_f16(const uint16_t* p) {
+  return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
+}
+inline void store(float* p, VF a) { _mm256_storeu_ps(p, a.v); }
+inline VF operator+(VF a, VF b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline VF operator-(VF a, VF b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline VF operator*(VF a, VF b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline VF fma(VF a, VF b, VF c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline VF fms(VF a, VF b, VF c) { return {_mm256_fmsub_ps(a.v, b.v, c.v)}; }
+inline VF vmax(VF a, VF b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline VF vmin(VF a, VF b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline float hsum(VF a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(VF a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline VF exp2v(VF t) {
+  // operand order keeps NaN: min/max return their second operand when either is NaN
+  __m256 x = _mm256_max_ps(_mm256_set1_ps(-127.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), t.v));
+  __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 f = _mm256_sub_ps(x, n);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kP5), f, _mm256_set1_ps(kP4));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kP3));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kP2));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kP1));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  // 2^n from the exponent bits; n = -127 gives the bit pattern of +0, so 2^t is exactly 0 there.
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
+}
+
+#else  // scalar baseline: the same arithmetic one lane at a time
+
+constexpr int kW = 1;
+struct VF {
+  float v;
+};
+inline VF set1(float x) { return {x}; }
+inline VF load(const float* p) { return {*p}; }
+inline VF load_bf16(const uint16_t* p) { return {bf16_to_f32(*p)}; }
+inline VF load_f16(const uint16_t* p) { return {f16_to_f32(*p)}; }
+inline void store(float* p, VF a) { *p = a.v; }
+inline VF operator+(VF a, VF b) { return {a.v + b.v}; }
+inline VF operator-(VF a, VF b) { return {a.v - b.v}; }
+inline VF operator*(VF a, VF b) { return {a.v * b.v}; }
+inline VF fma(VF a, VF b, VF c) { return {__builtin_fmaf(a.v, b.v, c.v)}; }
+inline VF fms(VF a, VF b, VF c) { return {__builtin_fmaf(a.v, b.v, -c.v)}; }
+// max/min that, like the SIMD instructions, return the second operand when either is NaN
+inline VF vmax(VF a, VF b) { return {a.v > b.v ? a.v : b.v}; }
+inline VF vmin(VF a, VF b) { return {a.v < b.v ? a.v : b.v}; }
+inline float hsum(VF a) { return a.v; }
+inline float hmax(VF a) { return a.v; }
+inline VF exp2v(VF t) {
+  float x = t.v > 127.0f ? 127.0f : (t.v < -127.0f ? -127.0f : t.v);
+  if (x != x) return {x};
+  float n = __builtin_nearbyintf(x);
+  float f = x - n;
+  float p = __builtin_fmaf(kP5, f, kP4);
+  p = __builtin_fmaf(p, f, kP3);
+  p = __builtin_fmaf(p, f, kP2);
+  p = __builtin_fmaf(p, f, kP1);
+  p = __builtin_fmaf(p, f, 1.0f);
+  uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float s;
+  std::memcpy(&s, &bits, 4);
+  return {p * s};
+}
+
+#endif
+
+// dtype codes shared with the binding and the TypeScript facade
+enum : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+
+// Loads kW logits of dtype DT starting at element i of `base`.
+template <int DT>
+inline VF load_dt(const void* base, int64_t i) {
+  if constexpr (DT == kF32) return load(static_cast<const float*>(base) + i);
+  else if constexpr (DT == kBF16) return load_bf16(static_cast<const uint16_t*>(base) + i);
+  else return load_f16(static_cast<const uint16_t*>(base) + i);
+}
+
+// Loads n < kW elements (converted to f32) and fills the rest of the vector with `fill`.
+template <int DT>
+inline VF load_tail_dt(const void* base, int64_t i, int64_t n, float fill) {
+  float buf[kW];
+  for (int k = 0; k < kW; ++k) buf[k] = fill;
+  for (int64_t k = 0; k < n; ++k) {
+    if constexpr (DT == kF32) buf[k] = static_cast<const float*>(base)[i + k];
+    else if constexpr (DT == kBF16) buf[k] = bf16_to_f32(static_cast<const uint16_t*>(base)[i + k]);
+    else buf[k] = f16_to_f32(static_cast<const uint16_t*>(base)[i + k]);
+  }
+  return load(buf);
+}
+
+// Stores the first n < kW lanes of `a`.
+inline void store_tail(float* p, int64_t n, VF a) {
+  float buf[kW];
+  store(buf, a);
+  for (int64_t k = 0; k < n; ++k) p[k] = buf[k];
+}
+
+}  // namespace
+}  // namespace RK_ISA_NS
+}  // namespace rk

@@ -1,0 +1,170 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace rk {
+
+FloatModeGuard::FloatModeGuard() {
+#if defined(__x86_64__) || defined(__i386__)
+  saved_ = _mm_getcsr();
+  _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+#else
+  saved_ = 0;
+#endif
+}
+
+FloatModeGuard::~FloatModeGuard() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr(saved_);
+#endif
+}
+
+int default_num_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+namespace {
+
+thread_local bool t_in_pool = false;
+
+class Pool {
+ public:
+  Pool() { resize(default_num_threads()); }
+  ~Pool() { stop_workers(); }
+
+  int size() {
+    std::lock_guard<std::mutex> job(job_mu_);
+    return nthreads_;
+  }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> job(job_mu_);
+    stop_workers();
+    nthreads_ = std::max(1, n);
+    stop_ = false;
+    const uint64_t gen = generation_;  // stable: no job runs while job_mu_ is held
+    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
+  }
+
+  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(1, grain);
+    const int64_t blocks = (n + grain - 1) / grain;
+    FloatModeGuard fm;
+    if (t_in_pool || blocks == 1) {
+      fn(0, n);
+      return;
+    }
+    std::lock_guard<std::mutex> job(job_mu_);
+    if (nthreads_ == 1) {
+      fn(0, n);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = &fn;
+      n_ = n;
+      grain_ = grain;
+      blocks_ = blocks;
+      next_.store(0);
+      active_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    t_in_pool = true;
+    work();
+    t_in_pool = false;
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [this] { return active_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = next_.fetch_add(1);
+      if (b >= blocks_) break;
+      int64_t begin = b * grain_;
+      int64_t end = std::min(n_, begin + grain_);
+      (*fn_)(begin, end);
+    }
+  }
+
+  // `seen` is the generation current when the worker was created, so a job published before the
+  // thread first runs is still picked up.
+  void worker_loop(uint64_t seen) {
+    t_in_pool = true;
+    FloatModeGuard fm;  // workers keep FTZ/DAZ for their whole life
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (--active_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  std::mutex job_mu_;  // one job at a time
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  int nthreads_ = 1;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0, grain_ = 1, blocks_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: workers may outlive static destructors at exit
+  return *p;
+}
+
+}  // namespace
+
+void set_num_threads(int n) { pool().resize(n); }
+int get_num_threads() { return pool().size(); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  pool().run(n, grain, fn);
+}
+
+}  // namespace rk
