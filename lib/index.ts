@@ -1,0 +1,21 @@
+// reward-kernels: the public API. One module per kernel family; see KERNELS.md for the math.
+export {
+  defaultNumThreads,
+  getNumThreads,
+  measureReadBandwidth,
+  setNumThreads,
+  setSimdLevel,
+  simdLevel,
+  type SimdLevel,
+} from './runtime.js';
+export {
+  tokenLogprobs,
+  tokenLogprobsAsync,
+  tokenLogprobsBackward,
+  tokenLogprobsBackwardAsync,
+  type Logits,
+  type LogitsDType,
+  type TokenLogprobsBackwardOptions,
+  type TokenLogprobsOptions,
+  type TokenLogprobsResult,
+} from './logprobs.js';

@@ -1,0 +1,34 @@
+// Loads the native addon: a prebuilt binary from prebuilds/<platform>-<arch>/ when one matches,
+// else the one compiled by `npm install` into build/Release/ (node-gyp-build picks).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+/** The package root (the folder above lib/ or dist/). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function load(): Record<string, unknown> {
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => Record<string, unknown>;
+    return nodeGypBuild(packageRoot);
+  } catch (err) {
+    const cause = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `reward-kernels: no native binary for ${process.platform}-${process.arch} ` +
+        `(Node-API 8, Node ${process.versions.node}) in ${packageRoot}. ` +
+        'Prebuilt binaries ship for linux-x64; elsewhere build from source: install CMake >= 3.18 ' +
+        'and a C++17 compiler, then run `npm rebuild reward-kernels --foreground-scripts` ' +
+        '(or `npx cmake-js compile` inside node_modules/reward-kernels). ' +
+        `Loader said: ${cause}`,
+      { cause: err },
+    );
+  }
+}
+
+const addon = load();
+
+/** The addon's functions, typed by each kernel family's own interface. */
+export function binding<T>(): T {
+  return addon as unknown as T;
+}
