@@ -1,0 +1,253 @@
+// The hot loops of divergence.cc, compiled once per ISA (see simd.h). Included by
+// divergence_avx512.cc, divergence_avx2.cc and divergence_scalar.cc.
+//
+// -inf logits (masked vocabulary) are legal: every product x * y where x is a probability is
+// computed as keep_nonzero(x, x * y), so 0 * (+-inf) and 0 * NaN from -inf - -inf give 0, while a
+// NaN probability (NaN or +inf logits) still propagates.
+#include "divergence.h"
+#include "simd.h"
+
+namespace rk {
+namespace RK_ISA_NS {
+namespace {
+
+// --- helpers this family needs beyond simd.h (kept local: simd.h is shared) -----------------
+#if defined(RK_ISA_AVX512)
+// x where e != 0 (NaN counts as nonzero), else 0
+inline VF keep_nonzero(VF e, VF x) {
+  return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(e.v, _mm512_setzero_ps(), _CMP_NEQ_UQ), x.v)};
+}
+// a >= b ? x : y
+inline VF sel_ge(VF a, VF b, VF x, VF y) {
+  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ), y.v, x.v)};
+}
+inline VF vdiv(VF a, VF b) { return {_mm512_div_ps(a.v, b.v)}; }
+// x = m 2^k with m in [1, 2); x positive and normal
+inline void frexp12(VF x, VF* m, VF* k) {
+  __m512i bits = _mm512_castps_si512(x.v);
+  __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
+  *k = {_mm512_cvtepi32_ps(e)};
+  *m = {_mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffff)),
+                                            _mm512_set1_epi32(0x3f800000)))};
+}
+#elif defined(RK_ISA_AVX2)
+inline VF keep_nonzero(VF e, VF x) {
+  return {_mm256_and_ps(x.v, _mm256_cmp_ps(e.v, _mm256_setzero_ps(), _CMP_NEQ_UQ))};
+}
+inline VF sel_ge(VF a, VF b, VF x, VF y) {
+  return {_mm256_blendv_ps(y.v, x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ))};
+}
+inline VF vdiv(VF a, VF b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline void frexp12(VF x, VF* m, VF* k) {
+  __m256i bits = _mm256_castps_si256(x.v);
+  __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
+  *k = {_mm256_cvtepi32_ps(e)};
+  *m = {_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)),
+                                            _mm256_set1_epi32(0x3f800000)))};
+}
+#else
+inline VF keep_nonzero(VF e, VF x) { return {(e.v != 0.0f) ? x.v : 0.0f}; }
+inline VF sel_ge(VF a, VF b, VF x, VF y) { return {(a.v >= b.v) ? x.v : y.v}; }
+inline VF vdiv(VF a, VF b) { return {a.v / b.v}; }
+inline void frexp12(VF x, VF* m, VF* k) {
+  uint32_t bits;
+  std::memcpy(&bits, &x.v, 4);
+  k->v = static_cast<float>(static_cast<int32_t>(bits >> 23) - 127);
+  bits = (bits & 0x7fffffu) | 0x3f800000u;
+  std::memcpy(&m->v, &bits, 4);
+}
+#endif
+
+// log2(x) for positive normal x (here x in [min(beta, 1 - beta), 1]): x = m 2^k with m in
+// [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) = 2 (s + s^3/3 + ... + s^9/9), s = (m - 1)/(m + 1),
+// |s| <= 0.1716, truncation error < 1e-9.
+inline VF log2_pos(VF x) {
+  VF m, k;
+  frexp12(x, &m, &k);
+  const VF one = set1(1.0f), sqrt2 = set1(1.41421356f), half = set1(0.5f);
+  m = sel_ge(m, sqrt2, m * half, m);
+  k = sel_ge(m, one, k, k + one);  // m was halved exactly when it is now below 1
+  const VF s = vdiv(m - one, m + one);
+  const VF s2 = s * s;
+  VF poly = fma(s2, set1(1.0f / 9.0f), set1(1.0f / 7.0f));
+  poly = fma(poly, s2, set1(1.0f / 5.0f));
+  poly = fma(poly, s2, set1(1.0f / 3.0f));
+  poly = fma(poly, s2, one);
+  // log2 m = (2 / ln 2) s poly
+  return fma(s * poly, set1(2.0f * kLog2e), k);
+}
+
+// One element pair of the jsd terms: p, q and A = log2(p/m), B = log2(q/m), m = beta q + (1-beta) p.
+// With l = log2 p - log2 q and e = 2^-|l|:
+//   l >= 0: A = -log2((1-beta) + beta e),  B = A - l
+//   l <  0: B = -log2(beta + (1-beta) e),  A = B + l
+// so one exp2 and one log2 of an argument in [min(beta, 1-beta), 1]; both branches as
+// L = -log2(c1 + c2 e), A = L + min(l, 0), B = L - max(l, 0).
+struct JsdConsts {
+  VF va, vcs, vbs, vct, vbt, vc, vb, vb1, lo, zero;
+  explicit JsdConsts(const detail::DivRow& r)
+      : va(set1(r.a)), vcs(set1(r.cs)), vbs(set1(r.bs)), vct(set1(r.ct)), vbt(set1(r.bt)),
+        vc(set1(r.c)), vb(set1(r.beta)), vb1(set1(1.0f - r.beta)), lo(set1(-150.0f)),
+        zero(set1(0.0f)) {}
+};
+
+inline VF jsd_L(const JsdConsts& k, VF l) {
+  const VF al = vmax(l, k.zero - l);
+  const VF e = exp2v(vmax(k.lo, k.zero - al));
+  const VF c1 = sel_ge(l, k.zero, k.vb1, k.vb), c2 = sel_ge(l, k.zero, k.vb, k.vb1);
+  return k.zero - log2_pos(fma(c2, e, c1));
+}
+
+constexpr int kU = 4;  // accumulators per sum
+
+// --- chunk statistics (one read of both rows; the exp pass reruns over the chunk in L1) ----
+template <int DT, int MODE>
+void stats_t(const void* zs, const void* zt, int64_t n, float a, float* out) {
+  VF s0 = set1(kNegInf), s1 = s0, t0 = s0, t1 = s0;
+  int64_t i = 0;
+  for (; i + 2 * kW <= n; i += 2 * kW) {
+    s0 = vmax(s0, load_dt<DT>(zs, i));
+    s1 = vmax(s1, load_dt<DT>(zs, i + kW));
+    t0 = vmax(t0, load_dt<DT>(zt, i));
+    t1 = vmax(t1, load_dt<DT>(zt, i + kW));
+  }
+  for (; i + kW <= n; i += kW) {
+    s0 = vmax(s0, load_dt<DT>(zs, i));
+    t0 = vmax(t0, load_dt<DT>(zt, i));
+  }
+  if (i < n) {
+    s1 = vmax(s1, load_tail_dt<DT>(zs, i, n - i, kNegInf));
+    t1 = vmax(t1, load_tail_dt<DT>(zt, i, n - i, kNegInf));
+  }
+  const float ms = hmax(vmax(s0, s1)), mt = hmax(vmax(t0, t1));
+  // an all -inf chunk shifts by 0 so that its exps are exactly 0 rather than NaN
+  const VF vms = set1(ms > kNegInf ? ms : 0.0f), vmt = set1(mt > kNegInf ? mt : 0.0f);
+  const VF va = set1(a), lo = set1(-150.0f);
+  // kU independent accumulators per sum: shorter dependency chains and a blocked (more
+  // accurate) f32 sum, which matters most for the one-lane scalar build.
+  VF ss[kU], st[kU], cr[kU];
+  for (int u = 0; u < kU; ++u) ss[u] = st[u] = cr[u] = set1(0.0f);
+  auto step = [&](VF x, VF y, int u) {
+    const VF es = exp2v(vmax(lo, (x - vms) * va));
+    const VF et = exp2v(vmax(lo, (y - vmt) * va));
+    ss[u] = ss[u] + es;
+    st[u] = st[u] + et;
+    if constexpr (MODE == 0) cr[u] = cr[u] + keep_nonzero(et, et * (y - x));
+    if constexpr (MODE == 1) cr[u] = cr[u] + keep_nonzero(es, es * (x - y));
+  };
+  i = 0;
+  for (; i + kU * kW <= n; i += kU * kW)
+    for (int u = 0; u < kU; ++u) step(load_dt<DT>(zs, i + u * kW), load_dt<DT>(zt, i + u * kW), u);
+  for (; i + kW <= n; i += kW) step(load_dt<DT>(zs, i), load_dt<DT>(zt, i), 0);
+  if (i < n) step(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf), 1);
+  out[0] = ms;
+  out[1] = mt;
+  out[2] = hsum((ss[0] + ss[1]) + (ss[2] + ss[3]));
+  out[3] = hsum((st[0] + st[1]) + (st[2] + st[3]));
+  out[4] = MODE <= 1 ? hsum((cr[0] + cr[1]) + (cr[2] + cr[3])) : 0.0f;
+}
+
+template <int DT>
+void jsd_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, float* out) {
+  const JsdConsts k(r);
+  VF aj[kU], ak[kU];
+  for (int u = 0; u < kU; ++u) aj[u] = ak[u] = k.zero;
+  auto step = [&](VF x, VF y, int u) {
+    const VF p = exp2v(vmax(k.lo, fms(x - k.vcs, k.va, k.vbs)));
+    const VF q = exp2v(vmax(k.lo, fms(y - k.vct, k.va, k.vbt)));
+    const VF l = fms(x - y, k.va, k.vc);
+    const VF L = jsd_L(k, l);
+    const VF pA = keep_nonzero(p, p * (L + vmin(l, k.zero)));
+    const VF qB = keep_nonzero(q, q * (L - vmax(l, k.zero)));
+    aj[u] = fma(k.vb, qB, fma(k.vb1, pA, aj[u]));
+    ak[u] = ak[u] + pA;
+  };
+  int64_t i = 0;
+  for (; i + kU * kW <= n; i += kU * kW)
+    for (int u = 0; u < kU; ++u) step(load_dt<DT>(zs, i + u * kW), load_dt<DT>(zt, i + u * kW), u);
+  for (; i + kW <= n; i += kW) step(load_dt<DT>(zs, i), load_dt<DT>(zt, i), 0);
+  if (i < n) step(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf), 1);
+  out[0] = hsum((aj[0] + aj[1]) + (aj[2] + aj[3]));
+  out[1] = hsum((ak[0] + ak[1]) + (ak[2] + ak[3]));
+}
+
+template <int DT, int MODE>
+void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, float* out) {
+  const JsdConsts k(r);
+  const VF k0 = set1(r.k0), k1 = set1(r.k1);
+  for (int64_t i = 0; i < n; i += kW) {
+    const bool full = i + kW <= n;
+    const VF x = full ? load_dt<DT>(zs, i) : load_tail_dt<DT>(zs, i, n - i, kNegInf);
+    const VF y = full ? load_dt<DT>(zt, i) : load_tail_dt<DT>(zt, i, n - i, kNegInf);
+    const VF p = exp2v(vmax(k.lo, fms(x - k.vcs, k.va, k.vbs)));
+    VF g;
+    if constexpr (MODE == 0) {
+      const VF q = exp2v(vmax(k.lo, fms(y - k.vct, k.va, k.vbt)));
+      g = k0 * (p - q);
+    } else if constexpr (MODE == 1) {
+      const VF l = fms(x - y, k.va, k.vc);
+      g = keep_nonzero(p, p * fma(k1, l, k0));
+    } else {
+      const VF l = fms(x - y, k.va, k.vc);
+      const VF A = jsd_L(k, l) + vmin(l, k.zero);
+      g = keep_nonzero(p, p * fma(k1, A, k0));
+    }
+    if (full) store(out + i, g);
+    else store_tail(out + i, n - i, g);
+  }
+}
+
+void stats(const void* zs, const void* zt, int dtype, int64_t n, float a, int mode, float* out) {
+#define RK_DIV_STATS(DT)                                            \
+  switch (mode) {                                                   \
+    case 0: return stats_t<DT, 0>(zs, zt, n, a, out);               \
+    case 1: return stats_t<DT, 1>(zs, zt, n, a, out);               \
+    default: return stats_t<DT, 2>(zs, zt, n, a, out);              \
+  }
+  switch (dtype) {
+    case kBF16: RK_DIV_STATS(kBF16)
+    case kF16: RK_DIV_STATS(kF16)
+    default: RK_DIV_STATS(kF32)
+  }
+#undef RK_DIV_STATS
+}
+
+void jsd(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r,
+         float* out) {
+  switch (dtype) {
+    case kBF16: return jsd_t<kBF16>(zs, zt, n, r, out);
+    case kF16: return jsd_t<kF16>(zs, zt, n, r, out);
+    default: return jsd_t<kF32>(zs, zt, n, r, out);
+  }
+}
+
+void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode,
+          float* out) {
+#define RK_DIV_GRAD(DT)                                             \
+  switch (mode) {                                                   \
+    case 0: return grad_t<DT, 0>(zs, zt, n, r, out);                \
+    case 1: return grad_t<DT, 1>(zs, zt, n, r, out);                \
+    default: return grad_t<DT, 2>(zs, zt, n, r, out);               \
+  }
+  switch (dtype) {
+    case kBF16: RK_DIV_GRAD(kBF16)
+    case kF16: RK_DIV_GRAD(kF16)
+    default: RK_DIV_GRAD(kF32)
+  }
+#undef RK_DIV_GRAD
+}
+
+}  // namespace
+}  // namespace RK_ISA_NS
+
+namespace detail {
+#define RK_CAT2(a, b) a##b
+#define RK_CAT(a, b) RK_CAT2(a, b)
+const DivergenceKernels& RK_CAT(divergence_kernels_, RK_ISA_NS)() {
+  static const DivergenceKernels k{&RK_ISA_NS::stats, &RK_ISA_NS::jsd, &RK_ISA_NS::grad};
+  return k;
+}
+#undef RK_CAT
+#undef RK_CAT2
+}  // namespace detail
+}  // namespace rk
