@@ -6,12 +6,14 @@
 //
 // Pass 1 (all kinds): per chunk, ms = max z, mt = max zt, Ss = sum 2^((z - ms) a),
 //   St = sum 2^((zt - mt) a) with a = log2(e)/tau, and the cross sum the kind needs:
-//   forward_kl  X = sum 2^((zt - mt) a) (zt - z),  reverse_kl  Y = sum 2^((z - ms) a) (z - zt).
+//   forward_kl  X = sum 2^((zt - mt) a) ((zt - mt) - (z - ms)) + (mt - ms) St,
+//   reverse_kl  Y = sum 2^((z - ms) a) ((z - ms) - (zt - mt)) + (ms - mt) Ss
+//   (the logit difference taken relative to the chunk maxima, so that large offsets between the
+//   rows cost no precision; identical rows still give exactly 0).
 //   Merged (M = max of the chunk maxima, each chunk rescaled by 2^((m_c - M) a)):
 //     KL(q || p) = X / (tau St) - (Mt - Ms) / tau - ln St + ln Ss
 //     KL(p || q) = Y / (tau Ss) - (Ms - Mt) / tau - ln Ss + ln St
-//   since log q_j - log p_j = (zt_j - z_j) / tau - (Mt - Ms) / tau - ln St + ln Ss. The logit
-//   difference zt - z is taken before any scaling, so identical rows give exactly 0.
+//   since log q_j - log p_j = (zt_j - z_j) / tau - (Mt - Ms) / tau - ln St + ln Ss.
 // Pass 2 (jsd only; the mixture needs both normalisers): per element, with l = log2 p - log2 q,
 //   A = log2(p/m), B = log2(q/m) = A - l (one exp2 and one log2, see divergence_simd.inl);
 //   J = sum beta q B + (1-beta) p A (each term >= 0: x log x is convex), K = sum p A.
@@ -107,15 +109,17 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
     double Ss = 0, St = 0, Cr = 0;
     for (int64_t c = 0; c < nck; ++c) {
       const float* q = P + c * kStats;
+      // the shifts the chunk kernel used (0 for an all -inf chunk)
+      const double hs = q[0] > -HUGE_VALF ? q[0] : 0.0, ht = q[1] > -HUGE_VALF ? q[1] : 0.0;
       if (q[2] != 0) {
         const double w = std::exp2((q[0] - Ms) * ad);
         Ss += q[2] * w;
-        if (kind == DivergenceKind::ReverseKL) Cr += q[4] * w;
+        if (kind == DivergenceKind::ReverseKL) Cr += (q[4] + (hs - ht) * q[2]) * w;
       }
       if (q[3] != 0) {
         const double w = std::exp2((q[1] - Mt) * ad);
         St += q[3] * w;
-        if (kind == DivergenceKind::ForwardKL) Cr += q[4] * w;
+        if (kind == DivergenceKind::ForwardKL) Cr += (q[4] + (ht - hs) * q[3]) * w;
       }
     }
     const double lnSs = std::log(Ss), lnSt = std::log(St);
@@ -131,8 +135,8 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
     w.bs = static_cast<float>(bs);
     w.ct = static_cast<float>(Mt);
     w.bt = static_cast<float>(bt);
-    w.c = static_cast<float>((Ms - Mt) * ad + bs - bt);
     w.beta = static_cast<float>(beta);
+    w.lam = kind == DivergenceKind::JSD ? static_cast<float>(std::log2(beta / (1 - beta))) : 0.0f;
     const double g = g_of(r);
     w.k0 = w.k1 = 0;
     if (kind == DivergenceKind::ForwardKL) w.k0 = static_cast<float>(g * inv_tau);

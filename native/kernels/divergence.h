@@ -42,14 +42,16 @@ constexpr int64_t kDivergenceChunk = 4096;
 
 // Chunk statistics of a row pair with a = log2(e)/tau, es = 2^((z - ms) a), et = 2^((zt - mt) a):
 // out[0] ms = max z, out[1] mt = max zt, out[2] sum es, out[3] sum et,
-// out[4] sum et (zt - z) (mode 0: forward_kl) or sum es (z - zt) (mode 1: reverse_kl), else 0.
+// out[4] sum et ((zt - mt) - (z - ms)) (mode 0: forward_kl) or sum es ((z - ms) - (zt - mt))
+// (mode 1: reverse_kl), else 0. An all -inf row chunk shifts by 0 instead of its max.
 using DivStatsFn = void (*)(const void* z, const void* zt, int dtype, int64_t n, float a, int mode,
                             float* out);
 // Per-row constants of the later passes (log2 units):
-//   log2 p = (z - cs) a - bs,  log2 q = (zt - ct) a - bt,  l = log2 p - log2 q = (z - zt) a - c.
+//   log2 p = (z - cs) a - bs,  log2 q = (zt - ct) a - bt,  l = log2 p - log2 q.
 struct DivRow {
-  float a, cs, bs, ct, bt, c;
+  float a, cs, bs, ct, bt;
   float beta;    // jsd mixture weight
+  float lam;     // log2(beta / (1 - beta))
   float k0, k1;  // gradient coefficients
 };
 // jsd sums of one chunk: out[0] = sum beta q log2(q/m) + (1-beta) p log2(p/m), out[1] = sum p log2(p/m).

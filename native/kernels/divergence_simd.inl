@@ -58,16 +58,24 @@ inline void frexp12(VF x, VF* m, VF* k) {
 }
 #endif
 
-// log2(x) for positive normal x (here x in [min(beta, 1 - beta), 1]): x = m 2^k with m in
+// log2(1 - t) for t in (-1, 1), accurate relative to t (a log1p): 1 - t = m 2^k, m in
 // [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) = 2 (s + s^3/3 + ... + s^9/9), s = (m - 1)/(m + 1),
-// |s| <= 0.1716, truncation error < 1e-9.
-inline VF log2_pos(VF x) {
+// |s| <= 0.1716 (truncation error < 1e-9). For 1 - t in (sqrt(1/2), sqrt(2)), k = 0 and
+// s = -t / (2 - t) straight from t, so the rounding of 1 - t never enters.
+inline VF log2_1m(VF t) {
+  const VF one = set1(1.0f), two = set1(2.0f), zero = set1(0.0f);
   VF m, k;
-  frexp12(x, &m, &k);
-  const VF one = set1(1.0f), sqrt2 = set1(1.41421356f), half = set1(0.5f);
-  m = sel_ge(m, sqrt2, m * half, m);
-  k = sel_ge(m, one, k, k + one);  // m was halved exactly when it is now below 1
-  const VF s = vdiv(m - one, m + one);
+  frexp12(one - t, &m, &k);
+  const VF sqrt2 = set1(1.41421356f);
+  const VF big = sel_ge(m, sqrt2, one, zero);  // m >= sqrt 2: halve it, k + 1
+  m = sel_ge(m, sqrt2, m * set1(0.5f), m);
+  k = k + big;
+  // far from 1: t >= 1 - sqrt(1/2) or -t >= sqrt(2) - 1; both at once never happen
+  const VF far = vmax(sel_ge(t, set1(0.29289322f), one, zero), sel_ge(zero - t, set1(0.41421356f), one, zero));
+  const VF num = sel_ge(far, one, m - one, zero - t);
+  const VF den = sel_ge(far, one, m + one, two - t);
+  k = sel_ge(far, one, k, zero);
+  const VF s = vdiv(num, den);
   const VF s2 = s * s;
   VF poly = fma(s2, set1(1.0f / 9.0f), set1(1.0f / 7.0f));
   poly = fma(poly, s2, set1(1.0f / 5.0f));
@@ -78,24 +86,30 @@ inline VF log2_pos(VF x) {
 }
 
 // One element pair of the jsd terms: p, q and A = log2(p/m), B = log2(q/m), m = beta q + (1-beta) p.
-// With l = log2 p - log2 q and e = 2^-|l|:
-//   l >= 0: A = -log2((1-beta) + beta e),  B = A - l
-//   l <  0: B = -log2(beta + (1-beta) e),  A = B + l
-// so one exp2 and one log2 of an argument in [min(beta, 1-beta), 1]; both branches as
-// L = -log2(c1 + c2 e), A = L + min(l, 0), B = L - max(l, 0).
+// With l = log2 p - log2 q and lam = log2(beta / (1 - beta)):
+//   l >= lam ((1-beta) p dominates m):  A = -log2(1 - beta (1 - 2^-l)),        B = A - l
+//   l <  lam (beta q dominates m):      B = -log2(1 - (1-beta) (1 - 2^l)),     A = B + l
+// The one computed directly is the one that can be near 0 (the other is then near -l), so
+// neither loses precision to cancellation; 2^(-+l) <= (1-beta)/beta or beta/(1-beta) there, so
+// nothing overflows. One exp2 and one log1p-style log2 per element.
+// l is the difference of the two log2-probabilities, each taken relative to its row max, so
+// large common offsets between the rows cost no precision.
 struct JsdConsts {
-  VF va, vcs, vbs, vct, vbt, vc, vb, vb1, lo, zero;
+  VF va, vcs, vbs, vct, vbt, vb, vb1, vlam, lo, zero, one;
   explicit JsdConsts(const detail::DivRow& r)
       : va(set1(r.a)), vcs(set1(r.cs)), vbs(set1(r.bs)), vct(set1(r.ct)), vbt(set1(r.bt)),
-        vc(set1(r.c)), vb(set1(r.beta)), vb1(set1(1.0f - r.beta)), lo(set1(-150.0f)),
-        zero(set1(0.0f)) {}
+        vb(set1(r.beta)), vb1(set1(1.0f - r.beta)), vlam(set1(r.lam)), lo(set1(-150.0f)),
+        zero(set1(0.0f)), one(set1(1.0f)) {}
 };
 
-inline VF jsd_L(const JsdConsts& k, VF l) {
-  const VF al = vmax(l, k.zero - l);
-  const VF e = exp2v(vmax(k.lo, k.zero - al));
-  const VF c1 = sel_ge(l, k.zero, k.vb1, k.vb), c2 = sel_ge(l, k.zero, k.vb, k.vb1);
-  return k.zero - log2_pos(fma(c2, e, c1));
+// A and B of the comment above.
+inline void jsd_AB(const JsdConsts& k, VF l, VF* A, VF* B) {
+  const VF x = sel_ge(l, k.vlam, k.zero - l, l);
+  const VF e = exp2v(vmax(k.lo, x));
+  const VF c = sel_ge(l, k.vlam, k.vb, k.vb1);
+  const VF L = k.zero - log2_1m(c * (k.one - e));
+  *A = sel_ge(l, k.vlam, L, L + l);
+  *B = sel_ge(l, k.vlam, L - l, L);
 }
 
 constexpr int kU = 4;  // accumulators per sum
@@ -132,8 +146,8 @@ void stats_t(const void* zs, const void* zt, int64_t n, float a, float* out) {
     const VF et = exp2v(vmax(lo, (y - vmt) * va));
     ss[u] = ss[u] + es;
     st[u] = st[u] + et;
-    if constexpr (MODE == 0) cr[u] = cr[u] + keep_nonzero(et, et * (y - x));
-    if constexpr (MODE == 1) cr[u] = cr[u] + keep_nonzero(es, es * (x - y));
+    if constexpr (MODE == 0) cr[u] = cr[u] + keep_nonzero(et, et * ((y - vmt) - (x - vms)));
+    if constexpr (MODE == 1) cr[u] = cr[u] + keep_nonzero(es, es * ((x - vms) - (y - vmt)));
   };
   i = 0;
   for (; i + kU * kW <= n; i += kU * kW)
@@ -153,12 +167,13 @@ void jsd_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, f
   VF aj[kU], ak[kU];
   for (int u = 0; u < kU; ++u) aj[u] = ak[u] = k.zero;
   auto step = [&](VF x, VF y, int u) {
-    const VF p = exp2v(vmax(k.lo, fms(x - k.vcs, k.va, k.vbs)));
-    const VF q = exp2v(vmax(k.lo, fms(y - k.vct, k.va, k.vbt)));
-    const VF l = fms(x - y, k.va, k.vc);
-    const VF L = jsd_L(k, l);
-    const VF pA = keep_nonzero(p, p * (L + vmin(l, k.zero)));
-    const VF qB = keep_nonzero(q, q * (L - vmax(l, k.zero)));
+    const VF lp = fms(x - k.vcs, k.va, k.vbs), lq = fms(y - k.vct, k.va, k.vbt);
+    const VF p = exp2v(vmax(k.lo, lp)), q = exp2v(vmax(k.lo, lq));
+    const VF l = lp - lq;
+    VF A, B;
+    jsd_AB(k, l, &A, &B);
+    const VF pA = keep_nonzero(p, p * A);
+    const VF qB = keep_nonzero(q, q * B);
     aj[u] = fma(k.vb, qB, fma(k.vb1, pA, aj[u]));
     ak[u] = ak[u] + pA;
   };
@@ -179,17 +194,17 @@ void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, 
     const bool full = i + kW <= n;
     const VF x = full ? load_dt<DT>(zs, i) : load_tail_dt<DT>(zs, i, n - i, kNegInf);
     const VF y = full ? load_dt<DT>(zt, i) : load_tail_dt<DT>(zt, i, n - i, kNegInf);
-    const VF p = exp2v(vmax(k.lo, fms(x - k.vcs, k.va, k.vbs)));
+    const VF lp = fms(x - k.vcs, k.va, k.vbs), lq = fms(y - k.vct, k.va, k.vbt);
+    const VF p = exp2v(vmax(k.lo, lp));
     VF g;
     if constexpr (MODE == 0) {
-      const VF q = exp2v(vmax(k.lo, fms(y - k.vct, k.va, k.vbt)));
-      g = k0 * (p - q);
+      g = k0 * (p - exp2v(vmax(k.lo, lq)));
     } else if constexpr (MODE == 1) {
-      const VF l = fms(x - y, k.va, k.vc);
-      g = keep_nonzero(p, p * fma(k1, l, k0));
+      g = keep_nonzero(p, p * fma(k1, lp - lq, k0));
     } else {
-      const VF l = fms(x - y, k.va, k.vc);
-      const VF A = jsd_L(k, l) + vmin(l, k.zero);
+      const VF l = lp - lq;
+      VF A, B;
+      jsd_AB(k, l, &A, &B);
       g = keep_nonzero(p, p * fma(k1, A, k0));
     }
     if (full) store(out + i, g);
