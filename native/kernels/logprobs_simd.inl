@@ -31,7 +31,15 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f);
   VF s0 = set1(0.0f), s1 = s0, t0 = s0, t1 = s0;
   i = 0;
+  // While the exp pass works from L1, fetch the memory that comes next (the rest of the row or the
+  // next row: rows are contiguous), so the next chunk's max pass does not wait on DRAM.
   for (; i + 2 * kW <= n; i += 2 * kW) {
+    if constexpr (kW * (DT == kF32 ? 4 : 2) >= 64) {
+      prefetch_dt<DT>(p, n + i);
+      prefetch_dt<DT>(p, n + i + kW);
+    } else if (((i * (DT == kF32 ? 4 : 2)) & 63) == 0) {
+      prefetch_dt<DT>(p, n + i);
+    }
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
     VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
     VF e0 = exp2v(u0), e1 = exp2v(u1);
