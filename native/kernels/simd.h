@@ -8,6 +8,7 @@
 //   VF          one vector of kW floats
 //   load(p)     kW floats;  load_bf16/load_f16(p): kW halves widened to f32
 //   load_tail   the first n (< kW) elements, the rest filled with `fill`
+//   stream(p)   non-temporal store of a full vector to a kW*4-byte aligned p; stream_fence() after
 //   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
 //               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
 #pragma once
@@ -60,6 +61,9 @@ inline VF load_f16(const uint16_t* p) {
   return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
 }
 inline void store(float* p, VF a) { _mm512_storeu_ps(p, a.v); }
+// Non-temporal store (p 64-byte aligned): no read-for-ownership of the destination line.
+inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
+inline void stream_fence() { _mm_sfence(); }
 inline VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -96,6 +100,8 @@ inline VF load_f16(const uint16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
 }
 inline void store(float* p, VF a) { _mm256_storeu_ps(p, a.v); }
+inline void stream(float* p, VF a) { _mm256_stream_ps(p, a.v); }  // p 32-byte aligned
+inline void stream_fence() { _mm_sfence(); }
 inline VF operator+(VF a, VF b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -141,6 +147,8 @@ inline VF load(const float* p) { return {*p}; }
 inline VF load_bf16(const uint16_t* p) { return {bf16_to_f32(*p)}; }
 inline VF load_f16(const uint16_t* p) { return {f16_to_f32(*p)}; }
 inline void store(float* p, VF a) { *p = a.v; }
+inline void stream(float* p, VF a) { *p = a.v; }
+inline void stream_fence() {}
 inline VF operator+(VF a, VF b) { return {a.v + b.v}; }
 inline VF operator-(VF a, VF b) { return {a.v - b.v}; }
 inline VF operator*(VF a, VF b) { return {a.v * b.v}; }
