@@ -10,10 +10,16 @@
 
 namespace {
 
+// Arguments 0-5, shared by both entry points: logits, dtype, vocab, targets, temperature, ignoreIndex.
 struct Logits {
   rk::LogitsView view;
   rkb::Array array;
+  rkb::Array targets;
+  double temperature;
+  int64_t ignore;
 };
+
+double GetTemperature(const Napi::CallbackInfo& info, size_t i);
 
 Logits GetLogits(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -28,6 +34,10 @@ Logits GetLogits(const Napi::CallbackInfo& info) {
                                          std::to_string(l.array.length));
   l.view = rk::LogitsView{l.array.data, static_cast<rk::DType>(dtype),
                           static_cast<int64_t>(l.array.length) / vocab, vocab};
+  l.targets = rkb::GetArray(info, 3, "targets", {napi_int32_array});
+  rkb::RequireLength(env, l.targets, static_cast<size_t>(l.view.rows), "targets");
+  l.temperature = GetTemperature(info, 4);
+  l.ignore = rkb::GetInteger(info, 5, "ignoreIndex", INT32_MIN, INT32_MAX);
   return l;
 }
 
@@ -42,10 +52,9 @@ Napi::Value Forward(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Logits l = GetLogits(info);
   const size_t n = static_cast<size_t>(l.view.rows);
-  rkb::Array targets = rkb::GetArray(info, 3, "targets", {napi_int32_array});
-  rkb::RequireLength(env, targets, n, "targets");
-  double temperature = GetTemperature(info, 4);
-  int64_t ignore = rkb::GetInteger(info, 5, "ignoreIndex", INT32_MIN, INT32_MAX);
+  const rkb::Array targets = l.targets;
+  const double temperature = l.temperature;
+  const int64_t ignore = l.ignore;
   rkb::Array logp = rkb::GetArray(info, 6, "out.logprobs", {napi_float32_array});
   rkb::RequireLength(env, logp, n, "out.logprobs");
   rkb::Array lse = rkb::GetArray(info, 7, "out.logsumexp", {napi_float32_array});
@@ -67,10 +76,9 @@ Napi::Value Backward(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Logits l = GetLogits(info);
   const size_t n = static_cast<size_t>(l.view.rows);
-  rkb::Array targets = rkb::GetArray(info, 3, "targets", {napi_int32_array});
-  rkb::RequireLength(env, targets, n, "targets");
-  double temperature = GetTemperature(info, 4);
-  int64_t ignore = rkb::GetInteger(info, 5, "ignoreIndex", INT32_MIN, INT32_MAX);
+  const rkb::Array targets = l.targets;
+  const double temperature = l.temperature;
+  const int64_t ignore = l.ignore;
   rkb::Array g = rkb::GetArray(info, 6, "gradLogprobs", {napi_float32_array});
   rkb::RequireLength(env, g, n, "gradLogprobs");
   rkb::Array h = rkb::GetOptionalArray(info, 7, "gradEntropy", {napi_float32_array});

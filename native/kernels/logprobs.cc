@@ -45,6 +45,13 @@ Status check_targets(const int32_t* targets, int64_t n, int64_t vocab, int32_t i
   return Status{};
 }
 
+// Chunks per scheduling block: up to 64 (1 MiB of f32 logits, long memory streams, negligible
+// scheduling cost) while leaving at least 8 blocks per thread for balance. Any partition gives the
+// same results, since each chunk's arithmetic and the merge order are fixed.
+int64_t chunk_grain(int64_t items) {
+  return std::max<int64_t>(1, std::min<int64_t>(64, items / (8 * static_cast<int64_t>(get_num_threads()))));
+}
+
 // Per-row statistics in double, merged from the chunks in order.
 struct RowStats {
   double max = 0;    // M = max_j z_j (raw logits)
@@ -62,8 +69,7 @@ void row_stats(const LogitsView& lg, const int32_t* targets, int32_t ignore_inde
   const auto& k = kernels();
   std::vector<float> pm(n * nck), ps(n * nck), pt(want_h ? n * nck : 0);
   const char* base = static_cast<const char*>(lg.data);
-  // ~1 MB of logits per block keeps the scheduling cost negligible and the memory streams long.
-  const int64_t grain = (v >= (1 << 18)) ? 1 : std::max<int64_t>(1, (1 << 18) / v) * nck;
+  const int64_t grain = chunk_grain(n * nck);
   parallel_for(n * nck, grain, [&](int64_t b, int64_t e) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t r = it / nck, c = it % nck;
@@ -175,7 +181,7 @@ Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, flo
   const float a = static_cast<float>(ad);
   const auto& k = kernels();
   const char* base = static_cast<const char*>(lg.data);
-  const int64_t grain = (v >= (1 << 18)) ? 1 : std::max<int64_t>(1, (1 << 18) / v) * nck;
+  const int64_t grain = chunk_grain(n * nck);
   parallel_for(n * nck, grain, [&](int64_t bgn, int64_t end) {
     for (int64_t it = bgn; it < end; ++it) {
       const int64_t r = it / nck, ci = it % nck;

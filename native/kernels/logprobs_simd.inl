@@ -31,7 +31,15 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f);
   VF s0 = set1(0.0f), s1 = s0, t0 = s0, t1 = s0;
   i = 0;
+  // While the exp pass works from L1, fetch the memory that comes next (the rest of the row or the
+  // next row: rows are contiguous), so the next chunk's max pass does not wait on DRAM.
   for (; i + 2 * kW <= n; i += 2 * kW) {
+    if constexpr (kW * (DT == kF32 ? 4 : 2) >= 64) {
+      prefetch_dt<DT>(p, n + i);
+      prefetch_dt<DT>(p, n + i + kW);
+    } else if (((i * (DT == kF32 ? 4 : 2)) & 63) == 0) {
+      prefetch_dt<DT>(p, n + i);
+    }
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
     VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
     VF e0 = exp2v(u0), e1 = exp2v(u1);
@@ -58,15 +66,28 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
                   float* out) {
   const VF vc = set1(c), va = set1(a), vb = set1(b), lo = set1(-150.0f), vk0 = set1(k0),
            vk1 = set1(k1);
-  int64_t i = 0;
-  for (; i + kW <= n; i += kW) {
-    VF u = vmax(lo, fms(load_dt<DT>(p, i) - vc, va, vb));
-    store(out + i, exp2v(u) * fma(vk1, u, vk0));
+  auto grad = [&](VF x) {
+    VF u = vmax(lo, fms(x - vc, va, vb));
+    return exp2v(u) * fma(vk1, u, vk0);
+  };
+  // Head: up to the first vector-aligned output element, so the body can use non-temporal stores
+  // (the gradient is written once and not read back here: skipping the read-for-ownership saves
+  // a third of the memory traffic).
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(float));
+  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(float) - mis) / sizeof(float));
+  if (mis % sizeof(float) != 0 || head > n) head = n;  // not float-aligned: no streaming at all
+  if (head > 0) {
+    for (int64_t i = 0; i < head; i += kW) {
+      const int64_t m = head - i < kW ? head - i : kW;
+      VF g = grad(m == kW ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, m, kNegInf));
+      if (m == kW) store(out + i, g);
+      else store_tail(out + i, m, g);
+    }
   }
-  if (i < n) {
-    VF u = vmax(lo, fms(load_tail_dt<DT>(p, i, n - i, kNegInf) - vc, va, vb));
-    store_tail(out + i, n - i, exp2v(u) * fma(vk1, u, vk0));
-  }
+  int64_t i = head;
+  for (; i + kW <= n; i += kW) stream(out + i, grad(load_dt<DT>(p, i)));
+  if (i < n) store_tail(out + i, n - i, grad(load_tail_dt<DT>(p, i, n - i, kNegInf)));
+  stream_fence();
 }
 
 void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t) {

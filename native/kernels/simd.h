@@ -8,6 +8,7 @@
 //   VF          one vector of kW floats
 //   load(p)     kW floats;  load_bf16/load_f16(p): kW halves widened to f32
 //   load_tail   the first n (< kW) elements, the rest filled with `fill`
+//   stream(p)   non-temporal store of a full vector to a kW*4-byte aligned p; stream_fence() after
 //   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
 //               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
 #pragma once
@@ -26,6 +27,10 @@
 #define RK_ISA_NS avx2
 #else
 #define RK_ISA_NS scalar
+#endif
+
+#ifndef RK_PREFETCH_LOCALITY
+#define RK_PREFETCH_LOCALITY 2
 #endif
 
 namespace rk {
@@ -56,6 +61,9 @@ inline VF load_f16(const uint16_t* p) {
   return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
 }
 inline void store(float* p, VF a) { _mm512_storeu_ps(p, a.v); }
+// Non-temporal store (p 64-byte aligned): no read-for-ownership of the destination line.
+inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
+inline void stream_fence() { _mm_sfence(); }
 inline VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -92,6 +100,8 @@ inline VF load_f16(const uint16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
 }
 inline void store(float* p, VF a) { _mm256_storeu_ps(p, a.v); }
+inline void stream(float* p, VF a) { _mm256_stream_ps(p, a.v); }  // p 32-byte aligned
+inline void stream_fence() { _mm_sfence(); }
 inline VF operator+(VF a, VF b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -137,6 +147,8 @@ inline VF load(const float* p) { return {*p}; }
 inline VF load_bf16(const uint16_t* p) { return {bf16_to_f32(*p)}; }
 inline VF load_f16(const uint16_t* p) { return {f16_to_f32(*p)}; }
 inline void store(float* p, VF a) { *p = a.v; }
+inline void stream(float* p, VF a) { *p = a.v; }
+inline void stream_fence() {}
 inline VF operator+(VF a, VF b) { return {a.v + b.v}; }
 inline VF operator-(VF a, VF b) { return {a.v - b.v}; }
 inline VF operator*(VF a, VF b) { return {a.v * b.v}; }
@@ -187,6 +199,14 @@ inline VF load_tail_dt(const void* base, int64_t i, int64_t n, float fill) {
     else buf[k] = f16_to_f32(static_cast<const uint16_t*>(base)[i + k]);
   }
   return load(buf);
+}
+
+// Hints the cache to fetch element i of a DT array into L2 (never faults, even past the end).
+// L2 (locality 2, prefetcht1) measured best for the log-prob exp pass: ~32 ms vs ~36 ms at
+// N=1024 V=151936 f32 on 2 Sapphire Rapids cores; prefetching into L1 evicted the working chunk.
+template <int DT>
+inline void prefetch_dt(const void* base, int64_t i) {
+  __builtin_prefetch(static_cast<const char*>(base) + i * (DT == kF32 ? 4 : 2), 0, RK_PREFETCH_LOCALITY);
 }
 
 // Stores the first n < kW lanes of `a`.
