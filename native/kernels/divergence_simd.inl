@@ -150,8 +150,23 @@ void stats_t(const void* zs, const void* zt, int64_t n, float a, float* out) {
     if constexpr (MODE == 1) cr[u] = cr[u] + keep_nonzero(es, es * ((x - vms) - (y - vmt)));
   };
   i = 0;
-  for (; i + kU * kW <= n; i += kU * kW)
+  // While the exp pass works from L1, fetch what comes next in both rows (the next chunk, or the
+  // next row: rows are contiguous) into L2, so the next max pass does not wait on DRAM.
+  constexpr int64_t kEsz = DT == kF32 ? 4 : 2, kStep = kU * kW * kEsz;
+  const char* ps = static_cast<const char*>(zs) + n * kEsz;
+  const char* pt = static_cast<const char*>(zt) + n * kEsz;
+  for (; i + kU * kW <= n; i += kU * kW) {
+    if constexpr (kStep >= 64) {
+      for (int64_t b = 0; b < kStep; b += 64) {
+        __builtin_prefetch(ps + i * kEsz + b, 0, RK_PREFETCH_LOCALITY);
+        __builtin_prefetch(pt + i * kEsz + b, 0, RK_PREFETCH_LOCALITY);
+      }
+    } else if (((i * kEsz) & 63) == 0) {
+      __builtin_prefetch(ps + i * kEsz, 0, RK_PREFETCH_LOCALITY);
+      __builtin_prefetch(pt + i * kEsz, 0, RK_PREFETCH_LOCALITY);
+    }
     for (int u = 0; u < kU; ++u) step(load_dt<DT>(zs, i + u * kW), load_dt<DT>(zt, i + u * kW), u);
+  }
   for (; i + kW <= n; i += kW) step(load_dt<DT>(zs, i), load_dt<DT>(zt, i), 0);
   if (i < n) step(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf), 1);
   out[0] = ms;
@@ -190,26 +205,34 @@ template <int DT, int MODE>
 void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, float* out) {
   const JsdConsts k(r);
   const VF k0 = set1(r.k0), k1 = set1(r.k1);
-  for (int64_t i = 0; i < n; i += kW) {
-    const bool full = i + kW <= n;
-    const VF x = full ? load_dt<DT>(zs, i) : load_tail_dt<DT>(zs, i, n - i, kNegInf);
-    const VF y = full ? load_dt<DT>(zt, i) : load_tail_dt<DT>(zt, i, n - i, kNegInf);
+  auto grad = [&](VF x, VF y) {
     const VF lp = fms(x - k.vcs, k.va, k.vbs), lq = fms(y - k.vct, k.va, k.vbt);
     const VF p = exp2v(vmax(k.lo, lp));
-    VF g;
     if constexpr (MODE == 0) {
-      g = k0 * (p - exp2v(vmax(k.lo, lq)));
+      return k0 * (p - exp2v(vmax(k.lo, lq)));
     } else if constexpr (MODE == 1) {
-      g = keep_nonzero(p, p * fma(k1, lp - lq, k0));
+      return keep_nonzero(p, p * fma(k1, lp - lq, k0));
     } else {
-      const VF l = lp - lq;
       VF A, B;
-      jsd_AB(k, l, &A, &B);
-      g = keep_nonzero(p, p * fma(k1, A, k0));
+      jsd_AB(k, lp - lq, &A, &B);
+      return keep_nonzero(p, p * fma(k1, A, k0));
     }
-    if (full) store(out + i, g);
-    else store_tail(out + i, n - i, g);
+  };
+  // Head up to the first vector-aligned output element, then non-temporal stores: the gradient is
+  // written once and not read back here, so skipping the read-for-ownership saves memory traffic.
+  // (In place, the lines were just read; streaming over them is still correct.)
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(float));
+  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(float) - mis) / sizeof(float));
+  if (mis % sizeof(float) != 0 || head > n) head = n;  // not float-aligned: no streaming at all
+  for (int64_t i = 0; i < head; i += kW) {
+    const int64_t m = head - i < kW ? head - i : kW;
+    if (m == kW) store(out + i, grad(load_dt<DT>(zs, i), load_dt<DT>(zt, i)));
+    else store_tail(out + i, m, grad(load_tail_dt<DT>(zs, i, m, kNegInf), load_tail_dt<DT>(zt, i, m, kNegInf)));
   }
+  int64_t i = head;
+  for (; i + kW <= n; i += kW) stream(out + i, grad(load_dt<DT>(zs, i), load_dt<DT>(zt, i)));
+  if (i < n) store_tail(out + i, n - i, grad(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf)));
+  stream_fence();
 }
 
 void stats(const void* zs, const void* zt, int dtype, int64_t n, float a, int mode, float* out) {
