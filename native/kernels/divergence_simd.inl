@@ -21,19 +21,17 @@ inline VF keep_nonzero(VF e, VF x) {
 inline VF sel_ge(VF a, VF b, VF x, VF y) {
   return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ), y.v, x.v)};
 }
-// a / b via rcp14 and one Newton step (relative error ~1e-8; b here is in [1.29, 2.42])
+// a / b via rcp14 and one Newton step (relative error ~1e-8; b here is in [1.25, 2.5])
 inline VF vdiv(VF a, VF b) {
   __m512 r = _mm512_rcp14_ps(b.v);
   r = _mm512_mul_ps(r, _mm512_fnmadd_ps(b.v, r, _mm512_set1_ps(2.0f)));
   return {_mm512_mul_ps(a.v, r)};
 }
-// x = m 2^k with m in [1, 2); x positive and normal
-inline void frexp12(VF x, VF* m, VF* k) {
-  __m512i bits = _mm512_castps_si512(x.v);
-  __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
-  *k = {_mm512_cvtepi32_ps(e)};
-  *m = {_mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffff)),
-                                            _mm512_set1_epi32(0x3f800000)))};
+// x = m 2^k with m in [0.75, 1.5) (getmant) and k = getexp(x) - getexp(m); x positive, normal
+inline void frexp_red(VF x, VF* m, VF* k) {
+  const __m512 mm = _mm512_getmant_ps(x.v, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
+  *m = {mm};
+  *k = {_mm512_sub_ps(_mm512_getexp_ps(x.v), _mm512_getexp_ps(mm))};
 }
 #elif defined(RK_ISA_AVX2)
 inline VF keep_nonzero(VF e, VF x) {
@@ -63,24 +61,28 @@ inline void frexp12(VF x, VF* m, VF* k) {
 }
 #endif
 
+#if !defined(RK_ISA_AVX512)
+// x = m 2^k with m in [sqrt(1/2), sqrt(2)); x positive and normal
+inline void frexp_red(VF x, VF* m, VF* k) {
+  frexp12(x, m, k);
+  const VF sqrt2 = set1(1.41421356f);
+  *k = *k + sel_ge(*m, sqrt2, set1(1.0f), set1(0.0f));
+  *m = sel_ge(*m, sqrt2, *m * set1(0.5f), *m);
+}
+#endif
+
 // log2(1 - t) for t in (-1, 1), accurate relative to t (a log1p): 1 - t = m 2^k, m in
-// [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) = 2 (s + s^3/3 + ... + s^9/9), s = (m - 1)/(m + 1),
-// |s| <= 0.1716 (truncation error < 1e-9). For 1 - t in (sqrt(1/2), sqrt(2)), k = 0 and
-// s = -t / (2 - t) straight from t, so the rounding of 1 - t never enters.
+// [sqrt(1/2), sqrt(2)) (AVX-512: [0.75, 1.5)), ln m = 2 atanh(s) = 2 (s + s^3/3 + ... + s^9/9),
+// s = (m - 1)/(m + 1), |s| <= 0.2 (truncation error < 4e-9). Where k = 0, s = -t / (2 - t)
+// straight from t, so the rounding of 1 - t never enters.
 inline VF log2_1m(VF t) {
   const VF one = set1(1.0f), two = set1(2.0f), zero = set1(0.0f);
   VF m, k;
-  frexp12(one - t, &m, &k);
-  const VF sqrt2 = set1(1.41421356f);
-  const VF big = sel_ge(m, sqrt2, one, zero);  // m >= sqrt 2: halve it, k + 1
-  m = sel_ge(m, sqrt2, m * set1(0.5f), m);
-  k = k + big;
-  // far from 1: t >= 1 - sqrt(1/2) or -t >= sqrt(2) - 1; both at once never happen
-  const VF far = vmax(sel_ge(t, set1(0.29289322f), one, zero), sel_ge(zero - t, set1(0.41421356f), one, zero));
-  const VF num = sel_ge(far, one, m - one, zero - t);
-  const VF den = sel_ge(far, one, m + one, two - t);
-  k = sel_ge(far, one, k, zero);
-  const VF s = vdiv(num, den);
+  frexp_red(one - t, &m, &k);
+  // k = 0: 1 - t is m itself; take s from t, so the rounding of 1 - t never enters
+  const VF far = vmax(k, zero - k);  // 0 or >= 1
+  const VF half = set1(0.5f);
+  const VF s = vdiv(sel_ge(far, half, m - one, zero - t), sel_ge(far, half, m + one, two - t));
   const VF s2 = s * s;
   VF poly = fma(s2, set1(1.0f / 9.0f), set1(1.0f / 7.0f));
   poly = fma(poly, s2, set1(1.0f / 5.0f));
@@ -171,6 +173,7 @@ void stats_t(const void* zs, const void* zt, int64_t n, float a, float* out) {
       __builtin_prefetch(ps + i * kEsz, 0, RK_PREFETCH_LOCALITY);
       __builtin_prefetch(pt + i * kEsz, 0, RK_PREFETCH_LOCALITY);
     }
+#pragma GCC unroll 4
     for (int u = 0; u < kU; ++u) step(load_dt<DT>(zs, i + u * kW), load_dt<DT>(zt, i + u * kW), u);
   }
   for (; i + kW <= n; i += kW) step(load_dt<DT>(zs, i), load_dt<DT>(zt, i), 0);
@@ -204,8 +207,10 @@ void jsd_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, f
     ak[u] = ak[u] + pA;
   };
   int64_t i = 0;
-  for (; i + kU * kW <= n; i += kU * kW)
+  for (; i + kU * kW <= n; i += kU * kW) {
+#pragma GCC unroll 4
     for (int u = 0; u < kU; ++u) step(load_dt<DT>(zs, i + u * kW), load_dt<DT>(zt, i + u * kW), u);
+  }
   for (; i + kW <= n; i += kW) step(load_dt<DT>(zs, i), load_dt<DT>(zt, i), 0);
   if (i < n) step(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf), 1);
   out[0] = hsum((aj[0] + aj[1]) + (aj[2] + aj[3]));
