@@ -260,6 +260,15 @@ describe('vocabDivergence options', () => {
     }
   });
 
+  it('no rows (N = 0) gives empty outputs, f32 and bf16, sync and Promise', async () => {
+    const r = vocabDivergence(new Float32Array(0), new Float32Array(0), { vocab: 5, gradient: true });
+    expect(r.divergence.length).toBe(0);
+    expect(r.gradient!.length).toBe(0);
+    const a = await vocabDivergenceAsync(new Uint16Array(0), new Uint16Array(0), { vocab: 5, dtype: 'bf16', gradient: true, labels: new Int32Array(0) });
+    expect(a.divergence.length).toBe(0);
+    expect(a.gradient!.length).toBe(0);
+  });
+
   it('the Promise form gives the same bits', async () => {
     for (const kind of KINDS) {
       const s = vocabDivergence(z, zt, { vocab: v, divergence: kind, gradient: true, temperature: 0.8 });

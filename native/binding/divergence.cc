@@ -47,7 +47,7 @@ Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
   const bool want_grad = info[11].IsTypedArray();
   if (want_grad) {
     rkb::RequireLength(env, grad, logits.length, "out.gradient");
-    if (grad.data == logits.data && dtype != 0)
+    if (grad.length > 0 && grad.data == logits.data && dtype != 0)
       throw Napi::TypeError::New(env, "out.gradient: an in-place gradient needs f32 logits");
     if (grad.data != logits.data && Overlaps(grad, 4, logits, esz))
       throw Napi::RangeError::New(env, "out.gradient: overlaps logits without being the same memory");
