@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ktoLoss,
   ktoLossAsync,
@@ -8,7 +8,7 @@ import {
   tokenWeightedDpoLossAsync,
   type PreferenceLossOptions,
 } from '../lib/preference.js';
-import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
+import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
 import {
   refKtoLoss,
@@ -18,7 +18,14 @@ import {
   type RefPreferenceOptions,
 } from './reference/preference.js';
 
-afterAll(() => setNumThreads(defaultNumThreads()));
+const DETECTED = simdLevel().detected;
+const ALL_LEVELS: SimdLevel[] = ['scalar', 'avx2', 'avx512'];
+/** Every SIMD level this CPU runs, best first (the vectorised sigmoid/simpo/cpo/bt path has one build per level). */
+const LEVELS = ALL_LEVELS.slice(0, ALL_LEVELS.indexOf(DETECTED) + 1).reverse();
+afterAll(() => {
+  setNumThreads(defaultNumThreads());
+  setSimdLevel(DETECTED);
+});
 
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 
@@ -119,7 +126,9 @@ function refInputs(c: Case, x: Pairs, o: PreferenceLossOptions, chosen: ArrayLik
   };
 }
 
-describe('preferenceLoss matches the float64 reference and finite differences', () => {
+for (const level of LEVELS) describe(`preferenceLoss matches the float64 reference and finite differences (SIMD ${level})`, () => {
+  beforeAll(() => setSimdLevel(level));
+  afterAll(() => setSimdLevel(DETECTED));
   const P = 37;
   for (const [k, c] of CASES.entries()) {
     it(c.name, () => {
@@ -149,7 +158,9 @@ describe('preferenceLoss matches the float64 reference and finite differences', 
   }
 });
 
-describe('preferenceLoss at extreme log-ratios (|c|, |rho| up to 1e3)', () => {
+for (const level of LEVELS) describe(`preferenceLoss at extreme log-ratios (|c|, |rho| up to 1e3) (SIMD ${level})`, () => {
+  beforeAll(() => setSimdLevel(level));
+  afterAll(() => setSimdLevel(DETECTED));
   // every combination of chosen/rejected log-ratio in {-1e3, -30, 0, 30, 1e3}
   const vals = [-1000, -30, 0, 30, 1000];
   const P = vals.length * vals.length;

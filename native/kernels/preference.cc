@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu.h"
 #include "threadpool.h"
 
 namespace rk {
@@ -38,6 +39,34 @@ inline double cap_exp(double v, double* d) {
   const double e = std::exp(v);
   *d = e;
   return e;
+}
+
+// Every logistic quantity of one x from one exp and one log1p:
+//   t = e^-|x|, softplus(+-x) = max(+-x, 0) + log1p(t), s(x) = 1/(1+t) or t/(1+t).
+struct Logistic {
+  double sp_pos, sp_neg;  // softplus(x) = -log s(-x), softplus(-x) = -log s(x)
+  double s_pos, s_neg;    // s(x), s(-x)
+};
+inline Logistic logistic(double x) {
+  const double t = std::exp(-std::fabs(x));
+  const double lp = std::log1p(t);
+  const double inv = 1.0 / (1.0 + t);
+  Logistic g;
+  g.sp_pos = (x > 0 ? x : 0.0) + lp;
+  g.sp_neg = (x < 0 ? -x : 0.0) + lp;
+  g.s_pos = x >= 0 ? inv : t * inv;
+  g.s_neg = x >= 0 ? t * inv : inv;
+  return g;
+}
+// Label-smoothed logistic loss (1-e) softplus(-x) + e softplus(x) and its x-derivative.
+inline double smoothed(double x, double e, double* dx) {
+  const Logistic g = logistic(x);
+  if (e == 0) {
+    *dx = -g.s_neg;
+    return g.sp_neg;
+  }
+  *dx = -(1 - e) * g.s_neg + e * g.s_pos;
+  return (1 - e) * g.sp_neg + e * g.sp_pos;
 }
 
 struct PairResult {
@@ -81,8 +110,8 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
       // h = avg_w - avg_l - gamma/beta;  L = (1-e) softplus(-beta h) + e softplus(beta h)
       const double aw = w * inv_lw, al = l * inv_ll;
       const double x = beta * (aw - al) - p.gamma;
-      r.loss = (1 - e) * softplus(-x) + e * softplus(x);
-      const double dx = -(1 - e) * sigmoid(-x) + e * sigmoid(x);
+      double dx;
+      r.loss = smoothed(x, e, &dx);
       r.gc = beta * dx * inv_lw;
       r.gr = -beta * dx * inv_ll;
       r.rc = beta * aw;
@@ -92,8 +121,8 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
     case PrefLoss::Cpo: {
       // L = (1-e) softplus(-x) + e softplus(x), x = beta (w - l);  + alpha (-w / Lw)
       const double x = beta * (w - l);
-      r.loss = (1 - e) * softplus(-x) + e * softplus(x);
-      const double dx = -(1 - e) * sigmoid(-x) + e * sigmoid(x);
+      double dx;
+      r.loss = smoothed(x, e, &dx);
       r.gc = beta * dx;
       r.gr = -beta * dx;
       if (p.alpha != 0) {
@@ -113,8 +142,9 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
       if (!(al <= -kOrpoMinNegLogp) && !std::isnan(al)) { al = -kOrpoMinNegLogp; kl = 0; }
       const double emw = std::expm1(aw), eml = std::expm1(al);
       const double h = (aw - std::log(-emw)) - (al - std::log(-eml));
-      const double dh = -beta * sigmoid(-h);  // dL/dh
-      r.loss = -(w * inv_lw) + beta * softplus(-h);
+      const Logistic g = logistic(h);
+      const double dh = -beta * g.s_neg;  // dL/dh
+      r.loss = -(w * inv_lw) + beta * g.sp_neg;
       r.gc = -inv_lw + dh * kw * (-1.0 / emw) * inv_lw;
       r.gr = -dh * kl * (-1.0 / eml) * inv_ll;
       r.rc = beta * (w * inv_lw);
@@ -126,8 +156,9 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
       const double m = in.margin ? static_cast<double>(in.margin[i]) : p.margin;
       const double d = w - l - m;
       const double q = in.preference_prob ? static_cast<double>(in.preference_prob[i]) : 1 - e;
-      r.loss = q * softplus(-d) + (1 - q) * softplus(d);
-      const double dd = -q * sigmoid(-d) + (1 - q) * sigmoid(d);
+      const Logistic g = logistic(d);
+      r.loss = q * g.sp_neg + (1 - q) * g.sp_pos;
+      const double dd = -q * g.s_neg + (1 - q) * g.s_pos;
       r.gc = dd;
       r.gr = -dd;
       r.rc = w;
@@ -148,15 +179,21 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
       switch (p.loss) {
         case PrefLoss::NcaPair:
           // L = -log s(bc) - 0.5 log s(-bc) - 0.5 log s(-br)
-          r.loss = softplus(-bc) + 0.5 * softplus(bc) + 0.5 * softplus(br);
-          dc = beta * (-sigmoid(-bc) + 0.5 * sigmoid(bc));
-          dr = beta * 0.5 * sigmoid(br);
+        {
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.sp_neg + 0.5 * gc.sp_pos + 0.5 * gr.sp_pos;
+          dc = beta * (-gc.s_neg + 0.5 * gc.s_pos);
+          dr = beta * 0.5 * gr.s_pos;
+        }
           break;
         case PrefLoss::BcoPair:
           // L = -log s(bc) - log s(-br)   (TRL's running-mean shift delta = 0)
-          r.loss = softplus(-bc) + softplus(br);
-          dc = -beta * sigmoid(-bc);
-          dr = beta * sigmoid(br);
+        {
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.sp_neg + gr.sp_pos;
+          dc = -beta * gc.s_neg;
+          dr = beta * gr.s_pos;
+        }
           break;
         case PrefLoss::SppoHard: {
           // L = (c - 1/(2 beta))^2 + (rho + 1/(2 beta))^2
@@ -168,17 +205,18 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
         }
         case PrefLoss::ApoZero: {
           // L = (1 - s(bc)) + s(br)
-          const double sc1 = sigmoid(bc), sr1 = sigmoid(br);
-          r.loss = sigmoid(-bc) + sr1;
-          dc = -beta * sc1 * sigmoid(-bc);
-          dr = beta * sr1 * sigmoid(-br);
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.s_neg + gr.s_pos;
+          dc = -beta * gc.s_pos * gc.s_neg;
+          dr = beta * gr.s_pos * gr.s_neg;
           break;
         }
         case PrefLoss::ApoDown: {
           // L = s(bc) + (1 - s(beta (c - rho)))
           const double bd = beta * (c - rho);
-          const double g1 = sigmoid(bc) * sigmoid(-bc), g2 = sigmoid(bd) * sigmoid(-bd);
-          r.loss = sigmoid(bc) + sigmoid(-bd);
+          const Logistic gc = logistic(bc), gd = logistic(bd);
+          const double g1 = gc.s_pos * gc.s_neg, g2 = gd.s_pos * gd.s_neg;
+          r.loss = gc.s_pos + gd.s_neg;
           dc = beta * (g1 - g2);
           dr = beta * g2;
           break;
@@ -190,14 +228,18 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
           const double x = beta * h;
           double dh = 0;  // dL/dh
           switch (p.loss) {
-            case PrefLoss::Sigmoid:
-              r.loss = (1 - e) * softplus(-x) + e * softplus(x);
-              dh = beta * (-(1 - e) * sigmoid(-x) + e * sigmoid(x));
+            case PrefLoss::Sigmoid: {
+              double dx;
+              r.loss = smoothed(x, e, &dx);
+              dh = beta * dx;
               break;
-            case PrefLoss::Robust:
-              r.loss = ((1 - e) * softplus(-x) - e * softplus(x)) / (1 - 2 * e);
-              dh = beta * (-(1 - e) * sigmoid(-x) - e * sigmoid(x)) / (1 - 2 * e);
+            }
+            case PrefLoss::Robust: {
+              const Logistic g = logistic(x);
+              r.loss = ((1 - e) * g.sp_neg - e * g.sp_pos) / (1 - 2 * e);
+              dh = beta * (-(1 - e) * g.s_neg - e * g.s_pos) / (1 - 2 * e);
               break;
+            }
             case PrefLoss::Hinge:
               r.loss = x < 1 ? 1 - x : 0;
               dh = x < 1 ? -beta : 0;
@@ -212,8 +254,9 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
               // L = s(x) (log s(x) - log(1-e)) + s(-x) (log s(-x) - log e), e = 1e-3 when 0;
               // dL/dx = s(x) s(-x) (x - log((1-e)/e))
               const double ee = e == 0 ? 1e-3 : e;
-              const double spx = sigmoid(x), smx = sigmoid(-x);
-              r.loss = spx * (-softplus(-x) - std::log1p(-ee)) + smx * (-softplus(x) - std::log(ee));
+              const Logistic g = logistic(x);
+              const double spx = g.s_pos, smx = g.s_neg;
+              r.loss = spx * (-g.sp_neg - std::log1p(-ee)) + smx * (-g.sp_pos - std::log(ee));
               dh = beta * spx * smx * (x - (std::log1p(-ee) - std::log(ee)));
               break;
             }
@@ -292,7 +335,54 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
   const int64_t nb = (n + kPreferenceBlock - 1) / kPreferenceBlock;
   std::vector<Partial> parts(nb);
   const double inv_n = 1.0 / static_cast<double>(n);
-  parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+  // Vectorised path for the smoothed-logistic losses.
+  detail::LogisticPairsArgs la{};
+  bool fast = true;
+  la.k = p.beta;
+  la.kr = p.beta;
+  la.e = p.label_smoothing;
+  la.nll = p.nll_weight;
+  switch (p.loss) {
+    case PrefLoss::Sigmoid:
+      fast = p.fdiv == FDivergence::ReverseKl;
+      la.rw = inp.ref_chosen;
+      la.rl = inp.ref_rejected;
+      break;
+    case PrefLoss::Simpo: la.avg = true; la.m = p.gamma; break;
+    case PrefLoss::Cpo: la.nll += p.alpha; break;
+    case PrefLoss::Bt:
+      fast = in.preference_prob == nullptr;
+      la.k = la.kr = 1;
+      la.m = p.margin;
+      la.marr = in.margin;
+      break;
+    default: fast = false;
+  }
+  if (fast) {
+    la.w = in.chosen;
+    la.l = in.rejected;
+    la.lw = inp.chosen_len;
+    la.ll = inp.rejected_len;
+    la.inv_n = inv_n;
+    la.losses = out.losses;
+    la.rc = out.chosen_rewards;
+    la.rr = out.rejected_rewards;
+    la.gc = out.grad_chosen;
+    la.gr = out.grad_rejected;
+    detail::LogisticPairsFn fn;
+    switch (active_isa()) {
+      case Isa::Avx512: fn = detail::preference_logistic_pairs_avx512(); break;
+      case Isa::Avx2: fn = detail::preference_logistic_pairs_avx2(); break;
+      default: fn = detail::preference_logistic_pairs_scalar();
+    }
+    parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        Partial s;
+        fn(la, b * kPreferenceBlock, std::min(n, (b + 1) * kPreferenceBlock), &s.loss, &s.acc, &s.margin);
+        parts[b] = s;
+      }
+    });
+  } else parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       Partial s;
       const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
@@ -343,7 +433,8 @@ Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* d
       for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
         const double r = static_cast<double>(logp[i]) - (ref ? static_cast<double>(ref[i]) : 0.0);
         const double x = beta * (r - p.kl);
-        const double spx = sigmoid(x), smx = sigmoid(-x);
+        const Logistic lg = logistic(x);
+        const double spx = lg.s_pos, smx = lg.s_neg;
         double L, g;
         if (desirable[i]) {
           L = p.desirable_weight * smx;
@@ -406,7 +497,8 @@ void tgdpo_rows(const TgdpoInputs& in, double beta, double alpha, TgdpoOutputs& 
                   (static_cast<double>(in.rejected[o + t]) - in.ref_rejected[o + t]);
         }
         const double z = zw - zl;
-        const double L = softplus(-z), g = -sigmoid(-z) * inv_b;  // dloss/dz
+        const Logistic lg = logistic(z);
+        const double L = lg.sp_neg, g = -lg.s_neg * inv_b;  // dloss/dz
         for (int64_t t = 0; t < T; ++t) {
           const double m = static_cast<double>(mw[o + t]);
           const double n = static_cast<double>(ml[o + t]);

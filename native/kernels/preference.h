@@ -115,4 +115,32 @@ struct TgdpoOutputs {
 };
 Status token_weighted_dpo_loss(const TgdpoInputs& in, double beta, double alpha, TgdpoOutputs& out);
 
+namespace detail {
+// The vectorised smoothed-logistic pair losses (sigmoid/DPO with reverse KL, simpo, cpo, bt
+// without soft labels), one build per ISA (preference_simd.inl):
+//   cw = (w - rw) sw, cl = (l - rl) sl (sw = 1/lw when avg, else 1), x = k (cw - cl) - m,
+//   L = (1-e) softplus(-x) + e softplus(x) - nll w / lw, rewards kr cw, kr cl.
+struct LogisticPairsArgs {
+  const float* w;
+  const float* l;
+  const float* rw;  // may be null
+  const float* rl;
+  const int32_t* lw;  // may be null when neither avg nor nll needs it
+  const int32_t* ll;
+  const float* marr;  // per-pair m, or null: m
+  bool avg;
+  double k, kr, m, e, nll, inv_n;
+  float* losses;
+  float* rc;
+  float* rr;
+  float* gc;
+  float* gr;
+};
+using LogisticPairsFn = void (*)(const LogisticPairsArgs& a, int64_t i0, int64_t i1,
+                                 double* s_loss, double* s_acc, double* s_margin);
+LogisticPairsFn preference_logistic_pairs_avx512();
+LogisticPairsFn preference_logistic_pairs_avx2();
+LogisticPairsFn preference_logistic_pairs_scalar();
+}  // namespace detail
+
 }  // namespace rk
