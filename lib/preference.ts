@@ -125,6 +125,11 @@ const native = binding<PreferenceBinding>();
 
 const MAX_LEN = 2 ** 31 - 1;
 
+// Scratch for the sync forms (JS runs one sync call at a time); the Promise forms allocate their own.
+const SYNC_PARAMS = new Float64Array(10);
+const SYNC_KTO_PARAMS = new Float64Array(4);
+const SYNC_STATS = new Float64Array(3);
+
 function labelSmoothingOf(v: unknown): number {
   if (v === undefined) return 0;
   const e = finiteIn(v, 'options.labelSmoothing', 0, 0.5);
@@ -145,7 +150,7 @@ function lengthsOf(v: unknown, name: string, n: number, loss: string, why: strin
   return a;
 }
 
-function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown) {
+function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<PreferenceLossOptions>(options, 'options', false);
   const loss = opts.loss === undefined ? 'sigmoid' : oneOf(opts.loss, 'options.loss', LOSSES);
   const chosen = typedArray(chosenLogps, 'chosenLogps', Float32Array);
@@ -232,10 +237,18 @@ function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: u
     gradChosen: outFloat32(out.gradChosen, 'options.out.gradChosen', n),
     gradRejected: outFloat32(out.gradRejected, 'options.out.gradRejected', n),
   };
-  const params = Float64Array.of(
-    LOSSES.indexOf(loss), beta, e, gamma, alpha, tau, marginScalar, FDIVS.indexOf(fDivergence), fAlpha, nllWeight,
-  );
-  const stats = new Float64Array(3);
+  const params = sync ? SYNC_PARAMS : new Float64Array(10);
+  params[0] = LOSSES.indexOf(loss);
+  params[1] = beta;
+  params[2] = e;
+  params[3] = gamma;
+  params[4] = alpha;
+  params[5] = tau;
+  params[6] = marginScalar;
+  params[7] = FDIVS.indexOf(fDivergence);
+  params[8] = fAlpha;
+  params[9] = nllWeight;
+  const stats = sync ? SYNC_STATS : new Float64Array(3);
   const args = [
     chosen, rejected, refc, refr, lw, ll, marginArr, prob, params,
     result.losses, result.chosenRewards, result.rejectedRewards, result.gradChosen, result.gradRejected, stats,
@@ -265,7 +278,7 @@ export function preferenceLoss(
   rejectedLogps: Float32Array,
   options?: PreferenceLossOptions,
 ): PreferenceLossResult {
-  const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options);
+  const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options, true);
   native.preferenceLoss(...args);
   return finish();
 }
@@ -276,7 +289,7 @@ export async function preferenceLossAsync(
   rejectedLogps: Float32Array,
   options?: PreferenceLossOptions,
 ): Promise<PreferenceLossResult> {
-  const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options);
+  const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options, false);
   await native.preferenceLossAsync(...args);
   return finish();
 }
@@ -317,7 +330,7 @@ export interface KtoLossResult {
   };
 }
 
-function ktoArgs(policyLogps: unknown, options: unknown) {
+function ktoArgs(policyLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<KtoLossOptions>(options, 'options', true);
   const logp = typedArray(policyLogps, 'policyLogps', Float32Array);
   const n = logp.length;
@@ -334,8 +347,13 @@ function ktoArgs(policyLogps: unknown, options: unknown) {
     rewards: outFloat32(out.rewards, 'options.out.rewards', n),
     grad: outFloat32(out.grad, 'options.out.grad', n),
   };
-  const stats = new Float64Array(3);
-  const args = [logp, ref, desirable, Float64Array.of(beta, kl, wd, wu), result.losses, result.rewards, result.grad, stats];
+  const stats = sync ? SYNC_STATS : new Float64Array(3);
+  const params = sync ? SYNC_KTO_PARAMS : new Float64Array(4);
+  params[0] = beta;
+  params[1] = kl;
+  params[2] = wd;
+  params[3] = wu;
+  const args = [logp, ref, desirable, params, result.losses, result.rewards, result.grad, stats];
   const finish = (): KtoLossResult => ({
     loss: stats[0],
     ...result,
@@ -353,14 +371,14 @@ function ktoArgs(policyLogps: unknown, options: unknown) {
  * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
  */
 export function ktoLoss(policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult {
-  const { args, finish } = ktoArgs(policyLogps, options);
+  const { args, finish } = ktoArgs(policyLogps, options, true);
   native.ktoLoss(...args);
   return finish();
 }
 
 /** ktoLoss on a worker thread; the input buffers must stay untouched until it settles. */
 export async function ktoLossAsync(policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult> {
-  const { args, finish } = ktoArgs(policyLogps, options);
+  const { args, finish } = ktoArgs(policyLogps, options, false);
   await native.ktoLossAsync(...args);
   return finish();
 }
@@ -409,7 +427,7 @@ export interface TokenWeightedDpoResult {
   metrics: { rewardAccuracy: number; rewardMargin: number };
 }
 
-function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown) {
+function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<TokenWeightedDpoOptions>(options, 'options', true);
   const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
   const chosen = typedArray(chosenLogps, 'chosenLogps', Float32Array);
@@ -437,7 +455,7 @@ function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknow
     gradChosen: outFloat32(out.gradChosen, 'options.out.gradChosen', nt),
     gradRejected: outFloat32(out.gradRejected, 'options.out.gradRejected', nt),
   };
-  const stats = new Float64Array(3);
+  const stats = sync ? SYNC_STATS : new Float64Array(3);
   const args = [
     batch, seqLen, chosen, rejected, refc, refr, tw, tl, mw, ml, beta, alpha,
     result.losses, result.chosenRewards, result.rejectedRewards, result.gradChosen, result.gradRejected, stats,
@@ -466,7 +484,7 @@ export function tokenWeightedDpoLoss(
   rejectedLogps: Float32Array,
   options: TokenWeightedDpoOptions,
 ): TokenWeightedDpoResult {
-  const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options);
+  const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options, true);
   native.tokenWeightedDpoLoss(...args);
   return finish();
 }
@@ -477,7 +495,7 @@ export async function tokenWeightedDpoLossAsync(
   rejectedLogps: Float32Array,
   options: TokenWeightedDpoOptions,
 ): Promise<TokenWeightedDpoResult> {
-  const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options);
+  const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options, false);
   await native.tokenWeightedDpoLossAsync(...args);
   return finish();
 }
