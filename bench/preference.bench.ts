@@ -85,8 +85,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     ];
     for (const [name, opts, ts] of cases) {
       const op = `preferenceLoss ${name}`;
-      rows.push({ op, shape, impl: 'reward-kernels', ms: time(() => preferenceLoss(w, l, opts)), elements: p, note: `${ctx.threads} threads, loss+grads+metrics` });
-      rows.push({ op, shape, impl: 'pure TS', ms: time(ts), elements: p, note: 'plain float64 loop, same outputs' });
+      rows.push({ op, shape, impl: 'reward-kernels', ms: time(() => preferenceLoss(w, l, opts)), elements: p, bytes: p * 36, note: `${ctx.threads} threads, loss+grads+metrics` });
+      rows.push({ op, shape, impl: 'pure TS', ms: time(ts), elements: p, bytes: p * 36, note: 'plain float64 loop, same outputs' });
     }
   }
   return { family: 'preference', rows };

@@ -197,6 +197,35 @@ for (const level of LEVELS) describe(`preferenceLoss at extreme log-ratios (|c|,
   }
 });
 
+for (const level of LEVELS) describe(`preferenceLoss propagates NaN (SIMD ${level})`, () => {
+  beforeAll(() => setSimdLevel(level));
+  afterAll(() => setSimdLevel(DETECTED));
+  for (const c of CASES) {
+    it(c.name, () => {
+      const x = makePairs(19, 500);
+      x.chosen[4] = NaN;
+      const r = preferenceLoss(x.chosen, x.rejected, nativeOpts(c, x));
+      expect(r.losses[4]).toBeNaN();
+      expect(r.gradChosen[4]).toBeNaN();
+      expect(r.gradRejected[4]).toBeNaN();
+      expect(r.loss).toBeNaN();
+      // the other pairs are untouched
+      for (let i = 0; i < 19; i++) if (i !== 4) expect(Number.isFinite(r.losses[i]) && Number.isFinite(r.gradChosen[i])).toBe(true);
+    });
+  }
+  it('+-Infinity log-probs give infinite or finite losses, never NaN, in sigmoid and simpo', () => {
+    const chosen = Float32Array.of(-Infinity, -10, -5, -7, -3, -2, -1, -9, -4);
+    const rejected = Float32Array.of(-10, -Infinity, -6, -8, -2, -3, -1, -9, -4);
+    const lens = new Int32Array(9).fill(3);
+    for (const o of [{}, { labelSmoothing: 0.1 }, { loss: 'simpo' as const, chosenLengths: lens, rejectedLengths: lens }]) {
+      const r = preferenceLoss(chosen, rejected, o);
+      expect(r.losses[0]).toBe(Infinity);
+      expect(r.losses[1]).toBe('labelSmoothing' in o ? Infinity : 0);
+      for (const v of [...r.gradChosen, ...r.gradRejected]) expect(Number.isFinite(v)).toBe(true);
+    }
+  });
+});
+
 describe('preferenceLoss runtime behaviour', () => {
   it('gives bit-identical results for 1, 2 and 3 threads', () => {
     const x = makePairs(20011, 5);

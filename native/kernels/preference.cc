@@ -289,6 +289,13 @@ inline PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& 
     r.loss += p.nll_weight * (-w * inv_lw);
     r.gc += -p.nll_weight * inv_lw;
   }
+  // A NaN input makes the pair's loss and gradients NaN (comparisons such as hinge's x < 1
+  // would otherwise hide it).
+  bool bad = std::isnan(w) || std::isnan(l);
+  if (in.ref_chosen) bad = bad || std::isnan(in.ref_chosen[i]);
+  if (in.ref_rejected) bad = bad || std::isnan(in.ref_rejected[i]);
+  if (in.margin) bad = bad || std::isnan(in.margin[i]);
+  if (bad) r.loss = r.gc = r.gr = std::numeric_limits<double>::quiet_NaN();
   return r;
 }
 

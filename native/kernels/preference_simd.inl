@@ -41,6 +41,7 @@ inline VD dscale2(VD p, VD j) { return {_mm512_scalef_pd(p.v, j.v)}; }  // p * 2
 using MD = __mmask8;
 inline MD dge(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GE_OQ); }
 inline MD dgt(VD a, VD b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ); }
+inline MD disnan(VD a) { return _mm512_cmp_pd_mask(a.v, a.v, _CMP_UNORD_Q); }
 inline VD dselect(MD m, VD a, VD b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }  // m ? a : b
 inline double dhsum(VD a) {
   alignas(64) double t[8];
@@ -75,6 +76,7 @@ inline VD dscale2(VD p, VD j) {
 using MD = __m256d;
 inline MD dge(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GE_OQ); }
 inline MD dgt(VD a, VD b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GT_OQ); }
+inline MD disnan(VD a) { return _mm256_cmp_pd(a.v, a.v, _CMP_UNORD_Q); }
 inline VD dselect(MD m, VD a, VD b) { return {_mm256_blendv_pd(b.v, a.v, m)}; }
 inline double dhsum(VD a) {
   alignas(32) double t[4];
@@ -103,6 +105,7 @@ inline VD dscale2(VD p, VD j) { return {std::ldexp(p.v, static_cast<int>(j.v))};
 using MD = bool;
 inline MD dge(VD a, VD b) { return a.v >= b.v; }
 inline MD dgt(VD a, VD b) { return a.v > b.v; }
+inline MD disnan(VD a) { return a.v != a.v; }
 inline VD dselect(MD m, VD a, VD b) { return m ? a : b; }
 inline double dhsum(VD a) { return a.v; }
 #endif
@@ -178,14 +181,26 @@ void logistic_pairs(const detail::LogisticPairsArgs& a, int64_t i0, int64_t i1, 
     const MD pos = dge(x, zero);
     const VD s_pos = dselect(pos, inv, t * inv), s_neg = dselect(pos, t * inv, inv);
     const VD sp_pos = dmax(x, zero) + lp, sp_neg = dmax(zero - x, zero) + lp;
-    VD loss = one_e * sp_neg + e * sp_pos;
-    const VD dx = e * s_pos - one_e * s_neg;
+    VD loss, dx;
+    if (a.e == 0) {  // no 0 * inf = NaN from the unused term when x = +inf
+      loss = sp_neg;
+      dx = zero - s_neg;
+    } else {
+      loss = one_e * sp_neg + e * sp_pos;
+      dx = e * s_pos - one_e * s_neg;
+    }
     VD gw = k * sw * dx;
-    const VD gl = zero - k * sl * dx;
+    VD gl = zero - k * sl * dx;
     if (a.nll != 0) {
       loss = loss - nll * w * inv_lw;
       gw = gw - nll * inv_lw;
     }
+    // A NaN x (a NaN input) gives NaN loss and gradients, as the scalar path does (max/min
+    // above would otherwise turn it into a finite number).
+    const MD bad = disnan(x);
+    loss = dselect(bad, x, loss);
+    gw = dselect(bad, x, gw);
+    gl = dselect(bad, x, gl);
     const VD rc = kr * cw, rr = kr * cl;
     store(a.losses, j, loss);
     store(a.rc, j, rc);
