@@ -1,9 +1,11 @@
 // Preference losses: forward and backward side by side (formulas in preference.h and below).
 //
 // Every pair is independent: its loss, rewards and the two gradient entries are computed in
-// double with stable log-sigmoid/softplus, exponents capped at log(FLT_MAX) (TRL's cap_exp), and
-// the pair sums (loss, accuracy, margin) are reduced in fixed blocks of kPreferenceBlock items
-// whose partials are then added in order: any thread count gives the same bits.
+// double with stable log-sigmoid/softplus (one exp and one log1p per logistic term), exponents
+// capped at log(FLT_MAX) (TRL's cap_exp), and the pair sums (loss, accuracy, margin) are reduced
+// in fixed blocks of kPreferenceBlock items whose partials are then added in order: any thread
+// count gives the same bits. The smoothed-logistic losses (sigmoid with reverse KL, simpo, cpo,
+// bt without soft labels) take the vectorised path of preference_simd.inl instead.
 #include "preference.h"
 
 #include <algorithm>
