@@ -71,6 +71,8 @@ const CASES: Case[] = [
   { name: 'sigmoid (DPO)', opts: {}, refOpts: { loss: 'sigmoid', beta: 0.1 }, withRef: true, lengths: false },
   { name: 'sigmoid cDPO e=0.1', opts: { labelSmoothing: 0.1 }, refOpts: { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.1 }, withRef: true, lengths: false },
   { name: 'sigmoid reference-free beta=0.5', opts: { beta: 0.5 }, refOpts: { loss: 'sigmoid', beta: 0.5 }, withRef: false, lengths: false },
+  { name: 'sigmoid cDPO reference-free e=0.25', opts: { labelSmoothing: 0.25 }, refOpts: { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.25 }, withRef: false, lengths: false },
+  { name: 'robust e=0.3 reference-free', opts: { loss: 'robust', labelSmoothing: 0.3 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.3 }, withRef: false, lengths: false },
   { name: 'robust e=0', opts: { loss: 'robust' }, refOpts: { loss: 'robust', beta: 0.1 }, withRef: true, lengths: false },
   { name: 'robust e=0.2', opts: { loss: 'robust', labelSmoothing: 0.2 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.2 }, withRef: true, lengths: false },
   { name: 'hinge', opts: { loss: 'hinge', beta: 0.3 }, refOpts: { loss: 'hinge', beta: 0.3 }, withRef: true, lengths: false },
