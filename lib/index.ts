@@ -19,3 +19,19 @@ export {
   type TokenLogprobsOptions,
   type TokenLogprobsResult,
 } from './logprobs.js';
+export {
+  ktoLoss,
+  ktoLossAsync,
+  preferenceLoss,
+  preferenceLossAsync,
+  tokenWeightedDpoLoss,
+  tokenWeightedDpoLossAsync,
+  type FDivergence,
+  type KtoLossOptions,
+  type KtoLossResult,
+  type PreferenceLossOptions,
+  type PreferenceLossResult,
+  type PreferenceLossType,
+  type TokenWeightedDpoOptions,
+  type TokenWeightedDpoResult,
+} from './preference.js';
