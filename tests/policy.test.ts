@@ -9,7 +9,7 @@ import {
   type PolicyLossOptions,
   type PolicyVariant,
 } from '../lib/policy.js';
-import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
+import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 
@@ -98,7 +98,7 @@ function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: Los
   expectClose(
     [m.clipFraction, m.clipLowFraction, m.clipHighFraction, m.dualClipFraction, m.approxKl, m.kl!, m.entropy!, m.tokenCount],
     [wm.clipFraction, wm.clipLowFraction, wm.clipHighFraction, wm.dualClipFraction, wm.approxKl, wm.kl, wm.entropy, wm.tokenCount],
-    1e-9, 1e-12, `${label} metrics`,
+    1e-6, 1e-12, `${label} metrics`,
   );
   return { got, want };
 }
@@ -279,7 +279,7 @@ describe('policyLoss exact values and edge cases', () => {
     const adv = new Float32Array([-1, -1]);
     const ppo = policyLoss(lp, old, adv, null, { seqLen: 1 });
     expect(ppo.gradLogprobs[0]).toBe(0);
-    expect(ppo.loss).toBeCloseTo((Math.exp(20) + Math.exp(0.5)) / 2, 0);
+    expectClose([ppo.loss], [(Math.exp(20) + Math.exp(0.5)) / 2], 1e-6, 0);
     expect(ppo.gradLogprobs[1]).toBeCloseTo(Math.exp(0.5) / 2, 6);
     const sapo = policyLoss(lp, old, adv, null, { seqLen: 1, variant: 'sapo' });
     expect(sapo.gradLogprobs[0]).toBe(0);
@@ -293,7 +293,7 @@ describe('policyLoss exact values and edge cases', () => {
     expect(k.grad[0]).toBe(0);
     expect(k.kl[1]).toBe(10);
     expect(k.grad[1]).toBe(0);
-    expectClose([k.kl[2], k.grad[2]], [Math.exp(0.5) - 1.5, 1 - Math.exp(0.5)], 1e-6, 0);
+    expectClose([k.kl[2], k.grad[2]], [Math.exp(0.5) - 1.5, 1 - Math.exp(0.5)], 1e-5, 0);
     const kp = klPenalty(new Float32Array([0]), new Float32Array([3]), { estimator: 'k3+' });
     expect(kp.kl[0]).toBe(10);
     expect(kp.grad[0]).toBe(-3);
@@ -342,6 +342,22 @@ describe('policyLoss determinism, Promise form, out buffers', () => {
     expect(k[1].mean).toBe(k[0].mean);
   });
 
+  it('every SIMD level matches the reference', () => {
+    const c = makeCase(3, 77, 43, { perToken: true, spread: 1 });
+    const detected = simdLevel().detected;
+    const levels: SimdLevel[] = detected === 'avx512' ? ['scalar', 'avx2', 'avx512'] : detected === 'avx2' ? ['scalar', 'avx2'] : ['scalar'];
+    try {
+      for (const level of levels) {
+        setSimdLevel(level);
+        for (const v of VARIANTS) checkAgainstReference(c, v, 'token-mean', 'k3');
+        const got = klPenalty(c.logprobs, c.ref);
+        expectClose(got.kl, refKlPenalty(c.logprobs, c.ref, 'k3', null).kl, 1e-5, 1e-9, `${level} k3`);
+      }
+    } finally {
+      setSimdLevel(detected);
+    }
+  });
+
   it('the Promise form gives the sync result; out buffers are filled and returned', async () => {
     const c = makeCase(4, 33, 42);
     const opts: PolicyLossOptions = { seqLen: c.T, variant: 'ppo', refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.1 };
@@ -370,9 +386,9 @@ describe('klPenalty', () => {
     for (const e of ESTS) for (const mask of [null, c.mask]) {
       const got = klPenalty(c.logprobs, c.ref, mask ? { estimator: e, mask } : { estimator: e });
       const want = refKlPenalty(c.logprobs, c.ref, e, mask);
-      expectClose(got.kl, want.kl, 1e-6, 1e-7, `${e} kl`);
-      expectClose(got.grad, want.grad, 1e-6, 1e-7, `${e} grad`);
-      expectClose([got.mean], [want.mean], 1e-9, 1e-12, `${e} mean`);
+      expectClose(got.kl, want.kl, 1e-5, 1e-9, `${e} kl`);
+      expectClose(got.grad, want.grad, 1e-5, 1e-9, `${e} grad`);
+      expectClose([got.mean], [want.mean], 1e-6, 1e-12, `${e} mean`);
     }
   });
 

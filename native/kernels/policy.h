@@ -83,7 +83,21 @@ Status kl_penalty(const float* logprobs, const float* ref_logprobs, int64_t n, c
 void kl_estimate(KlEstimator est, double d, double* value, double* grad);
 
 namespace detail {
+// Tokens per chunk: rows are cut into fixed chunks whose double partial sums merge in a fixed
+// order, so any thread may take any chunk and results never depend on the thread count.
 constexpr int64_t kPolicyChunk = 2048;
+
+// out[i] = exp(clamp(a[i] - b[i], lo, hi)) in f32, i < n.
+using ExpDiffFn = void (*)(const float* a, const float* b, int64_t n, float lo, float hi, float* out);
+// out[i] = exp(clamp(x[i], lo, hi)) in f32, i < n.
+using ExpFn = void (*)(const float* x, int64_t n, float lo, float hi, float* out);
+struct PolicyKernels {
+  ExpDiffFn exp_diff;
+  ExpFn exp;
+};
+const PolicyKernels& policy_kernels_avx512();
+const PolicyKernels& policy_kernels_avx2();
+const PolicyKernels& policy_kernels_scalar();
 }  // namespace detail
 
 }  // namespace rk
