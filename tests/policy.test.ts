@@ -77,13 +77,13 @@ function toF64(a: ArrayLike<number>): Float64Array {
 }
 
 /** Native vs reference on one configuration, with refLogprobs and entropy. */
-function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: LossAggregation, est: KlEstimator, extra: Partial<PolicyLossOptions> = {}) {
-  const options: PolicyLossOptions = {
-    seqLen: c.T, variant, aggregation, klEstimator: est, beta: 0.05, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01, ...extra,
-  };
+/** est = null: no KL and no entropy term (the vectorised path for ppo / gspo / cispo / gpg). */
+function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: LossAggregation, est: KlEstimator | null, extra: Partial<PolicyLossOptions> = {}) {
+  const terms = est === null ? {} : { klEstimator: est, beta: 0.05, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01 };
+  const options: PolicyLossOptions = { seqLen: c.T, variant, aggregation, ...terms, ...extra };
   const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, options);
   const want = refPolicyLoss(c.logprobs, c.old, c.adv, c.mask, refOptions(c, {
-    variant, aggregation, klEstimator: est, beta: 0.05, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01,
+    variant, aggregation, ...terms,
     dualClip: extra.dualClip, delta: extra.delta, normalizer: extra.normalizer,
     ...(extra.epsilonHigh !== undefined ? { epsilonHigh: extra.epsilonHigh } : {}),
     ...(extra.epsilonLow !== undefined ? { epsilonLow: extra.epsilonLow } : {}),
@@ -93,10 +93,11 @@ function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: Los
   expectClose([got.loss], [want.loss], 1e-5, 1e-9, `${label} loss`);
   const gmax = Math.max(...want.grad.map(Math.abs), 1e-30);
   expectClose(got.gradLogprobs, want.grad, 1e-5, 1e-6 * gmax, `${label} grad`);
-  expectClose(got.gradEntropy!, want.gradEntropy, 1e-5, 1e-12, `${label} gradEntropy`);
+  if (est !== null) expectClose(got.gradEntropy!, want.gradEntropy, 1e-5, 1e-12, `${label} gradEntropy`);
+  else expect(got.gradEntropy).toBeUndefined();
   const m = got.metrics, wm = want.metrics;
   expectClose(
-    [m.clipFraction, m.clipLowFraction, m.clipHighFraction, m.dualClipFraction, m.approxKl, m.kl!, m.entropy!, m.tokenCount],
+    [m.clipFraction, m.clipLowFraction, m.clipHighFraction, m.dualClipFraction, m.approxKl, m.kl ?? 0, m.entropy ?? 0, m.tokenCount],
     [wm.clipFraction, wm.clipLowFraction, wm.clipHighFraction, wm.dualClipFraction, wm.approxKl, wm.kl, wm.entropy, wm.tokenCount],
     1e-6, 1e-12, `${label} metrics`,
   );
@@ -107,16 +108,22 @@ describe('policyLoss vs the float64 reference', () => {
   it('matches for every variant x aggregation x estimator (u8 mask with an empty row, per-sequence advantages)', () => {
     const c = makeCase(5, 37, 11);
     let clipped = 0;
-    for (const v of VARIANTS) for (const a of AGGS) for (const e of ESTS) {
-      const { got } = checkAgainstReference(c, v, a, e);
-      clipped += got.metrics.clipFraction;
+    for (const v of VARIANTS) for (const a of AGGS) {
+      for (const e of ESTS) {
+        const { got } = checkAgainstReference(c, v, a, e);
+        clipped += got.metrics.clipFraction;
+      }
+      checkAgainstReference(c, v, a, null);
     }
     expect(clipped).toBeGreaterThan(0); // the inputs do exercise the clipped branches
   });
 
   it('matches with per-token advantages and f32 weight masks', () => {
     const c = makeCase(4, 53, 12, { perToken: true, mask: 'f32' });
-    for (const v of VARIANTS) for (const a of AGGS) checkAgainstReference(c, v, a, 'k3');
+    for (const v of VARIANTS) for (const a of AGGS) {
+      checkAgainstReference(c, v, a, 'k3');
+      checkAgainstReference(c, v, a, null);
+    }
   });
 
   it('matches without a mask (null = all ones) and with a normalizer', () => {
@@ -124,6 +131,8 @@ describe('policyLoss vs the float64 reference', () => {
     for (const v of VARIANTS) for (const a of AGGS) {
       checkAgainstReference(c, v, a, 'k2');
       checkAgainstReference(c, v, a, 'k1', { normalizer: 1000 });
+      checkAgainstReference(c, v, a, null);
+      checkAgainstReference(c, v, a, null, { normalizer: 1000 });
     }
   });
 
@@ -134,12 +143,21 @@ describe('policyLoss vs the float64 reference', () => {
       if (v === 'ppo') expect(got.metrics.dualClipFraction).toBeGreaterThan(0);
       checkAgainstReference(c, v, a, 'k3', { delta: 1.5, epsilonLow: 0.1 });
       checkAgainstReference(c, v, a, 'k3', { delta: 1.5, dualClip: 1.3 });
+      const plain = checkAgainstReference(c, v, a, null, { dualClip: 3, epsilonHigh: 0.28 }).got;
+      if (v === 'ppo') expect(plain.metrics.dualClipFraction).toBeGreaterThan(0);
+      checkAgainstReference(c, v, a, null, { delta: 1.5, epsilonLow: 0.1 });
+      checkAgainstReference(c, v, a, null, { delta: 1.5, dualClip: 1.3 });
     }
   });
 
   it('matches on sizes that span several internal chunks', () => {
     const c = makeCase(3, 4099, 15, { perToken: true });
-    for (const v of VARIANTS) checkAgainstReference(c, v, 'seq-mean-token-mean', 'k3+');
+    for (const v of VARIANTS) {
+      checkAgainstReference(c, v, 'seq-mean-token-mean', 'k3+');
+      checkAgainstReference(c, v, 'token-mean', null);
+    }
+    const u8 = makeCase(2, 4103, 16, { mask: 'u8' });
+    for (const v of VARIANTS) checkAgainstReference(u8, v, 'seq-mean-token-sum', null);
   });
 });
 
@@ -201,6 +219,18 @@ describe('policyLoss gradients vs central finite differences of the reference', 
     }
   });
 
+  it('every variant x aggregation without KL/entropy terms (vectorised path), u8 and f32 masks', () => {
+    for (const [c, extra] of [
+      [makeCase(3, 13, 23, { spread: 0.8 }), {}],
+      [makeCase(4, 10, 24, { perToken: true, mask: 'f32', spread: 1.2 }), { dualClip: 2.5, delta: 1.6 }],
+    ] as const) {
+      for (const v of VARIANTS) for (const a of AGGS) {
+        const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: c.T, variant: v, aggregation: a, ...extra });
+        fdCheck(c, refOptions(c, { variant: v, aggregation: a, beta: 0, ...extra }), got.gradLogprobs, undefined);
+      }
+    }
+  });
+
   it('per-token advantages, f32 weights, dual clip and delta', () => {
     const c = makeCase(4, 9, 22, { perToken: true, mask: 'f32', spread: 1.2 });
     for (const v of VARIANTS) for (const a of AGGS) {
@@ -257,13 +287,23 @@ describe('policyLoss exact values and edge cases', () => {
       const one = policyLoss(c.logprobs.subarray(0, 8), c.old.subarray(0, 8), c.adv.subarray(0, 1), mask.subarray(0, 8), { seqLen: 8, variant: v, aggregation: 'seq-mean-token-mean', refLogprobs: c.ref.subarray(0, 8) });
       expect(full.loss).toBeCloseTo(one.loss / 3, 12);
       expect(Array.from(full.gradLogprobs.subarray(8)).every((g) => g === 0)).toBe(true);
+      // and without KL/entropy terms (the vectorised path)
+      const fullPlain = policyLoss(c.logprobs, c.old, c.adv, mask, { seqLen: 8, variant: v, aggregation: 'seq-mean-token-mean' });
+      const onePlain = policyLoss(c.logprobs.subarray(0, 8), c.old.subarray(0, 8), c.adv.subarray(0, 1), mask.subarray(0, 8), { seqLen: 8, variant: v, aggregation: 'seq-mean-token-mean' });
+      expect(Number.isFinite(fullPlain.loss)).toBe(true);
+      expect(fullPlain.loss).toBeCloseTo(onePlain.loss / 3, 12);
+      expect(Array.from(fullPlain.gradLogprobs.subarray(8)).every((g) => g === 0)).toBe(true);
     }
     const none = new Uint8Array(24);
     for (const v of VARIANTS) for (const a of AGGS) {
-      const r = policyLoss(c.logprobs, c.old, c.adv, none, { seqLen: 8, variant: v, aggregation: a, refLogprobs: c.ref, entropy: c.entropy });
-      expect(r.loss).toBe(0);
-      expect(r.gradLogprobs.every((g) => g === 0)).toBe(true);
-      expect(Object.values(r.metrics).every((x) => x === 0)).toBe(true);
+      for (const r of [
+        policyLoss(c.logprobs, c.old, c.adv, none, { seqLen: 8, variant: v, aggregation: a, refLogprobs: c.ref, entropy: c.entropy }),
+        policyLoss(c.logprobs, c.old, c.adv, none, { seqLen: 8, variant: v, aggregation: a }),
+      ]) {
+        expect(r.loss).toBe(0);
+        expect(r.gradLogprobs.every((g) => g === 0)).toBe(true);
+        expect(Object.values(r.metrics).every((x) => x === 0)).toBe(true);
+      }
     }
   });
 
@@ -285,7 +325,7 @@ describe('policyLoss exact values and edge cases', () => {
     expect(sapo.gradLogprobs[0]).toBe(0);
     // gspo: one sequence with mean d = 14.75 > 10 -> s = e^10, no gradient
     const gspo = policyLoss(lp, old, new Float32Array([-1]), null, { seqLen: 2, variant: 'gspo' });
-    expect(gspo.loss).toBeCloseTo(Math.exp(10), 3);
+    expectClose([gspo.loss], [Math.exp(10)], 1e-6, 0);
     expect(Array.from(gspo.gradLogprobs)).toEqual([0, 0]);
     // k3: d = -3 -> exp(3) - 4 = 16.1 > 10 -> 10, grad 0; d = -25 -> clamp x at 20
     const k = klPenalty(new Float32Array([0, 0, 0]), new Float32Array([3, 25, 0.5]), { estimator: 'k3' });
@@ -329,6 +369,16 @@ describe('policyLoss determinism, Promise form, out buffers', () => {
       return policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: c.T, variant: 'gspo', aggregation: 'token-mean', refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01 });
     });
     setNumThreads(defaultNumThreads());
+    const plain = [1, 2, 3].map((t) => {
+      setNumThreads(t);
+      return policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: c.T, variant: 'ppo', dualClip: 3 });
+    });
+    setNumThreads(defaultNumThreads());
+    for (const r of plain.slice(1)) {
+      expect(r.loss).toBe(plain[0].loss);
+      expect(r.metrics).toEqual(plain[0].metrics);
+      expect(Buffer.from(r.gradLogprobs.buffer).equals(Buffer.from(plain[0].gradLogprobs.buffer))).toBe(true);
+    }
     for (const r of runs.slice(1)) {
       expect(r.loss).toBe(runs[0].loss);
       expect(r.metrics).toEqual(runs[0].metrics);
@@ -344,12 +394,19 @@ describe('policyLoss determinism, Promise form, out buffers', () => {
 
   it('every SIMD level matches the reference', () => {
     const c = makeCase(3, 77, 43, { perToken: true, spread: 1 });
+    const u8 = makeCase(4, 45, 44, { spread: 1.5 });
+    const f32 = makeCase(3, 19, 45, { mask: 'f32', perToken: true });
     const detected = simdLevel().detected;
     const levels: SimdLevel[] = detected === 'avx512' ? ['scalar', 'avx2', 'avx512'] : detected === 'avx2' ? ['scalar', 'avx2'] : ['scalar'];
     try {
       for (const level of levels) {
         setSimdLevel(level);
-        for (const v of VARIANTS) checkAgainstReference(c, v, 'token-mean', 'k3');
+        for (const v of VARIANTS) {
+          checkAgainstReference(c, v, 'token-mean', 'k3');
+          checkAgainstReference(c, v, 'seq-mean-token-mean', null);
+          checkAgainstReference(u8, v, 'token-mean', null, { dualClip: 2 });
+          checkAgainstReference(f32, v, 'seq-mean-token-sum-norm', null);
+        }
         const got = klPenalty(c.logprobs, c.ref);
         expectClose(got.kl, refKlPenalty(c.logprobs, c.ref, 'k3', null).kl, 1e-5, 1e-9, `${level} k3`);
       }

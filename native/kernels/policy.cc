@@ -406,12 +406,48 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
   // Pass 2: per-token loss and gradient.
   Pass2 ctx{&in, &p, grad_logprobs, grad_entropy, &kernels()};
   const Pass2Fn fn = pass2_fn(p.variant, in.mask_kind);
+  // Without KL or entropy terms, ppo / gspo / cispo / gpg take the vectorised chunk loop.
+  const bool fast = p.variant != PolicyVariant::Sapo && in.ref_logprobs == nullptr &&
+                    in.entropy == nullptr && grad_entropy == nullptr;
   parallel_for(items, grain, [&](int64_t b, int64_t e) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t r = it / nck, c = it % nck;
       const int64_t t0 = r * T + c * kPolicyChunk;
       const int64_t t1 = r * T + std::min(T, (c + 1) * kPolicyChunk);
-      fn(ctx, r, t0, t1, row_f[r], row_log_s[r], parts[it]);
+      if (!fast) {
+        fn(ctx, r, t0, t1, row_f[r], row_log_s[r], parts[it]);
+        continue;
+      }
+      detail::FastChunk fc;
+      fc.logprobs = in.logprobs + t0;
+      fc.old_logprobs = in.old_logprobs + t0;
+      fc.advantages = in.advantages_per_token ? in.advantages + t0 : nullptr;
+      fc.adv_row = in.advantages_per_token ? 0.0f : in.advantages[r];
+      fc.mask = in.mask_kind == MaskKind::None ? nullptr
+                : in.mask_kind == MaskKind::U8
+                    ? static_cast<const void*>(static_cast<const uint8_t*>(in.mask) + t0)
+                    : static_cast<const void*>(static_cast<const float*>(in.mask) + t0);
+      fc.mask_kind = static_cast<int>(in.mask_kind);
+      fc.n = t1 - t0;
+      fc.variant = static_cast<int>(p.variant);
+      fc.lo = static_cast<float>(1.0 - p.epsilon_low);
+      fc.hi = static_cast<float>(1.0 + p.epsilon_high);
+      fc.eps_hi = static_cast<float>(p.epsilon_high);
+      fc.delta = p.delta > 0 ? static_cast<float>(p.delta) : HUGE_VALF;
+      fc.dual_clip = static_cast<float>(p.dual_clip);
+      const double ls = row_log_s[r];
+      const double sv = std::exp(ls <= 10.0 ? ls : 10.0);
+      fc.gspo_ratio = static_cast<float>(sv);
+      fc.gspo_dratio = ls <= 10.0 ? static_cast<float>(sv) : 0.0f;
+      fc.weight = static_cast<float>(row_f[r]);
+      fc.grad = grad_logprobs + t0;
+      ctx.k->fast_chunk(&fc);
+      Part& q = parts[it];
+      q.mL = fc.sums[0];
+      q.low = fc.sums[1];
+      q.high = fc.sums[2];
+      q.dual = fc.sums[3];
+      q.approx = fc.sums[4];
     }
   });
 

@@ -91,9 +91,31 @@ constexpr int64_t kPolicyChunk = 2048;
 using ExpDiffFn = void (*)(const float* a, const float* b, int64_t n, float lo, float hi, float* out);
 // out[i] = exp(clamp(x[i], lo, hi)) in f32, i < n.
 using ExpFn = void (*)(const float* x, int64_t n, float lo, float hi, float* out);
+// The vectorised chunk loop for ppo / gspo / cispo / gpg without KL or entropy terms: per-token
+// loss and gradient in f32 lanes, partial sums in double lanes reduced in a fixed order.
+struct FastChunk {
+  const float* logprobs;      // chunk start
+  const float* old_logprobs;  // chunk start
+  const float* advantages;    // chunk start when per token, else null (use adv_row)
+  float adv_row;
+  const void* mask;  // chunk start, or null (all ones)
+  int mask_kind;     // MaskKind
+  int64_t n;
+  int variant;  // PolicyVariant (not Sapo)
+  float lo, hi, eps_hi;
+  float delta;      // +inf when off
+  float dual_clip;  // 0 when off
+  float gspo_ratio, gspo_dratio;
+  float weight;  // the row factor f
+  float* grad;   // chunk start
+  // out: sum m L, low, high, dual, sum m 0.5 d^2
+  double sums[5];
+};
+using FastChunkFn = void (*)(FastChunk* c);
 struct PolicyKernels {
   ExpDiffFn exp_diff;
   ExpFn exp;
+  FastChunkFn fast_chunk;
 };
 const PolicyKernels& policy_kernels_avx512();
 const PolicyKernels& policy_kernels_avx2();
