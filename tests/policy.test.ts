@@ -90,7 +90,9 @@ function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: Los
   }));
   const label = `${variant}/${aggregation}/${est}`;
   expect(Number.isFinite(got.loss), label).toBe(true);
-  expectClose([got.loss], [want.loss], 1e-5, 1e-9, `${label} loss`);
+  // Per-token terms are f32 (~2e-7 relative): where the loss cancels (advantages of both signs),
+  // its error is bounded relative to the sum of |terms|, not to the sum itself.
+  expectClose([got.loss], [want.loss], 1e-5, 1e-6 * want.lossScale, `${label} loss`);
   const gmax = Math.max(...want.grad.map(Math.abs), 1e-30);
   expectClose(got.gradLogprobs, want.grad, 1e-5, 1e-6 * gmax, `${label} grad`);
   if (est !== null) expectClose(got.gradEntropy!, want.gradEntropy, 1e-5, 1e-12, `${label} gradEntropy`);

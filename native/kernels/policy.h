@@ -79,20 +79,13 @@ Status kl_penalty(const float* logprobs, const float* ref_logprobs, int64_t n, c
                   MaskKind mask_kind, KlEstimator est, float* kl_out, float* grad_out,
                   double* mean_out);
 
-// One token's estimate and gradient (d = logprobs - ref).
-void kl_estimate(KlEstimator est, double d, double* value, double* grad);
-
 namespace detail {
 // Tokens per chunk: rows are cut into fixed chunks whose double partial sums merge in a fixed
 // order, so any thread may take any chunk and results never depend on the thread count.
 constexpr int64_t kPolicyChunk = 2048;
 
-// out[i] = exp(clamp(a[i] - b[i], lo, hi)) in f32, i < n.
-using ExpDiffFn = void (*)(const float* a, const float* b, int64_t n, float lo, float hi, float* out);
-// out[i] = exp(clamp(x[i], lo, hi)) in f32, i < n.
-using ExpFn = void (*)(const float* x, int64_t n, float lo, float hi, float* out);
-// The vectorised chunk loop for ppo / gspo / cispo / gpg without KL or entropy terms: per-token
-// loss and gradient in f32 lanes, partial sums in double lanes reduced in a fixed order.
+// The vectorised chunk loop of policy_loss: per-token loss and gradient in f32 lanes, partial sums
+// in double lanes reduced in a fixed order.
 struct FastChunk {
   const float* logprobs;      // chunk start
   const float* old_logprobs;  // chunk start
@@ -101,21 +94,30 @@ struct FastChunk {
   const void* mask;  // chunk start, or null (all ones)
   int mask_kind;     // MaskKind
   int64_t n;
-  int variant;  // PolicyVariant (not Sapo)
+  int variant;  // PolicyVariant
   float lo, hi, eps_hi;
   float delta;      // +inf when off
   float dual_clip;  // 0 when off
   float gspo_ratio, gspo_dratio;
-  float weight;  // the row factor f
-  float* grad;   // chunk start
-  // out: sum m L, low, high, dual, sum m 0.5 d^2
-  double sums[5];
+  float tau_pos, tau_neg;
+  const float* ref_logprobs;  // chunk start or null: no KL term
+  int kl_estimator;           // KlEstimator
+  float beta;
+  const float* entropy;  // chunk start or null: no entropy term
+  float entropy_coef;
+  float weight;         // the row factor f
+  float* grad;          // chunk start
+  float* grad_entropy;  // chunk start or null
+  // out: sum m L, low, high, dual, sum m 0.5 d^2, sum m KL, sum m H
+  double sums[7];
 };
 using FastChunkFn = void (*)(FastChunk* c);
+// KL over one chunk: kl_out / grad_out (either may be null) and sums = {sum m, sum m KL}.
+using KlChunkFn = void (*)(const float* logprobs, const float* ref, const void* mask, int mask_kind,
+                           int64_t n, int estimator, float* kl_out, float* grad_out, double* sums);
 struct PolicyKernels {
-  ExpDiffFn exp_diff;
-  ExpFn exp;
   FastChunkFn fast_chunk;
+  KlChunkFn kl_chunk;
 };
 const PolicyKernels& policy_kernels_avx512();
 const PolicyKernels& policy_kernels_avx2();

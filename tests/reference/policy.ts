@@ -30,6 +30,8 @@ export interface RefPolicyOptions {
 
 export interface RefPolicyResult {
   loss: number;
+  /** sum_t w_t |L_t|: the scale of the terms the loss sums (what a cancelling sum is relative to). */
+  lossScale: number;
   grad: Float64Array;
   gradEntropy: Float64Array;
   metrics: {
@@ -202,18 +204,20 @@ export function refPolicyLoss(
       }
     }
   }
-  let loss = 0;
+  let loss = 0, lossScale = 0;
   const grad = new Float64Array(n);
   const gradEntropy = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     if (w[i] === 0) continue;
     loss += w[i] * Lmat[i];
+    lossScale += w[i] * Math.abs(Lmat[i]);
     grad[i] = w[i] * gmat[i];
     gradEntropy[i] = -o.entropyCoef * w[i];
   }
   const frac = (x: number) => (msum > 0 ? x / msum : 0);
   return {
     loss,
+    lossScale,
     grad,
     gradEntropy,
     metrics: {
