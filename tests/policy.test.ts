@@ -312,7 +312,11 @@ describe('policyLoss exact values and edge cases', () => {
   it('a NaN under an unmasked token propagates to the loss', () => {
     const c = makeCase(2, 4, 32, { mask: 'none' });
     c.logprobs[3] = NaN;
-    expect(policyLoss(c.logprobs, c.old, c.adv, null, { seqLen: 4 }).loss).toBeNaN();
+    for (const v of VARIANTS) {
+      expect(policyLoss(c.logprobs, c.old, c.adv, null, { seqLen: 4, variant: v }).loss).toBeNaN();
+      expect(policyLoss(c.logprobs, c.old, c.adv, null, { seqLen: 4, variant: v, refLogprobs: c.ref }).loss).toBeNaN();
+    }
+    expect(klPenalty(c.logprobs, c.ref).mean).toBeNaN();
   });
 
   it('clamps: |d| > 20 (ppo, sapo), log s > 10 (gspo), k3 > 10 and |d| > 20 (k3)', () => {

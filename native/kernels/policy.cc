@@ -212,7 +212,7 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
       fc.delta = p.delta > 0 ? static_cast<float>(p.delta) : HUGE_VALF;
       fc.dual_clip = static_cast<float>(p.dual_clip);
       const double ls = row_log_s[r];
-      const double sv = std::exp(ls <= 10.0 ? ls : 10.0);
+      const double sv = std::isnan(ls) ? ls : std::exp(ls <= 10.0 ? ls : 10.0);  // NaN stays
       fc.gspo_ratio = static_cast<float>(sv);
       fc.gspo_dratio = ls <= 10.0 ? static_cast<float>(sv) : 0.0f;
       fc.tau_pos = static_cast<float>(p.sapo_tau_pos);
