@@ -35,3 +35,18 @@ export {
   type TokenWeightedDpoOptions,
   type TokenWeightedDpoResult,
 } from './preference.js';
+export {
+  klPenalty,
+  klPenaltyAsync,
+  policyLoss,
+  policyLossAsync,
+  type KlEstimator,
+  type KlPenaltyOptions,
+  type KlPenaltyResult,
+  type LossAggregation,
+  type PolicyLossMetrics,
+  type PolicyLossOptions,
+  type PolicyLossResult,
+  type PolicyVariant,
+  type TokenMask,
+} from './policy.js';
