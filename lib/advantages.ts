@@ -217,11 +217,128 @@ function prepareGroup(rewards: unknown, options: unknown) {
   const advantages = outFloat32(out?.advantages, 'options.out.advantages', n);
   const groupMean = outFloat32(out?.groupMean, 'options.out.groupMean', statLen);
   const groupStd = outFloat32(out?.groupStd, 'options.out.groupStd', statLen);
+  const small = n <= smallN && groupSize > 0 && multi === 'sum_then_normalize' &&
+    (estimator === 'grpo' || estimator === 'rloo' || estimator === 'opo' || estimator === 'passk');
   const args = [
     rewards, K, weights, groupSize, ids, numGroups, ESTIMATORS.indexOf(estimator), SCALES.indexOf(scale),
     MULTI.indexOf(multi), eps, lengths, rewardMin, rewardMax, advantages, groupMean, groupStd,
   ];
-  return { args, advantages, groupMean, groupStd, numGroups };
+  return { args, small, advantages, groupMean, groupStd, numGroups };
+}
+
+// ---- Small-call path ------------------------------------------------------------------------
+// A trainer calls groupAdvantages once per step on a few dozen rewards, where the N-API call costs
+// more than the arithmetic. Below SMALL_N samples, contiguous groups with estimators grpo, rloo, opo
+// and passk (sum_then_normalize) are computed here, in double, in the same order as the C++ kernel
+// (native/kernels/advantages.cc group_stat / estimate), so both give the same float32 results.
+let smallN = 512;
+/** @internal Tests force one path or the other (0 = always native). Returns the previous value. */
+export function _setSmallPathThreshold(n: number): number {
+  const prev = smallN;
+  smallN = n;
+  return prev;
+}
+
+function smallPath(
+  r: Float32Array, K: number, w: Float64Array | null, G: number, est: number, scale: number, eps: number,
+  lengths: Int32Array | null, adv: Float32Array, gmean: Float32Array, gstd: Float32Array,
+): number {
+  const n = adv.length;
+  let x: Float32Array | Float64Array = r;
+  if (K > 1 || w) {
+    const xs = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0, any = false;
+      for (let k = 0; k < K; k++) {
+        const v = r[i * K + k];
+        if (v !== v) continue;
+        s += (w ? w[k] : 1) * v;
+        any = true;
+      }
+      xs[i] = any ? s : NaN;
+    }
+    x = xs;
+  }
+  let denomBatch = 1;
+  if (scale === 1 && (est === 0 || est === 4)) {
+    let c = 0, s = 0;
+    for (let i = 0; i < n; i++) if (x[i] === x[i]) c += 1;
+    for (let i = 0; i < n; i++) if (x[i] === x[i]) s += x[i];
+    let sd = 0;
+    if (c >= 2) {
+      const m = s / c;
+      let ss = 0;
+      for (let i = 0; i < n; i++) if (x[i] === x[i]) ss += (x[i] - m) * (x[i] - m);
+      sd = Math.sqrt(ss / (c - 1));
+    }
+    denomBatch = sd + eps;
+  }
+  const lens = est === 3 ? lengths : null;
+  let zero = 0;
+  for (let g = 0, b = 0; b < n; g++, b += G) {
+    const e = b + G;
+    let c = 0, sum = 0, mn = Infinity, mx = -Infinity, best = -1, sl = 0, slx = 0;
+    for (let i = b; i < e; i++) {
+      const v = x[i];
+      if (v !== v) continue;
+      c++;
+      sum += v;
+      if (v < mn) mn = v;
+      if (v > mx) {
+        mx = v;
+        best = i;
+      }
+      if (lens) {
+        sl += lens[i];
+        slx += lens[i] * v;
+      }
+    }
+    let mean = NaN, base = NaN, sc = NaN, second = -Infinity;
+    if (c > 0) {
+      if (mn === mx) mean = mn;
+      else {
+        mean = sum / c;
+        var ss = 0;
+        for (let i = b; i < e; i++) {
+          const v = x[i];
+          if (v !== v) continue;
+          const d = v - mean;
+          ss += d * d;
+        }
+      }
+      if (c >= 2) {
+        const equal = mn === mx;
+        if (equal) zero++;
+        sc = equal ? 0 : Math.sqrt(ss! / (c - 1));
+        base = lens && !equal && sl > 0 ? slx / sl : mean;
+        if (est === 4) {
+          for (let i = b; i < e; i++) {
+            const v = x[i];
+            if (i === best || v !== v) continue;
+            if (v > second) second = v;
+          }
+        }
+      } else {
+        base = 0;
+        sc = 1;
+      }
+    }
+    gmean[g] = base;
+    gstd[g] = sc;
+    const denom = est === 0 || est === 4 ? (scale === 0 ? sc + eps : scale === 1 ? denomBatch : 1) : 1;
+    for (let i = b; i < e; i++) {
+      const v = x[i];
+      let A = 0;
+      if (v === v) {
+        if (est === 0) A = (v - base) / denom;
+        else if (est === 1) A = c >= 2 ? (c / (c - 1)) * (v - mean) : v;
+        else if (est === 3) A = v - base;
+        else A = c >= 2 && i === best ? (mx - second) / denom : 0;
+      }
+      adv[i] = A;
+    }
+  }
+  return zero;
 }
 
 /**
@@ -234,7 +351,11 @@ function prepareGroup(rewards: unknown, options: unknown) {
  */
 export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesOptions): GroupAdvantagesResult {
   const p = prepareGroup(rewards, options);
-  const zeroStdGroups = native.groupAdvantages(...p.args, null);
+  const a = p.args;
+  const zeroStdGroups = p.small
+    ? smallPath(rewards, a[1] as number, a[2] as Float64Array | null, a[3] as number, a[6] as number, a[7] as number,
+      a[9] as number, a[10] as Int32Array | null, p.advantages, p.groupMean, p.groupStd)
+    : native.groupAdvantages(...a, null);
   return { advantages: p.advantages, groupMean: p.groupMean, groupStd: p.groupStd, zeroStdGroups, numGroups: p.numGroups };
 }
 
