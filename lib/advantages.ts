@@ -277,34 +277,42 @@ function smallPath(
   let zero = 0;
   for (let g = 0, b = 0; b < n; g++, b += G) {
     const e = b + G;
-    let c = 0, sum = 0, mn = Infinity, mx = -Infinity, best = -1, sl = 0, slx = 0;
+    // four interleaved accumulators combined as (a0 + a1) + (a2 + a3), as the kernel's group_stat
+    let c = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0, mn = Infinity, mx = -Infinity, best = -1, sl = 0, slx = 0;
     for (let i = b; i < e; i++) {
       const v = x[i];
       if (v !== v) continue;
       c++;
-      sum += v;
+      const j = (i - b) & 3;
+      if (j === 0) a0 += v;
+      else if (j === 1) a1 += v;
+      else if (j === 2) a2 += v;
+      else a3 += v;
       if (v < mn) mn = v;
-      if (v > mx) {
-        mx = v;
-        best = i;
-      }
+      if (v > mx) mx = v;
       if (lens) {
         sl += lens[i];
         slx += lens[i] * v;
       }
     }
+    const sum = a0 + a1 + (a2 + a3);
     let mean = NaN, base = NaN, sc = NaN, second = -Infinity;
     if (c > 0) {
       if (mn === mx) mean = mn;
       else {
         mean = sum / c;
-        var ss = 0;
+        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
         for (let i = b; i < e; i++) {
           const v = x[i];
           if (v !== v) continue;
           const d = v - mean;
-          ss += d * d;
+          const j = (i - b) & 3;
+          if (j === 0) q0 += d * d;
+          else if (j === 1) q1 += d * d;
+          else if (j === 2) q2 += d * d;
+          else q3 += d * d;
         }
+        var ss = q0 + q1 + (q2 + q3);
       }
       if (c >= 2) {
         const equal = mn === mx;
@@ -312,6 +320,7 @@ function smallPath(
         sc = equal ? 0 : Math.sqrt(ss! / (c - 1));
         base = lens && !equal && sl > 0 ? slx / sl : mean;
         if (est === 4) {
+          for (let i = b; i < e && best < 0; i++) if (x[i] === mx) best = i;
           for (let i = b; i < e; i++) {
             const v = x[i];
             if (i === best || v !== v) continue;
@@ -325,17 +334,19 @@ function smallPath(
     }
     gmean[g] = base;
     gstd[g] = sc;
-    const denom = est === 0 || est === 4 ? (scale === 0 ? sc + eps : scale === 1 ? denomBatch : 1) : 1;
+    let mul = 1;
+    if (est === 0 || est === 4) mul = 1 / (scale === 0 ? sc + eps : scale === 1 ? denomBatch : 1);
+    else if (est === 1 && c >= 2) {
+      mul = c / (c - 1);
+      base = mean;
+    }
+    if (est === 4) {
+      for (let i = b; i < e; i++) adv[i] = c >= 2 && i === best ? (mx - second) * mul : 0;
+      continue;
+    }
     for (let i = b; i < e; i++) {
       const v = x[i];
-      let A = 0;
-      if (v === v) {
-        if (est === 0) A = (v - base) / denom;
-        else if (est === 1) A = c >= 2 ? (c / (c - 1)) * (v - mean) : v;
-        else if (est === 3) A = v - base;
-        else A = c >= 2 && i === best ? (mx - second) / denom : 0;
-      }
-      adv[i] = A;
+      adv[i] = v === v ? (v - base) * mul : 0;
     }
   }
   return zero;
