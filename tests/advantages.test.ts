@@ -14,7 +14,7 @@ import {
   type AdvantageEstimator,
   type GroupAdvantagesOptions,
 } from '../lib/advantages.js';
-import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
+import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel } from '../lib/runtime.js';
 import { expectClose, randint, randn, rng } from './helpers.js';
 import {
   betaPdf,
@@ -247,6 +247,31 @@ describe('groupAdvantages against the float64 reference', () => {
         expect(Array.from(b.groupMean)).toEqual(Array.from(a.groupMean));
         expect(Array.from(b.groupStd)).toEqual(Array.from(a.groupStd));
         expect(b.zeroStdGroups).toBe(a.zeroStdGroups);
+      }
+    }
+  });
+
+  it('grpo fast path (contiguous, K = 1): AVX2, scalar kernel and small path agree bit for bit', () => {
+    for (const G of [1, 2, 3, 4, 7, 16, 33]) {
+      for (const scale of ['group', 'none'] as const) {
+        const r = rewardsFor(G * 37, 1, G, { nan: 0.05, equalGroups: 4, G });
+        const o: GroupAdvantagesOptions = { groupSize: G, scale };
+        _setSmallPathThreshold(0);
+        const simd = groupAdvantages(r, o);
+        setSimdLevel('scalar');
+        const scalar = groupAdvantages(r, o);
+        setSimdLevel(simdLevel().detected);
+        _setSmallPathThreshold(1 << 20);
+        const small = groupAdvantages(r, o);
+        for (const other of [scalar, small]) {
+          expect(Array.from(other.advantages), `G=${G} ${scale}`).toEqual(Array.from(simd.advantages));
+          expect(Array.from(other.groupMean)).toEqual(Array.from(simd.groupMean));
+          expect(Array.from(other.groupStd)).toEqual(Array.from(simd.groupStd));
+          expect(other.zeroStdGroups).toBe(simd.zeroStdGroups);
+        }
+        const ref = refGroupAdvantages(r, o as RefGroupOptions);
+        close(simd.advantages, ref.advantages, `fast path G=${G}`);
+        expect(simd.zeroStdGroups).toBe(ref.zeroStdGroups);
       }
     }
   });

@@ -10,7 +10,13 @@
 #include <limits>
 #include <vector>
 
+#include "cpu.h"
 #include "threadpool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define RK_ADV_AVX2 1
+#endif
 
 namespace rk {
 namespace {
@@ -198,6 +204,113 @@ void batch_mean_std(int64_t n, const V& val, double* mean, double* sd) {
 }
 
 double xlogy(double x, double y) { return x == 0 ? 0.0 : x * std::log(y); }
+
+#if RK_ADV_AVX2
+// The hot path, contiguous f32 groups with grpo (scale group or none), in AVX2 double lanes: lane l
+// of a 4-double vector is the scalar code's accumulator a_l (member j adds to lane j % 4), so the
+// results are bit-identical to group_stat + write_group and to the TS small-call path. target("avx2")
+// without FMA: no multiply-add is ever contracted, as in the baseline build.
+__attribute__((target("avx2"))) void grpo_contig_avx2(const float* r, int64_t g0, int64_t g1, int64_t G,
+                                                       bool divide, double eps, float* adv, float* gmean,
+                                                       float* gstd, uint8_t* zflag) {
+  // Phases over blocks of groups, so that the long-latency steps (division, sqrt) of neighbouring
+  // groups overlap instead of forming one chain per group.
+  constexpr int64_t kB = 32;
+  const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(-kInf), zero = _mm256_setzero_pd();
+  const int64_t G4 = G & ~int64_t{3};
+  double mean[kB], base[kB], mul[kB];
+  int64_t cnt[kB];
+  bool eq[kB];
+  for (int64_t gb = g0; gb < g1; gb += kB) {
+    const int64_t nb = std::min(kB, g1 - gb);
+    for (int64_t t = 0; t < nb; ++t) {  // sums, counts, min and max
+      const float* p = r + (gb + t) * G;
+      __m256d acc = zero, mn = inf, mx = ninf;
+      __m256i cv = _mm256_setzero_si256();
+      for (int64_t j = 0; j < G4; j += 4) {
+        const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(p + j));
+        const __m256d ok = _mm256_cmp_pd(x, x, _CMP_ORD_Q);
+        cv = _mm256_sub_epi64(cv, _mm256_castpd_si256(ok));  // a valid lane is all ones: -1
+        acc = _mm256_add_pd(acc, _mm256_and_pd(ok, x));
+        mn = _mm256_min_pd(x, mn);  // minpd/maxpd return the second operand when x is NaN
+        mx = _mm256_max_pd(x, mx);
+      }
+      alignas(32) double a[4], lo[4], hi[4];
+      alignas(32) int64_t ca[4];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(ca), cv);
+      int64_t c = (ca[0] + ca[1]) + (ca[2] + ca[3]);
+      _mm256_store_pd(a, acc);
+      _mm256_store_pd(lo, mn);
+      _mm256_store_pd(hi, mx);
+      for (int64_t j = G4; j < G; ++j) {
+        const double x = p[j];
+        const bool ok = x == x;
+        c += ok;
+        a[j - G4] += ok ? x : 0.0;
+        lo[j - G4] = std::min(lo[j - G4], ok ? x : kInf);
+        hi[j - G4] = std::max(hi[j - G4], ok ? x : -kInf);
+      }
+      const double vmin = std::min(std::min(lo[0], lo[2]), std::min(lo[1], lo[3]));
+      const double vmax = std::max(std::max(hi[0], hi[2]), std::max(hi[1], hi[3]));
+      cnt[t] = c;
+      eq[t] = vmin == vmax;
+      mean[t] = c == 0 ? kNaN : eq[t] ? vmin : ((a[0] + a[1]) + (a[2] + a[3])) / static_cast<double>(c);
+    }
+    for (int64_t t = 0; t < nb; ++t) {  // squared deviations, std, the multiplier
+      const int64_t c = cnt[t];
+      double sd = kNaN, b = kNaN;
+      if (c >= 2) {
+        double ss = 0;
+        if (!eq[t]) {
+          const float* p = r + (gb + t) * G;
+          const __m256d m = _mm256_set1_pd(mean[t]);
+          __m256d q = zero;
+          for (int64_t j = 0; j < G4; j += 4) {
+            const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(p + j));
+            const __m256d ok = _mm256_cmp_pd(x, x, _CMP_ORD_Q);
+            const __m256d d = _mm256_sub_pd(x, m);
+            q = _mm256_add_pd(q, _mm256_and_pd(ok, _mm256_mul_pd(d, d)));
+          }
+          alignas(32) double qa[4];
+          _mm256_store_pd(qa, q);
+          for (int64_t j = G4; j < G; ++j) {
+            const double x = p[j];
+            const double d = x - mean[t];
+            qa[j - G4] += x == x ? d * d : 0.0;
+          }
+          ss = (qa[0] + qa[1]) + (qa[2] + qa[3]);
+        }
+        sd = eq[t] ? 0.0 : std::sqrt(ss / static_cast<double>(c - 1));
+        b = mean[t];
+      } else if (c == 1) {
+        sd = 1.0;
+        b = 0.0;
+      }
+      const int64_t g = gb + t;
+      gmean[g] = static_cast<float>(b);
+      gstd[g] = static_cast<float>(sd);
+      zflag[g] = c >= 2 && eq[t];
+      base[t] = b;
+      mul[t] = 1.0 / (divide ? sd + eps : 1.0);
+    }
+    for (int64_t t = 0; t < nb; ++t) {  // advantages
+      const float* p = r + (gb + t) * G;
+      float* o = adv + (gb + t) * G;
+      const __m256d vb = _mm256_set1_pd(base[t]), vm = _mm256_set1_pd(mul[t]);
+      for (int64_t j = 0; j < G4; j += 4) {
+        const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(p + j));
+        const __m256d ok = _mm256_cmp_pd(x, x, _CMP_ORD_Q);
+        const __m256d y = _mm256_and_pd(ok, _mm256_mul_pd(_mm256_sub_pd(x, vb), vm));
+        _mm_storeu_ps(o + j, _mm256_cvtpd_ps(y));
+      }
+      for (int64_t j = G4; j < G; ++j) {
+        const double x = p[j];
+        o[j] = x == x ? static_cast<float>((x - base[t]) * mul[t]) : 0.0f;
+      }
+    }
+  }
+}
+#endif
 
 // The sum_then_normalize estimators on per-sample values val(i) (NaN = missing).
 template <class V>
@@ -393,6 +506,20 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* adv, float* gmean, 
   const float* r = a.rewards;
   const bool bnpo = a.estimator == AdvEstimator::Bnpo;
   const double lo = a.reward_min, span = a.reward_max - a.reward_min;
+#if RK_ADV_AVX2
+  if (K == 1 && !a.reward_weights && a.group_size > 0 && a.estimator == AdvEstimator::Grpo &&
+      a.scale != AdvScale::Batch && active_isa() != Isa::Scalar) {
+    const int64_t G = gr.count, gs = a.group_size;
+    std::vector<uint8_t> zflag(G);
+    parallel_for(G, std::max<int64_t>(1, kParallelWork / gs), [&](int64_t g0, int64_t g1) {
+      grpo_contig_avx2(r, g0, g1, gs, a.scale == AdvScale::Group, a.eps, adv, gmean, gstd, zflag.data());
+    });
+    int64_t z = 0;
+    for (uint8_t f : zflag) z += f;
+    *zero = z;
+    return Status{};
+  }
+#endif
   if (K == 1 && !a.reward_weights && !bnpo)
     return estimate(a, gr, [r](int64_t i) { return static_cast<double>(r[i]); }, adv, gmean, gstd, zero);
   // Weighted sum over the rewards that are present (NaN = missing; all missing -> NaN), then the
