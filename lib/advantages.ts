@@ -219,11 +219,17 @@ function prepareGroup(rewards: unknown, options: unknown) {
   const groupStd = outFloat32(out?.groupStd, 'options.out.groupStd', statLen);
   const small = n <= smallN && groupSize > 0 && multi === 'sum_then_normalize' &&
     (estimator === 'grpo' || estimator === 'rloo' || estimator === 'opo' || estimator === 'passk');
-  const args = [
-    rewards, K, weights, groupSize, ids, numGroups, ESTIMATORS.indexOf(estimator), SCALES.indexOf(scale),
-    MULTI.indexOf(multi), eps, lengths, rewardMin, rewardMax, advantages, groupMean, groupStd,
+  return {
+    rewards, K, weights, groupSize, ids, numGroups, est: ESTIMATORS.indexOf(estimator), scale: SCALES.indexOf(scale),
+    multi: MULTI.indexOf(multi), eps, lengths, rewardMin, rewardMax, advantages, groupMean, groupStd, small,
+  };
+}
+
+function nativeArgs(p: ReturnType<typeof prepareGroup>, zeroOut: Float64Array | null): unknown[] {
+  return [
+    p.rewards, p.K, p.weights, p.groupSize, p.ids, p.numGroups, p.est, p.scale, p.multi, p.eps, p.lengths,
+    p.rewardMin, p.rewardMax, p.advantages, p.groupMean, p.groupStd, zeroOut,
   ];
-  return { args, small, advantages, groupMean, groupStd, numGroups };
 }
 
 // ---- Small-call path ------------------------------------------------------------------------
@@ -278,21 +284,25 @@ function smallPath(
   for (let g = 0, b = 0; b < n; g++, b += G) {
     const e = b + G;
     // four interleaved accumulators combined as (a0 + a1) + (a2 + a3), as the kernel's group_stat
+    // (a missing reward adds 0 there too)
     let c = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0, mn = Infinity, mx = -Infinity, best = -1, sl = 0, slx = 0;
-    for (let i = b; i < e; i++) {
-      const v = x[i];
-      if (v !== v) continue;
-      c++;
-      const j = (i - b) & 3;
-      if (j === 0) a0 += v;
-      else if (j === 1) a1 += v;
-      else if (j === 2) a2 += v;
-      else a3 += v;
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
-      if (lens) {
-        sl += lens[i];
-        slx += lens[i] * v;
+    let i = b;
+    for (; i + 4 <= e; i += 4) {
+      const v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];
+      if (v0 === v0) { c++; a0 += v0; if (v0 < mn) mn = v0; if (v0 > mx) mx = v0; }
+      if (v1 === v1) { c++; a1 += v1; if (v1 < mn) mn = v1; if (v1 > mx) mx = v1; }
+      if (v2 === v2) { c++; a2 += v2; if (v2 < mn) mn = v2; if (v2 > mx) mx = v2; }
+      if (v3 === v3) { c++; a3 += v3; if (v3 < mn) mn = v3; if (v3 > mx) mx = v3; }
+    }
+    if (i < e) { const v = x[i]; if (v === v) { c++; a0 += v; if (v < mn) mn = v; if (v > mx) mx = v; } }
+    if (i + 1 < e) { const v = x[i + 1]; if (v === v) { c++; a1 += v; if (v < mn) mn = v; if (v > mx) mx = v; } }
+    if (i + 2 < e) { const v = x[i + 2]; if (v === v) { c++; a2 += v; if (v < mn) mn = v; if (v > mx) mx = v; } }
+    if (lens) {
+      for (let k = b; k < e; k++) {
+        const v = x[k];
+        if (v !== v) continue;
+        sl += lens[k];
+        slx += lens[k] * v;
       }
     }
     const sum = a0 + a1 + (a2 + a3);
@@ -301,17 +311,17 @@ function smallPath(
       if (mn === mx) mean = mn;
       else {
         mean = sum / c;
-        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-        for (let i = b; i < e; i++) {
-          const v = x[i];
-          if (v !== v) continue;
-          const d = v - mean;
-          const j = (i - b) & 3;
-          if (j === 0) q0 += d * d;
-          else if (j === 1) q1 += d * d;
-          else if (j === 2) q2 += d * d;
-          else q3 += d * d;
+        let q0 = 0, q1 = 0, q2 = 0, q3 = 0, k = b;
+        for (; k + 4 <= e; k += 4) {
+          const d0 = x[k] - mean, d1 = x[k + 1] - mean, d2 = x[k + 2] - mean, d3 = x[k + 3] - mean;
+          if (d0 === d0) q0 += d0 * d0;
+          if (d1 === d1) q1 += d1 * d1;
+          if (d2 === d2) q2 += d2 * d2;
+          if (d3 === d3) q3 += d3 * d3;
         }
+        if (k < e) { const d = x[k] - mean; if (d === d) q0 += d * d; }
+        if (k + 1 < e) { const d = x[k + 1] - mean; if (d === d) q1 += d * d; }
+        if (k + 2 < e) { const d = x[k + 2] - mean; if (d === d) q2 += d * d; }
         var ss = q0 + q1 + (q2 + q3);
       }
       if (c >= 2) {
@@ -362,11 +372,9 @@ function smallPath(
  */
 export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesOptions): GroupAdvantagesResult {
   const p = prepareGroup(rewards, options);
-  const a = p.args;
   const zeroStdGroups = p.small
-    ? smallPath(rewards, a[1] as number, a[2] as Float64Array | null, a[3] as number, a[6] as number, a[7] as number,
-      a[9] as number, a[10] as Int32Array | null, p.advantages, p.groupMean, p.groupStd)
-    : native.groupAdvantages(...a, null);
+    ? smallPath(p.rewards, p.K, p.weights, p.groupSize, p.est, p.scale, p.eps, p.lengths, p.advantages, p.groupMean, p.groupStd)
+    : native.groupAdvantages(...nativeArgs(p, null));
   return { advantages: p.advantages, groupMean: p.groupMean, groupStd: p.groupStd, zeroStdGroups, numGroups: p.numGroups };
 }
 
@@ -374,7 +382,7 @@ export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesO
 export async function groupAdvantagesAsync(rewards: Float32Array, options: GroupAdvantagesOptions): Promise<GroupAdvantagesResult> {
   const p = prepareGroup(rewards, options);
   const zero = new Float64Array(1);
-  await native.groupAdvantagesAsync(...p.args, zero);
+  await native.groupAdvantagesAsync(...nativeArgs(p, zero));
   return { advantages: p.advantages, groupMean: p.groupMean, groupStd: p.groupStd, zeroStdGroups: zero[0], numGroups: p.numGroups };
 }
 
