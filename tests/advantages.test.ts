@@ -305,6 +305,17 @@ describe('groupAdvantages against the float64 reference', () => {
     close(groupAdvantages(r, { groupSize: 16, scale: 'batch' }).advantages, refGroupAdvantages(r, { groupSize: 16, scale: 'batch' }).advantages, 'large batch');
   });
 
+  it('empty batches give empty results', () => {
+    for (const t of [0, 1 << 20]) {
+      _setSmallPathThreshold(t);
+      for (const est of ESTIMATORS) {
+        const a = groupAdvantages(new Float32Array(0), { groupSize: 4, estimator: est, lengths: new Int32Array(0) });
+        expect([a.advantages.length, a.groupMean.length, a.zeroStdGroups, a.numGroups]).toEqual([0, 0, 0, 0]);
+      }
+      expect(groupAdvantages(new Float32Array(0), { groupIds: new Int32Array(0) }).numGroups).toBe(0);
+    }
+  });
+
   it('Promise form and out buffers', async () => {
     const r = rewardsFor(64, 1, 3, { equalGroups: 1, G: 8 });
     const out = { advantages: new Float32Array(64), groupMean: new Float32Array(8), groupStd: new Float32Array(8) };
