@@ -433,6 +433,15 @@ function maskArg(mask: unknown, n: number): TokenMask {
   return mask;
 }
 
+/** An output may be an input itself (in place) or apart from it, never a shifted view of it. */
+function apart(out: Float32Array, outName: string, input: ArrayBufferView, inName: string): void {
+  if (out === input || out.buffer !== input.buffer) return;
+  const a0 = out.byteOffset, a1 = a0 + out.byteLength, b0 = input.byteOffset, b1 = b0 + input.byteLength;
+  if (a0 < b1 && b0 < a1) {
+    throw new RangeError(`${outName}: expected ${inName} itself or a buffer apart from it, received a view that overlaps it`);
+  }
+}
+
 function seqLenArg(seqLen: unknown, n: number, name: string): number {
   const T = positiveInt(seqLen, 'options.seqLen');
   if (n % T !== 0) throw new RangeError(`${name}: expected a length that is a multiple of seqLen (${T}), received length ${n}`);
@@ -454,6 +463,12 @@ function prepareGae(values: unknown, rewards: unknown, mask: unknown, options: u
   const advantages = outFloat32(out?.advantages, 'options.out.advantages', n);
   const returns = outFloat32(out?.returns, 'options.out.returns', n);
   if (advantages === returns) throw new RangeError('options.out.returns: expected a buffer apart from out.advantages, received the same one');
+  apart(returns, 'options.out.returns', advantages, 'options.out.advantages');
+  for (const [o, on] of [[advantages, 'options.out.advantages'], [returns, 'options.out.returns']] as const) {
+    apart(o, on, v, 'values');
+    apart(o, on, r, 'rewards');
+    apart(o, on, m, 'mask');
+  }
   return { args: [v, r, m, T, gamma, lambda, advantages, returns], whiten, m, advantages, returns };
 }
 
@@ -487,6 +502,8 @@ function prepareDiscounted(rewards: unknown, mask: unknown, options: unknown) {
   const m = maskArg(mask, r.length);
   const gamma = opts.gamma === undefined ? 1 : finiteIn(opts.gamma, 'options.gamma', 0, 1);
   const out = outFloat32(opts.out, 'options.out', r.length);
+  apart(out, 'options.out', r, 'rewards');
+  apart(out, 'options.out', m, 'mask');
   return { args: [r, m, T, gamma, out], out };
 }
 
@@ -523,6 +540,8 @@ function prepareWhiten(values: unknown, mask: unknown, options: unknown) {
   const unbiased = bool(opts.unbiased, 'options.unbiased', true);
   const eps = opts.eps === undefined ? 1e-8 : finiteIn(opts.eps, 'options.eps', 0, Infinity);
   const out = outFloat32(opts.out, 'options.out', v.length);
+  apart(out, 'options.out', v, 'values');
+  apart(out, 'options.out', m, 'mask');
   return { args: [v, m, shiftMean, unbiased, eps, out], out };
 }
 

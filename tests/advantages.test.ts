@@ -487,5 +487,10 @@ describe('token-level kernels', () => {
     expect(() => discountedReturns(rewards, mask.subarray(1), { seqLen: T })).toThrow(/mask: expected length/);
     expect(() => maskedWhiten(values, Float32Array.from(mask, (x) => -x))).toThrow(/mask\[\d+\]: expected a finite weight/);
     expect(() => maskedWhiten(values, mask, { eps: -1 })).toThrow(/options\.eps/);
+    const buf = new Float32Array(B * T + 1);
+    const shifted = () => maskedWhiten(buf.subarray(0, B * T), mask, { out: buf.subarray(1) });
+    expect(shifted).toThrow(RangeError);
+    expect(shifted).toThrow(/options\.out: expected values itself/);
+    expect(() => gae(values, rewards, mask, { seqLen: T, out: { advantages: values.subarray(0, 0) } })).toThrow(/options\.out\.advantages.*length/);
   });
 });
