@@ -57,6 +57,10 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const bytes = n * 4;
     rows.push({ op: 'groupAdvantages', shape, impl: 'reward-kernels', ms: time(() => groupAdvantages(r, { groupSize: G })), bytes, elements: n,
       note: n <= 512 ? 'small-call path (TS, same arithmetic as the kernel)' : `${ctx.threads} threads` });
+    if (big) {
+      const out = { advantages: new Float32Array(n), groupMean: new Float32Array(n / G), groupStd: new Float32Array(n / G) };
+      rows.push({ op: 'groupAdvantages', shape, impl: 'reward-kernels (out buffers reused)', ms: time(() => groupAdvantages(r, { groupSize: G, out })), bytes, elements: n, note: 'steady state of a training loop' });
+    }
     if (n <= 512) {
       const prev = _setSmallPathThreshold(0);
       rows.push({ op: 'groupAdvantages', shape, impl: 'reward-kernels (forced native call)', ms: time(() => groupAdvantages(r, { groupSize: G })), bytes, elements: n, note: 'N-API call overhead' });
