@@ -205,6 +205,17 @@ void batch_mean_std(int64_t n, const V& val, double* mean, double* sd) {
 
 double xlogy(double x, double y) { return x == 0 ? 0.0 : x * std::log(y); }
 
+// log Gamma(x) for x > 0 without touching the global `signgam` (std::lgamma writes it in glibc,
+// a data race when two Promise-form calls run at once).
+double log_gamma(double x) {
+#if defined(__GLIBC__)
+  int sign;
+  return lgamma_r(x, &sign);
+#else
+  return std::lgamma(x);
+#endif
+}
+
 #if RK_ADV_AVX2
 // The hot path, contiguous f32 groups with grpo (scale group or none), in AVX2 double lanes: lane l
 // of a 4-double vector is the scalar code's accumulator a_l (member j adds to lane j % 4), so the
@@ -397,7 +408,7 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
         beta = std::max(1.0, 1.0 + c * (1.0 - pbar) / 3.0);
       }
     }
-    const double lbeta = std::lgamma(alpha) + std::lgamma(beta) - std::lgamma(alpha + beta);
+    const double lbeta = log_gamma(alpha) + log_gamma(beta) - log_gamma(alpha + beta);
     parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
       for (int64_t g = g0; g < g1; ++g) {
         const double p = stats[g].base;
