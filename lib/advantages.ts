@@ -6,6 +6,7 @@
 // with no reward gets advantage 0. See docs/advantages.md for every edge case.
 import { describe, finiteIn, oneOf, options as optionsObject, outFloat32, typedArray, typedArrayOfLength } from './check.js';
 import { binding } from './native.js';
+import type { TokenMask } from './types.js';
 
 export type AdvantageEstimator = 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo';
 export type AdvantageScale = 'group' | 'batch' | 'none';
@@ -61,8 +62,7 @@ export interface EnsembleRewardsOptions {
   out?: Float32Array;
 }
 
-/** A [B, T] mask: Uint8Array (nonzero = response token) or Float32Array (weights). */
-export type TokenMask = Uint8Array | Float32Array;
+export type { TokenMask } from './types.js';
 
 export interface GaeOptions {
   /** T, the padded sequence length: values, rewards and mask are (B, T) row-major. */

@@ -18,6 +18,7 @@ import {
   typedArrayOfLength,
 } from './check.js';
 import { binding } from './native.js';
+import type { TokenMask } from './types.js';
 
 export type PolicyVariant = 'ppo' | 'gspo' | 'cispo' | 'sapo' | 'gpg';
 export type LossAggregation =
@@ -26,8 +27,7 @@ export type LossAggregation =
   | 'seq-mean-token-sum'
   | 'seq-mean-token-sum-norm';
 export type KlEstimator = 'k1' | 'k2' | 'k3' | 'abs' | 'k3+';
-/** A token mask: Uint8Array (nonzero = response token) or Float32Array of weights (finite, >= 0). */
-export type TokenMask = Uint8Array | Float32Array;
+export type { TokenMask } from './types.js';
 
 const VARIANTS: readonly PolicyVariant[] = ['ppo', 'gspo', 'cispo', 'sapo', 'gpg'];
 const AGGREGATIONS: readonly LossAggregation[] = [
