@@ -1,0 +1,84 @@
+// Advantage estimators (KERNELS.md section 2): group-normalised outcome advantages, reward-model
+// ensembles, and token-level returns. Small-data kernels: every statistic is accumulated in double
+// in index order, so results never depend on the thread count.
+//
+// Group estimators. rewards: (n, K) row-major f32; groups are contiguous runs of group_size rows
+// or given by group_ids (n) int32 in [0, num_groups). A NaN reward is missing (see
+// docs/advantages.md): it is left out of every statistic and its sample's advantage is 0.
+//   grpo:   A = (r - mean_g) / (std_g + eps)   (scale group; batch: batch std; none: no division)
+//   rloo:   A_i = r_i - sum_{j != i} r_j / (c - 1) = c / (c - 1) (r_i - mean_g)
+//   reinforce_pp_baseline: y = r - mean_g; A = (y - mean(y)) / sqrt(var(y) + 1e-8), var unbiased,
+//           weighted by lengths when given (verl masked_whiten over tokens)
+//   opo:    A = r - sum_i len_i r_i / sum_i len_i
+//   passk:  best of group (first on ties): (r_max - r_second) / (std_g + eps); others 0
+//   bnpo:   s = (r - lo) / (hi - lo), p_g = mean_g(s); alpha, beta by moments over the groups' p;
+//           A = min(1 / BetaPDF(p_g; alpha, beta), 1e6) (s - p_g)
+// A group with one valid sample has mean 0 and std 1 (verl); one with none has mean = std = NaN.
+// multi = normalize_then_sum (GDPO): z-score every reward k within its group (nanmean/nanstd,
+// unbiased), weighted sum, z-score over the batch with eps; group_mean/std are then (G, K).
+#pragma once
+#include <cstdint>
+
+#include "types.h"
+
+namespace rk {
+
+enum class AdvEstimator : int { Grpo = 0, Rloo = 1, ReinforcePPBaseline = 2, Opo = 3, PassK = 4, Bnpo = 5 };
+enum class AdvScale : int { Group = 0, Batch = 1, None = 2 };
+enum class MultiReward : int { SumThenNormalize = 0, NormalizeThenSum = 1 };
+
+struct GroupAdvantagesArgs {
+  const float* rewards = nullptr;  // (n, K)
+  int64_t n = 0;
+  int64_t num_rewards = 1;               // K
+  const double* reward_weights = nullptr;  // (K) or null for ones
+  int64_t group_size = 0;                // > 0: contiguous groups; 0: group_ids
+  const int32_t* group_ids = nullptr;    // (n) in [0, num_groups)
+  int64_t num_groups = 0;
+  AdvEstimator estimator = AdvEstimator::Grpo;
+  AdvScale scale = AdvScale::Group;
+  MultiReward multi = MultiReward::SumThenNormalize;
+  double eps = 1e-4;
+  const int32_t* lengths = nullptr;  // (n) >= 0: opo (required), reinforce_pp_baseline (optional)
+  double reward_min = 0.0, reward_max = 1.0;  // bnpo affine scaling
+};
+
+// Extra status codes of this family (beyond rk::Status::Code).
+constexpr int kAdvStatusBnpoRange = 100;  // a bnpo group mean outside [0, 1]: index = group
+
+// Writes advantages (n), group_mean and group_std (num_groups, or num_groups * K for
+// normalize_then_sum) and *zero_std_groups (groups with >= 2 valid samples, all equal).
+Status group_advantages(const GroupAdvantagesArgs& a, float* advantages, float* group_mean,
+                        float* group_std, int64_t* zero_std_groups);
+
+// Reward-model ensembles. rewards: (n, M) row-major. NaN entries are left out; a row of NaN gives NaN.
+//   mean: mean_m r;  min: min_m r;  uwo: mean_m r - lambda * var_m r (population variance)
+enum class EnsembleMethod : int { Mean = 0, Min = 1, Uwo = 2 };
+void ensemble_rewards(const float* rewards, int64_t n, int64_t m, EnsembleMethod method, double lambda,
+                      float* out);
+
+// Token level, padded (B, T) row-major; mask (B, T) as u8 (nonzero = response token) or f32.
+struct TokenMask {
+  const void* data = nullptr;
+  bool is_f32 = false;
+};
+
+// GAE with verl's masking (masked tokens are skipped: they neither end nor feed the recursion):
+//   delta_t = r_t + gamma V_next - V_t,  A_t = delta_t + gamma lambda A_next,  returns = A + V
+// over response tokens, V_next / A_next those of the next response token (0 after the last).
+// Masked positions get A = returns = 0.
+void gae(const float* values, const float* rewards, TokenMask mask, int64_t rows, int64_t cols,
+         double gamma, double lambda, float* advantages, float* returns);
+
+// G_t = r_t + gamma G_next over response tokens (= gae with V = 0, lambda = 1); masked -> 0.
+void discounted_returns(const float* rewards, TokenMask mask, int64_t rows, int64_t cols, double gamma,
+                        float* out);
+
+// verl masked_whiten over all n elements with mask weights w: mean = S(w x) / S(w),
+// var = S(w (x - mean)^2) / (S(w) - 1) (unbiased; population when S(w) <= 1),
+// out = (x - mean) / sqrt(var + eps) (+ mean when !shift_mean); masked (w = 0) positions get 0.
+// A weight that is negative or not finite gives BadIndex (index, nothing written).
+Status masked_whiten(const float* values, TokenMask mask, int64_t n, bool shift_mean, bool unbiased,
+                   double eps, float* out);
+
+}  // namespace rk

@@ -1,0 +1,127 @@
+// Policy-gradient losses and KL estimators, forward and backward (KERNELS.md section 3).
+//
+// logprobs, old_logprobs, ref_logprobs, entropy, mask: (B, T) row-major;  advantages: (B) or (B, T).
+//   d = logprobs - old_logprobs,  r = exp(clamp(d, -20, 20)),  L_t per variant (see policy.cc),
+//   L_t += beta * KL(logprobs_t - ref_t) - entropy_coef * H_t,
+//   loss = sum_t w_t L_t with aggregation weights w_t (masked tokens have w_t = 0),
+//   grad_logprobs_t = w_t * dL_t/dlogprobs_t,  grad_entropy_t = -entropy_coef * w_t.
+// Every sum is accumulated in double over fixed chunks of kPolicyChunk tokens, merged in order, so
+// the results do not depend on the thread count.
+#pragma once
+#include <cstdint>
+
+#include "types.h"
+
+namespace rk {
+
+enum class PolicyVariant : int { Ppo = 0, Gspo = 1, Cispo = 2, Sapo = 3, Gpg = 4 };
+enum class LossAggregation : int {
+  TokenMean = 0,            // sum m L / sum m
+  SeqMeanTokenMean = 1,     // mean_i (sum_t m L / sum_t m)
+  SeqMeanTokenSum = 2,      // mean_i sum_t m L
+  SeqMeanTokenSumNorm = 3,  // sum m L / (B T)   (Dr. GRPO)
+};
+// k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl clamps), k3+ = k3 value, k2 gradient.
+enum class KlEstimator : int { K1 = 0, K2 = 1, K3 = 2, Abs = 3, K3Plus = 4 };
+
+// The mask: none (all ones), bytes (nonzero = 1) or f32 weights (finite, >= 0).
+enum class MaskKind : int { None = 0, U8 = 1, F32 = 2 };
+
+struct PolicyLossInputs {
+  const float* logprobs = nullptr;      // (B, T)
+  const float* old_logprobs = nullptr;  // (B, T)
+  const float* advantages = nullptr;    // (B) or (B, T)
+  bool advantages_per_token = false;
+  const void* mask = nullptr;  // (B, T) per mask_kind; may be null with MaskKind::None
+  MaskKind mask_kind = MaskKind::None;
+  const float* ref_logprobs = nullptr;  // (B, T) or null: no KL term
+  const float* entropy = nullptr;       // (B, T) or null: no entropy term
+  int64_t batch = 0;                    // B
+  int64_t seq_len = 0;                  // T
+};
+
+struct PolicyLossParams {
+  PolicyVariant variant = PolicyVariant::Ppo;
+  LossAggregation aggregation = LossAggregation::TokenMean;
+  double epsilon_low = 0.2;
+  double epsilon_high = 0.2;   // cispo: the cap of the (detached) ratio itself
+  double dual_clip = 0;        // > 1 enables dual clip for A < 0; 0 = off
+  double delta = 0;            // > 1 caps the unclipped ratio (TRL two-sided clip); 0 = off
+  double normalizer = 0;       // > 0 replaces the aggregation's denominator; 0 = default
+  double beta = 0;             // KL coefficient (used when ref_logprobs is given)
+  KlEstimator kl = KlEstimator::K3;
+  double entropy_coef = 0;     // used when entropy is given
+  double sapo_tau_pos = 1.0;   // SAPO temperature for A > 0
+  double sapo_tau_neg = 1.05;  // SAPO temperature for A <= 0
+};
+
+struct PolicyLossMetrics {
+  double loss = 0;
+  double clip_fraction = 0;       // low | high, over masked tokens (mask-weighted)
+  double clip_low_fraction = 0;   // r < 1 - eps_low and A < 0
+  double clip_high_fraction = 0;  // r > 1 + eps_high and A > 0 (cispo: r > eps_high and A > 0)
+  double dual_clip_fraction = 0;  // dual clip active (verl pg_clipfrac_lower)
+  double approx_kl = 0;           // mean 0.5 d^2
+  double kl = 0;                  // mean KL_t (when ref_logprobs given)
+  double entropy = 0;             // mean H_t (when entropy given)
+  double token_count = 0;         // sum of the mask
+};
+
+// Writes grad_logprobs (B, T), grad_entropy (B, T) when non-null (needs inputs.entropy), metrics.
+// Returns BadIndex with the flat index for a mask weight that is negative or not finite.
+Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float* grad_logprobs,
+                   float* grad_entropy, PolicyLossMetrics* metrics);
+
+// Elementwise KL estimate of d = logprobs - ref_logprobs (n elements) and its gradient w.r.t.
+// logprobs. With a mask, masked-out elements give 0 and 0. kl_out / grad_out may be null.
+// mean_out (optional): the mask-weighted mean of the estimate (0 when the mask sums to 0).
+Status kl_penalty(const float* logprobs, const float* ref_logprobs, int64_t n, const void* mask,
+                  MaskKind mask_kind, KlEstimator est, float* kl_out, float* grad_out,
+                  double* mean_out);
+
+namespace detail {
+// Tokens per chunk: rows are cut into fixed chunks whose double partial sums merge in a fixed
+// order, so any thread may take any chunk and results never depend on the thread count.
+constexpr int64_t kPolicyChunk = 2048;
+
+// The vectorised chunk loop of policy_loss: per-token loss and gradient in f32 lanes, partial sums
+// in double lanes reduced in a fixed order.
+struct FastChunk {
+  const float* logprobs;      // chunk start
+  const float* old_logprobs;  // chunk start
+  const float* advantages;    // chunk start when per token, else null (use adv_row)
+  float adv_row;
+  const void* mask;  // chunk start, or null (all ones)
+  int mask_kind;     // MaskKind
+  int64_t n;
+  int variant;  // PolicyVariant
+  float lo, hi, eps_hi;
+  float delta;      // +inf when off
+  float dual_clip;  // 0 when off
+  float gspo_ratio, gspo_dratio;
+  float tau_pos, tau_neg;
+  const float* ref_logprobs;  // chunk start or null: no KL term
+  int kl_estimator;           // KlEstimator
+  float beta;
+  const float* entropy;  // chunk start or null: no entropy term
+  float entropy_coef;
+  float weight;         // the row factor f
+  float* grad;          // chunk start
+  float* grad_entropy;  // chunk start or null
+  // out: sum m L, low, high, dual, sum m 0.5 d^2, sum m KL, sum m H
+  double sums[7];
+};
+using FastChunkFn = void (*)(FastChunk* c);
+// KL over one chunk: kl_out / grad_out (either may be null) and sums = {sum m, sum m KL}.
+using KlChunkFn = void (*)(const float* logprobs, const float* ref, const void* mask, int mask_kind,
+                           int64_t n, int estimator, float* kl_out, float* grad_out, double* sums);
+struct PolicyKernels {
+  FastChunkFn fast_chunk;
+  KlChunkFn kl_chunk;
+};
+const PolicyKernels& policy_kernels_avx512();
+const PolicyKernels& policy_kernels_avx2();
+const PolicyKernels& policy_kernels_scalar();
+}  // namespace detail
+
+}  // namespace rk

@@ -1,0 +1,295 @@
+// Float64 reference of the advantage kernels, written from the formulas in KERNELS.md section 2 and
+// the conventions in docs/advantages.md (verl singleton groups, TRL NaN-as-missing, GDPO, BNPO).
+// Plain and direct: groups as lists of indices, statistics recomputed from the definitions.
+
+export interface RefGroupOptions {
+  groupSize?: number;
+  groupIds?: ArrayLike<number>;
+  estimator?: 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo';
+  scale?: 'group' | 'batch' | 'none';
+  eps?: number;
+  numRewards?: number;
+  rewardWeights?: ArrayLike<number>;
+  multiReward?: 'sum_then_normalize' | 'normalize_then_sum';
+  lengths?: ArrayLike<number>;
+  rewardMin?: number;
+  rewardMax?: number;
+}
+
+export interface RefGroupResult {
+  advantages: Float64Array;
+  groupMean: Float64Array;
+  groupStd: Float64Array;
+  zeroStdGroups: number;
+}
+
+function members(n: number, o: RefGroupOptions): number[][] {
+  if (o.groupSize !== undefined) {
+    const out: number[][] = [];
+    for (let g = 0; g < n / o.groupSize; g++) out.push(Array.from({ length: o.groupSize }, (_, j) => g * o.groupSize! + j));
+    return out;
+  }
+  const ids = o.groupIds!;
+  let max = -1;
+  for (let i = 0; i < n; i++) max = Math.max(max, ids[i]);
+  const out: number[][] = Array.from({ length: max + 1 }, () => []);
+  for (let i = 0; i < n; i++) out[ids[i]].push(i);
+  return out;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Unbiased std (n - 1). */
+const std = (xs: number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+};
+const allEqual = (xs: number[]) => xs.every((x) => x === xs[0]);
+
+/** Lanczos log-gamma (g = 7, n = 9), ~1e-15 relative for x > 0. */
+export function lgamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lgamma(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+export function betaPdf(p: number, a: number, b: number): number {
+  const xlogy = (x: number, y: number) => (x === 0 ? 0 : x * Math.log(y));
+  return Math.exp(xlogy(a - 1, p) + xlogy(b - 1, 1 - p) - (lgamma(a) + lgamma(b) - lgamma(a + b)));
+}
+
+export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOptions): RefGroupResult {
+  const K = o.numRewards ?? 1;
+  const n = rewards.length / K;
+  const eps = o.eps ?? 1e-4;
+  const est = o.estimator ?? 'grpo';
+  const scale = o.scale ?? 'group';
+  const w = o.rewardWeights ?? new Array(K).fill(1);
+  const groups = members(n, o);
+  const G = groups.length;
+  const adv = new Float64Array(n);
+
+  if (o.multiReward === 'normalize_then_sum') {
+    // GDPO (TRL): per reward and group nanmean / nanstd; z = 0 where a reward has < 2 values or no spread.
+    const gm = new Float64Array(G * K), gs = new Float64Array(G * K);
+    const comb = new Array<number>(n).fill(NaN);
+    let zero = 0;
+    groups.forEach((mem, g) => {
+      let flat = true;
+      for (let k = 0; k < K; k++) {
+        const valid = mem.filter((i) => !Number.isNaN(rewards[i * K + k]));
+        const xs = valid.map((i) => rewards[i * K + k]);
+        gm[g * K + k] = xs.length ? (allEqual(xs) ? xs[0] : mean(xs)) : NaN;
+        gs[g * K + k] = xs.length >= 2 ? (allEqual(xs) ? 0 : std(xs)) : xs.length === 1 ? 0 : NaN;
+        const spread = xs.length >= 2 && !allEqual(xs);
+        if (spread) flat = false;
+        for (const i of valid) {
+          const z = spread ? (rewards[i * K + k] - gm[g * K + k]) / (gs[g * K + k] + eps) : 0;
+          comb[i] = (Number.isNaN(comb[i]) ? 0 : comb[i]) + w[k] * z;
+        }
+      }
+      if (flat && mem.filter((i) => !Number.isNaN(comb[i])).length >= 2) zero++;
+    });
+    const valid = comb.filter((x) => !Number.isNaN(x));
+    const m = valid.length ? mean(valid) : NaN;
+    const s = valid.length >= 2 ? std(valid) : 0;
+    for (let i = 0; i < n; i++) adv[i] = Number.isNaN(comb[i]) ? 0 : (comb[i] - m) / (s + eps);
+    return { advantages: adv, groupMean: gm, groupStd: gs, zeroStdGroups: zero };
+  }
+
+  // Weighted sum of the rewards present; NaN when none is.
+  const x = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0, any = false;
+    for (let k = 0; k < K; k++) {
+      const v = rewards[i * K + k];
+      if (!Number.isNaN(v)) {
+        s += w[k] * v;
+        any = true;
+      }
+    }
+    x[i] = any ? s : NaN;
+    if (est === 'bnpo') x[i] = (x[i] - (o.rewardMin ?? 0)) / ((o.rewardMax ?? 1) - (o.rewardMin ?? 0));
+  }
+  const gm = new Float64Array(G), gs = new Float64Array(G);
+  const base: number[] = [], cnt: number[] = [];
+  let zero = 0;
+  groups.forEach((mem, g) => {
+    const v = mem.filter((i) => !Number.isNaN(x[i]));
+    const xs = v.map((i) => x[i]);
+    cnt.push(xs.length);
+    if (xs.length === 0) {
+      base.push(NaN);
+      gm[g] = NaN;
+      gs[g] = NaN;
+      return;
+    }
+    if (xs.length === 1) {
+      base.push(0);
+      gm[g] = 0;
+      gs[g] = 1;
+      return;
+    }
+    const eq = allEqual(xs);
+    if (eq) zero++;
+    let b = eq ? xs[0] : mean(xs);
+    if (est === 'opo' && !eq) {
+      const L = v.map((i) => o.lengths![i]);
+      const sl = L.reduce((a, c) => a + c, 0);
+      if (sl > 0) b = v.reduce((a, i, j) => a + L[j] * x[i], 0) / sl;
+    }
+    base.push(b);
+    gm[g] = b;
+    gs[g] = eq ? 0 : std(xs);
+  });
+
+  const allValid = x.filter((v) => !Number.isNaN(v));
+  const batchStd = allValid.length >= 2 ? std(allValid) : 0;
+  const denom = (g: number) => (scale === 'group' ? gs[g] + eps : scale === 'batch' ? batchStd + eps : 1);
+
+  if (est === 'bnpo') {
+    const ps = base.filter((_, g) => cnt[g] > 0);
+    let alpha = 1, beta = 1;
+    if (ps.length >= 2) {
+      const pbar = mean(ps);
+      const pvar = std(ps) ** 2;
+      if (pvar > 0) {
+        const c = (pbar * (1 - pbar)) / pvar - 1;
+        alpha = Math.max(1, 1 + (c * pbar) / 3);
+        beta = Math.max(1, 1 + (c * (1 - pbar)) / 3);
+      }
+    }
+    groups.forEach((mem, g) => {
+      const wgt = cnt[g] > 0 ? Math.min(1 / betaPdf(base[g], alpha, beta), 1e6) : 0;
+      for (const i of mem) adv[i] = Number.isNaN(x[i]) ? 0 : wgt * (x[i] - base[g]);
+    });
+    return { advantages: adv, groupMean: gm, groupStd: gs, zeroStdGroups: zero };
+  }
+
+  groups.forEach((mem, g) => {
+    const v = mem.filter((i) => !Number.isNaN(x[i]));
+    for (const i of mem) {
+      if (Number.isNaN(x[i])) {
+        adv[i] = 0;
+        continue;
+      }
+      switch (est) {
+        case 'grpo':
+          adv[i] = (x[i] - base[g]) / denom(g);
+          break;
+        case 'rloo': {
+          // leave-one-out mean of the others
+          if (v.length < 2) adv[i] = x[i];
+          else adv[i] = x[i] - v.filter((j) => j !== i).reduce((a, j) => a + x[j], 0) / (v.length - 1);
+          break;
+        }
+        case 'opo':
+        case 'reinforce_pp_baseline':
+          adv[i] = x[i] - base[g];
+          break;
+        case 'passk': {
+          if (v.length < 2) {
+            adv[i] = 0;
+            break;
+          }
+          let best = v[0];
+          for (const j of v) if (x[j] > x[best]) best = j;
+          if (i !== best) {
+            adv[i] = 0;
+            break;
+          }
+          const rest = v.filter((j) => j !== best).map((j) => x[j]);
+          adv[i] = (x[best] - Math.max(...rest)) / denom(g);
+          break;
+        }
+      }
+    }
+  });
+  if (est === 'reinforce_pp_baseline') {
+    // verl masked_whiten over tokens: each sequence weighs its length (1 without lengths).
+    const idx = [...Array(n).keys()].filter((i) => !Number.isNaN(x[i]));
+    const wt = (i: number) => (o.lengths ? o.lengths[i] : 1);
+    const W = idx.reduce((a, i) => a + wt(i), 0);
+    const m = W > 0 ? idx.reduce((a, i) => a + wt(i) * adv[i], 0) / W : 0;
+    const ss = idx.reduce((a, i) => a + wt(i) * (adv[i] - m) ** 2, 0);
+    const v = W > 1 ? ss / (W - 1) : W > 0 ? ss / W : 0;
+    for (let i = 0; i < n; i++) adv[i] = Number.isNaN(x[i]) ? 0 : (adv[i] - m) / Math.sqrt(v + 1e-8);
+  }
+  return { advantages: adv, groupMean: gm, groupStd: gs, zeroStdGroups: zero };
+}
+
+export function refEnsemble(r: ArrayLike<number>, M: number, method: 'mean' | 'min' | 'uwo', lambda = 0): Float64Array {
+  const n = r.length / M;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const xs: number[] = [];
+    for (let j = 0; j < M; j++) if (!Number.isNaN(r[i * M + j])) xs.push(r[i * M + j]);
+    if (!xs.length) {
+      out[i] = NaN;
+      continue;
+    }
+    const m = mean(xs);
+    if (method === 'mean') out[i] = m;
+    else if (method === 'min') out[i] = Math.min(...xs);
+    else out[i] = m - (lambda * xs.reduce((a, x) => a + (x - m) ** 2, 0)) / xs.length;
+  }
+  return out;
+}
+
+const on = (mask: ArrayLike<number>, i: number) => mask[i] !== 0;
+
+/** verl compute_gae_advantage_return with 0/1 masks, masked positions set to 0 (no whitening). */
+export function refGae(values: ArrayLike<number>, rewards: ArrayLike<number>, mask: ArrayLike<number>, T: number, gamma: number, lam: number) {
+  const n = values.length;
+  const adv = new Float64Array(n), ret = new Float64Array(n);
+  for (let b = 0; b < n / T; b++) {
+    // the response positions of the row, in order; the recursion runs over them only
+    const pos = [...Array(T).keys()].map((t) => b * T + t).filter((i) => on(mask, i));
+    let nextA = 0;
+    for (let k = pos.length - 1; k >= 0; k--) {
+      const i = pos[k];
+      const nextV = k + 1 < pos.length ? values[pos[k + 1]] : 0;
+      const delta = rewards[i] + gamma * nextV - values[i];
+      nextA = delta + gamma * lam * nextA;
+      adv[i] = nextA;
+      ret[i] = nextA + values[i];
+    }
+  }
+  return { advantages: adv, returns: ret };
+}
+
+/** G_t = sum_k gamma^k r over the following response tokens of the row. */
+export function refDiscounted(rewards: ArrayLike<number>, mask: ArrayLike<number>, T: number, gamma: number): Float64Array {
+  const n = rewards.length;
+  const out = new Float64Array(n);
+  for (let b = 0; b < n / T; b++) {
+    const pos = [...Array(T).keys()].map((t) => b * T + t).filter((i) => on(mask, i));
+    pos.forEach((i, k) => {
+      let s = 0;
+      for (let j = k; j < pos.length; j++) s += gamma ** (j - k) * rewards[pos[j]];
+      out[i] = s;
+    });
+  }
+  return out;
+}
+
+export function refWhiten(x: ArrayLike<number>, mask: ArrayLike<number>, shiftMean = true, unbiased = true, eps = 1e-8): Float64Array {
+  const n = x.length;
+  let W = 0, s = 0;
+  for (let i = 0; i < n; i++) if (mask[i] !== 0) { W += mask[i]; s += mask[i] * x[i]; }
+  const out = new Float64Array(n);
+  if (W <= 0) return out;
+  const m = s / W;
+  let ss = 0;
+  for (let i = 0; i < n; i++) if (mask[i] !== 0) ss += mask[i] * (x[i] - m) ** 2;
+  let v = ss / W;
+  if (unbiased && W > 1) v *= W / (W - 1);
+  for (let i = 0; i < n; i++) out[i] = mask[i] === 0 ? 0 : (x[i] - m) / Math.sqrt(v + eps) + (shiftMean ? 0 : m);
+  return out;
+}

@@ -1,0 +1,231 @@
+// Float64 reference of the preference losses, written from KERNELS.md section 4 (checked against
+// TRL DPOTrainer.dpo_loss / CPOTrainer / ORPOTrainer / KTOTrainer / RewardTrainer and Liger
+// chunked_loss). Forward only: the tests check the native gradients against central finite
+// differences of these functions.
+
+/** log(1 + e^x) without overflow. */
+export function softplus(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+/** log s(x) = -softplus(-x). */
+export function logSigmoid(x: number): number {
+  return -softplus(-x);
+}
+export function sigmoid(x: number): number {
+  return Math.exp(logSigmoid(x));
+}
+/** TRL cap_exp for float32: exp(min(v, log(FLT_MAX))). */
+const CAP = Math.log(3.4028234663852886e38);
+export function capExp(v: number): number {
+  return Math.exp(Math.min(v, CAP));
+}
+
+export interface RefPreferenceInputs {
+  chosen: ArrayLike<number>;
+  rejected: ArrayLike<number>;
+  refChosen?: ArrayLike<number>;
+  refRejected?: ArrayLike<number>;
+  chosenLengths?: ArrayLike<number>;
+  rejectedLengths?: ArrayLike<number>;
+  margin?: number | ArrayLike<number>;
+  preferenceProb?: ArrayLike<number>;
+}
+export interface RefPreferenceOptions {
+  loss: string;
+  beta: number;
+  labelSmoothing?: number;
+  gamma?: number;
+  alpha?: number;
+  tau?: number;
+  nllWeight?: number;
+  fDivergence?: string;
+  fAlpha?: number;
+}
+export interface RefPreferenceResult {
+  loss: number;
+  losses: Float64Array;
+  chosenRewards: Float64Array;
+  rejectedRewards: Float64Array;
+  rewardAccuracy: number;
+  rewardMargin: number;
+}
+
+/** f(u) of f-DPO: the term whose chosen-minus-rejected difference replaces c - rho. */
+function fOf(kind: string, a: number, u: number): number {
+  switch (kind) {
+    case 'forward_kl': return -capExp(-u);
+    case 'js_divergence': return Math.log(2) + u - softplus(u); // log(2u / (1 + u))
+    case 'alpha_divergence': return (1 - capExp(-a * u)) / a;
+    default: return u;
+  }
+}
+
+/** ORPO log-odds of an average log-prob a < 0: log(p / (1 - p)) with p = e^a. */
+function logOdds(a: number): number {
+  const aa = Math.min(a, -1e-12);
+  return aa - Math.log(-Math.expm1(aa));
+}
+
+export function refPreferenceLoss(x: RefPreferenceInputs, o: RefPreferenceOptions): RefPreferenceResult {
+  const n = x.chosen.length;
+  const beta = o.beta, e = o.labelSmoothing ?? 0;
+  const losses = new Float64Array(n), rc = new Float64Array(n), rr = new Float64Array(n);
+  // cDPO-style smoothed logistic loss of a logit z.
+  const smoothed = (z: number) => -(1 - e) * logSigmoid(z) - e * logSigmoid(-z);
+  for (let i = 0; i < n; i++) {
+    const w = x.chosen[i], l = x.rejected[i];
+    const Lw = x.chosenLengths ? x.chosenLengths[i] : 1, Ll = x.rejectedLengths ? x.rejectedLengths[i] : 1;
+    let L: number;
+    switch (o.loss) {
+      case 'simpo': {
+        const z = w / Lw - l / Ll - (o.gamma ?? 0.5) / beta;
+        L = smoothed(beta * z);
+        rc[i] = (beta * w) / Lw;
+        rr[i] = (beta * l) / Ll;
+        break;
+      }
+      case 'cpo': {
+        L = smoothed(beta * (w - l)) + (o.alpha ?? 1) * (o.alpha === 0 ? 0 : -w / Lw);
+        rc[i] = beta * w;
+        rr[i] = beta * l;
+        break;
+      }
+      case 'orpo': {
+        const aw = w / Lw, al = l / Ll;
+        L = -aw - beta * logSigmoid(logOdds(aw) - logOdds(al));
+        rc[i] = beta * aw;
+        rr[i] = beta * al;
+        break;
+      }
+      case 'bt': {
+        const m = x.margin === undefined ? 0 : typeof x.margin === 'number' ? x.margin : x.margin[i];
+        const d = w - l - m;
+        const q = x.preferenceProb ? x.preferenceProb[i] : 1 - e;
+        L = -(q * logSigmoid(d) + (1 - q) * logSigmoid(-d));
+        rc[i] = w;
+        rr[i] = l;
+        break;
+      }
+      default: {
+        const avg = o.loss === 'ipo';
+        const c = (w - (x.refChosen ? x.refChosen[i] : 0)) / (avg ? Lw : 1);
+        const rho = (l - (x.refRejected ? x.refRejected[i] : 0)) / (avg ? Ll : 1);
+        rc[i] = beta * c;
+        rr[i] = beta * rho;
+        const fa = o.fAlpha ?? 1, fk = o.fDivergence ?? 'reverse_kl';
+        const h = fOf(fk, fa, c) - fOf(fk, fa, rho);
+        const z = beta * h;
+        switch (o.loss) {
+          case 'sigmoid': L = smoothed(z); break;
+          case 'robust': L = (-(1 - e) * logSigmoid(z) + e * logSigmoid(-z)) / (1 - 2 * e); break;
+          case 'hinge': L = Math.max(0, 1 - z); break;
+          case 'ipo': L = (h - 1 / (2 * beta)) ** 2; break;
+          case 'exo_pair': {
+            const ee = e === 0 ? 1e-3 : e;
+            L = sigmoid(z) * (logSigmoid(z) - Math.log(1 - ee)) + sigmoid(-z) * (logSigmoid(-z) - Math.log(ee));
+            break;
+          }
+          case 'discopop': {
+            const t = o.tau ?? 0.05;
+            const mod = sigmoid(z / t);
+            // exp(-z) * mod computed as exp(-z + log mod), capped like every exponent here.
+            L = -logSigmoid(z) * (1 - mod) + capExp(-z + logSigmoid(z / t));
+            break;
+          }
+          case 'nca_pair':
+            L = -logSigmoid(beta * c) - 0.5 * logSigmoid(-beta * c) - 0.5 * logSigmoid(-beta * rho);
+            break;
+          case 'bco_pair': L = -logSigmoid(beta * c) - logSigmoid(-beta * rho); break;
+          case 'sppo_hard': L = (c - 0.5 / beta) ** 2 + (rho + 0.5 / beta) ** 2; break;
+          case 'apo_zero': L = 1 - sigmoid(beta * c) + sigmoid(beta * rho); break;
+          case 'apo_down': L = sigmoid(beta * c) + 1 - sigmoid(beta * (c - rho)); break;
+          default: throw new Error(`reference: unknown loss ${o.loss}`);
+        }
+      }
+    }
+    if (o.nllWeight) L += o.nllWeight * (-w / Lw);
+    losses[i] = L;
+  }
+  let sum = 0, acc = 0, margin = 0;
+  for (let i = 0; i < n; i++) {
+    sum += losses[i];
+    acc += rc[i] > rr[i] ? 1 : 0;
+    margin += rc[i] - rr[i];
+  }
+  return { loss: sum / n, losses, chosenRewards: rc, rejectedRewards: rr, rewardAccuracy: acc / n, rewardMargin: margin / n };
+}
+
+export interface RefKtoResult {
+  loss: number;
+  losses: Float64Array;
+  rewards: Float64Array;
+  desirableRewardMean: number;
+  undesirableRewardMean: number;
+}
+
+/** KTO (TRL KTOTrainer.kto_loss with the KL estimate z0 given). */
+export function refKtoLoss(
+  logp: ArrayLike<number>,
+  ref: ArrayLike<number> | undefined,
+  desirable: ArrayLike<number>,
+  o: { beta: number; kl: number; desirableWeight?: number; undesirableWeight?: number },
+): RefKtoResult {
+  const n = logp.length;
+  const losses = new Float64Array(n), rewards = new Float64Array(n);
+  let sum = 0, sd = 0, nd = 0, su = 0, nu = 0;
+  for (let i = 0; i < n; i++) {
+    const r = logp[i] - (ref ? ref[i] : 0);
+    rewards[i] = o.beta * r;
+    if (desirable[i]) {
+      losses[i] = (o.desirableWeight ?? 1) * (1 - sigmoid(o.beta * (r - o.kl)));
+      sd += rewards[i];
+      nd++;
+    } else {
+      losses[i] = (o.undesirableWeight ?? 1) * (1 - sigmoid(o.beta * (o.kl - r)));
+      su += rewards[i];
+      nu++;
+    }
+    sum += losses[i];
+  }
+  return { loss: sum / n, losses, rewards, desirableRewardMean: nd ? sd / nd : NaN, undesirableRewardMean: nu ? su / nu : NaN };
+}
+
+export interface RefTgdpoResult {
+  loss: number;
+  losses: Float64Array;
+  chosenRewards: Float64Array;
+  rejectedRewards: Float64Array;
+}
+
+/** TGDPO: z = sum_t m beta (1 + a beta rw) d_w - sum_t m beta (1 - a beta rl) d_l, L = -log s(z). */
+export function refTokenWeightedDpo(
+  x: {
+    chosen: ArrayLike<number>;
+    rejected: ArrayLike<number>;
+    refChosen: ArrayLike<number>;
+    refRejected: ArrayLike<number>;
+    chosenTokenRewards: ArrayLike<number>;
+    rejectedTokenRewards: ArrayLike<number>;
+    chosenMask: ArrayLike<number>;
+    rejectedMask: ArrayLike<number>;
+  },
+  seqLen: number,
+  beta: number,
+  alpha: number,
+): RefTgdpoResult {
+  const B = x.chosen.length / seqLen;
+  const losses = new Float64Array(B), cr = new Float64Array(B), rr = new Float64Array(B);
+  let sum = 0;
+  for (let b = 0; b < B; b++) {
+    let zw = 0, zl = 0;
+    for (let t = b * seqLen; t < (b + 1) * seqLen; t++) {
+      zw += x.chosenMask[t] * beta * (1 + alpha * beta * x.chosenTokenRewards[t]) * (x.chosen[t] - x.refChosen[t]);
+      zl += x.rejectedMask[t] * beta * (1 - alpha * beta * x.rejectedTokenRewards[t]) * (x.rejected[t] - x.refRejected[t]);
+    }
+    cr[b] = zw;
+    rr[b] = zl;
+    losses[b] = -logSigmoid(zw - zl);
+    sum += losses[b];
+  }
+  return { loss: sum / B, losses, chosenRewards: cr, rejectedRewards: rr };
+}
