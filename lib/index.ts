@@ -73,3 +73,10 @@ export {
   type MaskedWhitenOptions,
   type MultiRewardMode,
 } from './advantages.js';
+export {
+  vocabDivergence,
+  vocabDivergenceAsync,
+  type DivergenceKind,
+  type VocabDivergenceOptions,
+  type VocabDivergenceResult,
+} from './divergence.js';
