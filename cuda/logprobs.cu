@@ -145,8 +145,8 @@ __device__ __forceinline__ void acc_add(Acc& A, const float* x, float a) {
 #pragma unroll
   for (int i = 0; i < K; ++i) {
     float u = (x[i] - A.m) * a;
-    u = u < -150.0f ? -150.0f : u;  // keeps a NaN
-    const float e = ex2(u);
+    if (WT) u = u < -150.0f ? -150.0f : u;  // 0 * -inf would poison t; keeps a NaN
+    const float e = ex2(u);                 // ex2(-inf) = 0
     A.s += e;
     if (WT) A.t = fmaf(e, u, A.t);
   }
@@ -296,6 +296,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t lo = SPLIT ? static_cast<int64_t>(blockIdx.y) * chunk : 0;
   const int64_t hi = SPLIT ? min(v, lo + chunk) : v;
   const char* row = logits + r * v * Elem<DT>::kSize;
+  // The target's logit, loaded before the stream so its latency hides behind it.
+  const float zy = (MODE == 0 && !SPLIT && threadIdx.x == 0) ? Elem<DT>::load(row, y) : 0.0f;
   Acc A = acc_identity();
   range_stats<DT, WT>(row, lo, hi, a, A);
   A = block_reduce<WT>(A, a, sh);
@@ -303,7 +305,7 @@ __global__ void __launch_bounds__(kThreads)
   if (SPLIT) {
     partial[r * gridDim.y + blockIdx.y] = A;
   } else {
-    finalize<MODE, WT>(A, MODE == 0 ? Elem<DT>::load(row, y) : 0.0f, inv_tau, r, o);
+    finalize<MODE, WT>(A, zy, inv_tau, r, o);
   }
 }
 

@@ -561,7 +561,8 @@ double median_ms(F f, int reps, cudaStream_t st) {
   return t[t.size() / 2];
 }
 
-void bench_dtype(int dtype, int64_t n, int64_t v, std::vector<Row>& rows, cudaStream_t st) {
+void bench_dtype(int dtype, int64_t n, int64_t v, bool note_shape, std::vector<Row>& rows,
+                 cudaStream_t st) {
   const int es = dtype == rkcuda::kF32 ? 4 : 2;
   const size_t nv = static_cast<size_t>(n * v);
   DBuf<uint8_t> dz(nv * es);
@@ -596,7 +597,11 @@ void bench_dtype(int dtype, int64_t n, int64_t v, std::vector<Row>& rows, cudaSt
   const int reps = 20;
   char label[96];
   auto add = [&](const char* what, double bytes, double ms) {
-    std::snprintf(label, sizeof label, "%s %s", what, dtype_name(dtype));
+    if (note_shape)
+      std::snprintf(label, sizeof label, "%s %s (%lldx%lld)", what, dtype_name(dtype),
+                    static_cast<long long>(n), static_cast<long long>(v));
+    else
+      std::snprintf(label, sizeof label, "%s %s", what, dtype_name(dtype));
     rows.push_back(Row{label, ms, bytes / ms / 1e6});
     std::printf("  %-34s %8.3f ms %8.1f GB/s\n", label, ms, bytes / ms / 1e6);
     std::fflush(stdout);
@@ -655,13 +660,13 @@ int cuda_bench(int argc, char** argv) {
     std::printf("read-only pass over %.2f GB: best %.3f ms = %.1f GB/s\n", bytes / 1e9, best_read, read_gbs);
     std::printf("RESULT|copy bandwidth (read+write)|%.4f|%.1f\n", best_copy, copy_gbs);
   }
-  bench_dtype(rkcuda::kBF16, n, v, rows, st);
+  bench_dtype(rkcuda::kBF16, n, v, false, rows, st);
   {  // f32 at the same shape when it fits (logits + grad), else fewer rows
     size_t free_b = 0, total_b = 0;
     CK(cudaMemGetInfo(&free_b, &total_b));
     int64_t nf = n;
     while (nf > 1 && static_cast<double>(nf) * v * 8 > 0.85 * free_b) nf /= 2;
-    bench_dtype(rkcuda::kF32, nf, v, rows, st);
+    bench_dtype(rkcuda::kF32, nf, v, nf != n, rows, st);
   }
   CK(cudaStreamDestroy(st));
   std::printf("\n%-36s %9s %9s %9s\n", "kernel", "ms", "GB/s", "% copy");
