@@ -44,9 +44,14 @@ constexpr unsigned long long kNoRow = ~0ull;
 // Device helpers
 
 __device__ __forceinline__ float ex2(float x) {
+#if defined(RK_CUDA_EMULATION)  // host emulation (cuda/emu): same flush-to-zero behaviour
+  const float y = std::exp2(x);
+  return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
+#else
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+#endif
 }
 // 2^d for a rescale factor: exactly 1 when nothing moves.
 __device__ __forceinline__ float ex2_scale(float d) { return d == 0.0f ? 1.0f : ex2(d); }
