@@ -40,7 +40,8 @@ cat > "$W/main.cc" <<'CC'
 #include "cuda_driver.h"
 int main() { return rkdriver::cuda_check(); }
 CC
-g++ -std=c++20 -O2 -pthread -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" \
+# EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
+g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" \
   -I"$ROOT/native/driver" "$W/logprobs.cc" "$W/bench_util.cc" "$ROOT/native/driver/cuda_check.cc" "$W/main.cc" \
   "$BUILD/librk_core.a" -o "$W/rk_cuda_emu"
 RK_CUDA_CHECK_MAX_ELEMS="${RK_CUDA_CHECK_MAX_ELEMS:-400000}" "$W/rk_cuda_emu"
