@@ -11,7 +11,8 @@
 #   7. a combined table
 # Everything is logged to $OUT (when set, e.g. by the device runner) or ./gpu-check-out.
 # Typical run: 2-4 minutes; every step has its own timeout so the whole stays under ~9 minutes.
-# Exit status: 0 when the build and cuda-check passed, 1 otherwise (the timings never fail it).
+# Exit status: 0 when the build and cuda-check passed on a GPU, 1 otherwise (also when no CUDA device
+# is visible); the timings never fail it.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
