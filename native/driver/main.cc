@@ -2,6 +2,9 @@
 //   rk_driver check            every SIMD level against a float64 reference; exit 1 on a mismatch
 //   rk_driver bench [N V]      forward / forward+entropy / backward timings and the read bandwidth
 //   rk_driver devices          the CUDA devices this build sees
+//   rk_driver cuda-check       every CUDA kernel against the CPU kernel (cuda_check.cc); exit 1 on a
+//                              mismatch, 0 with a "no CUDA device" line when there is no GPU
+//   rk_driver cuda-bench [N V] copy bandwidth, then the CUDA kernels' timings (8192 x 151936)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +20,7 @@
 #include "probe.h"
 #include "threadpool.h"
 #if defined(RK_WITH_CUDA)
+#include "cuda_driver.h"
 #include "device.h"
 #endif
 
@@ -137,10 +141,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "check") return check();
+  if (cmd == "cuda-check" || cmd == "cuda-bench") {
+#if defined(RK_WITH_CUDA)
+    return cmd == "cuda-check" ? rkdriver::cuda_check() : rkdriver::cuda_bench(argc, argv);
+#else
+    std::printf("built without CUDA (no nvcc at configure time): nothing to %s\n", cmd.c_str() + 5);
+    return 0;
+#endif
+  }
   if (cmd == "bench") {
     int64_t n = argc > 2 ? std::atoll(argv[2]) : 1024, v = argc > 3 ? std::atoll(argv[3]) : 151936;
     return bench(n, v);
   }
-  std::fprintf(stderr, "usage: rk_driver check | bench [N V] | devices\n");
+  std::fprintf(stderr, "usage: rk_driver check | bench [N V] | devices | cuda-check | cuda-bench [N V]\n");
   return 2;
 }

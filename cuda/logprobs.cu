@@ -1,0 +1,677 @@
+// Token log-probs on CUDA: forward (logp, lse, entropy) and backward (dL/dlogits), formulas and
+// contracts in logprobs.h; the CPU twins are native/kernels/logprobs.{h,cc}.
+//
+// Layout of the work. One block of kThreads threads per (row, split). A row is split over several
+// blocks only when there are too few rows to fill the card (logprobs_row_splits depends on N and V
+// only, never on the card, so results are reproducible everywhere). Each block streams its range of
+// the row once with 16-byte loads (8 bf16/f16 or 4 f32 per load, four loads in flight per thread);
+// the first elements before a 16-byte boundary and the last ones after the final whole vector are
+// read one by one, so any V and any (element-aligned) row start work.
+//
+// Statistics. Each thread keeps an online (m, s, t) in f32 registers, with a = log2(e)/tau:
+//   m = max z,  s = sum 2^u,  t = sum 2^u u,  u = (z - m) a  (clamped at -150, like the CPU kernel)
+// The (z - m) difference is taken first and only then scaled, so logits of magnitude 1e4 keep their
+// precision (the CPU kernel does the same). When m grows by d = (m_old - m_new) a the pair becomes
+// s' = 2^d s, t' = 2^d (t + d s). Threads merge with warp shuffles then through shared memory, in a
+// fixed order; split rows merge their partial (m, s, t) in split order in a second tiny kernel. The
+// final per-row arithmetic (log, divisions) is done in double, exactly as logprobs.cc does:
+//   logp = (z_y - m)/tau - log s,  lse = m/tau + log s,  H = log s - ln2 t / s.
+//
+// Backward. Per element u = (z - c) a - b, grad = 2^u (k0 + k1 u) with k0 = -(g + h H)/tau,
+// k1 = -h ln2 / tau, and g/tau added at the target afterwards (c = tau lse, b = 0 when lse is given,
+// else c = m, b = log2 s from a statistics pass). Each element is read and written by the same
+// thread, so grad may alias f32 logits.
+#include "logprobs.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+
+namespace rkcuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFull = 0xffffffffu;
+constexpr double kLn2d = 0.69314718055994530942;
+constexpr double kLog2ed = 1.44269504088896340736;
+constexpr unsigned long long kNoRow = ~0ull;
+
+// ---------------------------------------------------------------------------------------------
+// Device helpers
+
+__device__ __forceinline__ float ex2(float x) {
+#if defined(RK_CUDA_EMULATION)  // host emulation (cuda/emu): same flush-to-zero behaviour
+  const float y = std::exp2(x);
+  return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
+#else
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#endif
+}
+// 2^d for a rescale factor: exactly 1 when nothing moves.
+__device__ __forceinline__ float ex2_scale(float d) { return d == 0.0f ? 1.0f : ex2(d); }
+
+template <int DT>
+struct Elem;
+template <>
+struct Elem<kF32> {
+  static constexpr int kSize = 4, kVec = 4;
+  static __device__ __forceinline__ float load(const char* p, int64_t i) {
+    return reinterpret_cast<const float*>(p)[i];
+  }
+  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
+    f[0] = __uint_as_float(v.x);
+    f[1] = __uint_as_float(v.y);
+    f[2] = __uint_as_float(v.z);
+    f[3] = __uint_as_float(v.w);
+  }
+};
+template <>
+struct Elem<kBF16> {
+  static constexpr int kSize = 2, kVec = 8;
+  static __device__ __forceinline__ float load(const char* p, int64_t i) {
+    return __uint_as_float(static_cast<unsigned>(reinterpret_cast<const unsigned short*>(p)[i]) << 16);
+  }
+  static __device__ __forceinline__ void pair(unsigned w, float* f) {
+    f[0] = __uint_as_float(w << 16);
+    f[1] = __uint_as_float(w & 0xffff0000u);
+  }
+  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
+    pair(v.x, f);
+    pair(v.y, f + 2);
+    pair(v.z, f + 4);
+    pair(v.w, f + 6);
+  }
+};
+template <>
+struct Elem<kF16> {
+  static constexpr int kSize = 2, kVec = 8;
+  static __device__ __forceinline__ float load(const char* p, int64_t i) {
+    return __half2float(__ushort_as_half(reinterpret_cast<const unsigned short*>(p)[i]));
+  }
+  static __device__ __forceinline__ void pair(unsigned w, float* f) {
+    __half2 h;
+    static_assert(sizeof(h) == 4, "half2");
+    memcpy(&h, &w, 4);
+    const float2 x = __half22float2(h);
+    f[0] = x.x;
+    f[1] = x.y;
+  }
+  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
+    pair(v.x, f);
+    pair(v.y, f + 2);
+    pair(v.z, f + 4);
+    pair(v.w, f + 6);
+  }
+};
+
+__device__ __forceinline__ float load_any(const char* p, int dtype, int64_t i) {
+  if (dtype == kBF16) return Elem<kBF16>::load(p, i);
+  if (dtype == kF16) return Elem<kF16>::load(p, i);
+  return Elem<kF32>::load(p, i);
+}
+
+// Elements before the first 16-byte boundary at or after p (p element-aligned), at most n.
+template <int ES>
+__device__ __forceinline__ int64_t head_elems(const void* p, int64_t n) {
+  const int64_t h = static_cast<int64_t>(((16u - (reinterpret_cast<uintptr_t>(p) & 15u)) & 15u) / ES);
+  return h < n ? h : n;
+}
+
+struct Acc {
+  float m, s, t;
+};
+__device__ __forceinline__ Acc acc_identity() { return Acc{-INFINITY, 0.0f, 0.0f}; }
+
+// Adds K values to an online accumulator.
+template <bool WT, int K>
+__device__ __forceinline__ void acc_add(Acc& A, const float* x, float a) {
+  float lm = x[0];
+#pragma unroll
+  for (int i = 1; i < K; ++i) lm = fmaxf(lm, x[i]);
+  if (lm > A.m) {
+    const float d = fmaxf((A.m - lm) * a, -150.0f);  // A.m = -inf gives -150: weight 0
+    const float w = ex2_scale(d);
+    if (WT) A.t = w * fmaf(d, A.s, A.t);
+    A.s *= w;
+    A.m = lm;
+  }
+  if (A.m == -INFINITY) {  // all -inf so far: only a NaN can matter
+#pragma unroll
+    for (int i = 0; i < K; ++i)
+      if (x[i] != x[i]) A.s = x[i];
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < K; ++i) {
+    float u = (x[i] - A.m) * a;
+    if (WT) u = u < -150.0f ? -150.0f : u;  // 0 * -inf would poison t; keeps a NaN
+    const float e = ex2(u);                 // ex2(-inf) = 0
+    A.s += e;
+    if (WT) A.t = fmaf(e, u, A.t);
+  }
+}
+
+template <bool WT>
+__device__ __forceinline__ Acc acc_merge(const Acc& A, const Acc& B, float a) {
+  const float M = fmaxf(A.m, B.m);
+  if (M == -INFINITY) return Acc{M, A.s + B.s, 0.0f};
+  const float da = fmaxf((A.m - M) * a, -150.0f), db = fmaxf((B.m - M) * a, -150.0f);
+  const float wa = ex2_scale(da), wb = ex2_scale(db);
+  Acc r;
+  r.m = M;
+  r.s = A.s * wa + B.s * wb;
+  r.t = WT ? wa * fmaf(da, A.s, A.t) + wb * fmaf(db, B.s, B.t) : 0.0f;
+  return r;
+}
+
+// Fixed-order block reduction; every thread gets the result.
+template <bool WT>
+__device__ __forceinline__ Acc block_reduce(Acc A, float a, Acc* sh) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    Acc B;
+    B.m = __shfl_down_sync(kFull, A.m, off);
+    B.s = __shfl_down_sync(kFull, A.s, off);
+    B.t = WT ? __shfl_down_sync(kFull, A.t, off) : 0.0f;
+    A = acc_merge<WT>(A, B, a);
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) sh[warp] = A;
+  __syncthreads();
+  if (warp == 0) {
+    A = lane < kWarps ? sh[lane] : acc_identity();
+#pragma unroll
+    for (int off = kWarps / 2; off > 0; off >>= 1) {
+      Acc B;
+      B.m = __shfl_down_sync(kFull, A.m, off);
+      B.s = __shfl_down_sync(kFull, A.s, off);
+      B.t = WT ? __shfl_down_sync(kFull, A.t, off) : 0.0f;
+      A = acc_merge<WT>(A, B, a);
+    }
+    if (lane == 0) sh[0] = A;
+  }
+  __syncthreads();
+  return sh[0];
+}
+
+// One block accumulates elements [lo, hi) of a row into this thread's A.
+template <int DT, bool WT>
+__device__ __forceinline__ void range_stats(const char* row, int64_t lo, int64_t hi, float a, Acc& A) {
+  using E = Elem<DT>;
+  constexpr int ES = E::kSize, VW = E::kVec;
+  const char* start = row + lo * ES;
+  const int64_t n = hi - lo;
+  const int64_t head = head_elems<ES>(start, n);
+  const int64_t nvec = (n - head) / VW;
+  const int64_t tail0 = head + nvec * VW;
+  for (int64_t i = threadIdx.x; i < head; i += kThreads) {
+    const float x = E::load(start, i);
+    acc_add<WT, 1>(A, &x, a);
+  }
+  const uint4* vp = reinterpret_cast<const uint4*>(start + head * ES);
+  int64_t k = threadIdx.x;
+  for (; k + 3 * kThreads < nvec; k += 4 * kThreads) {
+    const uint4 v0 = __ldcs(vp + k), v1 = __ldcs(vp + k + kThreads), v2 = __ldcs(vp + k + 2 * kThreads),
+                v3 = __ldcs(vp + k + 3 * kThreads);
+    float x[VW];
+    E::unpack(v0, x);
+    acc_add<WT, VW>(A, x, a);
+    E::unpack(v1, x);
+    acc_add<WT, VW>(A, x, a);
+    E::unpack(v2, x);
+    acc_add<WT, VW>(A, x, a);
+    E::unpack(v3, x);
+    acc_add<WT, VW>(A, x, a);
+  }
+  for (; k < nvec; k += kThreads) {
+    float x[VW];
+    E::unpack(__ldcs(vp + k), x);
+    acc_add<WT, VW>(A, x, a);
+  }
+  for (int64_t i = tail0 + threadIdx.x; i < n; i += kThreads) {
+    const float x = E::load(start, i);
+    acc_add<WT, 1>(A, &x, a);
+  }
+}
+
+// Where a statistics pass writes. mode 0: the forward outputs; mode 1: per-row (c, b, H) for the
+// backward (c = m, b = log2 s).
+struct StatsOut {
+  float* logp;
+  float* lse;
+  float* entropy;
+  float4* stats;
+  unsigned long long* bad;
+};
+
+template <int MODE, bool WT>
+__device__ __forceinline__ void finalize(const Acc& A, float zy, double inv_tau, int64_t r,
+                                         const StatsOut& o) {
+  const double log_s = log(static_cast<double>(A.s));
+  const double h = WT ? log_s - kLn2d * static_cast<double>(A.t) / static_cast<double>(A.s) : 0.0;
+  if (MODE == 0) {
+    o.logp[r] = static_cast<float>((static_cast<double>(zy) - A.m) * inv_tau - log_s);
+    o.lse[r] = static_cast<float>(static_cast<double>(A.m) * inv_tau + log_s);
+    if (WT) o.entropy[r] = static_cast<float>(h);
+  } else {
+    o.stats[r] = make_float4(A.m, static_cast<float>(log_s * kLog2ed), static_cast<float>(h), 0.0f);
+  }
+}
+
+// Ignored / bad rows of the forward. Returns true when the row is not to be computed.
+template <int MODE, bool WT>
+__device__ __forceinline__ bool skip_row(int32_t y, int64_t v, int32_t ignore, int64_t r,
+                                         const StatsOut& o, bool write) {
+  if (y == ignore) {
+    if (MODE == 0 && write) {
+      o.logp[r] = 0.0f;
+      o.lse[r] = 0.0f;
+      if (WT) o.entropy[r] = 0.0f;
+    }
+    return true;
+  }
+  if (y < 0 || static_cast<int64_t>(y) >= v) {
+    if (MODE == 0 && write) {
+      o.logp[r] = NAN;
+      o.lse[r] = NAN;
+      if (WT) o.entropy[r] = NAN;
+      atomicMin(o.bad, static_cast<unsigned long long>(r));
+    }
+    return true;
+  }
+  return false;
+}
+
+// grid (N, splits). SPLIT: writes the block's partial (m, s, t) to partial[r * splits + split].
+template <int DT, bool WT, bool SPLIT, int MODE>
+__global__ void __launch_bounds__(kThreads)
+    stats_kernel(const char* __restrict__ logits, int64_t v, const int32_t* __restrict__ targets,
+                 float a, double inv_tau, int32_t ignore, int64_t chunk, Acc* __restrict__ partial,
+                 StatsOut o) {
+  __shared__ Acc sh[kWarps];
+  const int64_t r = blockIdx.x;
+  const int32_t y = targets[r];
+  if (skip_row<MODE, WT>(y, v, ignore, r, o, !SPLIT && threadIdx.x == 0)) return;
+  const int64_t lo = SPLIT ? static_cast<int64_t>(blockIdx.y) * chunk : 0;
+  const int64_t hi = SPLIT ? min(v, lo + chunk) : v;
+  const char* row = logits + r * v * Elem<DT>::kSize;
+  // The target's logit, loaded before the stream so its latency hides behind it.
+  const float zy = (MODE == 0 && !SPLIT && threadIdx.x == 0) ? Elem<DT>::load(row, y) : 0.0f;
+  Acc A = acc_identity();
+  range_stats<DT, WT>(row, lo, hi, a, A);
+  A = block_reduce<WT>(A, a, sh);
+  if (threadIdx.x != 0) return;
+  if (SPLIT) {
+    partial[r * gridDim.y + blockIdx.y] = A;
+  } else {
+    finalize<MODE, WT>(A, zy, inv_tau, r, o);
+  }
+}
+
+// One thread per row: merges the split partials in split order.
+template <bool WT, int MODE>
+__global__ void merge_kernel(const Acc* __restrict__ partial, int splits, int64_t n,
+                             const char* __restrict__ logits, int dtype, int64_t v,
+                             const int32_t* __restrict__ targets, float a, double inv_tau,
+                             int32_t ignore, StatsOut o) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= n) return;
+  const int32_t y = targets[r];
+  if (skip_row<MODE, WT>(y, v, ignore, r, o, true)) return;
+  Acc A = partial[r * splits];
+  for (int i = 1; i < splits; ++i) A = acc_merge<WT>(A, partial[r * splits + i], a);
+  const int es = dtype == kF32 ? 4 : 2;
+  finalize<MODE, WT>(A, MODE == 0 ? load_any(logits + r * v * es, dtype, y) : 0.0f, inv_tau, r, o);
+}
+
+// grid (N, splits): grad over [lo, hi) of row r.
+template <int DT>
+__global__ void __launch_bounds__(kThreads)
+    grad_kernel(const char* logits, int64_t v, const int32_t* __restrict__ targets, int32_t ignore,
+                float a, double tau, int64_t chunk, const float* __restrict__ gl,
+                const float* __restrict__ gh, const float* __restrict__ lse,
+                const float* __restrict__ ent, const float4* __restrict__ stats, float* grad,
+                unsigned long long* bad) {
+  using E = Elem<DT>;
+  constexpr int ES = E::kSize, VW = E::kVec;
+  const int64_t r = blockIdx.x;
+  const int64_t lo = static_cast<int64_t>(blockIdx.y) * chunk;
+  const int64_t hi = min(v, lo + chunk);
+  float* out = grad + r * v;
+  const int32_t y = targets[r];
+  const bool ignored = y == ignore;
+  if (ignored || y < 0 || static_cast<int64_t>(y) >= v) {
+    const float fill = ignored ? 0.0f : NAN;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += kThreads) out[i] = fill;
+    if (!ignored && threadIdx.x == 0 && blockIdx.y == 0)
+      atomicMin(bad, static_cast<unsigned long long>(r));
+    return;
+  }
+  // Row coefficients, as logprobs.cc computes them (double, then rounded to float).
+  const double inv_tau = 1.0 / tau;
+  const double g = gl[r];
+  const double h = gh ? gh[r] : 0.0;
+  double c, b, H;
+  if (stats) {
+    const float4 q = stats[r];
+    c = q.x;
+    b = q.y;
+    H = q.z;
+  } else {
+    c = static_cast<double>(lse[r]) * tau;
+    b = 0.0;
+    H = ent ? ent[r] : 0.0;
+  }
+  const float fc = static_cast<float>(c), fb = static_cast<float>(b);
+  const float k0 = static_cast<float>(-(g + h * H) * inv_tau);
+  const float k1 = static_cast<float>(-h * kLn2d * inv_tau);
+  const float gy = static_cast<float>(g * inv_tau);
+  auto f = [&](float x) {
+    float u = fmaf(x - fc, a, -fb);
+    u = u < -150.0f ? -150.0f : u;
+    return ex2(u) * fmaf(k1, u, k0);
+  };
+
+  const char* src = logits + (r * v + lo) * ES;
+  float* dst = out + lo;
+  const int64_t n = hi - lo;
+  const int64_t head = head_elems<ES>(src, n);
+  const int64_t nvec = (n - head) / VW;
+  const bool vec_ok = (reinterpret_cast<uintptr_t>(dst + head) & 15u) == 0;
+  const int64_t scalar_end = vec_ok ? head : n;
+  const int64_t tail0 = vec_ok ? head + nvec * VW : n;
+  for (int64_t i = threadIdx.x; i < scalar_end; i += kThreads) dst[i] = f(E::load(src, i));
+  if (vec_ok) {
+    const uint4* vp = reinterpret_cast<const uint4*>(src + head * ES);
+    float4* op = reinterpret_cast<float4*>(dst + head);
+    auto put = [&](int64_t k, const uint4& w) {
+      float x[VW];
+      E::unpack(w, x);
+#pragma unroll
+      for (int j = 0; j < VW; j += 4)
+        op[k * (VW / 4) + j / 4] = make_float4(f(x[j]), f(x[j + 1]), f(x[j + 2]), f(x[j + 3]));
+    };
+    // Two loads in flight per thread. In place, the second load is of other elements than the
+    // first store, so the order stays correct.
+    int64_t k = threadIdx.x;
+    for (; k + kThreads < nvec; k += 2 * kThreads) {
+      const uint4 w0 = __ldcs(vp + k), w1 = __ldcs(vp + k + kThreads);
+      put(k, w0);
+      put(k + kThreads, w1);
+    }
+    if (k < nvec) put(k, __ldcs(vp + k));
+    for (int64_t i = tail0 + threadIdx.x; i < n; i += kThreads) dst[i] = f(E::load(src, i));
+  }
+  __syncthreads();  // the target's element may have been written by another thread of this block
+  if (threadIdx.x == 0 && y >= lo && y < hi) out[y] += gy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host side
+
+Result cuda_fail(cudaError_t e, const char* where) {
+  Result r;
+  r.code = kCudaError;
+  r.cuda_error = static_cast<int>(e);
+  r.where = where;
+  cudaGetLastError();  // clear a non-sticky error so later calls start clean
+  return r;
+}
+Result bad_arg(const char* what, int64_t index) {
+  Result r;
+  r.code = kBadArgument;
+  r.where = what;
+  r.index = index;
+  return r;
+}
+
+#define RKC_CHECK(call)                                   \
+  do {                                                    \
+    const cudaError_t rkc_e_ = (call);                    \
+    if (rkc_e_ != cudaSuccess) return cuda_fail(rkc_e_, #call); \
+  } while (0)
+
+// Stream-ordered scratch memory, freed on scope exit.
+struct Scratch {
+  void* p = nullptr;
+  cudaStream_t s;
+  explicit Scratch(cudaStream_t st) : s(st) {}
+  ~Scratch() {
+    if (p) cudaFreeAsync(p, s);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+int64_t split_chunk(int64_t v, int splits) {
+  int64_t chunk = (v + splits - 1) / splits;
+  return (chunk + 7) / 8 * 8;
+}
+
+Result check_common(const void* logits, int dtype, int64_t rows, int64_t vocab,
+                    const int32_t* targets, float temperature) {
+  if (dtype != kF32 && dtype != kBF16 && dtype != kF16) return bad_arg("dtype", dtype);
+  if (rows < 0 || rows > 0x7fffffffLL) return bad_arg("rows", rows);
+  if (vocab <= 0) return bad_arg("vocab", vocab);
+  if (!(temperature > 0.0f) || !std::isfinite(temperature)) return bad_arg("temperature", 0);
+  if (rows > 0 && !logits) return bad_arg("logits", 0);
+  if (rows > 0 && !targets) return bad_arg("targets", 0);
+  const uintptr_t es = dtype == kF32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(logits) % es) return bad_arg("logits (misaligned)", 0);
+  if (reinterpret_cast<uintptr_t>(targets) % 4) return bad_arg("targets (misaligned)", 0);
+  return Result{};
+}
+
+template <int DT, bool WT, int MODE>
+Result launch_stats_t(const char* logits, int64_t n, int64_t v, const int32_t* targets, float tau,
+                      int32_t ignore, const StatsOut& o, cudaStream_t st) {
+  const float a = static_cast<float>(kLog2ed / tau);
+  const double inv_tau = 1.0 / tau;
+  const int splits = logprobs_row_splits(n, v);
+  if (splits == 1) {
+    stats_kernel<DT, WT, false, MODE><<<dim3(static_cast<unsigned>(n), 1), kThreads, 0, st>>>(
+        logits, v, targets, a, inv_tau, ignore, v, nullptr, o);
+    RKC_CHECK(cudaGetLastError());
+    return Result{};
+  }
+  const int64_t chunk = split_chunk(v, splits);
+  const int used = static_cast<int>((v + chunk - 1) / chunk);
+  Scratch ws(st);
+  RKC_CHECK(cudaMallocAsync(&ws.p, sizeof(Acc) * static_cast<size_t>(n) * used, st));
+  Acc* partial = static_cast<Acc*>(ws.p);
+  stats_kernel<DT, WT, true, MODE><<<dim3(static_cast<unsigned>(n), used), kThreads, 0, st>>>(
+      logits, v, targets, a, inv_tau, ignore, chunk, partial, o);
+  RKC_CHECK(cudaGetLastError());
+  const int mt = 128;
+  merge_kernel<WT, MODE><<<static_cast<unsigned>((n + mt - 1) / mt), mt, 0, st>>>(
+      partial, used, n, logits, DT, v, targets, a, inv_tau, ignore, o);
+  RKC_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+template <int MODE>
+Result launch_stats(const void* logits, int dtype, int64_t n, int64_t v, const int32_t* targets,
+                    float tau, int32_t ignore, bool want_h, const StatsOut& o, cudaStream_t st) {
+  const char* p = static_cast<const char*>(logits);
+  switch (dtype) {
+    case kBF16:
+      return want_h ? launch_stats_t<kBF16, true, MODE>(p, n, v, targets, tau, ignore, o, st)
+                    : launch_stats_t<kBF16, false, MODE>(p, n, v, targets, tau, ignore, o, st);
+    case kF16:
+      return want_h ? launch_stats_t<kF16, true, MODE>(p, n, v, targets, tau, ignore, o, st)
+                    : launch_stats_t<kF16, false, MODE>(p, n, v, targets, tau, ignore, o, st);
+    default:
+      return want_h ? launch_stats_t<kF32, true, MODE>(p, n, v, targets, tau, ignore, o, st)
+                    : launch_stats_t<kF32, false, MODE>(p, n, v, targets, tau, ignore, o, st);
+  }
+}
+
+// A bad-row slot: the caller's, or one of our own that is read back (synchronously) at the end.
+struct Slot {
+  Scratch own;
+  unsigned long long* p;
+  Slot(unsigned long long* given, cudaStream_t st) : own(st), p(given) {}
+  Result init() {
+    if (p) return Result{};
+    RKC_CHECK(cudaMallocAsync(&own.p, sizeof(unsigned long long), own.s));
+    p = static_cast<unsigned long long*>(own.p);
+    return bad_row_reset(p, own.s);
+  }
+  Result finish(const int32_t* targets) {
+    if (!own.p) return Result{};
+    return bad_row_read(p, targets, own.s);
+  }
+};
+
+}  // namespace
+
+int logprobs_row_splits(int64_t rows, int64_t vocab) {
+  constexpr int64_t kTargetBlocks = 1024;   // enough blocks to fill an H100/H200 several times
+  constexpr int64_t kMinPerBlock = 16384;   // elements: at least 8 vectors per thread
+  if (rows <= 0 || rows >= kTargetBlocks) return 1;
+  int64_t s = (kTargetBlocks + rows - 1) / rows;
+  const int64_t by_vocab = vocab / kMinPerBlock;
+  if (s > by_vocab) s = by_vocab;
+  if (s < 1) s = 1;
+  if (s > 1024) s = 1024;
+  return static_cast<int>(s);
+}
+
+const char* error_name(const Result& r) {
+  switch (r.code) {
+    case kOk: return "ok";
+    case kBadArgument: return "bad argument";
+    case kBadTarget: return "bad target";
+    default: return cudaGetErrorName(static_cast<cudaError_t>(r.cuda_error));
+  }
+}
+
+char* format_error(const Result& r, char* buf, int len) {
+  if (len <= 0) return buf;
+  switch (r.code) {
+    case kOk: std::snprintf(buf, len, "ok"); break;
+    case kBadArgument:
+      std::snprintf(buf, len, "bad argument: %s (%lld)", r.where, static_cast<long long>(r.index));
+      break;
+    case kBadTarget:
+      std::snprintf(buf, len, "targets[%lld] = %lld is outside [0, vocab) and is not ignoreIndex",
+                    static_cast<long long>(r.index), static_cast<long long>(r.value));
+      break;
+    default:
+      std::snprintf(buf, len, "%s: %s (%s)", r.where,
+                    cudaGetErrorName(static_cast<cudaError_t>(r.cuda_error)),
+                    cudaGetErrorString(static_cast<cudaError_t>(r.cuda_error)));
+  }
+  return buf;
+}
+
+Result bad_row_reset(unsigned long long* slot, void* stream) {
+  if (!slot) return bad_arg("bad_row", 0);
+  RKC_CHECK(cudaMemsetAsync(slot, 0xff, sizeof(unsigned long long), static_cast<cudaStream_t>(stream)));
+  return Result{};
+}
+
+Result bad_row_read(const unsigned long long* slot, const int32_t* targets, void* stream) {
+  if (!slot) return bad_arg("bad_row", 0);
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  unsigned long long row = kNoRow;
+  RKC_CHECK(cudaMemcpyAsync(&row, slot, sizeof row, cudaMemcpyDeviceToHost, st));
+  RKC_CHECK(cudaStreamSynchronize(st));
+  if (row == kNoRow) return Result{};
+  int32_t y = 0;
+  if (targets) {
+    RKC_CHECK(cudaMemcpyAsync(&y, targets + row, sizeof y, cudaMemcpyDeviceToHost, st));
+    RKC_CHECK(cudaStreamSynchronize(st));
+  }
+  Result r;
+  r.code = kBadTarget;
+  r.index = static_cast<int64_t>(row);
+  r.value = y;
+  r.where = "targets";
+  return r;
+}
+
+Result token_logprobs_forward(const LogprobsForwardArgs& x, void* stream) {
+  Result chk = check_common(x.logits, x.dtype, x.rows, x.vocab, x.targets, x.temperature);
+  if (!chk.ok()) return chk;
+  if (x.rows > 0 && !x.logp) return bad_arg("logp", 0);
+  if (x.rows > 0 && !x.lse) return bad_arg("lse", 0);
+  if (x.rows == 0) return Result{};
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  Slot slot(x.bad_row, st);
+  chk = slot.init();
+  if (!chk.ok()) return chk;
+  StatsOut o{x.logp, x.lse, x.entropy, nullptr, slot.p};
+  chk = launch_stats<0>(x.logits, x.dtype, x.rows, x.vocab, x.targets, x.temperature,
+                        x.ignore_index, x.entropy != nullptr, o, st);
+  if (!chk.ok()) return chk;
+  return slot.finish(x.targets);
+}
+
+Result token_logprobs_backward(const LogprobsBackwardArgs& x, void* stream) {
+  Result chk = check_common(x.logits, x.dtype, x.rows, x.vocab, x.targets, x.temperature);
+  if (!chk.ok()) return chk;
+  if (x.rows > 0 && !x.grad_logp) return bad_arg("grad_logp", 0);
+  if (x.rows > 0 && !x.grad) return bad_arg("grad", 0);
+  if (x.rows == 0) return Result{};
+  if (reinterpret_cast<uintptr_t>(x.grad) % 4) return bad_arg("grad (misaligned)", 0);
+  {  // grad may be the f32 logits themselves, but may not partly overlap them
+    const uintptr_t l0 = reinterpret_cast<uintptr_t>(x.logits);
+    const uintptr_t l1 = l0 + static_cast<uintptr_t>(x.rows * x.vocab) * (x.dtype == kF32 ? 4 : 2);
+    const uintptr_t g0 = reinterpret_cast<uintptr_t>(x.grad);
+    const uintptr_t g1 = g0 + static_cast<uintptr_t>(x.rows * x.vocab) * 4;
+    const bool overlap = g0 < l1 && l0 < g1;
+    if (overlap && !(x.dtype == kF32 && g0 == l0)) return bad_arg("grad (overlaps logits)", 0);
+  }
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int64_t n = x.rows, v = x.vocab;
+  const bool reuse = x.lse != nullptr && (x.grad_entropy == nullptr || x.entropy != nullptr);
+  Slot slot(x.bad_row, st);
+  chk = slot.init();
+  if (!chk.ok()) return chk;
+  Scratch ws(st);
+  float4* stats = nullptr;
+  if (!reuse) {
+    RKC_CHECK(cudaMallocAsync(&ws.p, sizeof(float4) * static_cast<size_t>(n), st));
+    stats = static_cast<float4*>(ws.p);
+    StatsOut o{nullptr, nullptr, nullptr, stats, slot.p};
+    chk = launch_stats<1>(x.logits, x.dtype, n, v, x.targets, x.temperature, x.ignore_index,
+                          x.grad_entropy != nullptr, o, st);
+    if (!chk.ok()) return chk;
+  }
+  const int splits = logprobs_row_splits(n, v);
+  const int64_t chunk = splits == 1 ? v : split_chunk(v, splits);
+  const unsigned used = static_cast<unsigned>((v + chunk - 1) / chunk);
+  const float a = static_cast<float>(kLog2ed / x.temperature);
+  const double tau = x.temperature;
+  const char* p = static_cast<const char*>(x.logits);
+  const dim3 grid(static_cast<unsigned>(n), used);
+  const float* lse = reuse ? x.lse : nullptr;
+  const float* ent = reuse ? x.entropy : nullptr;
+  switch (x.dtype) {
+    case kBF16:
+      grad_kernel<kBF16><<<grid, kThreads, 0, st>>>(p, v, x.targets, x.ignore_index, a, tau, chunk,
+                                                   x.grad_logp, x.grad_entropy, lse, ent, stats,
+                                                   x.grad, slot.p);
+      break;
+    case kF16:
+      grad_kernel<kF16><<<grid, kThreads, 0, st>>>(p, v, x.targets, x.ignore_index, a, tau, chunk,
+                                                  x.grad_logp, x.grad_entropy, lse, ent, stats,
+                                                  x.grad, slot.p);
+      break;
+    default:
+      grad_kernel<kF32><<<grid, kThreads, 0, st>>>(p, v, x.targets, x.ignore_index, a, tau, chunk,
+                                                  x.grad_logp, x.grad_entropy, lse, ent, stats,
+                                                  x.grad, slot.p);
+  }
+  RKC_CHECK(cudaGetLastError());
+  return slot.finish(x.targets);
+}
+
+}  // namespace rkcuda

@@ -1,0 +1,11 @@
+// rk_driver's CUDA subcommands (cuda_check.cc), compiled only when CMake found nvcc (RK_WITH_CUDA).
+#pragma once
+
+namespace rkdriver {
+// Every CUDA kernel against the CPU kernel on awkward shapes; "N passed, N failed" last.
+// Exit status: 0 all passed (or no CUDA device), 1 a failure.
+int cuda_check();
+// D2D copy bandwidth, a read-only pass, then the log-prob kernels at 8192 x 151936 (bf16, f32).
+// argv: optional N V.
+int cuda_bench(int argc, char** argv);
+}  // namespace rkdriver

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs rk_driver's CUDA parity check on the HOST through a CUDA emulation (cuda/emu: one OS thread
+# per CUDA thread), for machines without a GPU. It checks the kernels' logic (index ranges, unaligned
+# heads and tails, row splits, reductions, bad targets) against the CPU kernels; it says nothing about
+# speed, and ex2.approx is emulated with exp2. Slow: by default only cases up to 400k elements.
+# Needs g++ with C++20 and a built librk_core.a (BUILD=path of a CMake build dir, default ./build).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${BUILD:-$ROOT/build}"
+W="$(mktemp -d)"
+trap 'rm -rf "$W"' EXIT
+# nvcc's launch syntax k<<<grid, block, smem, stream>>>(args) -> rkemu::launch(grid, block, k, args)
+python3 - "$ROOT" "$W" <<'PY'
+import re, sys
+root, out = sys.argv[1], sys.argv[2]
+def split_top(s):
+    parts, depth, cur = [], 0, ''
+    for ch in s:
+        if ch in '(<[': depth += 1
+        if ch in ')>]': depth -= 1
+        if ch == ',' and depth == 0:
+            parts.append(cur); cur = ''
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
+for name in ('logprobs', 'bench_util'):
+    src = open(f'{root}/cuda/{name}.cu').read()
+    def rep(m):
+        cfg = split_top(m.group(3))
+        return f'{m.group(1)}rkemu::launch({cfg[0]}, {cfg[1]}, {m.group(2)}, '
+    src, n = pat.subn(rep, src)
+    src = src.replace('#include "logprobs.h"', f'#include "{root}/cuda/logprobs.h"')
+    src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
+    open(f'{out}/{name}.cc', 'w').write(src)
+    print(f'{name}.cu: {n} launches rewritten')
+PY
+cat > "$W/main.cc" <<'CC'
+#include "cuda_driver.h"
+int main() { return rkdriver::cuda_check(); }
+CC
+# EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
+g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" \
+  -I"$ROOT/native/driver" "$W/logprobs.cc" "$W/bench_util.cc" "$ROOT/native/driver/cuda_check.cc" "$W/main.cc" \
+  "$BUILD/librk_core.a" -o "$W/rk_cuda_emu"
+RK_CUDA_CHECK_MAX_ELEMS="${RK_CUDA_CHECK_MAX_ELEMS:-400000}" "$W/rk_cuda_emu"
