@@ -20,6 +20,7 @@
 
 #include "../../cuda/bench_util.h"
 #include "../../cuda/logprobs.h"
+#include "cuda_check_divergence.h"
 #include "../kernels/logprobs.h"
 #include "../kernels/threadpool.h"
 
@@ -536,6 +537,7 @@ int cuda_check() {
   const int bad_dtypes[] = {kF32, kBF16, kF16};
   for (int dt : bad_dtypes) (run_bad_targets(dt, 12, 1031) ? passed : failed)++;
   if (2 * 151936 <= max_elems) (run_bad_targets(kBF16, 2, 151936) ? passed : failed)++;  // split path
+  failed += cuda_check_divergence(max_elems);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
@@ -680,6 +682,7 @@ int cuda_bench(int argc, char** argv) {
     while (nf > 1 && static_cast<double>(nf) * v * 8 > 0.85 * free_b) nf /= 2;
     bench_dtype(rkcuda::kF32, nf, v, nf != n, rows, st);
   }
+  cuda_bench_divergence(n, v, copy_gbs, st);
   CK(cudaStreamDestroy(st));
   for (const Row& r : rows) std::printf("RESULT|rk %s|%.4f|%.1f\n", r.name.c_str(), r.ms, r.gbs);
   std::printf("\ncopy bandwidth (D2D, read+written) %.1f GB/s; read-only pass %.1f GB/s; GB/s of a "
