@@ -174,6 +174,9 @@ const finalizer = new FinalizationRegistry<bigint>((ptr) => {
 });
 
 const CONSTRUCT = Symbol('DeviceArray');
+// Set by DeviceArray's static block: module-private access to its private fields.
+let pointerOfImpl: (a: DeviceArray, name: string) => bigint;
+let holdImpl: (arrays: readonly DeviceArray[], delta: 1 | -1) => void;
 
 /**
  * A typed array in CUDA device memory. Create one with `cuda.upload`, `cuda.alloc` or `cuda.wrap`.
@@ -275,16 +278,25 @@ export class DeviceArray<D extends DeviceDType = DeviceDType> {
     if (this.#freed) throw new Error(`${what}: ${this} was used after free()`);
   }
 
-  /** @internal The pointer for a kernel argument named `name`; a clear Error after free(). */
-  static pointerOf(a: DeviceArray, name: string): bigint {
-    if (a.#freed) throw new Error(`${name}: ${a} was used after free()`);
-    return a.#ptr;
+  static {
+    pointerOfImpl = (a, name) => {
+      if (a.#freed) throw new Error(`${name}: ${a} was used after free()`);
+      return a.#ptr;
+    };
+    holdImpl = (arrays, delta) => {
+      for (const a of arrays) a.#pending += delta;
+    };
   }
+}
 
-  /** @internal Marks arrays as used by a pending Async call (free() refuses meanwhile). */
-  static hold(arrays: readonly DeviceArray[], delta: 1 | -1): void {
-    for (const a of arrays) a.#pending += delta;
-  }
+/** @internal The pointer of a kernel argument named `name`; a clear Error after free(). */
+export function devicePointer(a: DeviceArray, name: string): bigint {
+  return pointerOfImpl(a, name);
+}
+
+/** @internal Marks arrays as used by a pending Async call (+1) or done (-1); free() refuses meanwhile. */
+export function holdDeviceArrays(arrays: readonly DeviceArray[], delta: 1 | -1): void {
+  holdImpl(arrays, delta);
 }
 
 function dtypeArg(value: unknown, name: string): DeviceDType {
@@ -436,7 +448,7 @@ export function deviceArg(
   if (!dtypes.includes(value.dtype)) {
     throw new TypeError(`${name}: expected a DeviceArray of dtype ${dtypes.map((d) => `'${d}'`).join(' or ')}, received ${value}`);
   }
-  DeviceArray.pointerOf(value, name);
+  devicePointer(value, name);
   if (length !== undefined && value.length !== length) {
     throw new RangeError(`${name}: expected length ${length}, received length ${value.length}`);
   }

@@ -14,7 +14,7 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
-import { alloc, cudaNative, DeviceArray, deviceArg, rejectDevice } from './cuda.js';
+import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
 import { binding } from './native.js';
 
 export type LogitsDType = 'f32' | 'bf16' | 'f16';
@@ -217,7 +217,7 @@ interface CudaLogprobsBinding {
   tokenLogprobsBackwardAsync(...args: unknown[]): Promise<undefined>;
 }
 
-const ptr = (a: DeviceArray, name: string) => DeviceArray.pointerOf(a, name);
+const ptr = devicePointer;
 
 /** A prepared device call: its arguments, the arrays it uses, and the outputs it allocated. */
 interface DeviceCall<R> {
@@ -328,15 +328,15 @@ function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined
 async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
   // `call` (and so every DeviceArray it uses) stays reachable until the Promise settles, so no
   // finalizer frees memory under a running kernel; free() refuses meanwhile.
-  DeviceArray.hold(call.used, 1);
+  holdDeviceArrays(call.used, 1);
   try {
     await fn(...call.args);
   } catch (err) {
-    DeviceArray.hold(call.used, -1);
+    holdDeviceArrays(call.used, -1);
     for (const a of call.allocated) a.free();
     throw err;
   }
-  DeviceArray.hold(call.used, -1);
+  holdDeviceArrays(call.used, -1);
   return call.result;
 }
 

@@ -170,6 +170,15 @@ describe.skipIf(!available)('cuda on a device', () => {
     empty.free();
   });
 
+  it('zero rows give empty outputs', () => {
+    const z = cuda.alloc('f32', 0), y = cuda.alloc('i32', 0);
+    const r = tokenLogprobs(z, y, { vocab: 7, entropy: true });
+    expect([r.logprobs.length, r.logsumexp.length, r.entropy!.length]).toEqual([0, 0, 0]);
+    const g = tokenLogprobsBackward(z, y, cuda.alloc('f32', 0), { vocab: 7 });
+    expect(g.length).toBe(0);
+    expect(g.download()).toEqual(new Float32Array(0));
+  });
+
   for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     it(`forward matches the CPU kernel (${dtype}, entropy, temperature, ignored rows)`, async () => {
       const tol = dtype === 'f32' ? 1e-5 : 1e-3;
