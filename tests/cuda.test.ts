@@ -6,7 +6,9 @@
 // as a module and named by REWARD_KERNELS_CUDA_MODULE: see docs/cuda.md): device vs CPU kernel
 // parity, in place, out buffers, Async forms, bad targets, host/device mixing, free and wrap.
 import fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { cudaModulePath } from '../lib/cuda.js';
 import {
   cuda,
@@ -83,6 +85,35 @@ describe('cuda without a device', () => {
     expect(thrown(() => cuda.wrap(3 as unknown as bigint, 'f32', 1))).toBeInstanceOf(TypeError);
     expect(thrown(() => cuda.wrap(258n, 'f32', 1)).message).toContain('aligned');
     expect(thrown(() => cuda.wrap(0n, 'f32', 1))).toBeInstanceOf(RangeError);
+  });
+
+  it('a missing or broken CUDA module: isAvailable() is false and the errors say how to build it', async () => {
+    const saved = process.env.REWARD_KERNELS_CUDA_MODULE;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rk-cuda-'));
+    const broken = path.join(dir, 'reward_kernels_cuda.node');
+    fs.writeFileSync(broken, 'not a shared object');
+    try {
+      for (const [file, why] of [[path.join(dir, 'missing.node'), 'not built (no '], [broken, 'failed to load']] as const) {
+        process.env.REWARD_KERNELS_CUDA_MODULE = file;
+        vi.resetModules();
+        const fresh = await import('../lib/cuda.js');
+        expect(fresh.cudaModulePath).toBe(file);
+        expect(fresh.isAvailable()).toBe(false);
+        expect(fresh.devices()).toEqual([]);
+        expect(fresh.status()).toMatchObject({ built: false, deviceCount: 0 });
+        expect(fresh.status().error).toContain(why);
+        const err = thrown(() => fresh.alloc('f32', 1));
+        expect(err.code).toBe('RK_CUDA_NOT_BUILT');
+        expect(err.message).toContain('cuda.alloc needs CUDA, but this install was built without it');
+        expect(err.message).toContain(why);
+        expect(err.message).toContain('npx cmake-js compile');
+      }
+    } finally {
+      if (saved === undefined) delete process.env.REWARD_KERNELS_CUDA_MODULE;
+      else process.env.REWARD_KERNELS_CUDA_MODULE = saved;
+      vi.resetModules();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a DeviceArray cannot be constructed directly', () => {
