@@ -105,6 +105,7 @@ interface Common {
   ignoreIndex: number;
 }
 
+/** temperature and ignoreIndex, the same checks for host and device logits. */
 function checkScalars(opts: Partial<CommonOptions>): { temperature: number; ignoreIndex: number } {
   const temperature = opts.temperature === undefined ? 1 : finitePositive(opts.temperature, 'options.temperature');
   const ignoreIndex = opts.ignoreIndex === undefined ? -100 : integer(opts.ignoreIndex, 'options.ignoreIndex', -(2 ** 31), MAX_VOCAB);
