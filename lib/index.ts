@@ -13,12 +13,24 @@ export {
   tokenLogprobsAsync,
   tokenLogprobsBackward,
   tokenLogprobsBackwardAsync,
+  type DeviceTokenLogprobsBackwardOptions,
+  type DeviceTokenLogprobsOptions,
+  type DeviceTokenLogprobsResult,
   type Logits,
   type LogitsDType,
   type TokenLogprobsBackwardOptions,
   type TokenLogprobsOptions,
   type TokenLogprobsResult,
 } from './logprobs.js';
+export {
+  cuda,
+  DeviceArray,
+  type CudaDevice,
+  type CudaStatus,
+  type DeviceDType,
+  type HostArray,
+  type HostArrayOf,
+} from './cuda.js';
 export {
   ktoLoss,
   ktoLossAsync,

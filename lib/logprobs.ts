@@ -14,6 +14,7 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
+import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
 import { binding } from './native.js';
 
 export type LogitsDType = 'f32' | 'bf16' | 'f16';
@@ -61,6 +62,28 @@ export interface TokenLogprobsBackwardOptions {
   out?: Float32Array;
 }
 
+/** tokenLogprobs options when the logits are a DeviceArray: outputs are DeviceArrays too. */
+export interface DeviceTokenLogprobsOptions extends Omit<TokenLogprobsOptions, 'out'> {
+  /** Caller-owned f32 DeviceArrays of length N. */
+  out?: { logprobs?: DeviceArray; logsumexp?: DeviceArray; entropy?: DeviceArray };
+}
+
+/** tokenLogprobs' result on the device: f32 DeviceArrays of length N (owned by the caller: free() them). */
+export interface DeviceTokenLogprobsResult {
+  logprobs: DeviceArray<'f32'>;
+  logsumexp: DeviceArray<'f32'>;
+  entropy?: DeviceArray<'f32'>;
+}
+
+/** tokenLogprobsBackward options when the logits are a DeviceArray: every array is an f32 DeviceArray. */
+export interface DeviceTokenLogprobsBackwardOptions
+  extends Omit<TokenLogprobsBackwardOptions, 'gradEntropy' | 'logsumexp' | 'entropy' | 'out'> {
+  gradEntropy?: DeviceArray;
+  logsumexp?: DeviceArray;
+  entropy?: DeviceArray;
+  out?: DeviceArray;
+}
+
 interface LogprobsBinding {
   tokenLogprobs(...args: unknown[]): undefined;
   tokenLogprobsAsync(...args: unknown[]): Promise<undefined>;
@@ -82,10 +105,18 @@ interface Common {
   ignoreIndex: number;
 }
 
+/** temperature and ignoreIndex, the same checks for host and device logits. */
+function checkScalars(opts: Partial<CommonOptions>): { temperature: number; ignoreIndex: number } {
+  const temperature = opts.temperature === undefined ? 1 : finitePositive(opts.temperature, 'options.temperature');
+  const ignoreIndex = opts.ignoreIndex === undefined ? -100 : integer(opts.ignoreIndex, 'options.ignoreIndex', -(2 ** 31), MAX_VOCAB);
+  return { temperature, ignoreIndex };
+}
+
 /** Validates logits, dtype, vocab, targets, temperature and ignoreIndex. */
 type CommonOptions = Pick<TokenLogprobsOptions, 'vocab' | 'dtype' | 'temperature' | 'ignoreIndex'>;
 
 function checkCommon(logits: unknown, targets: unknown, opts: Partial<CommonOptions>): Common {
+  rejectDevice(targets, 'targets');
   const vocab = integer(opts.vocab, 'options.vocab', 1, MAX_VOCAB);
   let dtype: LogitsDType;
   if (logits instanceof Float32Array) {
@@ -110,8 +141,7 @@ function checkCommon(logits: unknown, targets: unknown, opts: Partial<CommonOpti
   }
   const rows = logits.length / vocab;
   const t = typedArrayOfLength(targets, 'targets', Int32Array, rows);
-  const temperature = opts.temperature === undefined ? 1 : finitePositive(opts.temperature, 'options.temperature');
-  const ignoreIndex = opts.ignoreIndex === undefined ? -100 : integer(opts.ignoreIndex, 'options.ignoreIndex', -(2 ** 31), MAX_VOCAB);
+  const { temperature, ignoreIndex } = checkScalars(opts);
   for (let r = 0; r < rows; r++) {
     const y = t[r];
     if (y !== ignoreIndex && (y < 0 || y >= vocab)) {
@@ -126,6 +156,9 @@ function forwardArgs(logits: unknown, targets: unknown, options: unknown) {
   const c = checkCommon(logits, targets, opts);
   const wantEntropy = opts.entropy === undefined ? false : boolean(opts.entropy, 'options.entropy');
   const out = opts.out === undefined ? {} : optionsObject<NonNullable<TokenLogprobsOptions['out']>>(opts.out, 'options.out', true);
+  rejectDevice(out.logprobs, 'options.out.logprobs');
+  rejectDevice(out.logsumexp, 'options.out.logsumexp');
+  rejectDevice(out.entropy, 'options.out.entropy');
   const result: TokenLogprobsResult = {
     logprobs: outFloat32(out.logprobs, 'options.out.logprobs', c.rows),
     logsumexp: outFloat32(out.logsumexp, 'options.out.logsumexp', c.rows),
@@ -138,34 +171,14 @@ function forwardArgs(logits: unknown, targets: unknown, options: unknown) {
   return { args, result };
 }
 
-/**
- * Log-probability of each row's target token under softmax(logits / temperature), in one pass
- * over the logits, with the row's logsumexp and (optionally) entropy.
- *
- * @example
- * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
- */
-export function tokenLogprobs(logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): TokenLogprobsResult {
-  const { args, result } = forwardArgs(logits, targets, options);
-  native.tokenLogprobs(...args);
-  return result;
-}
-
-/** tokenLogprobs on a worker thread; the input buffers must stay untouched until it settles. */
-export async function tokenLogprobsAsync(
-  logits: Logits,
-  targets: Int32Array,
-  options: TokenLogprobsOptions,
-): Promise<TokenLogprobsResult> {
-  const { args, result } = forwardArgs(logits, targets, options);
-  await native.tokenLogprobsAsync(...args);
-  return result;
-}
-
 function backwardArgs(logits: unknown, targets: unknown, gradLogprobs: unknown, options: unknown) {
   const opts = optionsObject<TokenLogprobsBackwardOptions>(options, 'options', true);
   const c = checkCommon(logits, targets, opts);
   const n = c.rows;
+  for (const [v, name] of [
+    [gradLogprobs, 'gradLogprobs'], [opts.gradEntropy, 'options.gradEntropy'], [opts.logsumexp, 'options.logsumexp'],
+    [opts.entropy, 'options.entropy'], [opts.out, 'options.out'],
+  ] as const) rejectDevice(v, name);
   const g = typedArrayOfLength(gradLogprobs, 'gradLogprobs', Float32Array, n);
   const opt = (v: unknown, name: string) => (v === undefined ? null : typedArrayOfLength(v, name, Float32Array, n));
   const gradEntropy = opt(opts.gradEntropy, 'options.gradEntropy');
@@ -196,10 +209,198 @@ function backwardArgs(logits: unknown, targets: unknown, gradLogprobs: unknown, 
   return { args, out };
 }
 
+// ---- device path (logits in a DeviceArray; lib/cuda.ts, cuda/logprobs.h) ----------------------
+
+interface CudaLogprobsBinding {
+  tokenLogprobs(...args: unknown[]): undefined;
+  tokenLogprobsAsync(...args: unknown[]): Promise<undefined>;
+  tokenLogprobsBackward(...args: unknown[]): undefined;
+  tokenLogprobsBackwardAsync(...args: unknown[]): Promise<undefined>;
+}
+
+const ptr = devicePointer;
+
+/** A prepared device call: its arguments, the arrays it uses, and the outputs it allocated. */
+interface DeviceCall<R> {
+  args: unknown[];
+  used: DeviceArray[];
+  allocated: DeviceArray[];
+  result: R;
+}
+
+/** Logits (f32/bf16/f16 DeviceArray), dtype, vocab, targets (i32 DeviceArray), temperature, ignoreIndex. */
+function checkDeviceCommon(logits: DeviceArray, targets: unknown, opts: Partial<CommonOptions>) {
+  const vocab = integer(opts.vocab, 'options.vocab', 1, MAX_VOCAB);
+  deviceArg(logits, 'logits', ['f32', 'bf16', 'f16'], undefined);
+  const dtype = logits.dtype as LogitsDType;
+  if (opts.dtype !== undefined && oneOf(opts.dtype, 'options.dtype', ['f32', 'bf16', 'f16'] as const) !== dtype) {
+    throw new TypeError(`options.dtype: the logits DeviceArray holds '${dtype}' values, received '${opts.dtype}'`);
+  }
+  if (logits.length % vocab !== 0) {
+    throw new RangeError(`logits: expected a length that is a multiple of vocab (${vocab}), received length ${logits.length}`);
+  }
+  const rows = logits.length / vocab;
+  const t = deviceArg(targets, 'targets', ['i32'], rows);
+  const { temperature, ignoreIndex } = checkScalars(opts);
+  return { dtype, vocab, rows, targets: t, temperature, ignoreIndex };
+}
+
+function deviceForward(logits: DeviceArray, targets: unknown, options: unknown): DeviceCall<DeviceTokenLogprobsResult> {
+  const opts = optionsObject<DeviceTokenLogprobsOptions>(options, 'options', true);
+  const c = checkDeviceCommon(logits, targets, opts);
+  const wantEntropy = opts.entropy === undefined ? false : boolean(opts.entropy, 'options.entropy');
+  const out = opts.out === undefined ? {} : optionsObject<NonNullable<DeviceTokenLogprobsOptions['out']>>(opts.out, 'options.out', true);
+  const n = c.rows;
+  const given = (v: unknown, name: string) => (v === undefined ? undefined : deviceArg(v, name, ['f32'], n));
+  const logp = given(out.logprobs, 'options.out.logprobs');
+  const lse = given(out.logsumexp, 'options.out.logsumexp');
+  const ent = wantEntropy ? given(out.entropy, 'options.out.entropy') : undefined;
+  const allocated: DeviceArray[] = [];
+  const make = (a: DeviceArray | undefined) => {
+    if (a) return a as DeviceArray<'f32'>;
+    const b = alloc('f32', n);
+    allocated.push(b);
+    return b;
+  };
+  const result: DeviceTokenLogprobsResult = { logprobs: make(logp), logsumexp: make(lse) };
+  if (wantEntropy) result.entropy = make(ent);
+  const args = [
+    ptr(logits, 'logits'), logits.length, DTYPE_CODE[c.dtype], c.vocab, ptr(c.targets, 'targets'), n,
+    c.temperature, c.ignoreIndex,
+    result.logprobs.ptr, n, result.logsumexp.ptr, n, result.entropy ? result.entropy.ptr : null, n,
+  ];
+  const used = [logits, c.targets, result.logprobs, result.logsumexp, ...(result.entropy ? [result.entropy] : [])];
+  return { args, used, allocated, result };
+}
+
+function deviceBackward(logits: DeviceArray, targets: unknown, gradLogprobs: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
+  const opts = optionsObject<DeviceTokenLogprobsBackwardOptions>(options, 'options', true);
+  const c = checkDeviceCommon(logits, targets, opts);
+  const n = c.rows;
+  const g = deviceArg(gradLogprobs, 'gradLogprobs', ['f32'], n);
+  const opt = (v: unknown, name: string) => (v === undefined ? null : deviceArg(v, name, ['f32'], n));
+  const gradEntropy = opt(opts.gradEntropy, 'options.gradEntropy');
+  const lse = opt(opts.logsumexp, 'options.logsumexp');
+  const entropy = opt(opts.entropy, 'options.entropy');
+  const inPlace = opts.inPlace === undefined ? false : boolean(opts.inPlace, 'options.inPlace');
+  const allocated: DeviceArray[] = [];
+  let out: DeviceArray<'f32'>;
+  if (inPlace) {
+    if (c.dtype !== 'f32') {
+      throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${c.dtype}'`);
+    }
+    if (opts.out !== undefined && opts.out !== logits) {
+      throw new TypeError('options.out: expected no out buffer (or the logits themselves) with inPlace: true, received another array');
+    }
+    out = logits as DeviceArray<'f32'>;
+  } else if (opts.out !== undefined) {
+    out = deviceArg(opts.out, 'options.out', ['f32'], logits.length) as DeviceArray<'f32'>;
+    const a0 = out.ptr, a1 = a0 + BigInt(out.byteLength);
+    const b0 = logits.ptr, b1 = b0 + BigInt(logits.byteLength);
+    const sameF32 = a0 === b0 && c.dtype === 'f32';
+    if (logits.length > 0 && a0 < b1 && b0 < a1 && !sameF32) {
+      throw new RangeError('options.out: expected a buffer apart from logits (or inPlace: true), received one that overlaps them');
+    }
+  } else {
+    out = alloc('f32', logits.length);
+    allocated.push(out);
+  }
+  const p = (a: DeviceArray | null, name: string) => (a ? ptr(a, name) : null);
+  const args = [
+    ptr(logits, 'logits'), logits.length, DTYPE_CODE[c.dtype], c.vocab, ptr(c.targets, 'targets'), n,
+    c.temperature, c.ignoreIndex,
+    ptr(g, 'gradLogprobs'), n, p(gradEntropy, 'options.gradEntropy'), n, p(lse, 'options.logsumexp'), n,
+    p(entropy, 'options.entropy'), n, out.ptr, out.length,
+  ];
+  const used = [logits, c.targets, g, out, ...[gradEntropy, lse, entropy].filter((a): a is DeviceArray => a !== null)];
+  return { args, used, allocated, result: out };
+}
+
+function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
+  try {
+    fn(...call.args);
+  } catch (err) {
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  return call.result;
+}
+
+async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
+  // `call` (and so every DeviceArray it uses) stays reachable until the Promise settles, so no
+  // finalizer frees memory under a running kernel; free() refuses meanwhile.
+  holdDeviceArrays(call.used, 1);
+  try {
+    await fn(...call.args);
+  } catch (err) {
+    holdDeviceArrays(call.used, -1);
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  holdDeviceArrays(call.used, -1);
+  return call.result;
+}
+
+const cudaLogprobs = () => cudaNative('tokenLogprobs') as unknown as CudaLogprobsBinding;
+
+// ---- public functions ------------------------------------------------------------------------
+
+/**
+ * Log-probability of each row's target token under softmax(logits / temperature), in one pass
+ * over the logits, with the row's logsumexp and (optionally) entropy.
+ *
+ * With DeviceArrays (logits f32/bf16/f16 by their dtype, targets i32, outputs f32) the kernel runs
+ * on the GPU and the results are DeviceArrays (owned by the caller: free() them, or let GC do it).
+ * Targets are checked on the device: a bad one is the same RangeError as on the host, and the call
+ * waits for the device to know (the Async form waits on a worker thread).
+ *
+ * @example
+ * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
+ */
+export function tokenLogprobs(logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): TokenLogprobsResult;
+export function tokenLogprobs(logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions): DeviceTokenLogprobsResult;
+export function tokenLogprobs(
+  logits: Logits | DeviceArray,
+  targets: Int32Array | DeviceArray,
+  options: TokenLogprobsOptions | DeviceTokenLogprobsOptions,
+): TokenLogprobsResult | DeviceTokenLogprobsResult {
+  if (logits instanceof DeviceArray) {
+    const call = deviceForward(logits, targets, options);
+    return runDevice(call, cudaLogprobs().tokenLogprobs);
+  }
+  const { args, result } = forwardArgs(logits, targets, options);
+  native.tokenLogprobs(...args);
+  return result;
+}
+
+/** tokenLogprobs on a worker thread; the input buffers must stay untouched until it settles. */
+export function tokenLogprobsAsync(logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): Promise<TokenLogprobsResult>;
+export function tokenLogprobsAsync(
+  logits: DeviceArray,
+  targets: DeviceArray,
+  options: DeviceTokenLogprobsOptions,
+): Promise<DeviceTokenLogprobsResult>;
+export async function tokenLogprobsAsync(
+  logits: Logits | DeviceArray,
+  targets: Int32Array | DeviceArray,
+  options: TokenLogprobsOptions | DeviceTokenLogprobsOptions,
+): Promise<TokenLogprobsResult | DeviceTokenLogprobsResult> {
+  if (logits instanceof DeviceArray) {
+    const call = deviceForward(logits, targets, options);
+    return runDeviceAsync(call, cudaLogprobs().tokenLogprobsAsync);
+  }
+  const { args, result } = forwardArgs(logits, targets, options);
+  await native.tokenLogprobsAsync(...args);
+  return result;
+}
+
 /**
  * Gradient of a loss with respect to the logits, (N * V) f32, given dL/dlogp per row (and
  * optionally dL/dH). Pass the forward pass's `logsumexp` (and `entropy` when `gradEntropy` is
  * given) to read the logits once instead of twice. `inPlace: true` overwrites f32 logits.
+ *
+ * With DeviceArrays (every array on the device, f32 except the logits and the i32 targets) the
+ * kernel runs on the GPU and the gradient is a DeviceArray.
  *
  * Precision: with `logsumexp` given, p_j is exp(z_j/tau - lse) with lse stored in f32, so its
  * relative error grows like |lse| * 6e-8; for |logits / tau| in the thousands, leave
@@ -210,19 +411,51 @@ export function tokenLogprobsBackward(
   targets: Int32Array,
   gradLogprobs: Float32Array,
   options: TokenLogprobsBackwardOptions,
-): Float32Array {
+): Float32Array;
+export function tokenLogprobsBackward(
+  logits: DeviceArray,
+  targets: DeviceArray,
+  gradLogprobs: DeviceArray,
+  options: DeviceTokenLogprobsBackwardOptions,
+): DeviceArray<'f32'>;
+export function tokenLogprobsBackward(
+  logits: Logits | DeviceArray,
+  targets: Int32Array | DeviceArray,
+  gradLogprobs: Float32Array | DeviceArray,
+  options: TokenLogprobsBackwardOptions | DeviceTokenLogprobsBackwardOptions,
+): Float32Array | DeviceArray<'f32'> {
+  if (logits instanceof DeviceArray) {
+    const call = deviceBackward(logits, targets, gradLogprobs, options);
+    return runDevice(call, cudaLogprobs().tokenLogprobsBackward);
+  }
   const { args, out } = backwardArgs(logits, targets, gradLogprobs, options);
   native.tokenLogprobsBackward(...args);
   return out;
 }
 
 /** tokenLogprobsBackward on a worker thread; the buffers must stay untouched until it settles. */
-export async function tokenLogprobsBackwardAsync(
+export function tokenLogprobsBackwardAsync(
   logits: Logits,
   targets: Int32Array,
   gradLogprobs: Float32Array,
   options: TokenLogprobsBackwardOptions,
-): Promise<Float32Array> {
+): Promise<Float32Array>;
+export function tokenLogprobsBackwardAsync(
+  logits: DeviceArray,
+  targets: DeviceArray,
+  gradLogprobs: DeviceArray,
+  options: DeviceTokenLogprobsBackwardOptions,
+): Promise<DeviceArray<'f32'>>;
+export async function tokenLogprobsBackwardAsync(
+  logits: Logits | DeviceArray,
+  targets: Int32Array | DeviceArray,
+  gradLogprobs: Float32Array | DeviceArray,
+  options: TokenLogprobsBackwardOptions | DeviceTokenLogprobsBackwardOptions,
+): Promise<Float32Array | DeviceArray<'f32'>> {
+  if (logits instanceof DeviceArray) {
+    const call = deviceBackward(logits, targets, gradLogprobs, options);
+    return runDeviceAsync(call, cudaLogprobs().tokenLogprobsBackwardAsync);
+  }
   const { args, out } = backwardArgs(logits, targets, gradLogprobs, options);
   await native.tokenLogprobsBackwardAsync(...args);
   return out;

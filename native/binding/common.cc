@@ -146,6 +146,3 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace rkb
-
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return rkb::InitAll(env, exports); }
-NODE_API_MODULE(reward_kernels, InitAddon)

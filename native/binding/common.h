@@ -48,4 +48,9 @@ Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
 // The message for a kernel status (empty when ok).
 std::string StatusMessage(const rk::Status& st, int64_t vocab);
 
+// Calls every registered family's init on `exports`. Each addon (the CPU one, native/binding/addon.cc,
+// and the CUDA one, native/cuda_binding/addon.cc) links its own copy of this file and so has its own
+// registry: a family file registers into the addon it is linked into.
+Napi::Object InitAll(Napi::Env env, Napi::Object exports);
+
 }  // namespace rkb

@@ -1,0 +1,39 @@
+// Shared pieces of the CUDA addon (reward_kernels_cuda.node): device arrays arrive from the facade
+// (lib/cuda.ts) as a (pointer: BigInt, length: elements) pair of arguments; every CUDA failure becomes
+// a JS Error whose message carries the CUDA error name (and whose `code` is that name).
+//
+// The facade checks every argument first; the binding rechecks every length it relies on, so a
+// kernel never runs on arrays shorter than the shape it is given (a device pointer's real size
+// cannot be known here: a wrapped pointer's length is the caller's word).
+#pragma once
+#include <functional>
+
+#include "common.h"
+#include "logprobs.h"  // rkcuda::Result
+
+namespace rkcb {
+
+struct DevArray {
+  void* ptr = nullptr;
+  size_t length = 0;  // elements
+};
+
+// info[i]: the pointer as a BigInt, info[i + 1]: the length in elements.
+DevArray GetDevice(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Same; a null/undefined pointer gives {nullptr, 0}.
+DevArray GetOptionalDevice(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Throws RangeError unless a.length == want.
+void RequireDeviceLength(Napi::Env env, const DevArray& a, size_t want, const char* name);
+
+// An Error "<what>: <cudaErrorName> (<description>)" with .code = the CUDA error name.
+Napi::Error CudaError(Napi::Env env, const std::string& what, int cuda_error);
+// The JS error for a failed rkcuda::Result: kCudaError -> Error (with .code), kBadArgument ->
+// RangeError, kBadTarget -> the RangeError `bad_target` formats (row, target).
+using BadTargetText = std::function<std::string(int64_t row, int64_t target)>;
+Napi::Error ResultError(Napi::Env env, const rkcuda::Result& r, const BadTargetText& bad_target);
+
+// Runs `fn` now (sync; throws the mapped error) or on the libuv pool returning a Promise (async).
+using DeviceFn = std::function<rkcuda::Result()>;
+Napi::Value RunDevice(const Napi::CallbackInfo& info, bool async, DeviceFn fn, BadTargetText bad_target);
+
+}  // namespace rkcb
