@@ -536,6 +536,9 @@ int cuda_check() {
   const int bad_dtypes[] = {kF32, kBF16, kF16};
   for (int dt : bad_dtypes) (run_bad_targets(dt, 12, 1031) ? passed : failed)++;
   if (2 * 151936 <= max_elems) (run_bad_targets(kBF16, 2, 151936) ? passed : failed)++;  // split path
+  failed += cuda_check_policy(max_elems < 1000000);
+  failed += cuda_check_preference(max_elems < 1000000);
+  failed += cuda_check_advantages(max_elems < 1000000);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
