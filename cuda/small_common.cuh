@@ -112,6 +112,12 @@ inline int grid_for(int64_t n, int per_block) {
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
+inline int atomicAdd(int* p, int v) {
+  std::lock_guard<std::mutex> g(rkemu::atomic_mu);
+  const int old = *p;
+  *p = old + v;
+  return old;
+}
 #endif
 
 // x86 SIMD min/max semantics (the CPU kernels' vmin/vmax): the second operand when either is NaN.
