@@ -683,6 +683,9 @@ int cuda_bench(int argc, char** argv) {
     while (nf > 1 && static_cast<double>(nf) * v * 8 > 0.85 * free_b) nf /= 2;
     bench_dtype(rkcuda::kF32, nf, v, nf != n, rows, st);
   }
+  cuda_bench_policy(st);
+  cuda_bench_preference(st);
+  cuda_bench_advantages(st);
   CK(cudaStreamDestroy(st));
   for (const Row& r : rows) std::printf("RESULT|rk %s|%.4f|%.1f\n", r.name.c_str(), r.ms, r.gbs);
   std::printf("\ncopy bandwidth (D2D, read+written) %.1f GB/s; read-only pass %.1f GB/s; GB/s of a "

@@ -89,9 +89,9 @@ int group_case(int64_t n, int64_t gs, bool ids, int64_t K, int est, int scale, b
     return line.print("advantages", what);
   }
   const std::vector<float> ga = oa.down();
-  line.add("adv", worst_rel(ga.data(), adv.data(), n, 1e-6 * max_abs(adv)));
-  line.add("mean", worst_rel(om.down().data(), gm.data(), gw, 1e-6 * max_abs(gm)));
-  line.add("std", worst_rel(os.down().data(), gsd.data(), gw, 1e-6 * max_abs(gsd)));
+  line.add("adv", worst_rel(ga.data(), adv.data(), n, kFloor * max_abs(adv)));
+  line.add("mean", worst_rel(om.down().data(), gm.data(), gw, kFloor * max_abs(gm)));
+  line.add("std", worst_rel(os.down().data(), gsd.data(), gw, kFloor * max_abs(gsd)));
   line.flag("zero", oz.down()[0] == zero);
   oa.poison();
   res = rkcuda::group_advantages(d, nullptr);
@@ -130,11 +130,11 @@ int token_case(int64_t B, int64_t T, bool f32, uint64_t seed) {
   ok = ok && rkcuda::ensemble_rewards(dens.p, n, 3, static_cast<rk::EnsembleMethod>(seed % 3), 0.5, oE.p, nullptr).ok();
   SCK(cudaDeviceSynchronize());
   line.flag("status", ok);
-  line.add("gae", std::max(worst_rel(oA.down().data(), A.data(), n, 1e-6 * max_abs(A)),
-                           worst_rel(oR.down().data(), R.data(), n, 1e-6 * max_abs(R))));
-  line.add("returns", worst_rel(oD.down().data(), D.data(), n, 1e-6 * max_abs(D)));
-  line.add("whiten", worst_rel(oW.down().data(), W.data(), n, 1e-6 * max_abs(W)));
-  line.add("ensemble", worst_rel(oE.down().data(), E.data(), n, 1e-6 * max_abs(E)));
+  line.add("gae", std::max(worst_rel(oA.down().data(), A.data(), n, kFloor * max_abs(A)),
+                           worst_rel(oR.down().data(), R.data(), n, kFloor * max_abs(R))));
+  line.add("returns", worst_rel(oD.down().data(), D.data(), n, kFloor * max_abs(D)));
+  line.add("whiten", worst_rel(oW.down().data(), W.data(), n, kFloor * max_abs(W)));
+  line.add("ensemble", worst_rel(oE.down().data(), E.data(), n, kFloor * max_abs(E)));
   char what[64];
   std::snprintf(what, sizeof what, "token %lldx%lld %s ens=%d", static_cast<long long>(B), static_cast<long long>(T),
                 f32 ? "f32" : "u8", static_cast<int>(seed % 3));
@@ -225,3 +225,24 @@ int cuda_check_advantages(bool quick) {
 
 }  // namespace rkdriver
 #endif  // RK_WITH_CUDA
+
+#if defined(RK_WITH_CUDA)
+namespace rkdriver {
+void cuda_bench_advantages(void* stream) {
+  using namespace smallcheck;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int64_t n = 1 << 20, gs = 16;
+  std::vector<float> r(n);
+  for (int64_t i = 0; i < n; ++i) r[i] = gauss(3, i);
+  Dev<float> dr(r), adv(n), gm(n / gs), gsd(n / gs);
+  Dev<long long> z(1);
+  rkcuda::GroupAdvantagesDeviceArgs a;
+  a.a.rewards = dr.p;
+  a.a.n = n;
+  a.a.group_size = gs;
+  a.advantages = adv.p, a.group_mean = gm.p, a.group_std = gsd.p, a.zero_std_groups = z.p;
+  const double ms = median_ms([&] { die_if(rkcuda::group_advantages(a, st), "group_advantages"); }, st);
+  bench_line("groupAdvantages grpo (1M, groups of 16)", ms, static_cast<double>(n) * 8);
+}
+}  // namespace rkdriver
+#endif

@@ -102,12 +102,12 @@ int pref_case(const PrefData& d, int loss, int fdiv, double e, double nll, bool 
   }
   const std::vector<float> gL = oL.down(), gc2 = ogc.down();
   const std::vector<double> gs = sc.down();
-  line.add("losses", worst_rel(gL.data(), L.data(), P, 1e-6 * max_abs(L)));
-  double wr = worst_rel(orc.down().data(), rc.data(), P, 1e-6 * max_abs(rc));
-  wr = std::max(wr, worst_rel(orr.down().data(), rr.data(), P, 1e-6 * max_abs(rr)));
+  line.add("losses", worst_rel(gL.data(), L.data(), P, kFloor * max_abs(L)));
+  double wr = worst_rel(orc.down().data(), rc.data(), P, kFloor * max_abs(rc));
+  wr = std::max(wr, worst_rel(orr.down().data(), rr.data(), P, kFloor * max_abs(rr)));
   line.add("rewards", wr);
-  double wg = worst_rel(gc2.data(), gc.data(), P, 1e-6 * max_abs(gc));
-  wg = std::max(wg, worst_rel(ogr.down().data(), gr.data(), P, 1e-6 * max_abs(gr)));
+  double wg = worst_rel(gc2.data(), gc.data(), P, kFloor * max_abs(gc));
+  wg = std::max(wg, worst_rel(ogr.down().data(), gr.data(), P, kFloor * max_abs(gr)));
   line.add("grads", wg);
   const double ref3[3] = {ho.loss, ho.reward_accuracy, ho.reward_margin};
   line.add("scalars", worst_rel(gs.data(), ref3, 3, 1e-9 + 1e-7 * max_abs(L)));
@@ -151,9 +151,9 @@ int kto_case(int64_t n, bool ref, uint64_t seed) {
   Line line;
   line.flag("status", rkcuda::kto_loss(a, nullptr).ok());
   SCK(cudaDeviceSynchronize());
-  line.add("losses", worst_rel(oL.down().data(), L.data(), n, 1e-6 * max_abs(L)));
-  line.add("rewards", worst_rel(oR.down().data(), R.data(), n, 1e-6 * max_abs(R)));
-  line.add("grad", worst_rel(oG.down().data(), G.data(), n, 1e-6 * max_abs(G)));
+  line.add("losses", worst_rel(oL.down().data(), L.data(), n, kFloor * max_abs(L)));
+  line.add("rewards", worst_rel(oR.down().data(), R.data(), n, kFloor * max_abs(R)));
+  line.add("grad", worst_rel(oG.down().data(), G.data(), n, kFloor * max_abs(G)));
   const double ref3[3] = {ho.loss, ho.desirable_reward_mean, ho.undesirable_reward_mean};
   line.add("scalars", worst_rel(sc.down().data(), ref3, 3, 1e-9));
   char what[64];
@@ -208,11 +208,11 @@ int tgdpo_case(int64_t B, int64_t T, bool f32, uint64_t seed) {
   Line line;
   line.flag("status", st.ok() && rkcuda::token_weighted_dpo_loss(a, nullptr).ok());
   SCK(cudaDeviceSynchronize());
-  line.add("losses", worst_rel(oL.down().data(), L.data(), B, 1e-6 * max_abs(L)));
-  double wr = worst_rel(ocr.down().data(), cr.data(), B, 1e-6 * max_abs(cr));
-  line.add("rewards", std::max(wr, worst_rel(orr.down().data(), rr.data(), B, 1e-6 * max_abs(rr))));
-  double wg = worst_rel(ogc.down().data(), gc.data(), n, 1e-6 * max_abs(gc));
-  line.add("grads", std::max(wg, worst_rel(ogr.down().data(), gr.data(), n, 1e-6 * max_abs(gr))));
+  line.add("losses", worst_rel(oL.down().data(), L.data(), B, kFloor * max_abs(L)));
+  double wr = worst_rel(ocr.down().data(), cr.data(), B, kFloor * max_abs(cr));
+  line.add("rewards", std::max(wr, worst_rel(orr.down().data(), rr.data(), B, kFloor * max_abs(rr))));
+  double wg = worst_rel(ogc.down().data(), gc.data(), n, kFloor * max_abs(gc));
+  line.add("grads", std::max(wg, worst_rel(ogr.down().data(), gr.data(), n, kFloor * max_abs(gr))));
   const double ref3[3] = {ho.loss, ho.reward_accuracy, ho.reward_margin};
   line.add("scalars", worst_rel(sc.down().data(), ref3, 3, 1e-9 + 1e-7 * max_abs(cr)));
   char what[64];
@@ -279,3 +279,23 @@ int cuda_check_preference(bool quick) {
 
 }  // namespace rkdriver
 #endif  // RK_WITH_CUDA
+
+#if defined(RK_WITH_CUDA)
+namespace rkdriver {
+void cuda_bench_preference(void* stream) {
+  using namespace smallcheck;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int64_t P = 1 << 20;
+  const PrefData d = make_pref(P, 9);
+  Dev<float> w(d.w), l(d.l), rw(d.rw), rl(d.rl), o1(P), o2(P), o3(P), o4(P), o5(P);
+  Dev<double> sc(3);
+  rkcuda::PreferenceLossArgs a;
+  a.in.pairs = P;
+  a.in.chosen = w.p, a.in.rejected = l.p, a.in.ref_chosen = rw.p, a.in.ref_rejected = rl.p;
+  a.losses = o1.p, a.chosen_rewards = o2.p, a.rejected_rewards = o3.p, a.grad_chosen = o4.p, a.grad_rejected = o5.p;
+  a.scalars = sc.p;
+  const double ms = median_ms([&] { die_if(rkcuda::preference_loss(a, st), "preference_loss"); }, st);
+  bench_line("preferenceLoss sigmoid (1M pairs)", ms, static_cast<double>(P) * 36);
+}
+}  // namespace rkdriver
+#endif

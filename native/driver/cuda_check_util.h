@@ -79,6 +79,11 @@ inline float gauss(uint64_t seed, uint64_t i) {
   return (acc - 2.0f) * 1.7320508f;
 }
 
+// The absolute floor of a comparison, as a share of the array's largest |value|, expressed as the
+// `floor` of worst_rel (whose tolerance is rtol * max(|ref|, floor)): 0.1 with rtol 1e-5 gives an
+// absolute floor of 1e-6 x the largest magnitude, the log-prob check's floor for gradients.
+constexpr double kFloor = 0.1;
+
 // Worst |got - ref| / max(|ref|, floor) over the elements; NaN and inf must match exactly (then
 // the result is +inf on a mismatch).
 template <class A, class B>
@@ -128,6 +133,42 @@ struct Line {
     return ok ? 0 : 1;
   }
 };
+
+// Median of `reps` timings (CUDA events) of f() on stream st, after two warm-up calls.
+template <class F>
+double median_ms(F f, cudaStream_t st, int reps = 20) {
+  cudaEvent_t a, b;
+  SCK(cudaEventCreate(&a));
+  SCK(cudaEventCreate(&b));
+  f();
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    SCK(cudaEventRecord(a, st));
+    f();
+    SCK(cudaEventRecord(b, st));
+    SCK(cudaEventSynchronize(b));
+    float ms = 0;
+    SCK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  SCK(cudaEventDestroy(a));
+  SCK(cudaEventDestroy(b));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+// "  name  ms  GB/s" and the RESULT line scripts/gpu-check.sh collects; bytes = read + written.
+inline void bench_line(const char* name, double ms, double bytes) {
+  std::printf("  %-40s %8.3f ms %8.1f GB/s\n", name, ms, bytes / ms / 1e6);
+  std::printf("RESULT|rk %s|%.4f|%.1f\n", name, ms, bytes / ms / 1e6);
+  std::fflush(stdout);
+}
+inline void die_if(const rkcuda::Result& r, const char* what) {
+  if (r.ok()) return;
+  char msg[256];
+  std::fprintf(stderr, "%s failed: %s\n", what, rkcuda::format_error(r, msg, sizeof msg));
+  std::exit(1);
+}
 
 inline bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }
 

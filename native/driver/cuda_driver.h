@@ -13,6 +13,9 @@ int cuda_bench(int argc, char** argv);
 int cuda_check_policy(bool quick);
 int cuda_check_preference(bool quick);
 int cuda_check_advantages(bool quick);
-// One timing line each (policyLoss 64 x 4096, preferenceLoss 1M pairs, groupAdvantages 1M).
-void cuda_bench_small();
+// One timing line each on `stream` (a cudaStream_t): policyLoss 64 x 4096, preferenceLoss 1M
+// pairs, groupAdvantages 1M samples.
+void cuda_bench_policy(void* stream);
+void cuda_bench_preference(void* stream);
+void cuda_bench_advantages(void* stream);
 }  // namespace rkdriver
