@@ -34,6 +34,7 @@ PolicyData make_policy(int64_t B, int64_t T, uint64_t seed) {
     if (u < 0.02) dd = 25.0f;        // beyond the [-20, 20] clamp
     else if (u < 0.04) dd = -30.0f;
     else if (u < 0.06) dd = 3.0f;    // far outside the clip range
+    if (B > 2 && static_cast<int64_t>(i) / T == 2) dd = 12.0f;  // GSPO: log s above its cap of 10
     d.old[i] = d.lp[i] - dd;
     d.adv_tok[i] = gauss(seed + 3, i);
     float kd = 0.4f * gauss(seed + 4, i);
@@ -249,6 +250,14 @@ int bad_mask_case() {
   r = rkcuda::kl_penalty(k, nullptr);
   line.flag("klPenalty report", r.code == rkcuda::kBadTarget && r.index == 1500);
   a.bad_index = nullptr;
+  a.in.mask_kind = rk::MaskKind::None;
+  a.in.batch = 0;  // an empty batch: zero metrics, nothing else touched
+  r = rkcuda::policy_loss(a, nullptr);
+  const std::vector<double> m0 = m.down();
+  bool zeros = r.ok();
+  for (double x : m0) zeros = zeros && x == 0.0;
+  line.flag("B=0", zeros);
+  a.in.batch = 3;
   a.in.seq_len = 0;
   line.flag("bad seq_len", rkcuda::policy_loss(a, nullptr).code == rkcuda::kBadArgument);
   SCK(cudaDeviceSynchronize());
