@@ -211,13 +211,21 @@ int cuda_check_advantages(bool quick) {
       failed += group_case(n, gs, ids == 1, 3, 0, 0, true, true, false, 500 + s);
     }
   }
+  if (quick) {  // batch statistics over several chunks (kSumChunk = 2048) even in the quick run
+    const int64_t n = 4100, gs = 4;
+    failed += group_case(n, gs, false, 1, 0, 1, false, false, false, 600);
+    failed += group_case(n, gs, true, 1, 4, 1, false, false, false, 601);
+    failed += group_case(n, gs, true, 1, 2, 0, false, false, true, 602);
+    failed += group_case(n, gs, false, 3, 5, 0, false, true, false, 603);
+    failed += group_case(n, gs, true, 3, 0, 0, true, true, false, 604);
+  }
   struct S {
     int64_t B, T;
   };
-  const S ts[] = {{1, 1}, {3, 17}, {4, 257}, {64, 4096}};
+  const S ts[] = {{1, 1}, {3, 17}, {4, 257}, {3, 1500}, {64, 4096}};
   uint64_t seed = 0;
   for (const S& s : ts)
-    if (!quick || s.B * s.T <= 2000)
+    if (!quick || s.B * s.T <= 5000)
       for (int f = 0; f < 2; ++f) failed += token_case(s.B, s.T, f == 1, seed++);
   failed += bad_case();
   return failed;
