@@ -214,7 +214,8 @@ __global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const flo
       } else if (P.variant == 3) {
         const float tau = apos ? P.tau_pos : P.tau_neg;
         const float x = tau * (rr - 1.0f);
-        const float e = exp2f(mxf(-150.0f, (0.0f - mxf(0.0f - x, x)) * kLog2ef));
+        float e = exp2f(mxf(-150.0f, (0.0f - mxf(0.0f - x, x)) * kLog2ef));
+        e = e < 1.17549435e-38f ? 0.0f : e;  // the CPU kernel runs flush-to-zero: no subnormal e^-|x|
         const float inv = 1.0f / (1.0f + e);
         const bool xpos = x >= 0.0f;
         const float sg = xpos ? inv : e * inv, oms = xpos ? e * inv : inv;
