@@ -79,6 +79,7 @@ double loss_scale(const PolicyData& d, const rk::PolicyLossInputs& in, const rk:
     }
     for (int64_t t = 0; t < T; ++t) {
       const int64_t i = b * T + t;
+      if (!(mk(i) > 0)) continue;
       const double A = std::fabs(in.advantages_per_token ? d.adv_tok[i] : d.adv_row[b]);
       const double r = std::exp(std::min(20.0, std::max(-20.0, double(d.lp[i]) - d.old[i])));
       double L = A * (1.0 + r + std::fabs(d.lp[i]) + 4.0 / p.sapo_tau_pos);
@@ -169,6 +170,11 @@ int policy_case(const PolicyData& d, int j, const char* shape) {
   const double mref[8] = {m.clip_fraction, m.clip_low_fraction, m.clip_high_fraction, m.dual_clip_fraction,
                           m.approx_kl, m.kl, m.entropy, m.token_count};
   line.add("metrics", worst_rel(&gm[1], mref, 8, 1e-2));
+  if (std::strncmp(shape, "NaN", 3) == 0) {  // garbage under the mask: everything stays finite
+    bool fin = std::isfinite(gm[0]);
+    for (float x : gg) fin = fin && std::isfinite(x);
+    line.flag("finite", fin);
+  }
   // again: bit-identical
   dg.poison();
   dm.poison();
@@ -264,6 +270,19 @@ int bad_mask_case() {
   return line.print("policy", "bad mask weights / arguments");
 }
 
+// NaN garbage under mask = 0 (both masks) must not reach the loss, the metrics or the gradient.
+int garbage_cases(int64_t B, int64_t T) {
+  PolicyData d = make_policy(B, T, 4242);
+  for (size_t i = 0; i < d.lp.size(); ++i)
+    if (!d.umask[i] && d.wmask[i] == 0.0f) d.lp[i] = d.old[i] = d.ref[i] = d.ent[i] = NAN;
+  int failed = 0;
+  char shape[64];
+  std::snprintf(shape, sizeof shape, "NaN-under-mask %lldx%lld", static_cast<long long>(B), static_cast<long long>(T));
+  const int js[] = {1, 4, 7, 10, 13, 2, 5, 8, 11, 14};  // u8 then f32 masks, every variant
+  for (int j : js) failed += policy_case(d, j, shape);
+  return failed;
+}
+
 }  // namespace
 
 int cuda_check_policy(bool quick) {
@@ -288,6 +307,7 @@ int cuda_check_policy(bool quick) {
     for (int est = 0; est < 5; ++est) failed += kl_case(n, est, static_cast<int>((est + n) % 3), 50 + est);
   }
   if (!quick) failed += kl_case(1 << 20, 2, 2, 99);
+  failed += quick ? garbage_cases(3, 40) : garbage_cases(9, 3000);
   failed += bad_mask_case();
   return failed;
 }
