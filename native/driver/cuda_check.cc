@@ -538,6 +538,9 @@ int cuda_check() {
   for (int dt : bad_dtypes) (run_bad_targets(dt, 12, 1031) ? passed : failed)++;
   if (2 * 151936 <= max_elems) (run_bad_targets(kBF16, 2, 151936) ? passed : failed)++;  // split path
   failed += cuda_check_divergence(max_elems);
+  failed += cuda_check_policy(max_elems < 1000000);
+  failed += cuda_check_preference(max_elems < 1000000);
+  failed += cuda_check_advantages(max_elems < 1000000);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
@@ -683,6 +686,9 @@ int cuda_bench(int argc, char** argv) {
     bench_dtype(rkcuda::kF32, nf, v, nf != n, rows, st);
   }
   cuda_bench_divergence(n, v, copy_gbs, st);
+  cuda_bench_policy(st);
+  cuda_bench_preference(st);
+  cuda_bench_advantages(st);
   CK(cudaStreamDestroy(st));
   for (const Row& r : rows) std::printf("RESULT|rk %s|%.4f|%.1f\n", r.name.c_str(), r.ms, r.gbs);
   std::printf("\ncopy bandwidth (D2D, read+written) %.1f GB/s; read-only pass %.1f GB/s; GB/s of a "

@@ -1,0 +1,888 @@
+// Advantage estimators, ensembles and token-level returns on CUDA (contracts in advantages.h; the
+// CPU twins are native/kernels/advantages.cc, whose per-group arithmetic is mirrored here: the same
+// four interleaved accumulators per group, the same formulas in double).
+//
+//   values    per sample x_i in double (weighted sum of the present rewards, bnpo scaling);
+//             validates lengths (slot n + i)
+//   groups    contiguous, or from group_ids: a histogram (integer atomics, validating ids: slot i),
+//             an exclusive scan in one block, and a stable radix sort of (id, index) (CUB), so each
+//             group's members are in index order as on the CPU
+//   stats     one thread per group: count, mean, squared deviations, min/max, passk's best and
+//             second, opo's length-weighted baseline; fused estimators write the advantages here
+//   batch     sums over fixed chunks of kSumChunk samples in a fixed tree, chunk partials added in
+//             order by one block (batch std, bnpo's moments, the REINFORCE++ whitening, GDPO)
+#include "advantages.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#if !defined(RK_CUDA_EMULATION)
+#include <cub/device/device_radix_sort.cuh>
+#endif
+
+#include "small_common.cuh"
+
+namespace rkcuda {
+namespace {
+
+using namespace small;
+
+constexpr int64_t kSumChunk = 2048;
+constexpr double kWhitenEps = 1e-8;
+constexpr double kBnpoMaxWeight = 1e6;
+
+__device__ __forceinline__ double dnan() { return NAN; }
+
+struct GStat {
+  long long c;
+  double mean, ss, sd;
+  int equal;
+  long long best;
+  double mx, second, base, scale;
+};
+
+// advantages.cc group_stat over members [b, e) (member k is sample perm ? perm[k] : k) of
+// val(i) = src[i * stride + off].
+template <class T>
+__device__ GStat group_stat(const T* src, int64_t stride, int64_t off, int64_t b, int64_t e, const int32_t* perm,
+                            bool want_second, const int32_t* lengths) {
+  const double kInf = INFINITY;
+  GStat s;
+  s.c = 0;
+  s.mean = dnan();
+  s.ss = 0;
+  s.sd = dnan();
+  s.equal = 0;
+  s.best = -1;
+  s.mx = -kInf;
+  s.second = -kInf;
+  s.base = dnan();
+  s.scale = dnan();
+  auto at = [&](int64_t k) -> int64_t { return perm ? static_cast<int64_t>(perm[k]) : k; };
+  auto val = [&](int64_t i) -> double { return static_cast<double>(src[i * stride + off]); };
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  double mn0 = kInf, mn1 = kInf, mx0 = -kInf, mx1 = -kInf;
+  long long c = 0;
+  auto acc = [&](int64_t k, double& a, double& mn, double& mx) {
+    const double x = val(at(k));
+    const bool ok = x == x;
+    c += ok;
+    a += ok ? x : 0.0;
+    const double xl = ok ? x : kInf, xh = ok ? x : -kInf;
+    mn = xl < mn ? xl : mn;
+    mx = mx < xh ? xh : mx;
+  };
+  int64_t k = b;
+  for (; k + 4 <= e; k += 4) {
+    acc(k, a0, mn0, mx0);
+    acc(k + 1, a1, mn1, mx1);
+    acc(k + 2, a2, mn0, mx0);
+    acc(k + 3, a3, mn1, mx1);
+  }
+  if (k < e) acc(k, a0, mn0, mx0);
+  if (k + 1 < e) acc(k + 1, a1, mn1, mx1);
+  if (k + 2 < e) acc(k + 2, a2, mn0, mx0);
+  s.c = c;
+  if (c == 0) return s;
+  const double sum = (a0 + a1) + (a2 + a3);
+  const double mn = mn1 < mn0 ? mn1 : mn0, mx = mx0 < mx1 ? mx1 : mx0;
+  s.mx = mx;
+  if (mn == mx) {
+    s.mean = mn;
+  } else {
+    s.mean = sum / static_cast<double>(c);
+    const double m = s.mean;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    auto sq = [&](int64_t j, double& q) {
+      const double x = val(at(j));
+      const double d = x - m;
+      q += x == x ? d * d : 0.0;
+    };
+    int64_t j = b;
+    for (; j + 4 <= e; j += 4) {
+      sq(j, q0);
+      sq(j + 1, q1);
+      sq(j + 2, q2);
+      sq(j + 3, q3);
+    }
+    if (j < e) sq(j, q0);
+    if (j + 1 < e) sq(j + 1, q1);
+    if (j + 2 < e) sq(j + 2, q2);
+    s.ss = (q0 + q1) + (q2 + q3);
+  }
+  double sum_len = 0, sum_len_x = 0;
+  if (lengths) {
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t i = at(j);
+      const double x = val(i);
+      if (x != x) continue;
+      sum_len += lengths[i];
+      sum_len_x += lengths[i] * x;
+    }
+  }
+  if (s.c >= 2) {
+    s.equal = mn == mx;
+    s.sd = s.equal ? 0.0 : sqrt(s.ss / static_cast<double>(s.c - 1));
+    if (lengths && !s.equal && sum_len > 0) s.base = sum_len_x / sum_len;
+    else s.base = s.mean;
+    s.scale = s.sd;
+    if (want_second) {
+      for (int64_t q = b; q < e && s.best < 0; ++q)
+        if (val(at(q)) == mx) s.best = at(q);
+      for (int64_t q = b; q < e; ++q) {
+        const int64_t i = at(q);
+        const double x = val(i);
+        if (i == s.best || x != x) continue;
+        if (x > s.second) s.second = x;
+      }
+    }
+  } else {
+    s.base = 0.0;
+    s.scale = 1.0;
+  }
+  return s;
+}
+
+struct Groups {
+  int64_t count, size;     // size > 0: contiguous
+  const int64_t* offsets;  // (count + 1) for ids
+  const int32_t* perm;     // (n) for ids
+  __device__ int64_t begin(int64_t g) const { return size ? g * size : offsets[g]; }
+  __device__ int64_t end(int64_t g) const { return size ? (g + 1) * size : offsets[g + 1]; }
+};
+
+struct EstParams {
+  int est, scale;
+  double eps;
+  int64_t n;
+  const int32_t* lengths;  // opo only (the stats' baseline)
+};
+
+__device__ __forceinline__ bool slot_bad(const unsigned long long* slot) { return slot && *slot != kNone; }
+
+// advantages.cc write_group.
+__device__ void write_group(const EstParams& P, const Groups& G, int64_t g, const GStat& s, const double* xs,
+                            double denom_batch, double w_bnpo, float* adv) {
+  const int64_t b = G.begin(g), e = G.end(g);
+  double base = s.base, mul = 1.0;
+  if (P.est == 0 || P.est == 4)
+    mul = 1.0 / (P.scale == 0 ? s.scale + P.eps : P.scale == 1 ? denom_batch : 1.0);
+  else if (P.est == 1 && s.c >= 2)
+    mul = static_cast<double>(s.c) / static_cast<double>(s.c - 1), base = s.mean;
+  else if (P.est == 5)
+    mul = w_bnpo;
+  for (int64_t k = b; k < e; ++k) {
+    const int64_t i = G.perm ? G.perm[k] : k;
+    if (P.est == 4) {
+      adv[i] = (s.c >= 2 && i == s.best) ? static_cast<float>((s.mx - s.second) * mul) : 0.0f;
+    } else {
+      const double x = xs[i];
+      adv[i] = x != x ? 0.0f : static_cast<float>((x - base) * mul);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) adv_values(const float* r, int64_t n, int64_t K, const double* wts,
+                                                      bool raw, bool bnpo, double lo, double span,
+                                                      const int32_t* lengths, double* xs,
+                                                      unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (lengths && lengths[i] < 0) note_bad(slot, n + i);
+  if (raw) {
+    xs[i] = static_cast<double>(r[i]);
+    return;
+  }
+  double s = 0;
+  bool any = false;
+  for (int64_t k = 0; k < K; ++k) {
+    const double v = r[i * K + k];
+    if (v != v) continue;
+    s += (wts ? wts[k] : 1.0) * v;
+    any = true;
+  }
+  double x = any ? s : dnan();
+  if (bnpo) x = (x - lo) / span;
+  xs[i] = x;
+}
+
+__global__ void __launch_bounds__(kThreads) adv_hist(const int32_t* ids, int64_t n, int64_t G, int* counts,
+                                                    int32_t* iota, unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  iota[i] = static_cast<int32_t>(i);
+  const int32_t id = ids[i];
+  if (id < 0 || id >= G) {
+    note_bad(slot, i);
+    return;
+  }
+  atomicAdd(&counts[id], 1);
+}
+
+__global__ void __launch_bounds__(kThreads) adv_scan(const int* counts, int64_t G, int64_t* offsets) {
+  __shared__ long long tot[kThreads];
+  int64_t b0, b1;
+  share(G, threadIdx.x, &b0, &b1);
+  long long s = 0;
+  for (int64_t g = b0; g < b1; ++g) s += counts[g];
+  tot[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    long long run = 0;
+    for (int t = 0; t < kThreads; ++t) {
+      const long long v = tot[t];
+      tot[t] = run;
+      run += v;
+    }
+    offsets[G] = run;
+  }
+  __syncthreads();
+  long long run = tot[threadIdx.x];
+  for (int64_t g = b0; g < b1; ++g) {
+    offsets[g] = run;
+    run += counts[g];
+  }
+}
+
+// One thread per group: statistics, gmean/gstd, the zero-std flag; fused: the advantages too.
+__global__ void __launch_bounds__(kThreads) adv_stats(EstParams P, Groups G, const double* xs, bool fused,
+                                                     GStat* stats, float* gmean, float* gstd, double* zflag,
+                                                     float* adv, const unsigned long long* slot) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G.count) return;
+  if (slot_bad(slot)) {
+    gmean[g] = gstd[g] = NAN;
+    zflag[g] = 0;
+    if (fused)
+      for (int64_t k = G.begin(g); k < G.end(g); ++k) adv[G.perm ? G.perm[k] : k] = NAN;
+    return;
+  }
+  const GStat s = group_stat(xs, 1, 0, G.begin(g), G.end(g), G.perm, P.est == 4, P.est == 3 ? P.lengths : nullptr);
+  gmean[g] = static_cast<float>(s.base);
+  gstd[g] = static_cast<float>(s.scale);
+  zflag[g] = s.equal ? 1.0 : 0.0;
+  if (fused) write_group(P, G, g, s, xs, 1.0, 0.0, adv);
+  else stats[g] = s;
+}
+
+// acc: [0] count, [1] sum, [2] ss (batch mean/std of xs) ; bnpo: ab = alpha, beta, lbeta.
+__global__ void __launch_bounds__(kThreads) adv_write(EstParams P, Groups G, const double* xs, const GStat* stats,
+                                                     const double* acc, const double* ab, float* adv,
+                                                     const unsigned long long* slot) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G.count) return;
+  if (slot_bad(slot)) {
+    for (int64_t k = G.begin(g); k < G.end(g); ++k) adv[G.perm ? G.perm[k] : k] = NAN;
+    return;
+  }
+  double denom = 1.0;
+  if (acc) {
+    const double c = acc[0];
+    const double sd = c < 2 ? 0.0 : sqrt(acc[2] / (c - 1));
+    denom = sd + P.eps;
+  }
+  double w = 0.0;
+  const GStat& s = stats[g];
+  if (ab && s.c > 0) {
+    const double p = s.base, al = ab[0], be = ab[1];
+    const double t1 = al - 1.0 == 0 ? 0.0 : (al - 1.0) * log(p);
+    const double t2 = be - 1.0 == 0 ? 0.0 : (be - 1.0) * log(1.0 - p);
+    const double pdf = exp(t1 + t2 - ab[2]);
+    const double inv = 1.0 / pdf;
+    w = inv < kBnpoMaxWeight ? inv : kBnpoMaxWeight;
+  }
+  write_group(P, G, g, s, xs, denom, w, adv);
+}
+
+__global__ void __launch_bounds__(kThreads) adv_bnpo(const GStat* stats, int64_t G, int64_t n, double* ab,
+                                                    unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(G, threadIdx.x, &b0, &b1);
+  double np = 0, ps = 0;
+  for (int64_t g = b0; g < b1; ++g) {
+    if (stats[g].c == 0) continue;
+    const double p = stats[g].base;
+    if (!(p >= 0.0 && p <= 1.0)) note_bad(slot, 2 * n + g);
+    np += 1;
+    ps += p;
+  }
+  np = block_sum(np, sh);
+  ps = block_sum(ps, sh);
+  double alpha = 1.0, beta = 1.0;
+  if (np >= 2) {
+    const double pbar = ps / np;
+    double pss = 0;
+    for (int64_t g = b0; g < b1; ++g)
+      if (stats[g].c > 0) pss += (stats[g].base - pbar) * (stats[g].base - pbar);
+    pss = block_sum(pss, sh);
+    const double pvar = pss / (np - 1);
+    if (pvar > 0) {
+      const double c = pbar * (1.0 - pbar) / pvar - 1.0;
+      alpha = fmax(1.0, 1.0 + c * pbar / 3.0);
+      beta = fmax(1.0, 1.0 + c * (1.0 - pbar) / 3.0);
+    }
+  }
+  if (threadIdx.x == 0) {
+    ab[0] = alpha;
+    ab[1] = beta;
+    ab[2] = lgamma(alpha) + lgamma(beta) - lgamma(alpha + beta);
+  }
+}
+
+// ---- fixed-order batch sums: two values per element, chunk partials, then one block ----------
+template <class F>
+__global__ void __launch_bounds__(kThreads) bsum_chunks(F f, int64_t n, double* parts) {
+  __shared__ double sh[kThreads];
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kSumChunk;
+  const int64_t t1 = t0 + kSumChunk < n ? t0 + kSumChunk : n;
+  double a = 0, b = 0;
+  for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) f(i, a, b);
+  a = block_sum(a, sh);
+  b = block_sum(b, sh);
+  if (threadIdx.x == 0) {
+    parts[2 * blockIdx.x] = a;
+    parts[2 * blockIdx.x + 1] = b;
+  }
+}
+__global__ void __launch_bounds__(kThreads) bsum_final(const double* parts, int64_t items, double* out) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(items, threadIdx.x, &b0, &b1);
+  double a = 0, b = 0;
+  for (int64_t it = b0; it < b1; ++it) {
+    a += parts[2 * it];
+    b += parts[2 * it + 1];
+  }
+  a = block_sum(a, sh);
+  b = block_sum(b, sh);
+  if (threadIdx.x == 0) {
+    out[0] = a;
+    out[1] = b;
+  }
+}
+template <class F>
+Result run_sum(const F& f, int64_t n, double* parts, double* out, cudaStream_t st) {
+  const int64_t items = n > 0 ? (n + kSumChunk - 1) / kSumChunk : 0;
+  if (items > 0) {
+    bsum_chunks<F><<<static_cast<unsigned>(items), kThreads, 0, st>>>(f, n, parts);
+    RKS_CHECK(cudaGetLastError());
+  }
+  bsum_final<<<1, kThreads, 0, st>>>(parts, items, out);
+  RKS_CHECK(cudaGetLastError());
+  return Result{};
+}
+int64_t sum_parts_len(int64_t n) { return 2 * ((n + kSumChunk - 1) / kSumChunk) + 2; }
+
+// count and sum of the valid (non-NaN) values
+struct FCountSum {
+  const double* x;
+  __device__ void operator()(int64_t i, double& a, double& b) const {
+    const double v = x[i];
+    a += v == v ? 1.0 : 0.0;
+    b += v == v ? v : 0.0;
+  }
+};
+// squared deviations from acc[1] / acc[0]
+struct FSqDev {
+  const double* x;
+  const double* acc;
+  __device__ void operator()(int64_t i, double& a, double&) const {
+    const double m = acc[1] / acc[0];
+    const double v = x[i];
+    a += v == v ? (v - m) * (v - m) : 0.0;
+  }
+};
+struct FFlags {
+  const double* z;
+  __device__ void operator()(int64_t i, double& a, double&) const { a += z[i]; }
+};
+// REINFORCE++ whitening: weight w = valid ? (len or 1) : 0 of y = x - base
+struct FWeightY {
+  const double* x;
+  const double* y;
+  const int32_t* len;
+  __device__ void operator()(int64_t i, double& a, double& b) const {
+    const double w = x[i] != x[i] ? 0.0 : (len ? static_cast<double>(len[i]) : 1.0);
+    a += w;
+    b += w == 0 ? 0.0 : w * y[i];
+  }
+};
+struct FWeightSq {
+  const double* x;
+  const double* y;
+  const int32_t* len;
+  const double* acc;  // W, sum w y
+  __device__ void operator()(int64_t i, double& a, double&) const {
+    const double w = x[i] != x[i] ? 0.0 : (len ? static_cast<double>(len[i]) : 1.0);
+    const double my = acc[0] > 0 ? acc[1] / acc[0] : 0.0;
+    const double d = y[i] - my;
+    a += w == 0 ? 0.0 : w * d * d;
+  }
+};
+
+__global__ void __launch_bounds__(kThreads) adv_y(Groups G, const int32_t* ids, const double* xs, const GStat* stats,
+                                                 int64_t n, double* y, const unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (slot_bad(slot)) {
+    y[i] = 0;
+    return;
+  }
+  const int64_t g = G.size ? i / G.size : ids[i];
+  y[i] = xs[i] - stats[g].base;
+}
+__global__ void __launch_bounds__(kThreads) adv_whiten_out(const double* xs, const double* y, int64_t n,
+                                                          const double* acc, float* adv,
+                                                          const unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (slot_bad(slot)) {
+    adv[i] = NAN;
+    return;
+  }
+  const double W = acc[0], my = W > 0 ? acc[1] / W : 0.0, ss = acc[2];
+  const double var = W > 1 ? ss / (W - 1) : W > 0 ? ss / W : 0.0;
+  const double inv = 1.0 / sqrt(var + kWhitenEps);
+  adv[i] = xs[i] != xs[i] ? 0.0f : static_cast<float>((y[i] - my) * inv);
+}
+
+// GDPO: one thread per group z-scores each reward k and accumulates the weighted sum into comb.
+__global__ void __launch_bounds__(kThreads) adv_gdpo(Groups G, const float* r, int64_t K, const double* wts,
+                                                    double eps, double* comb, float* gmean, float* gstd,
+                                                    double* zflag, const unsigned long long* slot) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G.count) return;
+  const int64_t b = G.begin(g), e = G.end(g);
+  for (int64_t j = b; j < e; ++j) comb[G.perm ? G.perm[j] : j] = dnan();
+  if (slot_bad(slot)) {
+    for (int64_t k = 0; k < K; ++k) gmean[g * K + k] = gstd[g * K + k] = NAN;
+    zflag[g] = 0;
+    return;
+  }
+  bool flat = true;
+  for (int64_t k = 0; k < K; ++k) {
+    const GStat s = group_stat(r, K, k, b, e, G.perm, false, nullptr);
+    gmean[g * K + k] = static_cast<float>(s.mean);
+    gstd[g * K + k] = static_cast<float>(s.c >= 2 ? s.sd : s.c == 1 ? 0.0 : dnan());
+    const bool spread = s.c >= 2 && !s.equal;
+    if (spread) flat = false;
+    const double wk = wts ? wts[k] : 1.0;
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t i = G.perm ? G.perm[j] : j;
+      const double x = r[i * K + k];
+      if (x != x) continue;
+      const double z = spread ? (x - s.mean) / (s.sd + eps) : 0.0;
+      comb[i] = (comb[i] != comb[i] ? 0.0 : comb[i]) + wk * z;
+    }
+  }
+  int64_t valid = 0;
+  for (int64_t j = b; j < e; ++j) valid += comb[G.perm ? G.perm[j] : j] == comb[G.perm ? G.perm[j] : j];
+  zflag[g] = (flat && valid >= 2) ? 1.0 : 0.0;
+}
+__global__ void __launch_bounds__(kThreads) adv_zscore_out(const double* comb, int64_t n, const double* acc,
+                                                          double eps, float* adv, const unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (slot_bad(slot)) {
+    adv[i] = NAN;
+    return;
+  }
+  const double c = acc[0];
+  const double m = c > 0 ? acc[1] / c : dnan();
+  const double sd = c < 2 ? 0.0 : sqrt(acc[2] / (c - 1));
+  adv[i] = comb[i] != comb[i] ? 0.0f : static_cast<float>((comb[i] - m) / (sd + eps));
+}
+__global__ void adv_zero_count(const double* acc, long long* out, const unsigned long long* slot) {
+  if (threadIdx.x == 0) *out = slot_bad(slot) ? -1 : static_cast<long long>(acc[0]);
+}
+
+}  // namespace
+
+Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const rk::GroupAdvantagesArgs& a = d.a;
+  const int64_t n = a.n, K = a.num_rewards;
+  if (n < 0 || n > 0x7fffffffLL) return bad_arg("n", n);
+  if (K < 1) return bad_arg("num_rewards", K);
+  if (!d.advantages || !d.group_mean || !d.group_std || !d.zero_std_groups) return bad_arg("outputs", 0);
+  const int est = static_cast<int>(a.estimator);
+  if (est < 0 || est > 5) return bad_arg("estimator", est);
+  const int scale = static_cast<int>(a.scale);
+  if (scale < 0 || scale > 2) return bad_arg("scale", scale);
+  Groups G{0, 0, nullptr, nullptr};
+  if (a.group_size > 0) {
+    if (n % a.group_size != 0) return bad_arg("group_size", a.group_size);
+    G.size = a.group_size;
+    G.count = n / a.group_size;
+  } else {
+    if (a.num_groups < 0 || a.num_groups > 0x7fffffffLL) return bad_arg("num_groups", a.num_groups);
+    if (n > 0 && !a.group_ids) return bad_arg("group_ids", 0);
+    G.count = a.num_groups;
+  }
+  if (n > 0 && !a.rewards) return bad_arg("rewards", 0);
+  if (a.estimator == rk::AdvEstimator::Opo && !a.lengths) return bad_arg("lengths", 0);
+  const bool gdpo = a.multi == rk::MultiReward::NormalizeThenSum;
+  const bool bnpo = !gdpo && a.estimator == rk::AdvEstimator::Bnpo;
+  const bool ids = a.group_size <= 0;
+  const bool need_slot = ids || a.lengths || bnpo;
+  Slot slot(d.bad_index, st);
+  if (need_slot) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+  }
+  unsigned long long* sp = need_slot ? slot.p : nullptr;
+
+  // Workspace: xs/comb (n), y (n), stats (G), zflag (G), offsets (G + 1), counts (G), perm, iota,
+  // sort keys (n each), acc (8), bnpo (3), sum partials, CUB temp.
+  const int64_t Gc = G.count;
+  size_t cub_bytes = 0;
+#if !defined(RK_CUDA_EMULATION)
+  if (ids && n > 0)
+    RKS_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, cub_bytes, static_cast<const int32_t*>(nullptr),
+                                             static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                             static_cast<int32_t*>(nullptr), static_cast<int>(n), 0, 32, st));
+#endif
+  const int64_t parts_len = sum_parts_len(n > Gc ? n : Gc);
+  size_t bytes = 0;
+  auto carve = [&](size_t sz) {
+    const size_t o = bytes;
+    bytes += (sz + 255) / 256 * 256;
+    return o;
+  };
+  const size_t o_xs = carve(8 * n), o_y = carve(8 * n), o_stats = carve(sizeof(GStat) * Gc), o_z = carve(8 * Gc),
+               o_off = carve(8 * (Gc + 1)), o_cnt = carve(4 * Gc), o_perm = carve(4 * n), o_iota = carve(4 * n),
+               o_keys = carve(4 * n), o_acc = carve(8 * 8), o_ab = carve(8 * 3), o_parts = carve(8 * parts_len),
+               o_cub = carve(cub_bytes);
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(bytes);
+    if (!r.ok()) return r;
+  }
+  char* base = static_cast<char*>(ws.p);
+  double* xs = reinterpret_cast<double*>(base + o_xs);
+  double* yv = reinterpret_cast<double*>(base + o_y);
+  GStat* stats = reinterpret_cast<GStat*>(base + o_stats);
+  double* zflag = reinterpret_cast<double*>(base + o_z);
+  int64_t* offsets = reinterpret_cast<int64_t*>(base + o_off);
+  int* counts = reinterpret_cast<int*>(base + o_cnt);
+  int32_t* perm = reinterpret_cast<int32_t*>(base + o_perm);
+  int32_t* iota = reinterpret_cast<int32_t*>(base + o_iota);
+  int32_t* keys = reinterpret_cast<int32_t*>(base + o_keys);
+  double* acc = reinterpret_cast<double*>(base + o_acc);
+  double* ab = reinterpret_cast<double*>(base + o_ab);
+  double* parts = reinterpret_cast<double*>(base + o_parts);
+  void* cub_tmp = base + o_cub;
+  const int nb = grid_for(n, kThreads), gb = grid_for(Gc, kThreads);
+
+  if (ids) {
+    G.offsets = offsets;
+    G.perm = perm;
+    if (Gc > 0) RKS_CHECK(cudaMemsetAsync(counts, 0, 4 * Gc, st));
+    if (n > 0) {
+      adv_hist<<<nb, kThreads, 0, st>>>(a.group_ids, n, Gc, counts, iota, sp);
+      RKS_CHECK(cudaGetLastError());
+    }
+    adv_scan<<<1, kThreads, 0, st>>>(counts, Gc, offsets);
+    RKS_CHECK(cudaGetLastError());
+    if (n > 0) {
+#if defined(RK_CUDA_EMULATION)
+      // The emulation runs launches at once on host memory: a stable counting sort on the host.
+      (void)cub_tmp;
+      (void)keys;
+      if (*sp == kNone) {
+        std::vector<int64_t> fill(offsets, offsets + Gc);
+        for (int64_t i = 0; i < n; ++i) perm[fill[a.group_ids[i]]++] = static_cast<int32_t>(i);
+      } else {
+        for (int64_t i = 0; i < n; ++i) perm[i] = static_cast<int32_t>(i);
+      }
+#else
+      // Stable (radix) sort of the indices by id: each group's members in index order. A bad id
+      // only moves indices around (perm stays a permutation); every later kernel sees the slot.
+      RKS_CHECK(cub::DeviceRadixSort::SortPairs(cub_tmp, cub_bytes, a.group_ids, keys, iota, perm,
+                                               static_cast<int>(n), 0, 32, st));
+#endif
+    }
+  }
+  if (n > 0) {
+    const bool raw = K == 1 && !a.reward_weights && !bnpo;
+    adv_values<<<nb, kThreads, 0, st>>>(a.rewards, n, gdpo ? 1 : K, a.reward_weights, gdpo || raw, bnpo,
+                                        a.reward_min, a.reward_max - a.reward_min, a.lengths, xs, sp);
+    RKS_CHECK(cudaGetLastError());
+  }
+  const bool fused = (est == 0 || est == 4) ? scale != 1 : (est == 1 || est == 3);
+  EstParams P{est, scale, a.eps, n, a.lengths};
+  auto finish_zero = [&]() -> Result {
+    Result r = run_sum(FFlags{zflag}, Gc, parts, acc + 6, st);
+    if (!r.ok()) return r;
+    adv_zero_count<<<1, 32, 0, st>>>(acc + 6, d.zero_std_groups, sp);
+    RKS_CHECK(cudaGetLastError());
+    return Result{};
+  };
+  Result r;
+  if (gdpo) {
+    if (Gc > 0) {
+      adv_gdpo<<<gb, kThreads, 0, st>>>(G, a.rewards, K, a.reward_weights, a.eps, xs, d.group_mean, d.group_std, zflag, sp);
+      RKS_CHECK(cudaGetLastError());
+    }
+    if (!(r = finish_zero()).ok()) return r;
+    if (!(r = run_sum(FCountSum{xs}, n, parts, acc, st)).ok()) return r;
+    if (!(r = run_sum(FSqDev{xs, acc}, n, parts, acc + 2, st)).ok()) return r;
+    if (n > 0) {
+      adv_zscore_out<<<nb, kThreads, 0, st>>>(xs, n, acc, a.eps, d.advantages, sp);
+      RKS_CHECK(cudaGetLastError());
+    }
+  } else {
+    if (Gc > 0) {
+      adv_stats<<<gb, kThreads, 0, st>>>(P, G, xs, fused, stats, d.group_mean, d.group_std, zflag, d.advantages, sp);
+      RKS_CHECK(cudaGetLastError());
+    }
+    if (!(r = finish_zero()).ok()) return r;
+    if (!fused) {
+      const double* accp = nullptr;
+      const double* abp = nullptr;
+      if (est == 0 || est == 4) {  // batch scale
+        if (!(r = run_sum(FCountSum{xs}, n, parts, acc, st)).ok()) return r;
+        if (!(r = run_sum(FSqDev{xs, acc}, n, parts, acc + 2, st)).ok()) return r;
+        accp = acc;
+      }
+      if (bnpo) {
+        adv_bnpo<<<1, kThreads, 0, st>>>(stats, Gc, n, ab, sp);
+        RKS_CHECK(cudaGetLastError());
+        abp = ab;
+      }
+      if (Gc > 0) {
+        adv_write<<<gb, kThreads, 0, st>>>(P, G, xs, stats, accp, abp, d.advantages, sp);
+        RKS_CHECK(cudaGetLastError());
+      }
+      if (est == 2 && n > 0) {  // reinforce_pp_baseline: whiten y = x - base
+        adv_y<<<nb, kThreads, 0, st>>>(G, a.group_ids, xs, stats, n, yv, sp);
+        RKS_CHECK(cudaGetLastError());
+        if (!(r = run_sum(FWeightY{xs, yv, a.lengths}, n, parts, acc, st)).ok()) return r;
+        if (!(r = run_sum(FWeightSq{xs, yv, a.lengths, acc}, n, parts, acc + 2, st)).ok()) return r;
+        adv_whiten_out<<<nb, kThreads, 0, st>>>(xs, yv, n, acc, d.advantages, sp);
+        RKS_CHECK(cudaGetLastError());
+      }
+    }
+  }
+  if (!slot.owned()) return Result{};
+  unsigned long long code = kNone;
+  RKS_CHECK(cudaMemcpyAsync(&code, slot.p, sizeof code, cudaMemcpyDeviceToHost, st));
+  RKS_CHECK(cudaStreamSynchronize(st));
+  if (code == kNone) return Result{};
+  Result e;
+  e.code = kBadTarget;
+  const int64_t c = static_cast<int64_t>(code);
+  int32_t v = 0;
+  if (c < n) {
+    RKS_CHECK(cudaMemcpyAsync(&v, a.group_ids + c, sizeof v, cudaMemcpyDeviceToHost, st));
+    e.where = "group_ids";
+    e.index = c;
+  } else if (c < 2 * n) {
+    RKS_CHECK(cudaMemcpyAsync(&v, a.lengths + (c - n), sizeof v, cudaMemcpyDeviceToHost, st));
+    e.where = "lengths";
+    e.index = c - n;
+  } else {
+    e.where = "bnpo group mean";
+    e.index = c - 2 * n;
+  }
+  RKS_CHECK(cudaStreamSynchronize(st));
+  e.value = v;
+  return e;
+}
+
+namespace {
+__global__ void __launch_bounds__(kThreads) ens_rows(const float* r, int64_t n, int64_t m, int method, double lambda,
+                                                    float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  const float* row = r + i * m;
+  int64_t c = 0;
+  double s = 0, mn = INFINITY;
+  for (int64_t j = 0; j < m; ++j) {
+    const double x = row[j];
+    if (x != x) continue;
+    ++c;
+    s += x;
+    mn = x < mn ? x : mn;
+  }
+  double v = dnan();
+  if (c > 0) {
+    const double mean = s / static_cast<double>(c);
+    if (method == 0) v = mean;
+    else if (method == 1) v = mn;
+    else {
+      double ss = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        const double x = row[j];
+        if (x == x) ss += (x - mean) * (x - mean);
+      }
+      v = mean - lambda * ss / static_cast<double>(c);
+    }
+  }
+  out[i] = static_cast<float>(v);
+}
+
+__device__ __forceinline__ bool mask_on(const void* m, bool f32, int64_t i) {
+  return f32 ? static_cast<const float*>(m)[i] != 0.0f : static_cast<const uint8_t*>(m)[i] != 0;
+}
+__device__ __forceinline__ double mask_w(const void* m, bool f32, int64_t i) {
+  return f32 ? static_cast<double>(static_cast<const float*>(m)[i]) : (static_cast<const uint8_t*>(m)[i] != 0 ? 1.0 : 0.0);
+}
+
+// gae (values != null) or discounted returns (values == null, lambda = 1): one thread per row.
+__global__ void __launch_bounds__(kThreads) gae_rows(const float* values, const float* rewards, const void* mask,
+                                                    bool f32, int64_t rows, int64_t cols, double gamma, double gl,
+                                                    float* adv, float* ret) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b >= rows) return;
+  double next_v = 0, last = 0;
+  for (int64_t t = cols - 1; t >= 0; --t) {
+    const int64_t i = b * cols + t;
+    if (!mask_on(mask, f32, i)) {
+      adv[i] = 0.0f;
+      if (ret) ret[i] = 0.0f;
+      continue;
+    }
+    if (values) {
+      const double v = values[i];
+      const double delta = rewards[i] + gamma * next_v - v;
+      last = delta + gl * last;
+      next_v = v;
+      adv[i] = static_cast<float>(last);
+      ret[i] = static_cast<float>(last + v);
+    } else {
+      last = rewards[i] + gamma * last;
+      adv[i] = static_cast<float>(last);
+    }
+  }
+}
+
+struct FMaskW {
+  const void* m;
+  bool f32;
+  const float* x;
+  __device__ void operator()(int64_t i, double& a, double& b) const {
+    const double w = mask_w(m, f32, i);
+    a += w;
+    b += w == 0 ? 0.0 : w * x[i];
+  }
+};
+struct FMaskSq {
+  const void* m;
+  bool f32;
+  const float* x;
+  const double* acc;
+  __device__ void operator()(int64_t i, double& a, double&) const {
+    const double w = mask_w(m, f32, i);
+    const double mean = acc[1] / acc[0];
+    const double d = x[i] - mean;
+    a += w == 0 ? 0.0 : w * d * d;
+  }
+};
+__global__ void __launch_bounds__(kThreads) mw_check(const float* w, int64_t n, unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i < n && !(w[i] >= 0.0f && w[i] < INFINITY)) note_bad(slot, i);
+}
+__global__ void __launch_bounds__(kThreads) mw_out(const float* x, const void* m, bool f32, int64_t n, bool shift_mean,
+                                                  bool unbiased, double eps, const double* acc, float* out,
+                                                  const unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (slot_bad(slot)) {
+    out[i] = NAN;
+    return;
+  }
+  const double W = acc[0];
+  if (!(W > 0)) {
+    out[i] = 0.0f;
+    return;
+  }
+  const double mean = acc[1] / W;
+  double var = acc[2] / W;
+  if (unbiased && W > 1) var *= W / (W - 1);
+  const double inv = 1.0 / sqrt(var + eps);
+  const double add = shift_mean ? 0.0 : mean;
+  out[i] = mask_w(m, f32, i) == 0 ? 0.0f : static_cast<float>((x[i] - mean) * inv + add);
+}
+}  // namespace
+
+Result ensemble_rewards(const float* rewards, int64_t n, int64_t m, rk::EnsembleMethod method, double lambda,
+                        float* out, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (n < 0 || n > 0x7fffffffLL * kThreads / 2) return bad_arg("n", n);
+  if (m < 1) return bad_arg("m", m);
+  const int meth = static_cast<int>(method);
+  if (meth < 0 || meth > 2) return bad_arg("method", meth);
+  if (n == 0) return Result{};
+  if (!rewards) return bad_arg("rewards", 0);
+  if (!out) return bad_arg("out", 0);
+  ens_rows<<<grid_for(n, kThreads), kThreads, 0, st>>>(rewards, n, m, meth, lambda, out);
+  RKS_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+Result gae(const float* values, const float* rewards, rk::TokenMask mask, int64_t rows, int64_t cols, double gamma,
+           double lambda, float* advantages, float* returns, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (rows < 0 || rows > 0x7fffffffLL * kThreads / 2) return bad_arg("rows", rows);
+  if (cols < 0) return bad_arg("cols", cols);
+  if (rows == 0 || cols == 0) return Result{};
+  if (!values) return bad_arg("values", 0);
+  if (!rewards) return bad_arg("rewards", 0);
+  if (!mask.data) return bad_arg("mask", 0);
+  if (!advantages) return bad_arg("advantages", 0);
+  if (!returns) return bad_arg("returns", 0);
+  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(values, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma * lambda, advantages, returns);
+  RKS_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+Result discounted_returns(const float* rewards, rk::TokenMask mask, int64_t rows, int64_t cols, double gamma,
+                          float* out, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (rows < 0 || rows > 0x7fffffffLL * kThreads / 2) return bad_arg("rows", rows);
+  if (cols < 0) return bad_arg("cols", cols);
+  if (rows == 0 || cols == 0) return Result{};
+  if (!rewards) return bad_arg("rewards", 0);
+  if (!mask.data) return bad_arg("mask", 0);
+  if (!out) return bad_arg("out", 0);
+  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(nullptr, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma, out, nullptr);
+  RKS_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool shift_mean, bool unbiased, double eps,
+                     float* out, unsigned long long* bad_index, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (n < 0 || n > 0x7fffffffLL * kThreads / 2) return bad_arg("n", n);
+  if (n == 0) return Result{};
+  if (!values) return bad_arg("values", 0);
+  if (!mask.data) return bad_arg("mask", 0);
+  if (!out) return bad_arg("out", 0);
+  Slot slot(bad_index, st);
+  if (mask.is_f32) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+    mw_check<<<grid_for(n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(mask.data), n, slot.p);
+    RKS_CHECK(cudaGetLastError());
+  }
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(sizeof(double) * static_cast<size_t>(sum_parts_len(n) + 4));
+    if (!r.ok()) return r;
+  }
+  double* acc = static_cast<double*>(ws.p);
+  double* parts = acc + 4;
+  Result r = run_sum(FMaskW{mask.data, mask.is_f32, values}, n, parts, acc, st);
+  if (!r.ok()) return r;
+  if (!(r = run_sum(FMaskSq{mask.data, mask.is_f32, values, acc}, n, parts, acc + 2, st)).ok()) return r;
+  mw_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(values, mask.data, mask.is_f32, n, shift_mean, unbiased, eps, acc, out, mask.is_f32 ? slot.p : nullptr);
+  RKS_CHECK(cudaGetLastError());
+  return slot.finish("mask");
+}
+
+}  // namespace rkcuda

@@ -1,0 +1,455 @@
+// Policy-gradient losses and KL estimators on CUDA (contracts in policy.h; the CPU twins are
+// native/kernels/policy.cc and policy_simd.inl, whose per-token f32 arithmetic this mirrors, with
+// the CPU's x86 min/max NaN semantics).
+//
+// Work split (depends on B and T only): items = (row, chunk of kChunk tokens), one block of
+// kThreads threads per item.
+//   pass1  per item: sum m (validating f32 weights into the bad slot) and GSPO's sum m d, in double
+//   rows   one block: per row, chunk sums in order -> M_i, log s_i; total M; the row factors f_i
+//   pass2  per item: per-token loss and gradient (f32), 7 partial sums in double
+//   final  one block: per row, chunk partials in order; rows in contiguous per-thread runs, then a
+//          fixed tree over the block -> the 9 metrics
+// Every reduction has a fixed order, so the same inputs give the same bits on every run.
+#include "policy.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "small_common.cuh"
+
+namespace rkcuda {
+namespace {
+
+using namespace small;
+
+constexpr int64_t kChunk = 1024;  // tokens per block
+constexpr float kLog2ef = 1.44269504088896341f;
+
+__device__ __forceinline__ float mask_at(const void* mask, int kind, int64_t i) {
+  if (kind == 1) return static_cast<const uint8_t*>(mask)[i] != 0 ? 1.0f : 0.0f;
+  if (kind == 2) return static_cast<const float*>(mask)[i];
+  return 1.0f;
+}
+__device__ __forceinline__ bool bad_weight(float w) { return !(w >= 0.0f) || !(w < INFINITY); }
+
+// KL estimate and gradient of d = logprobs - ref (policy_simd.inl kl_lanes, one lane).
+__device__ __forceinline__ void kl_lane(int est, float d, float* value, float* grad) {
+  switch (est) {
+    case 0:
+      *value = d;
+      *grad = 1.0f;
+      return;
+    case 1:
+      *value = 0.5f * d * d;
+      *grad = d;
+      return;
+    case 3:
+      *value = mxf(0.0f - d, d);
+      *grad = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
+      return;
+    default: {
+      const float x0 = 0.0f - d;
+      const bool xin = x0 >= -20.0f && x0 <= 20.0f;
+      const float x = mxf(-20.0f, mnf(20.0f, x0));
+      const float ex = exp2f(x * kLog2ef);
+      float p = 1.0f / 362880.0f;
+      p = fmaf(p, x, 1.0f / 40320.0f);
+      p = fmaf(p, x, 1.0f / 5040.0f);
+      p = fmaf(p, x, 1.0f / 720.0f);
+      p = fmaf(p, x, 1.0f / 120.0f);
+      p = fmaf(p, x, 1.0f / 24.0f);
+      p = fmaf(p, x, 1.0f / 6.0f);
+      p = fmaf(p, x, 0.5f);
+      const float ks = p * x * x;
+      const bool small_x = mxf(0.0f - x, x) < 0.5f;
+      const float k = small_x ? ks : __fsub_rn(__fsub_rn(ex, x), 1.0f);
+      const float em1 = small_x ? __fadd_rn(ks, x) : __fsub_rn(ex, 1.0f);
+      const bool kin = k >= -10.0f && k <= 10.0f;
+      *value = mxf(-10.0f, mnf(10.0f, k));
+      *grad = est == 4 ? d : ((xin && kin) ? 0.0f - em1 : 0.0f);
+      return;
+    }
+  }
+}
+
+struct Pass2Params {
+  int variant, mask_kind, kl;
+  bool per_token, dual_on, has_ref, has_ent;
+  float lo, hi, eps_hi, delta, dual_c, tau_pos, tau_neg, four_pos, four_neg, beta, ecoef;
+};
+
+__global__ void __launch_bounds__(kThreads) pol_pass1(const float* lp, const float* old, const void* mask,
+                                                     int mask_kind, int64_t T, int64_t nck, bool gspo,
+                                                     double* p1, unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  const int64_t item = blockIdx.x;
+  const int64_t r = item / nck, c = item % nck;
+  const int64_t t0 = r * T + c * kChunk;
+  const int64_t t1 = r * T + ((c + 1) * kChunk < T ? (c + 1) * kChunk : T);
+  double ms = 0, md = 0;
+  for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
+    const float m = mask_at(mask, mask_kind, i);
+    if (mask_kind == 2 && bad_weight(m)) {
+      note_bad(slot, i);
+      continue;
+    }
+    ms += m;
+    if (gspo && m > 0.0f) md += static_cast<double>(m) * (static_cast<double>(lp[i]) - old[i]);
+  }
+  ms = block_sum(ms, sh);
+  md = block_sum(md, sh);
+  if (threadIdx.x == 0) {
+    p1[2 * item] = ms;
+    p1[2 * item + 1] = md;
+  }
+}
+
+// ws: rowm[B], rowls[B], rowf[B], total[1].
+__global__ void __launch_bounds__(kThreads) pol_rows(const double* p1, int64_t B, int64_t T, int64_t nck,
+                                                    int aggregation, double normalizer, double* rowm,
+                                                    double* rowls, double* rowf, double* total) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(B, threadIdx.x, &b0, &b1);
+  double tot = 0;
+  for (int64_t r = b0; r < b1; ++r) {
+    double m = 0, md = 0;
+    for (int64_t c = 0; c < nck; ++c) {
+      m += p1[2 * (r * nck + c)];
+      md += p1[2 * (r * nck + c) + 1];
+    }
+    rowm[r] = m;
+    rowls[r] = m > 0 ? md / m : 0.0;
+    tot += m;
+  }
+  const double total_m = block_sum(tot, sh);
+  const bool has_norm = normalizer > 0;
+  for (int64_t r = b0; r < b1; ++r) {
+    double f = 0;
+    switch (aggregation) {
+      case 0: {
+        const double den = has_norm ? normalizer : total_m;
+        f = den > 0 ? 1.0 / den : 0.0;
+        break;
+      }
+      case 1: {
+        const double den = has_norm ? normalizer : static_cast<double>(B);
+        f = rowm[r] > 0 ? 1.0 / (rowm[r] * den) : 0.0;
+        break;
+      }
+      case 2: f = 1.0 / (has_norm ? normalizer : static_cast<double>(B)); break;
+      default: f = 1.0 / (has_norm ? normalizer : static_cast<double>(B) * static_cast<double>(T)); break;
+    }
+    rowf[r] = f;
+  }
+  if (threadIdx.x == 0) *total = total_m;
+}
+
+__global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const float* old, const float* adv,
+                                                     const void* mask, const float* ref, const float* ent,
+                                                     int64_t T, int64_t nck, Pass2Params P,
+                                                     const double* rowls, const double* rowf,
+                                                     float* grad, float* grad_ent, double* p2,
+                                                     const unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  const int64_t item = blockIdx.x;
+  const int64_t r = item / nck, c = item % nck;
+  const int64_t t0 = r * T + c * kChunk;
+  const int64_t t1 = r * T + ((c + 1) * kChunk < T ? (c + 1) * kChunk : T);
+  const bool bad = slot && *slot != kNone;
+  double s[7] = {0, 0, 0, 0, 0, 0, 0};
+  if (bad) {
+    for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
+      grad[i] = NAN;
+      if (grad_ent) grad_ent[i] = NAN;
+    }
+    for (int k = 0; k < 7; ++k) s[k] = NAN;
+  } else {
+    const double ls = rowls[r];
+    const double sv = isnan_d(ls) ? ls : exp(ls <= 10.0 ? ls : 10.0);
+    const float gr = static_cast<float>(sv);
+    const float gdr = ls <= 10.0 ? static_cast<float>(sv) : 0.0f;
+    const float wf = static_cast<float>(rowf[r]);
+    const float adv_row = P.per_token ? 0.0f : adv[r];
+    for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
+      const float m = mask_at(mask, P.mask_kind, i);
+      const bool valid = m > 0.0f;
+      const float l = lp[i];
+      const float d = l - old[i];
+      const float A = P.per_token ? adv[i] : adv_row;
+      const float negA = 0.0f - A;
+      const bool aneg = A < 0.0f, apos = A > 0.0f;
+      float rr = 0.0f, dr = 0.0f;
+      if (P.variant == 1) {
+        rr = gr;
+        dr = gdr;
+      } else if (P.variant != 4) {
+        rr = exp2f(mxf(-20.0f, mnf(20.0f, d)) * kLog2ef);
+        dr = (d >= -20.0f && d <= 20.0f) ? rr : 0.0f;
+      }
+      float L, g;
+      if (P.variant == 0 || P.variant == 1) {
+        const float rc = mnf(P.hi, mxf(P.lo, rr));
+        const bool capped = rr > P.delta;
+        const float L1 = negA * mnf(P.delta, rr), L2 = negA * rc;
+        const bool unclipped = L1 >= L2;
+        L = mxf(L2, L1);
+        g = (!capped && unclipped) ? negA * dr : 0.0f;
+        if (P.dual_on) {
+          const float L3 = negA * P.dual_c;
+          const bool dc = aneg && L > L3;
+          L = dc ? L3 : L;
+          g = dc ? 0.0f : g;
+          s[3] += (dc && valid) ? static_cast<double>(m) : 0.0;
+        }
+        s[1] += (rr < P.lo && aneg && valid) ? static_cast<double>(m) : 0.0;
+        s[2] += (rr > P.hi && apos && valid) ? static_cast<double>(m) : 0.0;
+      } else if (P.variant == 2) {
+        const float w = rr < P.eps_hi ? rr : P.eps_hi;
+        g = 0.0f - w * A;
+        L = g * l;
+        s[2] += (rr > P.eps_hi && apos && valid) ? static_cast<double>(m) : 0.0;
+      } else if (P.variant == 3) {
+        const float tau = apos ? P.tau_pos : P.tau_neg;
+        const float x = tau * (rr - 1.0f);
+        float e = exp2f(mxf(-150.0f, (0.0f - mxf(0.0f - x, x)) * kLog2ef));
+        e = e < 1.17549435e-38f ? 0.0f : e;  // the CPU kernel runs flush-to-zero: no subnormal e^-|x|
+        const float inv = 1.0f / (1.0f + e);
+        const bool xpos = x >= 0.0f;
+        const float sg = xpos ? inv : e * inv, oms = xpos ? e * inv : inv;
+        L = negA * (apos ? P.four_pos : P.four_neg) * sg;
+        g = -4.0f * sg * oms * dr * A;
+      } else {
+        g = negA;
+        L = negA * l;
+      }
+      if (P.has_ref) {
+        float kv, kg;
+        kl_lane(P.kl, l - ref[i], &kv, &kg);
+        L = fmaf(P.beta, kv, L);
+        g = fmaf(P.beta, kg, g);
+        s[5] += valid ? static_cast<double>(m * kv) : 0.0;
+      }
+      const float w = m * wf;
+      if (P.has_ent) {
+        const float h = ent[i];
+        L = __fsub_rn(L, P.ecoef * h);
+        s[6] += valid ? static_cast<double>(m * h) : 0.0;
+        if (grad_ent) grad_ent[i] = valid ? 0.0f - P.ecoef * w : 0.0f;
+      }
+      s[0] += valid ? static_cast<double>(m * L) : 0.0;
+      s[4] += valid ? static_cast<double>(m * 0.5f * d * d) : 0.0;
+      grad[i] = valid ? w * g : 0.0f;
+    }
+  }
+  for (int k = 0; k < 7; ++k) {
+    const double v = block_sum(s[k], sh);
+    if (threadIdx.x == 0) p2[7 * item + k] = v;
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) pol_final(const double* p2, int64_t B, int64_t nck,
+                                                     const double* rowm, const double* rowf,
+                                                     const double* total, double* metrics,
+                                                     const unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(B, threadIdx.x, &b0, &b1);
+  double s[7] = {0, 0, 0, 0, 0, 0, 0};  // loss, low, high, dual, approx, kl, ent
+  for (int64_t r = b0; r < b1; ++r) {
+    double ml = 0;
+    for (int64_t c = 0; c < nck; ++c) {
+      const double* q = p2 + 7 * (r * nck + c);
+      ml += q[0];
+      for (int k = 1; k < 7; ++k) s[k] += q[k];
+    }
+    if (rowm[r] > 0) s[0] += rowf[r] * ml;
+  }
+  for (int k = 0; k < 7; ++k) s[k] = block_sum(s[k], sh);
+  if (threadIdx.x == 0) {
+    const double tm = *total;
+    double out[kPolicyMetricCount] = {s[0], 0, 0, 0, 0, 0, 0, 0, tm};
+    if (tm > 0) {
+      out[1] = (s[1] + s[2]) / tm;
+      out[2] = s[1] / tm;
+      out[3] = s[2] / tm;
+      out[4] = s[3] / tm;
+      out[5] = s[4] / tm;
+      out[6] = s[5] / tm;
+      out[7] = s[6] / tm;
+    }
+    const bool bad = slot && *slot != kNone;
+    for (int k = 0; k < kPolicyMetricCount; ++k) metrics[k] = bad ? NAN : out[k];
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) validate_weights(const float* w, int64_t n, unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i < n && bad_weight(w[i])) note_bad(slot, i);
+}
+
+__global__ void __launch_bounds__(kThreads) kl_chunks(const float* lp, const float* ref, const void* mask,
+                                                     int mask_kind, int64_t n, int est, float* kl_out,
+                                                     float* grad_out, double* parts,
+                                                     const unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kChunk;
+  const int64_t t1 = t0 + kChunk < n ? t0 + kChunk : n;
+  const bool bad = slot && *slot != kNone;
+  double sm = 0, skl = 0;
+  for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
+    const float m = mask_at(mask, mask_kind, i);
+    const bool valid = m > 0.0f;
+    float kv, kg;
+    kl_lane(est, lp[i] - ref[i], &kv, &kg);
+    kv = valid ? kv : 0.0f;
+    kg = valid ? kg : 0.0f;
+    if (kl_out) kl_out[i] = bad ? NAN : kv;
+    if (grad_out) grad_out[i] = bad ? NAN : kg;
+    sm += m;
+    skl += valid ? static_cast<double>(m * kv) : 0.0;
+  }
+  sm = block_sum(sm, sh);
+  skl = block_sum(skl, sh);
+  if (threadIdx.x == 0) {
+    parts[2 * blockIdx.x] = sm;
+    parts[2 * blockIdx.x + 1] = skl;
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) kl_final(const double* parts, int64_t items, double* mean,
+                                                    const unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(items, threadIdx.x, &b0, &b1);
+  double sm = 0, skl = 0;
+  for (int64_t it = b0; it < b1; ++it) {
+    sm += parts[2 * it];
+    skl += parts[2 * it + 1];
+  }
+  sm = block_sum(sm, sh);
+  skl = block_sum(skl, sh);
+  if (threadIdx.x == 0) *mean = (slot && *slot != kNone) ? NAN : (sm > 0 ? skl / sm : 0.0);
+}
+
+}  // namespace
+
+Result policy_loss(const PolicyLossArgs& a, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const rk::PolicyLossInputs& in = a.in;
+  const rk::PolicyLossParams& p = a.params;
+  const int64_t B = in.batch, T = in.seq_len;
+  if (B < 0) return bad_arg("batch", B);
+  if (T <= 0) return bad_arg("seq_len", T);
+  if (!a.metrics) return bad_arg("metrics", 0);
+  const int mk = static_cast<int>(in.mask_kind);
+  if (mk < 0 || mk > 2) return bad_arg("mask_kind", mk);
+  if (mk != 0 && !in.mask) return bad_arg("mask", 0);
+  const int var = static_cast<int>(p.variant);
+  if (var < 0 || var > 4) return bad_arg("variant", var);
+  const int agg = static_cast<int>(p.aggregation);
+  if (agg < 0 || agg > 3) return bad_arg("aggregation", agg);
+  const int kl = static_cast<int>(p.kl);
+  if (kl < 0 || kl > 4) return bad_arg("kl", kl);
+  if (a.grad_entropy && !in.entropy) return bad_arg("grad_entropy needs entropy", 0);
+  if (B == 0) {
+    RKS_CHECK(cudaMemsetAsync(a.metrics, 0, sizeof(double) * kPolicyMetricCount, st));
+    return Result{};
+  }
+  if (!in.logprobs) return bad_arg("logprobs", 0);
+  if (!in.old_logprobs) return bad_arg("old_logprobs", 0);
+  if (!in.advantages) return bad_arg("advantages", 0);
+  if (!a.grad_logprobs) return bad_arg("grad_logprobs", 0);
+  const int64_t nck = (T + kChunk - 1) / kChunk;
+  const int64_t items = B * nck;
+  if (items > 0x7fffffffLL) return bad_arg("batch", B);
+  Slot slot(a.bad_index, st);
+  if (mk == 2) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+  }
+  unsigned long long* sp = mk == 2 ? slot.p : nullptr;
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(sizeof(double) * static_cast<size_t>(items * 9 + 3 * B + 1));
+    if (!r.ok()) return r;
+  }
+  double* p1 = static_cast<double*>(ws.p);
+  double* p2 = p1 + 2 * items;
+  double* rowm = p2 + 7 * items;
+  double* rowls = rowm + B;
+  double* rowf = rowls + B;
+  double* total = rowf + B;
+  const bool gspo = var == 1;
+  pol_pass1<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.mask, mk, T, nck, gspo, p1, sp);
+  RKS_CHECK(cudaGetLastError());
+  pol_rows<<<1, kThreads, 0, st>>>(p1, B, T, nck, agg, p.normalizer, rowm, rowls, rowf, total);
+  RKS_CHECK(cudaGetLastError());
+  Pass2Params P;
+  P.variant = var;
+  P.mask_kind = mk;
+  P.kl = kl;
+  P.per_token = in.advantages_per_token;
+  P.dual_on = p.dual_clip > 0;
+  P.has_ref = in.ref_logprobs != nullptr;
+  P.has_ent = in.entropy != nullptr;
+  P.lo = static_cast<float>(1.0 - p.epsilon_low);
+  P.hi = static_cast<float>(1.0 + p.epsilon_high);
+  P.eps_hi = static_cast<float>(p.epsilon_high);
+  P.delta = p.delta > 0 ? static_cast<float>(p.delta) : INFINITY;
+  P.dual_c = static_cast<float>(p.dual_clip);
+  P.tau_pos = static_cast<float>(p.sapo_tau_pos);
+  P.tau_neg = static_cast<float>(p.sapo_tau_neg);
+  P.four_pos = 4.0f / P.tau_pos;
+  P.four_neg = 4.0f / P.tau_neg;
+  P.beta = static_cast<float>(p.beta);
+  P.ecoef = static_cast<float>(p.entropy_coef);
+  pol_pass2<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.advantages, in.mask, in.ref_logprobs, in.entropy, T, nck, P, rowls, rowf, a.grad_logprobs, a.grad_entropy, p2, sp);
+  RKS_CHECK(cudaGetLastError());
+  pol_final<<<1, kThreads, 0, st>>>(p2, B, nck, rowm, rowf, total, a.metrics, sp);
+  RKS_CHECK(cudaGetLastError());
+  return slot.finish("mask");
+}
+
+Result kl_penalty(const KlPenaltyArgs& a, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (a.n < 0) return bad_arg("n", a.n);
+  const int mk = static_cast<int>(a.mask_kind);
+  if (mk < 0 || mk > 2) return bad_arg("mask_kind", mk);
+  const int est = static_cast<int>(a.estimator);
+  if (est < 0 || est > 4) return bad_arg("estimator", est);
+  if (a.n == 0) {
+    if (a.mean) RKS_CHECK(cudaMemsetAsync(a.mean, 0, sizeof(double), st));
+    return Result{};
+  }
+  if (!a.logprobs) return bad_arg("logprobs", 0);
+  if (!a.ref_logprobs) return bad_arg("ref_logprobs", 0);
+  if (mk != 0 && !a.mask) return bad_arg("mask", 0);
+  const int64_t items = (a.n + kChunk - 1) / kChunk;
+  if (items > 0x7fffffffLL) return bad_arg("n", a.n);
+  Slot slot(a.bad_index, st);
+  if (mk == 2) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+    validate_weights<<<grid_for(a.n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(a.mask), a.n, slot.p);
+    RKS_CHECK(cudaGetLastError());
+  }
+  const unsigned long long* sp = mk == 2 ? slot.p : nullptr;
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(sizeof(double) * static_cast<size_t>(2 * items));
+    if (!r.ok()) return r;
+  }
+  double* parts = static_cast<double*>(ws.p);
+  kl_chunks<<<static_cast<unsigned>(items), kThreads, 0, st>>>(a.logprobs, a.ref_logprobs, a.mask, mk, a.n, est, a.kl, a.grad, parts, sp);
+  RKS_CHECK(cudaGetLastError());
+  if (a.mean) {
+    kl_final<<<1, kThreads, 0, st>>>(parts, items, a.mean, sp);
+    RKS_CHECK(cudaGetLastError());
+  }
+  return slot.finish("mask");
+}
+
+}  // namespace rkcuda
