@@ -18,6 +18,7 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
+import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
 import type { Logits, LogitsDType } from './logprobs.js';
 import { binding } from './native.js';
 
@@ -64,6 +65,30 @@ export interface VocabDivergenceResult {
   gradient?: Float32Array;
 }
 
+/**
+ * vocabDivergence options when the logits are a DeviceArray: every array is a DeviceArray (labels
+ * i32, mask u8, a per-row gradOutput and the outputs f32), and the outputs are DeviceArrays too.
+ */
+export interface DeviceVocabDivergenceOptions
+  extends Omit<VocabDivergenceOptions, 'labels' | 'mask' | 'gradOutput' | 'out'> {
+  /** Per-row labels, an i32 DeviceArray (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. */
+  labels?: DeviceArray;
+  /** Per-row mask, a u8 DeviceArray (N): rows with 0 give 0 and a zero gradient row. */
+  mask?: DeviceArray;
+  /** dL/dD per row: a number for every row or an f32 DeviceArray (N). Default 1. */
+  gradOutput?: number | DeviceArray;
+  /** Caller-owned f32 DeviceArrays: divergence (N), gradient (N * V). */
+  out?: { divergence?: DeviceArray; gradient?: DeviceArray };
+}
+
+/** vocabDivergence's result on the device: f32 DeviceArrays (owned by the caller: free() them). */
+export interface DeviceVocabDivergenceResult {
+  /** Divergence per row, (N), in nats. */
+  divergence: DeviceArray<'f32'>;
+  /** dL/dlogits, (N * V), when `gradient: true` (the logits themselves with `inPlace: true`). */
+  gradient?: DeviceArray<'f32'>;
+}
+
 interface DivergenceBinding {
   vocabDivergence(...args: unknown[]): undefined;
   vocabDivergenceAsync(...args: unknown[]): Promise<undefined>;
@@ -81,6 +106,14 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 function prepare(logits: unknown, targetLogits: unknown, options: unknown) {
   const opts = optionsObject<VocabDivergenceOptions>(options, 'options', true);
+  rejectDevice(targetLogits, 'targetLogits');
+  rejectDevice(opts.labels, 'options.labels');
+  rejectDevice(opts.mask, 'options.mask');
+  rejectDevice(opts.gradOutput, 'options.gradOutput');
+  if (opts.out !== null && typeof opts.out === 'object') {
+    rejectDevice(opts.out.divergence, 'options.out.divergence');
+    rejectDevice(opts.out.gradient, 'options.out.gradient');
+  }
   const vocab = integer(opts.vocab, 'options.vocab', 1, MAX_VOCAB);
   let dtype: LogitsDType;
   if (logits instanceof Float32Array) {
@@ -177,11 +210,166 @@ function prepare(logits: unknown, targetLogits: unknown, options: unknown) {
   return { args, result };
 }
 
+// ---- device path (logits in a DeviceArray; lib/cuda.ts, cuda/divergence.h) --------------------
+
+interface CudaDivergenceBinding {
+  vocabDivergence(...args: unknown[]): undefined;
+  vocabDivergenceAsync(...args: unknown[]): Promise<undefined>;
+}
+const cudaDivergence = () => cudaNative('vocabDivergence') as unknown as CudaDivergenceBinding;
+
+/** A prepared device call: its arguments, the arrays it uses, and the outputs it allocated. */
+interface DeviceCall {
+  args: unknown[];
+  used: DeviceArray[];
+  allocated: DeviceArray[];
+  result: DeviceVocabDivergenceResult;
+}
+
+/** True when the device byte ranges of a and b overlap (empty arrays overlap nothing). */
+function deviceOverlaps(a: DeviceArray, b: DeviceArray): boolean {
+  if (a.byteLength === 0 || b.byteLength === 0) return false;
+  const a0 = a.ptr, a1 = a0 + BigInt(a.byteLength);
+  const b0 = b.ptr, b1 = b0 + BigInt(b.byteLength);
+  return a0 < b1 && b0 < a1;
+}
+
+function prepareDevice(logits: DeviceArray, targetLogits: unknown, options: unknown): DeviceCall {
+  const opts = optionsObject<DeviceVocabDivergenceOptions>(options, 'options', true);
+  const vocab = integer(opts.vocab, 'options.vocab', 1, MAX_VOCAB);
+  deviceArg(logits, 'logits', ['f32', 'bf16', 'f16'], undefined);
+  const dtype = logits.dtype as LogitsDType;
+  if (opts.dtype !== undefined && oneOf(opts.dtype, 'options.dtype', ['f32', 'bf16', 'f16'] as const) !== dtype) {
+    throw new TypeError(`options.dtype: the logits DeviceArray holds '${dtype}' values, received '${opts.dtype}'`);
+  }
+  if (logits.length % vocab !== 0) {
+    throw new RangeError(`logits: expected a length that is a multiple of vocab (${vocab}), received length ${logits.length}`);
+  }
+  const rows = logits.length / vocab;
+  const target = deviceArg(targetLogits, 'targetLogits', [dtype], undefined);
+  if (target.length !== logits.length) {
+    throw new RangeError(`targetLogits: expected the shape of logits, length ${logits.length} (${rows} x ${vocab}), received length ${target.length}`);
+  }
+  const kind = opts.divergence === undefined ? 'jsd' : oneOf(opts.divergence, 'options.divergence', KINDS);
+  const beta = opts.beta === undefined ? 0.5 : finiteIn(opts.beta, 'options.beta', 0, 1);
+  const temperature = opts.temperature === undefined ? 1 : finitePositive(opts.temperature, 'options.temperature');
+  const mask = opts.mask === undefined ? null : deviceArg(opts.mask, 'options.mask', ['u8'], rows);
+  if (opts.ignoreIndex !== undefined && opts.labels === undefined) {
+    throw new TypeError('options.ignoreIndex: expected options.labels alongside it, received no labels');
+  }
+  const labels = opts.labels === undefined ? null : deviceArg(opts.labels, 'options.labels', ['i32'], rows);
+  const ignore = opts.ignoreIndex === undefined ? -100 : integer(opts.ignoreIndex, 'options.ignoreIndex', -(2 ** 31), 2 ** 31 - 1);
+
+  const wantGrad = opts.gradient === undefined ? false : boolean(opts.gradient, 'options.gradient');
+  const inPlace = opts.inPlace === undefined ? false : boolean(opts.inPlace, 'options.inPlace');
+  const out = opts.out === undefined ? {} : optionsObject<NonNullable<DeviceVocabDivergenceOptions['out']>>(opts.out, 'options.out', true);
+  let gradScale = 1;
+  let gradRows: DeviceArray | null = null;
+  if (opts.gradOutput !== undefined) {
+    if (!wantGrad) throw new TypeError('options.gradOutput: expected gradient: true alongside it, received gradient: false');
+    if (typeof opts.gradOutput === 'number') gradScale = finiteIn(opts.gradOutput, 'options.gradOutput', -Infinity, Infinity);
+    else gradRows = deviceArg(opts.gradOutput, 'options.gradOutput', ['f32'], rows);
+  }
+  const divOut = out.divergence === undefined ? undefined : deviceArg(out.divergence, 'options.out.divergence', ['f32'], rows);
+  if (inPlace && !wantGrad) {
+    throw new TypeError('options.inPlace: expected gradient: true alongside it, received gradient: false');
+  }
+  if (!wantGrad && out.gradient !== undefined) {
+    throw new TypeError('options.out.gradient: expected gradient: true alongside it, received gradient: false');
+  }
+  let gradOut: DeviceArray | undefined;
+  if (wantGrad) {
+    if (inPlace) {
+      if (dtype !== 'f32') {
+        throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${dtype}'`);
+      }
+      if (out.gradient !== undefined && out.gradient !== logits) {
+        throw new TypeError('options.out.gradient: expected no buffer (or the logits themselves) with inPlace: true, received another array');
+      }
+      gradOut = logits;
+    } else if (out.gradient !== undefined) {
+      gradOut = deviceArg(out.gradient, 'options.out.gradient', ['f32'], logits.length);
+      if (deviceOverlaps(gradOut, logits)) {
+        throw new RangeError('options.out.gradient: expected a buffer apart from logits (or inPlace: true), received one that overlaps them');
+      }
+    }
+    if (gradOut && deviceOverlaps(gradOut, target)) {
+      throw new RangeError('options.out.gradient: expected a buffer apart from targetLogits, received one that overlaps them');
+    }
+  }
+  if (divOut) {
+    // The divergence is written while other blocks still read the rows: it must not alias them.
+    for (const [a, name] of [[logits, 'logits'], [target, 'targetLogits'], [gradOut, 'the gradient']] as const) {
+      if (a && deviceOverlaps(divOut, a)) {
+        throw new RangeError(`options.out.divergence: expected a buffer apart from ${name}, received one that overlaps ${name === 'the gradient' ? 'it' : 'them'}`);
+      }
+    }
+  }
+  // Allocations last: nothing above can throw after memory is taken.
+  const allocated: DeviceArray[] = [];
+  const make = (a: DeviceArray | undefined, n: number) => {
+    if (a) return a as DeviceArray<'f32'>;
+    const b = alloc('f32', n);
+    allocated.push(b);
+    return b;
+  };
+  const result: DeviceVocabDivergenceResult = { divergence: make(divOut, rows) };
+  if (wantGrad) {
+    try {
+      result.gradient = make(gradOut, logits.length);
+    } catch (err) {
+      for (const a of allocated) a.free();
+      throw err;
+    }
+  }
+  const ptr = devicePointer;
+  const args = [
+    ptr(logits, 'logits'), logits.length, ptr(target, 'targetLogits'), target.length, DTYPE_CODE[dtype], vocab,
+    KINDS.indexOf(kind), beta, temperature,
+    mask ? ptr(mask, 'options.mask') : null, rows, labels ? ptr(labels, 'options.labels') : null, rows, ignore,
+    result.divergence.ptr, rows, gradScale, gradRows ? ptr(gradRows, 'options.gradOutput') : null, rows,
+    result.gradient ? result.gradient.ptr : null, logits.length,
+  ];
+  const used = [logits, target, result.divergence, ...[mask, labels, gradRows, result.gradient ?? null].filter((a): a is DeviceArray => a !== null)];
+  return { args, used, allocated, result };
+}
+
+function runDevice(call: DeviceCall): DeviceVocabDivergenceResult {
+  try {
+    cudaDivergence().vocabDivergence(...call.args);
+  } catch (err) {
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  return call.result;
+}
+
+async function runDeviceAsync(call: DeviceCall): Promise<DeviceVocabDivergenceResult> {
+  // `call` (and so every DeviceArray it uses) stays reachable until the Promise settles, so no
+  // finalizer frees memory under a running kernel; free() refuses meanwhile.
+  holdDeviceArrays(call.used, 1);
+  try {
+    await cudaDivergence().vocabDivergenceAsync(...call.args);
+  } catch (err) {
+    holdDeviceArrays(call.used, -1);
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  holdDeviceArrays(call.used, -1);
+  return call.result;
+}
+
+// ---- public functions ------------------------------------------------------------------------
+
 /**
  * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
  * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
  * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
  * temporary is allocated besides the gradient you ask for.
+ *
+ * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
+ * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
+ * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
  *
  * @example
  * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
@@ -189,22 +377,40 @@ function prepare(logits: unknown, targetLogits: unknown, options: unknown) {
  *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
  * });
  */
+export function vocabDivergence(logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): VocabDivergenceResult;
 export function vocabDivergence(
-  logits: Logits,
-  targetLogits: Logits,
-  options: VocabDivergenceOptions,
-): VocabDivergenceResult {
+  logits: DeviceArray,
+  targetLogits: DeviceArray,
+  options: DeviceVocabDivergenceOptions,
+): DeviceVocabDivergenceResult;
+export function vocabDivergence(
+  logits: Logits | DeviceArray,
+  targetLogits: Logits | DeviceArray,
+  options: VocabDivergenceOptions | DeviceVocabDivergenceOptions,
+): VocabDivergenceResult | DeviceVocabDivergenceResult {
+  if (logits instanceof DeviceArray) return runDevice(prepareDevice(logits, targetLogits, options));
   const { args, result } = prepare(logits, targetLogits, options);
   native.vocabDivergence(...args);
   return result;
 }
 
 /** vocabDivergence on a worker thread; the buffers must stay untouched until it settles. */
-export async function vocabDivergenceAsync(
+export function vocabDivergenceAsync(
   logits: Logits,
   targetLogits: Logits,
   options: VocabDivergenceOptions,
-): Promise<VocabDivergenceResult> {
+): Promise<VocabDivergenceResult>;
+export function vocabDivergenceAsync(
+  logits: DeviceArray,
+  targetLogits: DeviceArray,
+  options: DeviceVocabDivergenceOptions,
+): Promise<DeviceVocabDivergenceResult>;
+export async function vocabDivergenceAsync(
+  logits: Logits | DeviceArray,
+  targetLogits: Logits | DeviceArray,
+  options: VocabDivergenceOptions | DeviceVocabDivergenceOptions,
+): Promise<VocabDivergenceResult | DeviceVocabDivergenceResult> {
+  if (logits instanceof DeviceArray) return runDeviceAsync(prepareDevice(logits, targetLogits, options));
   const { args, result } = prepare(logits, targetLogits, options);
   await native.vocabDivergenceAsync(...args);
   return result;

@@ -1,0 +1,295 @@
+// vocabDivergence / vocabDivergenceAsync on DeviceArrays (lib/divergence.ts device path,
+// native/cuda_binding/divergence.cc, cuda/divergence.h).
+//
+// Without a device only the first block runs (the host path is unaffected and rejects what it must).
+// The second block runs where a CUDA device is visible (a GPU, or the host emulation built as a
+// module and named by REWARD_KERNELS_CUDA_MODULE: see docs/cuda.md): device vs CPU kernel parity on
+// the same inputs, determinism, Async, out buffers, in place, edge values, mixing and bad inputs.
+import { describe, expect, it } from 'vitest';
+import { cuda, DeviceArray } from '../lib/cuda.js';
+import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence.js';
+import type { LogitsDType } from '../lib/logprobs.js';
+import { encodeHalf, expectClose, randint, randn } from './helpers.js';
+
+const available = cuda.isAvailable();
+const emulated = available && cuda.devices()[0]?.name.includes('emulation');
+
+/** Runs fn and returns the error it throws (fails when it does not throw). */
+function thrown(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  expect.fail('expected an error');
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i])) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+function bits(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+describe('vocabDivergence without a device', () => {
+  it('the host API is unaffected (values by hand)', async () => {
+    // one row, V = 2: p = softmax([0, ln 3]) = [1/4, 3/4], q = [1/2, 1/2]
+    const z = new Float32Array([0, Math.log(3)]), zt = new Float32Array([0, 0]);
+    const fwd = 0.5 * Math.log(0.5 / 0.25) + 0.5 * Math.log(0.5 / 0.75); // KL(q || p)
+    const rev = 0.25 * Math.log(0.25 / 0.5) + 0.75 * Math.log(0.75 / 0.5); // KL(p || q)
+    const r = vocabDivergence(z, zt, { vocab: 2, divergence: 'forward_kl', gradient: true });
+    expectClose(r.divergence, [fwd], 1e-6, 1e-7, 'forward_kl');
+    expectClose(r.gradient!, [0.25 - 0.5, 0.75 - 0.5], 1e-6, 1e-7, 'forward_kl gradient');
+    const a = await vocabDivergenceAsync(z, zt, { vocab: 2, divergence: 'reverse_kl' });
+    expectClose(a.divergence, [rev], 1e-6, 1e-7, 'reverse_kl');
+  });
+
+  it('a host call with a non-array argument still names it', () => {
+    const z = new Float32Array(4);
+    const cases: [() => unknown, string, ErrorConstructor][] = [
+      [() => vocabDivergence(z, {} as Float32Array, { vocab: 2 }), 'targetLogits', TypeError],
+      [() => vocabDivergence(z, z.slice(), { vocab: 2, mask: [1, 1] as unknown as Uint8Array }), 'options.mask', TypeError],
+      [() => vocabDivergence(z, z.slice(), { vocab: 2, labels: new Int32Array(3) }), 'options.labels', RangeError],
+    ];
+    for (const [call, name, cls] of cases) {
+      const e = thrown(call);
+      expect(e, name).toBeInstanceOf(cls);
+      expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// On a device. Sizes are tiny under the host emulation (one OS thread per CUDA thread); [1, 33001]
+// splits its row over two blocks there (divergence_row_splits).
+
+const SHAPES: [number, number][] = emulated
+  ? [[3, 37], [2, 1031], [1, 33001]]
+  : [[3, 37], [257, 17], [64, 1031], [1, 33001], [20, 32000], [3, 151936], [1100, 4099]];
+
+const VARIANTS: { kind: DivergenceKind; beta?: number; temperature?: number }[] = [
+  { kind: 'forward_kl' },
+  { kind: 'reverse_kl', temperature: 0.7 },
+  { kind: 'jsd' },
+  { kind: 'jsd', beta: 0.3, temperature: 1.6 },
+];
+
+function upl(a: Float32Array | Uint16Array, dtype: LogitsDType): DeviceArray {
+  return a instanceof Float32Array ? cuda.upload(a) : cuda.upload(a, { dtype: dtype as 'bf16' | 'f16' });
+}
+
+function logitsOf(n: number, v: number, seed: number, dtype: LogitsDType): Float32Array | Uint16Array {
+  const z = randn(n * v, 2, seed);
+  return dtype === 'f32' ? z : encodeHalf(z, dtype).bits;
+}
+
+/** Labels with every third row ignored (-100), and a mask dropping every fourth row. */
+function rowsOff(n: number, v: number, seed: number): { labels: Int32Array; mask: Uint8Array } {
+  const labels = randint(n, v, seed);
+  for (let i = 1; i < n; i += 3) labels[i] = -100;
+  const mask = new Uint8Array(n).fill(1);
+  for (let i = 2; i < n; i += 4) mask[i] = 0;
+  return { labels, mask };
+}
+
+describe.skipIf(!available)('vocabDivergence on a device', () => {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    it(`matches the CPU kernel (${dtype}; every kind, temperature, labels + mask, per-row gradOutput)`, async () => {
+      const tol = dtype === 'f32' ? 1e-5 : 1e-3;
+      for (const [n, v] of SHAPES) {
+        const z = logitsOf(n, v, 3 * n + v, dtype), zt = logitsOf(n, v, 5 * n + v + 1, dtype);
+        const { labels, mask } = rowsOff(n, v, v);
+        const g = randn(n, 1, n + 7);
+        const dz = upl(z, dtype), dzt = upl(zt, dtype);
+        const dl = cuda.upload(labels), dm = cuda.upload(mask), dg = cuda.upload(g);
+        for (const vr of VARIANTS) {
+          const base = { vocab: v, dtype, divergence: vr.kind, beta: vr.beta, temperature: vr.temperature };
+          const label = `${dtype} ${n}x${v} ${vr.kind} beta=${vr.beta ?? 0.5} tau=${vr.temperature ?? 1}`;
+          // forward only
+          const wantF = vocabDivergence(z, zt, base);
+          const gotF = vocabDivergence(dz, dzt, base);
+          expect(gotF.gradient).toBeUndefined();
+          expect(gotF.divergence.dtype).toBe('f32');
+          expectClose(gotF.divergence.download(), wantF.divergence, tol, 4e-6, `${label} divergence`);
+          // forward + gradient, labels + mask + per-row dL/dD
+          const host = { ...base, labels, mask, gradient: true, gradOutput: g };
+          const want = vocabDivergence(z, zt, host);
+          const dev = { ...base, labels: dl, mask: dm, gradient: true, gradOutput: dg };
+          const got = vocabDivergence(dz, dzt, dev);
+          const gd = got.divergence.download(), gg = got.gradient!.download();
+          expectClose(gd, want.divergence, tol, 4e-6, `${label} masked divergence`);
+          expectClose(gg, want.gradient!, tol, 5e-6 * maxAbs(want.gradient!), `${label} gradient`);
+          for (let r = 0; r < n; r++) {
+            if (labels[r] === -100 || mask[r] === 0) {
+              expect(gd[r], `${label} inactive row ${r}`).toBe(0);
+              expect(maxAbs(gg.subarray(r * v, (r + 1) * v)), `${label} inactive row ${r} gradient`).toBe(0);
+            }
+          }
+          // deterministic: the Promise form gives the same bits
+          const again = await vocabDivergenceAsync(dz, dzt, dev);
+          expect(bits(again.divergence.download()).equals(bits(gd)), `${label} Async divergence bits`).toBe(true);
+          expect(bits(again.gradient!.download()).equals(bits(gg)), `${label} Async gradient bits`).toBe(true);
+          for (const a of [gotF.divergence, got.divergence, got.gradient!, again.divergence, again.gradient!]) a.free();
+        }
+        for (const a of [dz, dzt, dl, dm, dg]) a.free();
+      }
+    });
+  }
+
+  it('jsd with beta 0 and 1 is exactly forward_kl and reverse_kl, as on the CPU', () => {
+    const [n, v] = SHAPES[1];
+    const z = randn(n * v, 2, 31), zt = randn(n * v, 2, 32);
+    const dz = cuda.upload(z), dzt = cuda.upload(zt);
+    for (const [beta, kind] of [[0, 'forward_kl'], [1, 'reverse_kl']] as const) {
+      const j = vocabDivergence(dz, dzt, { vocab: v, beta, gradient: true });
+      const k = vocabDivergence(dz, dzt, { vocab: v, divergence: kind, gradient: true });
+      expect(bits(j.divergence.download()).equals(bits(k.divergence.download())), `beta ${beta}`).toBe(true);
+      expect(bits(j.gradient!.download()).equals(bits(k.gradient!.download())), `beta ${beta} gradient`).toBe(true);
+      const h = vocabDivergence(z, zt, { vocab: v, beta });
+      expectClose(j.divergence.download(), h.divergence, 1e-5, 4e-6, `beta ${beta} vs CPU`);
+      for (const a of [j.divergence, j.gradient!, k.divergence, k.gradient!]) a.free();
+    }
+    dz.free();
+    dzt.free();
+  });
+
+  it('edge values: -inf entries, q = 0 < p, p = 0 < q, all -inf and NaN rows match the CPU exactly', () => {
+    const v = 37, n = 6;
+    const z = randn(n * v, 2, 41), zt = randn(n * v, 2, 42);
+    z[3] = -Infinity; zt[3] = -Infinity; // row 0: both -inf at one entry: contributes 0
+    zt[v + 5] = -Infinity; // row 1: q = 0 < p
+    z[2 * v + 6] = -Infinity; // row 2: p = 0 < q
+    z.fill(-Infinity, 3 * v, 4 * v); // row 3: no student distribution
+    zt[4 * v + 9] = NaN; // row 4: a NaN logit
+    for (const kind of ['forward_kl', 'reverse_kl', 'jsd'] as const) {
+      const want = vocabDivergence(z, zt, { vocab: v, divergence: kind, gradient: true });
+      const dz = cuda.upload(z), dzt = cuda.upload(zt);
+      const got = vocabDivergence(dz, dzt, { vocab: v, divergence: kind, gradient: true });
+      const gd = got.divergence.download();
+      expectClose(gd, want.divergence, 1e-5, 4e-6, `${kind} divergence`);
+      expectClose(got.gradient!.download(), want.gradient!, 1e-5, 5e-6 * maxAbs(want.gradient!), `${kind} gradient`);
+      expect(Number.isNaN(gd[3]) && Number.isNaN(gd[4]), `${kind} NaN rows`).toBe(true);
+      if (kind === 'reverse_kl') expect(gd[1]).toBe(Infinity);
+      if (kind === 'forward_kl') expect(gd[2]).toBe(Infinity);
+      for (const a of [dz, dzt, got.divergence, got.gradient!]) a.free();
+    }
+  });
+
+  it('zero rows give empty outputs', () => {
+    const z = cuda.alloc('f32', 0), zt = cuda.alloc('f32', 0);
+    const r = vocabDivergence(z, zt, { vocab: 9, gradient: true });
+    expect([r.divergence.length, r.gradient!.length]).toEqual([0, 0]);
+    for (const a of [z, zt, r.divergence, r.gradient!]) a.free();
+  });
+
+  it('in place over f32 logits, a scalar gradOutput, and caller-owned out buffers', async () => {
+    const [n, v] = SHAPES[1];
+    const z = randn(n * v, 2, 51), zt = randn(n * v, 2, 52);
+    const want = vocabDivergence(z, zt, { vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37 });
+    const dz = cuda.upload(z), dzt = cuda.upload(zt);
+    const r = vocabDivergence(dz, dzt, { vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37, inPlace: true });
+    expect(r.gradient).toBe(dz);
+    expectClose(dz.download(), want.gradient!, 1e-5, 5e-6 * maxAbs(want.gradient!), 'in place');
+    expectClose(r.divergence.download(), want.divergence, 1e-5, 4e-6, 'in place divergence');
+    r.divergence.free();
+    // out buffers, poisoned: every element must be written; they are used and returned
+    dz.copyFrom(z);
+    const od = cuda.upload(new Float32Array(n).fill(NaN)), og = cuda.upload(new Float32Array(n * v).fill(NaN));
+    const o = await vocabDivergenceAsync(dz, dzt, {
+      vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37, out: { divergence: od, gradient: og },
+    });
+    expect(o.divergence).toBe(od);
+    expect(o.gradient).toBe(og);
+    expectClose(od.download(), want.divergence, 1e-5, 4e-6, 'out.divergence');
+    expectClose(og.download(), want.gradient!, 1e-5, 5e-6 * maxAbs(want.gradient!), 'out.gradient');
+    expect(Array.from(dz.download())).toEqual(Array.from(z)); // the logits were only read
+    for (const a of [dz, dzt, od, og]) a.free();
+  });
+
+  it('mixing host and device arrays is a TypeError naming the argument', () => {
+    const v = 7, n = 2;
+    const z = randn(n * v, 1, 61), zt = randn(n * v, 1, 62);
+    const dz = cuda.upload(z), dzt = cuda.upload(zt);
+    const dl = cuda.upload(new Int32Array([1, -100])), dm = cuda.upload(new Uint8Array([1, 1]));
+    const dg = cuda.upload(new Float32Array(n)), dgrad = cuda.alloc('f32', n * v);
+    const H = <T>(a: unknown) => a as T;
+    const cases: [() => unknown, string][] = [
+      [() => vocabDivergence(dz, H<DeviceArray>(zt), { vocab: v }), 'targetLogits'],
+      [() => vocabDivergence(z, H<Float32Array>(dzt), { vocab: v }), 'targetLogits'],
+      [() => vocabDivergence(dz, dzt, { vocab: v, labels: H<DeviceArray>(new Int32Array(n)) }), 'options.labels'],
+      [() => vocabDivergence(z, zt, { vocab: v, labels: H<Int32Array>(dl) }), 'options.labels'],
+      [() => vocabDivergence(dz, dzt, { vocab: v, mask: H<DeviceArray>(new Uint8Array(n)) }), 'options.mask'],
+      [() => vocabDivergence(z, zt, { vocab: v, mask: H<Uint8Array>(dm) }), 'options.mask'],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, gradOutput: H<DeviceArray>(new Float32Array(n)) }), 'options.gradOutput'],
+      [() => vocabDivergence(z, zt, { vocab: v, gradient: true, gradOutput: H<Float32Array>(dg) }), 'options.gradOutput'],
+      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: H<DeviceArray>(new Float32Array(n)) } }), 'options.out.divergence'],
+      [() => vocabDivergence(z, zt, { vocab: v, out: { divergence: H<Float32Array>(dg) } }), 'options.out.divergence'],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: H<DeviceArray>(new Float32Array(n * v)) } }), 'options.out.gradient'],
+      [() => vocabDivergence(z, zt, { vocab: v, gradient: true, out: { gradient: H<Float32Array>(dgrad) } }), 'options.out.gradient'],
+    ];
+    for (const [call, name] of cases) {
+      const e = thrown(call);
+      expect(e, name).toBeInstanceOf(TypeError);
+      expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
+      expect(e.message).toContain('mixed');
+    }
+    for (const a of [dz, dzt, dl, dm, dg, dgrad]) a.free();
+  });
+
+  it('bad shapes, dtypes and options: the host path error classes, naming the argument', () => {
+    const v = 7, n = 3;
+    const dz = cuda.upload(randn(n * v, 1, 71)), dzt = cuda.upload(randn(n * v, 1, 72));
+    const bf = cuda.upload(new Uint16Array(n * v), { dtype: 'bf16' });
+    const cases: [() => unknown, string, ErrorConstructor][] = [
+      [() => vocabDivergence(dz, dzt, { vocab: 5 }), 'logits', RangeError],
+      [() => vocabDivergence(dz, cuda.alloc('f32', n * v - v), { vocab: v }), 'targetLogits', RangeError],
+      [() => vocabDivergence(dz, bf, { vocab: v }), 'targetLogits', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, dtype: 'bf16' }), 'options.dtype', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, beta: 1.5 }), 'options.beta', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, temperature: 0 }), 'options.temperature', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, divergence: 'tv' as DivergenceKind }), 'options.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, labels: cuda.alloc('i32', n + 1) }), 'options.labels', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, labels: cuda.alloc('f32', n) }), 'options.labels', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, mask: cuda.alloc('u8', n - 1) }), 'options.mask', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, ignoreIndex: 0 }), 'options.ignoreIndex', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradOutput: 2 }), 'options.gradOutput', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, gradOutput: cuda.alloc('f32', 1) }), 'options.gradOutput', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, inPlace: true }), 'options.inPlace', TypeError],
+      [() => vocabDivergence(bf, cuda.alloc('bf16', n * v), { vocab: v, gradient: true, inPlace: true }), 'options.inPlace', TypeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: cuda.alloc('f32', n + 1) } }), 'options.out.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: cuda.alloc('bf16', n * v) } }), 'options.out.gradient', TypeError],
+      // overlaps, by device address range
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: cuda.wrap(dz.ptr + 4n, 'f32', n * v) } }), 'options.out.gradient', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: dzt } }), 'options.out.gradient', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: cuda.wrap(dzt.ptr + 8n, 'f32', n) } }), 'options.out.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, inPlace: true, out: { divergence: cuda.wrap(dz.ptr, 'f32', n) } }), 'options.out.divergence', RangeError],
+    ];
+    for (const [call, name, cls] of cases) {
+      const e = thrown(call);
+      expect(e, `${name}: ${e.message}`).toBeInstanceOf(cls);
+      expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
+    }
+    // the logits were never written by a refused call
+    expect(Array.from(dz.download())).toEqual(Array.from(randn(n * v, 1, 71)));
+    for (const a of [dz, dzt, bf]) a.free();
+  });
+
+  it('free() refuses while an Async call uses an array; use after free is a clear Error', async () => {
+    const v = 5, n = 2;
+    const dz = cuda.upload(randn(n * v, 1, 81)), dzt = cuda.upload(randn(n * v, 1, 82));
+    const dl = cuda.upload(new Int32Array([0, -100]));
+    const p = vocabDivergenceAsync(dz, dzt, { vocab: v, labels: dl, gradient: true });
+    expect(() => dl.free()).toThrow(/pending/);
+    expect(() => dzt.free()).toThrow(/pending/);
+    const r = await p;
+    expect(r.divergence.download()[1]).toBe(0);
+    dl.free();
+    expect(thrown(() => vocabDivergence(dz, dzt, { vocab: v, labels: dl })).message).toMatch(/^options\.labels: .* was used after free\(\)/);
+    dzt.free();
+    expect(thrown(() => vocabDivergence(dz, dzt, { vocab: v })).message).toMatch(/^targetLogits: .* was used after free\(\)/);
+    for (const a of [dz, r.divergence, r.gradient!]) a.free();
+  });
+});
