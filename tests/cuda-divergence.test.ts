@@ -6,7 +6,7 @@
 // module and named by REWARD_KERNELS_CUDA_MODULE: see docs/cuda.md): device vs CPU kernel parity on
 // the same inputs, determinism, Async, out buffers, in place, edge values, mixing and bad inputs.
 import { describe, expect, it } from 'vitest';
-import { cuda, DeviceArray } from '../lib/cuda.js';
+import { cuda, cudaNative, DeviceArray } from '../lib/cuda.js';
 import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence.js';
 import type { LogitsDType } from '../lib/logprobs.js';
 import { encodeHalf, expectClose, randint, randn } from './helpers.js';
@@ -275,6 +275,43 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     // the logits were never written by a refused call
     expect(Array.from(dz.download())).toEqual(Array.from(randn(n * v, 1, 71)));
     for (const a of [dz, dzt, bf]) a.free();
+  });
+
+  it('the binding rechecks every length and value it relies on (the facade bypassed)', async () => {
+    const v = 7, n = 3;
+    const dz = cuda.upload(randn(n * v, 1, 91)), dzt = cuda.upload(randn(n * v, 1, 92));
+    const div = cuda.alloc('f32', n), grad = cuda.alloc('f32', n * v), rowsI32 = cuda.alloc('i32', n);
+    const nat = cudaNative() as unknown as Record<string, (...a: unknown[]) => unknown>;
+    // logits, n, target, n, dtype, vocab, kind, beta, temperature, mask, n, labels, n, ignoreIndex,
+    // divergence, n, gradScale, gradRows, n, grad, n
+    const good = (): unknown[] => [
+      dz.ptr, n * v, dzt.ptr, n * v, 0, v, 2, 0.5, 1, null, 0, rowsI32.ptr, n, -100, div.ptr, n, 1, null, 0, grad.ptr, n * v,
+    ];
+    expect(nat.vocabDivergence(...good())).toBeUndefined();
+    const bad: [number, unknown, string][] = [
+      [1, n * v - 1, 'logits'], // not a multiple of vocab
+      [3, n * v - v, 'targetLogits'],
+      [4, 3, 'dtype'],
+      [6, 5, 'divergence'],
+      [7, 1.5, 'beta'],
+      [8, 0, 'temperature'],
+      [12, n + 1, 'labels'],
+      [15, n - 1, 'out.divergence'],
+      [16, Infinity, 'gradOutput'],
+      [20, n * v + 1, 'out.gradient'],
+    ];
+    for (const [i, value, name] of bad) {
+      const args = good();
+      args[i] = value;
+      const e = thrown(() => nat.vocabDivergence(...args));
+      expect(e, `${name}: ${e.message}`).toBeInstanceOf(RangeError);
+      expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
+    }
+    // the kernel's own overlap check, through the Promise form: a gradient over the target
+    const over = good();
+    over[19] = dzt.ptr;
+    await expect(nat.vocabDivergenceAsync(...over) as Promise<unknown>).rejects.toThrow(/grad \(overlaps target\)/);
+    for (const a of [dz, dzt, div, grad, rowsI32]) a.free();
   });
 
   it('free() refuses while an Async call uses an array; use after free is a clear Error', async () => {
