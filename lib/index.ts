@@ -88,6 +88,8 @@ export {
 export {
   vocabDivergence,
   vocabDivergenceAsync,
+  type DeviceVocabDivergenceOptions,
+  type DeviceVocabDivergenceResult,
   type DivergenceKind,
   type VocabDivergenceOptions,
   type VocabDivergenceResult,
