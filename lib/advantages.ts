@@ -379,7 +379,7 @@ export function groupAdvantages(
 ): GroupAdvantagesResult | DeviceGroupAdvantagesResult {
   if (rewards instanceof DeviceArray) {
     const call = deviceGroup(rewards, options);
-    return runDevice(call, cudaAdv().groupAdvantages);
+    return runDevice(call, cudaAdv('groupAdvantages').groupAdvantages);
   }
   rejectGroupDevice(options);
   const p = prepareGroup(rewards, options);
@@ -398,7 +398,7 @@ export async function groupAdvantagesAsync(
 ): Promise<GroupAdvantagesResult | DeviceGroupAdvantagesResult> {
   if (rewards instanceof DeviceArray) {
     const call = deviceGroup(rewards, options);
-    return runDeviceAsync(call, cudaAdv().groupAdvantagesAsync);
+    return runDeviceAsync(call, cudaAdv('groupAdvantagesAsync').groupAdvantagesAsync);
   }
   rejectGroupDevice(options);
   const p = prepareGroup(rewards, options);
@@ -438,7 +438,7 @@ export function ensembleRewards(
   rewards: Float32Array | DeviceArray,
   options: EnsembleRewardsOptions | DeviceEnsembleRewardsOptions,
 ): Float32Array | DeviceArray<'f32'> {
-  if (rewards instanceof DeviceArray) return runDevice(deviceEnsemble(rewards, options), cudaAdv().ensembleRewards);
+  if (rewards instanceof DeviceArray) return runDevice(deviceEnsemble(rewards, options), cudaAdv('ensembleRewards').ensembleRewards);
   rejectDevice((options as EnsembleRewardsOptions | undefined)?.out, 'options.out');
   const p = prepareEnsemble(rewards, options);
   native.ensembleRewards(...p.args);
@@ -452,7 +452,7 @@ export async function ensembleRewardsAsync(
   rewards: Float32Array | DeviceArray,
   options: EnsembleRewardsOptions | DeviceEnsembleRewardsOptions,
 ): Promise<Float32Array | DeviceArray<'f32'>> {
-  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceEnsemble(rewards, options), cudaAdv().ensembleRewardsAsync);
+  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceEnsemble(rewards, options), cudaAdv('ensembleRewardsAsync').ensembleRewardsAsync);
   rejectDevice((options as EnsembleRewardsOptions | undefined)?.out, 'options.out');
   const p = prepareEnsemble(rewards, options);
   await native.ensembleRewardsAsync(...p.args);
@@ -523,7 +523,7 @@ export function gae(
   mask: TokenMask | DeviceArray,
   options: GaeOptions | DeviceGaeOptions,
 ): GaeResult | DeviceGaeResult {
-  if (values instanceof DeviceArray) return runDevice(deviceGae(values, rewards, mask, options), cudaAdv().gae);
+  if (values instanceof DeviceArray) return runDevice(deviceGae(values, rewards, mask, options), cudaAdv('gae').gae);
   rejectGaeDevice(rewards, mask, options);
   const p = prepareGae(values, rewards, mask, options);
   native.gae(...p.args);
@@ -540,7 +540,7 @@ export async function gaeAsync(
   mask: TokenMask | DeviceArray,
   options: GaeOptions | DeviceGaeOptions,
 ): Promise<GaeResult | DeviceGaeResult> {
-  if (values instanceof DeviceArray) return runDeviceAsync(deviceGae(values, rewards, mask, options), cudaAdv().gaeAsync);
+  if (values instanceof DeviceArray) return runDeviceAsync(deviceGae(values, rewards, mask, options), cudaAdv('gaeAsync').gaeAsync);
   rejectGaeDevice(rewards, mask, options);
   const p = prepareGae(values, rewards, mask, options);
   await native.gaeAsync(...p.args);
@@ -574,7 +574,7 @@ export function discountedReturns(
   mask: TokenMask | DeviceArray,
   options: DiscountedReturnsOptions | DeviceDiscountedReturnsOptions,
 ): Float32Array | DeviceArray<'f32'> {
-  if (rewards instanceof DeviceArray) return runDevice(deviceDiscounted(rewards, mask, options), cudaAdv().discountedReturns);
+  if (rewards instanceof DeviceArray) return runDevice(deviceDiscounted(rewards, mask, options), cudaAdv('discountedReturns').discountedReturns);
   rejectMaskOutDevice(mask, options);
   const p = prepareDiscounted(rewards, mask, options);
   native.discountedReturns(...p.args);
@@ -593,7 +593,7 @@ export async function discountedReturnsAsync(
   mask: TokenMask | DeviceArray,
   options: DiscountedReturnsOptions | DeviceDiscountedReturnsOptions,
 ): Promise<Float32Array | DeviceArray<'f32'>> {
-  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceDiscounted(rewards, mask, options), cudaAdv().discountedReturnsAsync);
+  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceDiscounted(rewards, mask, options), cudaAdv('discountedReturnsAsync').discountedReturnsAsync);
   rejectMaskOutDevice(mask, options);
   const p = prepareDiscounted(rewards, mask, options);
   await native.discountedReturnsAsync(...p.args);
@@ -632,7 +632,7 @@ export function maskedWhiten(
   mask: TokenMask | DeviceArray,
   options?: MaskedWhitenOptions | DeviceMaskedWhitenOptions,
 ): Float32Array | DeviceArray<'f32'> {
-  if (values instanceof DeviceArray) return runDevice(deviceWhiten(values, mask, options), cudaAdv().maskedWhiten);
+  if (values instanceof DeviceArray) return runDevice(deviceWhiten(values, mask, options), cudaAdv('maskedWhiten').maskedWhiten);
   rejectMaskOutDevice(mask, options);
   const p = prepareWhiten(values, mask, options);
   native.maskedWhiten(...p.args);
@@ -647,7 +647,7 @@ export async function maskedWhitenAsync(
   mask: TokenMask | DeviceArray,
   options?: MaskedWhitenOptions | DeviceMaskedWhitenOptions,
 ): Promise<Float32Array | DeviceArray<'f32'>> {
-  if (values instanceof DeviceArray) return runDeviceAsync(deviceWhiten(values, mask, options), cudaAdv().maskedWhitenAsync);
+  if (values instanceof DeviceArray) return runDeviceAsync(deviceWhiten(values, mask, options), cudaAdv('maskedWhitenAsync').maskedWhitenAsync);
   rejectMaskOutDevice(mask, options);
   const p = prepareWhiten(values, mask, options);
   await native.maskedWhitenAsync(...p.args);
@@ -707,7 +707,7 @@ interface CudaAdvantagesBinding {
   maskedWhiten(...args: unknown[]): undefined;
   maskedWhitenAsync(...args: unknown[]): Promise<undefined>;
 }
-const cudaAdv = () => cudaNative('groupAdvantages') as unknown as CudaAdvantagesBinding;
+const cudaAdv = (what: string) => cudaNative(what) as unknown as CudaAdvantagesBinding;
 
 /** A prepared device call: its arguments, the arrays it uses, the outputs it allocated, its result. */
 interface DeviceCall<R> {

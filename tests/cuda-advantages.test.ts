@@ -109,7 +109,7 @@ describe.skipIf(!available)('advantages on DeviceArrays', () => {
       const dr = up(r);
       for (const scale of estimator === 'grpo' || estimator === 'passk' ? SCALES : (['group'] as AdvantageScale[])) {
         for (const layout of ['size', 'ids'] as const) {
-          const base: GroupAdvantagesOptions = { estimator, scale };
+          const base = { estimator, scale };
           const hostOpts: GroupAdvantagesOptions = { ...base, ...(layout === 'size' ? { groupSize: G } : { groupIds: shuffledIds }) };
           if (estimator === 'opo' || estimator === 'reinforce_pp_baseline') hostOpts.lengths = lengths;
           const host = groupAdvantages(r, hostOpts);
