@@ -5,6 +5,7 @@
 // NaN rewards are missing values (TRL's nanmean/nanstd): left out of every statistic, and a sample
 // with no reward gets advantage 0. See docs/advantages.md for every edge case.
 import { describe, finiteIn, oneOf, options as optionsObject, outFloat32, typedArray, typedArrayOfLength } from './check.js';
+import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
 import { binding } from './native.js';
 import type { TokenMask } from './types.js';
 
@@ -370,7 +371,17 @@ function smallPath(
  * // 4 prompts x 16 completions, TRL GRPO defaults
  * const { advantages, zeroStdGroups } = groupAdvantages(rewards, { groupSize: 16 });
  */
-export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesOptions): GroupAdvantagesResult {
+export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesOptions): GroupAdvantagesResult;
+export function groupAdvantages(rewards: DeviceArray, options: DeviceGroupAdvantagesOptions): DeviceGroupAdvantagesResult;
+export function groupAdvantages(
+  rewards: Float32Array | DeviceArray,
+  options: GroupAdvantagesOptions | DeviceGroupAdvantagesOptions,
+): GroupAdvantagesResult | DeviceGroupAdvantagesResult {
+  if (rewards instanceof DeviceArray) {
+    const call = deviceGroup(rewards, options);
+    return runDevice(call, cudaAdv('groupAdvantages').groupAdvantages);
+  }
+  rejectGroupDevice(options);
   const p = prepareGroup(rewards, options);
   const zeroStdGroups = p.small
     ? smallPath(p.rewards, p.K, p.weights, p.groupSize, p.est, p.scale, p.eps, p.lengths, p.advantages, p.groupMean, p.groupStd)
@@ -379,7 +390,17 @@ export function groupAdvantages(rewards: Float32Array, options: GroupAdvantagesO
 }
 
 /** groupAdvantages on a worker thread; the buffers must stay untouched until it settles. */
-export async function groupAdvantagesAsync(rewards: Float32Array, options: GroupAdvantagesOptions): Promise<GroupAdvantagesResult> {
+export function groupAdvantagesAsync(rewards: Float32Array, options: GroupAdvantagesOptions): Promise<GroupAdvantagesResult>;
+export function groupAdvantagesAsync(rewards: DeviceArray, options: DeviceGroupAdvantagesOptions): Promise<DeviceGroupAdvantagesResult>;
+export async function groupAdvantagesAsync(
+  rewards: Float32Array | DeviceArray,
+  options: GroupAdvantagesOptions | DeviceGroupAdvantagesOptions,
+): Promise<GroupAdvantagesResult | DeviceGroupAdvantagesResult> {
+  if (rewards instanceof DeviceArray) {
+    const call = deviceGroup(rewards, options);
+    return runDeviceAsync(call, cudaAdv('groupAdvantagesAsync').groupAdvantagesAsync);
+  }
+  rejectGroupDevice(options);
   const p = prepareGroup(rewards, options);
   const zero = new Float64Array(1);
   await native.groupAdvantagesAsync(...nativeArgs(p, zero));
@@ -411,14 +432,28 @@ function prepareEnsemble(rewards: unknown, options: unknown) {
  * @example
  * const r = ensembleRewards(scores, { numModels: 4, method: 'uwo', lambda: 0.5 });
  */
-export function ensembleRewards(rewards: Float32Array, options: EnsembleRewardsOptions): Float32Array {
+export function ensembleRewards(rewards: Float32Array, options: EnsembleRewardsOptions): Float32Array;
+export function ensembleRewards(rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): DeviceArray<'f32'>;
+export function ensembleRewards(
+  rewards: Float32Array | DeviceArray,
+  options: EnsembleRewardsOptions | DeviceEnsembleRewardsOptions,
+): Float32Array | DeviceArray<'f32'> {
+  if (rewards instanceof DeviceArray) return runDevice(deviceEnsemble(rewards, options), cudaAdv('ensembleRewards').ensembleRewards);
+  rejectDevice((options as EnsembleRewardsOptions | undefined)?.out, 'options.out');
   const p = prepareEnsemble(rewards, options);
   native.ensembleRewards(...p.args);
   return p.out;
 }
 
 /** ensembleRewards on a worker thread. */
-export async function ensembleRewardsAsync(rewards: Float32Array, options: EnsembleRewardsOptions): Promise<Float32Array> {
+export function ensembleRewardsAsync(rewards: Float32Array, options: EnsembleRewardsOptions): Promise<Float32Array>;
+export function ensembleRewardsAsync(rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): Promise<DeviceArray<'f32'>>;
+export async function ensembleRewardsAsync(
+  rewards: Float32Array | DeviceArray,
+  options: EnsembleRewardsOptions | DeviceEnsembleRewardsOptions,
+): Promise<Float32Array | DeviceArray<'f32'>> {
+  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceEnsemble(rewards, options), cudaAdv('ensembleRewardsAsync').ensembleRewardsAsync);
+  rejectDevice((options as EnsembleRewardsOptions | undefined)?.out, 'options.out');
   const p = prepareEnsemble(rewards, options);
   await native.ensembleRewardsAsync(...p.args);
   return p.out;
@@ -480,7 +515,16 @@ function prepareGae(values: unknown, rewards: unknown, mask: unknown, options: u
  * @example
  * const { advantages, returns } = gae(values, rewards, mask, { seqLen: 512, gamma: 1, lambda: 0.95, whiten: true });
  */
-export function gae(values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): GaeResult {
+export function gae(values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): GaeResult;
+export function gae(values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions): DeviceGaeResult;
+export function gae(
+  values: Float32Array | DeviceArray,
+  rewards: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options: GaeOptions | DeviceGaeOptions,
+): GaeResult | DeviceGaeResult {
+  if (values instanceof DeviceArray) return runDevice(deviceGae(values, rewards, mask, options), cudaAdv('gae').gae);
+  rejectGaeDevice(rewards, mask, options);
   const p = prepareGae(values, rewards, mask, options);
   native.gae(...p.args);
   if (p.whiten) native.maskedWhiten(p.advantages, p.m, true, true, 1e-8, p.advantages);
@@ -488,7 +532,16 @@ export function gae(values: Float32Array, rewards: Float32Array, mask: TokenMask
 }
 
 /** gae on a worker thread. */
-export async function gaeAsync(values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): Promise<GaeResult> {
+export function gaeAsync(values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): Promise<GaeResult>;
+export function gaeAsync(values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions): Promise<DeviceGaeResult>;
+export async function gaeAsync(
+  values: Float32Array | DeviceArray,
+  rewards: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options: GaeOptions | DeviceGaeOptions,
+): Promise<GaeResult | DeviceGaeResult> {
+  if (values instanceof DeviceArray) return runDeviceAsync(deviceGae(values, rewards, mask, options), cudaAdv('gaeAsync').gaeAsync);
+  rejectGaeDevice(rewards, mask, options);
   const p = prepareGae(values, rewards, mask, options);
   await native.gaeAsync(...p.args);
   if (p.whiten) await native.maskedWhitenAsync(p.advantages, p.m, true, true, 1e-8, p.advantages);
@@ -514,14 +567,34 @@ function prepareDiscounted(rewards: unknown, mask: unknown, options: unknown) {
  * @example
  * const returns = discountedReturns(tokenRewards, mask, { seqLen: 512, gamma: 0.99 });
  */
-export function discountedReturns(rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Float32Array {
+export function discountedReturns(rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Float32Array;
+export function discountedReturns(rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions): DeviceArray<'f32'>;
+export function discountedReturns(
+  rewards: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options: DiscountedReturnsOptions | DeviceDiscountedReturnsOptions,
+): Float32Array | DeviceArray<'f32'> {
+  if (rewards instanceof DeviceArray) return runDevice(deviceDiscounted(rewards, mask, options), cudaAdv('discountedReturns').discountedReturns);
+  rejectMaskOutDevice(mask, options);
   const p = prepareDiscounted(rewards, mask, options);
   native.discountedReturns(...p.args);
   return p.out;
 }
 
 /** discountedReturns on a worker thread. */
-export async function discountedReturnsAsync(rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Promise<Float32Array> {
+export function discountedReturnsAsync(rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Promise<Float32Array>;
+export function discountedReturnsAsync(
+  rewards: DeviceArray,
+  mask: DeviceArray,
+  options: DeviceDiscountedReturnsOptions,
+): Promise<DeviceArray<'f32'>>;
+export async function discountedReturnsAsync(
+  rewards: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options: DiscountedReturnsOptions | DeviceDiscountedReturnsOptions,
+): Promise<Float32Array | DeviceArray<'f32'>> {
+  if (rewards instanceof DeviceArray) return runDeviceAsync(deviceDiscounted(rewards, mask, options), cudaAdv('discountedReturnsAsync').discountedReturnsAsync);
+  rejectMaskOutDevice(mask, options);
   const p = prepareDiscounted(rewards, mask, options);
   await native.discountedReturnsAsync(...p.args);
   return p.out;
@@ -552,15 +625,394 @@ function prepareWhiten(values: unknown, mask: unknown, options: unknown) {
  * @example
  * const adv = maskedWhiten(advantages, mask);
  */
-export function maskedWhiten(values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Float32Array {
+export function maskedWhiten(values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Float32Array;
+export function maskedWhiten(values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): DeviceArray<'f32'>;
+export function maskedWhiten(
+  values: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options?: MaskedWhitenOptions | DeviceMaskedWhitenOptions,
+): Float32Array | DeviceArray<'f32'> {
+  if (values instanceof DeviceArray) return runDevice(deviceWhiten(values, mask, options), cudaAdv('maskedWhiten').maskedWhiten);
+  rejectMaskOutDevice(mask, options);
   const p = prepareWhiten(values, mask, options);
   native.maskedWhiten(...p.args);
   return p.out;
 }
 
 /** maskedWhiten on a worker thread. */
-export async function maskedWhitenAsync(values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Promise<Float32Array> {
+export function maskedWhitenAsync(values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Promise<Float32Array>;
+export function maskedWhitenAsync(values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): Promise<DeviceArray<'f32'>>;
+export async function maskedWhitenAsync(
+  values: Float32Array | DeviceArray,
+  mask: TokenMask | DeviceArray,
+  options?: MaskedWhitenOptions | DeviceMaskedWhitenOptions,
+): Promise<Float32Array | DeviceArray<'f32'>> {
+  if (values instanceof DeviceArray) return runDeviceAsync(deviceWhiten(values, mask, options), cudaAdv('maskedWhitenAsync').maskedWhitenAsync);
+  rejectMaskOutDevice(mask, options);
   const p = prepareWhiten(values, mask, options);
   await native.maskedWhitenAsync(...p.args);
   return p.out;
+}
+
+// ---- device path (first array argument a DeviceArray; lib/cuda.ts, cuda/advantages.h) ---------
+// Every array argument is then a DeviceArray (f32 data, i32 ids/lengths, u8 or f32 masks); outputs
+// not given in `out` are allocated (f32) and returned, owned by the caller. The small-n TypeScript
+// path is never taken. Option checks and error texts are the host path's.
+
+/** groupAdvantages on DeviceArrays: `rewards` f32, `groupIds` / `lengths` i32, outputs f32. */
+export interface DeviceGroupAdvantagesOptions extends Omit<GroupAdvantagesOptions, 'groupIds' | 'lengths' | 'out'> {
+  /**
+   * Group of each sample, (n) i32 ids in [0, n). Copied to the host once to find numGroups (max + 1)
+   * and to check the ids with the host path's errors (a small synchronising copy).
+   */
+  groupIds?: DeviceArray;
+  /** Response lengths (n) i32 >= 0, checked on the device (a negative one is the host path's RangeError). */
+  lengths?: DeviceArray;
+  out?: { advantages?: DeviceArray; groupMean?: DeviceArray; groupStd?: DeviceArray };
+}
+export interface DeviceGroupAdvantagesResult {
+  advantages: DeviceArray<'f32'>;
+  groupMean: DeviceArray<'f32'>;
+  groupStd: DeviceArray<'f32'>;
+  /** Downloaded from the device (the call waits for it). */
+  zeroStdGroups: number;
+  numGroups: number;
+}
+export interface DeviceEnsembleRewardsOptions extends Omit<EnsembleRewardsOptions, 'out'> {
+  out?: DeviceArray;
+}
+export interface DeviceGaeOptions extends Omit<GaeOptions, 'out'> {
+  out?: { advantages?: DeviceArray; returns?: DeviceArray };
+}
+export interface DeviceGaeResult {
+  advantages: DeviceArray<'f32'>;
+  returns: DeviceArray<'f32'>;
+}
+export interface DeviceDiscountedReturnsOptions extends Omit<DiscountedReturnsOptions, 'out'> {
+  out?: DeviceArray;
+}
+export interface DeviceMaskedWhitenOptions extends Omit<MaskedWhitenOptions, 'out'> {
+  out?: DeviceArray;
+}
+
+interface CudaAdvantagesBinding {
+  groupAdvantages(...args: unknown[]): undefined;
+  groupAdvantagesAsync(...args: unknown[]): Promise<undefined>;
+  ensembleRewards(...args: unknown[]): undefined;
+  ensembleRewardsAsync(...args: unknown[]): Promise<undefined>;
+  gae(...args: unknown[]): undefined;
+  gaeAsync(...args: unknown[]): Promise<undefined>;
+  discountedReturns(...args: unknown[]): undefined;
+  discountedReturnsAsync(...args: unknown[]): Promise<undefined>;
+  maskedWhiten(...args: unknown[]): undefined;
+  maskedWhitenAsync(...args: unknown[]): Promise<undefined>;
+}
+const cudaAdv = (what: string) => cudaNative(what) as unknown as CudaAdvantagesBinding;
+
+/** A prepared device call: its arguments, the arrays it uses, the outputs it allocated, its result. */
+interface DeviceCall<R> {
+  args: unknown[];
+  used: DeviceArray[];
+  allocated: DeviceArray[];
+  result: () => R;
+}
+
+function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
+  try {
+    fn(...call.args);
+  } catch (err) {
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  return call.result();
+}
+
+async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
+  // `call` (and so every DeviceArray and host buffer it uses) stays reachable until the Promise
+  // settles; free() refuses meanwhile.
+  holdDeviceArrays(call.used, 1);
+  try {
+    await fn(...call.args);
+  } catch (err) {
+    holdDeviceArrays(call.used, -1);
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  holdDeviceArrays(call.used, -1);
+  return call.result();
+}
+
+const WHY = (first: string) => `${first} is a DeviceArray; host and device arrays cannot be mixed in one call`;
+
+/** Host call: a DeviceArray anywhere is a TypeError naming it. */
+function rejectHost(value: unknown, name: string, first: string): void {
+  if (value instanceof DeviceArray) {
+    throw new TypeError(
+      `${name}: expected a host TypedArray (${first} is a host array; host and device arrays cannot be mixed in one call), received ${value}`,
+    );
+  }
+}
+
+function outsOf(options: unknown): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') return {};
+  const out = (options as { out?: unknown }).out;
+  return out !== null && typeof out === 'object' && !(out instanceof DeviceArray) && !ArrayBuffer.isView(out)
+    ? (out as Record<string, unknown>)
+    : {};
+}
+
+function rejectGroupDevice(options: unknown): void {
+  if (options === null || typeof options !== 'object') return;
+  const o = options as GroupAdvantagesOptions;
+  rejectHost(o.groupIds, 'options.groupIds', 'rewards');
+  rejectHost(o.lengths, 'options.lengths', 'rewards');
+  const out = outsOf(options);
+  for (const k of ['advantages', 'groupMean', 'groupStd']) rejectHost(out[k], `options.out.${k}`, 'rewards');
+}
+
+function rejectGaeDevice(rewards: unknown, mask: unknown, options: unknown): void {
+  rejectHost(rewards, 'rewards', 'values');
+  rejectHost(mask, 'mask', 'values');
+  const out = outsOf(options);
+  for (const k of ['advantages', 'returns']) rejectHost(out[k], `options.out.${k}`, 'values');
+}
+
+function rejectMaskOutDevice(mask: unknown, options: unknown): void {
+  rejectHost(mask, 'mask', 'the first array');
+  if (options !== null && typeof options === 'object') rejectHost((options as { out?: unknown }).out, 'options.out', 'the first array');
+}
+
+/** An f32 output given in `out` (checked) or allocated now (recorded in `allocated`). */
+function deviceOut(v: unknown, name: string, n: number, why: string, allocated: DeviceArray[]): DeviceArray<'f32'> {
+  if (v !== undefined) return deviceArg(v, name, ['f32'], n, why) as DeviceArray<'f32'>;
+  const a = alloc('f32', n);
+  allocated.push(a);
+  return a;
+}
+
+/** The device twin of `apart`: an output may be an input itself, or apart from it. */
+function apartDevice(out: DeviceArray, outName: string, input: DeviceArray, inName: string): void {
+  if (out === input || out.length === 0 || input.length === 0) return;
+  const a0 = devicePointer(out, outName), a1 = a0 + BigInt(out.byteLength);
+  const b0 = devicePointer(input, inName), b1 = b0 + BigInt(input.byteLength);
+  if (a0 === b0 && out.byteLength === input.byteLength) return; // the same memory (e.g. wrapped twice)
+  if (a0 < b1 && b0 < a1) {
+    throw new RangeError(`${outName}: expected ${inName} itself or a buffer apart from it, received a view that overlaps it`);
+  }
+}
+
+function deviceMask(mask: unknown, n: number, why: string): DeviceArray {
+  return deviceArg(mask, 'mask', ['u8', 'f32'], n, why);
+}
+
+function deviceGroup(rewards: DeviceArray, options: unknown): DeviceCall<DeviceGroupAdvantagesResult> {
+  const why = WHY('rewards');
+  const opts = optionsObject<DeviceGroupAdvantagesOptions>(options, 'options', true);
+  deviceArg(rewards, 'rewards', ['f32'], undefined, why);
+  const K = opts.numRewards === undefined ? 1 : positiveInt(opts.numRewards, 'options.numRewards');
+  if (rewards.length % K !== 0) {
+    throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${rewards.length}`);
+  }
+  const n = rewards.length / K;
+  if (n > MAX_INT) throw new RangeError(`rewards: expected at most ${MAX_INT} samples, received ${n}`);
+  const estimator = opts.estimator === undefined ? 'grpo' : oneOf(opts.estimator, 'options.estimator', ESTIMATORS);
+  const scale = opts.scale === undefined ? 'group' : oneOf(opts.scale, 'options.scale', SCALES);
+  const multi = opts.multiReward === undefined ? 'sum_then_normalize' : oneOf(opts.multiReward, 'options.multiReward', MULTI);
+  if (multi === 'normalize_then_sum' && estimator !== 'grpo') {
+    throw new RangeError(`options.multiReward: 'normalize_then_sum' (GDPO) is a grpo estimator, received estimator '${estimator}'`);
+  }
+  const eps = opts.eps === undefined ? 1e-4 : finiteIn(opts.eps, 'options.eps', 0, Infinity);
+  let weights: Float64Array | null = null;
+  if (opts.rewardWeights !== undefined) {
+    const w = opts.rewardWeights as unknown;
+    if (!(Array.isArray(w) || w instanceof Float32Array || w instanceof Float64Array)) {
+      throw new TypeError(`options.rewardWeights: expected an array of ${K} numbers, received ${describe(w)}`);
+    }
+    if (w.length !== K) {
+      throw new RangeError(`options.rewardWeights: expected length ${K} (numRewards), received length ${w.length}`);
+    }
+    weights = new Float64Array(K);
+    for (let k = 0; k < K; k++) weights[k] = finiteIn(w[k], `options.rewardWeights[${k}]`, -Infinity, Infinity);
+  }
+  let groupSize = 0;
+  let ids: DeviceArray | null = null;
+  let numGroups: number;
+  if (opts.groupIds !== undefined) {
+    if (opts.groupSize !== undefined) {
+      throw new TypeError('options.groupSize: expected either groupSize or groupIds, received both');
+    }
+    ids = deviceArg(opts.groupIds, 'options.groupIds', ['i32'], n, why);
+    const host = ids.download() as Int32Array;
+    let max = -1;
+    for (let i = 0; i < n; i++) {
+      const g = host[i];
+      if (g < 0 || g >= n) {
+        throw new RangeError(`options.groupIds[${i}]: expected a group id in [0, ${n}) (n samples), received ${g}`);
+      }
+      if (g > max) max = g;
+    }
+    numGroups = max + 1;
+    if (estimator === 'passk') {
+      const count = new Int32Array(numGroups);
+      for (let i = 0; i < n; i++) count[host[i]]++;
+      for (let g = 0; g < numGroups; g++) {
+        if (count[g] === 1) throw new RangeError(`options.groupIds: passk needs groups of at least 2 samples, group ${g} has 1`);
+      }
+    }
+  } else {
+    if (opts.groupSize === undefined) {
+      throw new TypeError('options.groupSize: expected a positive integer (or options.groupIds), received undefined');
+    }
+    groupSize = positiveInt(opts.groupSize, 'options.groupSize');
+    if (n % groupSize !== 0) {
+      throw new RangeError(`options.groupSize: expected a divisor of the number of samples (${n}), received ${groupSize}`);
+    }
+    numGroups = n / groupSize;
+    if (estimator === 'passk' && groupSize === 1) {
+      throw new RangeError('options.groupSize: passk needs groups of at least 2 samples, received 1');
+    }
+  }
+  let lengths: DeviceArray | null = null;
+  if (opts.lengths !== undefined) {
+    lengths = deviceArg(opts.lengths, 'options.lengths', ['i32'], n, why);
+  } else if (estimator === 'opo') {
+    throw new TypeError("options.lengths: expected an Int32Array of response lengths for estimator 'opo', received undefined");
+  }
+  let rewardMin = 0, rewardMax = 1;
+  if (estimator === 'bnpo') {
+    if (opts.rewardMin !== undefined) rewardMin = finiteIn(opts.rewardMin, 'options.rewardMin', -Infinity, Infinity);
+    if (opts.rewardMax !== undefined) rewardMax = finiteIn(opts.rewardMax, 'options.rewardMax', -Infinity, Infinity);
+    if (!(rewardMax > rewardMin)) {
+      throw new RangeError(`options.rewardMax: expected a number above rewardMin (${rewardMin}), received ${rewardMax}`);
+    }
+  }
+  const statLen = multi === 'normalize_then_sum' ? numGroups * K : numGroups;
+  const out = opts.out === undefined ? {} : optionsObject<NonNullable<DeviceGroupAdvantagesOptions['out']>>(opts.out, 'options.out', true);
+  // check every given output before allocating any
+  if (out.advantages !== undefined) deviceArg(out.advantages, 'options.out.advantages', ['f32'], n, why);
+  if (out.groupMean !== undefined) deviceArg(out.groupMean, 'options.out.groupMean', ['f32'], statLen, why);
+  if (out.groupStd !== undefined) deviceArg(out.groupStd, 'options.out.groupStd', ['f32'], statLen, why);
+  const allocated: DeviceArray[] = [];
+  const advantages = deviceOut(out.advantages, 'options.out.advantages', n, why, allocated);
+  const groupMean = deviceOut(out.groupMean, 'options.out.groupMean', statLen, why, allocated);
+  const groupStd = deviceOut(out.groupStd, 'options.out.groupStd', statLen, why, allocated);
+  const zero = new Float64Array(1);
+  const p = (a: DeviceArray | null, name: string) => (a ? devicePointer(a, name) : null);
+  const args = [
+    devicePointer(rewards, 'rewards'), rewards.length, K, weights, groupSize, p(ids, 'options.groupIds'), n, numGroups,
+    ESTIMATORS.indexOf(estimator), SCALES.indexOf(scale), MULTI.indexOf(multi), eps,
+    p(lengths, 'options.lengths'), n, rewardMin, rewardMax,
+    advantages.ptr, n, groupMean.ptr, statLen, groupStd.ptr, statLen, zero,
+  ];
+  const used = [rewards, advantages, groupMean, groupStd, ...[ids, lengths].filter((a): a is DeviceArray => a !== null)];
+  return {
+    args, used, allocated,
+    result: () => ({ advantages, groupMean, groupStd, zeroStdGroups: zero[0], numGroups }),
+  };
+}
+
+function deviceEnsemble(rewards: DeviceArray, options: unknown): DeviceCall<DeviceArray<'f32'>> {
+  const why = WHY('rewards');
+  const opts = optionsObject<DeviceEnsembleRewardsOptions>(options, 'options', true);
+  deviceArg(rewards, 'rewards', ['f32'], undefined, why);
+  const M = positiveInt(opts.numModels, 'options.numModels');
+  if (rewards.length % M !== 0) {
+    throw new RangeError(`rewards: expected a length that is a multiple of numModels (${M}), received length ${rewards.length}`);
+  }
+  const method = opts.method === undefined ? 'mean' : oneOf(opts.method, 'options.method', METHODS);
+  let lambda = 0;
+  if (method === 'uwo') {
+    if (opts.lambda === undefined) throw new TypeError("options.lambda: expected a number >= 0 for method 'uwo', received undefined");
+    lambda = finiteIn(opts.lambda, 'options.lambda', 0, Infinity);
+  }
+  const n = rewards.length / M;
+  const allocated: DeviceArray[] = [];
+  const out = deviceOut(opts.out, 'options.out', n, why, allocated);
+  apartDevice(out, 'options.out', rewards, 'rewards');
+  if (out === rewards && M !== 1) throw new RangeError('options.out: expected a buffer apart from rewards, received rewards');
+  const args = [devicePointer(rewards, 'rewards'), rewards.length, M, METHODS.indexOf(method), lambda, out.ptr, n];
+  return { args, used: [rewards, out], allocated, result: () => out };
+}
+
+function deviceGae(values: DeviceArray, rewards: unknown, mask: unknown, options: unknown): DeviceCall<DeviceGaeResult> {
+  const why = WHY('values');
+  const opts = optionsObject<DeviceGaeOptions>(options, 'options', true);
+  const v = deviceArg(values, 'values', ['f32'], undefined, why);
+  const n = v.length;
+  const T = seqLenArg(opts.seqLen, n, 'values');
+  const r = deviceArg(rewards, 'rewards', ['f32'], n, why);
+  const m = deviceMask(mask, n, why);
+  const gamma = opts.gamma === undefined ? 1 : finiteIn(opts.gamma, 'options.gamma', 0, 1);
+  const lambda = opts.lambda === undefined ? 1 : finiteIn(opts.lambda, 'options.lambda', 0, 1);
+  const whiten = opts.whiten === undefined ? false : opts.whiten;
+  if (typeof whiten !== 'boolean') throw new TypeError(`options.whiten: expected a boolean, received ${describe(whiten)}`);
+  const out = opts.out === undefined ? {} : optionsObject<NonNullable<DeviceGaeOptions['out']>>(opts.out, 'options.out', true);
+  if (out.advantages !== undefined) deviceArg(out.advantages, 'options.out.advantages', ['f32'], n, why);
+  if (out.returns !== undefined) deviceArg(out.returns, 'options.out.returns', ['f32'], n, why);
+  const allocated: DeviceArray[] = [];
+  const advantages = deviceOut(out.advantages, 'options.out.advantages', n, why, allocated);
+  const returns = deviceOut(out.returns, 'options.out.returns', n, why, allocated);
+  try {
+    if (advantages === returns || (n > 0 && advantages.ptr === returns.ptr)) {
+      throw new RangeError('options.out.returns: expected a buffer apart from out.advantages, received the same one');
+    }
+    apartDevice(returns, 'options.out.returns', advantages, 'options.out.advantages');
+    for (const [o, on] of [[advantages, 'options.out.advantages'], [returns, 'options.out.returns']] as const) {
+      apartDevice(o, on, v, 'values');
+      apartDevice(o, on, r, 'rewards');
+      apartDevice(o, on, m, 'mask');
+    }
+  } catch (err) {
+    for (const a of allocated) a.free();
+    throw err;
+  }
+  const args = [
+    devicePointer(v, 'values'), n, devicePointer(r, 'rewards'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32',
+    T, gamma, lambda, whiten, advantages.ptr, n, returns.ptr, n,
+  ];
+  return { args, used: [v, r, m, advantages, returns], allocated, result: () => ({ advantages, returns }) };
+}
+
+function deviceDiscounted(rewards: DeviceArray, mask: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
+  const why = WHY('rewards');
+  const opts = optionsObject<DeviceDiscountedReturnsOptions>(options, 'options', true);
+  const r = deviceArg(rewards, 'rewards', ['f32'], undefined, why);
+  const n = r.length;
+  const T = seqLenArg(opts.seqLen, n, 'rewards');
+  const m = deviceMask(mask, n, why);
+  const gamma = opts.gamma === undefined ? 1 : finiteIn(opts.gamma, 'options.gamma', 0, 1);
+  if (opts.out !== undefined) {
+    const o = deviceArg(opts.out, 'options.out', ['f32'], n, why);
+    apartDevice(o, 'options.out', r, 'rewards');
+    apartDevice(o, 'options.out', m, 'mask');
+  }
+  const allocated: DeviceArray[] = [];
+  const out = deviceOut(opts.out, 'options.out', n, why, allocated);
+  const args = [devicePointer(r, 'rewards'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32', T, gamma, out.ptr, n];
+  return { args, used: [r, m, out], allocated, result: () => out };
+}
+
+function deviceWhiten(values: DeviceArray, mask: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
+  const why = WHY('values');
+  const opts = optionsObject<DeviceMaskedWhitenOptions>(options, 'options', false);
+  const v = deviceArg(values, 'values', ['f32'], undefined, why);
+  const n = v.length;
+  const m = deviceMask(mask, n, why);
+  const bool = (x: unknown, name: string, d: boolean) => {
+    if (x === undefined) return d;
+    if (typeof x !== 'boolean') throw new TypeError(`${name}: expected a boolean, received ${describe(x)}`);
+    return x;
+  };
+  const shiftMean = bool(opts.shiftMean, 'options.shiftMean', true);
+  const unbiased = bool(opts.unbiased, 'options.unbiased', true);
+  const eps = opts.eps === undefined ? 1e-8 : finiteIn(opts.eps, 'options.eps', 0, Infinity);
+  if (opts.out !== undefined) {
+    const o = deviceArg(opts.out, 'options.out', ['f32'], n, why);
+    apartDevice(o, 'options.out', v, 'values');
+    apartDevice(o, 'options.out', m, 'mask');
+  }
+  const allocated: DeviceArray[] = [];
+  const out = deviceOut(opts.out, 'options.out', n, why, allocated);
+  const args = [devicePointer(v, 'values'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32', shiftMean, unbiased, eps, out.ptr, n];
+  return { args, used: [v, m, out], allocated, result: () => out };
 }
