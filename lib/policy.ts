@@ -237,6 +237,11 @@ function policyArgs(logprobs: unknown, oldLogprobs: unknown, advantages: unknown
  * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
  * @example
  * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
+ *
+ * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU (cuda/policy.h): the gradients are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+ * then be a DeviceArray (TypeError naming it otherwise); a bad f32 mask weight is found on the device and is
+ * the host path's RangeError (the call then waits for the device).
  */
 export function policyLoss(
   logprobs: Float32Array,
@@ -347,6 +352,9 @@ function klArgs(logprobs: unknown, refLogprobs: unknown, options: unknown) {
  *
  * @example
  * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
+ *
+ * With f32 DeviceArrays (mask u8 or f32) it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the
+ * caller), mean is downloaded.
  */
 export function klPenalty(logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): KlPenaltyResult;
 export function klPenalty(logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): DeviceKlPenaltyResult;

@@ -293,6 +293,12 @@ function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: u
  *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
  * });
  * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
+ *
+ * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+ * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
+ * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
+ * loss does not use, and preferenceProb values, are not checked there.
  */
 export function preferenceLoss(
   chosenLogps: Float32Array,
@@ -417,6 +423,9 @@ function ktoArgs(policyLogps: unknown, options: unknown, sync: boolean) {
  *
  * @example
  * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
+ *
+ * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
+ * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
  */
 export function ktoLoss(policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult;
 export function ktoLoss(policyLogps: DeviceArray, options: DeviceKtoLossOptions): DeviceKtoLossResult;
@@ -543,6 +552,9 @@ function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknow
  *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
  *   chosenMask, rejectedMask,
  * });
+ *
+ * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
+ * (owned by the caller), loss and metrics are downloaded.
  */
 export function tokenWeightedDpoLoss(
   chosenLogps: Float32Array,
