@@ -16,6 +16,7 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
+import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
 import { binding } from './native.js';
 
 /** The preference losses of {@link preferenceLoss}. */
@@ -130,6 +131,17 @@ const SYNC_PARAMS = new Float64Array(10);
 const SYNC_KTO_PARAMS = new Float64Array(4);
 const SYNC_STATS = new Float64Array(3);
 
+/** A host call given a DeviceArray anywhere is a TypeError naming it. */
+function rejectHostMix(second: unknown, secondName: string, opts: object, keys: string[], outKeys: string[]): void {
+  if (secondName) rejectDevice(second, secondName);
+  const o = opts as Record<string, unknown>;
+  for (const k of keys) rejectDevice(o[k], `options.${k}`);
+  const out = o.out;
+  if (out !== null && typeof out === 'object') {
+    for (const k of outKeys) rejectDevice((out as Record<string, unknown>)[k], `options.out.${k}`);
+  }
+}
+
 function labelSmoothingOf(v: unknown): number {
   if (v === undefined) return 0;
   const e = finiteIn(v, 'options.labelSmoothing', 0, 0.5);
@@ -150,8 +162,33 @@ function lengthsOf(v: unknown, name: string, n: number, loss: string, why: strin
   return a;
 }
 
+/** The scalar options of preferenceLoss (the same checks for host and device arrays). */
+function preferenceScalars(opts: Partial<PreferenceLossOptions> | Partial<DevicePreferenceLossOptions>, loss: PreferenceLossType) {
+  const beta = opts.beta === undefined ? (loss === 'simpo' ? 2.0 : 0.1) : finitePositive(opts.beta, 'options.beta');
+  const e = labelSmoothingOf(opts.labelSmoothing);
+  if (e > 0 && !SMOOTHED.has(loss)) {
+    throw new RangeError(`options.labelSmoothing: loss '${loss}' takes no label smoothing, expected 0, received ${e}`);
+  }
+  const gamma = opts.gamma === undefined ? 0.5 : finiteIn(opts.gamma, 'options.gamma', -Infinity, Infinity);
+  const alpha = opts.alpha === undefined ? 1.0 : finiteIn(opts.alpha, 'options.alpha', 0, Infinity);
+  const tau = opts.tau === undefined ? 0.05 : finitePositive(opts.tau, 'options.tau');
+  const nllWeight = opts.nllWeight === undefined ? 0 : finiteIn(opts.nllWeight, 'options.nllWeight', 0, Infinity);
+  if (nllWeight !== 0 && loss === 'bt') {
+    throw new RangeError(`options.nllWeight: loss 'bt' compares rewards, not log-probs, expected 0, received ${nllWeight}`);
+  }
+  const fDivergence = opts.fDivergence === undefined ? 'reverse_kl' : oneOf(opts.fDivergence, 'options.fDivergence', FDIVS);
+  if (fDivergence !== 'reverse_kl' && !F_DIVERGENCE.has(loss)) {
+    throw new RangeError(`options.fDivergence: applies to ${[...F_DIVERGENCE].map((l) => `'${l}'`).join(', ')}, not to loss '${loss}'; received '${fDivergence}'`);
+  }
+  const fAlpha = opts.fAlpha === undefined ? 1.0 : finitePositive(opts.fAlpha, 'options.fAlpha');
+  return { beta, e, gamma, alpha, tau, nllWeight, fDivergence, fAlpha };
+}
+
 function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<PreferenceLossOptions>(options, 'options', false);
+  rejectHostMix(rejectedLogps, 'rejectedLogps', opts, [
+    'refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb',
+  ], ['losses', 'chosenRewards', 'rejectedRewards', 'gradChosen', 'gradRejected']);
   const loss = opts.loss === undefined ? 'sigmoid' : oneOf(opts.loss, 'options.loss', LOSSES);
   const chosen = typedArray(chosenLogps, 'chosenLogps', Float32Array);
   const n = chosen.length;
@@ -172,23 +209,7 @@ function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: u
     refr = typedArrayOfLength(opts.refRejectedLogps, 'options.refRejectedLogps', Float32Array, n);
   }
 
-  const beta = opts.beta === undefined ? (loss === 'simpo' ? 2.0 : 0.1) : finitePositive(opts.beta, 'options.beta');
-  const e = labelSmoothingOf(opts.labelSmoothing);
-  if (e > 0 && !SMOOTHED.has(loss)) {
-    throw new RangeError(`options.labelSmoothing: loss '${loss}' takes no label smoothing, expected 0, received ${e}`);
-  }
-  const gamma = opts.gamma === undefined ? 0.5 : finiteIn(opts.gamma, 'options.gamma', -Infinity, Infinity);
-  const alpha = opts.alpha === undefined ? 1.0 : finiteIn(opts.alpha, 'options.alpha', 0, Infinity);
-  const tau = opts.tau === undefined ? 0.05 : finitePositive(opts.tau, 'options.tau');
-  const nllWeight = opts.nllWeight === undefined ? 0 : finiteIn(opts.nllWeight, 'options.nllWeight', 0, Infinity);
-  if (nllWeight !== 0 && loss === 'bt') {
-    throw new RangeError(`options.nllWeight: loss 'bt' compares rewards, not log-probs, expected 0, received ${nllWeight}`);
-  }
-  const fDivergence = opts.fDivergence === undefined ? 'reverse_kl' : oneOf(opts.fDivergence, 'options.fDivergence', FDIVS);
-  if (fDivergence !== 'reverse_kl' && !F_DIVERGENCE.has(loss)) {
-    throw new RangeError(`options.fDivergence: applies to ${[...F_DIVERGENCE].map((l) => `'${l}'`).join(', ')}, not to loss '${loss}'; received '${fDivergence}'`);
-  }
-  const fAlpha = opts.fAlpha === undefined ? 1.0 : finitePositive(opts.fAlpha, 'options.fAlpha');
+  const { beta, e, gamma, alpha, tau, nllWeight, fDivergence, fAlpha } = preferenceScalars(opts, loss);
 
   let marginScalar = 0;
   let marginArr: Float32Array | null = null;
@@ -272,12 +293,31 @@ function preferenceArgs(chosenLogps: unknown, rejectedLogps: unknown, options: u
  *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
  * });
  * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
+ *
+ * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+ * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
+ * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
+ * loss does not use, and preferenceProb values, are not checked there.
  */
 export function preferenceLoss(
   chosenLogps: Float32Array,
   rejectedLogps: Float32Array,
   options?: PreferenceLossOptions,
-): PreferenceLossResult {
+): PreferenceLossResult;
+export function preferenceLoss(
+  chosenLogps: DeviceArray,
+  rejectedLogps: DeviceArray,
+  options?: DevicePreferenceLossOptions,
+): DevicePreferenceLossResult;
+export function preferenceLoss(
+  chosenLogps: Float32Array | DeviceArray,
+  rejectedLogps: Float32Array | DeviceArray,
+  options?: PreferenceLossOptions | DevicePreferenceLossOptions,
+): PreferenceLossResult | DevicePreferenceLossResult {
+  if (chosenLogps instanceof DeviceArray) {
+    return runDevice(devicePreferenceArgs(chosenLogps, rejectedLogps, options), cudaPref('preferenceLoss').preferenceLoss);
+  }
   const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options, true);
   native.preferenceLoss(...args);
   return finish();
@@ -288,7 +328,20 @@ export async function preferenceLossAsync(
   chosenLogps: Float32Array,
   rejectedLogps: Float32Array,
   options?: PreferenceLossOptions,
-): Promise<PreferenceLossResult> {
+): Promise<PreferenceLossResult>;
+export async function preferenceLossAsync(
+  chosenLogps: DeviceArray,
+  rejectedLogps: DeviceArray,
+  options?: DevicePreferenceLossOptions,
+): Promise<DevicePreferenceLossResult>;
+export async function preferenceLossAsync(
+  chosenLogps: Float32Array | DeviceArray,
+  rejectedLogps: Float32Array | DeviceArray,
+  options?: PreferenceLossOptions | DevicePreferenceLossOptions,
+): Promise<PreferenceLossResult | DevicePreferenceLossResult> {
+  if (chosenLogps instanceof DeviceArray) {
+    return runDeviceAsync(devicePreferenceArgs(chosenLogps, rejectedLogps, options), cudaPref('preferenceLossAsync').preferenceLossAsync);
+  }
   const { args, finish } = preferenceArgs(chosenLogps, rejectedLogps, options, false);
   await native.preferenceLossAsync(...args);
   return finish();
@@ -332,6 +385,7 @@ export interface KtoLossResult {
 
 function ktoArgs(policyLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<KtoLossOptions>(options, 'options', true);
+  rejectHostMix(undefined, '', opts, ['desirable', 'refLogps'], ['losses', 'rewards', 'grad']);
   const logp = typedArray(policyLogps, 'policyLogps', Float32Array);
   const n = logp.length;
   if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
@@ -369,15 +423,32 @@ function ktoArgs(policyLogps: unknown, options: unknown, sync: boolean) {
  *
  * @example
  * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
+ *
+ * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
+ * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
  */
-export function ktoLoss(policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult {
+export function ktoLoss(policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult;
+export function ktoLoss(policyLogps: DeviceArray, options: DeviceKtoLossOptions): DeviceKtoLossResult;
+export function ktoLoss(
+  policyLogps: Float32Array | DeviceArray,
+  options: KtoLossOptions | DeviceKtoLossOptions,
+): KtoLossResult | DeviceKtoLossResult {
+  if (policyLogps instanceof DeviceArray) return runDevice(deviceKtoArgs(policyLogps, options), cudaPref('ktoLoss').ktoLoss);
   const { args, finish } = ktoArgs(policyLogps, options, true);
   native.ktoLoss(...args);
   return finish();
 }
 
 /** ktoLoss on a worker thread; the input buffers must stay untouched until it settles. */
-export async function ktoLossAsync(policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult> {
+export async function ktoLossAsync(policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult>;
+export async function ktoLossAsync(policyLogps: DeviceArray, options: DeviceKtoLossOptions): Promise<DeviceKtoLossResult>;
+export async function ktoLossAsync(
+  policyLogps: Float32Array | DeviceArray,
+  options: KtoLossOptions | DeviceKtoLossOptions,
+): Promise<KtoLossResult | DeviceKtoLossResult> {
+  if (policyLogps instanceof DeviceArray) {
+    return runDeviceAsync(deviceKtoArgs(policyLogps, options), cudaPref('ktoLossAsync').ktoLossAsync);
+  }
   const { args, finish } = ktoArgs(policyLogps, options, false);
   await native.ktoLossAsync(...args);
   return finish();
@@ -429,6 +500,9 @@ export interface TokenWeightedDpoResult {
 
 function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknown, sync: boolean) {
   const opts = optionsObject<TokenWeightedDpoOptions>(options, 'options', true);
+  rejectHostMix(rejectedLogps, 'rejectedLogps', opts, [
+    'refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards', 'rejectedTokenRewards', 'chosenMask', 'rejectedMask',
+  ], ['losses', 'chosenRewards', 'rejectedRewards', 'gradChosen', 'gradRejected']);
   const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
   const chosen = typedArray(chosenLogps, 'chosenLogps', Float32Array);
   if (chosen.length === 0 || chosen.length % seqLen !== 0) {
@@ -478,12 +552,28 @@ function tgdpoArgs(chosenLogps: unknown, rejectedLogps: unknown, options: unknow
  *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
  *   chosenMask, rejectedMask,
  * });
+ *
+ * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
+ * (owned by the caller), loss and metrics are downloaded.
  */
 export function tokenWeightedDpoLoss(
   chosenLogps: Float32Array,
   rejectedLogps: Float32Array,
   options: TokenWeightedDpoOptions,
-): TokenWeightedDpoResult {
+): TokenWeightedDpoResult;
+export function tokenWeightedDpoLoss(
+  chosenLogps: DeviceArray,
+  rejectedLogps: DeviceArray,
+  options: DeviceTokenWeightedDpoOptions,
+): DeviceTokenWeightedDpoResult;
+export function tokenWeightedDpoLoss(
+  chosenLogps: Float32Array | DeviceArray,
+  rejectedLogps: Float32Array | DeviceArray,
+  options: TokenWeightedDpoOptions | DeviceTokenWeightedDpoOptions,
+): TokenWeightedDpoResult | DeviceTokenWeightedDpoResult {
+  if (chosenLogps instanceof DeviceArray) {
+    return runDevice(deviceTgdpoArgs(chosenLogps, rejectedLogps, options), cudaPref('tokenWeightedDpoLoss').tokenWeightedDpoLoss);
+  }
   const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options, true);
   native.tokenWeightedDpoLoss(...args);
   return finish();
@@ -494,8 +584,322 @@ export async function tokenWeightedDpoLossAsync(
   chosenLogps: Float32Array,
   rejectedLogps: Float32Array,
   options: TokenWeightedDpoOptions,
-): Promise<TokenWeightedDpoResult> {
+): Promise<TokenWeightedDpoResult>;
+export async function tokenWeightedDpoLossAsync(
+  chosenLogps: DeviceArray,
+  rejectedLogps: DeviceArray,
+  options: DeviceTokenWeightedDpoOptions,
+): Promise<DeviceTokenWeightedDpoResult>;
+export async function tokenWeightedDpoLossAsync(
+  chosenLogps: Float32Array | DeviceArray,
+  rejectedLogps: Float32Array | DeviceArray,
+  options: TokenWeightedDpoOptions | DeviceTokenWeightedDpoOptions,
+): Promise<TokenWeightedDpoResult | DeviceTokenWeightedDpoResult> {
+  if (chosenLogps instanceof DeviceArray) {
+    return runDeviceAsync(
+      deviceTgdpoArgs(chosenLogps, rejectedLogps, options),
+      cudaPref('tokenWeightedDpoLossAsync').tokenWeightedDpoLossAsync,
+    );
+  }
   const { args, finish } = tgdpoArgs(chosenLogps, rejectedLogps, options, false);
   await native.tokenWeightedDpoLossAsync(...args);
   return finish();
+}
+
+// ---- device path (first array a DeviceArray; lib/cuda.ts, cuda/preference.h) ----------------------
+
+type F32Device = DeviceArray<'f32'>;
+
+/** preferenceLoss options when the log-probs are DeviceArrays: every array is a DeviceArray. */
+export interface DevicePreferenceLossOptions
+  extends Omit<PreferenceLossOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenLengths' | 'rejectedLengths' | 'margin' | 'preferenceProb' | 'out'> {
+  /** f32 DeviceArrays (P); both or neither. */
+  refChosenLogps?: DeviceArray;
+  refRejectedLogps?: DeviceArray;
+  /** i32 DeviceArrays (P); checked (>= 1) on the device where the loss uses them. */
+  chosenLengths?: DeviceArray;
+  rejectedLengths?: DeviceArray;
+  /** 'bt': a number or an f32 DeviceArray (P). */
+  margin?: number | DeviceArray;
+  /** 'bt': f32 DeviceArray (P) of probabilities (not range-checked on the device). */
+  preferenceProb?: DeviceArray;
+  /** Caller-owned f32 DeviceArrays (P each). */
+  out?: {
+    losses?: DeviceArray;
+    chosenRewards?: DeviceArray;
+    rejectedRewards?: DeviceArray;
+    gradChosen?: DeviceArray;
+    gradRejected?: DeviceArray;
+  };
+}
+
+/** preferenceLoss on the device: arrays are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded. */
+export interface DevicePreferenceLossResult {
+  loss: number;
+  losses: F32Device;
+  chosenRewards: F32Device;
+  rejectedRewards: F32Device;
+  gradChosen: F32Device;
+  gradRejected: F32Device;
+  metrics: { rewardAccuracy: number; rewardMargin: number };
+}
+
+/** ktoLoss options when the log-probs are a DeviceArray. */
+export interface DeviceKtoLossOptions extends Omit<KtoLossOptions, 'desirable' | 'refLogps' | 'out'> {
+  /** u8 DeviceArray (N): nonzero = desirable. */
+  desirable: DeviceArray;
+  /** f32 DeviceArray (N). */
+  refLogps?: DeviceArray;
+  out?: { losses?: DeviceArray; rewards?: DeviceArray; grad?: DeviceArray };
+}
+
+export interface DeviceKtoLossResult {
+  loss: number;
+  losses: F32Device;
+  rewards: F32Device;
+  grad: F32Device;
+  metrics: { desirableRewardMean: number; undesirableRewardMean: number };
+}
+
+/** tokenWeightedDpoLoss options when the log-probs are DeviceArrays. */
+export interface DeviceTokenWeightedDpoOptions
+  extends Omit<TokenWeightedDpoOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenTokenRewards' | 'rejectedTokenRewards' | 'chosenMask' | 'rejectedMask' | 'out'> {
+  /** f32 DeviceArrays (B * T). */
+  refChosenLogps: DeviceArray;
+  refRejectedLogps: DeviceArray;
+  chosenTokenRewards: DeviceArray;
+  rejectedTokenRewards: DeviceArray;
+  /** u8 or f32 DeviceArrays (B * T), both of one dtype. */
+  chosenMask: DeviceArray;
+  rejectedMask: DeviceArray;
+  out?: {
+    losses?: DeviceArray;
+    chosenRewards?: DeviceArray;
+    rejectedRewards?: DeviceArray;
+    gradChosen?: DeviceArray;
+    gradRejected?: DeviceArray;
+  };
+}
+
+export interface DeviceTokenWeightedDpoResult {
+  loss: number;
+  losses: F32Device;
+  chosenRewards: F32Device;
+  rejectedRewards: F32Device;
+  gradChosen: F32Device;
+  gradRejected: F32Device;
+  metrics: { rewardAccuracy: number; rewardMargin: number };
+}
+
+interface CudaPreferenceBinding {
+  preferenceLoss(...args: unknown[]): undefined;
+  preferenceLossAsync(...args: unknown[]): Promise<undefined>;
+  ktoLoss(...args: unknown[]): undefined;
+  ktoLossAsync(...args: unknown[]): Promise<undefined>;
+  tokenWeightedDpoLoss(...args: unknown[]): undefined;
+  tokenWeightedDpoLossAsync(...args: unknown[]): Promise<undefined>;
+}
+const cudaPref = (what: string) => cudaNative(what) as unknown as CudaPreferenceBinding;
+
+/** A prepared device call: its arguments, the arrays it uses, the outputs it allocated, and its result. */
+interface DeviceCall<R> {
+  args: unknown[];
+  used: DeviceArray[];
+  allocated: DeviceArray[];
+  finish: () => R;
+}
+
+const MIX = 'the log-probs are a DeviceArray; host and device arrays cannot be mixed in one call';
+const f32Dev = (v: unknown, name: string, n: number) => deviceArg(v, name, ['f32'], n, MIX) as F32Device;
+const ptrOf = (a: DeviceArray | null, name: string) => (a ? devicePointer(a, name) : null);
+
+/** Allocates (or checks) the f32 outputs named in `spec`; frees what it allocated when a check fails. */
+function deviceOutputs<K extends string>(out: Record<string, unknown>, spec: [K, number][], allocated: DeviceArray[]): Record<K, F32Device> {
+  const result = {} as Record<K, F32Device>;
+  try {
+    for (const [k, len] of spec) {
+      if (out[k] !== undefined) result[k] = f32Dev(out[k], `options.out.${k}`, len);
+      else {
+        const a = alloc('f32', len);
+        allocated.push(a);
+        result[k] = a;
+      }
+    }
+  } catch (err) {
+    for (const a of allocated) a.free();
+    allocated.length = 0;
+    throw err;
+  }
+  return result;
+}
+
+const PAIR_OUTS = ['losses', 'chosenRewards', 'rejectedRewards', 'gradChosen', 'gradRejected'] as const;
+
+function devicePreferenceArgs(chosenLogps: DeviceArray, rejectedLogps: unknown, options: unknown): DeviceCall<DevicePreferenceLossResult> {
+  const opts = optionsObject<DevicePreferenceLossOptions>(options, 'options', false);
+  const loss = opts.loss === undefined ? 'sigmoid' : oneOf(opts.loss, 'options.loss', LOSSES);
+  const chosen = deviceArg(chosenLogps, 'chosenLogps', ['f32'], undefined, MIX);
+  const n = chosen.length;
+  if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
+  const rejected = f32Dev(rejectedLogps, 'rejectedLogps', n);
+
+  let refc: DeviceArray | null = null, refr: DeviceArray | null = null;
+  if (opts.refChosenLogps !== undefined || opts.refRejectedLogps !== undefined) {
+    if (REFERENCE_FREE.has(loss)) {
+      const name = opts.refChosenLogps !== undefined ? 'options.refChosenLogps' : 'options.refRejectedLogps';
+      throw new TypeError(`${name}: loss '${loss}' is reference-free, expected undefined, received ${describe(opts.refChosenLogps ?? opts.refRejectedLogps)}`);
+    }
+    if (opts.refChosenLogps === undefined || opts.refRejectedLogps === undefined) {
+      const missing = opts.refChosenLogps === undefined ? 'options.refChosenLogps' : 'options.refRejectedLogps';
+      throw new TypeError(`${missing}: expected both reference arrays or neither, received undefined`);
+    }
+    refc = f32Dev(opts.refChosenLogps, 'options.refChosenLogps', n);
+    refr = f32Dev(opts.refRejectedLogps, 'options.refRejectedLogps', n);
+  }
+  const { beta, e, gamma, alpha, tau, nllWeight, fDivergence, fAlpha } = preferenceScalars(opts, loss);
+
+  let marginScalar = 0;
+  let marginArr: DeviceArray | null = null;
+  let prob: DeviceArray | null = null;
+  if (opts.margin !== undefined || opts.preferenceProb !== undefined) {
+    if (loss !== 'bt') {
+      const name = opts.margin !== undefined ? 'options.margin' : 'options.preferenceProb';
+      throw new TypeError(`${name}: only loss 'bt' takes it, expected undefined with loss '${loss}', received ${describe(opts.margin ?? opts.preferenceProb)}`);
+    }
+    if (typeof opts.margin === 'number') marginScalar = finiteIn(opts.margin, 'options.margin', -Infinity, Infinity);
+    else if (opts.margin !== undefined) marginArr = f32Dev(opts.margin, 'options.margin', n);
+    if (opts.preferenceProb !== undefined) {
+      if (e > 0) {
+        throw new RangeError(`options.labelSmoothing: soft labels (preferenceProb) replace label smoothing, expected 0, received ${e}`);
+      }
+      prob = f32Dev(opts.preferenceProb, 'options.preferenceProb', n);
+    }
+  }
+
+  const why = loss === 'ipo' || loss === 'simpo' || loss === 'orpo'
+    ? 'the loss averages log-probs over the completion lengths'
+    : loss === 'cpo' && alpha !== 0
+      ? 'the CPO NLL term (alpha != 0) divides by the chosen length'
+      : nllWeight !== 0
+        ? 'the NLL term (nllWeight != 0) divides by the chosen length'
+        : null;
+  const lengths = (v: unknown, name: string): DeviceArray | null => {
+    if (v === undefined) {
+      if (why === null) return null;
+      throw new TypeError(`${name}: ${why} (loss '${loss}'), expected an i32 DeviceArray of length ${n}, received undefined`);
+    }
+    return deviceArg(v, name, ['i32'], n, MIX);
+  };
+  const lw = lengths(opts.chosenLengths, 'options.chosenLengths');
+  const ll = lengths(opts.rejectedLengths, 'options.rejectedLengths');
+
+  const out = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+  const allocated: DeviceArray[] = [];
+  const r = deviceOutputs(out, PAIR_OUTS.map((k) => [k, n] as [typeof k, number]), allocated);
+  const params = new Float64Array([
+    LOSSES.indexOf(loss), beta, e, gamma, alpha, tau, marginScalar, FDIVS.indexOf(fDivergence), fAlpha, nllWeight,
+  ]);
+  const stats = new Float64Array(3);
+  const args = [
+    devicePointer(chosen, 'chosenLogps'), n, devicePointer(rejected, 'rejectedLogps'), n,
+    ptrOf(refc, 'options.refChosenLogps'), n, ptrOf(refr, 'options.refRejectedLogps'), n,
+    ptrOf(lw, 'options.chosenLengths'), n, ptrOf(ll, 'options.rejectedLengths'), n,
+    ptrOf(marginArr, 'options.margin'), n, ptrOf(prob, 'options.preferenceProb'), n, params,
+    ...PAIR_OUTS.flatMap((k) => [devicePointer(r[k], `options.out.${k}`), n]), stats,
+  ];
+  const used = [chosen, rejected, ...PAIR_OUTS.map((k) => r[k]), ...[refc, refr, lw, ll, marginArr, prob].filter((a): a is DeviceArray => a !== null)];
+  const finish = (): DevicePreferenceLossResult => ({ loss: stats[0], ...r, metrics: { rewardAccuracy: stats[1], rewardMargin: stats[2] } });
+  return { args, used, allocated, finish };
+}
+
+function deviceKtoArgs(policyLogps: DeviceArray, options: unknown): DeviceCall<DeviceKtoLossResult> {
+  const opts = optionsObject<DeviceKtoLossOptions>(options, 'options', true);
+  const logp = deviceArg(policyLogps, 'policyLogps', ['f32'], undefined, MIX);
+  const n = logp.length;
+  if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
+  const desirable = deviceArg(opts.desirable, 'options.desirable', ['u8'], n, MIX);
+  const ref = opts.refLogps === undefined ? null : f32Dev(opts.refLogps, 'options.refLogps', n);
+  const kl = finiteIn(opts.kl, 'options.kl', -Infinity, Infinity);
+  const beta = opts.beta === undefined ? 0.1 : finitePositive(opts.beta, 'options.beta');
+  const wd = opts.desirableWeight === undefined ? 1 : finiteIn(opts.desirableWeight, 'options.desirableWeight', 0, Infinity);
+  const wu = opts.undesirableWeight === undefined ? 1 : finiteIn(opts.undesirableWeight, 'options.undesirableWeight', 0, Infinity);
+  const out = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+  const allocated: DeviceArray[] = [];
+  const r = deviceOutputs(out, [['losses', n], ['rewards', n], ['grad', n]], allocated);
+  const stats = new Float64Array(3);
+  const args = [
+    devicePointer(logp, 'policyLogps'), n, ptrOf(ref, 'options.refLogps'), n, devicePointer(desirable, 'options.desirable'), n,
+    new Float64Array([beta, kl, wd, wu]),
+    devicePointer(r.losses, 'options.out.losses'), n, devicePointer(r.rewards, 'options.out.rewards'), n,
+    devicePointer(r.grad, 'options.out.grad'), n, stats,
+  ];
+  const used = [logp, desirable, r.losses, r.rewards, r.grad, ...(ref ? [ref] : [])];
+  const finish = (): DeviceKtoLossResult => ({
+    loss: stats[0],
+    ...r,
+    metrics: { desirableRewardMean: stats[1], undesirableRewardMean: stats[2] },
+  });
+  return { args, used, allocated, finish };
+}
+
+function deviceTgdpoArgs(chosenLogps: DeviceArray, rejectedLogps: unknown, options: unknown): DeviceCall<DeviceTokenWeightedDpoResult> {
+  const opts = optionsObject<DeviceTokenWeightedDpoOptions>(options, 'options', true);
+  const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
+  const chosen = deviceArg(chosenLogps, 'chosenLogps', ['f32'], undefined, MIX);
+  if (chosen.length === 0 || chosen.length % seqLen !== 0) {
+    throw new RangeError(`chosenLogps: expected a positive length that is a multiple of seqLen (${seqLen}), received length ${chosen.length}`);
+  }
+  const nt = chosen.length, batch = nt / seqLen;
+  const rejected = f32Dev(rejectedLogps, 'rejectedLogps', nt);
+  const refc = f32Dev(opts.refChosenLogps, 'options.refChosenLogps', nt);
+  const refr = f32Dev(opts.refRejectedLogps, 'options.refRejectedLogps', nt);
+  const tw = f32Dev(opts.chosenTokenRewards, 'options.chosenTokenRewards', nt);
+  const tl = f32Dev(opts.rejectedTokenRewards, 'options.rejectedTokenRewards', nt);
+  const mw = deviceArg(opts.chosenMask, 'options.chosenMask', ['u8', 'f32'], nt, MIX);
+  const ml = deviceArg(opts.rejectedMask, 'options.rejectedMask', [mw.dtype], nt, MIX);
+  const beta = opts.beta === undefined ? 0.1 : finitePositive(opts.beta, 'options.beta');
+  const alpha = opts.alpha === undefined ? 0.5 : finiteIn(opts.alpha, 'options.alpha', -Infinity, Infinity);
+  const out = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+  const allocated: DeviceArray[] = [];
+  const r = deviceOutputs(
+    out,
+    [['losses', batch], ['chosenRewards', batch], ['rejectedRewards', batch], ['gradChosen', nt], ['gradRejected', nt]],
+    allocated,
+  );
+  const stats = new Float64Array(3);
+  const args = [
+    batch, seqLen, devicePointer(chosen, 'chosenLogps'), nt, devicePointer(rejected, 'rejectedLogps'), nt,
+    devicePointer(refc, 'options.refChosenLogps'), nt, devicePointer(refr, 'options.refRejectedLogps'), nt,
+    devicePointer(tw, 'options.chosenTokenRewards'), nt, devicePointer(tl, 'options.rejectedTokenRewards'), nt,
+    devicePointer(mw, 'options.chosenMask'), nt, devicePointer(ml, 'options.rejectedMask'), nt, mw.dtype === 'f32', beta, alpha,
+    ...PAIR_OUTS.flatMap((k) => [devicePointer(r[k], `options.out.${k}`), r[k].length]), stats,
+  ];
+  const used = [chosen, rejected, refc, refr, tw, tl, mw, ml, ...PAIR_OUTS.map((k) => r[k])];
+  const finish = (): DeviceTokenWeightedDpoResult => ({ loss: stats[0], ...r, metrics: { rewardAccuracy: stats[1], rewardMargin: stats[2] } });
+  return { args, used, allocated, finish };
+}
+
+function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
+  try {
+    fn(...call.args);
+  } catch (err) {
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  return call.finish();
+}
+
+async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
+  // `call` (its DeviceArrays and the host stats buffer) stays reachable until the Promise settles;
+  // free() refuses meanwhile.
+  holdDeviceArrays(call.used, 1);
+  try {
+    await fn(...call.args);
+  } catch (err) {
+    holdDeviceArrays(call.used, -1);
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  holdDeviceArrays(call.used, -1);
+  return call.finish();
 }

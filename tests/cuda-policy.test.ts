@@ -1,0 +1,348 @@
+// policyLoss / klPenalty on DeviceArrays (cuda/policy.h through native/cuda_binding/policy.cc).
+//
+// Runs where a CUDA device is visible: a GPU, or the host emulation built as a module and named by
+// REWARD_KERNELS_CUDA_MODULE (docs/cuda.md). The device results are compared with the CPU kernel
+// on the same inputs (within 1e-5 relative), plus out buffers, the Async forms, bad mask weights
+// (the host path's RangeError), and host/device mixing (TypeError naming the argument).
+import { describe, expect, it } from 'vitest';
+import { cuda, DeviceArray } from '../lib/cuda.js';
+import {
+  klPenalty,
+  klPenaltyAsync,
+  policyLoss,
+  policyLossAsync,
+  type KlEstimator,
+  type LossAggregation,
+  type PolicyLossResult,
+  type PolicyVariant,
+  type DevicePolicyLossResult,
+} from '../lib/policy.js';
+import { expectClose, randn, rng } from './helpers.js';
+
+const available = cuda.isAvailable();
+const VARIANTS: PolicyVariant[] = ['ppo', 'gspo', 'cispo', 'sapo', 'gpg'];
+const AGGS: LossAggregation[] = ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'];
+const ESTS: KlEstimator[] = ['k1', 'k2', 'k3', 'abs', 'k3+'];
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  expect.fail('expected an error');
+}
+
+async function rejected(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  expect.fail('expected a rejection');
+}
+
+interface Case {
+  B: number;
+  T: number;
+  logprobs: Float32Array;
+  old: Float32Array;
+  adv: Float32Array;
+  advTok: Float32Array;
+  mask: Uint8Array;
+  weights: Float32Array;
+  ref: Float32Array;
+  entropy: Float32Array;
+}
+
+function makeCase(B: number, T: number, seed: number): Case {
+  const r = rng(seed);
+  const n = B * T;
+  const logprobs = randn(n, 1, seed + 1).map((x) => -Math.abs(x) - 0.1);
+  const old = logprobs.map((x, i) => x + 0.3 * Math.sin(i * 1.7 + seed));
+  const mask = new Uint8Array(n);
+  const weights = new Float32Array(n);
+  for (let b = 0; b < B; b++) {
+    const len = b === 1 ? 0 : 1 + Math.floor(r() * T); // row 1 empty
+    for (let t = 0; t < len; t++) {
+      mask[b * T + t] = 1;
+      weights[b * T + t] = 0.25 + r();
+    }
+  }
+  // garbage under the mask must stay out of the loss and gradient
+  for (let i = 0; i < n; i++) if (!mask[i] && i % 3 === 0) old[i] = NaN;
+  return {
+    B, T, logprobs, old, mask, weights,
+    adv: randn(B, 1, seed + 2),
+    advTok: randn(n, 1, seed + 3),
+    ref: logprobs.map((x, i) => x + 0.5 * Math.cos(i + seed)),
+    entropy: randn(n, 1, seed + 4).map((x) => Math.abs(x)),
+  };
+}
+
+/** Every DeviceArray made by `up` is freed by `freeAll`. */
+function uploader() {
+  const made: DeviceArray[] = [];
+  const up = <T extends Float32Array | Uint8Array>(a: T): DeviceArray => {
+    const d = cuda.upload(a as Float32Array);
+    made.push(d);
+    return d;
+  };
+  const track = <T extends DeviceArray | undefined>(d: T): T => {
+    if (d) made.push(d);
+    return d;
+  };
+  const freeAll = () => made.forEach((d) => d.free());
+  return { up, track, freeAll };
+}
+
+function sameResult(dev: DevicePolicyLossResult, host: PolicyLossResult, label: string) {
+  const g = dev.gradLogprobs.download();
+  let gmax = 0;
+  for (const v of host.gradLogprobs) gmax = Math.max(gmax, Math.abs(v));
+  expectClose(g, host.gradLogprobs, 1e-5, 1e-6 * gmax + 1e-12, `${label} gradLogprobs`);
+  expectClose([dev.loss], [host.loss], 1e-5, 1e-7, `${label} loss`);
+  const keys = Object.keys(host.metrics).sort();
+  expect(Object.keys(dev.metrics).sort(), label).toEqual(keys);
+  const m = dev.metrics as unknown as Record<string, number>;
+  const hm = host.metrics as unknown as Record<string, number>;
+  expectClose(keys.map((k) => m[k]), keys.map((k) => hm[k]), 1e-5, 1e-7, `${label} metrics ${keys.join(',')}`);
+  expect(dev.gradEntropy === undefined, label).toBe(host.gradEntropy === undefined);
+  if (host.gradEntropy) expectClose(dev.gradEntropy!.download(), host.gradEntropy, 1e-6, 0, `${label} gradEntropy`);
+}
+
+describe.skipIf(!available)('policyLoss on DeviceArrays', () => {
+  it('matches the CPU kernel for every variant x aggregation (u8 mask, per-sequence advantages)', () => {
+    const c = makeCase(3, 37, 11);
+    const { up, track, freeAll } = uploader();
+    try {
+      const [lp, old, adv, mask] = [up(c.logprobs), up(c.old), up(c.adv), up(c.mask)];
+      for (const variant of VARIANTS) {
+        for (const aggregation of AGGS) {
+          const opts = { seqLen: c.T, variant, aggregation };
+          const host = policyLoss(c.logprobs, c.old, c.adv, c.mask, opts);
+          const dev = policyLoss(lp, old, adv, mask, opts);
+          track(dev.gradLogprobs);
+          expect(dev.gradLogprobs).toBeInstanceOf(DeviceArray);
+          expect(dev.gradLogprobs.dtype).toBe('f32');
+          expect(host.loss).not.toBe(0);
+          sameResult(dev, host, `${variant}/${aggregation}`);
+        }
+      }
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('matches with f32 weights, per-token advantages, ref log-probs (every estimator), entropy, dual clip, delta, normalizer', () => {
+    const c = makeCase(3, 1100, 5); // two 1024-token chunks per row
+    const { up, track, freeAll } = uploader();
+    try {
+      const [lp, old, advTok, w, ref, ent] = [up(c.logprobs), up(c.old), up(c.advTok), up(c.weights), up(c.ref), up(c.entropy)];
+      for (const [i, klEstimator] of ESTS.entries()) {
+        const variant = VARIANTS[i];
+        const opts = {
+          seqLen: c.T, variant, klEstimator, beta: 0.05, entropyCoef: 0.01,
+          dualClip: variant === 'ppo' ? 3 : undefined, delta: i === 0 ? 1.5 : undefined, normalizer: i === 2 ? 777 : undefined,
+        };
+        const host = policyLoss(c.logprobs, c.old, c.advTok, c.weights, { ...opts, refLogprobs: c.ref, entropy: c.entropy });
+        const dev = policyLoss(lp, old, advTok, w, { ...opts, refLogprobs: ref, entropy: ent });
+        track(dev.gradLogprobs);
+        track(dev.gradEntropy);
+        expect(host.metrics.kl).not.toBe(0);
+        sameResult(dev, host, `${variant}/${klEstimator}`);
+      }
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('writes caller-owned out buffers, repeats bit for bit, and the Async form agrees', async () => {
+    const c = makeCase(4, 53, 23);
+    const { up, freeAll } = uploader();
+    try {
+      const [lp, old, adv, mask, ent] = [up(c.logprobs), up(c.old), up(c.adv), up(c.mask), up(c.entropy)];
+      const gl = up(new Float32Array(c.B * c.T).fill(NaN));
+      const ge = up(new Float32Array(c.B * c.T).fill(NaN));
+      const opts = { seqLen: c.T, entropyCoef: 0.02, epsilonHigh: 0.28 };
+      const host = policyLoss(c.logprobs, c.old, c.adv, c.mask, { ...opts, entropy: c.entropy });
+      const dev = policyLoss(lp, old, adv, mask, { ...opts, entropy: ent, out: { gradLogprobs: gl, gradEntropy: ge } });
+      expect(dev.gradLogprobs).toBe(gl);
+      expect(dev.gradEntropy).toBe(ge);
+      sameResult(dev, host, 'out');
+      const first = gl.download();
+      const again = policyLoss(lp, old, adv, mask, { ...opts, entropy: ent, out: { gradLogprobs: gl, gradEntropy: ge } });
+      expect(again.loss).toBe(dev.loss);
+      expect(Array.from(gl.download())).toEqual(Array.from(first));
+      const pending = policyLossAsync(lp, old, adv, mask, { ...opts, entropy: ent });
+      expect(() => lp.free()).toThrow(/pending Async/);
+      const asyncRes = await pending;
+      try {
+        expect(asyncRes.loss).toBe(dev.loss);
+        expect(asyncRes.metrics).toEqual(dev.metrics);
+        expect(Array.from(asyncRes.gradLogprobs.download())).toEqual(Array.from(first));
+      } finally {
+        asyncRes.gradLogprobs.free();
+        asyncRes.gradEntropy?.free();
+      }
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('an empty batch gives zeros like the CPU', () => {
+    const e = new Float32Array(0);
+    const { up, freeAll } = uploader();
+    try {
+      const host = policyLoss(e, e, e, null, { seqLen: 4 });
+      const dev = policyLoss(up(e), up(e), up(e), null, { seqLen: 4 });
+      expect(dev.gradLogprobs.length).toBe(0);
+      expect(dev.loss).toBe(host.loss);
+      expect(dev.metrics).toEqual(host.metrics);
+      dev.gradLogprobs.free();
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('a bad f32 mask weight is the host RangeError (sync and Async)', async () => {
+    const c = makeCase(2, 40, 3);
+    c.weights[47] = -0.5;
+    c.weights[61] = NaN;
+    const { up, freeAll } = uploader();
+    try {
+      const [lp, old, adv, w] = [up(c.logprobs), up(c.old), up(c.adv), up(c.weights)];
+      const hostErr = thrown(() => policyLoss(c.logprobs, c.old, c.adv, c.weights, { seqLen: c.T }));
+      expect(hostErr).toBeInstanceOf(RangeError);
+      const devErr = thrown(() => policyLoss(lp, old, adv, w, { seqLen: c.T }));
+      expect(devErr).toBeInstanceOf(RangeError);
+      expect(devErr.message).toBe(hostErr.message);
+      expect(devErr.message).toContain('mask[47]');
+      const asyncErr = await rejected(policyLossAsync(lp, old, adv, w, { seqLen: c.T }));
+      expect(asyncErr).toBeInstanceOf(RangeError);
+      expect(asyncErr.message).toBe(hostErr.message);
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('host and device arrays cannot be mixed; dtypes and lengths are checked', () => {
+    const c = makeCase(2, 8, 9);
+    const { up, freeAll } = uploader();
+    try {
+      const [lp, old, adv, mask] = [up(c.logprobs), up(c.old), up(c.adv), up(c.mask)];
+      const cases: [() => unknown, ErrorConstructor, string][] = [
+        [() => policyLoss(lp, c.old as unknown as DeviceArray, adv, mask, { seqLen: 8 }), TypeError, 'oldLogprobs'],
+        [() => policyLoss(lp, old, c.adv as unknown as DeviceArray, mask, { seqLen: 8 }), TypeError, 'advantages'],
+        [() => policyLoss(lp, old, adv, c.mask as unknown as DeviceArray, { seqLen: 8 }), TypeError, 'mask'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 8, refLogprobs: c.ref as unknown as DeviceArray }), TypeError, 'options.refLogprobs'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 8, entropy: c.entropy as unknown as DeviceArray }), TypeError, 'options.entropy'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 8, out: { gradLogprobs: new Float32Array(16) as unknown as DeviceArray } }), TypeError, 'options.out.gradLogprobs'],
+        [() => policyLoss(c.logprobs, old as unknown as Float32Array, c.adv, c.mask, { seqLen: 8 }), TypeError, 'oldLogprobs'],
+        [() => policyLoss(c.logprobs, c.old, c.adv, mask as unknown as Uint8Array, { seqLen: 8 }), TypeError, 'mask'],
+        [() => policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: 8, entropy: up(c.entropy) as unknown as Float32Array }), TypeError, 'options.entropy'],
+        [() => policyLoss(lp, mask, adv, mask, { seqLen: 8 }), TypeError, 'oldLogprobs'],
+        [() => policyLoss(lp, old, up(new Float32Array(3)), mask, { seqLen: 8 }), RangeError, 'advantages'],
+        [() => policyLoss(lp, old, adv, up(new Uint8Array(15)), { seqLen: 8 }), RangeError, 'mask'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 7 }), RangeError, 'options.seqLen'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 8, epsilonLow: 2 }), RangeError, 'options.epsilonLow'],
+        [() => policyLoss(lp, old, adv, mask, { seqLen: 8, out: { gradEntropy: up(new Float32Array(16)) } }), TypeError, 'options.out.gradEntropy'],
+      ];
+      for (const [call, Cls, name] of cases) {
+        const err = thrown(call);
+        expect(err, name).toBeInstanceOf(Cls);
+        expect(err.message, name).toContain(name);
+      }
+      const gone = up(c.old);
+      gone.free();
+      expect(thrown(() => policyLoss(lp, gone, adv, mask, { seqLen: 8 })).message).toMatch(/oldLogprobs.*after free/);
+    } finally {
+      freeAll();
+    }
+  });
+});
+
+describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
+  it('matches the CPU kernel for every estimator without, with u8 and with f32 masks', () => {
+    const c = makeCase(3, 700, 31);
+    const { up, freeAll } = uploader();
+    try {
+      const [lp, ref, mask, w] = [up(c.logprobs), up(c.ref), up(c.mask), up(c.weights)];
+      for (const estimator of ESTS) {
+        for (const [hm, dm] of [[undefined, undefined], [c.mask, mask], [c.weights, w]] as const) {
+          const label = `${estimator}/${hm ? hm.constructor.name : 'none'}`;
+          const host = klPenalty(c.logprobs, c.ref, { estimator, mask: hm });
+          const dev = klPenalty(lp, ref, { estimator, mask: dm });
+          try {
+            expectClose(dev.kl.download(), host.kl, 1e-5, 1e-7, `${label} kl`);
+            expectClose(dev.grad.download(), host.grad, 1e-5, 1e-7, `${label} grad`);
+            expect(host.mean).not.toBe(0);
+            expectClose([dev.mean], [host.mean], 1e-5, 1e-9, `${label} mean`);
+          } finally {
+            dev.kl.free();
+            dev.grad.free();
+          }
+        }
+      }
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('out buffers, the Async form, a bad weight, and mixing', async () => {
+    const c = makeCase(2, 50, 41);
+    const { up, freeAll } = uploader();
+    try {
+      const [lp, ref, w] = [up(c.logprobs), up(c.ref), up(c.weights)];
+      const kl = up(new Float32Array(100).fill(NaN));
+      const grad = up(new Float32Array(100).fill(NaN));
+      const host = klPenalty(c.logprobs, c.ref, { estimator: 'k3+', mask: c.weights });
+      const dev = klPenalty(lp, ref, { estimator: 'k3+', mask: w, out: { kl, grad } });
+      expect(dev.kl).toBe(kl);
+      expect(dev.grad).toBe(grad);
+      expectClose(kl.download(), host.kl, 1e-5, 1e-7, 'kl');
+      expectClose(grad.download(), host.grad, 1e-5, 1e-7, 'grad');
+      const a = await klPenaltyAsync(lp, ref, { estimator: 'k3+', mask: w });
+      expect(a.mean).toBe(dev.mean);
+      expect(Array.from(a.kl.download())).toEqual(Array.from(kl.download()));
+      a.kl.free();
+      a.grad.free();
+
+      c.weights[77] = -Infinity;
+      w.copyFrom(c.weights);
+      const hostErr = thrown(() => klPenalty(c.logprobs, c.ref, { mask: c.weights }));
+      const devErr = thrown(() => klPenalty(lp, ref, { mask: w }));
+      expect(devErr).toBeInstanceOf(RangeError);
+      expect(devErr.message).toBe(hostErr.message);
+      expect(devErr.message).toContain('mask[77]');
+      const asyncErr = await rejected(klPenaltyAsync(lp, ref, { mask: w }));
+      expect(asyncErr.message).toBe(hostErr.message);
+
+      const mix: [() => unknown, ErrorConstructor, string][] = [
+        [() => klPenalty(lp, c.ref as unknown as DeviceArray), TypeError, 'refLogprobs'],
+        [() => klPenalty(lp, ref, { mask: c.mask as unknown as DeviceArray }), TypeError, 'options.mask'],
+        [() => klPenalty(lp, ref, { out: { kl: new Float32Array(100) as unknown as DeviceArray } }), TypeError, 'options.out.kl'],
+        [() => klPenalty(c.logprobs, ref as unknown as Float32Array), TypeError, 'refLogprobs'],
+        [() => klPenalty(c.logprobs, c.ref, { mask: w as unknown as Float32Array }), TypeError, 'options.mask'],
+        [() => klPenalty(lp, up(new Float32Array(99))), RangeError, 'refLogprobs'],
+        [() => klPenalty(lp, ref, { out: { grad: up(new Float32Array(3)) } }), RangeError, 'options.out.grad'],
+        [() => klPenalty(lp, ref, { estimator: 'k4' as KlEstimator }), RangeError, 'options.estimator'],
+      ];
+      for (const [call, Cls, name] of mix) {
+        const err = thrown(call);
+        expect(err, name).toBeInstanceOf(Cls);
+        expect(err.message, name).toContain(name);
+      }
+    } finally {
+      freeAll();
+    }
+  });
+});
+
+describe('policy device path without a device', () => {
+  it.skipIf(available)('the host API is unaffected', () => {
+    const r = klPenalty(new Float32Array([-1, -2]), new Float32Array([-1.5, -2]), { estimator: 'k1' });
+    expectClose(r.kl, [0.5, 0], 1e-7, 0, 'kl');
+    expect(r.mean).toBeCloseTo(0.25, 7);
+  });
+});
