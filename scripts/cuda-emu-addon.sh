@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Local only (never CI: heavy, one OS thread per CUDA thread): builds the CUDA addon against the host
+# emulation of the CUDA runtime (cuda/emu) so the device tests run on a CPU-only machine:
+#   bash scripts/cuda-emu-addon.sh [OUT_DIR]
+#   REWARD_KERNELS_CUDA_MODULE=OUT_DIR/reward_kernels_cuda.node nice -n 19 npx vitest run tests/cuda
+# Needs build/librk_core.a (npx cmake-js compile) and g++ with C++20. EMU_FLAGS=-fsanitize=address
+# adds AddressSanitizer (then run node with LD_PRELOAD=$(gcc -print-file-name=libasan.so)).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+W=${1:-/tmp/rk-cuda-emu}
+mkdir -p "$W"
+python3 - "$ROOT" "$W" <<'PY'
+import re, sys, glob, os
+root, out = sys.argv[1], sys.argv[2]
+def split_top(s):
+    parts, depth, cur = [], 0, ''
+    for ch in s:
+        if ch in '(<[': depth += 1
+        if ch in ')>]': depth -= 1
+        if ch == ',' and depth == 0:
+            parts.append(cur); cur = ''
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
+headers = [os.path.basename(h) for h in glob.glob(f'{root}/cuda/*.h') + glob.glob(f'{root}/cuda/*.cuh')]
+for name in ('logprobs', 'divergence', 'policy', 'preference', 'advantages'):
+    src = open(f'{root}/cuda/{name}.cu').read()
+    src, n = pat.subn(lambda m: f'{m.group(1)}rkemu::launch({split_top(m.group(3))[0]}, {split_top(m.group(3))[1]}, {m.group(2)}, ', src)
+    for h in headers:
+        src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
+    open(f'{out}/{name}_emu.cc', 'w').write(src)
+    print(f'{name}.cu: {n} launches rewritten')
+PY
+nice -n 19 g++ -std=c++20 -O1 -shared -fPIC -pthread ${EMU_FLAGS:-} -DRK_CUDA_EMULATION=1 -DNAPI_VERSION=8 \
+  -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS -fvisibility=hidden \
+  -I"$ROOT/cuda/emu" -I"$ROOT/cuda" -I"$ROOT/native/kernels" -I"$ROOT/native/binding" \
+  -I"$ROOT/node_modules/node-api-headers/include" -I"$ROOT/node_modules/node-addon-api" \
+  "$W"/*_emu.cc "$ROOT"/native/cuda_binding/*.cc "$ROOT/native/binding/common.cc" \
+  "$ROOT/build/librk_core.a" -o "$W/reward_kernels_cuda.node"
+echo "built $W/reward_kernels_cuda.node"
