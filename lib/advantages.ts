@@ -5,7 +5,17 @@
 // NaN rewards are missing values (TRL's nanmean/nanstd): left out of every statistic, and a sample
 // with no reward gets advantage 0. See docs/advantages.md for every edge case.
 import { describe, finiteIn, oneOf, options as optionsObject, outFloat32, typedArray, typedArrayOfLength } from './check.js';
-import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
+import {
+  alloc,
+  cudaNative,
+  DeviceArray,
+  deviceArg,
+  devicePointer,
+  rejectDevice,
+  runDevice,
+  runDeviceAsync,
+  type DeviceCall,
+} from './cuda.js';
 import { binding } from './native.js';
 import type { TokenMask } from './types.js';
 
@@ -710,37 +720,8 @@ interface CudaAdvantagesBinding {
 const cudaAdv = (what: string) => cudaNative(what) as unknown as CudaAdvantagesBinding;
 
 /** A prepared device call: its arguments, the arrays it uses, the outputs it allocated, its result. */
-interface DeviceCall<R> {
-  args: unknown[];
-  used: DeviceArray[];
-  allocated: DeviceArray[];
-  result: () => R;
-}
 
-function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
-  try {
-    fn(...call.args);
-  } catch (err) {
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  return call.result();
-}
 
-async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
-  // `call` (and so every DeviceArray and host buffer it uses) stays reachable until the Promise
-  // settles; free() refuses meanwhile.
-  holdDeviceArrays(call.used, 1);
-  try {
-    await fn(...call.args);
-  } catch (err) {
-    holdDeviceArrays(call.used, -1);
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  holdDeviceArrays(call.used, -1);
-  return call.result();
-}
 
 const WHY = (first: string) => `${first} is a DeviceArray; host and device arrays cannot be mixed in one call`;
 
@@ -907,7 +888,7 @@ function deviceGroup(rewards: DeviceArray, options: unknown): DeviceCall<DeviceG
   const used = [rewards, advantages, groupMean, groupStd, ...[ids, lengths].filter((a): a is DeviceArray => a !== null)];
   return {
     args, used, allocated,
-    result: () => ({ advantages, groupMean, groupStd, zeroStdGroups: zero[0], numGroups }),
+    finish: () => ({ advantages, groupMean, groupStd, zeroStdGroups: zero[0], numGroups }),
   };
 }
 
@@ -931,7 +912,7 @@ function deviceEnsemble(rewards: DeviceArray, options: unknown): DeviceCall<Devi
   apartDevice(out, 'options.out', rewards, 'rewards');
   if (out === rewards && M !== 1) throw new RangeError('options.out: expected a buffer apart from rewards, received rewards');
   const args = [devicePointer(rewards, 'rewards'), rewards.length, M, METHODS.indexOf(method), lambda, out.ptr, n];
-  return { args, used: [rewards, out], allocated, result: () => out };
+  return { args, used: [rewards, out], allocated, finish: () => out };
 }
 
 function deviceGae(values: DeviceArray, rewards: unknown, mask: unknown, options: unknown): DeviceCall<DeviceGaeResult> {
@@ -970,7 +951,7 @@ function deviceGae(values: DeviceArray, rewards: unknown, mask: unknown, options
     devicePointer(v, 'values'), n, devicePointer(r, 'rewards'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32',
     T, gamma, lambda, whiten, advantages.ptr, n, returns.ptr, n,
   ];
-  return { args, used: [v, r, m, advantages, returns], allocated, result: () => ({ advantages, returns }) };
+  return { args, used: [v, r, m, advantages, returns], allocated, finish: () => ({ advantages, returns }) };
 }
 
 function deviceDiscounted(rewards: DeviceArray, mask: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
@@ -989,7 +970,7 @@ function deviceDiscounted(rewards: DeviceArray, mask: unknown, options: unknown)
   const allocated: DeviceArray[] = [];
   const out = deviceOut(opts.out, 'options.out', n, why, allocated);
   const args = [devicePointer(r, 'rewards'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32', T, gamma, out.ptr, n];
-  return { args, used: [r, m, out], allocated, result: () => out };
+  return { args, used: [r, m, out], allocated, finish: () => out };
 }
 
 function deviceWhiten(values: DeviceArray, mask: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
@@ -1014,5 +995,5 @@ function deviceWhiten(values: DeviceArray, mask: unknown, options: unknown): Dev
   const allocated: DeviceArray[] = [];
   const out = deviceOut(opts.out, 'options.out', n, why, allocated);
   const args = [devicePointer(v, 'values'), n, devicePointer(m, 'mask'), n, m.dtype === 'f32', shiftMean, unbiased, eps, out.ptr, n];
-  return { args, used: [v, m, out], allocated, result: () => out };
+  return { args, used: [v, m, out], allocated, finish: () => out };
 }

@@ -299,6 +299,45 @@ export function holdDeviceArrays(arrays: readonly DeviceArray[], delta: 1 | -1):
   holdImpl(arrays, delta);
 }
 
+/**
+ * @internal One prepared device kernel call: the native arguments, every DeviceArray it reads or
+ * writes (held while an Async call runs), the outputs it allocated (freed again if the call fails),
+ * and how to build the result once the kernel has run.
+ */
+export interface DeviceCall<R> {
+  args: unknown[];
+  used: DeviceArray[];
+  allocated: DeviceArray[];
+  finish: () => R;
+}
+
+/** @internal Runs a prepared call with a synchronous native entry point. */
+export function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
+  try {
+    fn(...call.args);
+  } catch (err) {
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  return call.finish();
+}
+
+/** @internal Runs a prepared call with a Promise-returning native entry point. */
+export async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
+  // `call` (its DeviceArrays and host scalar buffers) stays reachable until the Promise settles,
+  // so no finalizer frees memory under a running kernel; free() refuses meanwhile.
+  holdDeviceArrays(call.used, 1);
+  try {
+    await fn(...call.args);
+  } catch (err) {
+    holdDeviceArrays(call.used, -1);
+    for (const a of call.allocated) a.free();
+    throw err;
+  }
+  holdDeviceArrays(call.used, -1);
+  return call.finish();
+}
+
 function dtypeArg(value: unknown, name: string): DeviceDType {
   return oneOf(value, name, DTYPES);
 }

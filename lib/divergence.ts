@@ -18,7 +18,17 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
-import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
+import {
+  alloc,
+  cudaNative,
+  DeviceArray,
+  deviceArg,
+  devicePointer,
+  rejectDevice,
+  runDevice,
+  runDeviceAsync,
+  type DeviceCall,
+} from './cuda.js';
 import type { Logits, LogitsDType } from './logprobs.js';
 import { binding } from './native.js';
 
@@ -219,12 +229,6 @@ interface CudaDivergenceBinding {
 const cudaDivergence = () => cudaNative('vocabDivergence') as unknown as CudaDivergenceBinding;
 
 /** A prepared device call: its arguments, the arrays it uses, and the outputs it allocated. */
-interface DeviceCall {
-  args: unknown[];
-  used: DeviceArray[];
-  allocated: DeviceArray[];
-  result: DeviceVocabDivergenceResult;
-}
 
 /** True when the device byte ranges of a and b overlap (empty arrays overlap nothing). */
 function deviceOverlaps(a: DeviceArray, b: DeviceArray): boolean {
@@ -234,7 +238,7 @@ function deviceOverlaps(a: DeviceArray, b: DeviceArray): boolean {
   return a0 < b1 && b0 < a1;
 }
 
-function prepareDevice(logits: DeviceArray, targetLogits: unknown, options: unknown): DeviceCall {
+function prepareDevice(logits: DeviceArray, targetLogits: unknown, options: unknown): DeviceCall<DeviceVocabDivergenceResult> {
   const opts = optionsObject<DeviceVocabDivergenceOptions>(options, 'options', true);
   const vocab = integer(opts.vocab, 'options.vocab', 1, MAX_VOCAB);
   deviceArg(logits, 'logits', ['f32', 'bf16', 'f16'], undefined);
@@ -331,33 +335,10 @@ function prepareDevice(logits: DeviceArray, targetLogits: unknown, options: unkn
     result.gradient ? result.gradient.ptr : null, logits.length,
   ];
   const used = [logits, target, result.divergence, ...[mask, labels, gradRows, result.gradient ?? null].filter((a): a is DeviceArray => a !== null)];
-  return { args, used, allocated, result };
+  return { args, used, allocated, finish: () => result };
 }
 
-function runDevice(call: DeviceCall): DeviceVocabDivergenceResult {
-  try {
-    cudaDivergence().vocabDivergence(...call.args);
-  } catch (err) {
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  return call.result;
-}
 
-async function runDeviceAsync(call: DeviceCall): Promise<DeviceVocabDivergenceResult> {
-  // `call` (and so every DeviceArray it uses) stays reachable until the Promise settles, so no
-  // finalizer frees memory under a running kernel; free() refuses meanwhile.
-  holdDeviceArrays(call.used, 1);
-  try {
-    await cudaDivergence().vocabDivergenceAsync(...call.args);
-  } catch (err) {
-    holdDeviceArrays(call.used, -1);
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  holdDeviceArrays(call.used, -1);
-  return call.result;
-}
 
 // ---- public functions ------------------------------------------------------------------------
 
@@ -388,7 +369,7 @@ export function vocabDivergence(
   targetLogits: Logits | DeviceArray,
   options: VocabDivergenceOptions | DeviceVocabDivergenceOptions,
 ): VocabDivergenceResult | DeviceVocabDivergenceResult {
-  if (logits instanceof DeviceArray) return runDevice(prepareDevice(logits, targetLogits, options));
+  if (logits instanceof DeviceArray) return runDevice(prepareDevice(logits, targetLogits, options), cudaDivergence().vocabDivergence);
   const { args, result } = prepare(logits, targetLogits, options);
   native.vocabDivergence(...args);
   return result;
@@ -410,7 +391,7 @@ export async function vocabDivergenceAsync(
   targetLogits: Logits | DeviceArray,
   options: VocabDivergenceOptions | DeviceVocabDivergenceOptions,
 ): Promise<VocabDivergenceResult | DeviceVocabDivergenceResult> {
-  if (logits instanceof DeviceArray) return runDeviceAsync(prepareDevice(logits, targetLogits, options));
+  if (logits instanceof DeviceArray) return runDeviceAsync(prepareDevice(logits, targetLogits, options), cudaDivergence().vocabDivergenceAsync);
   const { args, result } = prepare(logits, targetLogits, options);
   await native.vocabDivergenceAsync(...args);
   return result;

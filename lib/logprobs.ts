@@ -14,7 +14,17 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
-import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
+import {
+  alloc,
+  cudaNative,
+  DeviceArray,
+  deviceArg,
+  devicePointer,
+  rejectDevice,
+  runDevice,
+  runDeviceAsync,
+  type DeviceCall,
+} from './cuda.js';
 import { binding } from './native.js';
 
 export type LogitsDType = 'f32' | 'bf16' | 'f16';
@@ -221,12 +231,6 @@ interface CudaLogprobsBinding {
 const ptr = devicePointer;
 
 /** A prepared device call: its arguments, the arrays it uses, and the outputs it allocated. */
-interface DeviceCall<R> {
-  args: unknown[];
-  used: DeviceArray[];
-  allocated: DeviceArray[];
-  result: R;
-}
 
 /** Logits (f32/bf16/f16 DeviceArray), dtype, vocab, targets (i32 DeviceArray), temperature, ignoreIndex. */
 function checkDeviceCommon(logits: DeviceArray, targets: unknown, opts: Partial<CommonOptions>) {
@@ -270,7 +274,7 @@ function deviceForward(logits: DeviceArray, targets: unknown, options: unknown):
     result.logprobs.ptr, n, result.logsumexp.ptr, n, result.entropy ? result.entropy.ptr : null, n,
   ];
   const used = [logits, c.targets, result.logprobs, result.logsumexp, ...(result.entropy ? [result.entropy] : [])];
-  return { args, used, allocated, result };
+  return { args, used, allocated, finish: () => result };
 }
 
 function deviceBackward(logits: DeviceArray, targets: unknown, gradLogprobs: unknown, options: unknown): DeviceCall<DeviceArray<'f32'>> {
@@ -313,33 +317,10 @@ function deviceBackward(logits: DeviceArray, targets: unknown, gradLogprobs: unk
     p(entropy, 'options.entropy'), n, out.ptr, out.length,
   ];
   const used = [logits, c.targets, g, out, ...[gradEntropy, lse, entropy].filter((a): a is DeviceArray => a !== null)];
-  return { args, used, allocated, result: out };
+  return { args, used, allocated, finish: () => out };
 }
 
-function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
-  try {
-    fn(...call.args);
-  } catch (err) {
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  return call.result;
-}
 
-async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
-  // `call` (and so every DeviceArray it uses) stays reachable until the Promise settles, so no
-  // finalizer frees memory under a running kernel; free() refuses meanwhile.
-  holdDeviceArrays(call.used, 1);
-  try {
-    await fn(...call.args);
-  } catch (err) {
-    holdDeviceArrays(call.used, -1);
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  holdDeviceArrays(call.used, -1);
-  return call.result;
-}
 
 const cudaLogprobs = () => cudaNative('tokenLogprobs') as unknown as CudaLogprobsBinding;
 

@@ -17,7 +17,17 @@ import {
   typedArray,
   typedArrayOfLength,
 } from './check.js';
-import { alloc, cudaNative, DeviceArray, deviceArg, devicePointer, holdDeviceArrays, rejectDevice } from './cuda.js';
+import {
+  alloc,
+  cudaNative,
+  DeviceArray,
+  deviceArg,
+  devicePointer,
+  rejectDevice,
+  runDevice,
+  runDeviceAsync,
+  type DeviceCall,
+} from './cuda.js';
 import { binding } from './native.js';
 import type { TokenMask } from './types.js';
 
@@ -437,12 +447,6 @@ interface CudaPolicyBinding {
 const cudaPolicy = (what: string) => cudaNative(what) as unknown as CudaPolicyBinding;
 
 /** A prepared device call: its arguments, the arrays it uses, the outputs it allocated, and its result. */
-interface DeviceCall<R> {
-  args: unknown[];
-  used: DeviceArray[];
-  allocated: DeviceArray[];
-  finish: () => R;
-}
 
 const MIX = 'the log-probs are a DeviceArray; host and device arrays cannot be mixed in one call';
 const f32Arg = (v: unknown, name: string, n: number) => deviceArg(v, name, ['f32'], n, MIX) as DeviceArray<'f32'>;
@@ -560,27 +564,4 @@ function deviceKlArgs(logprobs: DeviceArray, refLogprobs: unknown, options: unkn
   return { args, used, allocated, finish: () => ({ kl, grad, mean: mean[0] }) };
 }
 
-function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
-  try {
-    fn(...call.args);
-  } catch (err) {
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  return call.finish();
-}
 
-async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
-  // `call` (its DeviceArrays and the host scalars buffer) stays reachable until the Promise settles;
-  // free() refuses meanwhile.
-  holdDeviceArrays(call.used, 1);
-  try {
-    await fn(...call.args);
-  } catch (err) {
-    holdDeviceArrays(call.used, -1);
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  holdDeviceArrays(call.used, -1);
-  return call.finish();
-}
