@@ -33,6 +33,7 @@
 // The passes after the first walk the rows in the opposite order of the previous pass, so the rows
 // read last (still in L2) are read again first.
 #include "divergence.h"
+#include "row_common.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -44,27 +45,11 @@
 namespace rkcuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr unsigned kFull = 0xffffffffu;
-constexpr double kLn2d = 0.69314718055994530942;
-constexpr double kLog2ed = 1.44269504088896340736;
 constexpr float kLog2ef = 1.44269504088896340736f;
 
 // ---------------------------------------------------------------------------------------------
 // Device helpers
 
-__device__ __forceinline__ float ex2(float x) {
-#if defined(RK_CUDA_EMULATION)  // host emulation (cuda/emu): same flush-to-zero behaviour
-  const float y = std::exp2(x);
-  return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
-#else
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-#endif
-}
-__device__ __forceinline__ float ex2_scale(float d) { return d == 0.0f ? 1.0f : ex2(d); }
 // clamp at -150 keeping a NaN (the CPU's vmax(lo, x))
 __device__ __forceinline__ float clampu(float u) { return u < -150.0f ? -150.0f : u; }
 // x where e != 0 (NaN counts as nonzero), else 0: a zero probability times anything is 0
@@ -72,60 +57,6 @@ __device__ __forceinline__ float keep_nz(float e, float x) { return e != 0.0f ? 
 // the shift of a row: its max, or 0 while the max is -inf
 __device__ __forceinline__ float shift_of(float m) { return m > -INFINITY ? m : 0.0f; }
 __device__ __forceinline__ bool is_inf(float x) { return fabsf(x) == INFINITY; }
-
-template <int DT>
-struct Elem;
-template <>
-struct Elem<kF32> {
-  static constexpr int kSize = 4, kVec = 4;
-  static __device__ __forceinline__ float load(const char* p, int64_t i) {
-    return reinterpret_cast<const float*>(p)[i];
-  }
-  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
-    f[0] = __uint_as_float(v.x);
-    f[1] = __uint_as_float(v.y);
-    f[2] = __uint_as_float(v.z);
-    f[3] = __uint_as_float(v.w);
-  }
-};
-template <>
-struct Elem<kBF16> {
-  static constexpr int kSize = 2, kVec = 8;
-  static __device__ __forceinline__ float load(const char* p, int64_t i) {
-    return __uint_as_float(static_cast<unsigned>(reinterpret_cast<const unsigned short*>(p)[i]) << 16);
-  }
-  static __device__ __forceinline__ void pair(unsigned w, float* f) {
-    f[0] = __uint_as_float(w << 16);
-    f[1] = __uint_as_float(w & 0xffff0000u);
-  }
-  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
-    pair(v.x, f);
-    pair(v.y, f + 2);
-    pair(v.z, f + 4);
-    pair(v.w, f + 6);
-  }
-};
-template <>
-struct Elem<kF16> {
-  static constexpr int kSize = 2, kVec = 8;
-  static __device__ __forceinline__ float load(const char* p, int64_t i) {
-    return __half2float(__ushort_as_half(reinterpret_cast<const unsigned short*>(p)[i]));
-  }
-  static __device__ __forceinline__ void pair(unsigned w, float* f) {
-    __half2 h;
-    static_assert(sizeof(h) == 4, "half2");
-    memcpy(&h, &w, 4);
-    const float2 x = __half22float2(h);
-    f[0] = x.x;
-    f[1] = x.y;
-  }
-  static __device__ __forceinline__ void unpack(const uint4& v, float* f) {
-    pair(v.x, f);
-    pair(v.y, f + 2);
-    pair(v.z, f + 4);
-    pair(v.w, f + 6);
-  }
-};
 
 // 16-byte load: evict-first on the last pass over the data, normal caching otherwise (the next pass
 // may find the most recent rows in L2).
@@ -135,12 +66,6 @@ __device__ __forceinline__ uint4 ld16(const uint4* p) {
   return *p;
 }
 
-// Elements before the first 16-byte boundary at or after p (p element-aligned), at most n.
-template <int ES>
-__device__ __forceinline__ int64_t head_elems(const void* p, int64_t n) {
-  const int64_t h = static_cast<int64_t>(((16u - (reinterpret_cast<uintptr_t>(p) & 15u)) & 15u) / ES);
-  return h < n ? h : n;
-}
 __device__ __forceinline__ bool same_phase(const void* a, const void* b) {
   return ((reinterpret_cast<uintptr_t>(a) ^ reinterpret_cast<uintptr_t>(b)) & 15u) == 0;
 }
