@@ -4,6 +4,7 @@
 // call is checked; an unexpected CUDA error ends the run with exit 1.
 #if defined(RK_WITH_CUDA)
 #include "cuda_check_divergence.h"
+#include "cuda_check_rng.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -59,32 +60,11 @@ struct DBuf {
   void up(const T* h) { DCK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice)); }
 };
 
-// Counter-based random numbers (as cuda_check.cc): reproducible and parallel.
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-inline double unif(uint64_t seed, uint64_t i) {
-  return (mix64(seed ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
-}
-inline float normal(uint64_t seed, uint64_t i) {
-  const uint64_t h = mix64(seed * 31 + mix64(i ^ 0x5555));
-  float acc = 0.0f;
-  for (int k = 0; k < 4; ++k) acc += static_cast<float>((h >> (16 * k)) & 0xffff) * (1.0f / 65536.0f);
-  return (acc - 2.0f) * 1.7320508f;
-}
-inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-inline uint16_t to_f16(float f) {
-  __half_raw r = __half(__float2half_rn(f));
-  return r.x;
-}
+using rng::mix64;
+using rng::normal;
+using rng::to_bf16;
+using rng::to_f16;
+using rng::unif;
 const char* dtype_name(int dt) { return dt == rkcuda::kBF16 ? "bf16" : dt == rkcuda::kF16 ? "f16" : "f32"; }
 const char* kind_name(int k) { return k == rkcuda::kForwardKL ? "fkl" : k == rkcuda::kReverseKL ? "rkl" : "jsd"; }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../../cuda/logprobs.h"
+#include "cuda_check_rng.h"
 
 namespace rkdriver {
 namespace smallcheck {
@@ -65,19 +66,9 @@ T* opt(const Dev<T>& d, bool on) {
   return on ? d.p : nullptr;
 }
 
-inline uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-inline double unif(uint64_t seed, uint64_t i) { return (mix(seed ^ mix(i)) >> 11) * (1.0 / 9007199254740992.0); }
-inline float gauss(uint64_t seed, uint64_t i) {
-  const uint64_t h = mix(seed * 31 + mix(i ^ 0x5555));
-  float acc = 0.0f;
-  for (int k = 0; k < 4; ++k) acc += static_cast<float>((h >> (16 * k)) & 0xffff) * (1.0f / 65536.0f);
-  return (acc - 2.0f) * 1.7320508f;
-}
+inline uint64_t mix(uint64_t x) { return rng::mix64(x); }
+using rng::unif;
+inline float gauss(uint64_t seed, uint64_t i) { return rng::normal(seed, i); }
 
 // The absolute floor of a comparison, as a share of the array's largest |value|, expressed as the
 // `floor` of worst_rel (whose tolerance is rtol * max(|ref|, floor)): 0.1 with rtol 1e-5 gives an
