@@ -136,17 +136,13 @@ function positiveInt(v: unknown, name: string): number {
   return v;
 }
 
-function prepareGroup(rewards: unknown, options: unknown) {
-  const opts = optionsObject<GroupAdvantagesOptions>(options, 'options', true);
-  if (!(rewards instanceof Float32Array)) {
-    throw new TypeError(`rewards: expected a Float32Array, received ${describe(rewards)}`);
-  }
-  typedArray(rewards, 'rewards', Float32Array);
+/** The options of groupAdvantages that do not depend on where the rewards live. */
+function scalarOptions(opts: Partial<GroupAdvantagesOptions | DeviceGroupAdvantagesOptions>, length: number) {
   const K = opts.numRewards === undefined ? 1 : positiveInt(opts.numRewards, 'options.numRewards');
-  if (rewards.length % K !== 0) {
-    throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${rewards.length}`);
+  if (length % K !== 0) {
+    throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${length}`);
   }
-  const n = rewards.length / K;
+  const n = length / K;
   const estimator = opts.estimator === undefined ? 'grpo' : oneOf(opts.estimator, 'options.estimator', ESTIMATORS);
   const scale = opts.scale === undefined ? 'group' : oneOf(opts.scale, 'options.scale', SCALES);
   const multi = opts.multiReward === undefined ? 'sum_then_normalize' : oneOf(opts.multiReward, 'options.multiReward', MULTI);
@@ -154,7 +150,6 @@ function prepareGroup(rewards: unknown, options: unknown) {
     throw new RangeError(`options.multiReward: 'normalize_then_sum' (GDPO) is a grpo estimator, received estimator '${estimator}'`);
   }
   const eps = opts.eps === undefined ? 1e-4 : finiteIn(opts.eps, 'options.eps', 0, Infinity);
-
   let weights: Float64Array | null = null;
   if (opts.rewardWeights !== undefined) {
     const w = opts.rewardWeights as unknown;
@@ -167,6 +162,16 @@ function prepareGroup(rewards: unknown, options: unknown) {
     weights = new Float64Array(K);
     for (let k = 0; k < K; k++) weights[k] = finiteIn(w[k], `options.rewardWeights[${k}]`, -Infinity, Infinity);
   }
+  return { K, n, estimator, scale, multi, eps, weights };
+}
+
+function prepareGroup(rewards: unknown, options: unknown) {
+  const opts = optionsObject<GroupAdvantagesOptions>(options, 'options', true);
+  if (!(rewards instanceof Float32Array)) {
+    throw new TypeError(`rewards: expected a Float32Array, received ${describe(rewards)}`);
+  }
+  typedArray(rewards, 'rewards', Float32Array);
+  const { K, n, estimator, scale, multi, eps, weights } = scalarOptions(opts, rewards.length);
 
   let groupSize = 0;
   let ids: Int32Array | null = null;
@@ -790,31 +795,8 @@ function deviceGroup(rewards: DeviceArray, options: unknown): DeviceCall<DeviceG
   const why = WHY('rewards');
   const opts = optionsObject<DeviceGroupAdvantagesOptions>(options, 'options', true);
   deviceArg(rewards, 'rewards', ['f32'], undefined, why);
-  const K = opts.numRewards === undefined ? 1 : positiveInt(opts.numRewards, 'options.numRewards');
-  if (rewards.length % K !== 0) {
-    throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${rewards.length}`);
-  }
-  const n = rewards.length / K;
+  const { K, n, estimator, scale, multi, eps, weights } = scalarOptions(opts, rewards.length);
   if (n > MAX_INT) throw new RangeError(`rewards: expected at most ${MAX_INT} samples, received ${n}`);
-  const estimator = opts.estimator === undefined ? 'grpo' : oneOf(opts.estimator, 'options.estimator', ESTIMATORS);
-  const scale = opts.scale === undefined ? 'group' : oneOf(opts.scale, 'options.scale', SCALES);
-  const multi = opts.multiReward === undefined ? 'sum_then_normalize' : oneOf(opts.multiReward, 'options.multiReward', MULTI);
-  if (multi === 'normalize_then_sum' && estimator !== 'grpo') {
-    throw new RangeError(`options.multiReward: 'normalize_then_sum' (GDPO) is a grpo estimator, received estimator '${estimator}'`);
-  }
-  const eps = opts.eps === undefined ? 1e-4 : finiteIn(opts.eps, 'options.eps', 0, Infinity);
-  let weights: Float64Array | null = null;
-  if (opts.rewardWeights !== undefined) {
-    const w = opts.rewardWeights as unknown;
-    if (!(Array.isArray(w) || w instanceof Float32Array || w instanceof Float64Array)) {
-      throw new TypeError(`options.rewardWeights: expected an array of ${K} numbers, received ${describe(w)}`);
-    }
-    if (w.length !== K) {
-      throw new RangeError(`options.rewardWeights: expected length ${K} (numRewards), received length ${w.length}`);
-    }
-    weights = new Float64Array(K);
-    for (let k = 0; k < K; k++) weights[k] = finiteIn(w[k], `options.rewardWeights[${k}]`, -Infinity, Infinity);
-  }
   let groupSize = 0;
   let ids: DeviceArray | null = null;
   let numGroups: number;
