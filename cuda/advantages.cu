@@ -369,10 +369,10 @@ Result run_sum(const F& f, int64_t n, double* parts, double* out, cudaStream_t s
   const int64_t items = n > 0 ? (n + kSumChunk - 1) / kSumChunk : 0;
   if (items > 0) {
     bsum_chunks<F><<<static_cast<unsigned>(items), kThreads, 0, st>>>(f, n, parts);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   bsum_final<<<1, kThreads, 0, st>>>(parts, items, out);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 int64_t sum_parts_len(int64_t n) { return 2 * ((n + kSumChunk - 1) / kSumChunk) + 2; }
@@ -542,7 +542,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
   size_t cub_bytes = 0;
 #if !defined(RK_CUDA_EMULATION)
   if (ids && n > 0)
-    RKS_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, cub_bytes, static_cast<const int32_t*>(nullptr),
+    RK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, cub_bytes, static_cast<const int32_t*>(nullptr),
                                              static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
                                              static_cast<int32_t*>(nullptr), static_cast<int>(n), 0, 32, st));
 #endif
@@ -581,13 +581,13 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
   if (ids) {
     G.offsets = offsets;
     G.perm = perm;
-    if (Gc > 0) RKS_CHECK(cudaMemsetAsync(counts, 0, 4 * Gc, st));
+    if (Gc > 0) RK_CUDA_CHECK(cudaMemsetAsync(counts, 0, 4 * Gc, st));
     if (n > 0) {
       adv_hist<<<nb, kThreads, 0, st>>>(a.group_ids, n, Gc, counts, iota, sp);
-      RKS_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     }
     adv_scan<<<1, kThreads, 0, st>>>(counts, Gc, offsets);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
     if (n > 0) {
 #if defined(RK_CUDA_EMULATION)
       // The emulation runs launches at once on host memory: a stable counting sort on the host.
@@ -602,7 +602,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
 #else
       // Stable (radix) sort of the indices by id: each group's members in index order. A bad id
       // only moves indices around (perm stays a permutation); every later kernel sees the slot.
-      RKS_CHECK(cub::DeviceRadixSort::SortPairs(cub_tmp, cub_bytes, a.group_ids, keys, iota, perm,
+      RK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(cub_tmp, cub_bytes, a.group_ids, keys, iota, perm,
                                                static_cast<int>(n), 0, 32, st));
 #endif
     }
@@ -611,7 +611,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
     const bool raw = K == 1 && !a.reward_weights && !bnpo;
     adv_values<<<nb, kThreads, 0, st>>>(a.rewards, n, gdpo ? 1 : K, a.reward_weights, gdpo || raw, bnpo,
                                         a.reward_min, a.reward_max - a.reward_min, a.lengths, xs, sp);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   const bool fused = (est == 0 || est == 4) ? scale != 1 : (est == 1 || est == 3);
   EstParams P{est, scale, a.eps, n, a.lengths};
@@ -619,26 +619,26 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
     Result r = run_sum(FFlags{zflag}, Gc, parts, acc + 6, st);
     if (!r.ok()) return r;
     adv_zero_count<<<1, 32, 0, st>>>(acc + 6, d.zero_std_groups, sp);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
     return Result{};
   };
   Result r;
   if (gdpo) {
     if (Gc > 0) {
       adv_gdpo<<<gb, kThreads, 0, st>>>(G, a.rewards, K, a.reward_weights, a.eps, xs, d.group_mean, d.group_std, zflag, sp);
-      RKS_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     }
     if (!(r = finish_zero()).ok()) return r;
     if (!(r = run_sum(FCountSum{xs}, n, parts, acc, st)).ok()) return r;
     if (!(r = run_sum(FSqDev{xs, acc}, n, parts, acc + 2, st)).ok()) return r;
     if (n > 0) {
       adv_zscore_out<<<nb, kThreads, 0, st>>>(xs, n, acc, a.eps, d.advantages, sp);
-      RKS_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     }
   } else {
     if (Gc > 0) {
       adv_stats<<<gb, kThreads, 0, st>>>(P, G, xs, fused, stats, d.group_mean, d.group_std, zflag, d.advantages, sp);
-      RKS_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     }
     if (!(r = finish_zero()).ok()) return r;
     if (!fused) {
@@ -651,45 +651,45 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
       }
       if (bnpo) {
         adv_bnpo<<<1, kThreads, 0, st>>>(stats, Gc, n, ab, sp);
-        RKS_CHECK(cudaGetLastError());
+        RK_CUDA_CHECK(cudaGetLastError());
         abp = ab;
       }
       if (Gc > 0) {
         adv_write<<<gb, kThreads, 0, st>>>(P, G, xs, stats, accp, abp, d.advantages, sp);
-        RKS_CHECK(cudaGetLastError());
+        RK_CUDA_CHECK(cudaGetLastError());
       }
       if (est == 2 && n > 0) {  // reinforce_pp_baseline: whiten y = x - base
         adv_y<<<nb, kThreads, 0, st>>>(G, a.group_ids, xs, stats, n, yv, sp);
-        RKS_CHECK(cudaGetLastError());
+        RK_CUDA_CHECK(cudaGetLastError());
         if (!(r = run_sum(FWeightY{xs, yv, a.lengths}, n, parts, acc, st)).ok()) return r;
         if (!(r = run_sum(FWeightSq{xs, yv, a.lengths, acc}, n, parts, acc + 2, st)).ok()) return r;
         adv_whiten_out<<<nb, kThreads, 0, st>>>(xs, yv, n, acc, d.advantages, sp);
-        RKS_CHECK(cudaGetLastError());
+        RK_CUDA_CHECK(cudaGetLastError());
       }
     }
   }
   if (!slot.owned()) return Result{};
   unsigned long long code = kNone;
-  RKS_CHECK(cudaMemcpyAsync(&code, slot.p, sizeof code, cudaMemcpyDeviceToHost, st));
-  RKS_CHECK(cudaStreamSynchronize(st));
+  RK_CUDA_CHECK(cudaMemcpyAsync(&code, slot.p, sizeof code, cudaMemcpyDeviceToHost, st));
+  RK_CUDA_CHECK(cudaStreamSynchronize(st));
   if (code == kNone) return Result{};
   Result e;
   e.code = kBadTarget;
   const int64_t c = static_cast<int64_t>(code);
   int32_t v = 0;
   if (c < n) {
-    RKS_CHECK(cudaMemcpyAsync(&v, a.group_ids + c, sizeof v, cudaMemcpyDeviceToHost, st));
+    RK_CUDA_CHECK(cudaMemcpyAsync(&v, a.group_ids + c, sizeof v, cudaMemcpyDeviceToHost, st));
     e.where = "group_ids";
     e.index = c;
   } else if (c < 2 * n) {
-    RKS_CHECK(cudaMemcpyAsync(&v, a.lengths + (c - n), sizeof v, cudaMemcpyDeviceToHost, st));
+    RK_CUDA_CHECK(cudaMemcpyAsync(&v, a.lengths + (c - n), sizeof v, cudaMemcpyDeviceToHost, st));
     e.where = "lengths";
     e.index = c - n;
   } else {
     e.where = "bnpo group mean";
     e.index = c - 2 * n;
   }
-  RKS_CHECK(cudaStreamSynchronize(st));
+  RK_CUDA_CHECK(cudaStreamSynchronize(st));
   e.value = v;
   return e;
 }
@@ -821,7 +821,7 @@ Result ensemble_rewards(const float* rewards, int64_t n, int64_t m, rk::Ensemble
   if (!rewards) return bad_arg("rewards", 0);
   if (!out) return bad_arg("out", 0);
   ens_rows<<<grid_for(n, kThreads), kThreads, 0, st>>>(rewards, n, m, meth, lambda, out);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
@@ -837,7 +837,7 @@ Result gae(const float* values, const float* rewards, rk::TokenMask mask, int64_
   if (!advantages) return bad_arg("advantages", 0);
   if (!returns) return bad_arg("returns", 0);
   gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(values, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma * lambda, advantages, returns);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
@@ -851,7 +851,7 @@ Result discounted_returns(const float* rewards, rk::TokenMask mask, int64_t rows
   if (!mask.data) return bad_arg("mask", 0);
   if (!out) return bad_arg("out", 0);
   gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(nullptr, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma, out, nullptr);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
@@ -868,7 +868,7 @@ Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool sh
     Result r = slot.init();
     if (!r.ok()) return r;
     mw_check<<<grid_for(n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(mask.data), n, slot.p);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   Scratch ws(st);
   {
@@ -881,7 +881,7 @@ Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool sh
   if (!r.ok()) return r;
   if (!(r = run_sum(FMaskSq{mask.data, mask.is_f32, values, acc}, n, parts, acc + 2, st)).ok()) return r;
   mw_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(values, mask.data, mask.is_f32, n, shift_mean, unbiased, eps, acc, out, mask.is_f32 ? slot.p : nullptr);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish("mask");
 }
 

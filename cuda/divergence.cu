@@ -33,6 +33,7 @@
 // The passes after the first walk the rows in the opposite order of the previous pass, so the rows
 // read last (still in L2) are read again first.
 #include "divergence.h"
+#include "host_common.cuh"
 #include "row_common.cuh"
 
 #include <cuda_fp16.h>
@@ -515,39 +516,9 @@ __global__ void __launch_bounds__(kThreads)
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-Result cuda_fail(cudaError_t e, const char* where) {
-  Result r;
-  r.code = kCudaError;
-  r.cuda_error = static_cast<int>(e);
-  r.where = where;
-  cudaGetLastError();  // clear a non-sticky error so later calls start clean
-  return r;
-}
-Result bad_arg(const char* what, int64_t index) {
-  Result r;
-  r.code = kBadArgument;
-  r.where = what;
-  r.index = index;
-  return r;
-}
-
-#define RKD_CHECK(call)                                             \
-  do {                                                              \
-    const cudaError_t rkd_e_ = (call);                              \
-    if (rkd_e_ != cudaSuccess) return cuda_fail(rkd_e_, #call);     \
-  } while (0)
-
-// Stream-ordered scratch memory, freed (stream-ordered) on scope exit.
-struct Scratch {
-  void* p = nullptr;
-  cudaStream_t s;
-  explicit Scratch(cudaStream_t st) : s(st) {}
-  ~Scratch() {
-    if (p) cudaFreeAsync(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+using common::bad_arg;
+using common::cuda_fail;
+using common::Scratch;
 
 bool overlaps(const void* a, size_t na, const void* b, size_t nb) {
   const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
@@ -568,37 +539,37 @@ Result launch_all(const char* zs, const char* zt, float* grad, Params P, cudaStr
   const unsigned merge_blocks = static_cast<unsigned>((n + 127) / 128);
   Scratch rowc(st), part(st), jpart(st);
   if (grad || MODE == 2) {
-    RKD_CHECK(cudaMallocAsync(&rowc.p, sizeof(float) * 8 * static_cast<size_t>(n), st));
+    RK_CUDA_CHECK(cudaMallocAsync(&rowc.p, sizeof(float) * 8 * static_cast<size_t>(n), st));
     P.rowc = static_cast<float*>(rowc.p);
   }
   if (used > 1) {
-    RKD_CHECK(cudaMallocAsync(&part.p, sizeof(DAcc) * static_cast<size_t>(n) * used, st));
+    RK_CUDA_CHECK(cudaMallocAsync(&part.p, sizeof(DAcc) * static_cast<size_t>(n) * used, st));
     DAcc* partial = static_cast<DAcc*>(part.p);
     stats_kernel<DT, MODE, true><<<grid, kThreads, 0, st>>>(zs, zt, chunk, partial, P);
-    RKD_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
     stats_merge_kernel<MODE><<<merge_blocks, 128, 0, st>>>(partial, static_cast<int>(used), P);
-    RKD_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   } else {
     stats_kernel<DT, MODE, false><<<grid, kThreads, 0, st>>>(zs, zt, chunk, nullptr, P);
-    RKD_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   if (MODE == 2) {
     if (used > 1) {
-      RKD_CHECK(cudaMallocAsync(&jpart.p, sizeof(float2) * static_cast<size_t>(n) * used, st));
+      RK_CUDA_CHECK(cudaMallocAsync(&jpart.p, sizeof(float2) * static_cast<size_t>(n) * used, st));
       float2* jp = static_cast<float2*>(jpart.p);
       jsd_kernel<DT, true><<<grid, kThreads, 0, st>>>(zs, zt, chunk, jp, P);
-      RKD_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
       jsd_merge_kernel<<<merge_blocks, 128, 0, st>>>(jp, static_cast<int>(used), P);
-      RKD_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     } else {
       jsd_kernel<DT, false><<<grid, kThreads, 0, st>>>(zs, zt, chunk, nullptr, P);
-      RKD_CHECK(cudaGetLastError());
+      RK_CUDA_CHECK(cudaGetLastError());
     }
   }
   if (grad) {
     // the opposite row order of the previous pass (jsd: pass 2 ran in reverse)
     grad_kernel<DT, MODE, MODE != 2><<<grid, kThreads, 0, st>>>(zs, zt, chunk, grad, P);
-    RKD_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   return Result{};
 }

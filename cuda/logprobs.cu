@@ -22,6 +22,7 @@
 // else c = m, b = log2 s from a statistics pass). Each element is read and written by the same
 // thread, so grad may alias f32 logits.
 #include "logprobs.h"
+#include "host_common.cuh"
 #include "row_common.cuh"
 
 #include <cuda_fp16.h>
@@ -339,39 +340,9 @@ __global__ void __launch_bounds__(kThreads)
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-Result cuda_fail(cudaError_t e, const char* where) {
-  Result r;
-  r.code = kCudaError;
-  r.cuda_error = static_cast<int>(e);
-  r.where = where;
-  cudaGetLastError();  // clear a non-sticky error so later calls start clean
-  return r;
-}
-Result bad_arg(const char* what, int64_t index) {
-  Result r;
-  r.code = kBadArgument;
-  r.where = what;
-  r.index = index;
-  return r;
-}
-
-#define RKC_CHECK(call)                                   \
-  do {                                                    \
-    const cudaError_t rkc_e_ = (call);                    \
-    if (rkc_e_ != cudaSuccess) return cuda_fail(rkc_e_, #call); \
-  } while (0)
-
-// Stream-ordered scratch memory, freed on scope exit.
-struct Scratch {
-  void* p = nullptr;
-  cudaStream_t s;
-  explicit Scratch(cudaStream_t st) : s(st) {}
-  ~Scratch() {
-    if (p) cudaFreeAsync(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+using common::bad_arg;
+using common::cuda_fail;
+using common::Scratch;
 
 int64_t split_chunk(int64_t v, int splits) {
   int64_t chunk = (v + splits - 1) / splits;
@@ -401,21 +372,21 @@ Result launch_stats_t(const char* logits, int64_t n, int64_t v, const int32_t* t
   if (splits == 1) {
     stats_kernel<DT, WT, false, MODE><<<dim3(static_cast<unsigned>(n), 1), kThreads, 0, st>>>(
         logits, v, targets, a, inv_tau, ignore, v, nullptr, o);
-    RKC_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
     return Result{};
   }
   const int64_t chunk = split_chunk(v, splits);
   const int used = static_cast<int>((v + chunk - 1) / chunk);
   Scratch ws(st);
-  RKC_CHECK(cudaMallocAsync(&ws.p, sizeof(Acc) * static_cast<size_t>(n) * used, st));
+  RK_CUDA_CHECK(cudaMallocAsync(&ws.p, sizeof(Acc) * static_cast<size_t>(n) * used, st));
   Acc* partial = static_cast<Acc*>(ws.p);
   stats_kernel<DT, WT, true, MODE><<<dim3(static_cast<unsigned>(n), used), kThreads, 0, st>>>(
       logits, v, targets, a, inv_tau, ignore, chunk, partial, o);
-  RKC_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   const int mt = 128;
   merge_kernel<WT, MODE><<<static_cast<unsigned>((n + mt - 1) / mt), mt, 0, st>>>(
       partial, used, n, logits, DT, v, targets, a, inv_tau, ignore, o);
-  RKC_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
@@ -443,7 +414,7 @@ struct Slot {
   Slot(unsigned long long* given, cudaStream_t st) : own(st), p(given) {}
   Result init() {
     if (p) return Result{};
-    RKC_CHECK(cudaMallocAsync(&own.p, sizeof(unsigned long long), own.s));
+    RK_CUDA_CHECK(cudaMallocAsync(&own.p, sizeof(unsigned long long), own.s));
     p = static_cast<unsigned long long*>(own.p);
     return bad_row_reset(p, own.s);
   }
@@ -497,7 +468,7 @@ char* format_error(const Result& r, char* buf, int len) {
 
 Result bad_row_reset(unsigned long long* slot, void* stream) {
   if (!slot) return bad_arg("bad_row", 0);
-  RKC_CHECK(cudaMemsetAsync(slot, 0xff, sizeof(unsigned long long), static_cast<cudaStream_t>(stream)));
+  RK_CUDA_CHECK(cudaMemsetAsync(slot, 0xff, sizeof(unsigned long long), static_cast<cudaStream_t>(stream)));
   return Result{};
 }
 
@@ -505,13 +476,13 @@ Result bad_row_read(const unsigned long long* slot, const int32_t* targets, void
   if (!slot) return bad_arg("bad_row", 0);
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
   unsigned long long row = kNoRow;
-  RKC_CHECK(cudaMemcpyAsync(&row, slot, sizeof row, cudaMemcpyDeviceToHost, st));
-  RKC_CHECK(cudaStreamSynchronize(st));
+  RK_CUDA_CHECK(cudaMemcpyAsync(&row, slot, sizeof row, cudaMemcpyDeviceToHost, st));
+  RK_CUDA_CHECK(cudaStreamSynchronize(st));
   if (row == kNoRow) return Result{};
   int32_t y = 0;
   if (targets) {
-    RKC_CHECK(cudaMemcpyAsync(&y, targets + row, sizeof y, cudaMemcpyDeviceToHost, st));
-    RKC_CHECK(cudaStreamSynchronize(st));
+    RK_CUDA_CHECK(cudaMemcpyAsync(&y, targets + row, sizeof y, cudaMemcpyDeviceToHost, st));
+    RK_CUDA_CHECK(cudaStreamSynchronize(st));
   }
   Result r;
   r.code = kBadTarget;
@@ -562,7 +533,7 @@ Result token_logprobs_backward(const LogprobsBackwardArgs& x, void* stream) {
   Scratch ws(st);
   float4* stats = nullptr;
   if (!reuse) {
-    RKC_CHECK(cudaMallocAsync(&ws.p, sizeof(float4) * static_cast<size_t>(n), st));
+    RK_CUDA_CHECK(cudaMallocAsync(&ws.p, sizeof(float4) * static_cast<size_t>(n), st));
     stats = static_cast<float4*>(ws.p);
     StatsOut o{nullptr, nullptr, nullptr, stats, slot.p};
     chk = launch_stats<1>(x.logits, x.dtype, n, v, x.targets, x.temperature, x.ignore_index,
@@ -594,7 +565,7 @@ Result token_logprobs_backward(const LogprobsBackwardArgs& x, void* stream) {
                                                   x.grad_logp, x.grad_entropy, lse, ent, stats,
                                                   x.grad, slot.p);
   }
-  RKC_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish(x.targets);
 }
 

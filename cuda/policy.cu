@@ -355,7 +355,7 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   if (kl < 0 || kl > 4) return bad_arg("kl", kl);
   if (a.grad_entropy && !in.entropy) return bad_arg("grad_entropy needs entropy", 0);
   if (B == 0) {
-    RKS_CHECK(cudaMemsetAsync(a.metrics, 0, sizeof(double) * kPolicyMetricCount, st));
+    RK_CUDA_CHECK(cudaMemsetAsync(a.metrics, 0, sizeof(double) * kPolicyMetricCount, st));
     return Result{};
   }
   if (!in.logprobs) return bad_arg("logprobs", 0);
@@ -384,9 +384,9 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   double* total = rowf + B;
   const bool gspo = var == 1;
   pol_pass1<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.mask, mk, T, nck, gspo, p1, sp);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   pol_rows<<<1, kThreads, 0, st>>>(p1, B, T, nck, agg, p.normalizer, rowm, rowls, rowf, total);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   Pass2Params P;
   P.variant = var;
   P.mask_kind = mk;
@@ -407,9 +407,9 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   P.beta = static_cast<float>(p.beta);
   P.ecoef = static_cast<float>(p.entropy_coef);
   pol_pass2<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.advantages, in.mask, in.ref_logprobs, in.entropy, T, nck, P, rowls, rowf, a.grad_logprobs, a.grad_entropy, p2, sp);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   pol_final<<<1, kThreads, 0, st>>>(p2, B, nck, rowm, rowf, total, a.metrics, sp);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish("mask");
 }
 
@@ -421,7 +421,7 @@ Result kl_penalty(const KlPenaltyArgs& a, void* stream) {
   const int est = static_cast<int>(a.estimator);
   if (est < 0 || est > 4) return bad_arg("estimator", est);
   if (a.n == 0) {
-    if (a.mean) RKS_CHECK(cudaMemsetAsync(a.mean, 0, sizeof(double), st));
+    if (a.mean) RK_CUDA_CHECK(cudaMemsetAsync(a.mean, 0, sizeof(double), st));
     return Result{};
   }
   if (!a.logprobs) return bad_arg("logprobs", 0);
@@ -434,7 +434,7 @@ Result kl_penalty(const KlPenaltyArgs& a, void* stream) {
     Result r = slot.init();
     if (!r.ok()) return r;
     validate_weights<<<grid_for(a.n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(a.mask), a.n, slot.p);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   const unsigned long long* sp = mk == 2 ? slot.p : nullptr;
   Scratch ws(st);
@@ -444,10 +444,10 @@ Result kl_penalty(const KlPenaltyArgs& a, void* stream) {
   }
   double* parts = static_cast<double*>(ws.p);
   kl_chunks<<<static_cast<unsigned>(items), kThreads, 0, st>>>(a.logprobs, a.ref_logprobs, a.mask, mk, a.n, est, a.kl, a.grad, parts, sp);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   if (a.mean) {
     kl_final<<<1, kThreads, 0, st>>>(parts, items, a.mean, sp);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   }
   return slot.finish("mask");
 }

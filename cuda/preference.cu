@@ -436,7 +436,7 @@ Result preference_loss(const PreferenceLossArgs& a, void* stream) {
     Result r = slot.init();
     if (!r.ok()) return r;
     check_lengths<<<grid_for(n, kThreads), kThreads, 0, st>>>(in.chosen_len, in.rejected_len, n, slot.p);
-    RKS_CHECK(cudaGetLastError());
+    RK_CUDA_CHECK(cudaGetLastError());
   } else {
     in.chosen_len = nullptr;
     in.rejected_len = nullptr;
@@ -451,15 +451,15 @@ Result preference_loss(const PreferenceLossArgs& a, void* stream) {
   const PrefOut o{a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected};
   const double inv_n = 1.0 / static_cast<double>(n);
   pref_pairs<<<nb, kThreads, 0, st>>>(in, a.params, o, inv_n, parts, lens ? slot.p : nullptr);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   sum_parts<<<1, kThreads, 0, st>>>(parts, nb, 3, inv_n, static_cast<double>(n), 0, a.scalars);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   if (!lens) return Result{};
   Result r = slot.finish("chosen_len", in.chosen_len);
   if (r.code == kBadTarget && r.value >= 1) {  // the chosen length was fine: the rejected one
     int32_t v = 0;
-    RKS_CHECK(cudaMemcpyAsync(&v, in.rejected_len + r.index, sizeof v, cudaMemcpyDeviceToHost, st));
-    RKS_CHECK(cudaStreamSynchronize(st));
+    RK_CUDA_CHECK(cudaMemcpyAsync(&v, in.rejected_len + r.index, sizeof v, cudaMemcpyDeviceToHost, st));
+    RK_CUDA_CHECK(cudaStreamSynchronize(st));
     r.value = v;
     r.where = "rejected_len";
   }
@@ -483,9 +483,9 @@ Result kto_loss(const KtoLossArgs& a, void* stream) {
   double* parts = static_cast<double*>(ws.p);
   const double inv_n = 1.0 / static_cast<double>(a.n);
   kto_items<<<nb, kThreads, 0, st>>>(a.n, a.logp, a.ref, a.desirable, a.params, a.losses, a.rewards, a.grad, inv_n, parts);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   sum_parts<<<1, kThreads, 0, st>>>(parts, nb, 4, inv_n, static_cast<double>(a.n), 1, a.scalars);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
@@ -511,9 +511,9 @@ Result token_weighted_dpo_loss(const TgdpoArgs& a, void* stream) {
     tgdpo_rows<float><<<nb, kThreads, 0, st>>>(in, a.beta, a.alpha, a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected, parts);
   else
     tgdpo_rows<uint8_t><<<nb, kThreads, 0, st>>>(in, a.beta, a.alpha, a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected, parts);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   sum_parts<<<1, kThreads, 0, st>>>(parts, in.batch, 3, 1.0 / static_cast<double>(in.batch), static_cast<double>(in.batch), 0, a.scalars);
-  RKS_CHECK(cudaGetLastError());
+  RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 

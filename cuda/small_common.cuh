@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "host_common.cuh"
 #include "logprobs.h"
 
 namespace rkcuda {
@@ -29,43 +30,9 @@ namespace small {
 constexpr int kThreads = 256;
 constexpr unsigned long long kNone = ~0ull;
 
-inline Result cuda_fail(cudaError_t e, const char* where) {
-  Result r;
-  r.code = kCudaError;
-  r.cuda_error = static_cast<int>(e);
-  r.where = where;
-  cudaGetLastError();
-  return r;
-}
-inline Result bad_arg(const char* what, int64_t index) {
-  Result r;
-  r.code = kBadArgument;
-  r.where = what;
-  r.index = index;
-  return r;
-}
-
-#define RKS_CHECK(call)                                                           \
-  do {                                                                            \
-    const cudaError_t rks_e_ = (call);                                            \
-    if (rks_e_ != cudaSuccess) return ::rkcuda::small::cuda_fail(rks_e_, #call);  \
-  } while (0)
-
-// Stream-ordered scratch, freed (stream-ordered) on scope exit.
-struct Scratch {
-  void* p = nullptr;
-  cudaStream_t s;
-  explicit Scratch(cudaStream_t st) : s(st) {}
-  ~Scratch() {
-    if (p) cudaFreeAsync(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  Result alloc(size_t bytes) {
-    RKS_CHECK(cudaMallocAsync(&p, bytes < 16 ? 16 : bytes, s));
-    return Result{};
-  }
-};
+using common::bad_arg;
+using common::cuda_fail;
+using common::Scratch;
 
 // The caller's bad-element slot, or one of our own read back (synchronously) by finish().
 struct Slot {
@@ -77,7 +44,7 @@ struct Slot {
     Result r = own.alloc(sizeof(unsigned long long));
     if (!r.ok()) return r;
     p = static_cast<unsigned long long*>(own.p);
-    RKS_CHECK(cudaMemsetAsync(p, 0xff, sizeof(unsigned long long), own.s));
+    RK_CUDA_CHECK(cudaMemsetAsync(p, 0xff, sizeof(unsigned long long), own.s));
     return Result{};
   }
   bool owned() const { return own.p != nullptr; }
@@ -86,13 +53,13 @@ struct Slot {
   Result finish(const char* what, const int32_t* values = nullptr) {
     if (!own.p) return Result{};
     unsigned long long idx = kNone;
-    RKS_CHECK(cudaMemcpyAsync(&idx, p, sizeof idx, cudaMemcpyDeviceToHost, own.s));
-    RKS_CHECK(cudaStreamSynchronize(own.s));
+    RK_CUDA_CHECK(cudaMemcpyAsync(&idx, p, sizeof idx, cudaMemcpyDeviceToHost, own.s));
+    RK_CUDA_CHECK(cudaStreamSynchronize(own.s));
     if (idx == kNone) return Result{};
     int32_t v = 0;
     if (values) {
-      RKS_CHECK(cudaMemcpyAsync(&v, values + idx, sizeof v, cudaMemcpyDeviceToHost, own.s));
-      RKS_CHECK(cudaStreamSynchronize(own.s));
+      RK_CUDA_CHECK(cudaMemcpyAsync(&v, values + idx, sizeof v, cudaMemcpyDeviceToHost, own.s));
+      RK_CUDA_CHECK(cudaStreamSynchronize(own.s));
     }
     Result r;
     r.code = kBadTarget;

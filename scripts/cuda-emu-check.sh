@@ -34,7 +34,7 @@ for name in ('logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'ad
     src = src.replace('#include "logprobs.h"', f'#include "{root}/cuda/logprobs.h"')
     src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
     src = src.replace('#include "divergence.h"', f'#include "{root}/cuda/divergence.h"')
-    for h in ('policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh'):
+    for h in ('policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh'):
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}.cc', 'w').write(src)
     print(f'{name}.cu: {n} launches rewritten')
