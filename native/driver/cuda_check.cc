@@ -3,7 +3,7 @@
 // Compiled only when CMake found nvcc (RK_WITH_CUDA); this file itself is plain C++ on the CUDA
 // runtime API. Every CUDA call is checked; an unexpected CUDA error ends the run with exit 1.
 #if defined(RK_WITH_CUDA)
-#include "cuda_check_rng.h"
+#include "cuda_check_common.h"
 #include "cuda_driver.h"
 
 #include <cuda_fp16.h>
@@ -28,22 +28,7 @@
 namespace rkdriver {
 namespace {
 
-#define CK(call)                                                                               \
-  do {                                                                                         \
-    const cudaError_t ck_e_ = (call);                                                          \
-    if (ck_e_ != cudaSuccess) {                                                                \
-      std::fprintf(stderr, "CUDA error at %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,    \
-                   cudaGetErrorName(ck_e_), cudaGetErrorString(ck_e_));                        \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
 
-void die_on(const rkcuda::Result& r, const char* what) {
-  if (r.ok()) return;
-  char msg[512];
-  std::fprintf(stderr, "%s failed: %s\n", what, rkcuda::format_error(r, msg, sizeof msg));
-  std::exit(1);
-}
 
 // 0 when there is no usable device; prints why.
 int device_or_explain() {

@@ -82,7 +82,7 @@ int group_case(int64_t n, int64_t gs, bool ids, int64_t K, int est, int scale, b
                 gdpo || (est != 0 && est != 4) ? "" : kScaleNames[scale], weights ? " w" : "", a.lengths ? " len" : "");
   Line line;
   rkcuda::Result res = rkcuda::group_advantages(d, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   if (!st.ok() || !res.ok()) {
     char msg[200];
     line.flag(st.ok() ? rkcuda::format_error(res, msg, sizeof msg) : "CPU status", false);
@@ -95,7 +95,7 @@ int group_case(int64_t n, int64_t gs, bool ids, int64_t K, int est, int scale, b
   line.flag("zero", oz.down()[0] == zero);
   oa.poison();
   res = rkcuda::group_advantages(d, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.flag("det", res.ok() && same_bits(oa.down().data(), ga.data(), 4 * n));
   return line.print("advantages", what);
 }
@@ -128,7 +128,7 @@ int token_case(int64_t B, int64_t T, bool f32, uint64_t seed) {
   ok = ok && rkcuda::discounted_returns(drw.p, dm, B, T, 0.97, oD.p, nullptr).ok();
   ok = ok && rkcuda::masked_whiten(dv.p, dm, n, seed % 2 == 0, true, 1e-8, oW.p, nullptr, nullptr).ok();
   ok = ok && rkcuda::ensemble_rewards(dens.p, n, 3, static_cast<rk::EnsembleMethod>(seed % 3), 0.5, oE.p, nullptr).ok();
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.flag("status", ok);
   line.add("gae", std::max(worst_rel(oA.down().data(), A.data(), n, kFloor * max_abs(A)),
                            worst_rel(oR.down().data(), R.data(), n, kFloor * max_abs(R))));
@@ -180,7 +180,7 @@ int bad_case() {
   fw.up(w);
   res = rkcuda::masked_whiten(dr.p, rk::TokenMask{fw.p, true}, n, true, true, 1e-8, oa.p, nullptr, nullptr);
   line.flag("whiten weight", res.code == rkcuda::kBadTarget && res.index == 77);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   return line.print("advantages", "bad ids / lengths / bnpo / weights");
 }
 
@@ -249,7 +249,7 @@ void cuda_bench_advantages(void* stream) {
   a.a.n = n;
   a.a.group_size = gs;
   a.advantages = adv.p, a.group_mean = gm.p, a.group_std = gsd.p, a.zero_std_groups = z.p;
-  const double ms = median_ms([&] { die_if(rkcuda::group_advantages(a, st), "group_advantages"); }, st);
+  const double ms = median_ms([&] { die_on(rkcuda::group_advantages(a, st), "group_advantages"); }, st);
   bench_line("groupAdvantages grpo (1M, groups of 16)", ms, static_cast<double>(n) * 8);
 }
 }  // namespace rkdriver

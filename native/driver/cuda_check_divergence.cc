@@ -4,7 +4,7 @@
 // call is checked; an unexpected CUDA error ends the run with exit 1.
 #if defined(RK_WITH_CUDA)
 #include "cuda_check_divergence.h"
-#include "cuda_check_rng.h"
+#include "cuda_check_common.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -27,37 +27,22 @@
 namespace rkdriver {
 namespace {
 
-#define DCK(call)                                                                              \
-  do {                                                                                         \
-    const cudaError_t ck_e_ = (call);                                                          \
-    if (ck_e_ != cudaSuccess) {                                                                \
-      std::fprintf(stderr, "CUDA error at %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,    \
-                   cudaGetErrorName(ck_e_), cudaGetErrorString(ck_e_));                        \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
 
-void die_on(const rkcuda::Result& r, const char* what) {
-  if (r.ok()) return;
-  char msg[512];
-  std::fprintf(stderr, "%s failed: %s\n", what, rkcuda::format_error(r, msg, sizeof msg));
-  std::exit(1);
-}
 
 template <class T>
 struct DBuf {
   T* p = nullptr;
   size_t n = 0;
   explicit DBuf(size_t count) : n(count) {
-    if (n) DCK(cudaMalloc(&p, n * sizeof(T)));
+    if (n) CK(cudaMalloc(&p, n * sizeof(T)));
   }
   ~DBuf() {
     if (p) cudaFree(p);
   }
   DBuf(const DBuf&) = delete;
   DBuf& operator=(const DBuf&) = delete;
-  void poison() { DCK(cudaMemset(p, 0xff, n * sizeof(T))); }  // all-ones: NaN as f32
-  void up(const T* h) { DCK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice)); }
+  void poison() { CK(cudaMemset(p, 0xff, n * sizeof(T))); }  // all-ones: NaN as f32
+  void up(const T* h) { CK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice)); }
 };
 
 using rng::mix64;
@@ -213,8 +198,8 @@ bool run_case(const Case& c) {
   DBuf<uint8_t> dzbuf(nv * es + 256), dtbuf(nv * es + 256);
   uint8_t* dz = dzbuf.p + static_cast<size_t>(c.soff) * es;
   uint8_t* dt = dtbuf.p + static_cast<size_t>(c.toff) * es;
-  DCK(cudaMemcpy(dz, hc.z.data(), nv * es, cudaMemcpyHostToDevice));
-  DCK(cudaMemcpy(dt, hc.zt.data(), nv * es, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dz, hc.z.data(), nv * es, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dt, hc.zt.data(), nv * es, cudaMemcpyHostToDevice));
   DBuf<uint8_t> dmask(n);
   dmask.up(hc.mask.data());
   DBuf<int32_t> dlab(n);
@@ -267,7 +252,7 @@ bool run_case(const Case& c) {
     // 1. forward only
     ddiv.poison();
     die_on(rkcuda::vocab_divergence(a, nullptr), "divergence forward");
-    DCK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
     const Err ef = compare(gdiv.data(), cdiv.data(), n, 1, rtol, div_atol, 0);
     // 2. forward + gradient with per-row dL/dD
     a.grad = dgrad;
@@ -276,16 +261,16 @@ bool run_case(const Case& c) {
     ddiv.poison();
     dgbuf.poison();
     die_on(rkcuda::vocab_divergence(a, nullptr), "divergence forward+grad");
-    DCK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
-    DCK(cudaMemcpy(ggrad.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ggrad.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
     const Err eg = worse(compare(gdiv.data(), cdiv.data(), n, 1, rtol, div_atol, 0),
                          compare(ggrad.data(), cgrad.data(), n, v, rtol, 0, grad_atol_rel));
     // 3. the same again: bit-identical
     ddiv.poison();
     dgbuf.poison();
     die_on(rkcuda::vocab_divergence(a, nullptr), "divergence forward+grad (repeat)");
-    DCK(cudaMemcpy(gdiv2.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
-    DCK(cudaMemcpy(ggrad2.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gdiv2.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ggrad2.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
     const bool det = std::memcmp(gdiv.data(), gdiv2.data(), n * 4) == 0 &&
                      std::memcmp(ggrad.data(), ggrad2.data(), nv * 4) == 0;
     // 4. gradient with a scalar dL/dD only; f32: in place over a copy of the logits
@@ -294,12 +279,12 @@ bool run_case(const Case& c) {
     ddiv.poison();
     dgbuf.poison();
     if (c.dtype == rkcuda::kF32) {
-      DCK(cudaMemcpy(dgrad, dz, nv * 4, cudaMemcpyDeviceToDevice));
+      CK(cudaMemcpy(dgrad, dz, nv * 4, cudaMemcpyDeviceToDevice));
       a.logits = dgrad;
     }
     die_on(rkcuda::vocab_divergence(a, nullptr), "divergence grad (scalar / in place)");
-    DCK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
-    DCK(cudaMemcpy(ggrad.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gdiv.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ggrad.data(), dgrad, nv * 4, cudaMemcpyDeviceToHost));
     const Err ei = worse(compare(gdiv.data(), cdiv.data(), n, 1, rtol, div_atol, 0),
                          compare(ggrad.data(), cgrad1.data(), n, v, rtol, 0, grad_atol_rel));
     const bool ok = ef.ok && eg.ok && det && ei.ok;
@@ -310,7 +295,7 @@ bool run_case(const Case& c) {
                   c.dtype == rkcuda::kF32 ? "in-place" : "g-scalar", ei.worst, ok ? "" : "(!)");
     line += buf;
   }
-  DCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   std::printf("[%s] div %-20s %-4s N=%-5lld V=%-6lld tau=%.2g b=%.2g splits=%d |%s\n",
               all ? " ok " : "FAIL", c.what, dtype_name(c.dtype), static_cast<long long>(n),
               static_cast<long long>(v), c.tau, c.beta, rkcuda::divergence_row_splits(n, v), line.c_str());
@@ -365,7 +350,7 @@ bool run_bad_args() {
   b.rows = 0;
   b.div = nullptr;
   if (!rkcuda::vocab_divergence(b, nullptr).ok()) why += " N=0 refused;";
-  DCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   const bool ok = why.empty();
   std::printf("[%s] div %-20s |%s\n", ok ? " ok " : "FAIL", "bad arguments", ok ? " all reported" : why.c_str());
   return ok;
@@ -428,22 +413,22 @@ namespace {
 template <class F>
 double median_ms(F f, int reps, cudaStream_t st) {
   cudaEvent_t a, b;
-  DCK(cudaEventCreate(&a));
-  DCK(cudaEventCreate(&b));
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
   f();  // warm-up
   f();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
-    DCK(cudaEventRecord(a, st));
+    CK(cudaEventRecord(a, st));
     f();
-    DCK(cudaEventRecord(b, st));
-    DCK(cudaEventSynchronize(b));
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
     float ms = 0;
-    DCK(cudaEventElapsedTime(&ms, a, b));
+    CK(cudaEventElapsedTime(&ms, a, b));
     t.push_back(ms);
   }
-  DCK(cudaEventDestroy(a));
-  DCK(cudaEventDestroy(b));
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
@@ -458,7 +443,7 @@ void cuda_bench_divergence(int64_t n, int64_t v, double copy_gbs, void* stream) 
   DBuf<float> ddiv(n), dgrad(nv);
   die_on(rkcuda::fill_random(dz.p, dtype, static_cast<int64_t>(nv), 4321, 0.0f, 2.0f, st), "fill logits");
   die_on(rkcuda::fill_random(dt.p, dtype, static_cast<int64_t>(nv), 8765, 0.0f, 2.0f, st), "fill target");
-  DCK(cudaStreamSynchronize(st));
+  CK(cudaStreamSynchronize(st));
   const double in = 2.0 * static_cast<double>(nv) * 2, out = static_cast<double>(nv) * 4;
   std::printf("divergence: bf16 logits + target %lld x %lld (%.2f GB both), splits %d; GB/s = both "
               "tensors once (+ the f32 gradient written)\n",
@@ -492,7 +477,7 @@ void cuda_bench_divergence(int64_t n, int64_t v, double copy_gbs, void* stream) 
     std::fflush(stdout);
   }
   std::vector<float> d(n);
-  DCK(cudaMemcpy(d.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(d.data(), ddiv.p, n * 4, cudaMemcpyDeviceToHost));
   int64_t weird = 0;
   for (int64_t i = 0; i < n; ++i) weird += !(d[i] >= 0.0f) || !std::isfinite(d[i]);
   if (weird) std::printf("  WARNING: %lld rows with a negative or non-finite divergence\n", static_cast<long long>(weird));

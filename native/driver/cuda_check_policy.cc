@@ -156,7 +156,7 @@ int policy_case(const PolicyData& d, int j, const char* shape) {
   a.grad_entropy = with_ent ? dge.p : nullptr;
   a.metrics = dm.p;
   rkcuda::Result r = rkcuda::policy_loss(a, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   if (!r.ok()) {
     line.flag("CUDA status", false);
     return line.print("policy", what);
@@ -179,7 +179,7 @@ int policy_case(const PolicyData& d, int j, const char* shape) {
   dg.poison();
   dm.poison();
   r = rkcuda::policy_loss(a, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.flag("det", r.ok() && same_bits(dg.down().data(), gg.data(), n * 4) && same_bits(dm.down().data(), gm.data(), 72));
   return line.print("policy", what);
 }
@@ -205,7 +205,7 @@ int kl_case(int64_t n, int est, int mkind, uint64_t seed) {
   a.mean = mean.p;
   Line line;
   const rkcuda::Result r = rkcuda::kl_penalty(a, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.flag("status", r.ok());
   line.add("kl", worst_rel(kl.down().data(), k.data(), n, kFloor * max_abs(k)));
   line.add("grad", worst_rel(gr.down().data(), g.data(), n, kFloor * max_abs(g)));
@@ -266,7 +266,7 @@ int bad_mask_case() {
   a.in.batch = 3;
   a.in.seq_len = 0;
   line.flag("bad seq_len", rkcuda::policy_loss(a, nullptr).code == rkcuda::kBadArgument);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   return line.print("policy", "bad mask weights / arguments");
 }
 
@@ -331,7 +331,7 @@ void cuda_bench_policy(void* stream) {
   a.in.batch = B, a.in.seq_len = T;
   a.grad_logprobs = g.p;
   a.metrics = m.p;
-  const double ms = median_ms([&] { die_if(rkcuda::policy_loss(a, st), "policy_loss"); }, st);
+  const double ms = median_ms([&] { die_on(rkcuda::policy_loss(a, st), "policy_loss"); }, st);
   bench_line("policyLoss ppo f32 (64 x 4096, u8 mask)", ms, static_cast<double>(B * T) * 13);
 }
 }  // namespace rkdriver

@@ -95,7 +95,7 @@ int pref_case(const PrefData& d, int loss, int fdiv, double e, double nll, bool 
                 e, nll, bt_arrays ? " arrays" : refs ? " refs" : "");
   Line line;
   rkcuda::Result r = rkcuda::preference_loss(a, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   if (!st.ok() || !r.ok()) {
     line.flag("status", false);
     return line.print("preference", what);
@@ -115,7 +115,7 @@ int pref_case(const PrefData& d, int loss, int fdiv, double e, double nll, bool 
   ogc.poison();
   sc.poison();
   r = rkcuda::preference_loss(a, nullptr);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.flag("det", r.ok() && same_bits(oL.down().data(), gL.data(), 4 * P) && same_bits(ogc.down().data(), gc2.data(), 4 * P) &&
                        same_bits(sc.down().data(), gs.data(), 24));
   return line.print("preference", what);
@@ -150,7 +150,7 @@ int kto_case(int64_t n, bool ref, uint64_t seed) {
   a.losses = oL.p, a.rewards = oR.p, a.grad = oG.p, a.scalars = sc.p;
   Line line;
   line.flag("status", rkcuda::kto_loss(a, nullptr).ok());
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.add("losses", worst_rel(oL.down().data(), L.data(), n, kFloor * max_abs(L)));
   line.add("rewards", worst_rel(oR.down().data(), R.data(), n, kFloor * max_abs(R)));
   line.add("grad", worst_rel(oG.down().data(), G.data(), n, kFloor * max_abs(G)));
@@ -207,7 +207,7 @@ int tgdpo_case(int64_t B, int64_t T, bool f32, uint64_t seed) {
   a.scalars = sc.p;
   Line line;
   line.flag("status", st.ok() && rkcuda::token_weighted_dpo_loss(a, nullptr).ok());
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   line.add("losses", worst_rel(oL.down().data(), L.data(), B, kFloor * max_abs(L)));
   double wr = worst_rel(ocr.down().data(), cr.data(), B, kFloor * max_abs(cr));
   line.add("rewards", std::max(wr, worst_rel(orr.down().data(), rr.data(), B, kFloor * max_abs(rr))));
@@ -239,7 +239,7 @@ int bad_lengths_case() {
   line.flag("NaN outputs", std::isnan(o1.down()[0]) && std::isnan(sc.down()[0]));
   a.in.chosen_len = nullptr;
   line.flag("missing lengths", rkcuda::preference_loss(a, nullptr).code == rkcuda::kBadArgument);
-  SCK(cudaDeviceSynchronize());
+  CK(cudaDeviceSynchronize());
   return line.print("preference", "bad lengths / arguments");
 }
 
@@ -294,7 +294,7 @@ void cuda_bench_preference(void* stream) {
   a.in.chosen = w.p, a.in.rejected = l.p, a.in.ref_chosen = rw.p, a.in.ref_rejected = rl.p;
   a.losses = o1.p, a.chosen_rewards = o2.p, a.rejected_rewards = o3.p, a.grad_chosen = o4.p, a.grad_rejected = o5.p;
   a.scalars = sc.p;
-  const double ms = median_ms([&] { die_if(rkcuda::preference_loss(a, st), "preference_loss"); }, st);
+  const double ms = median_ms([&] { die_on(rkcuda::preference_loss(a, st), "preference_loss"); }, st);
   bench_line("preferenceLoss sigmoid (1M pairs)", ms, static_cast<double>(P) * 36);
 }
 }  // namespace rkdriver

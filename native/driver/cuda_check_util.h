@@ -17,20 +17,11 @@
 #include <vector>
 
 #include "../../cuda/logprobs.h"
-#include "cuda_check_rng.h"
+#include "cuda_check_common.h"
 
 namespace rkdriver {
 namespace smallcheck {
 
-#define SCK(call)                                                                              \
-  do {                                                                                         \
-    const cudaError_t sck_e_ = (call);                                                         \
-    if (sck_e_ != cudaSuccess) {                                                               \
-      std::fprintf(stderr, "CUDA error at %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,    \
-                   cudaGetErrorName(sck_e_), cudaGetErrorString(sck_e_));                      \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 // A device copy of a host vector (or an output of n elements), poisoned with NaN (all-ones bytes).
 template <class T>
@@ -39,7 +30,7 @@ struct Dev {
   size_t n = 0;
   Dev() = default;
   explicit Dev(size_t count) : n(count) {
-    if (n) SCK(cudaMalloc(&p, n * sizeof(T)));
+    if (n) CK(cudaMalloc(&p, n * sizeof(T)));
     poison();
   }
   explicit Dev(const std::vector<T>& h) : Dev(h.size()) { up(h); }
@@ -49,14 +40,14 @@ struct Dev {
   Dev(const Dev&) = delete;
   Dev& operator=(const Dev&) = delete;
   void poison() {
-    if (n) SCK(cudaMemset(p, 0xff, n * sizeof(T)));
+    if (n) CK(cudaMemset(p, 0xff, n * sizeof(T)));
   }
   void up(const std::vector<T>& h) {
-    if (n) SCK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    if (n) CK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
   }
   std::vector<T> down() const {
     std::vector<T> h(n);
-    if (n) SCK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    if (n) CK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
     return h;
   }
 };
@@ -129,22 +120,22 @@ struct Line {
 template <class F>
 double median_ms(F f, cudaStream_t st, int reps = 20) {
   cudaEvent_t a, b;
-  SCK(cudaEventCreate(&a));
-  SCK(cudaEventCreate(&b));
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
   f();
   f();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
-    SCK(cudaEventRecord(a, st));
+    CK(cudaEventRecord(a, st));
     f();
-    SCK(cudaEventRecord(b, st));
-    SCK(cudaEventSynchronize(b));
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
     float ms = 0;
-    SCK(cudaEventElapsedTime(&ms, a, b));
+    CK(cudaEventElapsedTime(&ms, a, b));
     t.push_back(ms);
   }
-  SCK(cudaEventDestroy(a));
-  SCK(cudaEventDestroy(b));
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
@@ -153,12 +144,6 @@ inline void bench_line(const char* name, double ms, double bytes) {
   std::printf("  %-40s %8.3f ms %8.1f GB/s\n", name, ms, bytes / ms / 1e6);
   std::printf("RESULT|rk %s|%.4f|%.1f\n", name, ms, bytes / ms / 1e6);
   std::fflush(stdout);
-}
-inline void die_if(const rkcuda::Result& r, const char* what) {
-  if (r.ok()) return;
-  char msg[256];
-  std::fprintf(stderr, "%s failed: %s\n", what, rkcuda::format_error(r, msg, sizeof msg));
-  std::exit(1);
 }
 
 inline bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }

@@ -1,0 +1,68 @@
+// Shared by the CUDA parity checks (cuda_check*.cc): the fatal CUDA-call check, the fatal
+// rkcuda::Result check, counter-based random numbers (reproducible, cheap to generate in
+// parallel) and half-precision encoders. Only compiled with RK_WITH_CUDA.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "../../cuda/logprobs.h"  // rkcuda::Result, format_error
+
+// Exits the driver with the CUDA error name when a CUDA call fails.
+#define CK(call)                                                                               \
+  do {                                                                                         \
+    const cudaError_t ck_e_ = (call);                                                          \
+    if (ck_e_ != cudaSuccess) {                                                                \
+      std::fprintf(stderr, "CUDA error at %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,    \
+                   cudaGetErrorName(ck_e_), cudaGetErrorString(ck_e_));                        \
+      std::exit(1);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+namespace rkdriver {
+
+// Exits the driver when a kernel call that must succeed did not.
+inline void die_on(const rkcuda::Result& r, const char* what) {
+  if (r.ok()) return;
+  char msg[512];
+  std::fprintf(stderr, "%s failed: %s\n", what, rkcuda::format_error(r, msg, sizeof msg));
+  std::exit(1);
+}
+namespace rng {
+
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+// Uniform in [0, 1) for element i of stream `seed`.
+inline double unif(uint64_t seed, uint64_t i) {
+  return (mix64(seed ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+// Approximately normal(0, 1): the sum of four uniforms, rescaled.
+inline float normal(uint64_t seed, uint64_t i) {
+  const uint64_t h = mix64(seed * 31 + mix64(i ^ 0x5555));
+  float acc = 0.0f;
+  for (int k = 0; k < 4; ++k) acc += static_cast<float>((h >> (16 * k)) & 0xffff) * (1.0f / 65536.0f);
+  return (acc - 2.0f) * 1.7320508f;
+}
+// f32 -> bf16 bits, round to nearest even (NaN stays NaN).
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+// f32 -> f16 bits, round to nearest even.
+inline uint16_t to_f16(float f) {
+  __half_raw r = __half(__float2half_rn(f));
+  return r.x;
+}
+
+}  // namespace rng
+}  // namespace rkdriver
