@@ -11,6 +11,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernel_params.h"
 #include "policy.h"
 
 namespace {
@@ -42,22 +43,6 @@ std::string MaskMessage(const rk::Status& st, const Mask& m) {
   if (st.code == rk::Status::BadShape)
     return "seqLen: expected a positive integer, received " + std::to_string(st.value);
   return rkb::StatusMessage(st, 0);
-}
-
-double Param(Napi::Env env, const double* p, size_t i, const char* name, double lo, double hi) {
-  const double v = p[i];
-  if (!(v >= lo && v <= hi))
-    throw Napi::RangeError::New(env, std::string("params.") + name + ": expected a value in [" +
-                                         std::to_string(lo) + ", " + std::to_string(hi) +
-                                         "], received " + std::to_string(v));
-  return v;
-}
-
-int Enum(Napi::Env env, const double* p, size_t i, const char* name, int count) {
-  const double v = Param(env, p, i, name, 0, count - 1);
-  if (std::floor(v) != v)
-    throw Napi::RangeError::New(env, std::string("params.") + name + ": expected an integer code");
-  return static_cast<int>(v);
 }
 
 Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
@@ -96,23 +81,7 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
   rkb::RequireLength(env, met, kNumMetrics, "metrics");
 
   const double* pv = static_cast<const double*>(par.data);
-  rk::PolicyLossParams p;
-  p.variant = static_cast<rk::PolicyVariant>(Enum(env, pv, 0, "variant", 5));
-  p.aggregation = static_cast<rk::LossAggregation>(Enum(env, pv, 1, "aggregation", 4));
-  p.epsilon_low = Param(env, pv, 2, "epsilonLow", 0, 1);
-  p.epsilon_high = Param(env, pv, 3, "epsilonHigh", 0, 1e30);
-  p.dual_clip = Param(env, pv, 4, "dualClip", 0, 1e30);
-  p.delta = Param(env, pv, 5, "delta", 0, 1e30);
-  p.normalizer = Param(env, pv, 6, "normalizer", 0, 1e300);
-  p.beta = Param(env, pv, 7, "beta", -1e300, 1e300);
-  p.kl = static_cast<rk::KlEstimator>(Enum(env, pv, 8, "klEstimator", 5));
-  p.entropy_coef = Param(env, pv, 9, "entropyCoef", -1e300, 1e300);
-  p.sapo_tau_pos = Param(env, pv, 10, "sapoTemperaturePos", 1e-300, 1e300);
-  p.sapo_tau_neg = Param(env, pv, 11, "sapoTemperatureNeg", 1e-300, 1e300);
-  if (p.dual_clip != 0 && !(p.dual_clip > 1))
-    throw Napi::RangeError::New(env, "params.dualClip: expected 0 (off) or a value > 1");
-  if (p.delta != 0 && !(p.delta > 1))
-    throw Napi::RangeError::New(env, "params.delta: expected 0 (off) or a value > 1");
+  const rk::PolicyLossParams p = rkb::PolicyParamsFrom(env, pv);
 
   rk::PolicyLossInputs in;
   in.logprobs = static_cast<const float*>(lp.data);

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernel_params.h"
 #include "preference.h"
 
 namespace {
@@ -63,26 +64,7 @@ Napi::Value Preference(const Napi::CallbackInfo& info, bool async) {
   rkb::Array prob = OptF32(info, 7, "preferenceProb", n);
   rkb::Array params = F64(info, 8, "params", 10);
   const double* q = static_cast<const double*>(params.data);
-  rk::PreferenceParams p;
-  if (!(q[0] >= 0 && q[0] <= 14 && q[0] == std::floor(q[0])))
-    throw Napi::RangeError::New(env, "loss: expected a loss code in [0, 14]");
-  if (!(q[7] >= 0 && q[7] <= 3 && q[7] == std::floor(q[7])))
-    throw Napi::RangeError::New(env, "fDivergence: expected a code in [0, 3]");
-  p.loss = static_cast<rk::PrefLoss>(static_cast<int>(q[0]));
-  p.beta = q[1];
-  p.label_smoothing = q[2];
-  p.gamma = q[3];
-  p.alpha = q[4];
-  p.tau = q[5];
-  p.margin = q[6];
-  p.fdiv = static_cast<rk::FDivergence>(static_cast<int>(q[7]));
-  p.f_alpha = q[8];
-  p.nll_weight = q[9];
-  if (!(p.beta > 0)) throw Napi::RangeError::New(env, "beta: expected a positive number");
-  if (!(p.label_smoothing >= 0 && p.label_smoothing < 0.5))
-    throw Napi::RangeError::New(env, "labelSmoothing: expected a number in [0, 0.5)");
-  if (!(p.tau > 0)) throw Napi::RangeError::New(env, "tau: expected a positive number");
-  if (!(p.f_alpha > 0)) throw Napi::RangeError::New(env, "fAlpha: expected a positive number");
+  const rk::PreferenceParams p = rkb::PreferenceParamsFrom(env, q);
   if (rk::preference_needs_lengths(p) && (!lw.data || !ll.data))
     throw Napi::TypeError::New(env, "chosenLengths: this loss needs chosenLengths and rejectedLengths");
   rkb::Array losses = F32(info, 9, "out.losses", n);
