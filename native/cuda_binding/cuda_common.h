@@ -6,6 +6,8 @@
 // kernel never runs on arrays shorter than the shape it is given (a device pointer's real size
 // cannot be known here: a wrapped pointer's length is the caller's word).
 #pragma once
+#include <cuda_runtime.h>
+
 #include <functional>
 
 #include "common.h"
@@ -35,5 +37,32 @@ Napi::Error ResultError(Napi::Env env, const rkcuda::Result& r, const BadTargetT
 // Runs `fn` now (sync; throws the mapped error) or on the libuv pool returning a Promise (async).
 using DeviceFn = std::function<rkcuda::Result()>;
 Napi::Value RunDevice(const Napi::CallbackInfo& info, bool async, DeviceFn fn, BadTargetText bad_target);
+
+// Runs a kernel writing `count` doubles to scratch device memory, then downloads them to `host`.
+template <typename Launch>
+inline rkcuda::Result WithScalars(size_t count, double* host, Launch launch) {
+  rkcuda::Result r;
+  double* d = nullptr;
+  cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&d), sizeof(double) * count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    r.code = rkcuda::kCudaError;
+    r.cuda_error = static_cast<int>(e);
+    r.where = "cudaMalloc";
+    return r;
+  }
+  r = launch(d);
+  if (r.ok()) {
+    e = cudaMemcpy(host, d, sizeof(double) * count, cudaMemcpyDeviceToHost);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      r.code = rkcuda::kCudaError;
+      r.cuda_error = static_cast<int>(e);
+      r.where = "cudaMemcpy";
+    }
+  }
+  cudaFree(d);
+  return r;
+}
 
 }  // namespace rkcb

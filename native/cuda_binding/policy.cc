@@ -57,33 +57,6 @@ rkcb::BadTargetText BadMask(const Mask& m) {
   };
 }
 
-// Runs a kernel writing `count` doubles to scratch device memory, then downloads them to `host`.
-template <typename Launch>
-rkcuda::Result WithScalars(size_t count, double* host, Launch launch) {
-  rkcuda::Result r;
-  double* d = nullptr;
-  cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&d), sizeof(double) * count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    r.code = rkcuda::kCudaError;
-    r.cuda_error = static_cast<int>(e);
-    r.where = "cudaMalloc";
-    return r;
-  }
-  r = launch(d);
-  if (r.ok()) {
-    e = cudaMemcpy(host, d, sizeof(double) * count, cudaMemcpyDeviceToHost);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      r.code = rkcuda::kCudaError;
-      r.cuda_error = static_cast<int>(e);
-      r.where = "cudaMemcpy";
-    }
-  }
-  cudaFree(d);
-  return r;
-}
-
 Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   rkcb::DevArray lp = rkcb::GetDevice(info, 0, "logprobs");
@@ -141,7 +114,7 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, mo]() {
-        return WithScalars(kNumMetrics, mo, [&a](double* d) {
+        return rkcb::WithScalars(kNumMetrics, mo, [&a](double* d) {
           rkcuda::PolicyLossArgs b = a;
           b.metrics = d;
           return rkcuda::policy_loss(b, nullptr);
@@ -177,7 +150,7 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, mo]() {
-        return WithScalars(1, mo, [&a](double* d) {
+        return rkcb::WithScalars(1, mo, [&a](double* d) {
           rkcuda::KlPenaltyArgs b = a;
           b.mean = d;
           return rkcuda::kl_penalty(b, nullptr);

@@ -46,33 +46,6 @@ rkb::Array F64(const Napi::CallbackInfo& info, size_t i, const char* name, size_
 const float* F(const rkcb::DevArray& a) { return static_cast<const float*>(a.ptr); }
 float* Out(const rkcb::DevArray& a) { return static_cast<float*>(a.ptr); }
 
-// Runs a kernel writing `count` doubles to scratch device memory, then downloads them to `host`.
-template <typename Launch>
-rkcuda::Result WithScalars(size_t count, double* host, Launch launch) {
-  rkcuda::Result r;
-  double* d = nullptr;
-  cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&d), sizeof(double) * count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    r.code = rkcuda::kCudaError;
-    r.cuda_error = static_cast<int>(e);
-    r.where = "cudaMalloc";
-    return r;
-  }
-  r = launch(d);
-  if (r.ok()) {
-    e = cudaMemcpy(host, d, sizeof(double) * count, cudaMemcpyDeviceToHost);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      r.code = rkcuda::kCudaError;
-      r.cuda_error = static_cast<int>(e);
-      r.where = "cudaMemcpy";
-    }
-  }
-  cudaFree(d);
-  return r;
-}
-
 // No bad elements in these calls: a kBadTarget cannot happen; named generically just in case.
 rkcb::BadTargetText NoBadTarget(const char* what) {
   return [what](int64_t i, int64_t v) {
@@ -130,7 +103,7 @@ Napi::Value Preference(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so, which]() {
-        rkcuda::Result r = WithScalars(3, so, [&a](double* d) {
+        rkcuda::Result r = rkcb::WithScalars(3, so, [&a](double* d) {
           rkcuda::PreferenceLossArgs b = a;
           b.scalars = d;
           return rkcuda::preference_loss(b, nullptr);
@@ -176,7 +149,7 @@ Napi::Value Kto(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so]() {
-        return WithScalars(3, so, [&a](double* d) {
+        return rkcb::WithScalars(3, so, [&a](double* d) {
           rkcuda::KtoLossArgs b = a;
           b.scalars = d;
           return rkcuda::kto_loss(b, nullptr);
@@ -233,7 +206,7 @@ Napi::Value Tgdpo(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so]() {
-        return WithScalars(3, so, [&a](double* d) {
+        return rkcb::WithScalars(3, so, [&a](double* d) {
           rkcuda::TgdpoArgs c = a;
           c.scalars = d;
           return rkcuda::token_weighted_dpo_loss(c, nullptr);
