@@ -29,79 +29,14 @@ namespace {
 
 
 
-template <class T>
-struct DBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DBuf(size_t count) : n(count) {
-    if (n) CK(cudaMalloc(&p, n * sizeof(T)));
-  }
-  ~DBuf() {
-    if (p) cudaFree(p);
-  }
-  DBuf(const DBuf&) = delete;
-  DBuf& operator=(const DBuf&) = delete;
-  void poison() { CK(cudaMemset(p, 0xff, n * sizeof(T))); }  // all-ones: NaN as f32
-  void up(const T* h) { CK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice)); }
-};
 
 using rng::mix64;
 using rng::normal;
 using rng::to_bf16;
 using rng::to_f16;
 using rng::unif;
-const char* dtype_name(int dt) { return dt == rkcuda::kBF16 ? "bf16" : dt == rkcuda::kF16 ? "f16" : "f32"; }
 const char* kind_name(int k) { return k == rkcuda::kForwardKL ? "fkl" : k == rkcuda::kReverseKL ? "rkl" : "jsd"; }
 
-// Max over rows of |got - ref| / max(|ref|, floor), NaN/inf must match exactly. The absolute floor
-// is atol_abs + atol_rel * (max finite |ref| of that row), divided by rtol.
-struct Err {
-  double worst = 0;
-  bool ok = true;
-};
-Err compare(const float* got, const float* ref, int64_t rows, int64_t row, double rtol,
-            double atol_abs, double atol_rel) {
-  std::vector<double> worst(rows, 0.0);
-  std::vector<char> bad(rows, 0);
-  rk::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* g = got + r * row;
-      const float* f = ref + r * row;
-      double scale = 0;
-      if (atol_rel > 0)
-        for (int64_t j = 0; j < row; ++j)
-          if (std::isfinite(f[j])) scale = std::max(scale, std::fabs(static_cast<double>(f[j])));
-      const double floor = (atol_abs + atol_rel * scale) / rtol;
-      double w = 0;
-      for (int64_t j = 0; j < row; ++j) {
-        const double x = g[j], y = f[j];
-        if (std::isnan(y) || std::isinf(y)) {
-          if (!(std::isnan(y) ? std::isnan(x) : x == y)) bad[r] = 1;
-          continue;
-        }
-        if (!std::isfinite(x)) {
-          bad[r] = 1;
-          continue;
-        }
-        w = std::max(w, std::fabs(x - y) / std::max(std::fabs(y), std::max(floor, 1e-300)));
-      }
-      worst[r] = w;
-    }
-  });
-  Err e;
-  for (int64_t r = 0; r < rows; ++r) {
-    e.worst = std::max(e.worst, worst[r]);
-    if (bad[r]) e.ok = false;
-  }
-  if (!e.ok) e.worst = std::numeric_limits<double>::infinity();
-  e.ok = e.ok && e.worst <= rtol;
-  return e;
-}
-Err worse(Err a, const Err& b) {
-  a.worst = std::max(a.worst, b.worst);
-  a.ok = a.ok && b.ok;
-  return a;
-}
 
 struct Case {
   const char* what;
