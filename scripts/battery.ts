@@ -1,0 +1,357 @@
+// The output-hash battery: every op, every variant and option mode, every logits dtype, odd sizes,
+// on every SIMD level this CPU has, hashed (SHA-256 of the exact output bits). A structural change
+// must leave every hash as it was.
+//
+//   npx tsx scripts/battery.ts            print one hash per op and SIMD level, and a total
+//   npx tsx scripts/battery.ts --write    also store them in tests/battery-hashes.json
+//   npx tsx scripts/battery.ts --check    compare with tests/battery-hashes.json (exit 1 on a change)
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as rk from '../lib/index.js';
+import { rng } from '../tests/rng.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const store = path.join(here, '..', 'tests', 'battery-hashes.json');
+
+function randn(n: number, sd: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = sd * Math.sqrt(-2 * Math.log(Math.max(r(), 1e-300))) * Math.cos(2 * Math.PI * r());
+  return a;
+}
+function randint(n: number, hi: number, seed: number): Int32Array {
+  const r = rng(seed);
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.floor(r() * hi);
+  return a;
+}
+function bits(n: number, p: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const a = new Uint8Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() < p ? 1 : 0;
+  return a;
+}
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+function bf16(x: Float32Array): Uint16Array {
+  const o = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    f32[0] = x[i];
+    const u = u32[0];
+    o[i] = (u & 0x7fffffff) > 0x7f800000 ? (u >>> 16) | 0x40 : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  return o;
+}
+function f16(x: Float32Array): Uint16Array {
+  // Truncating f32 -> f16 encoder (the battery only needs fixed bits, not exact rounding).
+  const o = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    f32[0] = x[i];
+    const u = u32[0];
+    const sign = (u >>> 16) & 0x8000;
+    const e = ((u >>> 23) & 0xff) - 127 + 15;
+    const m = (u >>> 13) & 0x3ff;
+    if (((u >>> 23) & 0xff) === 0xff) o[i] = sign | 0x7c00 | (m ? 0x200 : 0);
+    else if (e >= 31) o[i] = sign | 0x7c00;
+    else if (e <= 0) o[i] = sign;
+    else o[i] = sign | (e << 10) | m;
+  }
+  return o;
+}
+
+/** Feeds every number and TypedArray of a result, in key order, into the hash. */
+function feed(h: Hash, v: unknown, key = ''): void {
+  if (v === undefined || v === null) {
+    h.update(`${key}:null;`);
+  } else if (typeof v === 'number') {
+    const d = new Float64Array([v]);
+    h.update(`${key}:`);
+    h.update(new Uint8Array(d.buffer));
+  } else if (ArrayBuffer.isView(v)) {
+    h.update(`${key}[${(v as Float32Array).length}]`);
+    h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  } else if (typeof v === 'object') {
+    for (const k of Object.keys(v as object).sort()) feed(h, (v as Record<string, unknown>)[k], `${key}.${k}`);
+  } else {
+    h.update(`${key}:${String(v)};`);
+  }
+}
+
+type Case = [string, () => unknown];
+const cases: Record<string, Case[]> = {};
+const add = (op: string, name: string, fn: () => unknown) => (cases[op] ??= []).push([name, fn]);
+
+// ---- token log-probs and their backward ---------------------------------------------------------
+for (const [N, V, sd] of [[1, 1, 1], [3, 7, 1], [5, 1000, 2], [2, 4099, 30], [17, 129, 0.01], [4, 33000, 3]] as const) {
+  const x = randn(N * V, sd, N * 31 + V);
+  x[0] = -Infinity;
+  if (V > 3) x[V - 1] = 1e4 * (sd > 10 ? 1 : 0) || x[V - 1];
+  const t = randint(N, V, N + V);
+  if (N > 2) t[1] = -100;
+  const g = randn(N, 1, 7 + V);
+  const ge = randn(N, 1, 9 + V);
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const logits = dtype === 'f32' ? x : dtype === 'bf16' ? bf16(x) : f16(x);
+    for (const temperature of [1, 0.7]) {
+      for (const entropy of [false, true]) {
+        add('tokenLogprobs', `${N}x${V} ${dtype} t${temperature} e${entropy}`, () =>
+          rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, entropy }),
+        );
+      }
+      add('tokenLogprobsBackward', `${N}x${V} ${dtype} t${temperature}`, () =>
+        rk.tokenLogprobsBackward(logits, t, g, { vocab: V, dtype, temperature }),
+      );
+      add('tokenLogprobsBackward', `${N}x${V} ${dtype} t${temperature} entropy lse`, () => {
+        const f = rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, entropy: true });
+        return rk.tokenLogprobsBackward(logits, t, g, {
+          vocab: V, dtype, temperature, gradEntropy: ge, logsumexp: f.logsumexp, entropy: f.entropy,
+        });
+      });
+    }
+  }
+}
+
+// ---- full-vocabulary divergences ----------------------------------------------------------------
+for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
+  const a = randn(N * V, 2, N + V);
+  const b = randn(N * V, 2, 3 * N + V);
+  b[1] = -Infinity;
+  const labels = randint(N, V, 5 + V);
+  if (N > 1) labels[0] = -100;
+  const mask = bits(N, 0.7, V);
+  for (const divergence of ['forward_kl', 'reverse_kl', 'jsd'] as const) {
+    for (const beta of divergence === 'jsd' ? [0.5, 0, 1, 0.3] : [0.5]) {
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const la = dtype === 'f32' ? a : bf16(a);
+        const lb = dtype === 'f32' ? b : bf16(b);
+        add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype}`, () =>
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, gradient: true, temperature: 0.9 }),
+        );
+        add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} labels`, () =>
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, labels, gradient: true }),
+        );
+        add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} mask`, () =>
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, mask, gradient: true, gradOutput: 0.5 }),
+        );
+      }
+    }
+  }
+}
+
+// ---- policy losses and KL ------------------------------------------------------------------------
+for (const [B, T] of [[1, 1], [3, 7], [8, 129], [5, 1000]] as const) {
+  const n = B * T;
+  const lp = randn(n, 0.5, n + 1);
+  const old = new Float32Array(n).map((_, i) => lp[i] + 0.3 * randn(1, 1, i + n)[0]);
+  const ref = randn(n, 0.5, n + 3);
+  const ent = randn(n, 1, n + 4).map(Math.abs);
+  const advSeq = randn(B, 1, B + 5);
+  const advTok = randn(n, 1, n + 6);
+  const m8 = bits(n, 0.8, n + 7);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  for (const variant of ['ppo', 'gspo', 'cispo', 'sapo', 'gpg'] as const) {
+    for (const aggregation of ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'] as const) {
+      for (const [mname, mask] of [['null', null], ['u8', m8], ['f32', mf]] as const) {
+        for (const adv of [advSeq, advTok]) {
+          add('policyLoss', `${B}x${T} ${variant} ${aggregation} ${mname} a${adv.length}`, () =>
+            rk.policyLoss(lp, old, adv, mask, { seqLen: T, variant, aggregation }),
+          );
+        }
+      }
+      for (const klEstimator of ['k1', 'k2', 'k3', 'abs', 'k3+'] as const) {
+        add('policyLoss', `${B}x${T} ${variant} ${aggregation} ${klEstimator} ref ent`, () =>
+          rk.policyLoss(lp, old, advTok, m8, {
+            seqLen: T, variant, aggregation, refLogprobs: ref, beta: 0.04, klEstimator, entropy: ent, entropyCoef: 0.01,
+            epsilonHigh: variant === 'cispo' ? 4 : 0.28, dualClip: 3, delta: variant === 'ppo' ? 1.5 : undefined,
+            normalizer: aggregation === 'token-mean' ? 17 : undefined, sapoTemperaturePos: 0.9, sapoTemperatureNeg: 1.2,
+          }),
+        );
+      }
+    }
+  }
+  for (const estimator of ['k1', 'k2', 'k3', 'abs', 'k3+'] as const) {
+    const big = new Float32Array(n).map((_, i) => (i % 5 === 0 ? 30 * lp[i] : lp[i]));
+    for (const [mname, mask] of [['none', undefined], ['u8', m8], ['f32', mf]] as const) {
+      add('klPenalty', `${n} ${estimator} ${mname}`, () => rk.klPenalty(big, ref, { estimator, mask }));
+    }
+  }
+}
+
+// ---- preference losses ---------------------------------------------------------------------------
+const LOSSES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero',
+  'apo_down', 'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;
+const REF_FREE = new Set(['simpo', 'cpo', 'orpo', 'bt']);
+const FDIV = new Set(['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop']);
+for (const P of [1, 3, 8, 37, 1029]) {
+  const c = randn(P, 3, P + 11).map((v) => v - 20);
+  const r = randn(P, 3, P + 12).map((v) => v - 21);
+  const rc = randn(P, 3, P + 13).map((v) => v - 20);
+  const rr = randn(P, 3, P + 14).map((v) => v - 21);
+  const cl = randint(P, 50, P + 15).map((v) => v + 1);
+  const rl = randint(P, 50, P + 16).map((v) => v + 1);
+  const prob = new Float32Array(P).map((_, i) => (i % 4) / 4 + 0.1);
+  const marginArr = randn(P, 0.5, P + 17);
+  for (const loss of LOSSES) {
+    const refs = REF_FREE.has(loss) ? {} : { refChosenLogps: rc, refRejectedLogps: rr };
+    const lens = ['ipo', 'simpo', 'cpo', 'orpo', 'sigmoid'].includes(loss) ? { chosenLengths: cl, rejectedLengths: rl } : {};
+    add('preferenceLoss', `${P} ${loss}`, () => rk.preferenceLoss(c, r, { loss, ...refs, ...lens }));
+    add('preferenceLoss', `${P} ${loss} opts`, () =>
+      rk.preferenceLoss(c, r, {
+        loss, ...refs, ...lens, beta: 0.3,
+        ...(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo'].includes(loss) ? { labelSmoothing: 0.1 } : {}),
+        ...(loss === 'simpo' ? { gamma: 0.7 } : {}),
+        ...(loss === 'bt' ? { preferenceProb: prob } : {}),
+        ...(loss === 'bt' ? { margin: marginArr } : {}),
+        ...(loss === 'cpo' ? { alpha: 0.5 } : {}),
+      }),
+    );
+    if (FDIV.has(loss)) {
+      for (const fDivergence of ['forward_kl', 'js_divergence', 'alpha_divergence'] as const) {
+        add('preferenceLoss', `${P} ${loss} ${fDivergence}`, () =>
+          rk.preferenceLoss(c, r, { loss, ...refs, ...lens, fDivergence, fAlpha: 0.7 }),
+        );
+      }
+    }
+  }
+  add('preferenceLoss', `${P} sigmoid nll`, () =>
+    rk.preferenceLoss(c, r, { loss: 'sigmoid', refChosenLogps: rc, refRejectedLogps: rr, chosenLengths: cl, rejectedLengths: rl, nllWeight: 0.5 }),
+  );
+  const desirable = bits(P, 0.5, P + 18);
+  for (const ref of [undefined, rc]) {
+    add('ktoLoss', `${P} ref${ref ? 1 : 0}`, () =>
+      rk.ktoLoss(c, { desirable, kl: 0.3, refLogps: ref, beta: 0.2, desirableWeight: 1.3, undesirableWeight: 0.8 }),
+    );
+  }
+  for (const T of [1, 9]) {
+    const n = P * T;
+    const cm = bits(n, 0.8, n + 19);
+    const rm = bits(n, 0.6, n + 26);
+    const cf = new Float32Array(n).map((_, i) => (i % 3 === 0 ? 0 : 1 + (i % 2)));
+    const rf = new Float32Array(n).map((_, i) => (i % 4 === 0 ? 0 : 0.5));
+    add('tokenWeightedDpoLoss', `${P}x${T}`, () =>
+      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), {
+        seqLen: T, refChosenLogps: randn(n, 1, n + 22), refRejectedLogps: randn(n, 1, n + 23),
+        chosenTokenRewards: randn(n, 1, n + 24), rejectedTokenRewards: randn(n, 1, n + 25),
+        chosenMask: cm, rejectedMask: rm, beta: 0.2, alpha: 0.7,
+      }),
+    );
+    add('tokenWeightedDpoLoss', `${P}x${T} f32 masks`, () =>
+      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), {
+        seqLen: T, refChosenLogps: randn(n, 1, n + 22), refRejectedLogps: randn(n, 1, n + 23),
+        chosenTokenRewards: randn(n, 1, n + 24), rejectedTokenRewards: randn(n, 1, n + 25),
+        chosenMask: cf, rejectedMask: rf,
+      }),
+    );
+  }
+}
+
+// ---- advantages ----------------------------------------------------------------------------------
+for (const [G, S] of [[1, 1], [4, 2], [8, 8], [16, 5], [64, 16], [512, 9], [4096, 8]] as const) {
+  const n = G * S;
+  const rew = randn(n, 1, n + 31);
+  for (let i = 0; i < n; i += 7) rew[i] = Math.round(rew[i]); // ties and zero-variance groups
+  const ids = randint(n, Math.max(1, Math.floor(n / S)), n + 32);
+  const lengths = randint(n, 100, n + 33).map((v) => v + 1);
+  for (const estimator of ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo'] as const) {
+    for (const scale of ['group', 'batch', 'none'] as const) {
+      add('groupAdvantages', `${n} g${S} ${estimator} ${scale}`, () =>
+        rk.groupAdvantages(rew, { groupSize: S, estimator, scale, ...(estimator === 'opo' ? { lengths } : {}) }),
+      );
+    }
+    add('groupAdvantages', `${n} ids ${estimator}`, () =>
+      rk.groupAdvantages(rew, { groupIds: ids, estimator, eps: 1e-4, ...(estimator === 'opo' ? { lengths } : {}) }),
+    );
+  }
+  if (n % 3 === 0 || n >= 8) {
+    const K = 3;
+    const m = randn(n * K, 1, n + 34);
+    const nn = Math.floor(n / S) * S;
+    for (const multiReward of ['sum_then_normalize', 'normalize_then_sum'] as const) {
+      add('groupAdvantages', `${n} multi ${multiReward}`, () =>
+        rk.groupAdvantages(m.subarray(0, nn * K), { groupSize: S, numRewards: K, rewardWeights: [1, 0.5, 2], multiReward }),
+      );
+    }
+    add('groupAdvantages', `${n} passk clipped`, () =>
+      rk.groupAdvantages(rew, { groupSize: S, estimator: 'grpo', rewardMin: -0.5, rewardMax: 0.5 }),
+    );
+  }
+  for (const method of ['mean', 'min', 'uwo'] as const) {
+    add('ensembleRewards', `${n} ${method}`, () =>
+      rk.ensembleRewards(randn(n * 3, 1, n + 35), { numModels: 3, method, ...(method === 'uwo' ? { lambda: 0.4 } : {}) }),
+    );
+  }
+}
+for (const [B, T] of [[1, 1], [3, 7], [8, 129], [33, 100]] as const) {
+  const n = B * T;
+  const v = randn(n, 1, n + 41);
+  const r = randn(n, 1, n + 42);
+  const m8 = bits(n, 0.8, n + 43);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 1 : 0));
+  for (const mask of [m8, mf]) {
+    for (const whiten of [false, true]) {
+      add('gae', `${B}x${T} w${whiten} ${mask.constructor.name}`, () => rk.gae(v, r, mask, { seqLen: T, gamma: 0.99, lambda: 0.95, whiten }));
+    }
+    add('discountedReturns', `${B}x${T} ${mask.constructor.name}`, () => rk.discountedReturns(r, mask, { seqLen: T, gamma: 0.97 }));
+    for (const shiftMean of [true, false]) {
+      for (const unbiased of [true, false]) {
+        add('maskedWhiten', `${n} s${shiftMean} u${unbiased} ${mask.constructor.name}`, () =>
+          rk.maskedWhiten(v, mask, { shiftMean, unbiased, eps: 1e-6 }),
+        );
+      }
+    }
+  }
+}
+
+// ---- run ------------------------------------------------------------------------------------------
+const levels = (['scalar', 'avx2', 'avx512'] as const).filter((l) => {
+  try {
+    rk.setSimdLevel(l);
+    return rk.simdLevel().active === l;
+  } catch {
+    return false;
+  }
+});
+const hashes: Record<string, string> = {};
+let errors = 0;
+for (const level of levels) {
+  rk.setSimdLevel(level);
+  for (const [op, list] of Object.entries(cases)) {
+    const h = createHash('sha256');
+    for (const [name, fn] of list) {
+      h.update(name);
+      let v: unknown;
+      try {
+        v = fn();
+      } catch (err) {
+        v = `error: ${(err as Error).message}`;
+        errors++;
+        if (process.env.BATTERY_VERBOSE) console.log(`${op} ${name}: ${(err as Error).message}`);
+      }
+      feed(h, v);
+    }
+    hashes[`${op}/${level}`] = h.digest('hex').slice(0, 16);
+  }
+}
+const total = createHash('sha256').update(JSON.stringify(hashes)).digest('hex').slice(0, 16);
+let count = 0;
+for (const list of Object.values(cases)) count += list.length;
+for (const [k, v] of Object.entries(hashes)) console.log(`${k.padEnd(32)} ${v}`);
+console.log(`battery: ${count} cases x ${levels.length} SIMD levels (${errors} calls threw, hashed by message), total ${total}`);
+
+if (process.argv.includes('--write')) {
+  const prev = fs.existsSync(store) ? (JSON.parse(fs.readFileSync(store, 'utf8')) as Record<string, string>) : {};
+  fs.writeFileSync(store, JSON.stringify({ ...prev, ...hashes }, null, 2) + '\n');
+  console.log(`battery: wrote ${store}`);
+}
+if (process.argv.includes('--check')) {
+  const want = JSON.parse(fs.readFileSync(store, 'utf8')) as Record<string, string>;
+  const bad = Object.entries(hashes).filter(([k, v]) => want[k] !== undefined && want[k] !== v);
+  const missing = Object.keys(hashes).filter((k) => want[k] === undefined);
+  for (const [k, v] of bad) console.log(`battery: CHANGED ${k}: ${want[k]} -> ${v}`);
+  for (const k of missing) console.log(`battery: no stored hash for ${k}`);
+  if (bad.length > 0 || missing.length > 0) process.exit(1);
+  console.log('battery: every hash matches the stored one');
+}
