@@ -44,7 +44,7 @@ cat > "$W/main.cc" <<'CC'
 int main() { return rkdriver::cuda_check(); }
 CC
 # EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
-g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" \
+g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" -I"$ROOT/native/core" \
   -I"$ROOT/native/driver" "$W/logprobs.cc" "$W/bench_util.cc" "$W/divergence.cc" "$W/policy.cc" "$W/preference.cc" "$W/advantages.cc" \
   "$ROOT/native/driver/cuda_check.cc" "$ROOT/native/driver/cuda_check_divergence.cc" "$ROOT/native/driver/cuda_check_policy.cc" \
   "$ROOT/native/driver/cuda_check_preference.cc" "$ROOT/native/driver/cuda_check_advantages.cc" "$W/main.cc" \
