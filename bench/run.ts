@@ -1,7 +1,7 @@
 // npm run bench [-- family ...] [-- --quick] [-- --readme]
 // Measures the read bandwidth once, runs every bench/<family>.bench.ts (or those named), prints a
 // table, writes bench/results/<family>.json and bench/results/latest.md, and with --readme replaces
-// the README's benchmark table.
+// the benchmark table of docs/benchmarks.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,11 +51,11 @@ const md =
   sections.map((s) => `#### ${s.family}\n\n${markdownTable(s.rows.map((r) => formatRow(r, ctx)))}`).join('\n\n') + '\n';
 if (!quick && only.length === 0) fs.writeFileSync(path.join(benchDir, 'results', 'latest.md'), md);
 if (readme) {
-  const readmePath = path.join(benchDir, '..', 'README.md');
+  const readmePath = path.join(benchDir, '..', 'docs', 'benchmarks.md');
   const text = fs.readFileSync(readmePath, 'utf8');
   const start = '<!-- bench:start -->', end = '<!-- bench:end -->';
   const a = text.indexOf(start), b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error('README.md has no <!-- bench:start --> ... <!-- bench:end --> block');
+  if (a < 0 || b < a) throw new Error('docs/benchmarks.md has no <!-- bench:start --> ... <!-- bench:end --> block');
   fs.writeFileSync(readmePath, text.slice(0, a + start.length) + '\n' + md + text.slice(b));
-  console.log('README.md benchmark table updated');
+  console.log('docs/benchmarks.md benchmark table updated');
 }
