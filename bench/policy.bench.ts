@@ -1,6 +1,6 @@
 // policyLoss / klPenalty at B x T = 64 x 4096 against a plain TypeScript loop (same formulas, f32
 // inputs, f64 arithmetic, one pass plus the mask count) and the float64 test reference.
-import { klPenalty, policyLoss } from '../lib/policy.js';
+import { klPenalty, policyLoss } from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
 import { fillNormal, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';

@@ -70,7 +70,7 @@ export {
   type PolicyLossOptions,
   type PolicyLossResult,
   type PolicyVariant,
-} from './policy.js';
+} from './policy/index.js';
 export type { TokenMask } from './types.js';
 export {
   discountedReturns,

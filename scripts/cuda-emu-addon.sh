@@ -37,6 +37,6 @@ nice -n 19 g++ -std=c++20 -O1 -shared -fPIC -pthread ${EMU_FLAGS:-} -DRK_CUDA_EM
   -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS -fvisibility=hidden \
   -I"$ROOT/cuda/emu" -I"$ROOT/cuda" -I"$ROOT/native/kernels" -I"$ROOT/native/core" -I"$ROOT/native/binding" \
   -I"$ROOT/node_modules/node-api-headers/include" -I"$ROOT/node_modules/node-addon-api" \
-  "$W"/*_emu.cc "$ROOT"/native/cuda_binding/*.cc "$ROOT/native/binding/common.cc" \
+  "$W"/*_emu.cc "$ROOT"/native/cuda_binding/*.cc "$ROOT/native/binding/common.cc" "$ROOT/native/binding/slots.cc" \
   "$ROOT/build/librk_core.a" -o "$W/reward_kernels_cuda.node"
 echo "built $W/reward_kernels_cuda.node"

@@ -16,7 +16,7 @@ import {
   type PolicyLossResult,
   type PolicyVariant,
   type DevicePolicyLossResult,
-} from '../lib/policy.js';
+} from '../lib/policy/index.js';
 import { expectClose, randn, rng } from './helpers.js';
 
 const available = cuda.isAvailable();

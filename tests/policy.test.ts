@@ -8,7 +8,7 @@ import {
   type LossAggregation,
   type PolicyLossOptions,
   type PolicyVariant,
-} from '../lib/policy.js';
+} from '../lib/policy/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';

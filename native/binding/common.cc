@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "slots.h"
+
 #include <cmath>
 
 namespace rkb {
@@ -116,9 +118,7 @@ Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn) {
     if (!msg.empty()) throw Napi::RangeError::New(env, msg);
     return env.Undefined();
   }
-  std::vector<Napi::ObjectReference> keep;
-  for (size_t i = 0; i < info.Length(); ++i)
-    if (info[i].IsTypedArray()) keep.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  std::vector<Napi::ObjectReference> keep = KeepAlive(info);
   auto* w = new KernelWorker(env, std::move(fn), std::move(keep));
   Napi::Promise p = w->Promise();
   w->Queue();

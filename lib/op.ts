@@ -1,0 +1,340 @@
+// The op descriptor: one declaration per op from which the facade's validation of options, the
+// packing of the native call, the sync / Async and host / device entry points and the typed native
+// interface all come. The native layout of each op (its slots, packed parameters and scalar results,
+// with the enum codes) is generated from the same descriptors into native/binding/layout.gen.h by
+// scripts/gen-layout.ts, so the C++ decoding shared by the CPU and CUDA addons reads named offsets,
+// never hand-counted indices (docs/design.md).
+//
+// One native protocol for both addons:  op(slots, params, scalars)
+//   slots   an Array, one entry per declared slot in declaration order: a TypedArray or null on the
+//           host; [pointer: bigint, length: number, dtype code] or null on the device
+//   params  Float64Array of the packed scalar options (declaration order; enums as their index)
+//   scalars Float64Array the kernel writes its scalar results into (declaration order)
+import { describe, finiteIn, integer, oneOf, options as optionsObject, typedArray } from './check.js';
+import {
+  alloc,
+  cudaNative,
+  DeviceArray,
+  devicePointer,
+  holdDeviceArrays,
+  type DeviceDType,
+} from './cuda.js';
+import { binding } from './native.js';
+
+// ---- options ----------------------------------------------------------------------------------
+
+/** How one scalar option is read: its check (with the message), its default, and its native code. */
+export interface OptionSpec<T> {
+  /** Reads the option; `value` is undefined when it was not given. `prev` holds the options read so far. */
+  read(value: unknown, name: string, prev: Readonly<Record<string, unknown>>): T;
+  /** The number packed for the native call. */
+  code(value: T): number;
+  /** For enums: the names in code order (exported to the native layout). */
+  values?: readonly string[];
+}
+
+type Default<T> = T | ((prev: Readonly<Record<string, unknown>>) => T);
+const resolve = <T>(d: Default<T>, prev: Readonly<Record<string, unknown>>): T =>
+  typeof d === 'function' ? (d as (p: Readonly<Record<string, unknown>>) => T)(prev) : d;
+
+/** A number option read by `check` (one of lib/check.ts's), defaulting to `dflt`. */
+export function num(check: (v: unknown, name: string) => number, dflt: Default<number>): OptionSpec<number> {
+  return {
+    read: (v, name, prev) => (v === undefined ? resolve(dflt, prev) : check(v, name)),
+    code: (v) => v,
+  };
+}
+
+/** An integer in [min, max]; without a default it is required (integer()'s TypeError when absent). */
+export function int(min: number, max: number, dflt?: Default<number>): OptionSpec<number> {
+  return {
+    read: (v, name, prev) => (v === undefined && dflt !== undefined ? resolve(dflt, prev) : integer(v, name, min, max)),
+    code: (v) => v,
+  };
+}
+
+/** A finite number in [min, max]. */
+export const numIn = (min: number, max: number, dflt: Default<number>) =>
+  num((v, k) => finiteIn(v, k, min, max), dflt);
+
+/** One of `values` (packed as its index), defaulting to `dflt`. */
+export function enumOf<T extends string>(values: readonly T[], dflt: Default<T>): OptionSpec<T> {
+  return {
+    read: (v, name, prev) => (v === undefined ? resolve(dflt, prev) : oneOf(v, name, values)),
+    code: (v) => values.indexOf(v),
+    values,
+  };
+}
+
+/** A boolean option (packed as 0/1). */
+export function flag(dflt: boolean): OptionSpec<boolean> {
+  return {
+    read: (v, name) => {
+      if (v === undefined) return dflt;
+      if (typeof v !== 'boolean') throw new TypeError(`${name}: expected a boolean, received ${describe(v)}`);
+      return v;
+    },
+    code: (v) => (v ? 1 : 0),
+  };
+}
+
+export type OptionSpecs = Record<string, OptionSpec<unknown>>;
+export type OptionValues<S extends OptionSpecs> = { [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
+
+/** Reads every declared option of `opts` in declaration order (`prefix.name` in messages). */
+export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string, unknown>, prefix = 'options'): OptionValues<S> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(specs)) out[key] = specs[key].read(opts[key], `${prefix}.${key}`, out);
+  return out as OptionValues<S>;
+}
+
+/** The packed params of `values` in declaration order. */
+export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValues<S>): Float64Array {
+  const keys = Object.keys(specs);
+  const p = new Float64Array(keys.length);
+  for (let i = 0; i < keys.length; i++) p[i] = specs[keys[i]].code((values as Record<string, unknown>)[keys[i]]);
+  return p;
+}
+
+// ---- arrays: one reader for host TypedArrays and DeviceArrays -----------------------------------
+
+/** Element types a slot may hold; 'u16' is a Uint16Array of bf16 or f16 bits (the dtype option says which). */
+export type SlotType = 'f32' | 'u16' | 'i32' | 'u8' | 'f64';
+const HOST_CTOR = { f32: Float32Array, u16: Uint16Array, i32: Int32Array, u8: Uint8Array, f64: Float64Array } as const;
+/** Device dtype -> slot type. */
+const DEVICE_SLOT: Record<DeviceDType, SlotType> = { f32: 'f32', bf16: 'u16', f16: 'u16', i32: 'i32', u8: 'u8' };
+/** Native slot type codes (native/binding/slots.h SlotType). */
+export const SLOT_CODE: Record<SlotType, number> = { f32: 0, u16: 1, i32: 2, u8: 3, f64: 4 };
+
+export interface SlotSpec {
+  /** Element types accepted (the first is the one allocated for an output). */
+  types: readonly SlotType[];
+  /** The shape relation, for the docs and the parity harness (e.g. 'B*T', 'B | B*T', 'N*V'). */
+  shape: string;
+  /** An output the op writes (allocated when the caller gives none). */
+  out?: boolean;
+  /** Half-precision slots: which device dtypes (default both 'bf16' and 'f16'). */
+  device?: readonly DeviceDType[];
+}
+export type SlotSpecs = Record<string, SlotSpec>;
+
+/** A host TypedArray or a DeviceArray, as the call's mode says. */
+export type Buf = Float32Array | Uint16Array | Int32Array | Uint8Array | Float64Array | DeviceArray;
+type HostBuf = Exclude<Buf, DeviceArray>;
+const typeNames = (types: readonly SlotType[]) =>
+  types.map((t) => HOST_CTOR[t].name).join(types.length > 2 ? ', ' : ' or ');
+
+/** Reads the arrays of one call: host TypedArrays or, on the device path, DeviceArrays. */
+export class Io<S extends SlotSpecs = SlotSpecs> {
+  readonly slots: (Buf | null)[];
+  /** DeviceArrays this call allocated (freed if the call fails). */
+  readonly allocated: DeviceArray[] = [];
+  private readonly index: Record<string, number> = {};
+
+  constructor(
+    readonly device: boolean,
+    readonly specs: S,
+    /** Why a host array is refused on the device path (and vice versa): "the log-probs are a DeviceArray". */
+    private readonly mixWhat: string,
+  ) {
+    const keys = Object.keys(specs);
+    this.slots = new Array(keys.length).fill(null);
+    keys.forEach((k, i) => (this.index[k] = i));
+  }
+
+  private mixText(): string {
+    return `${this.mixWhat}; host and device arrays cannot be mixed in one call`;
+  }
+
+  /** On the host path, a TypeError when `value` is a DeviceArray. */
+  rejectDevice(value: unknown, name: string): void {
+    if (!this.device && value instanceof DeviceArray) {
+      throw new TypeError(`${name}: expected a host TypedArray (${this.mixWhat.replace('a DeviceArray', 'a host array')}; host and device arrays cannot be mixed in one call), received ${value}`);
+    }
+  }
+
+  /**
+   * The array `value` for slot `slot` (named `name` in messages), of one of the slot's types (or
+   * `types`), of length `length` when given. Stored in the slot unless `store` is false.
+   */
+  read<T extends Buf = Buf>(slot: keyof S & string, value: unknown, name: string, length?: number, types?: readonly SlotType[]): T {
+    const spec = this.specs[slot];
+    const allowed = types ?? spec.types;
+    let a: Buf;
+    if (this.device) {
+      if (!(value instanceof DeviceArray)) {
+        throw new TypeError(`${name}: expected a DeviceArray (${this.mixText()}), received ${describe(value)}`);
+      }
+      const dtypes = (Object.keys(DEVICE_SLOT) as DeviceDType[]).filter(
+        (d) => allowed.includes(DEVICE_SLOT[d]) && (DEVICE_SLOT[d] !== 'u16' || (spec.device ?? ['bf16', 'f16']).includes(d)),
+      );
+      if (!dtypes.includes(value.dtype)) {
+        throw new TypeError(`${name}: expected a DeviceArray of dtype ${dtypes.map((d) => `'${d}'`).join(' or ')}, received ${value}`);
+      }
+      devicePointer(value, name);
+      a = value;
+    } else {
+      this.rejectDevice(value, name);
+      const ctor = allowed.map((t) => HOST_CTOR[t]).find((c) => value instanceof c);
+      if (ctor === undefined) {
+        if (allowed.length === 1) typedArray(value, name, HOST_CTOR[allowed[0]]); // throws its message
+        throw new TypeError(`${name}: expected a ${typeNames(allowed)}, received ${describe(value)}`);
+      }
+      a = typedArray(value, name, ctor);
+    }
+    if (length !== undefined && a.length !== length) {
+      throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);
+    }
+    this.slots[this.index[slot]] = a;
+    return a as T;
+  }
+
+  /** Like read, but undefined / null leave the slot empty and give null. */
+  optional<T extends Buf = Buf>(slot: keyof S & string, value: unknown, name: string, length?: number, types?: readonly SlotType[]): T | null {
+    if (value === undefined || value === null) {
+      this.rejectDevice(value, name);
+      return null;
+    }
+    return this.read<T>(slot, value, name, length, types);
+  }
+
+  /** The caller's output buffer `given` (checked), else a new one of the slot's first type. */
+  out<T extends Buf = Buf>(slot: keyof S & string, given: unknown, name: string, length: number): T {
+    if (given !== undefined) return this.read<T>(slot, given, name, length);
+    const t = this.specs[slot].types[0];
+    let a: Buf;
+    if (this.device) {
+      if (t !== 'f32') throw new Error(`${name}: only f32 device outputs are allocated`);
+      a = alloc('f32', length);
+      this.allocated.push(a);
+    } else {
+      a = new HOST_CTOR[t](length);
+    }
+    this.slots[this.index[slot]] = a;
+    return a as T;
+  }
+
+  /** Stores an array the facade made itself (a converted buffer, a packed copy). */
+  set(slot: keyof S & string, a: Buf | null): void {
+    this.slots[this.index[slot]] = a;
+  }
+
+  /** Frees the outputs this call allocated (when it failed). */
+  release(): void {
+    for (const a of this.allocated) a.free();
+  }
+
+  /** The slots as the native protocol wants them. */
+  nativeSlots(): unknown[] {
+    if (!this.device) return this.slots;
+    return this.slots.map((a, i) =>
+      a === null ? null : [devicePointer(a as DeviceArray, Object.keys(this.specs)[i]), a.length, SLOT_CODE[DEVICE_SLOT[(a as DeviceArray).dtype]]],
+    );
+  }
+
+  /** The DeviceArrays in the slots (held while an Async call runs). */
+  deviceArrays(): DeviceArray[] {
+    return this.slots.filter((a): a is DeviceArray => a instanceof DeviceArray);
+  }
+}
+
+// ---- the descriptor and its entry points ------------------------------------------------------
+
+/** What an op's prepare returns: the packed params, the scalar buffer and how to build the result. */
+export interface Prepared<R> {
+  params?: Float64Array | null;
+  scalars?: Float64Array | null;
+  /** The result, read after the native call (scalars filled). */
+  finish(): R;
+  /** When set, the call is answered in TypeScript without native code (small-input path). */
+  local?: () => void;
+}
+
+/** The typed native entry point every op shares (CPU and CUDA addons alike). */
+export type NativeOp = (slots: unknown[], params: Float64Array | null, scalars: Float64Array | null) => undefined;
+export type NativeOpAsync = (slots: unknown[], params: Float64Array | null, scalars: Float64Array | null) => Promise<undefined>;
+
+export interface OpDescriptor<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R> {
+  /** The exported name; the native functions are `name` and `name + 'Async'`. */
+  name: string;
+  /** The arrays of the native call, in slot order. */
+  slots: S;
+  /** The scalar options packed into params, in order. */
+  options: O;
+  /** Names of the scalar results, in order. */
+  scalars?: readonly string[];
+  /** Which positional argument decides host or device (a DeviceArray there means the device path). */
+  deviceArg?: number;
+  /** For mixing errors: "the log-probs are a DeviceArray". */
+  mix: string;
+  /** Validates the arguments (messages naming them), fills io's slots and packs the call. */
+  prepare(io: Io<S>, ...args: A): Prepared<R>;
+}
+
+/** Every descriptor, by name (read by scripts/gen-layout.ts and the tests). */
+export const registry: OpDescriptor<SlotSpecs, OptionSpecs, never[], unknown>[] = [];
+
+interface CpuOps {
+  [name: string]: NativeOp | NativeOpAsync;
+}
+
+/** The sync and Async entry points of a descriptor (host and device). */
+export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R>(
+  d: OpDescriptor<S, O, A, R>,
+): { sync: (...args: A) => R; async: (...args: A) => Promise<R>; descriptor: OpDescriptor<S, O, A, R> } {
+  registry.push(d as unknown as OpDescriptor<SlotSpecs, OptionSpecs, never[], unknown>);
+  const at = d.deviceArg ?? 0;
+  const cpu = binding<CpuOps>();
+  const syncName = d.name;
+  const asyncName = `${d.name}Async`;
+  const prepare = (device: boolean, args: A) => {
+    const io = new Io(device, d.slots, d.mix);
+    try {
+      return { io, p: d.prepare(io, ...args) };
+    } catch (err) {
+      io.release();
+      throw err;
+    }
+  };
+  const sync = (...args: A): R => {
+    const device = args[at] instanceof DeviceArray;
+    const { io, p } = prepare(device, args);
+    if (p.local) {
+      p.local();
+      return p.finish();
+    }
+    const fn = (device ? cudaNative(syncName)[syncName] : cpu[syncName]) as NativeOp;
+    try {
+      fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+    } catch (err) {
+      io.release();
+      throw err;
+    }
+    return p.finish();
+  };
+  const async = async (...args: A): Promise<R> => {
+    const device = args[at] instanceof DeviceArray;
+    const { io, p } = prepare(device, args);
+    if (p.local) {
+      p.local();
+      return p.finish();
+    }
+    const fn = (device ? cudaNative(asyncName)[asyncName] : cpu[asyncName]) as NativeOpAsync;
+    // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
+    const held = io.deviceArrays();
+    holdDeviceArrays(held, 1);
+    try {
+      await fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+    } catch (err) {
+      holdDeviceArrays(held, -1);
+      io.release();
+      throw err;
+    }
+    holdDeviceArrays(held, -1);
+    return p.finish();
+  };
+  return { sync, async, descriptor: d };
+}
+
+export { describe, integer, optionsObject };
+export type { HostBuf };

@@ -1,0 +1,103 @@
+// klPenalty: the elementwise KL estimators between the policy and a reference, with the gradient
+// with respect to the policy's log-probs (docs/policy.md).
+//
+// logprobs, refLogprobs, mask: (n).  d = logprobs - refLogprobs
+//   k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's clamps), k3+ = k3's value with k2's gradient
+import { options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
+import { defineOp, enumOf, packOptions, readOptions } from '../op.js';
+import type { TokenMask } from '../types.js';
+import { ESTIMATORS, LOGPROBS_MIX, type KlEstimator } from './enums.js';
+import { hostMaskCheck } from './policy-loss.js';
+
+export interface KlPenaltyOptions {
+  /** Default 'k3' (verl low_var_kl with its clamps). */
+  estimator?: KlEstimator;
+  /** 1/0 bytes or f32 weights: masked-out elements give 0 and a zero gradient; `mean` is weighted. */
+  mask?: TokenMask;
+  /** Caller-owned outputs (n each). */
+  out?: { kl?: Float32Array; grad?: Float32Array };
+}
+
+export interface KlPenaltyResult {
+  /** The estimate per element. */
+  kl: Float32Array;
+  /** Its derivative with respect to logprobs (k3+: k2's gradient, d). */
+  grad: Float32Array;
+  /** The mask-weighted mean of kl (0 when the mask sums to 0). */
+  mean: number;
+}
+
+/** klPenalty options when the log-probs are DeviceArrays. */
+export interface DeviceKlPenaltyOptions extends Omit<KlPenaltyOptions, 'mask' | 'out'> {
+  /** u8 (1/0) or f32 (weights) DeviceArray of length n. */
+  mask?: DeviceArray;
+  /** Caller-owned f32 DeviceArrays (n each). */
+  out?: { kl?: DeviceArray; grad?: DeviceArray };
+}
+
+/** klPenalty on the device: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded. */
+export interface DeviceKlPenaltyResult {
+  kl: DeviceArray<'f32'>;
+  grad: DeviceArray<'f32'>;
+  mean: number;
+}
+
+const KL_OPTIONS = { estimator: enumOf(ESTIMATORS, 'k3') };
+
+const op = defineOp({
+  name: 'klPenalty',
+  mix: LOGPROBS_MIX,
+  slots: {
+    logprobs: { types: ['f32'], shape: 'n' },
+    refLogprobs: { types: ['f32'], shape: 'n' },
+    mask: { types: ['u8', 'f32'], shape: 'n' },
+    kl: { types: ['f32'], shape: 'n', out: true },
+    grad: { types: ['f32'], shape: 'n', out: true },
+  },
+  options: KL_OPTIONS,
+  scalars: ['mean'],
+  prepare(io, ...[logprobs, refLogprobs, options]: [logprobs: unknown, refLogprobs: unknown, options: unknown]) {
+    const opts = optionsObject<KlPenaltyOptions>(options, 'options', false) as Record<string, unknown>;
+    const out = (opts.out ?? {}) as Record<string, unknown>;
+    for (const [v, k] of [
+      [refLogprobs, 'refLogprobs'], [opts.mask, 'options.mask'], [out.kl, 'options.out.kl'], [out.grad, 'options.out.grad'],
+    ] as const) io.rejectDevice(v, k);
+    const n = io.read('logprobs', logprobs, 'logprobs').length;
+    io.read('refLogprobs', refLogprobs, 'refLogprobs', n);
+    const values = readOptions(KL_OPTIONS, opts);
+    hostMaskCheck(io.device, opts.mask, 'options.mask', false);
+    io.optional('mask', opts.mask, 'options.mask', n);
+    if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
+    const kl = io.out('kl', out.kl, 'options.out.kl', n);
+    const grad = io.out('grad', out.grad, 'options.out.grad', n);
+    const scalars = new Float64Array(1);
+    return {
+      params: packOptions(KL_OPTIONS, values),
+      scalars,
+      finish: () => ({ kl, grad, mean: scalars[0] }) as KlPenaltyResult,
+    };
+  },
+});
+
+interface KlPenaltyFn {
+  /**
+   * Elementwise KL estimate between the policy and a reference from per-token log-probs, with its
+   * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
+   * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
+   *
+   * @example
+   * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
+   */
+  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): KlPenaltyResult;
+  /** With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded. */
+  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): DeviceKlPenaltyResult;
+}
+interface KlPenaltyAsyncFn {
+  /** klPenalty on a worker thread; the input buffers must stay untouched until it settles. */
+  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): Promise<KlPenaltyResult>;
+  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): Promise<DeviceKlPenaltyResult>;
+}
+
+export const klPenalty = op.sync as unknown as KlPenaltyFn;
+export const klPenaltyAsync = op.async as unknown as KlPenaltyAsyncFn;

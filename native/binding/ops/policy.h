@@ -1,0 +1,134 @@
+// Decoding of policyLoss and klPenalty (lib/policy/), shared by the CPU addon (native/binding/policy.cc)
+// and the CUDA addon (native/cuda_binding/policy.cc): slots, params and scalars by the names of
+// layout.gen.h, every length rechecked.
+#pragma once
+#include <climits>
+#include <cmath>
+#include <string>
+
+#include "../../kernels/policy.h"
+#include "../slots.h"
+
+namespace rkb {
+
+namespace LP = rkl::policyLoss;
+namespace LK = rkl::klPenalty;
+static_assert(LP::variant_code::kCount == 5 && LP::aggregation_code::kCount == 4 && LP::klEstimator_code::kCount == 5,
+              "policyLoss enums: lib/policy/enums.ts and native/core/policy.h disagree");
+static_assert(LP::scalar::kCount == 9, "policyLoss scalars: rk::PolicyLossMetrics has 9 doubles");
+
+inline rk::MaskKind MaskKindOf(const Slot& m) {
+  return !m.present ? rk::MaskKind::None : m.type == SlotType::U8 ? rk::MaskKind::U8 : rk::MaskKind::F32;
+}
+
+struct PolicyLossCall {
+  rk::PolicyLossInputs in;
+  rk::PolicyLossParams p;
+  float* grad = nullptr;
+  float* grad_entropy = nullptr;
+  const void* mask = nullptr;
+  rk::MaskKind mask_kind = rk::MaskKind::None;
+};
+
+inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
+  PolicyLossCall c;
+  const Slot& lp = a.Need(LP::slot::logprobs, {SlotType::F32});
+  const size_t n = lp.length;
+  a.Need(LP::slot::oldLogprobs, {SlotType::F32}, n);
+  const double Td = a.Param(LP::param::seqLen, "seqLen", 1, INT32_MAX);
+  if (std::floor(Td) != Td) throw a.Range("seqLen: expected an integer");
+  const int64_t T = static_cast<int64_t>(Td);
+  if (n % static_cast<size_t>(T) != 0)
+    throw a.Range("seqLen: expected a divisor of the length of logprobs (" + std::to_string(n) + "), received " +
+                  std::to_string(T));
+  const int64_t B = static_cast<int64_t>(n) / T;
+  const Slot& adv = a.Need(LP::slot::advantages, {SlotType::F32});
+  if (adv.length != static_cast<size_t>(B) && adv.length != n)
+    throw a.Range("advantages: expected length " + std::to_string(B) + " or " + std::to_string(n) + ", received " +
+                  std::to_string(adv.length));
+  const Slot& mask = a.Maybe(LP::slot::mask, {SlotType::U8, SlotType::F32}, n);
+  const Slot& ref = a.Maybe(LP::slot::refLogprobs, {SlotType::F32}, n);
+  const Slot& ent = a.Maybe(LP::slot::entropy, {SlotType::F32}, n);
+  const Slot& grad = a.Need(LP::slot::gradLogprobs, {SlotType::F32}, n);
+  const Slot& gent = a.Maybe(LP::slot::gradEntropy, {SlotType::F32}, n);
+  if (gent.present && !ent.present) throw Napi::TypeError::New(a.env, "out.gradEntropy: given without entropy");
+
+  rk::PolicyLossParams& p = c.p;
+  p.variant = static_cast<rk::PolicyVariant>(a.Enum(LP::param::variant, "variant", LP::variant_code::kCount));
+  p.aggregation = static_cast<rk::LossAggregation>(a.Enum(LP::param::aggregation, "aggregation", LP::aggregation_code::kCount));
+  p.epsilon_low = a.Param(LP::param::epsilonLow, "epsilonLow", 0, 1);
+  p.epsilon_high = a.Param(LP::param::epsilonHigh, "epsilonHigh", 0, 1e30);
+  p.dual_clip = a.Param(LP::param::dualClip, "dualClip", 0, 1e30);
+  p.delta = a.Param(LP::param::delta, "delta", 0, 1e30);
+  p.normalizer = a.Param(LP::param::normalizer, "normalizer", 0, 1e300);
+  p.beta = a.Param(LP::param::beta, "beta", -1e300, 1e300);
+  p.kl = static_cast<rk::KlEstimator>(a.Enum(LP::param::klEstimator, "klEstimator", LP::klEstimator_code::kCount));
+  p.entropy_coef = a.Param(LP::param::entropyCoef, "entropyCoef", -1e300, 1e300);
+  p.sapo_tau_pos = a.Param(LP::param::sapoTemperaturePos, "sapoTemperaturePos", 1e-300, 1e300);
+  p.sapo_tau_neg = a.Param(LP::param::sapoTemperatureNeg, "sapoTemperatureNeg", 1e-300, 1e300);
+  if (p.dual_clip != 0 && !(p.dual_clip > 1)) throw a.Range("params.dualClip: expected 0 (off) or a value > 1");
+  if (p.delta != 0 && !(p.delta > 1)) throw a.Range("params.delta: expected 0 (off) or a value > 1");
+
+  rk::PolicyLossInputs& in = c.in;
+  in.logprobs = lp.as<const float>();
+  in.old_logprobs = a[LP::slot::oldLogprobs].as<const float>();
+  in.advantages = adv.as<const float>();
+  // With T == 1 both shapes coincide and mean the same thing.
+  in.advantages_per_token = adv.length == n && adv.length != static_cast<size_t>(B);
+  in.mask = mask.data;
+  in.mask_kind = MaskKindOf(mask);
+  in.ref_logprobs = ref.present ? ref.as<const float>() : nullptr;
+  in.entropy = ent.present ? ent.as<const float>() : nullptr;
+  in.batch = B;
+  in.seq_len = T;
+  c.grad = grad.as<float>();
+  c.grad_entropy = gent.present ? gent.as<float>() : nullptr;
+  c.mask = mask.data;
+  c.mask_kind = in.mask_kind;
+  return c;
+}
+
+// rk::PolicyLossMetrics -> the scalars in layout order.
+inline void WritePolicyMetrics(const rk::PolicyLossMetrics& m, double* s) {
+  s[LP::scalar::loss] = m.loss;
+  s[LP::scalar::clipFraction] = m.clip_fraction;
+  s[LP::scalar::clipLowFraction] = m.clip_low_fraction;
+  s[LP::scalar::clipHighFraction] = m.clip_high_fraction;
+  s[LP::scalar::dualClipFraction] = m.dual_clip_fraction;
+  s[LP::scalar::approxKl] = m.approx_kl;
+  s[LP::scalar::kl] = m.kl;
+  s[LP::scalar::entropy] = m.entropy;
+  s[LP::scalar::tokenCount] = m.token_count;
+}
+
+struct KlPenaltyCall {
+  const float* logprobs = nullptr;
+  const float* ref = nullptr;
+  int64_t n = 0;
+  const void* mask = nullptr;
+  rk::MaskKind mask_kind = rk::MaskKind::None;
+  rk::KlEstimator estimator = rk::KlEstimator::K3;
+  float* kl = nullptr;
+  float* grad = nullptr;
+};
+
+inline KlPenaltyCall DecodeKlPenalty(const OpArgs& a) {
+  KlPenaltyCall c;
+  const Slot& lp = a.Need(LK::slot::logprobs, {SlotType::F32});
+  const size_t n = lp.length;
+  const Slot& ref = a.Need(LK::slot::refLogprobs, {SlotType::F32}, n);
+  const Slot& mask = a.Maybe(LK::slot::mask, {SlotType::U8, SlotType::F32}, n);
+  const Slot& kl = a.Maybe(LK::slot::kl, {SlotType::F32}, n);
+  const Slot& grad = a.Maybe(LK::slot::grad, {SlotType::F32}, n);
+  c.logprobs = lp.as<const float>();
+  c.ref = ref.as<const float>();
+  c.n = static_cast<int64_t>(n);
+  c.mask = mask.data;
+  c.mask_kind = MaskKindOf(mask);
+  c.estimator = static_cast<rk::KlEstimator>(a.Enum(LK::param::estimator, "estimator", LK::estimator_code::kCount));
+  c.kl = kl.present ? kl.as<float>() : nullptr;
+  c.grad = grad.present ? grad.as<float>() : nullptr;
+  return c;
+}
+
+}  // namespace rkb

@@ -1,0 +1,156 @@
+// The op protocol's decoding (slots.h), shared by the CPU and the CUDA addon.
+#include "slots.h"
+
+#include <cmath>
+
+namespace rkb {
+namespace {
+
+const char* SlotTypeName(SlotType t) {
+  switch (t) {
+    case SlotType::F32: return "Float32Array";
+    case SlotType::U16: return "Uint16Array";
+    case SlotType::I32: return "Int32Array";
+    case SlotType::U8: return "Uint8Array";
+    case SlotType::F64: return "Float64Array";
+  }
+  return "?";
+}
+
+bool HostType(napi_typedarray_type t, SlotType* out) {
+  switch (t) {
+    case napi_float32_array: *out = SlotType::F32; return true;
+    case napi_uint16_array: *out = SlotType::U16; return true;
+    case napi_int32_array: *out = SlotType::I32; return true;
+    case napi_uint8_array: *out = SlotType::U8; return true;
+    case napi_float64_array: *out = SlotType::F64; return true;
+    default: return false;
+  }
+}
+
+Slot HostSlot(Napi::Env env, Napi::Value v, const char* name) {
+  Slot s;
+  if (v.IsNull() || v.IsUndefined()) return s;
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected a TypedArray or null");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (!HostType(ta.TypedArrayType(), &s.type))
+    throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray type");
+  s.length = ta.ElementLength();
+  void* base = ta.ArrayBuffer().Data();
+  if (s.length > 0 && base == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
+  s.data = static_cast<uint8_t*>(base) + ta.ByteOffset();
+  s.present = true;
+  return s;
+}
+
+Slot DeviceSlot(Napi::Env env, Napi::Value v, const char* name) {
+  Slot s;
+  if (v.IsNull() || v.IsUndefined()) return s;
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected [pointer, length, type] or null");
+  Napi::Array a = v.As<Napi::Array>();
+  Napi::Value p = a.Get(0u), n = a.Get(1u), t = a.Get(2u);
+  if (!p.IsBigInt() || !n.IsNumber() || !t.IsNumber())
+    throw Napi::TypeError::New(env, std::string(name) + ": expected [pointer: bigint, length, type]");
+  bool lossless = false;
+  const uint64_t ptr = p.As<Napi::BigInt>().Uint64Value(&lossless);
+  const double len = n.As<Napi::Number>().DoubleValue();
+  const double type = t.As<Napi::Number>().DoubleValue();
+  if (!lossless || !(len >= 0 && len <= 9007199254740992.0) || std::floor(len) != len || !(type >= 0 && type <= 4) ||
+      std::floor(type) != type)
+    throw Napi::RangeError::New(env, std::string(name) + ": bad device slot");
+  s.data = reinterpret_cast<void*>(static_cast<uintptr_t>(ptr));
+  s.length = static_cast<size_t>(len);
+  s.type = static_cast<SlotType>(static_cast<int>(type));
+  if (s.length > 0 && s.data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": null device pointer with a nonzero length");
+  s.present = true;
+  return s;
+}
+
+const double* Doubles(Napi::Env env, Napi::Value v, size_t want, const char* what, size_t* got) {
+  *got = 0;
+  if (want == 0 && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, std::string(what) + ": expected a Float64Array");
+  Napi::Float64Array f = v.As<Napi::Float64Array>();
+  if (f.ElementLength() != want)
+    throw Napi::RangeError::New(env, std::string(what) + ": expected length " + std::to_string(want) + ", received " +
+                                         std::to_string(f.ElementLength()));
+  *got = want;
+  return f.Data();
+}
+
+}  // namespace
+
+OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
+                  size_t num_params, size_t num_scalars) {
+  Napi::Env env = info.Env();
+  OpArgs a(env);
+  a.names.assign(slot_names, slot_names + num_slots);
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "slots: expected an Array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() != a.names.size())
+    throw Napi::RangeError::New(env, "slots: expected " + std::to_string(a.names.size()) + " entries, received " +
+                                         std::to_string(arr.Length()));
+  a.slots.reserve(a.names.size());
+  for (uint32_t i = 0; i < arr.Length(); ++i)
+    a.slots.push_back(device ? DeviceSlot(env, arr.Get(i), a.names[i]) : HostSlot(env, arr.Get(i), a.names[i]));
+  a.params = Doubles(env, info[1], num_params, "params", &a.num_params);
+  a.scalars = const_cast<double*>(Doubles(env, info[2], num_scalars, "scalars", &a.num_scalars));
+  return a;
+}
+
+const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = slots[static_cast<size_t>(i)];
+  const char* name = names[static_cast<size_t>(i)];
+  if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
+  bool ok = false;
+  std::string allowed;
+  for (SlotType t : types) {
+    ok = ok || s.type == t;
+    allowed += (allowed.empty() ? "" : " or ") + std::string(SlotTypeName(t));
+  }
+  if (!ok)
+    throw Napi::TypeError::New(env, std::string(name) + ": expected " + allowed + ", received " + SlotTypeName(s.type));
+  if (want >= 0 && s.length != static_cast<size_t>(want))
+    throw Napi::RangeError::New(env, std::string(name) + ": expected length " + std::to_string(want) + ", received " +
+                                         std::to_string(s.length));
+  return s;
+}
+
+const Slot& OpArgs::Maybe(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = slots[static_cast<size_t>(i)];
+  return s.present ? Need(i, types, want) : s;
+}
+
+double OpArgs::Param(int i, const char* name, double lo, double hi) const {
+  const double v = params[i];
+  if (!(v >= lo && v <= hi))
+    throw Napi::RangeError::New(env, std::string("params.") + name + ": expected a value in [" + std::to_string(lo) +
+                                         ", " + std::to_string(hi) + "], received " + std::to_string(v));
+  return v;
+}
+
+int OpArgs::Enum(int i, const char* name, int count) const {
+  const double v = Param(i, name, 0, count - 1);
+  if (std::floor(v) != v) throw Napi::RangeError::New(env, std::string("params.") + name + ": expected an integer code");
+  return static_cast<int>(v);
+}
+
+std::vector<Napi::ObjectReference> KeepAlive(const Napi::CallbackInfo& info) {
+  std::vector<Napi::ObjectReference> keep;
+  for (size_t i = 0; i < info.Length(); ++i) {
+    Napi::Value v = info[i];
+    if (v.IsTypedArray()) {
+      keep.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    } else if (v.IsArray()) {
+      Napi::Array a = v.As<Napi::Array>();
+      for (uint32_t j = 0; j < a.Length(); ++j) {
+        Napi::Value e = a.Get(j);
+        if (e.IsTypedArray()) keep.push_back(Napi::Persistent(e.As<Napi::Object>()));
+      }
+    }
+  }
+  return keep;
+}
+
+}  // namespace rkb

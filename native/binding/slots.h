@@ -1,0 +1,64 @@
+// The one native protocol of both addons, op(slots, params, scalars) (lib/op.ts), decoded once:
+//   slots    a JS Array, one entry per slot the op's descriptor declares, in its order: a TypedArray
+//            or null (CPU addon), or [pointer: bigint, length, slot type code] or null (CUDA addon)
+//   params   Float64Array of the packed options, read through the named offsets of layout.gen.h
+//   scalars  Float64Array the kernel writes its scalar results into
+// Each op's decoder (native/binding/ops/<family>.h) turns an OpArgs into the kernel's argument struct
+// and is shared by both addons: the CPU binding calls the C++ kernel with it, the CUDA binding the
+// CUDA launch. Every length a kernel relies on is rechecked here, whatever the facade checked.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layout.gen.h"
+
+namespace rkb {
+
+// Slot element types (lib/op.ts SLOT_CODE). U16 holds bf16 or f16 bits; an option says which.
+enum class SlotType : int { F32 = 0, U16 = 1, I32 = 2, U8 = 3, F64 = 4 };
+
+struct Slot {
+  void* data = nullptr;
+  size_t length = 0;  // elements
+  SlotType type = SlotType::F32;
+  bool present = false;
+  template <typename T> T* as() const { return static_cast<T*>(data); }
+};
+
+struct OpArgs {
+  Napi::Env env;
+  std::vector<Slot> slots;
+  std::vector<const char*> names;  // slot names (for messages)
+  const double* params = nullptr;
+  size_t num_params = 0;
+  double* scalars = nullptr;
+  size_t num_scalars = 0;
+
+  explicit OpArgs(Napi::Env e) : env(e) {}
+  const Slot& operator[](int i) const { return slots[static_cast<size_t>(i)]; }
+
+  // The slot, which must be present, of one of `types`, of length `want` (when want >= 0).
+  const Slot& Need(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
+  // Same, but an absent slot is fine (returns it, present == false).
+  const Slot& Maybe(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
+  // params[i] as a number in [lo, hi] (RangeError naming the option otherwise).
+  double Param(int i, const char* name, double lo, double hi) const;
+  // params[i] as an enum code in [0, count).
+  int Enum(int i, const char* name, int count) const;
+  Napi::Error Range(const std::string& msg) const { return Napi::RangeError::New(env, msg); }
+};
+
+// Reads info[0..2] as the protocol above. `device` selects the slot form; names are the descriptor's.
+OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
+                  size_t num_params, size_t num_scalars);
+// ReadOpArgs with the counts and names of op `L` (a namespace of layout.gen.h, e.g. rkl::policyLoss).
+#define RK_READ_OP(info, device, L) \
+  ::rkb::ReadOpArgs(info, device, L::kSlotNames, L::slot::kCount, L::param::kCount, L::scalar::kCount)
+
+// The JS values to keep alive while an Async call runs (every TypedArray of the call).
+std::vector<Napi::ObjectReference> KeepAlive(const Napi::CallbackInfo& info);
+
+}  // namespace rkb
