@@ -1,3 +1,8 @@
+import { loadNative } from './native.js';
+
+// A missing native binary is an error at import, with how to build it.
+loadNative();
+
 // reward-kernels: the public API. One module per kernel family; see KERNELS.md for the math.
 export {
   defaultNumThreads,
@@ -53,24 +58,7 @@ export {
   type TokenWeightedDpoOptions,
   type TokenWeightedDpoResult,
 } from './preference.js';
-export {
-  klPenalty,
-  klPenaltyAsync,
-  policyLoss,
-  policyLossAsync,
-  type DeviceKlPenaltyOptions,
-  type DeviceKlPenaltyResult,
-  type DevicePolicyLossOptions,
-  type DevicePolicyLossResult,
-  type KlEstimator,
-  type KlPenaltyOptions,
-  type KlPenaltyResult,
-  type LossAggregation,
-  type PolicyLossMetrics,
-  type PolicyLossOptions,
-  type PolicyLossResult,
-  type PolicyVariant,
-} from './policy/index.js';
+export * from './policy/index.js';
 export type { TokenMask } from './types.js';
 export {
   discountedReturns,

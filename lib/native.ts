@@ -26,9 +26,15 @@ function load(): Record<string, unknown> {
   }
 }
 
-const addon = load();
+let addon: Record<string, unknown> | undefined;
 
-/** The addon's functions, typed by each kernel family's own interface. */
+/** Loads the addon now (lib/index.ts does at import, so a missing binary is an import-time error). */
+export function loadNative(): void {
+  addon ??= load();
+}
+
+/** The addon's functions, typed by each kernel family's own interface (loaded on first use). */
 export function binding<T>(): T {
+  addon ??= load();
   return addon as unknown as T;
 }

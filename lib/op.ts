@@ -269,6 +269,11 @@ export interface OpDescriptor<S extends SlotSpecs, O extends OptionSpecs, A exte
   mix: string;
   /** Validates the arguments (messages naming them), fills io's slots and packs the call. */
   prepare(io: Io<S>, ...args: A): Prepared<R>;
+  /**
+   * A sequence op (native/core/seq_op.h): its formula struct and header under native/core/. The
+   * native entry points (CPU and CUDA) are then generated; no binding or kernel file is written.
+   */
+  seq?: { op: string; header: string };
 }
 
 /** Every descriptor, by name (read by scripts/gen-layout.ts and the tests). */
@@ -284,7 +289,8 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
 ): { sync: (...args: A) => R; async: (...args: A) => Promise<R>; descriptor: OpDescriptor<S, O, A, R> } {
   registry.push(d as unknown as OpDescriptor<SlotSpecs, OptionSpecs, never[], unknown>);
   const at = d.deviceArg ?? 0;
-  const cpu = binding<CpuOps>();
+  let cpuOps: CpuOps | undefined;
+  const cpu = () => (cpuOps ??= binding<CpuOps>());
   const syncName = d.name;
   const asyncName = `${d.name}Async`;
   const prepare = (device: boolean, args: A) => {
@@ -303,7 +309,7 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
       p.local();
       return p.finish();
     }
-    const fn = (device ? cudaNative(syncName)[syncName] : cpu[syncName]) as NativeOp;
+    const fn = (device ? cudaNative(syncName)[syncName] : cpu()[syncName]) as NativeOp;
     try {
       fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
     } catch (err) {
@@ -319,7 +325,7 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
       p.local();
       return p.finish();
     }
-    const fn = (device ? cudaNative(asyncName)[asyncName] : cpu[asyncName]) as NativeOpAsync;
+    const fn = (device ? cudaNative(asyncName)[asyncName] : cpu()[asyncName]) as NativeOpAsync;
     // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
     const held = io.deviceArrays();
     holdDeviceArrays(held, 1);

@@ -2,3 +2,5 @@
 export * from './enums.js';
 export * from './policy-loss.js';
 export * from './kl-penalty.js';
+export * from './value-loss.js';
+export * from './geo-mean-policy-loss.js';

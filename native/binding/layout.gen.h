@@ -5,6 +5,15 @@
 
 namespace rkl {
 
+namespace geoMeanPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, epsilonLow = 1, epsilonHigh = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "epsilonLow", "epsilonHigh"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, clipFractionLower = 2, ppoKl = 3, tokenCount = 4, kCount = 5 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "clipFractionLower", "ppoKl", "tokenCount"};
+}  // namespace geoMeanPolicyLoss
+
 namespace klPenalty {
   namespace slot { enum : int { logprobs = 0, refLogprobs = 1, mask = 2, kl = 3, grad = 4, kCount = 5 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "refLogprobs", "mask", "kl", "grad"};
@@ -30,5 +39,16 @@ namespace policyLoss {
   namespace klEstimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
+
+namespace valueLoss {
+  namespace slot { enum : int { values = 0, returns = 1, oldValues = 2, mask = 3, gradValues = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"values", "returns", "oldValues", "mask", "gradValues"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, cliprangeValue = 2, normalizer = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "cliprangeValue", "normalizer"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, tokenCount = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace valueLoss
 
 }  // namespace rkl
