@@ -25,7 +25,8 @@
 #pragma once
 #include <cstdint>
 
-#include "logprobs.h"  // rkcuda::Result, LogitsDType, error_name, format_error
+#include "logprobs.h"  // LogitsDType (kF32 / kBF16 / kF16)
+#include "result.h"    // rkcuda::Result, error_name, format_error
 
 namespace rkcuda {
 

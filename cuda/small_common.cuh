@@ -22,7 +22,8 @@
 #include <cstdint>
 
 #include "host_common.cuh"
-#include "logprobs.h"
+#include "logprobs.h"  // bad_row_reset / bad_row_read (the bad-element slot)
+#include "result.h"
 
 namespace rkcuda {
 namespace small {
