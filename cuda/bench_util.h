@@ -4,7 +4,8 @@
 #pragma once
 #include <cstdint>
 
-#include "logprobs.h"
+#include "logprobs.h"  // dtype codes
+#include "result.h"
 
 namespace rkcuda {
 

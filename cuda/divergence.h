@@ -17,7 +17,7 @@
 // with no distribution (all -inf) or a NaN logit gives D = NaN.
 //
 // Plain C++ header: no CUDA type appears here (streams are `void*`, nullptr = legacy stream). Errors
-// come back as rkcuda::Result (logprobs.h): kBadArgument (which argument in `where`) or kCudaError.
+// come back as rkcuda::Result (result.h): kBadArgument (which argument in `where`) or kCudaError.
 // Nothing here indexes with caller data (labels are only compared), so there is no bad-row slot.
 //
 // Determinism: the work split depends only on (N, V) (divergence_row_splits), every reduction runs
@@ -25,7 +25,8 @@
 #pragma once
 #include <cstdint>
 
-#include "logprobs.h"  // rkcuda::Result, LogitsDType, error_name, format_error
+#include "logprobs.h"  // LogitsDType (kF32 / kBF16 / kF16)
+#include "result.h"    // rkcuda::Result, error_name, format_error
 
 namespace rkcuda {
 

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "logprobs.h"  // rkcuda::Result
+#include "result.h"  // rkcuda::Result
 
 namespace rkcuda {
 namespace common {

@@ -26,32 +26,16 @@
 #pragma once
 #include <cstdint>
 
+#include "../native/core/dtype.h"  // rk::DTypeCode: kF32 / kBF16 / kF16
+#include "result.h"                 // rkcuda::Result, Code, error_name, format_error
+
 namespace rkcuda {
 
-// Same values as rk::DType.
-enum LogitsDType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
-
-enum Code : int {
-  kOk = 0,
-  kBadArgument = 1,  // a null pointer, a negative size, an unknown dtype, tau <= 0 (index: which)
-  kBadTarget = 2,    // index: the lowest bad row, value: its target
-  kCudaError = 3,    // cuda_error: the cudaError_t; where: the call that failed
-};
-
-struct Result {
-  int code = kOk;
-  int cuda_error = 0;       // cudaError_t when code == kCudaError
-  int64_t index = 0;        // the bad row (kBadTarget) or argument number (kBadArgument)
-  int64_t value = 0;        // the bad target
-  const char* where = "";   // the CUDA call or argument that failed (static string)
-  bool ok() const { return code == kOk; }
-};
-
-// The CUDA error name ("cudaErrorMemoryAllocation", ...) for kCudaError, else the code's name.
-const char* error_name(const Result& r);
-// A one-line message: "<where>: <error name> (<description>)" or the bad row and target.
-// Writes at most len bytes including the NUL; returns buf.
-char* format_error(const Result& r, char* buf, int len);
+// The dtype codes are native/core/dtype.h's (rk::DTypeCode; same values as rk::DType).
+using LogitsDType = rk::DTypeCode;
+using rk::kBF16;
+using rk::kF16;
+using rk::kF32;
 
 struct LogprobsForwardArgs {
   const void* logits = nullptr;  // (N, V), element-aligned (16-byte alignment not required)

@@ -8,7 +8,7 @@
 // Plain C++ header (no CUDA types; streams are void*, a cudaStream_t). Every array is a DEVICE
 // pointer, including the scalar results (a few doubles on the device, see each function).
 //
-// Errors: rkcuda::Result (cuda/logprobs.h). kBadArgument: a null pointer or a bad size (where names
+// Errors: rkcuda::Result (cuda/result.h). kBadArgument: a null pointer or a bad size (where names
 // it). A length < 1 where lengths are used (preference_needs_lengths) is a bad element: found on
 // the device, never used, every output of the call becomes NaN, and the lowest such pair goes into
 // the bad slot; with bad_index == nullptr the call waits for the stream and returns kBadTarget
@@ -19,7 +19,7 @@
 #include <cstdint>
 
 #include "../native/kernels/preference.h"
-#include "logprobs.h"
+#include "result.h"
 
 namespace rkcuda {
 

@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "logprobs.h"  // kF32 / kBF16 / kF16
+#include "../native/core/dtype.h"  // rk::kF32 / kBF16 / kF16
+#include "logprobs.h"                 // rkcuda::kF32 ... (aliases)
 
 namespace rkcuda {
 namespace {

@@ -3,7 +3,7 @@
 // x86-style min/max. Included by .cu files only (it uses CUDA types); everything has internal
 // linkage.
 //
-// Error convention (the same as cuda/logprobs.h): kBadArgument for a null pointer or a bad size
+// Error convention (cuda/result.h, the same as cuda/logprobs.h): kBadArgument for a null pointer or a bad size
 // (where = the argument), kCudaError with the cudaError_t, and kBadTarget for a bad element of a
 // data array (a mask weight that is negative or not finite, a length < 1, a group id out of range):
 // where = the array, index = the element, value = its value (0 for a float). Bad elements are found
@@ -22,7 +22,8 @@
 #include <cstdint>
 
 #include "host_common.cuh"
-#include "logprobs.h"
+#include "logprobs.h"  // bad_row_reset / bad_row_read (the bad-element slot)
+#include "result.h"
 
 namespace rkcuda {
 namespace small {

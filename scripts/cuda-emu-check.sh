@@ -25,7 +25,7 @@ def split_top(s):
     parts.append(cur)
     return [p.strip() for p in parts]
 pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
-for name in ('logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages'):
+for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages'):
     src = open(f'{root}/cuda/{name}.cu').read()
     def rep(m):
         cfg = split_top(m.group(3))
@@ -34,7 +34,7 @@ for name in ('logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'ad
     src = src.replace('#include "logprobs.h"', f'#include "{root}/cuda/logprobs.h"')
     src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
     src = src.replace('#include "divergence.h"', f'#include "{root}/cuda/divergence.h"')
-    for h in ('policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh'):
+    for h in ('result.h', 'policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh'):
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}.cc', 'w').write(src)
     print(f'{name}.cu: {n} launches rewritten')
@@ -45,7 +45,7 @@ int main() { return rkdriver::cuda_check(); }
 CC
 # EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
 g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" -I"$ROOT/native/core" \
-  -I"$ROOT/native/driver" "$W/logprobs.cc" "$W/bench_util.cc" "$W/divergence.cc" "$W/policy.cc" "$W/preference.cc" "$W/advantages.cc" \
+  -I"$ROOT/native/driver" "$W/result.cc" "$W/logprobs.cc" "$W/bench_util.cc" "$W/divergence.cc" "$W/policy.cc" "$W/preference.cc" "$W/advantages.cc" \
   "$ROOT/native/driver/cuda_check.cc" "$ROOT/native/driver/cuda_check_divergence.cc" "$ROOT/native/driver/cuda_check_policy.cc" \
   "$ROOT/native/driver/cuda_check_preference.cc" "$ROOT/native/driver/cuda_check_advantages.cc" "$W/main.cc" \
   "$BUILD/librk_core.a" -o "$W/rk_cuda_emu"

@@ -14,7 +14,8 @@
 #include <cmath>
 #include <vector>
 
-#include "../../cuda/logprobs.h"  // rkcuda::Result, format_error
+#include "../../cuda/logprobs.h"
+#include "../../cuda/result.h"  // rkcuda::Result, format_error
 #include "../kernels/threadpool.h"
 
 // Exits the driver with the CUDA error name when a CUDA call fails.

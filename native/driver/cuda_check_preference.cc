@@ -13,8 +13,7 @@ namespace rkdriver {
 namespace {
 using namespace smallcheck;
 
-const char* kLossNames[] = {"sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard",
-                            "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt"};
+const char* const* kLossNames = rk::kPrefLossNames;  // native/core/preference.h
 const char* kFdivNames[] = {"rkl", "fkl", "js", "alpha"};
 
 struct PrefData {
@@ -253,13 +252,13 @@ int cuda_check_preference(bool quick) {
   for (int s = 0; s < ns; ++s) {
     const int64_t P = quick ? sizes_quick[s] : sizes_full[s];
     const PrefData d = make_pref(P, 100 + s);
-    for (int loss = 0; loss < 15; ++loss) {
+    for (int loss = 0; loss < rk::kPrefLossCount; ++loss) {
       const bool ref_free = loss >= 11;
       failed += pref_case(d, loss, 0, 0.0, 0.0, !ref_free, false);
       if (loss == 0 || loss == 1 || loss == 4 || loss == 11 || loss == 12 || loss == 14)
         failed += pref_case(d, loss, 0, 0.1, loss == 0 ? 0.5 : 0.0, false, false);
       if (loss == 0 || loss == 2 || loss == 3)
-        for (int f = 1; f < 4; ++f) failed += pref_case(d, loss, f, 0.0, 0.0, true, false);
+        for (int f = 1; f < rk::kFDivergenceCount; ++f) failed += pref_case(d, loss, f, 0.0, 0.0, true, false);
       if (loss == 14) failed += pref_case(d, loss, 0, 0.0, 0.0, false, true);
     }
   }

@@ -24,6 +24,8 @@
 #include "device.h"
 #endif
 
+int core_check_preference();  // core_check_preference.cc
+
 namespace {
 
 struct Ref {
@@ -140,7 +142,7 @@ int main(int argc, char** argv) {
 #endif
     return 0;
   }
-  if (cmd == "check") return check();
+  if (cmd == "check") return check() | core_check_preference();
   if (cmd == "cuda-check" || cmd == "cuda-bench") {
 #if defined(RK_WITH_CUDA)
     return cmd == "cuda-check" ? rkdriver::cuda_check() : rkdriver::cuda_bench(argc, argv);

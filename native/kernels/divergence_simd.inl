@@ -160,7 +160,7 @@ void stats_t(const void* zs, const void* zt, int64_t n, float a, float* out) {
   i = 0;
   // While the exp pass works from L1, fetch what comes next in both rows (the next chunk, or the
   // next row: rows are contiguous) into L2, so the next max pass does not wait on DRAM.
-  constexpr int64_t kEsz = DT == kF32 ? 4 : 2, kStep = kU * kW * kEsz;
+  constexpr int64_t kEsz = dtype_size(DT), kStep = kU * kW * kEsz;
   const char* ps = static_cast<const char*>(zs) + n * kEsz;
   const char* pt = static_cast<const char*>(zt) + n * kEsz;
   for (; i + kU * kW <= n; i += kU * kW) {

@@ -34,10 +34,10 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   // While the exp pass works from L1, fetch the memory that comes next (the rest of the row or the
   // next row: rows are contiguous), so the next chunk's max pass does not wait on DRAM.
   for (; i + 2 * kW <= n; i += 2 * kW) {
-    if constexpr (kW * (DT == kF32 ? 4 : 2) >= 64) {
+    if constexpr (kW * dtype_size(DT) >= 64) {
       prefetch_dt<DT>(p, n + i);
       prefetch_dt<DT>(p, n + i + kW);
-    } else if (((i * (DT == kF32 ? 4 : 2)) & 63) == 0) {
+    } else if (((i * dtype_size(DT)) & 63) == 0) {
       prefetch_dt<DT>(p, n + i);
     }
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);

@@ -17,42 +17,12 @@
 #pragma once
 #include <cstdint>
 
+#include "../core/preference.h"  // native/core: PrefLoss, FDivergence, the parameter and input structs
 #include "types.h"
 
 namespace rk {
 
 constexpr int64_t kPreferenceBlock = 4096;
-
-enum class PrefLoss : int {
-  Sigmoid = 0, Robust, Hinge, Ipo, ExoPair, NcaPair, BcoPair, SppoHard, ApoZero, ApoDown,
-  Discopop, Simpo, Cpo, Orpo, Bt,
-};
-enum class FDivergence : int { ReverseKl = 0, ForwardKl, Js, Alpha };
-
-struct PreferenceParams {
-  PrefLoss loss = PrefLoss::Sigmoid;
-  double beta = 0.1;
-  double label_smoothing = 0;  // e in [0, 0.5)
-  double gamma = 0.5;          // simpo target margin
-  double alpha = 1.0;          // cpo NLL weight
-  double tau = 0.05;           // discopop temperature
-  double margin = 0;           // bt scalar margin (used when margin array is null)
-  FDivergence fdiv = FDivergence::ReverseKl;
-  double f_alpha = 1.0;        // alpha-divergence coefficient
-  double nll_weight = 0;       // RPO: + nll_weight * (-chosen / chosen_len)
-};
-
-struct PreferenceInputs {
-  int64_t pairs = 0;
-  const float* chosen = nullptr;
-  const float* rejected = nullptr;
-  const float* ref_chosen = nullptr;    // may be null
-  const float* ref_rejected = nullptr;  // may be null
-  const int32_t* chosen_len = nullptr;  // may be null when the loss needs no lengths
-  const int32_t* rejected_len = nullptr;
-  const float* margin = nullptr;           // bt: per-pair margin (P) or null
-  const float* preference_prob = nullptr;  // bt: soft labels q (P) or null
-};
 
 struct PreferenceOutputs {
   float* losses = nullptr;            // (P)
@@ -65,19 +35,13 @@ struct PreferenceOutputs {
   double reward_margin = 0;           // mean of chosen - rejected reward
 };
 
-// Which losses divide by the lengths (so chosen_len/rejected_len must be given).
-bool preference_needs_lengths(const PreferenceParams& p);
+// Which losses divide by the lengths (so chosen_len/rejected_len must be given): rk::needs_lengths.
+inline bool preference_needs_lengths(const PreferenceParams& p) { return needs_lengths(p); }
 
 // Status BadIndex (index = pair, value = length) for a length < 1 where lengths are used;
 // BadShape when a needed array is null.
 Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, PreferenceOutputs& out);
 
-struct KtoParams {
-  double beta = 0.1;
-  double kl = 0;  // z0
-  double desirable_weight = 1.0;
-  double undesirable_weight = 1.0;
-};
 struct KtoOutputs {
   float* losses = nullptr;   // (N)
   float* rewards = nullptr;  // (N): beta (logp - ref)
@@ -90,19 +54,6 @@ struct KtoOutputs {
 Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* desirable,
                 const KtoParams& p, KtoOutputs& out);
 
-struct TgdpoInputs {
-  int64_t batch = 0, seq_len = 0;  // B, T; every per-token array is (B, T) row-major
-  const float* chosen = nullptr;
-  const float* rejected = nullptr;
-  const float* ref_chosen = nullptr;
-  const float* ref_rejected = nullptr;
-  const float* chosen_token_rewards = nullptr;
-  const float* rejected_token_rewards = nullptr;
-  // Masks: u8 (mask_is_f32 false) or f32 weights (true).
-  const void* chosen_mask = nullptr;
-  const void* rejected_mask = nullptr;
-  bool mask_is_f32 = false;
-};
 struct TgdpoOutputs {
   float* losses = nullptr;            // (B)
   float* chosen_rewards = nullptr;    // (B): sum_t m beta (1 + a beta rw_t) d_w,t

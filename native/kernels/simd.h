@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../core/dtype.h"  // rk::kF32 / kBF16 / kF16, the dtype codes used as template arguments below
 #include "half.h"
 
 #if defined(RK_ISA_AVX512) || defined(RK_ISA_AVX2)
@@ -177,9 +178,6 @@ inline VF exp2v(VF t) {
 
 #endif
 
-// dtype codes shared with the binding and the TypeScript facade
-enum : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
-
 // Loads kW logits of dtype DT starting at element i of `base`.
 template <int DT>
 inline VF load_dt(const void* base, int64_t i) {
@@ -206,7 +204,7 @@ inline VF load_tail_dt(const void* base, int64_t i, int64_t n, float fill) {
 // N=1024 V=151936 f32 on 2 Sapphire Rapids cores; prefetching into L1 evicted the working chunk.
 template <int DT>
 inline void prefetch_dt(const void* base, int64_t i) {
-  __builtin_prefetch(static_cast<const char*>(base) + i * (DT == kF32 ? 4 : 2), 0, RK_PREFETCH_LOCALITY);
+  __builtin_prefetch(static_cast<const char*>(base) + i * dtype_size(DT), 0, RK_PREFETCH_LOCALITY);
 }
 
 // Stores the first n < kW lanes of `a`.

@@ -2,10 +2,9 @@
 #pragma once
 #include <cstdint>
 
-namespace rk {
+#include "../core/dtype.h"  // DType, dtype_size (the one dtype table)
 
-enum class DType : int { F32 = 0, BF16 = 1, F16 = 2 };
-inline int dtype_size(DType d) { return d == DType::F32 ? 4 : 2; }
+namespace rk {
 
 // What a kernel reports instead of reading out of bounds or throwing.
 struct Status {

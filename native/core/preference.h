@@ -1,0 +1,460 @@
+// Preference losses: the contract (loss and f-divergence enums with their names, the parameter and
+// input structs) and every per-pair / per-item formula, shared by the CPU kernels
+// (native/kernels/preference.cc) and the CUDA kernels (cuda/preference.cu). Formulas and conventions
+// are described in native/kernels/preference.h and docs/preference.md.
+//
+// Everything here is RK_HD (host and device under nvcc), in double, with plain C math (::exp,
+// ::log1p, ...), which nvcc provides in device code and <cmath> on the host. The operation order
+// is the one the CPU kernels have always used: changing it changes result bits (scripts/battery.ts).
+// The vectorised smoothed-logistic lanes of native/kernels/preference_simd.inl are held against
+// pair_loss by `rk_driver check` (native/driver/core_check_preference.cc).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "hd.h"
+
+namespace rk {
+
+// ---- contract ---------------------------------------------------------------------------------
+
+// Order and codes are the TS facade's (lib/preference.ts LOSSES) and the CUDA kernels'.
+enum class PrefLoss : int {
+  Sigmoid = 0, Robust, Hinge, Ipo, ExoPair, NcaPair, BcoPair, SppoHard, ApoZero, ApoDown,
+  Discopop, Simpo, Cpo, Orpo, Bt,
+};
+constexpr int kPrefLossCount = 15;
+static_assert(static_cast<int>(PrefLoss::Bt) + 1 == kPrefLossCount, "PrefLoss: last enumerator + 1 == count");
+
+// Order and codes are lib/preference.ts FDIVS.
+enum class FDivergence : int { ReverseKl = 0, ForwardKl, Js, Alpha };
+constexpr int kFDivergenceCount = 4;
+static_assert(static_cast<int>(FDivergence::Alpha) + 1 == kFDivergenceCount,
+              "FDivergence: last enumerator + 1 == count");
+
+// The names the TS facade uses, in enum order.
+constexpr const char* kPrefLossNames[] = {
+    "sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard",
+    "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt"};
+constexpr const char* kFDivergenceNames[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
+static_assert(sizeof(kPrefLossNames) / sizeof(kPrefLossNames[0]) == kPrefLossCount, "one name per loss");
+static_assert(sizeof(kFDivergenceNames) / sizeof(kFDivergenceNames[0]) == kFDivergenceCount,
+              "one name per f-divergence");
+
+struct PreferenceParams {
+  PrefLoss loss = PrefLoss::Sigmoid;
+  double beta = 0.1;
+  double label_smoothing = 0;  // e in [0, 0.5)
+  double gamma = 0.5;          // simpo target margin
+  double alpha = 1.0;          // cpo NLL weight
+  double tau = 0.05;           // discopop temperature
+  double margin = 0;           // bt scalar margin (used when margin array is null)
+  FDivergence fdiv = FDivergence::ReverseKl;
+  double f_alpha = 1.0;        // alpha-divergence coefficient
+  double nll_weight = 0;       // RPO: + nll_weight * (-chosen / chosen_len)
+};
+
+// Host or device pointers, depending on the backend.
+struct PreferenceInputs {
+  int64_t pairs = 0;
+  const float* chosen = nullptr;
+  const float* rejected = nullptr;
+  const float* ref_chosen = nullptr;    // may be null
+  const float* ref_rejected = nullptr;  // may be null
+  const int32_t* chosen_len = nullptr;  // may be null when the loss needs no lengths
+  const int32_t* rejected_len = nullptr;
+  const float* margin = nullptr;           // bt: per-pair margin (P) or null
+  const float* preference_prob = nullptr;  // bt: soft labels q (P) or null
+};
+
+struct KtoParams {
+  double beta = 0.1;
+  double kl = 0;  // z0
+  double desirable_weight = 1.0;
+  double undesirable_weight = 1.0;
+};
+
+struct TgdpoInputs {
+  int64_t batch = 0, seq_len = 0;  // B, T; every per-token array is (B, T) row-major
+  const float* chosen = nullptr;
+  const float* rejected = nullptr;
+  const float* ref_chosen = nullptr;
+  const float* ref_rejected = nullptr;
+  const float* chosen_token_rewards = nullptr;
+  const float* rejected_token_rewards = nullptr;
+  // Masks: u8 (mask_is_f32 false) or f32 weights (true).
+  const void* chosen_mask = nullptr;
+  const void* rejected_mask = nullptr;
+  bool mask_is_f32 = false;
+};
+
+// Which losses divide by the lengths (so chosen_len/rejected_len must be given). The one
+// definition: rk::preference_needs_lengths and the CUDA kernels call it.
+RK_HD bool needs_lengths(const PreferenceParams& p) {
+  return p.loss == PrefLoss::Ipo || p.loss == PrefLoss::Simpo || p.loss == PrefLoss::Orpo ||
+         (p.loss == PrefLoss::Cpo && p.alpha != 0) || p.nll_weight != 0;
+}
+
+// ---- formulas ---------------------------------------------------------------------------------
+namespace core {
+
+// log(FLT_MAX): the exponent cap of TRL's cap_exp for float32; exp(kExpCap) is finite in f32.
+constexpr double kExpCap = 88.72283905206835;
+// ORPO: length-averaged log-probs are clamped to <= -kOrpoMinNegLogp so log(1 - e^a) is finite.
+constexpr double kOrpoMinNegLogp = 1e-12;
+
+RK_HD bool is_nan(double x) { return x != x; }
+
+// softplus(x) = log(1 + e^x), stable for any x.
+RK_HD double softplus(double x) { return x > 0 ? x + ::log1p(::exp(-x)) : ::log1p(::exp(x)); }
+// s(x) = 1 / (1 + e^-x), stable for any x.
+RK_HD double sigmoid(double x) {
+  if (x >= 0) return 1.0 / (1.0 + ::exp(-x));
+  const double e = ::exp(x);
+  return e / (1.0 + e);
+}
+// exp(min(v, cap)) and its derivative (0 where capped).
+RK_HD double cap_exp(double v, double* d) {
+  if (v >= kExpCap) {
+    *d = 0;
+    return ::exp(kExpCap);
+  }
+  const double e = ::exp(v);
+  *d = e;
+  return e;
+}
+
+// Every logistic quantity of one x from one exp and one log1p:
+//   t = e^-|x|, softplus(+-x) = max(+-x, 0) + log1p(t), s(x) = 1/(1+t) or t/(1+t).
+struct Logistic {
+  double sp_pos, sp_neg;  // softplus(x) = -log s(-x), softplus(-x) = -log s(x)
+  double s_pos, s_neg;    // s(x), s(-x)
+};
+RK_HD Logistic logistic(double x) {
+  const double t = ::exp(-::fabs(x));
+  const double lp = ::log1p(t);
+  const double inv = 1.0 / (1.0 + t);
+  Logistic g;
+  g.sp_pos = (x > 0 ? x : 0.0) + lp;
+  g.sp_neg = (x < 0 ? -x : 0.0) + lp;
+  g.s_pos = x >= 0 ? inv : t * inv;
+  g.s_neg = x >= 0 ? t * inv : inv;
+  return g;
+}
+// Label-smoothed logistic loss (1-e) softplus(-x) + e softplus(x) and its x-derivative.
+RK_HD double smoothed(double x, double e, double* dx) {
+  const Logistic g = logistic(x);
+  if (e == 0) {
+    *dx = -g.s_neg;
+    return g.sp_neg;
+  }
+  *dx = -(1 - e) * g.s_neg + e * g.s_pos;
+  return (1 - e) * g.sp_neg + e * g.sp_pos;
+}
+
+// f-divergence map of a log-ratio u: returns f(u) with df = f'(u) (TRL dpo_loss, f-DPO).
+//   reverse_kl: u;  forward_kl: -e^-u;  js: u - softplus(u) (log 2 dropped: it cancels);
+//   alpha: (1 - e^{-a u}) / a (constant 1/a cancels in f(c) - f(rho)); exponents capped.
+RK_HD double fmap(FDivergence f, double a, double u, double* df) {
+  switch (f) {
+    case FDivergence::ReverseKl: *df = 1; return u;
+    case FDivergence::ForwardKl: {
+      double d;
+      const double e = cap_exp(-u, &d);
+      *df = d;
+      return -e;
+    }
+    case FDivergence::Js: *df = sigmoid(-u); return u - softplus(u);
+    case FDivergence::Alpha: {
+      double d;
+      const double e = cap_exp(-a * u, &d);
+      *df = d;
+      return (1.0 - e) / a;
+    }
+  }
+  *df = 1;
+  return u;
+}
+
+// One pair's inputs, widened to double (absent references are 0, absent lengths give 1).
+struct PairInput {
+  double w, l;            // chosen, rejected log-prob sums (rewards for bt)
+  double rw, rl;          // reference log-probs
+  double inv_lw, inv_ll;  // 1 / length
+  double m;               // bt margin: per-pair or params.margin
+  double q;               // bt soft label: preference_prob or 1 - label_smoothing
+  bool nan_input;         // a NaN in chosen, rejected, a reference or a per-pair margin
+};
+RK_HD PairInput load_pair(const PreferenceInputs& in, const PreferenceParams& p, int64_t i) {
+  PairInput x;
+  x.w = in.chosen[i];
+  x.l = in.rejected[i];
+  x.rw = in.ref_chosen ? static_cast<double>(in.ref_chosen[i]) : 0.0;
+  x.rl = in.ref_rejected ? static_cast<double>(in.ref_rejected[i]) : 0.0;
+  x.inv_lw = in.chosen_len ? 1.0 / in.chosen_len[i] : 1.0;
+  x.inv_ll = in.rejected_len ? 1.0 / in.rejected_len[i] : 1.0;
+  x.m = in.margin ? static_cast<double>(in.margin[i]) : p.margin;
+  x.q = in.preference_prob ? static_cast<double>(in.preference_prob[i]) : 1 - p.label_smoothing;
+  // A NaN input makes the pair's loss and gradients NaN (comparisons such as hinge's x < 1
+  // would otherwise hide it).
+  x.nan_input = is_nan(x.w) || is_nan(x.l) || is_nan(x.rw) || is_nan(x.rl) || (in.margin && is_nan(x.m));
+  return x;
+}
+
+struct PairResult {
+  double loss, rc, rr, gc, gr;  // loss, rewards, dL_i/dchosen_i, dL_i/drejected_i
+};
+
+// Loss of one pair and its gradient with respect to chosen_i and rejected_i.
+RK_HD PairResult pair_loss(const PairInput& in, const PreferenceParams& p) {
+  const double w = in.w, l = in.l;
+  const double beta = p.beta, e = p.label_smoothing;
+  PairResult r{0, 0, 0, 0, 0};
+  const double inv_lw = in.inv_lw, inv_ll = in.inv_ll;
+  switch (p.loss) {
+    case PrefLoss::Simpo: {
+      // h = avg_w - avg_l - gamma/beta;  L = (1-e) softplus(-beta h) + e softplus(beta h)
+      const double aw = w * inv_lw, al = l * inv_ll;
+      const double x = beta * (aw - al) - p.gamma;
+      double dx;
+      r.loss = smoothed(x, e, &dx);
+      r.gc = beta * dx * inv_lw;
+      r.gr = -beta * dx * inv_ll;
+      r.rc = beta * aw;
+      r.rr = beta * al;
+      break;
+    }
+    case PrefLoss::Cpo: {
+      // L = (1-e) softplus(-x) + e softplus(x), x = beta (w - l);  + alpha (-w / Lw)
+      const double x = beta * (w - l);
+      double dx;
+      r.loss = smoothed(x, e, &dx);
+      r.gc = beta * dx;
+      r.gr = -beta * dx;
+      if (p.alpha != 0) {
+        r.loss += p.alpha * (-w * inv_lw);
+        r.gc += -p.alpha * inv_lw;
+      }
+      r.rc = beta * w;
+      r.rr = beta * l;
+      break;
+    }
+    case PrefLoss::Orpo: {
+      // a = avg log-prob (clamped < 0); lo(a) = a - log(1 - e^a) = a - log(-expm1(a)),
+      // lo'(a) = -1 / expm1(a);  h = lo(a_w) - lo(a_l);  L = -a_w + beta softplus(-h)
+      double aw = w * inv_lw, al = l * inv_ll;
+      double kw = 1, kl = 1;
+      if (!(aw <= -kOrpoMinNegLogp) && !is_nan(aw)) {
+        aw = -kOrpoMinNegLogp;
+        kw = 0;
+      }
+      if (!(al <= -kOrpoMinNegLogp) && !is_nan(al)) {
+        al = -kOrpoMinNegLogp;
+        kl = 0;
+      }
+      const double emw = ::expm1(aw), eml = ::expm1(al);
+      const double h = (aw - ::log(-emw)) - (al - ::log(-eml));
+      const Logistic g = logistic(h);
+      const double dh = -beta * g.s_neg;  // dL/dh
+      r.loss = -(w * inv_lw) + beta * g.sp_neg;
+      r.gc = -inv_lw + dh * kw * (-1.0 / emw) * inv_lw;
+      r.gr = -dh * kl * (-1.0 / eml) * inv_ll;
+      r.rc = beta * (w * inv_lw);
+      r.rr = beta * (l * inv_ll);
+      break;
+    }
+    case PrefLoss::Bt: {
+      // d = w - l - margin;  L = -(q log s(d) + (1-q) log s(-d)),  q = preferenceProb or 1-e
+      const double d = w - l - in.m;
+      const double q = in.q;
+      const Logistic g = logistic(d);
+      r.loss = q * g.sp_neg + (1 - q) * g.sp_pos;
+      const double dd = -q * g.s_neg + (1 - q) * g.s_pos;
+      r.gc = dd;
+      r.gr = -dd;
+      r.rc = w;
+      r.rr = l;
+      break;
+    }
+    default: {
+      // DPO family: c, rho the policy/reference log-ratios (length-averaged for ipo).
+      const double rw = in.rw, rl = in.rl;
+      const double sc = p.loss == PrefLoss::Ipo ? inv_lw : 1.0;
+      const double sr = p.loss == PrefLoss::Ipo ? inv_ll : 1.0;
+      const double c = (w - rw) * sc, rho = (l - rl) * sr;
+      r.rc = beta * c;
+      r.rr = beta * rho;
+      double dc = 0, dr = 0;  // dL/dc, dL/drho
+      const double bc = beta * c, br = beta * rho;
+      switch (p.loss) {
+        case PrefLoss::NcaPair: {
+          // L = -log s(bc) - 0.5 log s(-bc) - 0.5 log s(-br)
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.sp_neg + 0.5 * gc.sp_pos + 0.5 * gr.sp_pos;
+          dc = beta * (-gc.s_neg + 0.5 * gc.s_pos);
+          dr = beta * 0.5 * gr.s_pos;
+          break;
+        }
+        case PrefLoss::BcoPair: {
+          // L = -log s(bc) - log s(-br)   (TRL's running-mean shift delta = 0)
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.sp_neg + gr.sp_pos;
+          dc = -beta * gc.s_neg;
+          dr = beta * gr.s_pos;
+          break;
+        }
+        case PrefLoss::SppoHard: {
+          // L = (c - 1/(2 beta))^2 + (rho + 1/(2 beta))^2
+          const double u = c - 0.5 / beta, v = rho + 0.5 / beta;
+          r.loss = u * u + v * v;
+          dc = 2 * u;
+          dr = 2 * v;
+          break;
+        }
+        case PrefLoss::ApoZero: {
+          // L = (1 - s(bc)) + s(br)
+          const Logistic gc = logistic(bc), gr = logistic(br);
+          r.loss = gc.s_neg + gr.s_pos;
+          dc = -beta * gc.s_pos * gc.s_neg;
+          dr = beta * gr.s_pos * gr.s_neg;
+          break;
+        }
+        case PrefLoss::ApoDown: {
+          // L = s(bc) + (1 - s(beta (c - rho)))
+          const double bd = beta * (c - rho);
+          const Logistic gc = logistic(bc), gd = logistic(bd);
+          const double g1 = gc.s_pos * gc.s_neg, g2 = gd.s_pos * gd.s_neg;
+          r.loss = gc.s_pos + gd.s_neg;
+          dc = beta * (g1 - g2);
+          dr = beta * g2;
+          break;
+        }
+        default: {
+          // Losses of h = f(c) - f(rho), x = beta h.
+          double dfc, dfr;
+          const double h = fmap(p.fdiv, p.f_alpha, c, &dfc) - fmap(p.fdiv, p.f_alpha, rho, &dfr);
+          const double x = beta * h;
+          double dh = 0;  // dL/dh
+          switch (p.loss) {
+            case PrefLoss::Sigmoid: {
+              double dx;
+              r.loss = smoothed(x, e, &dx);
+              dh = beta * dx;
+              break;
+            }
+            case PrefLoss::Robust: {
+              const Logistic g = logistic(x);
+              r.loss = ((1 - e) * g.sp_neg - e * g.sp_pos) / (1 - 2 * e);
+              dh = beta * (-(1 - e) * g.s_neg - e * g.s_pos) / (1 - 2 * e);
+              break;
+            }
+            case PrefLoss::Hinge:
+              r.loss = x < 1 ? 1 - x : 0;
+              dh = x < 1 ? -beta : 0;
+              break;
+            case PrefLoss::Ipo: {
+              const double u = h - 0.5 / beta;
+              r.loss = u * u;
+              dh = 2 * u;
+              break;
+            }
+            case PrefLoss::ExoPair: {
+              // L = s(x) (log s(x) - log(1-e)) + s(-x) (log s(-x) - log e), e = 1e-3 when 0;
+              // dL/dx = s(x) s(-x) (x - log((1-e)/e))
+              const double ee = e == 0 ? 1e-3 : e;
+              const Logistic g = logistic(x);
+              const double spx = g.s_pos, smx = g.s_neg;
+              r.loss = spx * (-g.sp_neg - ::log1p(-ee)) + smx * (-g.sp_pos - ::log(ee));
+              dh = beta * spx * smx * (x - (::log1p(-ee) - ::log(ee)));
+              break;
+            }
+            case PrefLoss::Discopop: {
+              // L = softplus(-x) (1 - s(x/t)) + e^-x s(x/t); the second term as
+              // exp(-x + log s(x/t)), capped.
+              const double t = p.tau;
+              const double sp = sigmoid(x / t), sm = sigmoid(-x / t);
+              const double spm = softplus(-x);
+              double dE;
+              const double E = cap_exp(-x - softplus(-x / t), &dE);
+              r.loss = spm * sm + E;
+              // d/dx: -s(-x) sm - spm sp sm / t + E' (-1 + sm / t)
+              dh = beta * (-sigmoid(-x) * sm - spm * sp * sm / t + dE * (-1 + sm / t));
+              break;
+            }
+            default: break;
+          }
+          dc = dh * dfc;
+          dr = -dh * dfr;
+          break;
+        }
+      }
+      r.gc = dc * sc;
+      r.gr = dr * sr;
+      break;
+    }
+  }
+  if (p.nll_weight != 0) {
+    r.loss += p.nll_weight * (-w * inv_lw);
+    r.gc += -p.nll_weight * inv_lw;
+  }
+  if (in.nan_input) r.loss = r.gc = r.gr = NAN;
+  return r;
+}
+
+// Pair i of `in` (lengths already nulled when the loss uses none).
+RK_HD PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& p, int64_t i) {
+  return pair_loss(load_pair(in, p, i), p);
+}
+
+// KTO, one item: r = logp - ref, x = beta (r - z0);
+//   desirable   L = w_d (1 - s(x)) = w_d s(-x),  dL/dlogp = -w_d beta s(x) s(-x)
+//   undesirable L = w_u (1 - s(-x)) = w_u s(x),  dL/dlogp =  w_u beta s(x) s(-x)
+struct KtoItem {
+  double loss, grad;  // L_i and dL_i/dlogp_i (of the item's loss, not the mean)
+  double reward;      // beta r
+};
+RK_HD KtoItem kto_item(double logp, double ref, bool desirable, const KtoParams& p) {
+  const double beta = p.beta;
+  const double r = logp - ref;
+  const double x = beta * (r - p.kl);
+  const Logistic lg = logistic(x);
+  const double spx = lg.s_pos, smx = lg.s_neg;
+  KtoItem it;
+  if (desirable) {
+    it.loss = p.desirable_weight * smx;
+    it.grad = -p.desirable_weight * beta * spx * smx;
+  } else {
+    it.loss = p.undesirable_weight * spx;
+    it.grad = p.undesirable_weight * beta * spx * smx;
+  }
+  it.reward = beta * r;
+  return it;
+}
+
+// TGDPO, one token: the chosen term m beta (1 + a beta rw_t) (w_t - ref_w,t) of z_w and the
+// rejected term n beta (1 - a beta rl_t) (l_t - ref_l,t) of z_l (callers skip m = 0 / n = 0).
+RK_HD double tgdpo_chosen_term(double m, double beta, double alpha, double reward, double w, double ref) {
+  return m * beta * (1 + alpha * beta * reward) * (w - ref);
+}
+RK_HD double tgdpo_rejected_term(double n, double beta, double alpha, double reward, double l, double ref) {
+  return n * beta * (1 - alpha * beta * reward) * (l - ref);
+}
+// One row from z = z_w - z_l: L = -log s(z) = softplus(-z) and g = dloss/dz of the mean loss
+// (inv_b = 1 / B).
+struct TgdpoRow {
+  double loss, g;
+};
+RK_HD TgdpoRow tgdpo_row(double z, double inv_b) {
+  const Logistic lg = logistic(z);
+  return TgdpoRow{lg.sp_neg, -lg.s_neg * inv_b};
+}
+// The token gradients dloss/dw_t and dloss/dl_t from the row's g.
+RK_HD double tgdpo_chosen_grad(double g, double m, double beta, double alpha, double reward) {
+  return m != 0 ? g * m * beta * (1 + alpha * beta * reward) : 0.0;
+}
+RK_HD double tgdpo_rejected_grad(double g, double n, double beta, double alpha, double reward) {
+  return n != 0 ? -g * n * beta * (1 - alpha * beta * reward) : 0.0;
+}
+
+}  // namespace core
+}  // namespace rk
