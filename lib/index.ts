@@ -16,12 +16,11 @@ export {
   type DeviceTokenLogprobsBackwardOptions,
   type DeviceTokenLogprobsOptions,
   type DeviceTokenLogprobsResult,
-  type Logits,
-  type LogitsDType,
   type TokenLogprobsBackwardOptions,
   type TokenLogprobsOptions,
   type TokenLogprobsResult,
-} from './logprobs.js';
+} from './logprobs/index.js';
+export type { Logits, LogitsDType } from './logits.js';
 export {
   cuda,
   DeviceArray,
@@ -110,4 +109,4 @@ export {
   type DivergenceKind,
   type VocabDivergenceOptions,
   type VocabDivergenceResult,
-} from './divergence.js';
+} from './divergence/index.js';
