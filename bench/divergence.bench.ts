@@ -1,7 +1,7 @@
 // vocabDivergence against a pure-TypeScript loop and onnxruntime-node (two LogSoftmax and the KL
 // sum as one graph), same inputs and threads. GB/s count the read of both logit tensors.
 import * as ort from 'onnxruntime-node';
-import { vocabDivergence, type DivergenceKind } from '../lib/divergence.js';
+import { vocabDivergence, type DivergenceKind } from '../lib/divergence/index.js';
 import { fillNormal, peakRssMiB, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 import { onnxModel } from './onnx.js';
 

@@ -21,12 +21,11 @@ export {
   type DeviceTokenLogprobsBackwardOptions,
   type DeviceTokenLogprobsOptions,
   type DeviceTokenLogprobsResult,
-  type Logits,
-  type LogitsDType,
   type TokenLogprobsBackwardOptions,
   type TokenLogprobsOptions,
   type TokenLogprobsResult,
-} from './logprobs.js';
+} from './logprobs/index.js';
+export type { Logits, LogitsDType } from './logits.js';
 export {
   cuda,
   DeviceArray,
@@ -98,4 +97,4 @@ export {
   type DivergenceKind,
   type VocabDivergenceOptions,
   type VocabDivergenceResult,
-} from './divergence.js';
+} from './divergence/index.js';

@@ -98,7 +98,7 @@ function cpuGlue(): string {
 
 function cudaHeader(): string {
   let s = HEAD + '// The CUDA sequence ops (cuda/seq_ops.gen.cu): one function per op, host pointers for the scalars.\n';
-  s += '#pragma once\n#include "logprobs.h"  // rkcuda::Result\n#include "../native/core/seq_op.h"\n';
+  s += '#pragma once\n#include "result.h"  // rkcuda::Result\n#include "../native/core/seq_op.h"\n';
   for (const d of seqOps()) s += `#include "../native/core/${d.seq!.header}"\n`;
   s += '\nnamespace rkcuda {\n';
   for (const d of seqOps()) {

@@ -1,4 +1,4 @@
-// vocabDivergence / vocabDivergenceAsync on DeviceArrays (lib/divergence.ts device path,
+// vocabDivergence / vocabDivergenceAsync on DeviceArrays (lib/divergence/vocab-divergence.ts device path,
 // native/cuda_binding/divergence.cc, cuda/divergence.h).
 //
 // Without a device only the first block runs (the host path is unaffected and rejects what it must).
@@ -7,8 +7,8 @@
 // the same inputs, determinism, Async, out buffers, in place, edge values, mixing and bad inputs.
 import { describe, expect, it } from 'vitest';
 import { cuda, cudaNative, DeviceArray } from '../lib/cuda.js';
-import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence.js';
-import type { LogitsDType } from '../lib/logprobs.js';
+import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence/index.js';
+import type { LogitsDType } from '../lib/logits.js';
 import { encodeHalf, expectClose, randint, randn } from './helpers.js';
 
 const available = cuda.isAvailable();
@@ -282,35 +282,48 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const dz = cuda.upload(randn(n * v, 1, 91)), dzt = cuda.upload(randn(n * v, 1, 92));
     const div = cuda.alloc('f32', n), grad = cuda.alloc('f32', n * v), rowsI32 = cuda.alloc('i32', n);
     const nat = cudaNative() as unknown as Record<string, (...a: unknown[]) => unknown>;
-    // logits, n, target, n, dtype, vocab, kind, beta, temperature, mask, n, labels, n, ignoreIndex,
-    // divergence, n, gradScale, gradRows, n, grad, n
-    const good = (): unknown[] => [
-      dz.ptr, n * v, dzt.ptr, n * v, 0, v, 2, 0.5, 1, null, 0, rowsI32.ptr, n, -100, div.ptr, n, 1, null, 0, grad.ptr, n * v,
+    // the op protocol (lib/op.ts): slots [pointer, length, type code] or null (logits, targetLogits,
+    // mask, labels, gradOutput, divergence, gradient); params vocab, dtype, divergence, beta,
+    // temperature, ignoreIndex, gradOutput
+    const F32 = 0, I32 = 2;
+    const slots = (): unknown[] => [
+      [dz.ptr, n * v, F32], [dzt.ptr, n * v, F32], null, [rowsI32.ptr, n, I32], null, [div.ptr, n, F32], [grad.ptr, n * v, F32],
     ];
-    expect(nat.vocabDivergence(...good())).toBeUndefined();
-    const bad: [number, unknown, string][] = [
-      [1, n * v - 1, 'logits'], // not a multiple of vocab
-      [3, n * v - v, 'targetLogits'],
-      [4, 3, 'dtype'],
-      [6, 5, 'divergence'],
-      [7, 1.5, 'beta'],
-      [8, 0, 'temperature'],
-      [12, n + 1, 'labels'],
-      [15, n - 1, 'out.divergence'],
-      [16, Infinity, 'gradOutput'],
-      [20, n * v + 1, 'out.gradient'],
+    const params = () => Float64Array.from([v, 0, 2, 0.5, 1, -100, 1]);
+    expect(nat.vocabDivergence(slots(), params(), null)).toBeUndefined();
+    const badSlot: [number, number, string][] = [
+      [0, n * v - 1, 'logits'], // not a multiple of vocab
+      [1, n * v - v, 'targetLogits'],
+      [3, n + 1, 'labels'],
+      [5, n - 1, 'divergence'],
+      [6, n * v + 1, 'gradient'],
     ];
-    for (const [i, value, name] of bad) {
-      const args = good();
-      args[i] = value;
-      const e = thrown(() => nat.vocabDivergence(...args));
+    const badParam: [number, number, string][] = [
+      [1, 3, 'params.dtype'],
+      [2, 5, 'params.divergence'],
+      [3, 1.5, 'params.beta'],
+      [4, 0, 'params.temperature'],
+      [6, Infinity, 'params.gradOutput'],
+    ];
+    const check = (s: unknown[], p: Float64Array, name: string) => {
+      const e = thrown(() => nat.vocabDivergence(s, p, null));
       expect(e, `${name}: ${e.message}`).toBeInstanceOf(RangeError);
       expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
+    };
+    for (const [i, length, name] of badSlot) {
+      const s = slots();
+      s[i] = [(s[i] as unknown[])[0], length, (s[i] as unknown[])[2]];
+      check(s, params(), name);
+    }
+    for (const [i, value, name] of badParam) {
+      const p = params();
+      p[i] = value;
+      check(slots(), p, name);
     }
     // the kernel's own overlap check, through the Promise form: a gradient over the target
-    const over = good();
-    over[19] = dzt.ptr;
-    await expect(nat.vocabDivergenceAsync(...over) as Promise<unknown>).rejects.toThrow(/grad \(overlaps target\)/);
+    const over = slots();
+    over[6] = [dzt.ptr, n * v, F32];
+    await expect(nat.vocabDivergenceAsync(over, params(), null) as Promise<unknown>).rejects.toThrow(/grad \(overlaps target\)/);
     for (const a of [dz, dzt, div, grad, rowsI32]) a.free();
   });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence.js';
+import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, encodeHalf, expectClose, randn } from './helpers.js';
 import { divergenceRef, divergenceRow } from './reference/divergence.js';
@@ -384,14 +384,23 @@ describe('vocabDivergence bad input', () => {
 
   it('the native layer rechecks lengths it relies on', async () => {
     const { binding } = await import('../lib/native.js');
-    const nat = binding<{ vocabDivergence(...a: unknown[]): void }>();
+    const nat = binding<{ vocabDivergence(slots: unknown[], params: Float64Array, scalars: null): void }>();
     const d = new Float32Array(n);
-    expect(() => nat.vocabDivergence(z, zt.subarray(1), 0, v, 0, 0.5, 1, null, d, 1, null, null)).toThrow(RangeError);
-    expect(() => nat.vocabDivergence(z, zt, 0, v, 0, 0.5, 1, null, new Float32Array(1), 1, null, null)).toThrow(/out\.divergence/);
-    expect(() => nat.vocabDivergence(z, zt, 0, v, 0, 0.5, 1, new Uint8Array(1), d, 1, null, null)).toThrow(/mask/);
-    expect(() => nat.vocabDivergence(z, zt, 0, v, 0, 0.5, 1, null, d, 1, null, new Float32Array(3))).toThrow(/out\.gradient/);
-    expect(() => nat.vocabDivergence(z, zt, 0, v, 3, 0.5, 1, null, d, 1, null, null)).toThrow(/divergence/);
-    expect(() => nat.vocabDivergence(z, zt, 0, v, 2, 2, 1, null, d, 1, null, null)).toThrow(/beta/);
-    expect(() => nat.vocabDivergence(bf, zt, 1, v, 2, 0.5, 1, null, d, 1, null, null)).toThrow(/targetLogits/);
+    // the op protocol (lib/op.ts): slots logits, targetLogits, mask, labels, gradOutput, divergence,
+    // gradient; params vocab, dtype, divergence, beta, temperature, ignoreIndex, gradOutput
+    const call = (s: Record<string, unknown> = {}, p: Record<string, number> = {}) =>
+      nat.vocabDivergence(
+        [s.logits ?? z, s.targetLogits ?? zt, s.mask ?? null, s.labels ?? null, s.gradOutput ?? null, s.divergence ?? d, s.gradient ?? null],
+        Float64Array.from([p.vocab ?? v, p.dtype ?? 0, p.divergence ?? 0, p.beta ?? 0.5, p.temperature ?? 1, p.ignoreIndex ?? -100, p.gradOutput ?? 1]),
+        null,
+      );
+    expect(call()).toBeUndefined();
+    expect(() => call({ targetLogits: zt.subarray(1) })).toThrow(RangeError);
+    expect(() => call({ divergence: new Float32Array(1) })).toThrow(/^divergence/);
+    expect(() => call({ mask: new Uint8Array(1) })).toThrow(/mask/);
+    expect(() => call({ gradient: new Float32Array(3) })).toThrow(/gradient/);
+    expect(() => call({}, { divergence: 3 })).toThrow(/divergence/);
+    expect(() => call({}, { divergence: 2, beta: 2 })).toThrow(/beta/);
+    expect(() => call({ logits: bf }, { divergence: 2, dtype: 1 })).toThrow(/targetLogits/);
   });
 });

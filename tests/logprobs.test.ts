@@ -4,7 +4,7 @@ import {
   tokenLogprobsAsync,
   tokenLogprobsBackward,
   tokenLogprobsBackwardAsync,
-} from '../lib/logprobs.js';
+} from '../lib/logprobs/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, encodeHalf, expectClose, randint, randn, rng } from './helpers.js';
 import { refLoss, refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';

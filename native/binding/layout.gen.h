@@ -40,6 +40,26 @@ namespace policyLoss {
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
 
+namespace tokenLogprobs {
+  namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "targets", "logprobs", "logsumexp", "entropy"};
+  namespace param { enum : int { vocab = 0, dtype = 1, temperature = 2, ignoreIndex = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "temperature", "ignoreIndex"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace tokenLogprobs
+
+namespace tokenLogprobsBackward {
+  namespace slot { enum : int { logits = 0, targets = 1, gradLogprobs = 2, gradEntropy = 3, logsumexp = 4, entropy = 5, grad = 6, kCount = 7 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "targets", "gradLogprobs", "gradEntropy", "logsumexp", "entropy", "grad"};
+  namespace param { enum : int { vocab = 0, dtype = 1, temperature = 2, ignoreIndex = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "temperature", "ignoreIndex"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace tokenLogprobsBackward
+
 namespace valueLoss {
   namespace slot { enum : int { values = 0, returns = 1, oldValues = 2, mask = 3, gradValues = 4, kCount = 5 }; }
   inline constexpr const char* kSlotNames[] = {"values", "returns", "oldValues", "mask", "gradValues"};
@@ -50,5 +70,17 @@ namespace valueLoss {
   namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace valueLoss
+
+namespace vocabDivergence {
+  namespace slot { enum : int { logits = 0, targetLogits = 1, mask = 2, labels = 3, gradOutput = 4, divergence = 5, gradient = 6, kCount = 7 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "targetLogits", "mask", "labels", "gradOutput", "divergence", "gradient"};
+  namespace param { enum : int { vocab = 0, dtype = 1, divergence = 2, beta = 3, temperature = 4, ignoreIndex = 5, gradOutput = 6, kCount = 7 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "divergence", "beta", "temperature", "ignoreIndex", "gradOutput"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+  namespace divergence_code { enum : int { forward_kl = 0, reverse_kl = 1, jsd = 2, kCount = 3 }; }
+  inline constexpr const char* k_divergence_names[] = {"forward_kl", "reverse_kl", "jsd"};
+}  // namespace vocabDivergence
 
 }  // namespace rkl

@@ -1,76 +1,43 @@
-// CUDA entry points of the full-vocabulary divergences (cuda/divergence.h), sync and Promise forms.
-// Every array is a (pointer: bigint, length) pair of arguments:
-//   vocabDivergence(logits, n, target, n, dtype, vocab, kind, beta, temperature,
-//                   mask|null, n, labels|null, n, ignoreIndex,
-//                   divergence, n, gradScale, gradRows|null, n, grad|null, n)
-// The facade (lib/divergence.ts) checks everything first; this rechecks every length and value the
-// kernel relies on. Labels are only compared on the device (no bad-row slot), so the only errors
-// after the launch are CUDA errors. The call waits for the legacy default stream (the Promise form
-// waits on a libuv thread), like the log-prob entry points.
-#include <climits>
-#include <cmath>
-
+// CUDA entry points of vocabDivergence (cuda/divergence.h), sync and Promise forms, on the op
+// protocol (native/binding/slots.h) with the decoding shared with the CPU addon (ops/divergence.h).
+// The kernel itself refuses a gradient that overlaps the target or partly overlaps the logits.
+// Labels are only compared on the device (no bad-row slot), so the only errors after the launch are
+// CUDA errors. The call waits for the legacy default stream (the Promise form waits on a libuv
+// thread), like the log-prob entry points.
 #include <cuda_runtime.h>
+
+#include <string>
 
 #include "cuda_common.h"
 #include "divergence.h"
+#include "ops/divergence.h"
 
 namespace {
 
-Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
-  Napi::Env env = info.Env();
-  const rkcb::DevArray logits = rkcb::GetDevice(info, 0, "logits");
-  const rkcb::DevArray target = rkcb::GetDevice(info, 2, "targetLogits");
-  const int dtype = static_cast<int>(rkb::GetInteger(info, 4, "dtype", 0, 2));
-  const int64_t vocab = rkb::GetInteger(info, 5, "vocab", 1, INT32_MAX);
-  if (logits.length % static_cast<size_t>(vocab) != 0)
-    throw Napi::RangeError::New(env, "logits: expected a length that is a multiple of vocab (" +
-                                         std::to_string(vocab) + "), received " + std::to_string(logits.length));
-  rkcb::RequireDeviceLength(env, target, logits.length, "targetLogits");
-  const int64_t rows = static_cast<int64_t>(logits.length) / vocab;
-  if (rows > INT32_MAX) throw Napi::RangeError::New(env, "logits: more than 2^31 - 1 rows");
-  const size_t n = static_cast<size_t>(rows);
-  const int kind = static_cast<int>(rkb::GetInteger(info, 6, "divergence", 0, 2));
-  const double beta = rkb::GetNumber(info, 7, "beta");
-  if (!(beta >= 0.0 && beta <= 1.0)) throw Napi::RangeError::New(env, "beta: expected a number in [0, 1]");
-  const double t = rkb::GetNumber(info, 8, "temperature");
-  if (!(t > 0) || !std::isfinite(t) || !std::isfinite(1.0 / t) || !std::isfinite(static_cast<float>(t)))
-    throw Napi::RangeError::New(env, "temperature: expected a finite positive number");
-  const rkcb::DevArray mask = rkcb::GetOptionalDevice(info, 9, "mask");
-  if (mask.ptr) rkcb::RequireDeviceLength(env, mask, n, "mask");
-  const rkcb::DevArray labels = rkcb::GetOptionalDevice(info, 11, "labels");
-  if (labels.ptr) rkcb::RequireDeviceLength(env, labels, n, "labels");
-  const int32_t ignore = static_cast<int32_t>(rkb::GetInteger(info, 13, "ignoreIndex", INT32_MIN, INT32_MAX));
-  const rkcb::DevArray div = rkcb::GetDevice(info, 14, "out.divergence");
-  rkcb::RequireDeviceLength(env, div, n, "out.divergence");
-  const double scale = rkb::GetNumber(info, 16, "gradOutput");
-  if (!std::isfinite(scale)) throw Napi::RangeError::New(env, "gradOutput: expected a finite number");
-  const rkcb::DevArray grad_rows = rkcb::GetOptionalDevice(info, 17, "gradOutput");
-  if (grad_rows.ptr) rkcb::RequireDeviceLength(env, grad_rows, n, "gradOutput");
-  const rkcb::DevArray grad = rkcb::GetOptionalDevice(info, 19, "out.gradient");
-  if (grad.ptr) {
-    rkcb::RequireDeviceLength(env, grad, logits.length, "out.gradient");
-    if (grad.ptr == logits.ptr && logits.length > 0 && dtype != rkcuda::kF32)
-      throw Napi::TypeError::New(env, "out.gradient: in-place gradient needs f32 logits");
-  }
-  // (the kernel itself refuses a gradient that overlaps the target or partly overlaps the logits)
+static_assert(rkcuda::kForwardKL == static_cast<int>(rk::DivergenceKind::ForwardKL) &&
+                  rkcuda::kReverseKL == static_cast<int>(rk::DivergenceKind::ReverseKL) &&
+                  rkcuda::kJSD == static_cast<int>(rk::DivergenceKind::JSD),
+              "rkcuda::DivergenceKind and rk::DivergenceKind disagree");
 
+Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
+  const rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LD);
+  const rkb::VocabDivergenceCall c = rkb::DecodeVocabDivergence(oa, true);
   rkcuda::DivergenceArgs a;
-  a.logits = logits.ptr;
-  a.target = target.ptr;
-  a.dtype = dtype;
-  a.rows = rows;
-  a.vocab = vocab;
-  a.kind = kind;
-  a.beta = beta;
-  a.temperature = static_cast<float>(t);
-  a.row_mask = static_cast<const uint8_t*>(mask.ptr);
-  a.labels = static_cast<const int32_t*>(labels.ptr);
-  a.ignore_index = ignore;
-  a.div = static_cast<float*>(div.ptr);
-  a.grad = static_cast<float*>(grad.ptr);
-  a.grad_scale = scale;
-  a.grad_rows = static_cast<const float*>(grad_rows.ptr);
+  a.logits = c.logits.data;
+  a.target = c.target.data;
+  a.dtype = static_cast<int>(c.logits.dtype);
+  a.rows = c.logits.rows;
+  a.vocab = c.logits.vocab;
+  a.kind = static_cast<int>(c.p.kind);
+  a.beta = c.p.beta;
+  a.temperature = static_cast<float>(c.p.temperature);
+  a.row_mask = c.mask;
+  a.labels = c.labels;
+  a.ignore_index = c.ignore;
+  a.div = c.div;
+  a.grad = c.grad;
+  a.grad_scale = c.grad_scale;
+  a.grad_rows = c.grad_rows;
   // The kernels are asynchronous on the stream: wait for them so errors surface in this call.
   return rkcb::RunDevice(
       info, async,
@@ -86,9 +53,7 @@ Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
         return r;
       },
       // never called: vocab_divergence has no bad-target result
-      [](int64_t row, int64_t y) {
-        return "labels[" + std::to_string(row) + "]: unexpected value " + std::to_string(y);
-      });
+      [](int64_t row, int64_t y) { return "labels[" + std::to_string(row) + "]: unexpected value " + std::to_string(y); });
 }
 
 void InitCudaDivergence(Napi::Env env, Napi::Object exports) {

@@ -1,0 +1,239 @@
+// vocabDivergence: full-vocabulary divergences between two logit rows, and the gradient with respect
+// to the first (docs/divergence.md).
+//
+// logits (student), targetLogits (teacher / reference): (N, V) row-major, the same dtype.
+//   p = softmax(logits / tau),  q = softmax(targetLogits / tau)
+//   forward_kl  KL(q || p)           dD/dz = (p - q) / tau
+//   reverse_kl  KL(p || q)           dD/dz = p (log p - log q - D) / tau
+//   jsd (beta)  beta KL(q || m) + (1 - beta) KL(p || m),  m = beta q + (1 - beta) p
+//                                    dD/dz = (1 - beta) p (log(p / m) - KL(p || m)) / tau
+import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
+import { deviceArg, type DeviceArray } from '../cuda.js';
+import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
+import { defineOp, enumOf, flag, int, num, numIn, packOptions, readOptions, type Buf, type OptionValues } from '../op.js';
+import { KINDS, type DivergenceKind } from './enums.js';
+
+export interface VocabDivergenceOptions {
+  /** Vocabulary size V: both logit arrays hold N rows of V values. */
+  vocab: number;
+  /** 'f32' (default for Float32Arrays); Uint16Arrays need 'bf16' or 'f16'. Applies to both inputs. */
+  dtype?: LogitsDType;
+  /**
+   * 'forward_kl' KL(P_target || P), 'reverse_kl' KL(P || P_target), or 'jsd' (generalised
+   * Jensen-Shannon with mixture weight `beta`). Default 'jsd' (TRL GKD / Liger JSD).
+   */
+  divergence?: DivergenceKind;
+  /**
+   * jsd mixture weight of the target distribution, in [0, 1]: m = beta q + (1 - beta) p. Default
+   * 0.5 (TRL `GKDConfig.beta`, Liger `LigerJSD`). As in TRL and Liger, beta = 0 gives forward_kl
+   * and beta = 1 reverse_kl. Ignored by the kl kinds.
+   */
+  beta?: number;
+  /** Divides both logit rows before the softmax. Default 1. The gradient includes its 1/tau. */
+  temperature?: number;
+  /** Per-row labels (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. */
+  labels?: Int32Array;
+  /** The label of ignored rows. Default -100. */
+  ignoreIndex?: number;
+  /** Per-row mask (N): rows with 0 give 0 and a zero gradient row. */
+  mask?: Uint8Array;
+  /** Also return dL/dlogits, (N * V) f32. Default false. */
+  gradient?: boolean;
+  /** dL/dD per row: a number for every row or a Float32Array (N). Default 1 (L = sum_r D_r). */
+  gradOutput?: number | Float32Array;
+  /** Write the gradient over the (f32) logits themselves. Needs `gradient: true`. Default false. */
+  inPlace?: boolean;
+  /** Caller-owned outputs: divergence (N), gradient (N * V). */
+  out?: { divergence?: Float32Array; gradient?: Float32Array };
+}
+
+export interface VocabDivergenceResult {
+  /** Divergence per row, (N), in nats. */
+  divergence: Float32Array;
+  /** dL/dlogits, (N * V), when `gradient: true`. */
+  gradient?: Float32Array;
+}
+
+/**
+ * vocabDivergence options when the logits are a DeviceArray: every array is a DeviceArray (labels
+ * i32, mask u8, a per-row gradOutput and the outputs f32), and the outputs are DeviceArrays too.
+ */
+export interface DeviceVocabDivergenceOptions
+  extends Omit<VocabDivergenceOptions, 'labels' | 'mask' | 'gradOutput' | 'out'> {
+  /** Per-row labels, an i32 DeviceArray (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. */
+  labels?: DeviceArray;
+  /** Per-row mask, a u8 DeviceArray (N): rows with 0 give 0 and a zero gradient row. */
+  mask?: DeviceArray;
+  /** dL/dD per row: a number for every row or an f32 DeviceArray (N). Default 1. */
+  gradOutput?: number | DeviceArray;
+  /** Caller-owned f32 DeviceArrays: divergence (N), gradient (N * V). */
+  out?: { divergence?: DeviceArray; gradient?: DeviceArray };
+}
+
+/** vocabDivergence's result on the device: f32 DeviceArrays (owned by the caller: free() them). */
+export interface DeviceVocabDivergenceResult {
+  /** Divergence per row, (N), in nats. */
+  divergence: DeviceArray<'f32'>;
+  /** dL/dlogits, (N * V), when `gradient: true` (the logits themselves with `inPlace: true`). */
+  gradient?: DeviceArray<'f32'>;
+}
+
+/**
+ * The packed params, in order. gradOutput is its scalar form (1 when a per-row array fills the
+ * gradOutput slot); ignoreIndex applies to the labels slot.
+ */
+const DIVERGENCE_OPTIONS = {
+  ...LOGITS_OPTIONS,
+  divergence: enumOf(KINDS, 'jsd'),
+  beta: numIn(0, 1, 0.5),
+  temperature: num(finitePositive, 1),
+  ignoreIndex: int(-(2 ** 31), 2 ** 31 - 1, -100),
+  gradOutput: numIn(-Infinity, Infinity, 1),
+};
+const SHAPE_OPTIONS = {
+  divergence: DIVERGENCE_OPTIONS.divergence,
+  beta: DIVERGENCE_OPTIONS.beta,
+  temperature: DIVERGENCE_OPTIONS.temperature,
+};
+const FLAGS = { gradient: flag(false), inPlace: flag(false) };
+
+type Args = [logits: unknown, targetLogits: unknown, options: unknown];
+type Out = { divergence?: unknown; gradient?: unknown };
+
+const op = defineOp({
+  name: 'vocabDivergence',
+  mix: LOGITS_MIX,
+  slots: {
+    logits: { types: ['f32', 'u16'], shape: 'N*V' },
+    targetLogits: { types: ['f32', 'u16'], shape: 'N*V' },
+    mask: { types: ['u8'], shape: 'N' },
+    labels: { types: ['i32'], shape: 'N' },
+    gradOutput: { types: ['f32'], shape: 'N' },
+    divergence: { types: ['f32'], shape: 'N', out: true },
+    // may be the logits slot's own array (inPlace: f32 logits only)
+    gradient: { types: ['f32'], shape: 'N*V', out: true },
+  },
+  options: DIVERGENCE_OPTIONS,
+  prepare(io, ...[logits, targetLogits, options]: Args) {
+    const opts = optionsObject<VocabDivergenceOptions>(options, 'options', true) as Record<string, unknown>;
+    io.rejectDevice(targetLogits, 'targetLogits');
+    io.rejectDevice(opts.labels, 'options.labels');
+    io.rejectDevice(opts.mask, 'options.mask');
+    io.rejectDevice(opts.gradOutput, 'options.gradOutput');
+    if (opts.out !== null && typeof opts.out === 'object') {
+      io.rejectDevice((opts.out as Out).divergence, 'options.out.divergence');
+      io.rejectDevice((opts.out as Out).gradient, 'options.out.gradient');
+    }
+    const l = readLogits(io, logits, opts);
+    const { dtype, vocab } = l;
+    let rows: number;
+    let target: Buf;
+    if (io.device) {
+      rows = logitsRows(l.logits, vocab);
+      target = deviceArg(targetLogits, 'targetLogits', [dtype], undefined);
+      io.set('targetLogits', target);
+    } else {
+      const ctor = l.logits instanceof Float32Array ? Float32Array : Uint16Array;
+      if (!(targetLogits instanceof ctor)) {
+        throw new TypeError(`targetLogits: expected a ${ctor.name} like logits (dtype '${dtype}'), received ${describe(targetLogits)}`);
+      }
+      target = io.read('targetLogits', targetLogits, 'targetLogits');
+      rows = logitsRows(l.logits, vocab);
+    }
+    if (target.length !== l.logits.length) {
+      const n = l.logits.length;
+      throw new RangeError(`targetLogits: expected the shape of logits, length ${n} (${n / vocab} x ${vocab}), received length ${target.length}`);
+    }
+    const shape = readOptions(SHAPE_OPTIONS, opts);
+
+    // Rows count when the mask keeps them and their label is not ignoreIndex (both when both are given).
+    if (opts.mask !== undefined) io.read('mask', opts.mask, 'options.mask', rows);
+    if (opts.ignoreIndex !== undefined && opts.labels === undefined) {
+      throw new TypeError('options.ignoreIndex: expected options.labels alongside it, received no labels');
+    }
+    if (opts.labels !== undefined) io.read('labels', opts.labels, 'options.labels', rows);
+    const ignoreIndex = DIVERGENCE_OPTIONS.ignoreIndex.read(opts.ignoreIndex, 'options.ignoreIndex', {});
+
+    const { gradient: wantGrad, inPlace } = readOptions(FLAGS, opts);
+    const out = (opts.out === undefined ? {} : optionsObject<Out>(opts.out, 'options.out', true)) as Out;
+    let gradOutput = 1;
+    if (opts.gradOutput !== undefined) {
+      if (!wantGrad) throw new TypeError('options.gradOutput: expected gradient: true alongside it, received gradient: false');
+      if (typeof opts.gradOutput === 'number') gradOutput = finiteIn(opts.gradOutput, 'options.gradOutput', -Infinity, Infinity);
+      else io.read('gradOutput', opts.gradOutput, 'options.gradOutput', rows);
+    }
+    const divergence = io.out('divergence', out.divergence, 'options.out.divergence', rows);
+    if (inPlace && !wantGrad) {
+      throw new TypeError('options.inPlace: expected gradient: true alongside it, received gradient: false');
+    }
+    if (!wantGrad && out.gradient !== undefined) {
+      throw new TypeError('options.out.gradient: expected gradient: true alongside it, received gradient: false');
+    }
+    let gradient: Buf | undefined;
+    if (wantGrad) {
+      if (inPlace) {
+        if (dtype !== 'f32') {
+          throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${dtype}'`);
+        }
+        if (out.gradient !== undefined && out.gradient !== logits) {
+          throw new TypeError('options.out.gradient: expected no buffer (or the logits themselves) with inPlace: true, received another array');
+        }
+        gradient = l.logits;
+        io.set('gradient', gradient);
+      } else {
+        gradient = io.out('gradient', out.gradient, 'options.out.gradient', l.logits.length);
+        if (overlaps(gradient, l.logits)) {
+          throw new RangeError('options.out.gradient: expected a buffer apart from logits (or inPlace: true), received one that overlaps them');
+        }
+      }
+      if (overlaps(gradient, target)) {
+        throw new RangeError('options.out.gradient: expected a buffer apart from targetLogits, received one that overlaps them');
+      }
+      if (!io.device && overlaps(divergence, gradient)) {
+        throw new RangeError('options.out.divergence: expected a buffer apart from the gradient, received one that overlaps it');
+      }
+    }
+    if (io.device && out.divergence !== undefined) {
+      // The divergence is written while other blocks still read the rows: it must not alias them.
+      for (const [a, name] of [[l.logits, 'logits'], [target, 'targetLogits'], [gradient, 'the gradient']] as const) {
+        if (a && overlaps(divergence, a)) {
+          throw new RangeError(`options.out.divergence: expected a buffer apart from ${name}, received one that overlaps ${name === 'the gradient' ? 'it' : 'them'}`);
+        }
+      }
+    }
+    const values: OptionValues<typeof DIVERGENCE_OPTIONS> = { vocab, dtype, ...shape, ignoreIndex, gradOutput };
+    const result = { divergence } as VocabDivergenceResult;
+    if (gradient) result.gradient = gradient as Float32Array;
+    return { params: packOptions(DIVERGENCE_OPTIONS, values), finish: () => result };
+  },
+});
+
+interface VocabDivergenceFn {
+  /**
+   * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
+   * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
+   * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
+   * temporary is allocated besides the gradient you ask for.
+   *
+   * @example
+   * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
+   * const { divergence, gradient } = vocabDivergence(student, teacher, {
+   *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
+   * });
+   */
+  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): VocabDivergenceResult;
+  /**
+   * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
+   * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
+   * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
+   */
+  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): DeviceVocabDivergenceResult;
+}
+interface VocabDivergenceAsyncFn {
+  /** vocabDivergence on a worker thread; the buffers must stay untouched until it settles. */
+  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): Promise<VocabDivergenceResult>;
+  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): Promise<DeviceVocabDivergenceResult>;
+}
+
+export const vocabDivergence = op.sync as unknown as VocabDivergenceFn;
+export const vocabDivergenceAsync = op.async as unknown as VocabDivergenceAsyncFn;

@@ -1,0 +1,94 @@
+// tokenLogprobs: the log-prob of each row's target token over the whole vocabulary (docs/logprobs.md).
+//
+// logits: (N, V) row-major as f32 (Float32Array) or bf16/f16 (Uint16Array + dtype); targets: (N) Int32.
+//   z' = z / tau,  lse = log sum_j exp(z'_j),  logp = z'_y - lse,  H = lse - sum_j p_j z'_j
+import { options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
+import { LOGITS_MIX, type Logits } from '../logits.js';
+import { defineOp, flag } from '../op.js';
+import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+
+export interface TokenLogprobsOptions extends LogprobsCommonOptions {
+  /** Also return the entropy of each row's distribution. Default false. */
+  entropy?: boolean;
+  /** Caller-owned outputs (length N each), so a training loop allocates nothing. */
+  out?: { logprobs?: Float32Array; logsumexp?: Float32Array; entropy?: Float32Array };
+}
+
+export interface TokenLogprobsResult {
+  /** log p(target) per row, (N). */
+  logprobs: Float32Array;
+  /** log sum_j exp(z_j / tau) per row, (N): reusable by the backward pass. */
+  logsumexp: Float32Array;
+  /** Entropy per row, (N), when `entropy: true`. */
+  entropy?: Float32Array;
+}
+
+/** tokenLogprobs options when the logits are a DeviceArray: outputs are DeviceArrays too. */
+export interface DeviceTokenLogprobsOptions extends Omit<TokenLogprobsOptions, 'out'> {
+  /** Caller-owned f32 DeviceArrays of length N. */
+  out?: { logprobs?: DeviceArray; logsumexp?: DeviceArray; entropy?: DeviceArray };
+}
+
+/** tokenLogprobs' result on the device: f32 DeviceArrays of length N (owned by the caller: free() them). */
+export interface DeviceTokenLogprobsResult {
+  logprobs: DeviceArray<'f32'>;
+  logsumexp: DeviceArray<'f32'>;
+  entropy?: DeviceArray<'f32'>;
+}
+
+const entropyFlag = flag(false);
+
+const op = defineOp({
+  name: 'tokenLogprobs',
+  mix: LOGITS_MIX,
+  slots: {
+    logits: { types: ['f32', 'u16'], shape: 'N*V' },
+    targets: { types: ['i32'], shape: 'N' },
+    logprobs: { types: ['f32'], shape: 'N', out: true },
+    logsumexp: { types: ['f32'], shape: 'N', out: true },
+    entropy: { types: ['f32'], shape: 'N', out: true },
+  },
+  options: LOGPROBS_OPTIONS,
+  prepare(io, ...[logits, targets, options]: [logits: unknown, targets: unknown, options: unknown]) {
+    const opts = optionsObject<TokenLogprobsOptions>(options, 'options', true);
+    const c = readCommon(io, logits, targets, opts);
+    const wantEntropy = entropyFlag.read(opts.entropy, 'options.entropy', {});
+    const out = opts.out === undefined ? {} : optionsObject<NonNullable<TokenLogprobsOptions['out']>>(opts.out, 'options.out', true);
+    io.rejectDevice(out.logprobs, 'options.out.logprobs');
+    io.rejectDevice(out.logsumexp, 'options.out.logsumexp');
+    io.rejectDevice(out.entropy, 'options.out.entropy');
+    const result = {
+      logprobs: io.out('logprobs', out.logprobs, 'options.out.logprobs', c.rows),
+      logsumexp: io.out('logsumexp', out.logsumexp, 'options.out.logsumexp', c.rows),
+    } as TokenLogprobsResult;
+    if (wantEntropy) result.entropy = io.out<Float32Array>('entropy', out.entropy, 'options.out.entropy', c.rows);
+    return { params: c.params, finish: () => result };
+  },
+});
+
+interface TokenLogprobsFn {
+  /**
+   * Log-probability of each row's target token under softmax(logits / temperature), in one pass
+   * over the logits, with the row's logsumexp and (optionally) entropy.
+   *
+   * @example
+   * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
+   */
+  (logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): TokenLogprobsResult;
+  /**
+   * With DeviceArrays (logits f32/bf16/f16 by their dtype, targets i32, outputs f32) the kernel runs
+   * on the GPU and the results are DeviceArrays (owned by the caller: free() them, or let GC do it).
+   * Targets are checked on the device: a bad one is the same RangeError as on the host, and the call
+   * waits for the device to know (the Async form waits on a worker thread).
+   */
+  (logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions): DeviceTokenLogprobsResult;
+}
+interface TokenLogprobsAsyncFn {
+  /** tokenLogprobs on a worker thread; the input buffers must stay untouched until it settles. */
+  (logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): Promise<TokenLogprobsResult>;
+  (logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions): Promise<DeviceTokenLogprobsResult>;
+}
+
+export const tokenLogprobs = op.sync as unknown as TokenLogprobsFn;
+export const tokenLogprobsAsync = op.async as unknown as TokenLogprobsAsyncFn;
