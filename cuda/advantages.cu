@@ -1,6 +1,6 @@
 // Advantage estimators, ensembles and token-level returns on CUDA (contracts in advantages.h; the
-// CPU twins are native/kernels/advantages.cc, whose per-group arithmetic is mirrored here: the same
-// four interleaved accumulators per group, the same formulas in double).
+// CPU twins are native/kernels/advantages.cc; the group statistic and the write-back of a group's
+// advantages are the shared core functions of native/core/advantages.h, called by both).
 //
 //   values    per sample x_i in double (weighted sum of the present rewards, bnpo scaling);
 //             validates lengths (slot n + i)
@@ -36,114 +36,28 @@ constexpr double kBnpoMaxWeight = 1e6;
 
 __device__ __forceinline__ double dnan() { return NAN; }
 
-struct GStat {
-  long long c;
-  double mean, ss, sd;
-  int equal;
-  long long best;
-  double mx, second, base, scale;
+using GStat = rk::core::GroupStat;
+using rk::AdvEstimator;
+using rk::AdvScale;
+
+// Member k of a group is sample perm ? perm[k] : k.
+struct PermAt {
+  const int32_t* perm;
+  __host__ __device__ int64_t operator()(int64_t k) const { return perm ? static_cast<int64_t>(perm[k]) : k; }
+};
+// val(i) = src[i * stride + off] as a double.
+template <class T>
+struct StridedVal {
+  const T* src;
+  int64_t stride, off;
+  __host__ __device__ double operator()(int64_t i) const { return static_cast<double>(src[i * stride + off]); }
 };
 
-// advantages.cc group_stat over members [b, e) (member k is sample perm ? perm[k] : k) of
-// val(i) = src[i * stride + off].
+// The core group statistic over members [b, e) of val(i) = src[i * stride + off].
 template <class T>
 __device__ GStat group_stat(const T* src, int64_t stride, int64_t off, int64_t b, int64_t e, const int32_t* perm,
                             bool want_second, const int32_t* lengths) {
-  const double kInf = INFINITY;
-  GStat s;
-  s.c = 0;
-  s.mean = dnan();
-  s.ss = 0;
-  s.sd = dnan();
-  s.equal = 0;
-  s.best = -1;
-  s.mx = -kInf;
-  s.second = -kInf;
-  s.base = dnan();
-  s.scale = dnan();
-  auto at = [&](int64_t k) -> int64_t { return perm ? static_cast<int64_t>(perm[k]) : k; };
-  auto val = [&](int64_t i) -> double { return static_cast<double>(src[i * stride + off]); };
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  double mn0 = kInf, mn1 = kInf, mx0 = -kInf, mx1 = -kInf;
-  long long c = 0;
-  auto acc = [&](int64_t k, double& a, double& mn, double& mx) {
-    const double x = val(at(k));
-    const bool ok = x == x;
-    c += ok;
-    a += ok ? x : 0.0;
-    const double xl = ok ? x : kInf, xh = ok ? x : -kInf;
-    mn = xl < mn ? xl : mn;
-    mx = mx < xh ? xh : mx;
-  };
-  int64_t k = b;
-  for (; k + 4 <= e; k += 4) {
-    acc(k, a0, mn0, mx0);
-    acc(k + 1, a1, mn1, mx1);
-    acc(k + 2, a2, mn0, mx0);
-    acc(k + 3, a3, mn1, mx1);
-  }
-  if (k < e) acc(k, a0, mn0, mx0);
-  if (k + 1 < e) acc(k + 1, a1, mn1, mx1);
-  if (k + 2 < e) acc(k + 2, a2, mn0, mx0);
-  s.c = c;
-  if (c == 0) return s;
-  const double sum = (a0 + a1) + (a2 + a3);
-  const double mn = mn1 < mn0 ? mn1 : mn0, mx = mx0 < mx1 ? mx1 : mx0;
-  s.mx = mx;
-  if (mn == mx) {
-    s.mean = mn;
-  } else {
-    s.mean = sum / static_cast<double>(c);
-    const double m = s.mean;
-    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    auto sq = [&](int64_t j, double& q) {
-      const double x = val(at(j));
-      const double d = x - m;
-      q += x == x ? d * d : 0.0;
-    };
-    int64_t j = b;
-    for (; j + 4 <= e; j += 4) {
-      sq(j, q0);
-      sq(j + 1, q1);
-      sq(j + 2, q2);
-      sq(j + 3, q3);
-    }
-    if (j < e) sq(j, q0);
-    if (j + 1 < e) sq(j + 1, q1);
-    if (j + 2 < e) sq(j + 2, q2);
-    s.ss = (q0 + q1) + (q2 + q3);
-  }
-  double sum_len = 0, sum_len_x = 0;
-  if (lengths) {
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t i = at(j);
-      const double x = val(i);
-      if (x != x) continue;
-      sum_len += lengths[i];
-      sum_len_x += lengths[i] * x;
-    }
-  }
-  if (s.c >= 2) {
-    s.equal = mn == mx;
-    s.sd = s.equal ? 0.0 : sqrt(s.ss / static_cast<double>(s.c - 1));
-    if (lengths && !s.equal && sum_len > 0) s.base = sum_len_x / sum_len;
-    else s.base = s.mean;
-    s.scale = s.sd;
-    if (want_second) {
-      for (int64_t q = b; q < e && s.best < 0; ++q)
-        if (val(at(q)) == mx) s.best = at(q);
-      for (int64_t q = b; q < e; ++q) {
-        const int64_t i = at(q);
-        const double x = val(i);
-        if (i == s.best || x != x) continue;
-        if (x > s.second) s.second = x;
-      }
-    }
-  } else {
-    s.base = 0.0;
-    s.scale = 1.0;
-  }
-  return s;
+  return rk::core::group_stat(b, e, PermAt{perm}, StridedVal<T>{src, stride, off}, want_second, lengths);
 }
 
 struct Groups {
@@ -155,7 +69,8 @@ struct Groups {
 };
 
 struct EstParams {
-  int est, scale;
+  AdvEstimator est;
+  AdvScale scale;
   double eps;
   int64_t n;
   const int32_t* lengths;  // opo only (the stats' baseline)
@@ -163,26 +78,11 @@ struct EstParams {
 
 __device__ __forceinline__ bool slot_bad(const unsigned long long* slot) { return slot && *slot != kNone; }
 
-// advantages.cc write_group.
+// The core write-back of group g's advantages.
 __device__ void write_group(const EstParams& P, const Groups& G, int64_t g, const GStat& s, const double* xs,
                             double denom_batch, double w_bnpo, float* adv) {
-  const int64_t b = G.begin(g), e = G.end(g);
-  double base = s.base, mul = 1.0;
-  if (P.est == 0 || P.est == 4)
-    mul = 1.0 / (P.scale == 0 ? s.scale + P.eps : P.scale == 1 ? denom_batch : 1.0);
-  else if (P.est == 1 && s.c >= 2)
-    mul = static_cast<double>(s.c) / static_cast<double>(s.c - 1), base = s.mean;
-  else if (P.est == 5)
-    mul = w_bnpo;
-  for (int64_t k = b; k < e; ++k) {
-    const int64_t i = G.perm ? G.perm[k] : k;
-    if (P.est == 4) {
-      adv[i] = (s.c >= 2 && i == s.best) ? static_cast<float>((s.mx - s.second) * mul) : 0.0f;
-    } else {
-      const double x = xs[i];
-      adv[i] = x != x ? 0.0f : static_cast<float>((x - base) * mul);
-    }
-  }
+  rk::core::group_write(P.est, P.scale, P.eps, s, denom_batch, w_bnpo, G.begin(g), G.end(g), PermAt{G.perm},
+                        StridedVal<double>{xs, 1, 0}, adv);
 }
 
 __global__ void __launch_bounds__(kThreads) adv_values(const float* r, int64_t n, int64_t K, const double* wts,
@@ -260,7 +160,7 @@ __global__ void __launch_bounds__(kThreads) adv_stats(EstParams P, Groups G, con
       for (int64_t k = G.begin(g); k < G.end(g); ++k) adv[G.perm ? G.perm[k] : k] = NAN;
     return;
   }
-  const GStat s = group_stat(xs, 1, 0, G.begin(g), G.end(g), G.perm, P.est == 4, P.est == 3 ? P.lengths : nullptr);
+  const GStat s = group_stat(xs, 1, 0, G.begin(g), G.end(g), G.perm, P.est == AdvEstimator::PassK, P.est == AdvEstimator::Opo ? P.lengths : nullptr);
   gmean[g] = static_cast<float>(s.base);
   gstd[g] = static_cast<float>(s.scale);
   zflag[g] = s.equal ? 1.0 : 0.0;
@@ -509,10 +409,12 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
   if (n < 0 || n > 0x7fffffffLL) return bad_arg("n", n);
   if (K < 1) return bad_arg("num_rewards", K);
   if (!d.advantages || !d.group_mean || !d.group_std || !d.zero_std_groups) return bad_arg("outputs", 0);
-  const int est = static_cast<int>(a.estimator);
-  if (est < 0 || est > 5) return bad_arg("estimator", est);
-  const int scale = static_cast<int>(a.scale);
-  if (scale < 0 || scale > 2) return bad_arg("scale", scale);
+  const int est_code = static_cast<int>(a.estimator);
+  if (est_code < 0 || est_code >= rk::kAdvEstimatorCount) return bad_arg("estimator", est_code);
+  const int scale_code = static_cast<int>(a.scale);
+  if (scale_code < 0 || scale_code >= rk::kAdvScaleCount) return bad_arg("scale", scale_code);
+  const AdvEstimator est = a.estimator;
+  const AdvScale scale = a.scale;
   Groups G{0, 0, nullptr, nullptr};
   if (a.group_size > 0) {
     if (n % a.group_size != 0) return bad_arg("group_size", a.group_size);
@@ -613,7 +515,8 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
                                         a.reward_min, a.reward_max - a.reward_min, a.lengths, xs, sp);
     RK_CUDA_CHECK(cudaGetLastError());
   }
-  const bool fused = (est == 0 || est == 4) ? scale != 1 : (est == 1 || est == 3);
+  const bool fused = (est == AdvEstimator::Grpo || est == AdvEstimator::PassK) ? scale != AdvScale::Batch
+                     : (est == AdvEstimator::Rloo || est == AdvEstimator::Opo);
   EstParams P{est, scale, a.eps, n, a.lengths};
   auto finish_zero = [&]() -> Result {
     Result r = run_sum(FFlags{zflag}, Gc, parts, acc + 6, st);
@@ -644,7 +547,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
     if (!fused) {
       const double* accp = nullptr;
       const double* abp = nullptr;
-      if (est == 0 || est == 4) {  // batch scale
+      if (est == AdvEstimator::Grpo || est == AdvEstimator::PassK) {  // batch scale
         if (!(r = run_sum(FCountSum{xs}, n, parts, acc, st)).ok()) return r;
         if (!(r = run_sum(FSqDev{xs, acc}, n, parts, acc + 2, st)).ok()) return r;
         accp = acc;
@@ -658,7 +561,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
         adv_write<<<gb, kThreads, 0, st>>>(P, G, xs, stats, accp, abp, d.advantages, sp);
         RK_CUDA_CHECK(cudaGetLastError());
       }
-      if (est == 2 && n > 0) {  // reinforce_pp_baseline: whiten y = x - base
+      if (est == AdvEstimator::ReinforcePPBaseline && n > 0) {  // whiten y = x - base
         adv_y<<<nb, kThreads, 0, st>>>(G, a.group_ids, xs, stats, n, yv, sp);
         RK_CUDA_CHECK(cudaGetLastError());
         if (!(r = run_sum(FWeightY{xs, yv, a.lengths}, n, parts, acc, st)).ok()) return r;
@@ -712,8 +615,8 @@ __global__ void __launch_bounds__(kThreads) ens_rows(const float* r, int64_t n, 
   double v = dnan();
   if (c > 0) {
     const double mean = s / static_cast<double>(c);
-    if (method == 0) v = mean;
-    else if (method == 1) v = mn;
+    if (method == static_cast<int>(rk::EnsembleMethod::Mean)) v = mean;
+    else if (method == static_cast<int>(rk::EnsembleMethod::Min)) v = mn;
     else {
       double ss = 0;
       for (int64_t j = 0; j < m; ++j) {
@@ -816,7 +719,7 @@ Result ensemble_rewards(const float* rewards, int64_t n, int64_t m, rk::Ensemble
   if (n < 0 || n > 0x7fffffffLL * kThreads / 2) return bad_arg("n", n);
   if (m < 1) return bad_arg("m", m);
   const int meth = static_cast<int>(method);
-  if (meth < 0 || meth > 2) return bad_arg("method", meth);
+  if (meth < 0 || meth >= rk::kEnsembleMethodCount) return bad_arg("method", meth);
   if (n == 0) return Result{};
   if (!rewards) return bad_arg("rewards", 0);
   if (!out) return bad_arg("out", 0);

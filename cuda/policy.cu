@@ -1,6 +1,6 @@
 // Policy-gradient losses and KL estimators on CUDA (contracts in policy.h; the CPU twins are
-// native/kernels/policy.cc and policy_simd.inl, whose per-token f32 arithmetic this mirrors, with
-// the CPU's x86 min/max NaN semantics).
+// native/kernels/policy.cc and policy_simd.inl). The per-token loss, gradient and KL estimate are
+// the shared core functions of native/core/policy.h, with exp2f as 2^t.
 //
 // Work split (depends on B and T only): items = (row, chunk of kChunk tokens), one block of
 // kThreads threads per item.
@@ -25,7 +25,6 @@ namespace {
 using namespace small;
 
 constexpr int64_t kChunk = 1024;  // tokens per block
-constexpr float kLog2ef = 1.44269504088896341f;
 
 __device__ __forceinline__ float mask_at(const void* mask, int kind, int64_t i) {
   if (kind == 1) return static_cast<const uint8_t*>(mask)[i] != 0 ? 1.0f : 0.0f;
@@ -34,50 +33,17 @@ __device__ __forceinline__ float mask_at(const void* mask, int kind, int64_t i) 
 }
 __device__ __forceinline__ bool bad_weight(float w) { return !(w >= 0.0f) || !(w < INFINITY); }
 
-// KL estimate and gradient of d = logprobs - ref (policy_simd.inl kl_lanes, one lane).
-__device__ __forceinline__ void kl_lane(int est, float d, float* value, float* grad) {
-  switch (est) {
-    case 0:
-      *value = d;
-      *grad = 1.0f;
-      return;
-    case 1:
-      *value = 0.5f * d * d;
-      *grad = d;
-      return;
-    case 3:
-      *value = mxf(0.0f - d, d);
-      *grad = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
-      return;
-    default: {
-      const float x0 = 0.0f - d;
-      const bool xin = x0 >= -20.0f && x0 <= 20.0f;
-      const float x = mxf(-20.0f, mnf(20.0f, x0));
-      const float ex = exp2f(x * kLog2ef);
-      float p = 1.0f / 362880.0f;
-      p = fmaf(p, x, 1.0f / 40320.0f);
-      p = fmaf(p, x, 1.0f / 5040.0f);
-      p = fmaf(p, x, 1.0f / 720.0f);
-      p = fmaf(p, x, 1.0f / 120.0f);
-      p = fmaf(p, x, 1.0f / 24.0f);
-      p = fmaf(p, x, 1.0f / 6.0f);
-      p = fmaf(p, x, 0.5f);
-      const float ks = p * x * x;
-      const bool small_x = mxf(0.0f - x, x) < 0.5f;
-      const float k = small_x ? ks : __fsub_rn(__fsub_rn(ex, x), 1.0f);
-      const float em1 = small_x ? __fadd_rn(ks, x) : __fsub_rn(ex, 1.0f);
-      const bool kin = k >= -10.0f && k <= 10.0f;
-      *value = mxf(-10.0f, mnf(10.0f, k));
-      *grad = est == 4 ? d : ((xin && kin) ? 0.0f - em1 : 0.0f);
-      return;
-    }
-  }
-}
+// 2^t for the core functions.
+struct Exp2Dev {
+  __device__ __forceinline__ float operator()(float t) const { return exp2f(t); }
+};
 
 struct Pass2Params {
-  int variant, mask_kind, kl;
-  bool per_token, dual_on, has_ref, has_ent;
-  float lo, hi, eps_hi, delta, dual_c, tau_pos, tau_neg, four_pos, four_neg, beta, ecoef;
+  rk::PolicyVariant variant;
+  rk::KlEstimator kl;
+  int mask_kind;
+  bool per_token, has_ref, has_ent;
+  rk::core::PolicyTokenParams tok;
 };
 
 __global__ void __launch_bounds__(kThreads) pol_pass1(const float* lp, const float* old, const void* mask,
@@ -125,25 +91,9 @@ __global__ void __launch_bounds__(kThreads) pol_rows(const double* p1, int64_t B
     tot += m;
   }
   const double total_m = block_sum(tot, sh);
-  const bool has_norm = normalizer > 0;
-  for (int64_t r = b0; r < b1; ++r) {
-    double f = 0;
-    switch (aggregation) {
-      case 0: {
-        const double den = has_norm ? normalizer : total_m;
-        f = den > 0 ? 1.0 / den : 0.0;
-        break;
-      }
-      case 1: {
-        const double den = has_norm ? normalizer : static_cast<double>(B);
-        f = rowm[r] > 0 ? 1.0 / (rowm[r] * den) : 0.0;
-        break;
-      }
-      case 2: f = 1.0 / (has_norm ? normalizer : static_cast<double>(B)); break;
-      default: f = 1.0 / (has_norm ? normalizer : static_cast<double>(B) * static_cast<double>(T)); break;
-    }
-    rowf[r] = f;
-  }
+  for (int64_t r = b0; r < b1; ++r)
+    rowf[r] = rk::core::policy_row_factor(static_cast<rk::LossAggregation>(aggregation), normalizer, rowm[r],
+                                          total_m, B, T);
   if (threadIdx.x == 0) *total = total_m;
 }
 
@@ -167,81 +117,36 @@ __global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const flo
     }
     for (int k = 0; k < 7; ++k) s[k] = NAN;
   } else {
-    const double ls = rowls[r];
-    const double sv = isnan_d(ls) ? ls : exp(ls <= 10.0 ? ls : 10.0);
-    const float gr = static_cast<float>(sv);
-    const float gdr = ls <= 10.0 ? static_cast<float>(sv) : 0.0f;
+    float gr, gdr;
+    rk::core::gspo_row_ratio(rowls[r], &gr, &gdr);
     const float wf = static_cast<float>(rowf[r]);
     const float adv_row = P.per_token ? 0.0f : adv[r];
+    const bool clips = P.variant == rk::PolicyVariant::Ppo || P.variant == rk::PolicyVariant::Gspo;
+    const Exp2Dev ex2;
     for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
       const float m = mask_at(mask, P.mask_kind, i);
       const bool valid = m > 0.0f;
       const float l = lp[i];
       const float d = l - old[i];
       const float A = P.per_token ? adv[i] : adv_row;
-      const float negA = 0.0f - A;
-      const bool aneg = A < 0.0f, apos = A > 0.0f;
-      float rr = 0.0f, dr = 0.0f;
-      if (P.variant == 1) {
-        rr = gr;
-        dr = gdr;
-      } else if (P.variant != 4) {
-        rr = exp2f(mxf(-20.0f, mnf(20.0f, d)) * kLog2ef);
-        dr = (d >= -20.0f && d <= 20.0f) ? rr : 0.0f;
+      const rk::core::PolicyToken t = rk::core::policy_token(
+          P.variant, P.tok, l, d, A, gr, gdr, P.has_ref, P.has_ref ? ref[i] : 0.0f, P.kl, P.has_ent,
+          P.has_ent ? ent[i] : 0.0f, ex2);
+      if (clips) {
+        if (P.tok.dual_on) s[3] += (t.dual && valid) ? static_cast<double>(m) : 0.0;
+        s[1] += (t.clip_low && valid) ? static_cast<double>(m) : 0.0;
       }
-      float L, g;
-      if (P.variant == 0 || P.variant == 1) {
-        const float rc = mnf(P.hi, mxf(P.lo, rr));
-        const bool capped = rr > P.delta;
-        const float L1 = negA * mnf(P.delta, rr), L2 = negA * rc;
-        const bool unclipped = L1 >= L2;
-        L = mxf(L2, L1);
-        g = (!capped && unclipped) ? negA * dr : 0.0f;
-        if (P.dual_on) {
-          const float L3 = negA * P.dual_c;
-          const bool dc = aneg && L > L3;
-          L = dc ? L3 : L;
-          g = dc ? 0.0f : g;
-          s[3] += (dc && valid) ? static_cast<double>(m) : 0.0;
-        }
-        s[1] += (rr < P.lo && aneg && valid) ? static_cast<double>(m) : 0.0;
-        s[2] += (rr > P.hi && apos && valid) ? static_cast<double>(m) : 0.0;
-      } else if (P.variant == 2) {
-        const float w = rr < P.eps_hi ? rr : P.eps_hi;
-        g = 0.0f - w * A;
-        L = g * l;
-        s[2] += (rr > P.eps_hi && apos && valid) ? static_cast<double>(m) : 0.0;
-      } else if (P.variant == 3) {
-        const float tau = apos ? P.tau_pos : P.tau_neg;
-        const float x = tau * (rr - 1.0f);
-        float e = exp2f(mxf(-150.0f, (0.0f - mxf(0.0f - x, x)) * kLog2ef));
-        e = e < 1.17549435e-38f ? 0.0f : e;  // the CPU kernel runs flush-to-zero: no subnormal e^-|x|
-        const float inv = 1.0f / (1.0f + e);
-        const bool xpos = x >= 0.0f;
-        const float sg = xpos ? inv : e * inv, oms = xpos ? e * inv : inv;
-        L = negA * (apos ? P.four_pos : P.four_neg) * sg;
-        g = -4.0f * sg * oms * dr * A;
-      } else {
-        g = negA;
-        L = negA * l;
-      }
-      if (P.has_ref) {
-        float kv, kg;
-        kl_lane(P.kl, l - ref[i], &kv, &kg);
-        L = fmaf(P.beta, kv, L);
-        g = fmaf(P.beta, kg, g);
-        s[5] += valid ? static_cast<double>(m * kv) : 0.0;
-      }
+      if (clips || P.variant == rk::PolicyVariant::Cispo) s[2] += (t.clip_high && valid) ? static_cast<double>(m) : 0.0;
+      if (P.has_ref) s[5] += valid ? static_cast<double>(m * t.kl) : 0.0;
       const float w = m * wf;
       if (P.has_ent) {
         const float h = ent[i];
-        L = __fsub_rn(L, P.ecoef * h);
         s[6] += valid ? static_cast<double>(m * h) : 0.0;
-        if (grad_ent) grad_ent[i] = valid ? 0.0f - P.ecoef * w : 0.0f;
+        if (grad_ent) grad_ent[i] = valid ? 0.0f - P.tok.ecoef * w : 0.0f;
       }
-      s[0] += valid ? static_cast<double>(m * L) : 0.0;
+      s[0] += valid ? static_cast<double>(m * t.loss) : 0.0;
       s[4] += valid ? static_cast<double>(m * 0.5f * d * d) : 0.0;
-      grad[i] = valid ? w * g : 0.0f;
+      grad[i] = valid ? w * t.grad : 0.0f;
     }
   }
   for (int k = 0; k < 7; ++k) {
@@ -303,7 +208,7 @@ __global__ void __launch_bounds__(kThreads) kl_chunks(const float* lp, const flo
     const float m = mask_at(mask, mask_kind, i);
     const bool valid = m > 0.0f;
     float kv, kg;
-    kl_lane(est, lp[i] - ref[i], &kv, &kg);
+    rk::core::kl_estimate(static_cast<rk::KlEstimator>(est), lp[i] - ref[i], Exp2Dev{}, &kv, &kg);
     kv = valid ? kv : 0.0f;
     kg = valid ? kg : 0.0f;
     if (kl_out) kl_out[i] = bad ? NAN : kv;
@@ -345,14 +250,14 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   if (T <= 0) return bad_arg("seq_len", T);
   if (!a.metrics) return bad_arg("metrics", 0);
   const int mk = static_cast<int>(in.mask_kind);
-  if (mk < 0 || mk > 2) return bad_arg("mask_kind", mk);
+  if (mk < 0 || mk >= rk::kMaskKindCount) return bad_arg("mask_kind", mk);
   if (mk != 0 && !in.mask) return bad_arg("mask", 0);
   const int var = static_cast<int>(p.variant);
-  if (var < 0 || var > 4) return bad_arg("variant", var);
+  if (var < 0 || var >= rk::kPolicyVariantCount) return bad_arg("variant", var);
   const int agg = static_cast<int>(p.aggregation);
-  if (agg < 0 || agg > 3) return bad_arg("aggregation", agg);
+  if (agg < 0 || agg >= rk::kLossAggregationCount) return bad_arg("aggregation", agg);
   const int kl = static_cast<int>(p.kl);
-  if (kl < 0 || kl > 4) return bad_arg("kl", kl);
+  if (kl < 0 || kl >= rk::kKlEstimatorCount) return bad_arg("kl", kl);
   if (a.grad_entropy && !in.entropy) return bad_arg("grad_entropy needs entropy", 0);
   if (B == 0) {
     RK_CUDA_CHECK(cudaMemsetAsync(a.metrics, 0, sizeof(double) * kPolicyMetricCount, st));
@@ -382,30 +287,19 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   double* rowls = rowm + B;
   double* rowf = rowls + B;
   double* total = rowf + B;
-  const bool gspo = var == 1;
+  const bool gspo = p.variant == rk::PolicyVariant::Gspo;
   pol_pass1<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.mask, mk, T, nck, gspo, p1, sp);
   RK_CUDA_CHECK(cudaGetLastError());
   pol_rows<<<1, kThreads, 0, st>>>(p1, B, T, nck, agg, p.normalizer, rowm, rowls, rowf, total);
   RK_CUDA_CHECK(cudaGetLastError());
   Pass2Params P;
-  P.variant = var;
+  P.variant = p.variant;
+  P.kl = p.kl;
   P.mask_kind = mk;
-  P.kl = kl;
   P.per_token = in.advantages_per_token;
-  P.dual_on = p.dual_clip > 0;
   P.has_ref = in.ref_logprobs != nullptr;
   P.has_ent = in.entropy != nullptr;
-  P.lo = static_cast<float>(1.0 - p.epsilon_low);
-  P.hi = static_cast<float>(1.0 + p.epsilon_high);
-  P.eps_hi = static_cast<float>(p.epsilon_high);
-  P.delta = p.delta > 0 ? static_cast<float>(p.delta) : INFINITY;
-  P.dual_c = static_cast<float>(p.dual_clip);
-  P.tau_pos = static_cast<float>(p.sapo_tau_pos);
-  P.tau_neg = static_cast<float>(p.sapo_tau_neg);
-  P.four_pos = 4.0f / P.tau_pos;
-  P.four_neg = 4.0f / P.tau_neg;
-  P.beta = static_cast<float>(p.beta);
-  P.ecoef = static_cast<float>(p.entropy_coef);
+  P.tok = rk::core::policy_token_params(p);
   pol_pass2<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.advantages, in.mask, in.ref_logprobs, in.entropy, T, nck, P, rowls, rowf, a.grad_logprobs, a.grad_entropy, p2, sp);
   RK_CUDA_CHECK(cudaGetLastError());
   pol_final<<<1, kThreads, 0, st>>>(p2, B, nck, rowm, rowf, total, a.metrics, sp);
@@ -417,9 +311,9 @@ Result kl_penalty(const KlPenaltyArgs& a, void* stream) {
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (a.n < 0) return bad_arg("n", a.n);
   const int mk = static_cast<int>(a.mask_kind);
-  if (mk < 0 || mk > 2) return bad_arg("mask_kind", mk);
+  if (mk < 0 || mk >= rk::kMaskKindCount) return bad_arg("mask_kind", mk);
   const int est = static_cast<int>(a.estimator);
-  if (est < 0 || est > 4) return bad_arg("estimator", est);
+  if (est < 0 || est >= rk::kKlEstimatorCount) return bad_arg("estimator", est);
   if (a.n == 0) {
     if (a.mean) RK_CUDA_CHECK(cudaMemsetAsync(a.mean, 0, sizeof(double), st));
     return Result{};

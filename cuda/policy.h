@@ -29,8 +29,9 @@ namespace rkcuda {
 
 // The metrics on the device: 9 doubles in the order of rk::PolicyLossMetrics (loss, clip_fraction,
 // clip_low_fraction, clip_high_fraction, dual_clip_fraction, approx_kl, kl, entropy, token_count),
-// so a cudaMemcpy of 9 doubles into an rk::PolicyLossMetrics gives the CPU kernel's struct.
-constexpr int kPolicyMetricCount = 9;
+// so a cudaMemcpy of 9 doubles into an rk::PolicyLossMetrics gives the CPU kernel's struct
+// (static_asserts in native/core/policy.h).
+constexpr int kPolicyMetricCount = rk::kPolicyMetricCount;
 
 struct PolicyLossArgs {
   rk::PolicyLossInputs in;      // device pointers; batch B >= 0, seq_len T >= 1

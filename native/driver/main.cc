@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core_check.h"
 #include "cpu.h"
 #include "logprobs.h"
 #include "probe.h"
@@ -87,6 +88,7 @@ int check() {
     rk::set_isa(rk::detected_isa());
   }
   std::printf("%d passed, %d failed\n", 7 * 3 - bad, bad);
+  bad += rkdriver::core_check_policy() + rkdriver::core_check_advantages();
   return bad ? 1 : 0;
 }
 

@@ -84,105 +84,13 @@ Status make_groups(const GroupAdvantagesArgs& a, Groups& gr) {
   return Status{};
 }
 
-// Per-group statistics of the values x_i (NaN = missing).
-struct GStat {
-  int64_t c = 0;       // valid samples
-  double mean = kNaN;  // actual mean of the valid values
-  double ss = 0;       // sum of squared deviations from mean
-  double sd = kNaN;    // unbiased std (c >= 2)
-  bool equal = false;  // c >= 2 and all valid values equal
-  int64_t best = -1;   // first index of the max
-  double mx = -kInf, second = -kInf;
-  double base = kNaN;  // the baseline the estimator subtracts
-  double scale = kNaN; // the std reported (1 for a group of one)
-};
+using GStat = core::GroupStat;
 
-// Sums over a group run in four interleaved accumulators (member j adds to j % 4), combined as
-// (a0 + a1) + (a2 + a3): short dependency chains, and the order the TS small-call path mirrors.
+// The group statistic of the shared core over group g's members.
 template <class V>
 GStat group_stat(const Groups& gr, int64_t g, const V& val, bool want_second, const int32_t* lengths) {
-  GStat s;
-  const int64_t b = gr.begin(g), e = gr.end(g);
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  double mn0 = kInf, mn1 = kInf, mx0 = -kInf, mx1 = -kInf;
-  int64_t c = 0;
-  auto acc = [&](int64_t k, double& a, double& mn, double& mx) {
-    const double x = val(gr.at(k));
-    const bool ok = x == x;
-    c += ok;
-    a += ok ? x : 0.0;
-    mn = std::min(mn, ok ? x : kInf);
-    mx = std::max(mx, ok ? x : -kInf);
-  };
-  int64_t k = b;
-  for (; k + 4 <= e; k += 4) {
-    acc(k, a0, mn0, mx0);
-    acc(k + 1, a1, mn1, mx1);
-    acc(k + 2, a2, mn0, mx0);
-    acc(k + 3, a3, mn1, mx1);
-  }
-  if (k < e) acc(k, a0, mn0, mx0);
-  if (k + 1 < e) acc(k + 1, a1, mn1, mx1);
-  if (k + 2 < e) acc(k + 2, a2, mn0, mx0);
-  s.c = c;
-  if (c == 0) return s;
-  const double sum = (a0 + a1) + (a2 + a3);
-  const double mn = std::min(mn0, mn1), mx = std::max(mx0, mx1);
-  s.mx = mx;
-  if (mn == mx) {
-    s.mean = mn;
-  } else {
-    s.mean = sum / static_cast<double>(c);
-    const double m = s.mean;
-    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    auto sq = [&](int64_t j, double& q) {
-      const double x = val(gr.at(j));
-      const double d = x - m;
-      q += x == x ? d * d : 0.0;
-    };
-    int64_t j = b;
-    for (; j + 4 <= e; j += 4) {
-      sq(j, q0);
-      sq(j + 1, q1);
-      sq(j + 2, q2);
-      sq(j + 3, q3);
-    }
-    if (j < e) sq(j, q0);
-    if (j + 1 < e) sq(j + 1, q1);
-    if (j + 2 < e) sq(j + 2, q2);
-    s.ss = (q0 + q1) + (q2 + q3);
-  }
-  double sum_len = 0, sum_len_x = 0;
-  if (lengths) {
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t i = gr.at(j);
-      const double x = val(i);
-      if (std::isnan(x)) continue;
-      sum_len += lengths[i];
-      sum_len_x += lengths[i] * x;
-    }
-  }
-  if (s.c >= 2) {
-    s.equal = (mn == mx);
-    s.sd = s.equal ? 0.0 : std::sqrt(s.ss / static_cast<double>(s.c - 1));
-    if (lengths && !s.equal && sum_len > 0) s.base = sum_len_x / sum_len;
-    else s.base = s.mean;
-    s.scale = s.sd;
-    if (want_second) {  // the first index holding the max, then the max of the others
-      for (int64_t k = b; k < e && s.best < 0; ++k)
-        if (val(gr.at(k)) == mx) s.best = gr.at(k);
-      for (int64_t k = b; k < e; ++k) {
-        const int64_t i = gr.at(k);
-        const double x = val(i);
-        if (i == s.best || std::isnan(x)) continue;
-        if (x > s.second) s.second = x;
-      }
-    }
-  } else {  // one valid sample: verl's convention
-    s.base = 0.0;
-    s.scale = 1.0;
-  }
-  return s;
+  return core::group_stat(gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); }, val, want_second,
+                          lengths);
 }
 
 // Mean and unbiased std over the valid values of x (NaN skipped); std = 0 when fewer than 2.
@@ -342,27 +250,8 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   const double denom_batch = batch_sd + a.eps;
 
   auto write_group = [&](int64_t g, const GStat& s, double w_bnpo) {
-    const int64_t b = gr.begin(g), e = gr.end(g);
-    // Every estimator is A = (x - base) * mul for a valid x (0 for a missing one), except passk.
-    double base = s.base, mul = 1.0;
-    if (est == AdvEstimator::Grpo || est == AdvEstimator::PassK)
-      mul = 1.0 / (a.scale == AdvScale::Group ? s.scale + a.eps : a.scale == AdvScale::Batch ? denom_batch : 1.0);
-    else if (est == AdvEstimator::Rloo && s.c >= 2)
-      mul = static_cast<double>(s.c) / static_cast<double>(s.c - 1), base = s.mean;
-    else if (est == AdvEstimator::Bnpo)
-      mul = w_bnpo;
-    if (est == AdvEstimator::PassK) {
-      for (int64_t k = b; k < e; ++k) {
-        const int64_t i = gr.at(k);
-        adv[i] = (s.c >= 2 && i == s.best) ? static_cast<float>((s.mx - s.second) * mul) : 0.0f;
-      }
-      return;
-    }
-    for (int64_t k = b; k < e; ++k) {
-      const int64_t i = gr.at(k);
-      const double x = val(i);
-      adv[i] = std::isnan(x) ? 0.0f : static_cast<float>((x - base) * mul);
-    }
+    core::group_write(est, a.scale, a.eps, s, denom_batch, w_bnpo, gr.begin(g), gr.end(g),
+                      [&gr](int64_t k) { return gr.at(k); }, val, adv);
   };
 
   std::vector<GStat> stats(fused ? 0 : G);

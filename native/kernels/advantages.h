@@ -19,13 +19,10 @@
 #pragma once
 #include <cstdint>
 
+#include "../core/advantages.h"  // the option codes, the group statistic and write-back
 #include "types.h"
 
 namespace rk {
-
-enum class AdvEstimator : int { Grpo = 0, Rloo = 1, ReinforcePPBaseline = 2, Opo = 3, PassK = 4, Bnpo = 5 };
-enum class AdvScale : int { Group = 0, Batch = 1, None = 2 };
-enum class MultiReward : int { SumThenNormalize = 0, NormalizeThenSum = 1 };
 
 struct GroupAdvantagesArgs {
   const float* rewards = nullptr;  // (n, K)
@@ -53,7 +50,6 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* advantages, float* 
 
 // Reward-model ensembles. rewards: (n, M) row-major. NaN entries are left out; a row of NaN gives NaN.
 //   mean: mean_m r;  min: min_m r;  uwo: mean_m r - lambda * var_m r (population variance)
-enum class EnsembleMethod : int { Mean = 0, Min = 1, Uwo = 2 };
 void ensemble_rewards(const float* rewards, int64_t n, int64_t m, EnsembleMethod method, double lambda,
                       float* out);
 

@@ -162,33 +162,13 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
     row_log_s[r] = m > 0 ? md / m : 0.0;
     total_m += m;
   }
-  // Row factors f_i: w_t = m_t f_i. An all-masked row has f_i irrelevant (no token has m > 0).
-  const bool has_norm = p.normalizer > 0;
-  for (int64_t r = 0; r < B; ++r) {
-    double f = 0;
-    switch (p.aggregation) {
-      case LossAggregation::TokenMean: {
-        const double den = has_norm ? p.normalizer : total_m;
-        f = den > 0 ? 1.0 / den : 0.0;
-        break;
-      }
-      case LossAggregation::SeqMeanTokenMean: {
-        const double den = has_norm ? p.normalizer : static_cast<double>(B);
-        f = row_m[r] > 0 ? 1.0 / (row_m[r] * den) : 0.0;
-        break;
-      }
-      case LossAggregation::SeqMeanTokenSum:
-        f = 1.0 / (has_norm ? p.normalizer : static_cast<double>(B));
-        break;
-      case LossAggregation::SeqMeanTokenSumNorm:
-        f = 1.0 / (has_norm ? p.normalizer : static_cast<double>(B) * static_cast<double>(T));
-        break;
-    }
-    row_f[r] = f;
-  }
+  // Row factors f_i: w_t = m_t f_i.
+  for (int64_t r = 0; r < B; ++r)
+    row_f[r] = core::policy_row_factor(p.aggregation, p.normalizer, row_m[r], total_m, B, T);
 
   // Pass 2: per-token loss and gradient.
   const detail::PolicyKernels& k = kernels();
+  const core::PolicyTokenParams P = core::policy_token_params(p);
   parallel_for(items, grain, [&](int64_t b, int64_t e) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t r = it / nck, c = it % nck;
@@ -206,22 +186,19 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
       fc.mask_kind = static_cast<int>(in.mask_kind);
       fc.n = t1 - t0;
       fc.variant = static_cast<int>(p.variant);
-      fc.lo = static_cast<float>(1.0 - p.epsilon_low);
-      fc.hi = static_cast<float>(1.0 + p.epsilon_high);
-      fc.eps_hi = static_cast<float>(p.epsilon_high);
-      fc.delta = p.delta > 0 ? static_cast<float>(p.delta) : HUGE_VALF;
-      fc.dual_clip = static_cast<float>(p.dual_clip);
-      const double ls = row_log_s[r];
-      const double sv = std::isnan(ls) ? ls : std::exp(ls <= 10.0 ? ls : 10.0);  // NaN stays
-      fc.gspo_ratio = static_cast<float>(sv);
-      fc.gspo_dratio = ls <= 10.0 ? static_cast<float>(sv) : 0.0f;
-      fc.tau_pos = static_cast<float>(p.sapo_tau_pos);
-      fc.tau_neg = static_cast<float>(p.sapo_tau_neg);
+      fc.lo = P.lo;
+      fc.hi = P.hi;
+      fc.eps_hi = P.eps_hi;
+      fc.delta = P.delta;
+      fc.dual_clip = P.dual_c;
+      core::gspo_row_ratio(row_log_s[r], &fc.gspo_ratio, &fc.gspo_dratio);
+      fc.tau_pos = P.tau_pos;
+      fc.tau_neg = P.tau_neg;
       fc.ref_logprobs = in.ref_logprobs ? in.ref_logprobs + t0 : nullptr;
       fc.kl_estimator = static_cast<int>(p.kl);
-      fc.beta = static_cast<float>(p.beta);
+      fc.beta = P.beta;
       fc.entropy = in.entropy ? in.entropy + t0 : nullptr;
-      fc.entropy_coef = static_cast<float>(p.entropy_coef);
+      fc.entropy_coef = P.ecoef;
       fc.weight = static_cast<float>(row_f[r]);
       fc.grad = grad_logprobs + t0;
       fc.grad_entropy = grad_entropy ? grad_entropy + t0 : nullptr;

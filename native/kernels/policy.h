@@ -10,22 +10,10 @@
 #pragma once
 #include <cstdint>
 
+#include "../core/policy.h"  // the option codes, PolicyLossParams, PolicyLossMetrics
 #include "types.h"
 
 namespace rk {
-
-enum class PolicyVariant : int { Ppo = 0, Gspo = 1, Cispo = 2, Sapo = 3, Gpg = 4 };
-enum class LossAggregation : int {
-  TokenMean = 0,            // sum m L / sum m
-  SeqMeanTokenMean = 1,     // mean_i (sum_t m L / sum_t m)
-  SeqMeanTokenSum = 2,      // mean_i sum_t m L
-  SeqMeanTokenSumNorm = 3,  // sum m L / (B T)   (Dr. GRPO)
-};
-// k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl clamps), k3+ = k3 value, k2 gradient.
-enum class KlEstimator : int { K1 = 0, K2 = 1, K3 = 2, Abs = 3, K3Plus = 4 };
-
-// The mask: none (all ones), bytes (nonzero = 1) or f32 weights (finite, >= 0).
-enum class MaskKind : int { None = 0, U8 = 1, F32 = 2 };
 
 struct PolicyLossInputs {
   const float* logprobs = nullptr;      // (B, T)
@@ -38,33 +26,6 @@ struct PolicyLossInputs {
   const float* entropy = nullptr;       // (B, T) or null: no entropy term
   int64_t batch = 0;                    // B
   int64_t seq_len = 0;                  // T
-};
-
-struct PolicyLossParams {
-  PolicyVariant variant = PolicyVariant::Ppo;
-  LossAggregation aggregation = LossAggregation::TokenMean;
-  double epsilon_low = 0.2;
-  double epsilon_high = 0.2;   // cispo: the cap of the (detached) ratio itself
-  double dual_clip = 0;        // > 1 enables dual clip for A < 0; 0 = off
-  double delta = 0;            // > 1 caps the unclipped ratio (TRL two-sided clip); 0 = off
-  double normalizer = 0;       // > 0 replaces the aggregation's denominator; 0 = default
-  double beta = 0;             // KL coefficient (used when ref_logprobs is given)
-  KlEstimator kl = KlEstimator::K3;
-  double entropy_coef = 0;     // used when entropy is given
-  double sapo_tau_pos = 1.0;   // SAPO temperature for A > 0
-  double sapo_tau_neg = 1.05;  // SAPO temperature for A <= 0
-};
-
-struct PolicyLossMetrics {
-  double loss = 0;
-  double clip_fraction = 0;       // low | high, over masked tokens (mask-weighted)
-  double clip_low_fraction = 0;   // r < 1 - eps_low and A < 0
-  double clip_high_fraction = 0;  // r > 1 + eps_high and A > 0 (cispo: r > eps_high and A > 0)
-  double dual_clip_fraction = 0;  // dual clip active (verl pg_clipfrac_lower)
-  double approx_kl = 0;           // mean 0.5 d^2
-  double kl = 0;                  // mean KL_t (when ref_logprobs given)
-  double entropy = 0;             // mean H_t (when entropy given)
-  double token_count = 0;         // sum of the mask
 };
 
 // Writes grad_logprobs (B, T), grad_entropy (B, T) when non-null (needs inputs.entropy), metrics.

@@ -7,6 +7,10 @@ namespace rk {
 namespace RK_ISA_NS {
 namespace {
 
+#if defined(RK_ISA_AVX512) || defined(RK_ISA_AVX2)
+// The hand-vectorised lanes: the operation sequence of rk::core::policy_token / kl_estimate
+// (native/core/policy.h) in kW f32 lanes; rk_driver check holds them against those functions.
+
 // ---- compare / select / widen helpers (not in simd.h) ----
 #if defined(RK_ISA_AVX512)
 using VM = __mmask16;
@@ -70,23 +74,6 @@ inline double vd_sum(const VD& acc) {
   for (int k = 0; k < 8; ++k) s += t[k];
   return s;
 }
-#else
-using VM = bool;
-inline VM cmp_lt(VF a, VF b) { return a.v < b.v; }
-inline VM cmp_le(VF a, VF b) { return a.v <= b.v; }
-inline VM cmp_gt(VF a, VF b) { return a.v > b.v; }
-inline VM cmp_ge(VF a, VF b) { return a.v >= b.v; }
-inline VM m_and(VM a, VM b) { return a && b; }
-inline VM m_andnot(VM a, VM b) { return !a && b; }
-inline VF sel(VM m, VF a, VF b) { return m ? a : b; }
-inline VF vdiv(VF a, VF b) { return {a.v / b.v}; }
-inline VF load_u8(const uint8_t* p) { return {*p != 0 ? 1.0f : 0.0f}; }
-struct VD {
-  double a;
-};
-inline VD vd_zero() { return {0.0}; }
-inline void vd_add(VD& acc, VF x) { acc.a += static_cast<double>(x.v); }
-inline double vd_sum(const VD& acc) { return acc.a; }
 #endif
 
 // The mask of kW tokens from element i (n_valid < kW for a tail: the rest read as 0).
@@ -296,6 +283,94 @@ void kl_chunk(const float* lp, const float* ref, const void* mask, int mask_kind
   sums[0] = vd_sum(s_m);
   sums[1] = vd_sum(s_kl);
 }
+
+
+#else  // scalar baseline: one token at a time through the shared core functions
+
+struct Exp2Scalar {
+  float operator()(float t) const { return exp2v(VF{t}).v; }
+};
+
+inline float mask_at(const void* mask, int kind, int64_t i) {
+  if (kind == 1) return static_cast<const uint8_t*>(mask)[i] != 0 ? 1.0f : 0.0f;
+  if (kind == 2) return static_cast<const float*>(mask)[i];
+  return 1.0f;
+}
+
+void fast_chunk(detail::FastChunk* c) {
+  const PolicyVariant var = static_cast<PolicyVariant>(c->variant);
+  core::PolicyTokenParams P;
+  P.lo = c->lo;
+  P.hi = c->hi;
+  P.eps_hi = c->eps_hi;
+  P.delta = c->delta;
+  P.dual_c = c->dual_clip;
+  P.dual_on = c->dual_clip > 0;
+  P.tau_pos = c->tau_pos;
+  P.tau_neg = c->tau_neg;
+  P.four_pos = 4.0f / c->tau_pos;
+  P.four_neg = 4.0f / c->tau_neg;
+  P.beta = c->beta;
+  P.ecoef = c->entropy_coef;
+  const bool clips = var == PolicyVariant::Ppo || var == PolicyVariant::Gspo;
+  const bool has_ref = c->ref_logprobs != nullptr, has_ent = c->entropy != nullptr;
+  const KlEstimator kl = static_cast<KlEstimator>(c->kl_estimator);
+  const Exp2Scalar ex2;
+  double s_ml = 0, s_low = 0, s_high = 0, s_dual = 0, s_apx = 0, s_kl = 0, s_ent = 0;
+  for (int64_t i = 0; i < c->n; ++i) {
+    const float m = mask_at(c->mask, c->mask_kind, i);
+    const bool valid = m > 0.0f;
+    const float l = c->logprobs[i];
+    const float d = l - c->old_logprobs[i];
+    const float A = c->advantages ? c->advantages[i] : c->adv_row;
+    const core::PolicyToken t =
+        core::policy_token(var, P, l, d, A, c->gspo_ratio, c->gspo_dratio, has_ref,
+                           has_ref ? c->ref_logprobs[i] : 0.0f, kl, has_ent, has_ent ? c->entropy[i] : 0.0f, ex2);
+    if (clips) {
+      if (P.dual_on) s_dual += (t.dual && valid) ? static_cast<double>(m) : 0.0;
+      s_low += (t.clip_low && valid) ? static_cast<double>(m) : 0.0;
+    }
+    if (clips || var == PolicyVariant::Cispo) s_high += (t.clip_high && valid) ? static_cast<double>(m) : 0.0;
+    if (has_ref) s_kl += valid ? static_cast<double>(m * t.kl) : 0.0;
+    const float w = m * c->weight;
+    if (has_ent) {
+      const float h = c->entropy[i];
+      s_ent += valid ? static_cast<double>(m * h) : 0.0;
+      if (c->grad_entropy) c->grad_entropy[i] = valid ? 0.0f - c->entropy_coef * w : 0.0f;
+    }
+    s_ml += valid ? static_cast<double>(m * t.loss) : 0.0;
+    s_apx += valid ? static_cast<double>(m * 0.5f * d * d) : 0.0;
+    c->grad[i] = valid ? w * t.grad : 0.0f;
+  }
+  c->sums[0] = s_ml;
+  c->sums[1] = s_low;
+  c->sums[2] = s_high;
+  c->sums[3] = s_dual;
+  c->sums[4] = s_apx;
+  c->sums[5] = s_kl;
+  c->sums[6] = s_ent;
+}
+
+void kl_chunk(const float* lp, const float* ref, const void* mask, int mask_kind, int64_t n, int est,
+              float* kl_out, float* grad_out, double* sums) {
+  const Exp2Scalar ex2;
+  double s_m = 0, s_kl = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float m = mask_at(mask, mask_kind, i);
+    const bool valid = m > 0.0f;
+    float kv, kg;
+    core::kl_estimate(static_cast<KlEstimator>(est), lp[i] - ref[i], ex2, &kv, &kg);
+    kv = valid ? kv : 0.0f;
+    kg = valid ? kg : 0.0f;
+    if (kl_out) kl_out[i] = kv;
+    if (grad_out) grad_out[i] = kg;
+    s_m += static_cast<double>(m);
+    s_kl += valid ? static_cast<double>(m * kv) : 0.0;
+  }
+  sums[0] = s_m;
+  sums[1] = s_kl;
+}
+#endif
 
 }  // namespace
 }  // namespace RK_ISA_NS
