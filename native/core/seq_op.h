@@ -12,7 +12,7 @@
 //   RK_HD static void stat(const Params&, const double* x, double m, double* stats)
 //                adds token (x, m)'s part of the row statistics (only called when kStats > 0)
 //   RK_HD static double factor(const Params&, double row_mask, double total_mask, int64_t B, int64_t T)
-//                the row factor (seq_row_factor for verl's aggregation modes, 1/B for a mean over rows)
+//                the row factor (policy_row_factor for verl's aggregation modes, 1/B for a mean over rows)
 //   RK_HD static double row(const Params&, double* stats, double mask_sum, double row_factor)
 //                the row's loss term that is not a sum over tokens (0 for token-sum losses); may
 //                leave values in stats for token()
@@ -26,35 +26,12 @@
 #include <cstdint>
 
 #include "hd.h"
+#include "policy.h"  // MaskKind, LossAggregation and core::policy_row_factor (verl's loss_agg_mode)
 
 namespace rk {
 
-// verl's loss_agg_mode, as policyLoss's `aggregation` option (native/core/policy.h has the enum).
-enum class SeqAggregation : int { TokenMean = 0, SeqMeanTokenMean = 1, SeqMeanTokenSum = 2, SeqMeanTokenSumNorm = 3 };
-
-// The factor f of row r: token t's weight is m_t f. `normalizer` > 0 replaces the denominator
-// (the global token count of a step under gradient accumulation).
-RK_HD double seq_row_factor(SeqAggregation a, double row_mask, double total_mask, int64_t B, int64_t T,
-                            double normalizer) {
-  const bool has_norm = normalizer > 0;
-  switch (a) {
-    case SeqAggregation::TokenMean: {
-      const double den = has_norm ? normalizer : total_mask;
-      return den > 0 ? 1.0 / den : 0.0;
-    }
-    case SeqAggregation::SeqMeanTokenMean: {
-      const double den = has_norm ? normalizer : static_cast<double>(B);
-      return row_mask > 0 ? 1.0 / (row_mask * den) : 0.0;
-    }
-    case SeqAggregation::SeqMeanTokenSum:
-      return 1.0 / (has_norm ? normalizer : static_cast<double>(B));
-    case SeqAggregation::SeqMeanTokenSumNorm:
-      return 1.0 / (has_norm ? normalizer : static_cast<double>(B) * static_cast<double>(T));
-  }
-  return 0.0;
-}
-
-enum class SeqMask : int { None = 0, U8 = 1, F32 = 2 };
+// The token mask, as policyLoss's (native/core/policy.h): none, u8 1/0, f32 weights.
+using SeqMask = MaskKind;
 
 // The arrays of one call (host or device pointers alike).
 template <int kInputs, int kGrads>

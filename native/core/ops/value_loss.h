@@ -20,8 +20,8 @@ struct ValueLossOp {
   static constexpr int kMetrics = 1;  // clipFraction
 
   RK_HD static double factor(const Params& p, double row_mask, double total_mask, int64_t B, int64_t T) {
-    return seq_row_factor(static_cast<SeqAggregation>(static_cast<int>(p.aggregation)), row_mask, total_mask, B, T,
-                          p.normalizer);
+    return core::policy_row_factor(static_cast<LossAggregation>(static_cast<int>(p.aggregation)), p.normalizer, row_mask,
+                                   total_mask, B, T);
   }
   RK_HD static void stat(const Params&, const double*, double, double*) {}
   RK_HD static double row(const Params&, double*, double, double) { return 0.0; }
