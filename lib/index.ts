@@ -52,7 +52,7 @@ export {
   type PreferenceLossType,
   type TokenWeightedDpoOptions,
   type TokenWeightedDpoResult,
-} from './preference.js';
+} from './preference/index.js';
 export {
   klPenalty,
   klPenaltyAsync,
