@@ -1,7 +1,7 @@
 // preferenceLoss (sigmoid = DPO, and simpo) for P = 8, 1024 and 1,048,576 pairs: the native
 // kernel against a plain TypeScript loop computing the same outputs (losses, rewards, the two
 // gradients, the mean and the metrics) in float64, both writing into preallocated buffers.
-import { preferenceLoss, type PreferenceLossOptions } from '../lib/preference.js';
+import { preferenceLoss, type PreferenceLossOptions } from '../lib/preference/index.js';
 import { fillNormal, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 
 interface Outs {

@@ -56,7 +56,7 @@ export {
   type PreferenceLossType,
   type TokenWeightedDpoOptions,
   type TokenWeightedDpoResult,
-} from './preference.js';
+} from './preference/index.js';
 export * from './policy/index.js';
 export type { TokenMask } from './types.js';
 export {

@@ -16,7 +16,7 @@ import {
   tokenWeightedDpoLossAsync,
   type FDivergence,
   type PreferenceLossType,
-} from '../lib/preference.js';
+} from '../lib/preference/index.js';
 import { expectClose, randn, rng } from './helpers.js';
 
 const available = cuda.isAvailable();

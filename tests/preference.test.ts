@@ -7,7 +7,7 @@ import {
   tokenWeightedDpoLoss,
   tokenWeightedDpoLossAsync,
   type PreferenceLossOptions,
-} from '../lib/preference.js';
+} from '../lib/preference/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
 import {

@@ -1,6 +1,22 @@
-// The policy family: policyLoss (policy-loss.ts) and klPenalty (kl-penalty.ts); docs/policy.md.
-export * from './enums.js';
-export * from './policy-loss.js';
-export * from './kl-penalty.js';
+// The policy family (docs/policy.md): policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss. Only the
+// public names leave the folder.
+export type { KlEstimator, LossAggregation, PolicyVariant } from './enums.js';
+export {
+  policyLoss,
+  policyLossAsync,
+  type DevicePolicyLossOptions,
+  type DevicePolicyLossResult,
+  type PolicyLossMetrics,
+  type PolicyLossOptions,
+  type PolicyLossResult,
+} from './policy-loss.js';
+export {
+  klPenalty,
+  klPenaltyAsync,
+  type DeviceKlPenaltyOptions,
+  type DeviceKlPenaltyResult,
+  type KlPenaltyOptions,
+  type KlPenaltyResult,
+} from './kl-penalty.js';
 export * from './value-loss.js';
 export * from './geo-mean-policy-loss.js';

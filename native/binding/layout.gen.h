@@ -25,6 +25,15 @@ namespace klPenalty {
   inline constexpr const char* k_estimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace klPenalty
 
+namespace ktoLoss {
+  namespace slot { enum : int { policyLogps = 0, refLogps = 1, desirable = 2, losses = 3, rewards = 4, grad = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"policyLogps", "refLogps", "desirable", "losses", "rewards", "grad"};
+  namespace param { enum : int { kl = 0, beta = 1, desirableWeight = 2, undesirableWeight = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"kl", "beta", "desirableWeight", "undesirableWeight"};
+  namespace scalar { enum : int { loss = 0, desirableRewardMean = 1, undesirableRewardMean = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
+}  // namespace ktoLoss
+
 namespace policyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, gradLogprobs = 6, gradEntropy = 7, kCount = 8 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "gradLogprobs", "gradEntropy"};
@@ -39,6 +48,19 @@ namespace policyLoss {
   namespace klEstimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
+
+namespace preferenceLoss {
+  namespace slot { enum : int { chosenLogps = 0, rejectedLogps = 1, refChosenLogps = 2, refRejectedLogps = 3, chosenLengths = 4, rejectedLengths = 5, margin = 6, preferenceProb = 7, losses = 8, chosenRewards = 9, rejectedRewards = 10, gradChosen = 11, gradRejected = 12, kCount = 13 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenLogps", "rejectedLogps", "refChosenLogps", "refRejectedLogps", "chosenLengths", "rejectedLengths", "margin", "preferenceProb", "losses", "chosenRewards", "rejectedRewards", "gradChosen", "gradRejected"};
+  namespace param { enum : int { loss = 0, beta = 1, labelSmoothing = 2, gamma = 3, alpha = 4, tau = 5, nllWeight = 6, fDivergence = 7, fAlpha = 8, margin = 9, kCount = 10 }; }
+  inline constexpr const char* kParamNames[] = {"loss", "beta", "labelSmoothing", "gamma", "alpha", "tau", "nllWeight", "fDivergence", "fAlpha", "margin"};
+  namespace scalar { enum : int { loss = 0, rewardAccuracy = 1, rewardMargin = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "rewardAccuracy", "rewardMargin"};
+  namespace loss_code { enum : int { sigmoid = 0, robust = 1, hinge = 2, ipo = 3, exo_pair = 4, nca_pair = 5, bco_pair = 6, sppo_hard = 7, apo_zero = 8, apo_down = 9, discopop = 10, simpo = 11, cpo = 12, orpo = 13, bt = 14, kCount = 15 }; }
+  inline constexpr const char* k_loss_names[] = {"sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt"};
+  namespace fDivergence_code { enum : int { reverse_kl = 0, forward_kl = 1, js_divergence = 2, alpha_divergence = 3, kCount = 4 }; }
+  inline constexpr const char* k_fDivergence_names[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
+}  // namespace preferenceLoss
 
 namespace tokenLogprobs {
   namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }
@@ -59,6 +81,15 @@ namespace tokenLogprobsBackward {
   namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
   inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
 }  // namespace tokenLogprobsBackward
+
+namespace tokenWeightedDpoLoss {
+  namespace slot { enum : int { chosenLogps = 0, rejectedLogps = 1, refChosenLogps = 2, refRejectedLogps = 3, chosenTokenRewards = 4, rejectedTokenRewards = 5, chosenMask = 6, rejectedMask = 7, losses = 8, chosenRewards = 9, rejectedRewards = 10, gradChosen = 11, gradRejected = 12, kCount = 13 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenLogps", "rejectedLogps", "refChosenLogps", "refRejectedLogps", "chosenTokenRewards", "rejectedTokenRewards", "chosenMask", "rejectedMask", "losses", "chosenRewards", "rejectedRewards", "gradChosen", "gradRejected"};
+  namespace param { enum : int { seqLen = 0, beta = 1, alpha = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "alpha"};
+  namespace scalar { enum : int { loss = 0, rewardAccuracy = 1, rewardMargin = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "rewardAccuracy", "rewardMargin"};
+}  // namespace tokenWeightedDpoLoss
 
 namespace valueLoss {
   namespace slot { enum : int { values = 0, returns = 1, oldValues = 2, mask = 3, gradValues = 4, kCount = 5 }; }

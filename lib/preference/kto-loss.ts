@@ -1,0 +1,138 @@
+// ktoLoss: KTO (unpaired), with the gradient of the mean loss with respect to the policy log-probs
+// (docs/preference.md).
+//
+// policyLogps, refLogps, desirable: (N).  r = logp - ref,  x = beta (r - kl);
+//   L = desirableWeight (1 - s(x)) (desirable) or undesirableWeight (1 - s(-x)) (undesirable)
+import { finiteIn, finitePositive, options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
+import { defineOp, num, packOptions, readOptions } from '../op.js';
+import { PREFERENCE_MIX } from './shared.js';
+
+export interface KtoLossOptions {
+  /** 1 (nonzero) = desirable, 0 = undesirable, one per example (N). */
+  desirable: Uint8Array;
+  /** The KL estimate z0 (a constant: no gradient flows through it). TRL passes max(0, mean KL). */
+  kl: number;
+  /** Reference log-prob sums (N). Absent = 0 (reference-free). */
+  refLogps?: Float32Array;
+  /** Default 0.1 (TRL KTOConfig). */
+  beta?: number;
+  /** Weight of desirable examples. Default 1.0. */
+  desirableWeight?: number;
+  /** Weight of undesirable examples. Default 1.0. */
+  undesirableWeight?: number;
+  out?: { losses?: Float32Array; rewards?: Float32Array; grad?: Float32Array };
+}
+
+export interface KtoLossResult {
+  /** Mean of `losses` over all N examples. */
+  loss: number;
+  /** Weighted per-example losses (N). */
+  losses: Float32Array;
+  /** beta (logp - ref) (N). */
+  rewards: Float32Array;
+  /** d loss / d policyLogps (N). */
+  grad: Float32Array;
+  metrics: {
+    /** Mean reward of the desirable examples (NaN when there are none). */
+    desirableRewardMean: number;
+    /** Mean reward of the undesirable examples (NaN when there are none). */
+    undesirableRewardMean: number;
+  };
+}
+
+/** ktoLoss options when the log-probs are a DeviceArray. */
+export interface DeviceKtoLossOptions extends Omit<KtoLossOptions, 'desirable' | 'refLogps' | 'out'> {
+  /** u8 DeviceArray (N): nonzero = desirable. */
+  desirable: DeviceArray;
+  /** f32 DeviceArray (N). */
+  refLogps?: DeviceArray;
+  out?: { losses?: DeviceArray; rewards?: DeviceArray; grad?: DeviceArray };
+}
+
+export interface DeviceKtoLossResult {
+  loss: number;
+  losses: DeviceArray<'f32'>;
+  rewards: DeviceArray<'f32'>;
+  grad: DeviceArray<'f32'>;
+  metrics: { desirableRewardMean: number; undesirableRewardMean: number };
+}
+
+const anyFinite = (v: unknown, k: string) => finiteIn(v, k, -Infinity, Infinity);
+const weight = (v: unknown, k: string) => finiteIn(v, k, 0, Infinity);
+
+/** The scalar options of ktoLoss, in checking (and packing) order; kl is required. */
+const KTO_OPTIONS = {
+  kl: { read: (v: unknown, name: string) => anyFinite(v, name), code: (v: number) => v },
+  beta: num(finitePositive, 0.1),
+  desirableWeight: num(weight, 1),
+  undesirableWeight: num(weight, 1),
+};
+
+const KTO_OUTS = ['losses', 'rewards', 'grad'] as const;
+
+const op = defineOp({
+  name: 'ktoLoss',
+  mix: PREFERENCE_MIX,
+  slots: {
+    policyLogps: { types: ['f32'], shape: 'N' },
+    refLogps: { types: ['f32'], shape: 'N' },
+    desirable: { types: ['u8'], shape: 'N' },
+    losses: { types: ['f32'], shape: 'N', out: true },
+    rewards: { types: ['f32'], shape: 'N', out: true },
+    grad: { types: ['f32'], shape: 'N', out: true },
+  },
+  options: KTO_OPTIONS,
+  scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
+  prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
+    const opts = optionsObject<KtoLossOptions>(options, 'options', true) as Record<string, unknown>;
+    const out = (opts.out ?? {}) as Record<string, unknown>;
+    io.rejectDevice(opts.desirable, 'options.desirable');
+    io.rejectDevice(opts.refLogps, 'options.refLogps');
+    if (typeof out === 'object') for (const k of KTO_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
+    if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
+    io.read('desirable', opts.desirable, 'options.desirable', n);
+    if (opts.refLogps !== undefined) io.read('refLogps', opts.refLogps, 'options.refLogps', n);
+    const values = readOptions(KTO_OPTIONS, opts);
+    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+    const result: Record<string, unknown> = {};
+    for (const k of KTO_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
+    const scalars = new Float64Array(3);
+    return {
+      params: packOptions(KTO_OPTIONS, values),
+      scalars,
+      finish: () =>
+        ({
+          loss: scalars[0],
+          ...result,
+          metrics: { desirableRewardMean: scalars[1], undesirableRewardMean: scalars[2] },
+        }) as KtoLossResult,
+    };
+  },
+});
+
+interface KtoLossFn {
+  /**
+   * KTO (unpaired): with r = logp - ref and x = beta (r - kl), a desirable example costs
+   * desirableWeight (1 - s(x)) and an undesirable one undesirableWeight (1 - s(-x)); `loss` is the
+   * mean over all examples, `grad` its gradient with respect to `policyLogps`.
+   *
+   * @example
+   * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
+   */
+  (policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult;
+  /**
+   * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
+   * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
+   */
+  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): DeviceKtoLossResult;
+}
+interface KtoLossAsyncFn {
+  /** ktoLoss on a worker thread; the input buffers must stay untouched until it settles. */
+  (policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult>;
+  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): Promise<DeviceKtoLossResult>;
+}
+
+export const ktoLoss = op.sync as unknown as KtoLossFn;
+export const ktoLossAsync = op.async as unknown as KtoLossAsyncFn;

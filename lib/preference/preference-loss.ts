@@ -1,0 +1,302 @@
+// preferenceLoss: the DPO family, SimPO, CPO, ORPO, reward-model (Bradley-Terry) training and f-DPO,
+// with the gradient of the mean loss with respect to the policy log-probs (docs/preference.md).
+//
+// chosenLogps, rejectedLogps: (P) sequence log-prob sums;  c = chosen - refChosen,
+// rho = rejected - refRejected,  x = beta (f(c) - f(rho));  e.g. sigmoid (DPO / cDPO):
+//   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
+import { describe, finiteIn, finitePositive, oneOf, options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
+import { defineOp, enumOf, num, packOptions, readOptions, type Io, type OptionSpec } from '../op.js';
+import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
+import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+
+export interface PreferenceLossOptions {
+  /** Which loss. Default 'sigmoid' (DPO). */
+  loss?: PreferenceLossType;
+  /** Reference-model sequence log-prob sums (P); both or neither. Absent = reference-free (0). */
+  refChosenLogps?: Float32Array;
+  refRejectedLogps?: Float32Array;
+  /**
+   * Completion lengths (P), >= 1; required by the length-averaged losses ('ipo', 'simpo', 'orpo'),
+   * by 'cpo' with alpha != 0 and by nllWeight != 0. The kernel divides by them itself.
+   */
+  chosenLengths?: Int32Array;
+  rejectedLengths?: Int32Array;
+  /** Inverse temperature / KL weight. Default 0.1 (TRL, Liger); 2.0 for 'simpo' (SimPO paper). Unused by 'bt'. */
+  beta?: number;
+  /** Label-smoothing e in [0, 0.5): cDPO for 'sigmoid', 'robust', 'exo_pair' (0 means 1e-3), 'simpo', 'cpo', 'bt'. Default 0. */
+  labelSmoothing?: number;
+  /** SimPO target margin gamma (the logits are beta (avg_w - avg_l) - gamma). Default 0.5. */
+  gamma?: number;
+  /** CPO weight of the chosen NLL term (TRL `cpo_alpha`). Default 1.0. */
+  alpha?: number;
+  /** DiscoPOP temperature (TRL `discopop_tau`). Default 0.05. */
+  tau?: number;
+  /** 'bt' only: margin subtracted from the reward difference; a number or one per pair (P). Default 0. */
+  margin?: number | Float32Array;
+  /** 'bt' only: soft labels q in [0, 1] (P): L = -(q log s(d) + (1-q) log s(-d)). */
+  preferenceProb?: Float32Array;
+  /** RPO: adds nllWeight * (-chosen / chosenLength) per pair (TRL `rpo_alpha`). Default 0. */
+  nllWeight?: number;
+  /** f-DPO divergence ('sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop'). Default 'reverse_kl'. */
+  fDivergence?: FDivergence;
+  /** Coefficient of 'alpha_divergence' (> 0). Default 1.0 (TRL). */
+  fAlpha?: number;
+  /** Caller-owned outputs, (P) each. */
+  out?: {
+    losses?: Float32Array;
+    chosenRewards?: Float32Array;
+    rejectedRewards?: Float32Array;
+    gradChosen?: Float32Array;
+    gradRejected?: Float32Array;
+  };
+}
+
+export interface PreferenceLossResult {
+  /** Mean of `losses` (computed in double). */
+  loss: number;
+  /** Per-pair losses (P). */
+  losses: Float32Array;
+  /** Implicit rewards (P): beta c for the DPO family, beta avg/sum log-prob for SimPO/CPO/ORPO, the rewards for 'bt'. */
+  chosenRewards: Float32Array;
+  rejectedRewards: Float32Array;
+  /** d loss / d chosenLogps (P), loss being the mean. */
+  gradChosen: Float32Array;
+  /** d loss / d rejectedLogps (P). */
+  gradRejected: Float32Array;
+  metrics: {
+    /** Share of pairs whose chosen reward exceeds the rejected reward. */
+    rewardAccuracy: number;
+    /** Mean of chosenRewards - rejectedRewards. */
+    rewardMargin: number;
+  };
+}
+
+/** preferenceLoss options when the log-probs are DeviceArrays: every array is a DeviceArray. */
+export interface DevicePreferenceLossOptions
+  extends Omit<PreferenceLossOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenLengths' | 'rejectedLengths' | 'margin' | 'preferenceProb' | 'out'> {
+  /** f32 DeviceArrays (P); both or neither. */
+  refChosenLogps?: DeviceArray;
+  refRejectedLogps?: DeviceArray;
+  /** i32 DeviceArrays (P); checked (>= 1) on the device where the loss uses them. */
+  chosenLengths?: DeviceArray;
+  rejectedLengths?: DeviceArray;
+  /** 'bt': a number or an f32 DeviceArray (P). */
+  margin?: number | DeviceArray;
+  /** 'bt': f32 DeviceArray (P) of probabilities (not range-checked on the device). */
+  preferenceProb?: DeviceArray;
+  /** Caller-owned f32 DeviceArrays (P each). */
+  out?: {
+    losses?: DeviceArray;
+    chosenRewards?: DeviceArray;
+    rejectedRewards?: DeviceArray;
+    gradChosen?: DeviceArray;
+    gradRejected?: DeviceArray;
+  };
+}
+
+/** preferenceLoss on the device: arrays are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded. */
+export interface DevicePreferenceLossResult {
+  loss: number;
+  losses: DeviceArray<'f32'>;
+  chosenRewards: DeviceArray<'f32'>;
+  rejectedRewards: DeviceArray<'f32'>;
+  gradChosen: DeviceArray<'f32'>;
+  gradRejected: DeviceArray<'f32'>;
+  metrics: { rewardAccuracy: number; rewardMargin: number };
+}
+
+const lossOf = (prev: Readonly<Record<string, unknown>>) => prev.loss as PreferenceLossType;
+
+const labelSmoothing: OptionSpec<number> = {
+  read(v, name, prev) {
+    if (v === undefined) return 0;
+    const e = finiteIn(v, name, 0, 0.5);
+    if (e >= 0.5) throw new RangeError(`${name}: expected a number in [0, 0.5) (0.5 would divide by 1 - 2e), received ${e}`);
+    if (e > 0 && !lossInfo(lossOf(prev)).smoothed) {
+      throw new RangeError(`${name}: loss '${lossOf(prev)}' takes no label smoothing, expected 0, received ${e}`);
+    }
+    return e;
+  },
+  code: (v) => v,
+};
+
+const nllWeight: OptionSpec<number> = {
+  read(v, name, prev) {
+    const w = v === undefined ? 0 : finiteIn(v, name, 0, Infinity);
+    if (w !== 0 && lossOf(prev) === 'bt') {
+      throw new RangeError(`${name}: loss 'bt' compares rewards, not log-probs, expected 0, received ${w}`);
+    }
+    return w;
+  },
+  code: (v) => v,
+};
+
+const fDivergence: OptionSpec<FDivergence> = {
+  read(v, name, prev) {
+    const f = v === undefined ? 'reverse_kl' : oneOf(v, name, FDIVS);
+    if (f !== 'reverse_kl' && !lossInfo(lossOf(prev)).fDivergence) {
+      const applies = lossesWith('fDivergence').map((l) => `'${l}'`).join(', ');
+      throw new RangeError(`${name}: applies to ${applies}, not to loss '${lossOf(prev)}'; received '${f}'`);
+    }
+    return f;
+  },
+  code: (v) => FDIVS.indexOf(v),
+  values: FDIVS,
+};
+
+/** The scalar margin ('bt'; an array margin is its own slot, packed as 0 here). */
+const margin: OptionSpec<number> = {
+  read(v, name, prev) {
+    if (v === undefined) return 0;
+    if (lossOf(prev) !== 'bt') {
+      throw new TypeError(`${name}: only loss 'bt' takes it, expected undefined with loss '${lossOf(prev)}', received ${describe(v)}`);
+    }
+    return typeof v === 'number' ? finiteIn(v, name, -Infinity, Infinity) : 0;
+  },
+  code: (v) => v,
+};
+
+/** The scalar options of preferenceLoss, in checking (and packing) order. */
+const PREFERENCE_OPTIONS = {
+  loss: enumOf(LOSSES, 'sigmoid'),
+  beta: num(finitePositive, (p) => (p.loss === 'simpo' ? 2.0 : 0.1)),
+  labelSmoothing,
+  gamma: num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5),
+  alpha: num((v, k) => finiteIn(v, k, 0, Infinity), 1.0),
+  tau: num(finitePositive, 0.05),
+  nllWeight,
+  fDivergence,
+  fAlpha: num(finitePositive, 1.0),
+  margin,
+};
+
+/** chosenLengths / rejectedLengths: required when `why` is set; >= 1 each (checked here on the host). */
+function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unknown, n: number, loss: string, why: string | null): void {
+  const name = `options.${slot}`;
+  if (v === undefined) {
+    if (why === null) return;
+    const expected = io.device ? `an i32 DeviceArray of length ${n}` : `an Int32Array of length ${n}`;
+    throw new TypeError(`${name}: ${why} (loss '${loss}'), expected ${expected}, received undefined`);
+  }
+  const lens = io.read<Int32Array>(slot, v, name, n);
+  if (io.device) return; // checked on the device where the loss uses them
+  for (let i = 0; i < n; i++) {
+    if (lens[i] < 1) throw new RangeError(`${name}[${i}]: expected a length >= 1, received ${lens[i]}`);
+  }
+}
+
+type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
+
+const op = defineOp({
+  name: 'preferenceLoss',
+  mix: PREFERENCE_MIX,
+  slots: {
+    chosenLogps: { types: ['f32'], shape: 'P' },
+    rejectedLogps: { types: ['f32'], shape: 'P' },
+    refChosenLogps: { types: ['f32'], shape: 'P' },
+    refRejectedLogps: { types: ['f32'], shape: 'P' },
+    chosenLengths: { types: ['i32'], shape: 'P' },
+    rejectedLengths: { types: ['i32'], shape: 'P' },
+    margin: { types: ['f32'], shape: 'P' },
+    preferenceProb: { types: ['f32'], shape: 'P' },
+    losses: { types: ['f32'], shape: 'P', out: true },
+    chosenRewards: { types: ['f32'], shape: 'P', out: true },
+    rejectedRewards: { types: ['f32'], shape: 'P', out: true },
+    gradChosen: { types: ['f32'], shape: 'P', out: true },
+    gradRejected: { types: ['f32'], shape: 'P', out: true },
+  },
+  options: PREFERENCE_OPTIONS,
+  scalars: PAIR_SCALARS,
+  prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
+    const opts = optionsObject<PreferenceLossOptions>(options, 'options', false) as Record<string, unknown>;
+    const out = (opts.out ?? {}) as Record<string, unknown>;
+    io.rejectDevice(rejectedLogps, 'rejectedLogps');
+    for (const k of ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb']) {
+      io.rejectDevice(opts[k], `options.${k}`);
+    }
+    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
+    const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
+    if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
+    io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', n);
+
+    if (opts.refChosenLogps !== undefined || opts.refRejectedLogps !== undefined) {
+      if (lossInfo(loss).referenceFree) {
+        const name = opts.refChosenLogps !== undefined ? 'options.refChosenLogps' : 'options.refRejectedLogps';
+        throw new TypeError(`${name}: loss '${loss}' is reference-free, expected undefined, received ${describe(opts.refChosenLogps ?? opts.refRejectedLogps)}`);
+      }
+      if (opts.refChosenLogps === undefined || opts.refRejectedLogps === undefined) {
+        const missing = opts.refChosenLogps === undefined ? 'options.refChosenLogps' : 'options.refRejectedLogps';
+        throw new TypeError(`${missing}: expected both reference arrays or neither, received undefined`);
+      }
+      io.read('refChosenLogps', opts.refChosenLogps, 'options.refChosenLogps', n);
+      io.read('refRejectedLogps', opts.refRejectedLogps, 'options.refRejectedLogps', n);
+    }
+
+    const values = readOptions(PREFERENCE_OPTIONS, opts);
+    if (opts.preferenceProb !== undefined && loss !== 'bt') {
+      throw new TypeError(`options.preferenceProb: only loss 'bt' takes it, expected undefined with loss '${loss}', received ${describe(opts.preferenceProb)}`);
+    }
+    if (opts.margin !== undefined && typeof opts.margin !== 'number') io.read('margin', opts.margin, 'options.margin', n);
+    if (opts.preferenceProb !== undefined) {
+      if (values.labelSmoothing > 0) {
+        throw new RangeError(`options.labelSmoothing: soft labels (preferenceProb) replace label smoothing, expected 0, received ${values.labelSmoothing}`);
+      }
+      const prob = io.read<Float32Array>('preferenceProb', opts.preferenceProb, 'options.preferenceProb', n);
+      if (!io.device) {
+        for (let i = 0; i < n; i++) {
+          if (!(prob[i] >= 0 && prob[i] <= 1)) {
+            throw new RangeError(`options.preferenceProb[${i}]: expected a probability in [0, 1], received ${prob[i]}`);
+          }
+        }
+      }
+    }
+
+    const why = lengthsReason(loss, values.alpha, values.nllWeight);
+    readLengths(io, 'chosenLengths', opts.chosenLengths, n, loss, why);
+    readLengths(io, 'rejectedLengths', opts.rejectedLengths, n, loss, why);
+
+    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+    const result: Record<string, unknown> = {};
+    for (const k of PAIR_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
+    const scalars = new Float64Array(PAIR_SCALARS.length);
+    return {
+      params: packOptions(PREFERENCE_OPTIONS, values),
+      scalars,
+      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as PreferenceLossResult,
+    };
+  },
+});
+
+interface PreferenceLossFn {
+  /**
+   * A preference loss over P pairs of sequence log-prob sums, with the implicit rewards, the
+   * metrics trainers log and the gradients of the mean loss with respect to `chosenLogps` and
+   * `rejectedLogps`. All arithmetic is in double; every loss stays finite for log-ratios of
+   * magnitude up to 1e3.
+   *
+   * @example
+   * const r = preferenceLoss(policyChosen, policyRejected, {
+   *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
+   * });
+   * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
+   */
+  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): PreferenceLossResult;
+  /**
+   * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
+   * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+   * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
+   * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
+   * loss does not use, and preferenceProb values, are not checked there.
+   */
+  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): DevicePreferenceLossResult;
+}
+interface PreferenceLossAsyncFn {
+  /** preferenceLoss on a worker thread; the input buffers must stay untouched until it settles. */
+  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): Promise<PreferenceLossResult>;
+  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): Promise<DevicePreferenceLossResult>;
+}
+
+export const preferenceLoss = op.sync as unknown as PreferenceLossFn;
+export const preferenceLossAsync = op.async as unknown as PreferenceLossAsyncFn;

@@ -1,0 +1,179 @@
+// tokenWeightedDpoLoss: token-weighted DPO (TGDPO) over per-token log-probs, with the per-token
+// gradients of the mean loss (docs/preference.md).
+//
+// every per-token array: (B, T) row-major, T = seqLen, padded with the masks m;
+//   z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t) (logp - ref)_l,t,
+//   L = -log s(z),  loss = mean_b L_b
+import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
+import { defineOp, int, num, packOptions, readOptions } from '../op.js';
+import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+
+export interface TokenWeightedDpoOptions {
+  /** T: every per-token array holds B rows of T tokens (padded, row-major). */
+  seqLen: number;
+  /** Reference per-token log-probs of the chosen / rejected completions (B * T). */
+  refChosenLogps: Float32Array;
+  refRejectedLogps: Float32Array;
+  /** Token rewards rw_t, rl_t (B * T), e.g. a token-level reward model's log-ratio (TGDPO). */
+  chosenTokenRewards: Float32Array;
+  rejectedTokenRewards: Float32Array;
+  /** Masks (B * T): Uint8Array (1 = response token) or Float32Array weights; both of one type. */
+  chosenMask: Uint8Array | Float32Array;
+  rejectedMask: Uint8Array | Float32Array;
+  /** Default 0.1. */
+  beta?: number;
+  /** Token-reward guidance strength. Default 0.5 (TGDPO). */
+  alpha?: number;
+  out?: {
+    losses?: Float32Array;
+    chosenRewards?: Float32Array;
+    rejectedRewards?: Float32Array;
+    gradChosen?: Float32Array;
+    gradRejected?: Float32Array;
+  };
+}
+
+export interface TokenWeightedDpoResult {
+  /** Mean of `losses` over the B pairs. */
+  loss: number;
+  /** -log s(z) per pair (B). */
+  losses: Float32Array;
+  /** sum_t m beta (1 + alpha beta rw_t) (logp - ref)_t per pair (B). */
+  chosenRewards: Float32Array;
+  /** sum_t m beta (1 - alpha beta rl_t) (logp - ref)_t per pair (B); z = chosen - rejected. */
+  rejectedRewards: Float32Array;
+  /** d loss / d chosenLogps (B * T). */
+  gradChosen: Float32Array;
+  /** d loss / d rejectedLogps (B * T). */
+  gradRejected: Float32Array;
+  metrics: { rewardAccuracy: number; rewardMargin: number };
+}
+
+/** tokenWeightedDpoLoss options when the log-probs are DeviceArrays. */
+export interface DeviceTokenWeightedDpoOptions
+  extends Omit<TokenWeightedDpoOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenTokenRewards' | 'rejectedTokenRewards' | 'chosenMask' | 'rejectedMask' | 'out'> {
+  /** f32 DeviceArrays (B * T). */
+  refChosenLogps: DeviceArray;
+  refRejectedLogps: DeviceArray;
+  chosenTokenRewards: DeviceArray;
+  rejectedTokenRewards: DeviceArray;
+  /** u8 or f32 DeviceArrays (B * T), both of one dtype. */
+  chosenMask: DeviceArray;
+  rejectedMask: DeviceArray;
+  out?: {
+    losses?: DeviceArray;
+    chosenRewards?: DeviceArray;
+    rejectedRewards?: DeviceArray;
+    gradChosen?: DeviceArray;
+    gradRejected?: DeviceArray;
+  };
+}
+
+export interface DeviceTokenWeightedDpoResult {
+  loss: number;
+  losses: DeviceArray<'f32'>;
+  chosenRewards: DeviceArray<'f32'>;
+  rejectedRewards: DeviceArray<'f32'>;
+  gradChosen: DeviceArray<'f32'>;
+  gradRejected: DeviceArray<'f32'>;
+  metrics: { rewardAccuracy: number; rewardMargin: number };
+}
+
+const MAX_LEN = 2 ** 31 - 1;
+
+/** The scalar options of tokenWeightedDpoLoss, in packing order (the mask kind is the masks' slot type). */
+const TGDPO_OPTIONS = {
+  seqLen: int(1, MAX_LEN),
+  beta: num(finitePositive, 0.1),
+  alpha: num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5),
+};
+
+/** The per-token f32 inputs after the log-probs, in checking order. */
+const TOKEN_INPUTS = ['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards', 'rejectedTokenRewards'] as const;
+
+type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
+
+const op = defineOp({
+  name: 'tokenWeightedDpoLoss',
+  mix: PREFERENCE_MIX,
+  slots: {
+    chosenLogps: { types: ['f32'], shape: 'B*T' },
+    rejectedLogps: { types: ['f32'], shape: 'B*T' },
+    refChosenLogps: { types: ['f32'], shape: 'B*T' },
+    refRejectedLogps: { types: ['f32'], shape: 'B*T' },
+    chosenTokenRewards: { types: ['f32'], shape: 'B*T' },
+    rejectedTokenRewards: { types: ['f32'], shape: 'B*T' },
+    chosenMask: { types: ['u8', 'f32'], shape: 'B*T' },
+    rejectedMask: { types: ['u8', 'f32'], shape: 'B*T' },
+    losses: { types: ['f32'], shape: 'B', out: true },
+    chosenRewards: { types: ['f32'], shape: 'B', out: true },
+    rejectedRewards: { types: ['f32'], shape: 'B', out: true },
+    gradChosen: { types: ['f32'], shape: 'B*T', out: true },
+    gradRejected: { types: ['f32'], shape: 'B*T', out: true },
+  },
+  options: TGDPO_OPTIONS,
+  scalars: PAIR_SCALARS,
+  prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
+    const opts = optionsObject<TokenWeightedDpoOptions>(options, 'options', true) as Record<string, unknown>;
+    const out = (opts.out ?? {}) as Record<string, unknown>;
+    io.rejectDevice(rejectedLogps, 'rejectedLogps');
+    for (const k of [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask']) io.rejectDevice(opts[k], `options.${k}`);
+    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
+    const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
+    if (nt === 0 || nt % seqLen !== 0) {
+      throw new RangeError(`chosenLogps: expected a positive length that is a multiple of seqLen (${seqLen}), received length ${nt}`);
+    }
+    const batch = nt / seqLen;
+    io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', nt);
+    for (const k of TOKEN_INPUTS) io.read(k, opts[k], `options.${k}`, nt);
+    const cm = opts.chosenMask;
+    if (!io.device && !(cm instanceof Float32Array) && !(cm instanceof Uint8Array)) {
+      throw new TypeError(`options.chosenMask: expected a Uint8Array or a Float32Array, received ${describe(cm)}`);
+    }
+    const mw = io.read('chosenMask', cm, 'options.chosenMask', nt);
+    const maskType = mw instanceof Float32Array || (mw as { dtype?: unknown }).dtype === 'f32' ? 'f32' : 'u8';
+    io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
+    const values = readOptions(TGDPO_OPTIONS, opts);
+    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
+    const result: Record<string, unknown> = {};
+    for (const k of PAIR_OUTS) {
+      result[k] = io.out(k, given[k], `options.out.${k}`, k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
+    }
+    const scalars = new Float64Array(PAIR_SCALARS.length);
+    return {
+      params: packOptions(TGDPO_OPTIONS, values),
+      scalars,
+      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as TokenWeightedDpoResult,
+    };
+  },
+});
+
+interface TokenWeightedDpoFn {
+  /**
+   * Token-weighted DPO (TGDPO) over B pairs of per-token log-probs (B * T, padded with masks):
+   * z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t)
+   * (logp - ref)_l,t, L = -log s(z); returns the mean loss and its per-token gradients.
+   *
+   * @example
+   * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
+   *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
+   *   chosenMask, rejectedMask,
+   * });
+   */
+  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): TokenWeightedDpoResult;
+  /**
+   * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
+   * (owned by the caller), loss and metrics are downloaded.
+   */
+  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): DeviceTokenWeightedDpoResult;
+}
+interface TokenWeightedDpoAsyncFn {
+  /** tokenWeightedDpoLoss on a worker thread; the input buffers must stay untouched until it settles. */
+  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): Promise<TokenWeightedDpoResult>;
+  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): Promise<DeviceTokenWeightedDpoResult>;
+}
+
+export const tokenWeightedDpoLoss = op.sync as unknown as TokenWeightedDpoFn;
+export const tokenWeightedDpoLossAsync = op.async as unknown as TokenWeightedDpoAsyncFn;
