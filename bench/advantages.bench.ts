@@ -1,7 +1,7 @@
 // groupAdvantages (grpo, G = 16) for n = 64, 4096 and 1,048,576 rewards against pure TypeScript:
 // the float64 reference of the tests (what the issue names) and a plain fast loop (what a trainer
 // would write by hand). Also the token-level kernels on a [256, 1024] batch.
-import { _setSmallPathThreshold, gae, groupAdvantages, maskedWhiten } from '../lib/advantages.js';
+import { _setSmallPathThreshold, gae, groupAdvantages, maskedWhiten } from '../lib/advantages/index.js';
 import { refGroupAdvantages } from '../tests/reference/advantages.js';
 import { fillNormal, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 

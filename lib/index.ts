@@ -88,7 +88,7 @@ export {
   type GroupAdvantagesResult,
   type MaskedWhitenOptions,
   type MultiRewardMode,
-} from './advantages.js';
+} from './advantages/index.js';
 export {
   vocabDivergence,
   vocabDivergenceAsync,

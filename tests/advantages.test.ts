@@ -13,7 +13,7 @@ import {
   maskedWhitenAsync,
   type AdvantageEstimator,
   type GroupAdvantagesOptions,
-} from '../lib/advantages.js';
+} from '../lib/advantages/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel } from '../lib/runtime.js';
 import { expectClose, randint, randn, rng } from './helpers.js';
 import {

@@ -1,4 +1,4 @@
-// The advantage kernels on DeviceArrays (lib/advantages.ts device path, native/cuda_binding/advantages.cc,
+// The advantage kernels on DeviceArrays (lib/advantages/ device path, native/cuda_binding/advantages.cc,
 // cuda/advantages.h): device vs the CPU kernel on the same inputs, Async forms, out buffers, host/device
 // mixing, bad elements found on the device (the host path's RangeError texts), overlapping outputs.
 //
@@ -21,7 +21,7 @@ import {
   type AdvantageEstimator,
   type AdvantageScale,
   type GroupAdvantagesOptions,
-} from '../lib/advantages.js';
+} from '../lib/advantages/index.js';
 import { cuda, DeviceArray } from '../lib/cuda.js';
 import { expectClose, randint, randn } from './helpers.js';
 

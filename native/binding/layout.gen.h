@@ -5,6 +5,32 @@
 
 namespace rkl {
 
+namespace discountedReturns {
+  namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};
+  namespace param { enum : int { seqLen = 0, gamma = 1, kCount = 2 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "gamma"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace discountedReturns
+
+namespace ensembleRewards {
+  namespace slot { enum : int { rewards = 0, out = 1, kCount = 2 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "out"};
+  namespace param { enum : int { numModels = 0, method = 1, lambda = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"numModels", "method", "lambda"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace method_code { enum : int { mean = 0, min = 1, uwo = 2, kCount = 3 }; }
+  inline constexpr const char* k_method_names[] = {"mean", "min", "uwo"};
+}  // namespace ensembleRewards
+
+namespace gae {
+  namespace slot { enum : int { values = 0, rewards = 1, mask = 2, advantages = 3, returns = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"values", "rewards", "mask", "advantages", "returns"};
+  namespace param { enum : int { seqLen = 0, gamma = 1, lambda = 2, whiten = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "gamma", "lambda", "whiten"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace gae
+
 namespace geoMeanPolicyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
@@ -13,6 +39,21 @@ namespace geoMeanPolicyLoss {
   namespace scalar { enum : int { loss = 0, clipFraction = 1, clipFractionLower = 2, ppoKl = 3, tokenCount = 4, kCount = 5 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "clipFractionLower", "ppoKl", "tokenCount"};
 }  // namespace geoMeanPolicyLoss
+
+namespace groupAdvantages {
+  namespace slot { enum : int { rewards = 0, rewardWeights = 1, groupIds = 2, lengths = 3, advantages = 4, groupMean = 5, groupStd = 6, kCount = 7 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "rewardWeights", "groupIds", "lengths", "advantages", "groupMean", "groupStd"};
+  namespace param { enum : int { numRewards = 0, estimator = 1, scale = 2, multiReward = 3, eps = 4, groupSize = 5, numGroups = 6, rewardMin = 7, rewardMax = 8, kCount = 9 }; }
+  inline constexpr const char* kParamNames[] = {"numRewards", "estimator", "scale", "multiReward", "eps", "groupSize", "numGroups", "rewardMin", "rewardMax"};
+  namespace scalar { enum : int { zeroStdGroups = 0, kCount = 1 }; }
+  inline constexpr const char* kScalarNames[] = {"zeroStdGroups"};
+  namespace estimator_code { enum : int { grpo = 0, rloo = 1, reinforce_pp_baseline = 2, opo = 3, passk = 4, bnpo = 5, kCount = 6 }; }
+  inline constexpr const char* k_estimator_names[] = {"grpo", "rloo", "reinforce_pp_baseline", "opo", "passk", "bnpo"};
+  namespace scale_code { enum : int { group = 0, batch = 1, none = 2, kCount = 3 }; }
+  inline constexpr const char* k_scale_names[] = {"group", "batch", "none"};
+  namespace multiReward_code { enum : int { sum_then_normalize = 0, normalize_then_sum = 1, kCount = 2 }; }
+  inline constexpr const char* k_multiReward_names[] = {"sum_then_normalize", "normalize_then_sum"};
+}  // namespace groupAdvantages
 
 namespace klPenalty {
   namespace slot { enum : int { logprobs = 0, refLogprobs = 1, mask = 2, kl = 3, grad = 4, kCount = 5 }; }
@@ -33,6 +74,14 @@ namespace ktoLoss {
   namespace scalar { enum : int { loss = 0, desirableRewardMean = 1, undesirableRewardMean = 2, kCount = 3 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
 }  // namespace ktoLoss
+
+namespace maskedWhiten {
+  namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
+  namespace param { enum : int { shiftMean = 0, unbiased = 1, eps = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"shiftMean", "unbiased", "eps"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace maskedWhiten
 
 namespace policyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, gradLogprobs = 6, gradEntropy = 7, kCount = 8 }; }

@@ -1,0 +1,10 @@
+// The advantages family (docs/advantages.md): groupAdvantages, ensembleRewards, gae,
+// discountedReturns and maskedWhiten, one file each (+ enums, shared checks, the small-call path).
+export * from './enums.js';
+export { _setSmallPathThreshold } from './small-path.js';
+export * from './group-advantages.js';
+export * from './ensemble-rewards.js';
+export * from './gae.js';
+export * from './discounted-returns.js';
+export * from './masked-whiten.js';
+export type { TokenMask } from '../types.js';
