@@ -1,4 +1,4 @@
-// CUDA device arrays and the CUDA addon (issue 6; docs/cuda.md).
+// CUDA device arrays and the CUDA addon (docs/cuda.md).
 //
 // The CUDA kernels live in a second native module, build/Release/cuda/reward_kernels_cuda.node, built
 // from source where the CUDA toolkit is installed (`npx cmake-js compile` builds it beside the CPU
@@ -299,45 +299,6 @@ export function holdDeviceArrays(arrays: readonly DeviceArray[], delta: 1 | -1):
   holdImpl(arrays, delta);
 }
 
-/**
- * @internal One prepared device kernel call: the native arguments, every DeviceArray it reads or
- * writes (held while an Async call runs), the outputs it allocated (freed again if the call fails),
- * and how to build the result once the kernel has run.
- */
-export interface DeviceCall<R> {
-  args: unknown[];
-  used: DeviceArray[];
-  allocated: DeviceArray[];
-  finish: () => R;
-}
-
-/** @internal Runs a prepared call with a synchronous native entry point. */
-export function runDevice<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => undefined): R {
-  try {
-    fn(...call.args);
-  } catch (err) {
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  return call.finish();
-}
-
-/** @internal Runs a prepared call with a Promise-returning native entry point. */
-export async function runDeviceAsync<R>(call: DeviceCall<R>, fn: (...args: unknown[]) => Promise<undefined>): Promise<R> {
-  // `call` (its DeviceArrays and host scalar buffers) stays reachable until the Promise settles,
-  // so no finalizer frees memory under a running kernel; free() refuses meanwhile.
-  holdDeviceArrays(call.used, 1);
-  try {
-    await fn(...call.args);
-  } catch (err) {
-    holdDeviceArrays(call.used, -1);
-    for (const a of call.allocated) a.free();
-    throw err;
-  }
-  holdDeviceArrays(call.used, -1);
-  return call.finish();
-}
-
 function dtypeArg(value: unknown, name: string): DeviceDType {
   return oneOf(value, name, DTYPES);
 }
@@ -492,13 +453,4 @@ export function deviceArg(
     throw new RangeError(`${name}: expected length ${length}, received length ${value.length}`);
   }
   return value;
-}
-
-/** @internal Throws a TypeError when a host call got a DeviceArray. */
-export function rejectDevice(value: unknown, name: string): void {
-  if (value instanceof DeviceArray) {
-    throw new TypeError(
-      `${name}: expected a host TypedArray (the logits are a host array; host and device arrays cannot be mixed in one call), received ${value}`,
-    );
-  }
 }
