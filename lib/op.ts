@@ -5,11 +5,11 @@
 // scripts/gen-layout.ts, so the C++ decoding shared by the CPU and CUDA addons reads named offsets,
 // never hand-counted indices (docs/design.md).
 //
-// One native protocol for both addons:  op(slots, params, scalars)
-//   slots   an Array, one entry per declared slot in declaration order: a TypedArray or null on the
-//           host; [pointer: bigint, length: number, dtype code] or null on the device
+// One native protocol for both addons:  op(params, scalars, ...slots)
 //   params  Float64Array of the packed scalar options (declaration order; enums as their index)
 //   scalars Float64Array the kernel writes its scalar results into (declaration order)
+//   slots   one argument per declared slot in declaration order: a TypedArray or null on the host;
+//           [pointer: bigint, length: number, dtype code] or null on the device
 import { describe, finiteIn, integer, oneOf, options as optionsObject, typedArray } from './check.js';
 import {
   alloc,
@@ -82,15 +82,25 @@ export type OptionSpecs = Record<string, OptionSpec<unknown>>;
 export type OptionValues<S extends OptionSpecs> = { [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
 
 /** Reads every declared option of `opts` in declaration order (`prefix.name` in messages). */
+const keyCache = new WeakMap<object, { keys: string[]; names: Map<string, string[]> }>();
+function keysOf(specs: object): { keys: string[]; names: Map<string, string[]> } {
+  let k = keyCache.get(specs);
+  if (!k) keyCache.set(specs, (k = { keys: Object.keys(specs), names: new Map() }));
+  return k;
+}
+
 export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string, unknown>, prefix = 'options'): OptionValues<S> {
+  const { keys, names } = keysOf(specs);
+  let full = names.get(prefix);
+  if (!full) names.set(prefix, (full = keys.map((k) => `${prefix}.${k}`)));
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(specs)) out[key] = specs[key].read(opts[key], `${prefix}.${key}`, out);
+  for (let i = 0; i < keys.length; i++) out[keys[i]] = specs[keys[i]].read(opts[keys[i]], full[i], out);
   return out as OptionValues<S>;
 }
 
 /** The packed params of `values` in declaration order. */
 export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValues<S>): Float64Array {
-  const keys = Object.keys(specs);
+  const { keys } = keysOf(specs);
   const p = new Float64Array(keys.length);
   for (let i = 0; i < keys.length; i++) p[i] = specs[keys[i]].code((values as Record<string, unknown>)[keys[i]]);
   return p;
@@ -124,22 +134,39 @@ type HostBuf = Exclude<Buf, DeviceArray>;
 const typeNames = (types: readonly SlotType[]) =>
   types.map((t) => HOST_CTOR[t].name).join(types.length > 2 ? ', ' : ' or ');
 
+/** What Io needs of a descriptor's slots, computed once per op. */
+export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
+  specs: S;
+  names: readonly string[];
+  index: Readonly<Record<string, number>>;
+}
+export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
+  const names = Object.keys(specs);
+  const index: Record<string, number> = {};
+  names.forEach((k, i) => (index[k] = i));
+  return { specs, names, index };
+}
+
 /** Reads the arrays of one call: host TypedArrays or, on the device path, DeviceArrays. */
 export class Io<S extends SlotSpecs = SlotSpecs> {
   readonly slots: (Buf | null)[];
   /** DeviceArrays this call allocated (freed if the call fails). */
   readonly allocated: DeviceArray[] = [];
-  private readonly index: Record<string, number> = {};
+  readonly specs: S;
+  private readonly index: Readonly<Record<string, number>>;
+  private readonly names: readonly string[];
 
   constructor(
     readonly device: boolean,
-    readonly specs: S,
+    layout: SlotLayout<S> | S,
     /** Why a host array is refused on the device path (and vice versa): "the log-probs are a DeviceArray". */
     private readonly mixWhat: string,
   ) {
-    const keys = Object.keys(specs);
-    this.slots = new Array(keys.length).fill(null);
-    keys.forEach((k, i) => (this.index[k] = i));
+    const l = 'names' in layout && Array.isArray((layout as SlotLayout<S>).names) ? (layout as SlotLayout<S>) : slotLayout(layout as S);
+    this.specs = l.specs;
+    this.index = l.index;
+    this.names = l.names;
+    this.slots = new Array<Buf | null>(l.names.length).fill(null);
   }
 
   private mixText(): string {
@@ -228,7 +255,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   nativeSlots(): unknown[] {
     if (!this.device) return this.slots;
     return this.slots.map((a, i) =>
-      a === null ? null : [devicePointer(a as DeviceArray, Object.keys(this.specs)[i]), a.length, SLOT_CODE[DEVICE_SLOT[(a as DeviceArray).dtype]]],
+      a === null ? null : [devicePointer(a as DeviceArray, this.names[i]), a.length, SLOT_CODE[DEVICE_SLOT[(a as DeviceArray).dtype]]],
     );
   }
 
@@ -251,8 +278,8 @@ export interface Prepared<R> {
 }
 
 /** The typed native entry point every op shares (CPU and CUDA addons alike). */
-export type NativeOp = (slots: unknown[], params: Float64Array | null, scalars: Float64Array | null) => undefined;
-export type NativeOpAsync = (slots: unknown[], params: Float64Array | null, scalars: Float64Array | null) => Promise<undefined>;
+export type NativeOp = (params: Float64Array | null, scalars: Float64Array | null, ...slots: unknown[]) => undefined;
+export type NativeOpAsync = (params: Float64Array | null, scalars: Float64Array | null, ...slots: unknown[]) => Promise<undefined>;
 
 export interface OpDescriptor<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R> {
   /** The exported name; the native functions are `name` and `name + 'Async'`. */
@@ -293,8 +320,9 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
   const cpu = () => (cpuOps ??= binding<CpuOps>());
   const syncName = d.name;
   const asyncName = `${d.name}Async`;
+  const layout = slotLayout(d.slots);
   const prepare = (device: boolean, args: A) => {
-    const io = new Io(device, d.slots, d.mix);
+    const io = new Io(device, layout, d.mix);
     try {
       return { io, p: d.prepare(io, ...args) };
     } catch (err) {
@@ -311,7 +339,7 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
     }
     const fn = (device ? cudaNative(syncName)[syncName] : cpu()[syncName]) as NativeOp;
     try {
-      fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+      fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
     } catch (err) {
       io.release();
       throw err;
@@ -330,7 +358,7 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
     const held = io.deviceArrays();
     holdDeviceArrays(held, 1);
     try {
-      await fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+      await fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
     } catch (err) {
       holdDeviceArrays(held, -1);
       io.release();

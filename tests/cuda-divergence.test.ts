@@ -282,7 +282,7 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const dz = cuda.upload(randn(n * v, 1, 91)), dzt = cuda.upload(randn(n * v, 1, 92));
     const div = cuda.alloc('f32', n), grad = cuda.alloc('f32', n * v), rowsI32 = cuda.alloc('i32', n);
     const nat = cudaNative() as unknown as Record<string, (...a: unknown[]) => unknown>;
-    // the op protocol (lib/op.ts): slots [pointer, length, type code] or null (logits, targetLogits,
+    // the op protocol (lib/op.ts): params, scalars, then the slots [pointer, length, type code] or null (logits, targetLogits,
     // mask, labels, gradOutput, divergence, gradient); params vocab, dtype, divergence, beta,
     // temperature, ignoreIndex, gradOutput
     const F32 = 0, I32 = 2;
@@ -290,7 +290,7 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
       [dz.ptr, n * v, F32], [dzt.ptr, n * v, F32], null, [rowsI32.ptr, n, I32], null, [div.ptr, n, F32], [grad.ptr, n * v, F32],
     ];
     const params = () => Float64Array.from([v, 0, 2, 0.5, 1, -100, 1]);
-    expect(nat.vocabDivergence(slots(), params(), null)).toBeUndefined();
+    expect(nat.vocabDivergence(params(), null, ...slots())).toBeUndefined();
     const badSlot: [number, number, string][] = [
       [0, n * v - 1, 'logits'], // not a multiple of vocab
       [1, n * v - v, 'targetLogits'],
@@ -306,7 +306,7 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
       [6, Infinity, 'params.gradOutput'],
     ];
     const check = (s: unknown[], p: Float64Array, name: string) => {
-      const e = thrown(() => nat.vocabDivergence(s, p, null));
+      const e = thrown(() => nat.vocabDivergence(p, null, ...s));
       expect(e, `${name}: ${e.message}`).toBeInstanceOf(RangeError);
       expect(e.message.startsWith(`${name}:`), e.message).toBe(true);
     };

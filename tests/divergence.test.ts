@@ -384,15 +384,15 @@ describe('vocabDivergence bad input', () => {
 
   it('the native layer rechecks lengths it relies on', async () => {
     const { binding } = await import('../lib/native.js');
-    const nat = binding<{ vocabDivergence(slots: unknown[], params: Float64Array, scalars: null): void }>();
+    const nat = binding<{ vocabDivergence(params: Float64Array, scalars: null, ...slots: unknown[]): void }>();
     const d = new Float32Array(n);
-    // the op protocol (lib/op.ts): slots logits, targetLogits, mask, labels, gradOutput, divergence,
+    // the op protocol (lib/op.ts): params, scalars, then the slots logits, targetLogits, mask, labels, gradOutput, divergence,
     // gradient; params vocab, dtype, divergence, beta, temperature, ignoreIndex, gradOutput
     const call = (s: Record<string, unknown> = {}, p: Record<string, number> = {}) =>
       nat.vocabDivergence(
-        [s.logits ?? z, s.targetLogits ?? zt, s.mask ?? null, s.labels ?? null, s.gradOutput ?? null, s.divergence ?? d, s.gradient ?? null],
         Float64Array.from([p.vocab ?? v, p.dtype ?? 0, p.divergence ?? 0, p.beta ?? 0.5, p.temperature ?? 1, p.ignoreIndex ?? -100, p.gradOutput ?? 1]),
         null,
+        ...[s.logits ?? z, s.targetLogits ?? zt, s.mask ?? null, s.labels ?? null, s.gradOutput ?? null, s.divergence ?? d, s.gradient ?? null],
       );
     expect(call()).toBeUndefined();
     expect(() => call({ targetLogits: zt.subarray(1) })).toThrow(RangeError);

@@ -28,23 +28,30 @@ bool HostType(napi_typedarray_type t, SlotType* out) {
   }
 }
 
-Slot HostSlot(Napi::Env env, Napi::Value v, const char* name) {
+Slot HostSlot(Napi::Env env, napi_value v, const char* name) {
   Slot s;
-  if (v.IsNull() || v.IsUndefined()) return s;
-  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected a TypedArray or null");
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (!HostType(ta.TypedArrayType(), &s.type))
-    throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray type");
-  s.length = ta.ElementLength();
-  void* base = ta.ArrayBuffer().Data();
-  if (s.length > 0 && base == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
-  s.data = static_cast<uint8_t*>(base) + ta.ByteOffset();
+  // One napi_get_typedarray_info call gives the type, the length and the first element's address
+  // (node-addon-api's accessors would make one call each).
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    napi_valuetype t = napi_undefined;
+    napi_typeof(env, v, &t);
+    if (t == napi_null || t == napi_undefined) return s;
+    throw Napi::TypeError::New(env, std::string(name) + ": expected a TypedArray or null");
+  }
+  if (!HostType(type, &s.type)) throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray type");
+  if (length > 0 && data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
+  s.length = length;
+  s.data = data;
   s.present = true;
   return s;
 }
 
-Slot DeviceSlot(Napi::Env env, Napi::Value v, const char* name) {
+Slot DeviceSlot(Napi::Env env, napi_value raw, const char* name) {
   Slot s;
+  Napi::Value v(env, raw);
   if (v.IsNull() || v.IsUndefined()) return s;
   if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected [pointer, length, type] or null");
   Napi::Array a = v.As<Napi::Array>();
@@ -66,17 +73,24 @@ Slot DeviceSlot(Napi::Env env, Napi::Value v, const char* name) {
   return s;
 }
 
-const double* Doubles(Napi::Env env, Napi::Value v, size_t want, const char* what, size_t* got) {
+const double* Doubles(Napi::Env env, napi_value v, size_t want, const char* what, size_t* got) {
   *got = 0;
-  if (want == 0 && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    napi_valuetype t = napi_undefined;
+    napi_typeof(env, v, &t);
+    if (want == 0 && (t == napi_null || t == napi_undefined)) return nullptr;
     throw Napi::TypeError::New(env, std::string(what) + ": expected a Float64Array");
-  Napi::Float64Array f = v.As<Napi::Float64Array>();
-  if (f.ElementLength() != want)
+  }
+  if (type != napi_float64_array) throw Napi::TypeError::New(env, std::string(what) + ": expected a Float64Array");
+  if (length != want)
     throw Napi::RangeError::New(env, std::string(what) + ": expected length " + std::to_string(want) + ", received " +
-                                         std::to_string(f.ElementLength()));
+                                         std::to_string(length));
+  if (length > 0 && data == nullptr) throw Napi::TypeError::New(env, std::string(what) + ": its ArrayBuffer is detached");
   *got = want;
-  return f.Data();
+  return static_cast<const double*>(data);
 }
 
 }  // namespace
@@ -86,16 +100,14 @@ OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const
   Napi::Env env = info.Env();
   OpArgs a(env);
   a.names.assign(slot_names, slot_names + num_slots);
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "slots: expected an Array");
-  Napi::Array arr = info[0].As<Napi::Array>();
-  if (arr.Length() != a.names.size())
-    throw Napi::RangeError::New(env, "slots: expected " + std::to_string(a.names.size()) + " entries, received " +
-                                         std::to_string(arr.Length()));
-  a.slots.reserve(a.names.size());
-  for (uint32_t i = 0; i < arr.Length(); ++i)
-    a.slots.push_back(device ? DeviceSlot(env, arr.Get(i), a.names[i]) : HostSlot(env, arr.Get(i), a.names[i]));
-  a.params = Doubles(env, info[1], num_params, "params", &a.num_params);
-  a.scalars = const_cast<double*>(Doubles(env, info[2], num_scalars, "scalars", &a.num_scalars));
+  if (info.Length() != 2 + num_slots)
+    throw Napi::RangeError::New(env, "expected params, scalars and " + std::to_string(num_slots) + " slots, received " +
+                                         std::to_string(info.Length()) + " arguments");
+  a.params = Doubles(env, info[0], num_params, "params", &a.num_params);
+  a.scalars = const_cast<double*>(Doubles(env, info[1], num_scalars, "scalars", &a.num_scalars));
+  a.slots.reserve(num_slots);
+  for (size_t i = 0; i < num_slots; ++i)
+    a.slots.push_back(device ? DeviceSlot(env, info[2 + i], a.names[i]) : HostSlot(env, info[2 + i], a.names[i]));
   return a;
 }
 
@@ -138,18 +150,8 @@ int OpArgs::Enum(int i, const char* name, int count) const {
 
 std::vector<Napi::ObjectReference> KeepAlive(const Napi::CallbackInfo& info) {
   std::vector<Napi::ObjectReference> keep;
-  for (size_t i = 0; i < info.Length(); ++i) {
-    Napi::Value v = info[i];
-    if (v.IsTypedArray()) {
-      keep.push_back(Napi::Persistent(v.As<Napi::Object>()));
-    } else if (v.IsArray()) {
-      Napi::Array a = v.As<Napi::Array>();
-      for (uint32_t j = 0; j < a.Length(); ++j) {
-        Napi::Value e = a.Get(j);
-        if (e.IsTypedArray()) keep.push_back(Napi::Persistent(e.As<Napi::Object>()));
-      }
-    }
-  }
+  for (size_t i = 0; i < info.Length(); ++i)
+    if (info[i].IsTypedArray()) keep.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
   return keep;
 }
 

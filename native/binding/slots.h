@@ -1,8 +1,8 @@
-// The one native protocol of both addons, op(slots, params, scalars) (lib/op.ts), decoded once:
-//   slots    a JS Array, one entry per slot the op's descriptor declares, in its order: a TypedArray
-//            or null (CPU addon), or [pointer: bigint, length, slot type code] or null (CUDA addon)
+// The one native protocol of both addons, op(params, scalars, ...slots) (lib/op.ts), decoded once:
 //   params   Float64Array of the packed options, read through the named offsets of layout.gen.h
 //   scalars  Float64Array the kernel writes its scalar results into
+//   slots    one argument per slot the op's descriptor declares, in its order: a TypedArray or null
+//            (CPU addon), or [pointer: bigint, length, slot type code] or null (CUDA addon)
 // Each op's decoder (native/binding/ops/<family>.h) turns an OpArgs into the kernel's argument struct
 // and is shared by both addons: the CPU binding calls the C++ kernel with it, the CUDA binding the
 // CUDA launch. Every length a kernel relies on is rechecked here, whatever the facade checked.
@@ -51,7 +51,7 @@ struct OpArgs {
   Napi::Error Range(const std::string& msg) const { return Napi::RangeError::New(env, msg); }
 };
 
-// Reads info[0..2] as the protocol above. `device` selects the slot form; names are the descriptor's.
+// Reads the call's arguments as the protocol above. `device` selects the slot form; names are the descriptor's.
 OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
                   size_t num_params, size_t num_scalars);
 // ReadOpArgs with the counts and names of op `L` (a namespace of layout.gen.h, e.g. rkl::policyLoss).

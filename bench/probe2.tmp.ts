@@ -1,0 +1,11 @@
+import { registry, Io } from '../lib/op.js';
+import '../lib/index.js';
+import { binding } from '../lib/native.js';
+const d = registry.find((x) => x.name === 'preferenceLoss')!;
+const P = 8;
+const c = new Float32Array(P).map((_, i) => -10 - i), r = new Float32Array(P).map((_, i) => -11 + i * 0.3);
+const rc = c.map((x) => x + 0.1), rr = r.map((x) => x - 0.2);
+const io = new Io(false, d.slots, d.mix); const p = (d.prepare as any)(io, c, r, { refChosenLogps: rc, refRejectedLogps: rr });
+const fn = (binding() as any).preferenceLoss;
+const slots = io.nativeSlots();
+for (let i = 0; i < 2000000; i++) fn(slots, p.params, p.scalars);
