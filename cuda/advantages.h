@@ -1,5 +1,5 @@
 // Advantage estimators, reward-model ensembles and token-level returns on a CUDA device
-// (KERNELS.md section 2). They compute exactly what the CPU kernels native/kernels/advantages.{h,cc}
+// (docs/advantages.md). They compute exactly what the CPU kernels native/kernels/advantages.{h,cc}
 // compute, with the same argument struct (rk::GroupAdvantagesArgs): group_advantages (grpo, rloo,
 // reinforce_pp_baseline, opo, passk, bnpo; contiguous groups or group ids; K rewards with weights;
 // sum_then_normalize and normalize_then_sum; NaN = missing), ensemble_rewards, gae,

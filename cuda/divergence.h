@@ -1,4 +1,4 @@
-// Full-vocabulary divergences on a CUDA device, forward and gradient (KERNELS.md section 3; the CPU
+// Full-vocabulary divergences on a CUDA device, forward and gradient (docs/divergence.md; the CPU
 // kernel is native/kernels/divergence.{h,cc} and this matches it).
 //
 // logits (student z), target (zt): (N, V) row-major on the device, the same dtype (f32/bf16/f16);

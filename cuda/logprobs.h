@@ -1,4 +1,4 @@
-// Token log-probs on a CUDA device, forward and backward (KERNELS.md section 1; the CPU kernels are
+// Token log-probs on a CUDA device, forward and backward (docs/logprobs.md; the CPU kernels are
 // native/kernels/logprobs.{h,cc} and these match them).
 //
 // logits: (N, V) row-major on the device, f32 / bf16 / f16;  targets: (N) int32 on the device;

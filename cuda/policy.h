@@ -1,5 +1,5 @@
-// Policy-gradient losses and KL estimators on a CUDA device, forward and backward (KERNELS.md
-// section 3). They compute exactly what the CPU kernels native/kernels/policy.{h,cc} compute, with
+// Policy-gradient losses and KL estimators on a CUDA device, forward and backward (docs/policy.md).
+// They compute exactly what the CPU kernels native/kernels/policy.{h,cc} compute, with
 // the same option structs (rk::PolicyLossInputs / rk::PolicyLossParams): every variant (ppo, gspo,
 // cispo, sapo, gpg), clip options, dual clip, delta, the four aggregations and the normalizer,
 // optional reference log-probs with every KL estimator, optional entropy with entropy_coef.

@@ -1,4 +1,4 @@
-// Preference losses on a CUDA device, forward and backward (KERNELS.md section 4). They compute
+// Preference losses on a CUDA device, forward and backward (docs/preference.md). They compute
 // exactly what the CPU kernels native/kernels/preference.{h,cc} compute, with the same option
 // structs: preference_loss (all fifteen losses of rk::PrefLoss, label smoothing, the f-divergence
 // map, RPO's nll_weight, bt margins and soft labels), kto_loss and token_weighted_dpo_loss (TGDPO).

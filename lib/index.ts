@@ -3,7 +3,7 @@ import { loadNative } from './native.js';
 // A missing native binary is an error at import, with how to build it.
 loadNative();
 
-// reward-kernels: the public API. One module per kernel family; see KERNELS.md for the math.
+// reward-kernels: the public API. One folder per kernel family; the math is in docs/<family>.md.
 export {
   defaultNumThreads,
   getNumThreads,

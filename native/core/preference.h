@@ -18,7 +18,7 @@ namespace rk {
 
 // ---- contract ---------------------------------------------------------------------------------
 
-// Order and codes are the TS facade's (lib/preference.ts LOSSES) and the CUDA kernels'.
+// Order and codes are the TS facade's (lib/preference/losses.ts LOSSES) and the CUDA kernels'.
 enum class PrefLoss : int {
   Sigmoid = 0, Robust, Hinge, Ipo, ExoPair, NcaPair, BcoPair, SppoHard, ApoZero, ApoDown,
   Discopop, Simpo, Cpo, Orpo, Bt,
@@ -26,7 +26,7 @@ enum class PrefLoss : int {
 constexpr int kPrefLossCount = 15;
 static_assert(static_cast<int>(PrefLoss::Bt) + 1 == kPrefLossCount, "PrefLoss: last enumerator + 1 == count");
 
-// Order and codes are lib/preference.ts FDIVS.
+// Order and codes are lib/preference/losses.ts FDIVS.
 enum class FDivergence : int { ReverseKl = 0, ForwardKl, Js, Alpha };
 constexpr int kFDivergenceCount = 4;
 static_assert(static_cast<int>(FDivergence::Alpha) + 1 == kFDivergenceCount,

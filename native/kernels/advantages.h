@@ -1,4 +1,4 @@
-// Advantage estimators (KERNELS.md section 2): group-normalised outcome advantages, reward-model
+// Advantage estimators (docs/advantages.md): group-normalised outcome advantages, reward-model
 // ensembles, and token-level returns. Small-data kernels: every statistic is accumulated in double
 // in index order, so results never depend on the thread count.
 //

@@ -1,4 +1,4 @@
-// Full-vocabulary divergences between two logit rows, forward and gradient (KERNELS.md section 3).
+// Full-vocabulary divergences between two logit rows, forward and gradient (docs/divergence.md).
 //
 // logits, target: (N, V) row-major, same dtype (f32 / bf16 / f16);  div: (N) f32;  grad: (N, V) f32.
 //   p = softmax(z / tau) (student),  q = softmax(zt / tau) (target / teacher)

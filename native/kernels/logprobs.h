@@ -1,4 +1,4 @@
-// Token log-probs over a vocabulary, forward and backward (KERNELS.md section 1).
+// Token log-probs over a vocabulary, forward and backward (docs/logprobs.md).
 //
 // logits: (N, V) row-major, f32 / bf16 / f16;  targets: (N) int32;  outputs (N) f32.
 //   z' = z / tau,  lse = log sum_j exp(z'_j),  logp = z'_y - lse,  H = lse - sum_j p_j z'_j

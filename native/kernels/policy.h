@@ -1,4 +1,4 @@
-// Policy-gradient losses and KL estimators, forward and backward (KERNELS.md section 3).
+// Policy-gradient losses and KL estimators, forward and backward (docs/policy.md).
 //
 // logprobs, old_logprobs, ref_logprobs, entropy, mask: (B, T) row-major;  advantages: (B) or (B, T).
 //   d = logprobs - old_logprobs,  r = exp(clamp(d, -20, 20)),  L_t per variant (see policy.cc),

@@ -1,4 +1,4 @@
-// Preference losses, forward and backward (KERNELS.md section 4).
+// Preference losses, forward and backward (docs/preference.md).
 //
 // preference_loss: chosen, rejected (P) f32 sequence log-prob sums (rewards for 'bt');
 //   optional ref_chosen, ref_rejected (P) (absent = 0: reference-free); optional chosen_len,

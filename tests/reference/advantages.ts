@@ -1,4 +1,4 @@
-// Float64 reference of the advantage kernels, written from the formulas in KERNELS.md section 2 and
+// Float64 reference of the advantage kernels, written from the formulas in docs/advantages.md and
 // the conventions in docs/advantages.md (verl singleton groups, TRL NaN-as-missing, GDPO, BNPO).
 // Plain and direct: groups as lists of indices, statistics recomputed from the definitions.
 

@@ -1,4 +1,4 @@
-// Float64 reference of vocabDivergence (KERNELS.md section 3), written from the definitions:
+// Float64 reference of vocabDivergence (docs/divergence.md), written from the definitions:
 //   p = softmax(z / tau), q = softmax(zt / tau)
 //   forward_kl KL(q || p), reverse_kl KL(p || q),
 //   jsd beta KL(q || m) + (1 - beta) KL(p || m), m = beta q + (1 - beta) p (beta 0 / 1: forward / reverse)

@@ -1,4 +1,4 @@
-// Float64 reference of KERNELS.md section 1, written from the formulas:
+// Float64 reference of docs/logprobs.md, written from the formulas:
 //   z' = z / tau, lse = log sum_j exp(z'_j), logp = z'_y - lse, H = lse - sum_j p_j z'_j
 //   dL/dz_j = (1/tau) ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) )
 

@@ -1,4 +1,4 @@
-// Float64 reference of the policy losses and KL estimators, written from KERNELS.md section 3 (with
+// Float64 reference of the policy losses and KL estimators, written from docs/policy.md (with
 // the verl/TRL details noted in docs/policy.md). Plain loops, no cleverness: the loss matrix first,
 // then the aggregation exactly as defined.
 //

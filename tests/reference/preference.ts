@@ -1,4 +1,4 @@
-// Float64 reference of the preference losses, written from KERNELS.md section 4 (checked against
+// Float64 reference of the preference losses, written from docs/preference.md (checked against
 // TRL DPOTrainer.dpo_loss / CPOTrainer / ORPOTrainer / KTOTrainer / RewardTrainer and Liger
 // chunked_loss). Forward only: the tests check the native gradients against central finite
 // differences of these functions.
