@@ -180,6 +180,26 @@ for (const [B, T] of [[1, 1], [3, 7], [8, 129], [5, 1000]] as const) {
   }
 }
 
+// ---- sequence ops (valueLoss, geoMeanPolicyLoss) ---------------------------------------------------
+for (const [B, T] of [[1, 1], [3, 7], [9, 130]] as const) {
+  const n = B * T;
+  const a = randn(n, 1, n + 51), b = randn(n, 1, n + 52), c = randn(n, 1, n + 53);
+  const m8 = bits(n, 0.8, n + 54);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  for (const mask of [null, m8, mf]) {
+    for (const aggregation of ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'] as const) {
+      add('valueLoss', `${B}x${T} ${aggregation} ${mask?.constructor.name}`, () =>
+        rk.valueLoss(a, b, c, mask, { seqLen: T, aggregation, cliprangeValue: 0.3 }),
+      );
+    }
+    for (const adv of [randn(B, 1, B + 55), c]) {
+      add('geoMeanPolicyLoss', `${B}x${T} a${adv.length} ${mask?.constructor.name}`, () =>
+        rk.geoMeanPolicyLoss(a, a.map((x, i) => x + 0.3 * b[i]), adv, mask, { seqLen: T, epsilonLow: 0.3, epsilonHigh: 0.2 }),
+      );
+    }
+  }
+}
+
 // ---- preference losses ---------------------------------------------------------------------------
 const LOSSES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero',
   'apo_down', 'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;
