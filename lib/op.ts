@@ -10,7 +10,7 @@
 //   scalars Float64Array the kernel writes its scalar results into (declaration order)
 //   slots   one argument per declared slot in declaration order: a TypedArray or null on the host;
 //           [pointer: bigint, length: number, dtype code] or null on the device
-import { describe, finiteIn, integer, oneOf, options as optionsObject, typedArray } from './check.js';
+import { describe, finiteIn, integer, isDetached, oneOf, options as optionsObject, typedArray } from './check.js';
 import {
   alloc,
   cudaNative,
@@ -111,6 +111,7 @@ export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValue
 /** Element types a slot may hold; 'u16' is a Uint16Array of bf16 or f16 bits (the dtype option says which). */
 export type SlotType = 'f32' | 'u16' | 'i32' | 'u8' | 'f64';
 const HOST_CTOR = { f32: Float32Array, u16: Uint16Array, i32: Int32Array, u8: Uint8Array, f64: Float64Array } as const;
+type TypedArrayCtorOf = (typeof HOST_CTOR)[SlotType];
 /** Device dtype -> slot type. */
 const DEVICE_SLOT: Record<DeviceDType, SlotType> = { f32: 'f32', bf16: 'u16', f16: 'u16', i32: 'i32', u8: 'u8' };
 /** Native slot type codes (native/binding/slots.h SlotType). */
@@ -173,6 +174,15 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     return `${this.mixWhat}; host and device arrays cannot be mixed in one call`;
   }
 
+  /** rejectDevice for obj[k] of every key k, named `${prefix}.${k}` (the name is built only to throw). */
+  rejectDevices(obj: unknown, keys: readonly string[], prefix: string): void {
+    if (this.device || obj === null || typeof obj !== 'object') return;
+    for (let i = 0; i < keys.length; i++) {
+      const v = (obj as Record<string, unknown>)[keys[i]];
+      if (v instanceof DeviceArray) this.rejectDevice(v, `${prefix}.${keys[i]}`);
+    }
+  }
+
   /** On the host path, a TypeError when `value` is a DeviceArray. */
   rejectDevice(value: unknown, name: string): void {
     if (!this.device && value instanceof DeviceArray) {
@@ -201,13 +211,21 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
       devicePointer(value, name);
       a = value;
     } else {
-      this.rejectDevice(value, name);
-      const ctor = allowed.map((t) => HOST_CTOR[t]).find((c) => value instanceof c);
+      // Fast path: the common case is an array of the slot's first type (no allocation here).
+      let ctor: TypedArrayCtorOf | undefined;
+      for (let i = 0; i < allowed.length; i++) {
+        if (value instanceof HOST_CTOR[allowed[i]]) {
+          ctor = HOST_CTOR[allowed[i]];
+          break;
+        }
+      }
       if (ctor === undefined) {
+        this.rejectDevice(value, name);
         if (allowed.length === 1) typedArray(value, name, HOST_CTOR[allowed[0]]); // throws its message
         throw new TypeError(`${name}: expected a ${typeNames(allowed)}, received ${describe(value)}`);
       }
-      a = typedArray(value, name, ctor);
+      a = value as HostBuf;
+      if (a.length === 0 && isDetached(a)) typedArray(value, name, ctor); // a detached buffer: throws its message
     }
     if (length !== undefined && a.length !== length) {
       throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);

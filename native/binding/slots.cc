@@ -99,15 +99,16 @@ OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const
                   size_t num_params, size_t num_scalars) {
   Napi::Env env = info.Env();
   OpArgs a(env);
-  a.names.assign(slot_names, slot_names + num_slots);
+  a.names = slot_names;
+  a.num_slots = num_slots;
+  if (num_slots > OpArgs::kMaxSlots) throw Napi::Error::New(env, "slots: more than OpArgs::kMaxSlots");
   if (info.Length() != 2 + num_slots)
     throw Napi::RangeError::New(env, "expected params, scalars and " + std::to_string(num_slots) + " slots, received " +
                                          std::to_string(info.Length()) + " arguments");
   a.params = Doubles(env, info[0], num_params, "params", &a.num_params);
   a.scalars = const_cast<double*>(Doubles(env, info[1], num_scalars, "scalars", &a.num_scalars));
-  a.slots.reserve(num_slots);
   for (size_t i = 0; i < num_slots; ++i)
-    a.slots.push_back(device ? DeviceSlot(env, info[2 + i], a.names[i]) : HostSlot(env, info[2 + i], a.names[i]));
+    a.slots[i] = device ? DeviceSlot(env, info[2 + i], a.names[i]) : HostSlot(env, info[2 + i], a.names[i]);
   return a;
 }
 
@@ -116,13 +117,12 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
   bool ok = false;
-  std::string allowed;
-  for (SlotType t : types) {
-    ok = ok || s.type == t;
-    allowed += (allowed.empty() ? "" : " or ") + std::string(SlotTypeName(t));
-  }
-  if (!ok)
+  for (SlotType t : types) ok = ok || s.type == t;
+  if (!ok) {
+    std::string allowed;
+    for (SlotType t : types) allowed += (allowed.empty() ? "" : " or ") + std::string(SlotTypeName(t));
     throw Napi::TypeError::New(env, std::string(name) + ": expected " + allowed + ", received " + SlotTypeName(s.type));
+  }
   if (want >= 0 && s.length != static_cast<size_t>(want))
     throw Napi::RangeError::New(env, std::string(name) + ": expected length " + std::to_string(want) + ", received " +
                                          std::to_string(s.length));

@@ -30,8 +30,10 @@ struct Slot {
 
 struct OpArgs {
   Napi::Env env;
-  std::vector<Slot> slots;
-  std::vector<const char*> names;  // slot names (for messages)
+  static constexpr size_t kMaxSlots = 24;
+  Slot slots[kMaxSlots];             // inline: no allocation per call
+  size_t num_slots = 0;
+  const char* const* names = nullptr;  // the slot names (layout.gen.h), for messages
   const double* params = nullptr;
   size_t num_params = 0;
   double* scalars = nullptr;
@@ -39,6 +41,7 @@ struct OpArgs {
 
   explicit OpArgs(Napi::Env e) : env(e) {}
   const Slot& operator[](int i) const { return slots[static_cast<size_t>(i)]; }
+  size_t size() const { return num_slots; }
 
   // The slot, which must be present, of one of `types`, of length `want` (when want >= 0).
   const Slot& Need(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
