@@ -283,10 +283,34 @@ interface CpuOps {
   [name: string]: NativeOp | NativeOpAsync;
 }
 
+/**
+ * An entry point's two call signatures: the host one, and the device one (picked when the arrays
+ * are DeviceArrays). Labelled tuples keep the parameter names in editor hints.
+ */
+export interface Overloads<HA extends unknown[], HR, DA extends unknown[], DR> {
+  (...args: HA): HR;
+  (...args: DA): DR;
+}
+
+/** The public sync and Async entry points of an op, each stated once by its host and device signatures. */
+export interface TypedOp<HA extends unknown[], HR, DA extends unknown[], DR> {
+  sync: Overloads<HA, HR, DA, DR>;
+  async: Overloads<HA, Promise<HR>, DA, Promise<DR>>;
+}
+
+/** What defineOp returns: the untyped entry points, the descriptor, and their public typing. */
+export interface DefinedOp<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R> {
+  sync: (...args: A) => R;
+  async: (...args: A) => Promise<R>;
+  descriptor: OpDescriptor<S, O, A, R>;
+  /** sync and async typed by the host arguments and result, and the device arguments and result. */
+  typed<HA extends unknown[], HR, DA extends unknown[], DR>(): TypedOp<HA, HR, DA, DR>;
+}
+
 /** The sync and Async entry points of a descriptor (host and device). */
 export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R>(
   d: OpDescriptor<S, O, A, R>,
-): { sync: (...args: A) => R; async: (...args: A) => Promise<R>; descriptor: OpDescriptor<S, O, A, R> } {
+): DefinedOp<S, O, A, R> {
   registry.push(d as unknown as OpDescriptor<SlotSpecs, OptionSpecs, never[], unknown>);
   const at = d.deviceArg ?? 0;
   let cpuOps: CpuOps | undefined;
@@ -339,7 +363,8 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
     holdDeviceArrays(held, -1);
     return p.finish();
   };
-  return { sync, async, descriptor: d };
+  const typed = <HA extends unknown[], HR, DA extends unknown[], DR>() => ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;
+  return { sync, async, descriptor: d, typed };
 }
 
 export { describe, integer, optionsObject };

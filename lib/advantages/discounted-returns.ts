@@ -45,23 +45,22 @@ const op = defineOp({
   },
 });
 
-interface DiscountedReturnsFn {
-  /**
-   * Discounted returns `G_t = sum_k gamma^k r_{t+k}` over the response tokens of each row of a
-   * padded [B, T] tensor (masked tokens are skipped and get 0).
-   *
-   * @example
-   * const returns = discountedReturns(tokenRewards, mask, { seqLen: 512, gamma: 0.99 });
-   */
-  (rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Float32Array;
-  /** On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray. */
-  (rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions): DeviceArray<'f32'>;
-}
-interface DiscountedReturnsAsyncFn {
-  /** discountedReturns on a worker thread. */
-  (rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Promise<Float32Array>;
-  (rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions],
+  Float32Array,
+  [rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions],
+  DeviceArray<'f32'>
+>();
 
-export const discountedReturns = op.sync as unknown as DiscountedReturnsFn;
-export const discountedReturnsAsync = op.async as unknown as DiscountedReturnsAsyncFn;
+/**
+ * Discounted returns `G_t = sum_k gamma^k r_{t+k}` over the response tokens of each row of a
+ * padded [B, T] tensor (masked tokens are skipped and get 0).
+ *
+ * On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray.
+ *
+ * @example
+ * const returns = discountedReturns(tokenRewards, mask, { seqLen: 512, gamma: 0.99 });
+ */
+export const discountedReturns = typed.sync;
+/** discountedReturns on a worker thread; leave its buffers untouched until it settles. */
+export const discountedReturnsAsync = typed.async;

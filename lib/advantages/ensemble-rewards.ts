@@ -61,24 +61,23 @@ const op = defineOp({
   },
 });
 
-interface EnsembleRewardsFn {
-  /**
-   * Combines M reward models' scores per sample: mean, min (worst-case optimisation) or uwo
-   * (mean - lambda * population variance), as in "Reward Model Ensembles Help Mitigate
-   * Overoptimization". NaN scores are skipped; a row of NaN gives NaN.
-   *
-   * @example
-   * const r = ensembleRewards(scores, { numModels: 4, method: 'uwo', lambda: 0.5 });
-   */
-  (rewards: Float32Array, options: EnsembleRewardsOptions): Float32Array;
-  /** On an f32 DeviceArray it runs on the GPU; the result is an f32 DeviceArray (options.out, or one owned by the caller). */
-  (rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): DeviceArray<'f32'>;
-}
-interface EnsembleRewardsAsyncFn {
-  /** ensembleRewards on a worker thread. */
-  (rewards: Float32Array, options: EnsembleRewardsOptions): Promise<Float32Array>;
-  (rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [rewards: Float32Array, options: EnsembleRewardsOptions],
+  Float32Array,
+  [rewards: DeviceArray, options: DeviceEnsembleRewardsOptions],
+  DeviceArray<'f32'>
+>();
 
-export const ensembleRewards = op.sync as unknown as EnsembleRewardsFn;
-export const ensembleRewardsAsync = op.async as unknown as EnsembleRewardsAsyncFn;
+/**
+ * Combines M reward models' scores per sample: mean, min (worst-case optimisation) or uwo
+ * (mean - lambda * population variance), as in "Reward Model Ensembles Help Mitigate
+ * Overoptimization". NaN scores are skipped; a row of NaN gives NaN.
+ *
+ * On an f32 DeviceArray it runs on the GPU; the result is an f32 DeviceArray (options.out, or one owned by the caller).
+ *
+ * @example
+ * const r = ensembleRewards(scores, { numModels: 4, method: 'uwo', lambda: 0.5 });
+ */
+export const ensembleRewards = typed.sync;
+/** ensembleRewards on a worker thread; leave its buffers untouched until it settles. */
+export const ensembleRewardsAsync = typed.async;

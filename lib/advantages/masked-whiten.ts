@@ -45,23 +45,22 @@ const op = defineOp({
   },
 });
 
-interface MaskedWhitenFn {
-  /**
-   * verl's `masked_whiten`: `(x - mean) / sqrt(var + 1e-8)` with the mask-weighted mean and unbiased
-   * variance over every masked-in element; masked-out positions get 0. `out` may be `values` itself.
-   *
-   * @example
-   * const adv = maskedWhiten(advantages, mask);
-   */
-  (values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Float32Array;
-  /** On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray. */
-  (values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): DeviceArray<'f32'>;
-}
-interface MaskedWhitenAsyncFn {
-  /** maskedWhiten on a worker thread. */
-  (values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Promise<Float32Array>;
-  (values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions],
+  Float32Array,
+  [values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions],
+  DeviceArray<'f32'>
+>();
 
-export const maskedWhiten = op.sync as unknown as MaskedWhitenFn;
-export const maskedWhitenAsync = op.async as unknown as MaskedWhitenAsyncFn;
+/**
+ * verl's `masked_whiten`: `(x - mean) / sqrt(var + 1e-8)` with the mask-weighted mean and unbiased
+ * variance over every masked-in element; masked-out positions get 0. `out` may be `values` itself.
+ *
+ * On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray.
+ *
+ * @example
+ * const adv = maskedWhiten(advantages, mask);
+ */
+export const maskedWhiten = typed.sync;
+/** maskedWhiten on a worker thread; leave its buffers untouched until it settles. */
+export const maskedWhitenAsync = typed.async;

@@ -208,32 +208,29 @@ const op = defineOp({
   },
 });
 
-interface VocabDivergenceFn {
-  /**
-   * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
-   * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
-   * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
-   * temporary is allocated besides the gradient you ask for.
-   *
-   * @example
-   * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
-   * const { divergence, gradient } = vocabDivergence(student, teacher, {
-   *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
-   * });
-   */
-  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): VocabDivergenceResult;
-  /**
-   * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
-   * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
-   * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
-   */
-  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): DeviceVocabDivergenceResult;
-}
-interface VocabDivergenceAsyncFn {
-  /** vocabDivergence on a worker thread; the buffers must stay untouched until it settles. */
-  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): Promise<VocabDivergenceResult>;
-  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): Promise<DeviceVocabDivergenceResult>;
-}
+const typed = op.typed<
+  [logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions],
+  VocabDivergenceResult,
+  [logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions],
+  DeviceVocabDivergenceResult
+>();
 
-export const vocabDivergence = op.sync as unknown as VocabDivergenceFn;
-export const vocabDivergenceAsync = op.async as unknown as VocabDivergenceAsyncFn;
+/**
+ * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
+ * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
+ * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
+ * temporary is allocated besides the gradient you ask for.
+ *
+ * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
+ * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
+ * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
+ *
+ * @example
+ * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
+ * const { divergence, gradient } = vocabDivergence(student, teacher, {
+ *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
+ * });
+ */
+export const vocabDivergence = typed.sync;
+/** vocabDivergence on a worker thread; leave its buffers untouched until it settles. */
+export const vocabDivergenceAsync = typed.async;

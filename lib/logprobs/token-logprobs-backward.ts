@@ -83,33 +83,25 @@ const op = defineOp({
   },
 });
 
-interface TokenLogprobsBackwardFn {
-  /**
-   * Gradient of a loss with respect to the logits, (N * V) f32, given dL/dlogp per row (and
-   * optionally dL/dH). Pass the forward pass's `logsumexp` (and `entropy` when `gradEntropy` is
-   * given) to read the logits once instead of twice. `inPlace: true` overwrites f32 logits.
-   *
-   * Precision: with `logsumexp` given, p_j is exp(z_j/tau - lse) with lse stored in f32, so its
-   * relative error grows like |lse| * 6e-8; for |logits / tau| in the thousands, leave
-   * `logsumexp` out and the kernel recomputes the row statistics exactly.
-   */
-  (logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions): Float32Array;
-  /**
-   * With DeviceArrays (every array on the device, f32 except the logits and the i32 targets) the
-   * kernel runs on the GPU and the gradient is a DeviceArray.
-   */
-  (logits: DeviceArray, targets: DeviceArray, gradLogprobs: DeviceArray, options: DeviceTokenLogprobsBackwardOptions): DeviceArray<'f32'>;
-}
-interface TokenLogprobsBackwardAsyncFn {
-  /** tokenLogprobsBackward on a worker thread; the buffers must stay untouched until it settles. */
-  (logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions): Promise<Float32Array>;
-  (
-    logits: DeviceArray,
-    targets: DeviceArray,
-    gradLogprobs: DeviceArray,
-    options: DeviceTokenLogprobsBackwardOptions,
-  ): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions],
+  Float32Array,
+  [logits: DeviceArray, targets: DeviceArray, gradLogprobs: DeviceArray, options: DeviceTokenLogprobsBackwardOptions],
+  DeviceArray<'f32'>
+>();
 
-export const tokenLogprobsBackward = op.sync as unknown as TokenLogprobsBackwardFn;
-export const tokenLogprobsBackwardAsync = op.async as unknown as TokenLogprobsBackwardAsyncFn;
+/**
+ * Gradient of a loss with respect to the logits, (N * V) f32, given dL/dlogp per row (and
+ * optionally dL/dH). Pass the forward pass's `logsumexp` (and `entropy` when `gradEntropy` is
+ * given) to read the logits once instead of twice. `inPlace: true` overwrites f32 logits.
+ *
+ * Precision: with `logsumexp` given, p_j is exp(z_j/tau - lse) with lse stored in f32, so its
+ * relative error grows like |lse| * 6e-8; for |logits / tau| in the thousands, leave
+ * `logsumexp` out and the kernel recomputes the row statistics exactly.
+ *
+ * With DeviceArrays (every array on the device, f32 except the logits and the i32 targets) the
+ * kernel runs on the GPU and the gradient is a DeviceArray.
+ */
+export const tokenLogprobsBackward = typed.sync;
+/** tokenLogprobsBackward on a worker thread; leave its buffers untouched until it settles. */
+export const tokenLogprobsBackwardAsync = typed.async;

@@ -80,24 +80,23 @@ const op = defineOp({
   },
 });
 
-interface KlPenaltyFn {
-  /**
-   * Elementwise KL estimate between the policy and a reference from per-token log-probs, with its
-   * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
-   * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
-   *
-   * @example
-   * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
-   */
-  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): KlPenaltyResult;
-  /** With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded. */
-  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): DeviceKlPenaltyResult;
-}
-interface KlPenaltyAsyncFn {
-  /** klPenalty on a worker thread; the input buffers must stay untouched until it settles. */
-  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): Promise<KlPenaltyResult>;
-  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): Promise<DeviceKlPenaltyResult>;
-}
+const typed = op.typed<
+  [logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions],
+  KlPenaltyResult,
+  [logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions],
+  DeviceKlPenaltyResult
+>();
 
-export const klPenalty = op.sync as unknown as KlPenaltyFn;
-export const klPenaltyAsync = op.async as unknown as KlPenaltyAsyncFn;
+/**
+ * Elementwise KL estimate between the policy and a reference from per-token log-probs, with its
+ * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
+ * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
+ *
+ * With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded.
+ *
+ * @example
+ * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
+ */
+export const klPenalty = typed.sync;
+/** klPenalty on a worker thread; leave its buffers untouched until it settles. */
+export const klPenaltyAsync = typed.async;

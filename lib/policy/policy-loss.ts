@@ -222,30 +222,27 @@ const op = defineOp({
   },
 });
 
-interface PolicyLossFn {
-  /**
-   * A policy-gradient loss (PPO/GRPO clipped surrogate and its variants) over padded (B, T)
-   * log-probs, with its gradient with respect to the log-probs and the metrics trainers log.
-   *
-   * @param logprobs current policy log-probs of the sampled tokens, (B * T)
-   * @param oldLogprobs log-probs of the policy that sampled them, (B * T)
-   * @param advantages one per sequence (B) or one per token (B * T)
-   * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
-   * @example
-   * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
-   */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions): PolicyLossResult;
-  /**
-   * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU: the gradients are f32
-   * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers.
-   */
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions): DevicePolicyLossResult;
-}
-interface PolicyLossAsyncFn {
-  /** policyLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions): Promise<PolicyLossResult>;
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions): Promise<DevicePolicyLossResult>;
-}
+const typed = op.typed<
+  [logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions],
+  PolicyLossResult,
+  [logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions],
+  DevicePolicyLossResult
+>();
 
-export const policyLoss = op.sync as unknown as PolicyLossFn;
-export const policyLossAsync = op.async as unknown as PolicyLossAsyncFn;
+/**
+ * A policy-gradient loss (PPO/GRPO clipped surrogate and its variants) over padded (B, T)
+ * log-probs, with its gradient with respect to the log-probs and the metrics trainers log.
+ *
+ * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU: the gradients are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers.
+ *
+ * @param logprobs current policy log-probs of the sampled tokens, (B * T)
+ * @param oldLogprobs log-probs of the policy that sampled them, (B * T)
+ * @param advantages one per sequence (B) or one per token (B * T)
+ * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
+ * @example
+ * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
+ */
+export const policyLoss = typed.sync;
+/** policyLoss on a worker thread; leave its buffers untouched until it settles. */
+export const policyLossAsync = typed.async;

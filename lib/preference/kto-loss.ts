@@ -112,27 +112,24 @@ const op = defineOp({
   },
 });
 
-interface KtoLossFn {
-  /**
-   * KTO (unpaired): with r = logp - ref and x = beta (r - kl), a desirable example costs
-   * desirableWeight (1 - s(x)) and an undesirable one undesirableWeight (1 - s(-x)); `loss` is the
-   * mean over all examples, `grad` its gradient with respect to `policyLogps`.
-   *
-   * @example
-   * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
-   */
-  (policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult;
-  /**
-   * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
-   * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
-   */
-  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): DeviceKtoLossResult;
-}
-interface KtoLossAsyncFn {
-  /** ktoLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult>;
-  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): Promise<DeviceKtoLossResult>;
-}
+const typed = op.typed<
+  [policyLogps: Float32Array, options: KtoLossOptions],
+  KtoLossResult,
+  [policyLogps: DeviceArray, options: DeviceKtoLossOptions],
+  DeviceKtoLossResult
+>();
 
-export const ktoLoss = op.sync as unknown as KtoLossFn;
-export const ktoLossAsync = op.async as unknown as KtoLossAsyncFn;
+/**
+ * KTO (unpaired): with r = logp - ref and x = beta (r - kl), a desirable example costs
+ * desirableWeight (1 - s(x)) and an undesirable one undesirableWeight (1 - s(-x)); `loss` is the
+ * mean over all examples, `grad` its gradient with respect to `policyLogps`.
+ *
+ * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
+ * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
+ *
+ * @example
+ * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
+ */
+export const ktoLoss = typed.sync;
+/** ktoLoss on a worker thread; leave its buffers untouched until it settles. */
+export const ktoLossAsync = typed.async;

@@ -269,34 +269,31 @@ const op = defineOp({
   },
 });
 
-interface PreferenceLossFn {
-  /**
-   * A preference loss over P pairs of sequence log-prob sums, with the implicit rewards, the
-   * metrics trainers log and the gradients of the mean loss with respect to `chosenLogps` and
-   * `rejectedLogps`. All arithmetic is in double; every loss stays finite for log-ratios of
-   * magnitude up to 1e3.
-   *
-   * @example
-   * const r = preferenceLoss(policyChosen, policyRejected, {
-   *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
-   * });
-   * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
-   */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): PreferenceLossResult;
-  /**
-   * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
-   * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
-   * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
-   * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
-   * loss does not use, and preferenceProb values, are not checked there.
-   */
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): DevicePreferenceLossResult;
-}
-interface PreferenceLossAsyncFn {
-  /** preferenceLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): Promise<PreferenceLossResult>;
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): Promise<DevicePreferenceLossResult>;
-}
+const typed = op.typed<
+  [chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions],
+  PreferenceLossResult,
+  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions],
+  DevicePreferenceLossResult
+>();
 
-export const preferenceLoss = op.sync as unknown as PreferenceLossFn;
-export const preferenceLossAsync = op.async as unknown as PreferenceLossAsyncFn;
+/**
+ * A preference loss over P pairs of sequence log-prob sums, with the implicit rewards, the
+ * metrics trainers log and the gradients of the mean loss with respect to `chosenLogps` and
+ * `rejectedLogps`. All arithmetic is in double; every loss stays finite for log-ratios of
+ * magnitude up to 1e3.
+ *
+ * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+ * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
+ * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
+ * loss does not use, and preferenceProb values, are not checked there.
+ *
+ * @example
+ * const r = preferenceLoss(policyChosen, policyRejected, {
+ *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
+ * });
+ * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
+ */
+export const preferenceLoss = typed.sync;
+/** preferenceLoss on a worker thread; leave its buffers untouched until it settles. */
+export const preferenceLossAsync = typed.async;

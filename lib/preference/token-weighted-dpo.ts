@@ -150,30 +150,27 @@ const op = defineOp({
   },
 });
 
-interface TokenWeightedDpoFn {
-  /**
-   * Token-weighted DPO (TGDPO) over B pairs of per-token log-probs (B * T, padded with masks):
-   * z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t)
-   * (logp - ref)_l,t, L = -log s(z); returns the mean loss and its per-token gradients.
-   *
-   * @example
-   * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
-   *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
-   *   chosenMask, rejectedMask,
-   * });
-   */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): TokenWeightedDpoResult;
-  /**
-   * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
-   * (owned by the caller), loss and metrics are downloaded.
-   */
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): DeviceTokenWeightedDpoResult;
-}
-interface TokenWeightedDpoAsyncFn {
-  /** tokenWeightedDpoLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): Promise<TokenWeightedDpoResult>;
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): Promise<DeviceTokenWeightedDpoResult>;
-}
+const typed = op.typed<
+  [chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions],
+  TokenWeightedDpoResult,
+  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions],
+  DeviceTokenWeightedDpoResult
+>();
 
-export const tokenWeightedDpoLoss = op.sync as unknown as TokenWeightedDpoFn;
-export const tokenWeightedDpoLossAsync = op.async as unknown as TokenWeightedDpoAsyncFn;
+/**
+ * Token-weighted DPO (TGDPO) over B pairs of per-token log-probs (B * T, padded with masks):
+ * z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t)
+ * (logp - ref)_l,t, L = -log s(z); returns the mean loss and its per-token gradients.
+ *
+ * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
+ * (owned by the caller), loss and metrics are downloaded.
+ *
+ * @example
+ * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
+ *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
+ *   chosenMask, rejectedMask,
+ * });
+ */
+export const tokenWeightedDpoLoss = typed.sync;
+/** tokenWeightedDpoLoss on a worker thread; leave its buffers untouched until it settles. */
+export const tokenWeightedDpoLossAsync = typed.async;
