@@ -238,6 +238,28 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   }
 }
 
+/**
+ * The options object of a call (optionsObject's check, `required` or not) and its `out` object ({}
+ * when absent), after the host path's refusal of DeviceArrays, in this order: `args` (the other
+ * positional arrays, [value, name]), the options' arrays `keys` (options.<key>) and the outputs
+ * `outs` (options.out.<key>).
+ */
+export function openOptions(
+  io: Io<SlotSpecs>,
+  options: unknown,
+  required: boolean,
+  args: readonly (readonly [unknown, string])[],
+  keys: readonly string[],
+  outs: readonly string[],
+): { opts: Record<string, unknown>; out: Record<string, unknown> } {
+  const opts = optionsObject<Record<string, unknown>>(options, 'options', required) as Record<string, unknown>;
+  const out = (opts.out ?? {}) as Record<string, unknown>;
+  for (const [v, name] of args) io.rejectDevice(v, name);
+  for (const k of keys) io.rejectDevice(opts[k], `options.${k}`);
+  for (const k of outs) io.rejectDevice(out[k], `options.out.${k}`);
+  return { opts, out };
+}
+
 // ---- the descriptor and its entry points ------------------------------------------------------
 
 /** What an op's prepare returns: the packed params, the scalar buffer and how to build the result. */
@@ -317,50 +339,51 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
   const cpu = () => (cpuOps ??= binding<CpuOps>());
   const syncName = d.name;
   const asyncName = `${d.name}Async`;
-  const prepare = (device: boolean, args: A) => {
+  // Reads the call's arrays (host or device by args[at]) and answers a local call; otherwise gives
+  // the native function `name` to run. What prepare allocated is freed when it throws.
+  const start = <F>(args: A, name: string) => {
+    const device = args[at] instanceof DeviceArray;
     const io = new Io(device, d.slots, d.mix);
+    let p: Prepared<R>;
     try {
-      return { io, p: d.prepare(io, ...args) };
+      p = d.prepare(io, ...args);
     } catch (err) {
       io.release();
       throw err;
     }
-  };
-  const sync = (...args: A): R => {
-    const device = args[at] instanceof DeviceArray;
-    const { io, p } = prepare(device, args);
     if (p.local) {
       p.local();
-      return p.finish();
+      return { io, p, fn: null };
     }
-    const fn = (device ? cudaNative(syncName)[syncName] : cpu()[syncName]) as NativeOp;
-    try {
-      fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
-    } catch (err) {
-      io.release();
-      throw err;
+    return { io, p, fn: (device ? cudaNative(name)[name] : cpu()[name]) as F };
+  };
+  const sync = (...args: A): R => {
+    const { io, p, fn } = start<NativeOp>(args, syncName);
+    if (fn) {
+      try {
+        fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+      } catch (err) {
+        io.release();
+        throw err;
+      }
     }
     return p.finish();
   };
   const async = async (...args: A): Promise<R> => {
-    const device = args[at] instanceof DeviceArray;
-    const { io, p } = prepare(device, args);
-    if (p.local) {
-      p.local();
-      return p.finish();
-    }
-    const fn = (device ? cudaNative(asyncName)[asyncName] : cpu()[asyncName]) as NativeOpAsync;
-    // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
-    const held = io.deviceArrays();
-    holdDeviceArrays(held, 1);
-    try {
-      await fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
-    } catch (err) {
+    const { io, p, fn } = start<NativeOpAsync>(args, asyncName);
+    if (fn) {
+      // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
+      const held = io.deviceArrays();
+      holdDeviceArrays(held, 1);
+      try {
+        await fn(io.nativeSlots(), p.params ?? null, p.scalars ?? null);
+      } catch (err) {
+        holdDeviceArrays(held, -1);
+        io.release();
+        throw err;
+      }
       holdDeviceArrays(held, -1);
-      io.release();
-      throw err;
     }
-    holdDeviceArrays(held, -1);
     return p.finish();
   };
   const typed = <HA extends unknown[], HR, DA extends unknown[], DR>() => ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;

@@ -10,7 +10,7 @@
 import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
-import { defineOp, enumOf, flag, int, num, numIn, packOptions, readOptions, type Buf, type OptionValues } from '../op.js';
+import { type Buf, defineOp, enumOf, flag, int, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
 export interface VocabDivergenceOptions {
@@ -115,15 +115,7 @@ const op = defineOp({
   },
   options: DIVERGENCE_OPTIONS,
   prepare(io, ...[logits, targetLogits, options]: Args) {
-    const opts = optionsObject<VocabDivergenceOptions>(options, 'options', true) as Record<string, unknown>;
-    io.rejectDevice(targetLogits, 'targetLogits');
-    io.rejectDevice(opts.labels, 'options.labels');
-    io.rejectDevice(opts.mask, 'options.mask');
-    io.rejectDevice(opts.gradOutput, 'options.gradOutput');
-    if (opts.out !== null && typeof opts.out === 'object') {
-      io.rejectDevice((opts.out as Out).divergence, 'options.out.divergence');
-      io.rejectDevice((opts.out as Out).gradient, 'options.out.gradient');
-    }
+    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], ['labels', 'mask', 'gradOutput'], ['divergence', 'gradient']);
     const l = readLogits(io, logits, opts);
     const { dtype, vocab } = l;
     let rows: number;

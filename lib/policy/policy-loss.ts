@@ -9,7 +9,7 @@
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
 import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, int, num, numIn, readOptions, packOptions, type OptionSpec } from '../op.js';
+import { defineOp, enumOf, int, num, numIn, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { AGGREGATIONS, ESTIMATORS, LOGPROBS_MIX, VARIANTS, type KlEstimator, type LossAggregation, type PolicyVariant } from './enums.js';
 
@@ -179,12 +179,10 @@ const op = defineOp({
   options: POLICY_OPTIONS,
   scalars: POLICY_METRICS,
   prepare(io, ...[logprobs, oldLogprobs, advantages, mask, options]: Args) {
-    const opts = optionsObject<PolicyLossOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    for (const [v, k] of [
-      [oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask'], [opts.refLogprobs, 'options.refLogprobs'],
-      [opts.entropy, 'options.entropy'], [out.gradLogprobs, 'options.out.gradLogprobs'], [out.gradEntropy, 'options.out.gradEntropy'],
-    ] as const) io.rejectDevice(v, k);
+    const { opts, out } = openOptions(
+      io, options, true, [[oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
+      ['refLogprobs', 'entropy'], ['gradLogprobs', 'gradEntropy'],
+    );
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);
     if (n % seqLen !== 0) {

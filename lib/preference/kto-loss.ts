@@ -5,7 +5,7 @@
 //   L = desirableWeight (1 - s(x)) (desirable) or undesirableWeight (1 - s(-x)) (undesirable)
 import { finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, num, packOptions, readOptions } from '../op.js';
+import { defineOp, num, openOptions, packOptions, readOptions } from '../op.js';
 import { PREFERENCE_MIX } from './shared.js';
 
 export interface KtoLossOptions {
@@ -85,11 +85,7 @@ const op = defineOp({
   options: KTO_OPTIONS,
   scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
   prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
-    const opts = optionsObject<KtoLossOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(opts.desirable, 'options.desirable');
-    io.rejectDevice(opts.refLogps, 'options.refLogps');
-    if (typeof out === 'object') for (const k of KTO_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(io, options, true, [], ['desirable', 'refLogps'], KTO_OUTS);
     const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
     if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
     io.read('desirable', opts.desirable, 'options.desirable', n);

@@ -6,7 +6,7 @@
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
 import { describe, finiteIn, finitePositive, oneOf, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, num, packOptions, readOptions, type Io, type OptionSpec } from '../op.js';
+import { defineOp, enumOf, type Io, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
@@ -209,13 +209,10 @@ const op = defineOp({
   options: PREFERENCE_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const opts = optionsObject<PreferenceLossOptions>(options, 'options', false) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(rejectedLogps, 'rejectedLogps');
-    for (const k of ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb']) {
-      io.rejectDevice(opts[k], `options.${k}`);
-    }
-    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(
+      io, options, false, [[rejectedLogps, 'rejectedLogps']],
+      ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'], PAIR_OUTS,
+    );
     const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');

@@ -6,7 +6,7 @@
 //   L = -log s(z),  loss = mean_b L_b
 import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, int, num, packOptions, readOptions } from '../op.js';
+import { defineOp, int, num, openOptions, packOptions, readOptions } from '../op.js';
 import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
@@ -115,11 +115,7 @@ const op = defineOp({
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const opts = optionsObject<TokenWeightedDpoOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(rejectedLogps, 'rejectedLogps');
-    for (const k of [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask']) io.rejectDevice(opts[k], `options.${k}`);
-    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'], PAIR_OUTS);
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {
