@@ -4,7 +4,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, numIn, packOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
-import { apart, optionReader, positiveIntOption, readMask, seqLenArg } from './checks.js';
+import { apart, optionReader, positiveIntOption, readMask, rejectDeviceOut, seqLenArg } from './checks.js';
 import { REWARDS_MIX } from './enums.js';
 
 export interface DiscountedReturnsOptions {
@@ -30,7 +30,7 @@ const op = defineOp({
   options: DISCOUNTED_OPTIONS,
   prepare(io, ...[rewards, mask, options]: [rewards: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
-    if (options !== null && typeof options === 'object') io.rejectDevice((options as { out?: unknown }).out, 'options.out');
+    rejectDeviceOut(io, options);
     const opts = optionsObject<DiscountedReturnsOptions>(options, 'options', true) as Record<string, unknown>;
     const r = io.read('rewards', rewards, 'rewards');
     const n = r.length;

@@ -5,7 +5,7 @@
 import { finiteIn, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, packOptions, type OptionSpec } from '../op.js';
-import { apart, optionReader, positiveIntOption } from './checks.js';
+import { apart, optionReader, positiveIntOption, rowsOf } from './checks.js';
 import { METHODS, REWARDS_MIX, type EnsembleMethod } from './enums.js';
 
 export interface EnsembleRewardsOptions {
@@ -47,12 +47,10 @@ const op = defineOp({
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(ENSEMBLE_OPTIONS, opts);
     const M = o.read('numModels');
-    if (r.length % M !== 0) {
-      throw new RangeError(`rewards: expected a length that is a multiple of numModels (${M}), received length ${r.length}`);
-    }
+    const n = rowsOf(r.length, M, 'numModels', 'rewards');
     o.read('method');
     o.read('lambda');
-    const out = io.out('out', opts.out, 'options.out', r.length / M);
+    const out = io.out('out', opts.out, 'options.out', n);
     if (io.device) {
       apart(out, 'options.out', r, 'rewards');
       if (out === r && M !== 1) throw new RangeError('options.out: expected a buffer apart from rewards, received rewards');

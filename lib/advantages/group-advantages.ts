@@ -7,7 +7,7 @@
 import { describe, finiteIn, oneOf, options as optionsObject } from '../check.js';
 import { DeviceArray, upload } from '../cuda.js';
 import { defineOp, enumOf, int, numIn, packOptions, type OptionSpec } from '../op.js';
-import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption } from './checks.js';
+import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption, rowsOf } from './checks.js';
 import {
   ESTIMATORS,
   MULTI,
@@ -160,10 +160,7 @@ const op = defineOp({
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(GROUP_OPTIONS, opts);
     const K = o.read('numRewards');
-    if (r.length % K !== 0) {
-      throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${r.length}`);
-    }
-    const n = r.length / K;
+    const n = rowsOf(r.length, K, 'numRewards', 'rewards');
     const estimator = o.read('estimator');
     const scale = o.read('scale');
     const multi = o.read('multiReward');

@@ -4,7 +4,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, flag, numIn, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
-import { apart, readMask } from './checks.js';
+import { apart, readMask, rejectDeviceOut } from './checks.js';
 import { VALUES_MIX } from './enums.js';
 
 export interface MaskedWhitenOptions {
@@ -33,7 +33,7 @@ const op = defineOp({
   options: WHITEN_OPTIONS,
   prepare(io, ...[values, mask, options]: [values: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
-    if (options !== null && typeof options === 'object') io.rejectDevice((options as { out?: unknown }).out, 'options.out');
+    rejectDeviceOut(io, options);
     const opts = optionsObject<MaskedWhitenOptions>(options, 'options', false) as Record<string, unknown>;
     const v = io.read('values', values, 'values');
     const m = readMask(io, mask, v.length);

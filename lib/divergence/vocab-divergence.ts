@@ -9,7 +9,7 @@
 //                                    dD/dz = (1 - beta) p (log(p / m) - KL(p || m)) / tau
 import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
-import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
+import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
 import { type Buf, defineOp, enumOf, flag, int, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
@@ -164,14 +164,7 @@ const op = defineOp({
     let gradient: Buf | undefined;
     if (wantGrad) {
       if (inPlace) {
-        if (dtype !== 'f32') {
-          throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${dtype}'`);
-        }
-        if (out.gradient !== undefined && out.gradient !== logits) {
-          throw new TypeError('options.out.gradient: expected no buffer (or the logits themselves) with inPlace: true, received another array');
-        }
-        gradient = l.logits;
-        io.set('gradient', gradient);
+        gradient = gradientInPlace(io, 'gradient', l, logits, out.gradient, 'options.out.gradient', 'no buffer');
       } else {
         gradient = io.out('gradient', out.gradient, 'options.out.gradient', l.logits.length);
         if (overlaps(gradient, l.logits)) {

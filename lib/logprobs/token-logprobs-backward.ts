@@ -4,9 +4,9 @@
 //   dL/dz_j = (1/tau) ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) ),  g = dL/dlogp, h = dL/dH
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
+import { gradientInPlace, LOGITS_MIX, overlaps, type Logits } from '../logits.js';
 import { defineOp, flag, type Buf } from '../op.js';
-import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsBackwardOptions extends LogprobsCommonOptions {
   /** dL/dH per row (N) when the loss uses the entropy. */
@@ -38,8 +38,7 @@ const op = defineOp({
   name: 'tokenLogprobsBackward',
   mix: LOGITS_MIX,
   slots: {
-    logits: { types: ['f32', 'u16'], shape: 'N*V' },
-    targets: { types: ['i32'], shape: 'N' },
+    ...COMMON_SLOTS,
     gradLogprobs: { types: ['f32'], shape: 'N' },
     gradEntropy: { types: ['f32'], shape: 'N' },
     logsumexp: { types: ['f32'], shape: 'N' },
@@ -63,14 +62,7 @@ const op = defineOp({
     const inPlace = inPlaceFlag.read(opts.inPlace, 'options.inPlace', {});
     let out: Buf;
     if (inPlace) {
-      if (c.dtype !== 'f32') {
-        throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${c.dtype}'`);
-      }
-      if (opts.out !== undefined && opts.out !== logits) {
-        throw new TypeError('options.out: expected no out buffer (or the logits themselves) with inPlace: true, received another array');
-      }
-      out = c.logits;
-      io.set('grad', out);
+      out = gradientInPlace(io, 'grad', c, logits, opts.out, 'options.out', 'no out buffer');
     } else {
       out = io.out('grad', opts.out, 'options.out', c.logits.length);
       // The same memory is fine for f32 logits (the kernel supports in place); any other overlap is not.

@@ -6,7 +6,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, type Logits } from '../logits.js';
 import { defineOp, flag } from '../op.js';
-import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsOptions extends LogprobsCommonOptions {
   /** Also return the entropy of each row's distribution. Default false. */
@@ -43,8 +43,7 @@ const op = defineOp({
   name: 'tokenLogprobs',
   mix: LOGITS_MIX,
   slots: {
-    logits: { types: ['f32', 'u16'], shape: 'N*V' },
-    targets: { types: ['i32'], shape: 'N' },
+    ...COMMON_SLOTS,
     logprobs: { types: ['f32'], shape: 'N', out: true },
     logsumexp: { types: ['f32'], shape: 'N', out: true },
     entropy: { types: ['f32'], shape: 'N', out: true },

@@ -3,10 +3,10 @@
 //
 // policyLogps, refLogps, desirable: (N).  r = logp - ref,  x = beta (r - kl);
 //   L = desirableWeight (1 - s(x)) (desirable) or undesirableWeight (1 - s(-x)) (undesirable)
-import { finiteIn, finitePositive, options as optionsObject } from '../check.js';
+import { finiteIn, finitePositive } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, num, openOptions, packOptions, readOptions } from '../op.js';
-import { PREFERENCE_MIX } from './shared.js';
+import { lossOutputs, PREFERENCE_MIX } from './shared.js';
 
 export interface KtoLossOptions {
   /** 1 (nonzero) = desirable, 0 = undesirable, one per example (N). */
@@ -91,20 +91,8 @@ const op = defineOp({
     io.read('desirable', opts.desirable, 'options.desirable', n);
     if (opts.refLogps !== undefined) io.read('refLogps', opts.refLogps, 'options.refLogps', n);
     const values = readOptions(KTO_OPTIONS, opts);
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of KTO_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
-    const scalars = new Float64Array(3);
-    return {
-      params: packOptions(KTO_OPTIONS, values),
-      scalars,
-      finish: () =>
-        ({
-          loss: scalars[0],
-          ...result,
-          metrics: { desirableRewardMean: scalars[1], undesirableRewardMean: scalars[2] },
-        }) as KtoLossResult,
-    };
+    const metrics = (s: Float64Array) => ({ desirableRewardMean: s[1], undesirableRewardMean: s[2] });
+    return { params: packOptions(KTO_OPTIONS, values), ...lossOutputs<KtoLossResult>(io, opts.out, KTO_OUTS, () => n, 3, metrics) };
   },
 });
 

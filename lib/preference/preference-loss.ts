@@ -4,11 +4,11 @@
 // chosenLogps, rejectedLogps: (P) sequence log-prob sums;  c = chosen - refChosen,
 // rho = rejected - refRejected,  x = beta (f(c) - f(rho));  e.g. sigmoid (DPO / cDPO):
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
-import { describe, finiteIn, finitePositive, oneOf, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, type Io, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
-import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface PreferenceLossOptions {
   /** Which loss. Default 'sigmoid' (DPO). */
@@ -254,14 +254,9 @@ const op = defineOp({
     readLengths(io, 'chosenLengths', opts.chosenLengths, n, loss, why);
     readLengths(io, 'rejectedLengths', opts.rejectedLengths, n, loss, why);
 
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of PAIR_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
-    const scalars = new Float64Array(PAIR_SCALARS.length);
     return {
       params: packOptions(PREFERENCE_OPTIONS, values),
-      scalars,
-      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as PreferenceLossResult,
+      ...lossOutputs<PreferenceLossResult>(io, opts.out, PAIR_OUTS, () => n, PAIR_SCALARS.length, pairMetrics),
     };
   },
 });

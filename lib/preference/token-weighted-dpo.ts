@@ -4,10 +4,10 @@
 // every per-token array: (B, T) row-major, T = seqLen, padded with the masks m;
 //   z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t) (logp - ref)_l,t,
 //   L = -log s(z),  loss = mean_b L_b
-import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, integer } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, int, num, openOptions, packOptions, readOptions } from '../op.js';
-import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
   /** T: every per-token array holds B rows of T tokens (padded, row-major). */
@@ -132,16 +132,10 @@ const op = defineOp({
     const maskType = mw instanceof Float32Array || (mw as { dtype?: unknown }).dtype === 'f32' ? 'f32' : 'u8';
     io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
     const values = readOptions(TGDPO_OPTIONS, opts);
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of PAIR_OUTS) {
-      result[k] = io.out(k, given[k], `options.out.${k}`, k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
-    }
-    const scalars = new Float64Array(PAIR_SCALARS.length);
+    const length = (k: string) => (k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
     return {
       params: packOptions(TGDPO_OPTIONS, values),
-      scalars,
-      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as TokenWeightedDpoResult,
+      ...lossOutputs<TokenWeightedDpoResult>(io, opts.out, PAIR_OUTS, length, PAIR_SCALARS.length, pairMetrics),
     };
   },
 });
