@@ -84,3 +84,20 @@ export function overlaps(a: Buf, b: Buf): boolean {
   if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
+
+/**
+ * With inPlace: true the gradient is the logits themselves, stored in `slot`: f32 logits only, and
+ * the out buffer `given` (named `outName`; `noBuffer` says what must be absent) absent or the logits.
+ */
+export function gradientInPlace(
+  io: Io<SlotSpecs>, slot: string, l: LogitsArg, logits: unknown, given: unknown, outName: string, noBuffer: string,
+): Buf {
+  if (l.dtype !== 'f32') {
+    throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${l.dtype}'`);
+  }
+  if (given !== undefined && given !== logits) {
+    throw new TypeError(`${outName}: expected ${noBuffer} (or the logits themselves) with inPlace: true, received another array`);
+  }
+  io.set(slot, l.logits);
+  return l.logits;
+}

@@ -283,6 +283,28 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   }
 }
 
+/**
+ * The options object of a call (optionsObject's check, `required` or not) and its `out` object ({}
+ * when absent), after the host path's refusal of DeviceArrays, in this order: `args` (the other
+ * positional arrays, [value, name]), the options' arrays `keys` (options.<key>) and the outputs
+ * `outs` (options.out.<key>).
+ */
+export function openOptions(
+  io: Io<SlotSpecs>,
+  options: unknown,
+  required: boolean,
+  args: readonly (readonly [unknown, string])[],
+  keys: readonly string[],
+  outs: readonly string[],
+): { opts: Record<string, unknown>; out: Record<string, unknown> } {
+  const opts = optionsObject<Record<string, unknown>>(options, 'options', required) as Record<string, unknown>;
+  const out = (opts.out ?? {}) as Record<string, unknown>;
+  for (const [v, name] of args) io.rejectDevice(v, name);
+  for (const k of keys) io.rejectDevice(opts[k], `options.${k}`);
+  for (const k of outs) io.rejectDevice(out[k], `options.out.${k}`);
+  return { opts, out };
+}
+
 // ---- the descriptor and its entry points ------------------------------------------------------
 
 /** What an op's prepare returns: the packed params, the scalar buffer and how to build the result. */
@@ -328,10 +350,34 @@ interface CpuOps {
   [name: string]: NativeOp | NativeOpAsync;
 }
 
+/**
+ * An entry point's two call signatures: the host one, and the device one (picked when the arrays
+ * are DeviceArrays). Labelled tuples keep the parameter names in editor hints.
+ */
+export interface Overloads<HA extends unknown[], HR, DA extends unknown[], DR> {
+  (...args: HA): HR;
+  (...args: DA): DR;
+}
+
+/** The public sync and Async entry points of an op, each stated once by its host and device signatures. */
+export interface TypedOp<HA extends unknown[], HR, DA extends unknown[], DR> {
+  sync: Overloads<HA, HR, DA, DR>;
+  async: Overloads<HA, Promise<HR>, DA, Promise<DR>>;
+}
+
+/** What defineOp returns: the untyped entry points, the descriptor, and their public typing. */
+export interface DefinedOp<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R> {
+  sync: (...args: A) => R;
+  async: (...args: A) => Promise<R>;
+  descriptor: OpDescriptor<S, O, A, R>;
+  /** sync and async typed by the host arguments and result, and the device arguments and result. */
+  typed<HA extends unknown[], HR, DA extends unknown[], DR>(): TypedOp<HA, HR, DA, DR>;
+}
+
 /** The sync and Async entry points of a descriptor (host and device). */
 export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends unknown[], R>(
   d: OpDescriptor<S, O, A, R>,
-): { sync: (...args: A) => R; async: (...args: A) => Promise<R>; descriptor: OpDescriptor<S, O, A, R> } {
+): DefinedOp<S, O, A, R> {
   registry.push(d as unknown as OpDescriptor<SlotSpecs, OptionSpecs, never[], unknown>);
   const at = d.deviceArg ?? 0;
   let cpuOps: CpuOps | undefined;
@@ -339,53 +385,55 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
   const syncName = d.name;
   const asyncName = `${d.name}Async`;
   const layout = slotLayout(d.slots);
-  const prepare = (device: boolean, args: A) => {
+  // Reads the call's arrays (host or device by args[at]) and answers a local call; otherwise gives
+  // the native function `name` to run. What prepare allocated is freed when it throws.
+  const start = <F>(args: A, name: string) => {
+    const device = args[at] instanceof DeviceArray;
     const io = new Io(device, layout, d.mix);
+    let p: Prepared<R>;
     try {
-      return { io, p: d.prepare(io, ...args) };
+      p = d.prepare(io, ...args);
     } catch (err) {
       io.release();
       throw err;
     }
-  };
-  const sync = (...args: A): R => {
-    const device = args[at] instanceof DeviceArray;
-    const { io, p } = prepare(device, args);
     if (p.local) {
       p.local();
-      return p.finish();
+      return { io, p, fn: null };
     }
-    const fn = (device ? cudaNative(syncName)[syncName] : cpu()[syncName]) as NativeOp;
-    try {
-      fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
-    } catch (err) {
-      io.release();
-      throw err;
+    return { io, p, fn: (device ? cudaNative(name)[name] : cpu()[name]) as F };
+  };
+  const sync = (...args: A): R => {
+    const { io, p, fn } = start<NativeOp>(args, syncName);
+    if (fn) {
+      try {
+        fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
+      } catch (err) {
+        io.release();
+        throw err;
+      }
     }
     return p.finish();
   };
   const async = async (...args: A): Promise<R> => {
-    const device = args[at] instanceof DeviceArray;
-    const { io, p } = prepare(device, args);
-    if (p.local) {
-      p.local();
-      return p.finish();
-    }
-    const fn = (device ? cudaNative(asyncName)[asyncName] : cpu()[asyncName]) as NativeOpAsync;
-    // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
-    const held = io.deviceArrays();
-    holdDeviceArrays(held, 1);
-    try {
-      await fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
-    } catch (err) {
+    const { io, p, fn } = start<NativeOpAsync>(args, asyncName);
+    if (fn) {
+      // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
+      const held = io.deviceArrays();
+      holdDeviceArrays(held, 1);
+      try {
+        await fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
+      } catch (err) {
+        holdDeviceArrays(held, -1);
+        io.release();
+        throw err;
+      }
       holdDeviceArrays(held, -1);
-      io.release();
-      throw err;
     }
-    holdDeviceArrays(held, -1);
     return p.finish();
   };
-  return { sync, async, descriptor: d };
+  const typed = <HA extends unknown[], HR, DA extends unknown[], DR>() => ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;
+  return { sync, async, descriptor: d, typed };
 }
 
 export { describe, integer, optionsObject };

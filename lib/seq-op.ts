@@ -2,7 +2,7 @@
 // native/core/ops/ and whose native entry points are generated (scripts/gen-layout.ts). The
 // descriptor below is all the TypeScript such an op needs: its inputs, options and metrics.
 import { options as optionsObject } from './check.js';
-import { defineOp, int, packOptions, readOptions, type OptionSpec, type SlotSpecs } from './op.js';
+import { defineOp, int, openOptions, type OptionSpec, packOptions, readOptions, type SlotSpecs } from './op.js';
 
 export interface SeqOpSpec<O extends Record<string, OptionSpec<unknown>>, M extends string> {
   /** The exported name. */
@@ -47,11 +47,8 @@ export function defineSeqOp<O extends Record<string, OptionSpec<unknown>>, M ext
     prepare(io, ...args: unknown[]) {
       const values = args.slice(0, inputNames.length);
       const mask = args[inputNames.length];
-      const opts = optionsObject<Record<string, unknown>>(args[inputNames.length + 1], 'options', true) as Record<string, unknown>;
-      const out = (opts.out ?? {}) as Record<string, unknown>;
-      for (let k = 1; k < inputNames.length; k++) io.rejectDevice(values[k], inputNames[k]);
-      io.rejectDevice(mask, 'mask');
-      for (const g of spec.grads) io.rejectDevice(out[g], `options.out.${g}`);
+      const others = inputNames.slice(1).map((name, k) => [values[k + 1], name] as const);
+      const { opts, out } = openOptions(io, args[inputNames.length + 1], true, [...others, [mask, 'mask']], [], spec.grads);
       const n = io.read(inputNames[0], values[0], inputNames[0]).length;
       const seqLen = options.seqLen.read(opts.seqLen, 'options.seqLen', {});
       if (n % seqLen !== 0) {

@@ -19,11 +19,22 @@ export const positiveIntOption = (dflt?: number): OptionSpec<number> => ({
   code: (v) => v,
 });
 
+/** n / k, the rows of the array `name` of length n, k (options.`option`) values each. */
+export function rowsOf(n: number, k: number, option: string, name: string): number {
+  if (n % k !== 0) throw new RangeError(`${name}: expected a length that is a multiple of ${option} (${k}), received length ${n}`);
+  return n / k;
+}
+
 /** options.seqLen, a divisor of the length n of the array `name`. */
 export function seqLenArg(seqLen: unknown, n: number, name: string): number {
   const T = positiveInt(seqLen, 'options.seqLen');
-  if (n % T !== 0) throw new RangeError(`${name}: expected a length that is a multiple of seqLen (${T}), received length ${n}`);
+  rowsOf(n, T, 'seqLen', name);
   return T;
+}
+
+/** On the host path, a TypeError when options.out (one output array) is a DeviceArray; before the options' own checks. */
+export function rejectDeviceOut(io: Io<SlotSpecs>, options: unknown): void {
+  if (options !== null && typeof options === 'object') io.rejectDevice((options as { out?: unknown }).out, 'options.out');
 }
 
 /** The plain `out` object of an options value ({} otherwise), for the mixing checks that run first. */

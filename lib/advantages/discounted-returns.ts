@@ -4,7 +4,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, numIn, packOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
-import { apart, optionReader, positiveIntOption, readMask, seqLenArg } from './checks.js';
+import { apart, optionReader, positiveIntOption, readMask, rejectDeviceOut, seqLenArg } from './checks.js';
 import { REWARDS_MIX } from './enums.js';
 
 export interface DiscountedReturnsOptions {
@@ -30,7 +30,7 @@ const op = defineOp({
   options: DISCOUNTED_OPTIONS,
   prepare(io, ...[rewards, mask, options]: [rewards: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
-    if (options !== null && typeof options === 'object') io.rejectDevice((options as { out?: unknown }).out, 'options.out');
+    rejectDeviceOut(io, options);
     const opts = optionsObject<DiscountedReturnsOptions>(options, 'options', true) as Record<string, unknown>;
     const r = io.read('rewards', rewards, 'rewards');
     const n = r.length;
@@ -45,23 +45,22 @@ const op = defineOp({
   },
 });
 
-interface DiscountedReturnsFn {
-  /**
-   * Discounted returns `G_t = sum_k gamma^k r_{t+k}` over the response tokens of each row of a
-   * padded [B, T] tensor (masked tokens are skipped and get 0).
-   *
-   * @example
-   * const returns = discountedReturns(tokenRewards, mask, { seqLen: 512, gamma: 0.99 });
-   */
-  (rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Float32Array;
-  /** On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray. */
-  (rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions): DeviceArray<'f32'>;
-}
-interface DiscountedReturnsAsyncFn {
-  /** discountedReturns on a worker thread. */
-  (rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions): Promise<Float32Array>;
-  (rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions],
+  Float32Array,
+  [rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions],
+  DeviceArray<'f32'>
+>();
 
-export const discountedReturns = op.sync as unknown as DiscountedReturnsFn;
-export const discountedReturnsAsync = op.async as unknown as DiscountedReturnsAsyncFn;
+/**
+ * Discounted returns `G_t = sum_k gamma^k r_{t+k}` over the response tokens of each row of a
+ * padded [B, T] tensor (masked tokens are skipped and get 0).
+ *
+ * On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray.
+ *
+ * @example
+ * const returns = discountedReturns(tokenRewards, mask, { seqLen: 512, gamma: 0.99 });
+ */
+export const discountedReturns = typed.sync;
+/** discountedReturns on a worker thread; leave its buffers untouched until it settles. */
+export const discountedReturnsAsync = typed.async;

@@ -5,7 +5,7 @@
 import { finiteIn, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, packOptions, type OptionSpec } from '../op.js';
-import { apart, optionReader, positiveIntOption } from './checks.js';
+import { apart, optionReader, positiveIntOption, rowsOf } from './checks.js';
 import { METHODS, REWARDS_MIX, type EnsembleMethod } from './enums.js';
 
 export interface EnsembleRewardsOptions {
@@ -47,12 +47,10 @@ const op = defineOp({
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(ENSEMBLE_OPTIONS, opts);
     const M = o.read('numModels');
-    if (r.length % M !== 0) {
-      throw new RangeError(`rewards: expected a length that is a multiple of numModels (${M}), received length ${r.length}`);
-    }
+    const n = rowsOf(r.length, M, 'numModels', 'rewards');
     o.read('method');
     o.read('lambda');
-    const out = io.out('out', opts.out, 'options.out', r.length / M);
+    const out = io.out('out', opts.out, 'options.out', n);
     if (io.device) {
       apart(out, 'options.out', r, 'rewards');
       if (out === r && M !== 1) throw new RangeError('options.out: expected a buffer apart from rewards, received rewards');
@@ -61,24 +59,23 @@ const op = defineOp({
   },
 });
 
-interface EnsembleRewardsFn {
-  /**
-   * Combines M reward models' scores per sample: mean, min (worst-case optimisation) or uwo
-   * (mean - lambda * population variance), as in "Reward Model Ensembles Help Mitigate
-   * Overoptimization". NaN scores are skipped; a row of NaN gives NaN.
-   *
-   * @example
-   * const r = ensembleRewards(scores, { numModels: 4, method: 'uwo', lambda: 0.5 });
-   */
-  (rewards: Float32Array, options: EnsembleRewardsOptions): Float32Array;
-  /** On an f32 DeviceArray it runs on the GPU; the result is an f32 DeviceArray (options.out, or one owned by the caller). */
-  (rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): DeviceArray<'f32'>;
-}
-interface EnsembleRewardsAsyncFn {
-  /** ensembleRewards on a worker thread. */
-  (rewards: Float32Array, options: EnsembleRewardsOptions): Promise<Float32Array>;
-  (rewards: DeviceArray, options: DeviceEnsembleRewardsOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [rewards: Float32Array, options: EnsembleRewardsOptions],
+  Float32Array,
+  [rewards: DeviceArray, options: DeviceEnsembleRewardsOptions],
+  DeviceArray<'f32'>
+>();
 
-export const ensembleRewards = op.sync as unknown as EnsembleRewardsFn;
-export const ensembleRewardsAsync = op.async as unknown as EnsembleRewardsAsyncFn;
+/**
+ * Combines M reward models' scores per sample: mean, min (worst-case optimisation) or uwo
+ * (mean - lambda * population variance), as in "Reward Model Ensembles Help Mitigate
+ * Overoptimization". NaN scores are skipped; a row of NaN gives NaN.
+ *
+ * On an f32 DeviceArray it runs on the GPU; the result is an f32 DeviceArray (options.out, or one owned by the caller).
+ *
+ * @example
+ * const r = ensembleRewards(scores, { numModels: 4, method: 'uwo', lambda: 0.5 });
+ */
+export const ensembleRewards = typed.sync;
+/** ensembleRewards on a worker thread; leave its buffers untouched until it settles. */
+export const ensembleRewardsAsync = typed.async;

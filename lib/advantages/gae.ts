@@ -84,24 +84,23 @@ const op = defineOp({
   },
 });
 
-interface GaeFn {
-  /**
-   * Generalised advantage estimation on padded [B, T] tensors, with verl's masking: masked tokens
-   * are skipped (the recursion runs over response tokens only) and get 0.
-   * `delta_t = r_t + gamma V_next - V_t`, `A_t = delta_t + gamma lambda A_next`, `returns = A + V`.
-   *
-   * @example
-   * const { advantages, returns } = gae(values, rewards, mask, { seqLen: 512, gamma: 1, lambda: 0.95, whiten: true });
-   */
-  (values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): GaeResult;
-  /** On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; outputs not given are f32 DeviceArrays owned by the caller. */
-  (values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions): DeviceGaeResult;
-}
-interface GaeAsyncFn {
-  /** gae on a worker thread. */
-  (values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions): Promise<GaeResult>;
-  (values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions): Promise<DeviceGaeResult>;
-}
+const typed = op.typed<
+  [values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions],
+  GaeResult,
+  [values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions],
+  DeviceGaeResult
+>();
 
-export const gae = op.sync as unknown as GaeFn;
-export const gaeAsync = op.async as unknown as GaeAsyncFn;
+/**
+ * Generalised advantage estimation on padded [B, T] tensors, with verl's masking: masked tokens
+ * are skipped (the recursion runs over response tokens only) and get 0.
+ * `delta_t = r_t + gamma V_next - V_t`, `A_t = delta_t + gamma lambda A_next`, `returns = A + V`.
+ *
+ * On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; outputs not given are f32 DeviceArrays owned by the caller.
+ *
+ * @example
+ * const { advantages, returns } = gae(values, rewards, mask, { seqLen: 512, gamma: 1, lambda: 0.95, whiten: true });
+ */
+export const gae = typed.sync;
+/** gae on a worker thread; leave its buffers untouched until it settles. */
+export const gaeAsync = typed.async;

@@ -7,7 +7,7 @@
 import { describe, finiteIn, oneOf, options as optionsObject } from '../check.js';
 import { DeviceArray, upload } from '../cuda.js';
 import { defineOp, enumOf, int, numIn, packOptions, type OptionSpec } from '../op.js';
-import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption } from './checks.js';
+import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption, rowsOf } from './checks.js';
 import {
   ESTIMATORS,
   MULTI,
@@ -160,10 +160,7 @@ const op = defineOp({
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(GROUP_OPTIONS, opts);
     const K = o.read('numRewards');
-    if (r.length % K !== 0) {
-      throw new RangeError(`rewards: expected a length that is a multiple of numRewards (${K}), received length ${r.length}`);
-    }
-    const n = r.length / K;
+    const n = rowsOf(r.length, K, 'numRewards', 'rewards');
     const estimator = o.read('estimator');
     const scale = o.read('scale');
     const multi = o.read('multiReward');
@@ -262,28 +259,25 @@ const op = defineOp({
   },
 });
 
-interface GroupAdvantagesFn {
-  /**
-   * Group-relative advantages of one batch of rewards: GRPO (group/batch/no std scaling), RLOO,
-   * REINFORCE++ with baseline, OPO, pass@k, BNPO, and GDPO for several rewards.
-   *
-   * @example
-   * // 4 prompts x 16 completions, TRL GRPO defaults
-   * const { advantages, zeroStdGroups } = groupAdvantages(rewards, { groupSize: 16 });
-   */
-  (rewards: Float32Array, options: GroupAdvantagesOptions): GroupAdvantagesResult;
-  /**
-   * On DeviceArrays (every array a DeviceArray) it runs on the GPU: outputs not given in `out` are
-   * allocated f32 DeviceArrays owned by the caller; zeroStdGroups is downloaded. The small-n
-   * TypeScript path is never taken there.
-   */
-  (rewards: DeviceArray, options: DeviceGroupAdvantagesOptions): DeviceGroupAdvantagesResult;
-}
-interface GroupAdvantagesAsyncFn {
-  /** groupAdvantages on a worker thread; the buffers must stay untouched until it settles. */
-  (rewards: Float32Array, options: GroupAdvantagesOptions): Promise<GroupAdvantagesResult>;
-  (rewards: DeviceArray, options: DeviceGroupAdvantagesOptions): Promise<DeviceGroupAdvantagesResult>;
-}
+const typed = op.typed<
+  [rewards: Float32Array, options: GroupAdvantagesOptions],
+  GroupAdvantagesResult,
+  [rewards: DeviceArray, options: DeviceGroupAdvantagesOptions],
+  DeviceGroupAdvantagesResult
+>();
 
-export const groupAdvantages = op.sync as unknown as GroupAdvantagesFn;
-export const groupAdvantagesAsync = op.async as unknown as GroupAdvantagesAsyncFn;
+/**
+ * Group-relative advantages of one batch of rewards: GRPO (group/batch/no std scaling), RLOO,
+ * REINFORCE++ with baseline, OPO, pass@k, BNPO, and GDPO for several rewards.
+ *
+ * On DeviceArrays (every array a DeviceArray) it runs on the GPU: outputs not given in `out` are
+ * allocated f32 DeviceArrays owned by the caller; zeroStdGroups is downloaded. The small-n
+ * TypeScript path is never taken there.
+ *
+ * @example
+ * // 4 prompts x 16 completions, TRL GRPO defaults
+ * const { advantages, zeroStdGroups } = groupAdvantages(rewards, { groupSize: 16 });
+ */
+export const groupAdvantages = typed.sync;
+/** groupAdvantages on a worker thread; leave its buffers untouched until it settles. */
+export const groupAdvantagesAsync = typed.async;

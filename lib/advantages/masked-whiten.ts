@@ -4,7 +4,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, flag, numIn, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
-import { apart, readMask } from './checks.js';
+import { apart, readMask, rejectDeviceOut } from './checks.js';
 import { VALUES_MIX } from './enums.js';
 
 export interface MaskedWhitenOptions {
@@ -33,7 +33,7 @@ const op = defineOp({
   options: WHITEN_OPTIONS,
   prepare(io, ...[values, mask, options]: [values: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
-    if (options !== null && typeof options === 'object') io.rejectDevice((options as { out?: unknown }).out, 'options.out');
+    rejectDeviceOut(io, options);
     const opts = optionsObject<MaskedWhitenOptions>(options, 'options', false) as Record<string, unknown>;
     const v = io.read('values', values, 'values');
     const m = readMask(io, mask, v.length);
@@ -45,23 +45,22 @@ const op = defineOp({
   },
 });
 
-interface MaskedWhitenFn {
-  /**
-   * verl's `masked_whiten`: `(x - mean) / sqrt(var + 1e-8)` with the mask-weighted mean and unbiased
-   * variance over every masked-in element; masked-out positions get 0. `out` may be `values` itself.
-   *
-   * @example
-   * const adv = maskedWhiten(advantages, mask);
-   */
-  (values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Float32Array;
-  /** On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray. */
-  (values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): DeviceArray<'f32'>;
-}
-interface MaskedWhitenAsyncFn {
-  /** maskedWhiten on a worker thread. */
-  (values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions): Promise<Float32Array>;
-  (values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions],
+  Float32Array,
+  [values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions],
+  DeviceArray<'f32'>
+>();
 
-export const maskedWhiten = op.sync as unknown as MaskedWhitenFn;
-export const maskedWhitenAsync = op.async as unknown as MaskedWhitenAsyncFn;
+/**
+ * verl's `masked_whiten`: `(x - mean) / sqrt(var + 1e-8)` with the mask-weighted mean and unbiased
+ * variance over every masked-in element; masked-out positions get 0. `out` may be `values` itself.
+ *
+ * On DeviceArrays (f32, mask u8 or f32) it runs on the GPU; the result is an f32 DeviceArray.
+ *
+ * @example
+ * const adv = maskedWhiten(advantages, mask);
+ */
+export const maskedWhiten = typed.sync;
+/** maskedWhiten on a worker thread; leave its buffers untouched until it settles. */
+export const maskedWhitenAsync = typed.async;

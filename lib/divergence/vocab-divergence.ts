@@ -9,8 +9,8 @@
 //                                    dD/dz = (1 - beta) p (log(p / m) - KL(p || m)) / tau
 import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
-import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
-import { defineOp, enumOf, flag, int, num, numIn, packOptions, readOptions, type Buf, type OptionValues } from '../op.js';
+import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
+import { type Buf, defineOp, enumOf, flag, int, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
 export interface VocabDivergenceOptions {
@@ -115,15 +115,7 @@ const op = defineOp({
   },
   options: DIVERGENCE_OPTIONS,
   prepare(io, ...[logits, targetLogits, options]: Args) {
-    const opts = optionsObject<VocabDivergenceOptions>(options, 'options', true) as Record<string, unknown>;
-    io.rejectDevice(targetLogits, 'targetLogits');
-    io.rejectDevice(opts.labels, 'options.labels');
-    io.rejectDevice(opts.mask, 'options.mask');
-    io.rejectDevice(opts.gradOutput, 'options.gradOutput');
-    if (opts.out !== null && typeof opts.out === 'object') {
-      io.rejectDevice((opts.out as Out).divergence, 'options.out.divergence');
-      io.rejectDevice((opts.out as Out).gradient, 'options.out.gradient');
-    }
+    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], ['labels', 'mask', 'gradOutput'], ['divergence', 'gradient']);
     const l = readLogits(io, logits, opts);
     const { dtype, vocab } = l;
     let rows: number;
@@ -172,14 +164,7 @@ const op = defineOp({
     let gradient: Buf | undefined;
     if (wantGrad) {
       if (inPlace) {
-        if (dtype !== 'f32') {
-          throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${dtype}'`);
-        }
-        if (out.gradient !== undefined && out.gradient !== logits) {
-          throw new TypeError('options.out.gradient: expected no buffer (or the logits themselves) with inPlace: true, received another array');
-        }
-        gradient = l.logits;
-        io.set('gradient', gradient);
+        gradient = gradientInPlace(io, 'gradient', l, logits, out.gradient, 'options.out.gradient', 'no buffer');
       } else {
         gradient = io.out('gradient', out.gradient, 'options.out.gradient', l.logits.length);
         if (overlaps(gradient, l.logits)) {
@@ -208,32 +193,29 @@ const op = defineOp({
   },
 });
 
-interface VocabDivergenceFn {
-  /**
-   * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
-   * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
-   * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
-   * temporary is allocated besides the gradient you ask for.
-   *
-   * @example
-   * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
-   * const { divergence, gradient } = vocabDivergence(student, teacher, {
-   *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
-   * });
-   */
-  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): VocabDivergenceResult;
-  /**
-   * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
-   * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
-   * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
-   */
-  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): DeviceVocabDivergenceResult;
-}
-interface VocabDivergenceAsyncFn {
-  /** vocabDivergence on a worker thread; the buffers must stay untouched until it settles. */
-  (logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions): Promise<VocabDivergenceResult>;
-  (logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions): Promise<DeviceVocabDivergenceResult>;
-}
+const typed = op.typed<
+  [logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions],
+  VocabDivergenceResult,
+  [logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions],
+  DeviceVocabDivergenceResult
+>();
 
-export const vocabDivergence = op.sync as unknown as VocabDivergenceFn;
-export const vocabDivergenceAsync = op.async as unknown as VocabDivergenceAsyncFn;
+/**
+ * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference
+ * policy) over the whole vocabulary, and on request its gradient with respect to `logits`. The
+ * kl kinds read both rows once (online log-sum-exp of both); jsd reads them twice. No (N, V)
+ * temporary is allocated besides the gradient you ask for.
+ *
+ * With DeviceArrays (both logit tensors of the same dtype f32/bf16/f16, labels i32, mask u8, a
+ * per-row gradOutput f32) the kernel runs on the GPU and the divergence and gradient are f32
+ * DeviceArrays (owned by the caller: free() them, or let GC do it). The call waits for the device.
+ *
+ * @example
+ * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
+ * const { divergence, gradient } = vocabDivergence(student, teacher, {
+ *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
+ * });
+ */
+export const vocabDivergence = typed.sync;
+/** vocabDivergence on a worker thread; leave its buffers untouched until it settles. */
+export const vocabDivergenceAsync = typed.async;

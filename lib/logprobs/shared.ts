@@ -12,6 +12,12 @@ export const LOGPROBS_OPTIONS = {
 };
 const SCALAR_OPTIONS = { temperature: LOGPROBS_OPTIONS.temperature, ignoreIndex: LOGPROBS_OPTIONS.ignoreIndex };
 
+/** The slots readCommon fills, the first of both ops: the logits and each row's target. */
+export const COMMON_SLOTS = {
+  logits: { types: ['f32', 'u16'], shape: 'N*V' },
+  targets: { types: ['i32'], shape: 'N' },
+} as const satisfies SlotSpecs;
+
 /** The options both ops read. */
 export interface LogprobsCommonOptions {
   /** Vocabulary size V: logits hold N rows of V values. */

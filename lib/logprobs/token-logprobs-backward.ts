@@ -4,9 +4,9 @@
 //   dL/dz_j = (1/tau) ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) ),  g = dL/dlogp, h = dL/dH
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
+import { gradientInPlace, LOGITS_MIX, overlaps, type Logits } from '../logits.js';
 import { defineOp, flag, type Buf } from '../op.js';
-import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsBackwardOptions extends LogprobsCommonOptions {
   /** dL/dH per row (N) when the loss uses the entropy. */
@@ -38,8 +38,7 @@ const op = defineOp({
   name: 'tokenLogprobsBackward',
   mix: LOGITS_MIX,
   slots: {
-    logits: { types: ['f32', 'u16'], shape: 'N*V' },
-    targets: { types: ['i32'], shape: 'N' },
+    ...COMMON_SLOTS,
     gradLogprobs: { types: ['f32'], shape: 'N' },
     gradEntropy: { types: ['f32'], shape: 'N' },
     logsumexp: { types: ['f32'], shape: 'N' },
@@ -63,14 +62,7 @@ const op = defineOp({
     const inPlace = inPlaceFlag.read(opts.inPlace, 'options.inPlace', {});
     let out: Buf;
     if (inPlace) {
-      if (c.dtype !== 'f32') {
-        throw new TypeError(`options.inPlace: the gradient can overwrite f32 logits only, received dtype '${c.dtype}'`);
-      }
-      if (opts.out !== undefined && opts.out !== logits) {
-        throw new TypeError('options.out: expected no out buffer (or the logits themselves) with inPlace: true, received another array');
-      }
-      out = c.logits;
-      io.set('grad', out);
+      out = gradientInPlace(io, 'grad', c, logits, opts.out, 'options.out', 'no out buffer');
     } else {
       out = io.out('grad', opts.out, 'options.out', c.logits.length);
       // The same memory is fine for f32 logits (the kernel supports in place); any other overlap is not.
@@ -83,33 +75,25 @@ const op = defineOp({
   },
 });
 
-interface TokenLogprobsBackwardFn {
-  /**
-   * Gradient of a loss with respect to the logits, (N * V) f32, given dL/dlogp per row (and
-   * optionally dL/dH). Pass the forward pass's `logsumexp` (and `entropy` when `gradEntropy` is
-   * given) to read the logits once instead of twice. `inPlace: true` overwrites f32 logits.
-   *
-   * Precision: with `logsumexp` given, p_j is exp(z_j/tau - lse) with lse stored in f32, so its
-   * relative error grows like |lse| * 6e-8; for |logits / tau| in the thousands, leave
-   * `logsumexp` out and the kernel recomputes the row statistics exactly.
-   */
-  (logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions): Float32Array;
-  /**
-   * With DeviceArrays (every array on the device, f32 except the logits and the i32 targets) the
-   * kernel runs on the GPU and the gradient is a DeviceArray.
-   */
-  (logits: DeviceArray, targets: DeviceArray, gradLogprobs: DeviceArray, options: DeviceTokenLogprobsBackwardOptions): DeviceArray<'f32'>;
-}
-interface TokenLogprobsBackwardAsyncFn {
-  /** tokenLogprobsBackward on a worker thread; the buffers must stay untouched until it settles. */
-  (logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions): Promise<Float32Array>;
-  (
-    logits: DeviceArray,
-    targets: DeviceArray,
-    gradLogprobs: DeviceArray,
-    options: DeviceTokenLogprobsBackwardOptions,
-  ): Promise<DeviceArray<'f32'>>;
-}
+const typed = op.typed<
+  [logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions],
+  Float32Array,
+  [logits: DeviceArray, targets: DeviceArray, gradLogprobs: DeviceArray, options: DeviceTokenLogprobsBackwardOptions],
+  DeviceArray<'f32'>
+>();
 
-export const tokenLogprobsBackward = op.sync as unknown as TokenLogprobsBackwardFn;
-export const tokenLogprobsBackwardAsync = op.async as unknown as TokenLogprobsBackwardAsyncFn;
+/**
+ * Gradient of a loss with respect to the logits, (N * V) f32, given dL/dlogp per row (and
+ * optionally dL/dH). Pass the forward pass's `logsumexp` (and `entropy` when `gradEntropy` is
+ * given) to read the logits once instead of twice. `inPlace: true` overwrites f32 logits.
+ *
+ * Precision: with `logsumexp` given, p_j is exp(z_j/tau - lse) with lse stored in f32, so its
+ * relative error grows like |lse| * 6e-8; for |logits / tau| in the thousands, leave
+ * `logsumexp` out and the kernel recomputes the row statistics exactly.
+ *
+ * With DeviceArrays (every array on the device, f32 except the logits and the i32 targets) the
+ * kernel runs on the GPU and the gradient is a DeviceArray.
+ */
+export const tokenLogprobsBackward = typed.sync;
+/** tokenLogprobsBackward on a worker thread; leave its buffers untouched until it settles. */
+export const tokenLogprobsBackwardAsync = typed.async;

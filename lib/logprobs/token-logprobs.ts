@@ -6,7 +6,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, type Logits } from '../logits.js';
 import { defineOp, flag } from '../op.js';
-import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsOptions extends LogprobsCommonOptions {
   /** Also return the entropy of each row's distribution. Default false. */
@@ -43,8 +43,7 @@ const op = defineOp({
   name: 'tokenLogprobs',
   mix: LOGITS_MIX,
   slots: {
-    logits: { types: ['f32', 'u16'], shape: 'N*V' },
-    targets: { types: ['i32'], shape: 'N' },
+    ...COMMON_SLOTS,
     logprobs: { types: ['f32'], shape: 'N', out: true },
     logsumexp: { types: ['f32'], shape: 'N', out: true },
     entropy: { types: ['f32'], shape: 'N', out: true },
@@ -67,28 +66,25 @@ const op = defineOp({
   },
 });
 
-interface TokenLogprobsFn {
-  /**
-   * Log-probability of each row's target token under softmax(logits / temperature), in one pass
-   * over the logits, with the row's logsumexp and (optionally) entropy.
-   *
-   * @example
-   * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
-   */
-  (logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): TokenLogprobsResult;
-  /**
-   * With DeviceArrays (logits f32/bf16/f16 by their dtype, targets i32, outputs f32) the kernel runs
-   * on the GPU and the results are DeviceArrays (owned by the caller: free() them, or let GC do it).
-   * Targets are checked on the device: a bad one is the same RangeError as on the host, and the call
-   * waits for the device to know (the Async form waits on a worker thread).
-   */
-  (logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions): DeviceTokenLogprobsResult;
-}
-interface TokenLogprobsAsyncFn {
-  /** tokenLogprobs on a worker thread; the input buffers must stay untouched until it settles. */
-  (logits: Logits, targets: Int32Array, options: TokenLogprobsOptions): Promise<TokenLogprobsResult>;
-  (logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions): Promise<DeviceTokenLogprobsResult>;
-}
+const typed = op.typed<
+  [logits: Logits, targets: Int32Array, options: TokenLogprobsOptions],
+  TokenLogprobsResult,
+  [logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions],
+  DeviceTokenLogprobsResult
+>();
 
-export const tokenLogprobs = op.sync as unknown as TokenLogprobsFn;
-export const tokenLogprobsAsync = op.async as unknown as TokenLogprobsAsyncFn;
+/**
+ * Log-probability of each row's target token under softmax(logits / temperature), in one pass
+ * over the logits, with the row's logsumexp and (optionally) entropy.
+ *
+ * With DeviceArrays (logits f32/bf16/f16 by their dtype, targets i32, outputs f32) the kernel runs
+ * on the GPU and the results are DeviceArrays (owned by the caller: free() them, or let GC do it).
+ * Targets are checked on the device: a bad one is the same RangeError as on the host, and the call
+ * waits for the device to know (the Async form waits on a worker thread).
+ *
+ * @example
+ * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
+ */
+export const tokenLogprobs = typed.sync;
+/** tokenLogprobs on a worker thread; leave its buffers untouched until it settles. */
+export const tokenLogprobsAsync = typed.async;

@@ -50,23 +50,23 @@ const op = defineSeqOp({
   metrics: ['clipFraction', 'clipFractionLower', 'ppoKl'],
 });
 
-interface GeoMeanPolicyLossFn {
-  /**
-   * GMPO over padded (B, T) log-probs: per sequence, the geometric mean of the token ratios with
-   * each log-ratio clamped to [-epsilonLow, epsilonHigh] on the advantage's side.
-   * @param advantages one per sequence (B) or one per token (B * T; their masked mean per sequence is used)
-   * @example
-   * const { loss, gradLogprobs } = geoMeanPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonLow: 0.4, epsilonHigh: 0.4 });
-   */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: GeoMeanPolicyLossOptions): GeoMeanPolicyLossResult;
-  /** With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller. */
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DeviceGeoMeanPolicyLossOptions): DeviceGeoMeanPolicyLossResult;
-}
-interface GeoMeanPolicyLossAsyncFn {
-  /** geoMeanPolicyLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: GeoMeanPolicyLossOptions): Promise<GeoMeanPolicyLossResult>;
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DeviceGeoMeanPolicyLossOptions): Promise<DeviceGeoMeanPolicyLossResult>;
-}
+const typed = op.typed<
+  [logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: GeoMeanPolicyLossOptions],
+  GeoMeanPolicyLossResult,
+  [logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DeviceGeoMeanPolicyLossOptions],
+  DeviceGeoMeanPolicyLossResult
+>();
 
-export const geoMeanPolicyLoss = op.sync as unknown as GeoMeanPolicyLossFn;
-export const geoMeanPolicyLossAsync = op.async as unknown as GeoMeanPolicyLossAsyncFn;
+/**
+ * GMPO over padded (B, T) log-probs: per sequence, the geometric mean of the token ratios with
+ * each log-ratio clamped to [-epsilonLow, epsilonHigh] on the advantage's side.
+ *
+ * With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller.
+ *
+ * @param advantages one per sequence (B) or one per token (B * T; their masked mean per sequence is used)
+ * @example
+ * const { loss, gradLogprobs } = geoMeanPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonLow: 0.4, epsilonHigh: 0.4 });
+ */
+export const geoMeanPolicyLoss = typed.sync;
+/** geoMeanPolicyLoss on a worker thread; leave its buffers untouched until it settles. */
+export const geoMeanPolicyLossAsync = typed.async;

@@ -5,7 +5,7 @@
 //   k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's clamps), k3+ = k3's value with k2's gradient
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, openOptions, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { ESTIMATORS, LOGPROBS_MIX, type KlEstimator } from './enums.js';
 import { hostMaskCheck } from './policy-loss.js';
@@ -58,11 +58,7 @@ const op = defineOp({
   options: KL_OPTIONS,
   scalars: ['mean'],
   prepare(io, ...[logprobs, refLogprobs, options]: [logprobs: unknown, refLogprobs: unknown, options: unknown]) {
-    const opts = optionsObject<KlPenaltyOptions>(options, 'options', false) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    for (const [v, k] of [
-      [refLogprobs, 'refLogprobs'], [opts.mask, 'options.mask'], [out.kl, 'options.out.kl'], [out.grad, 'options.out.grad'],
-    ] as const) io.rejectDevice(v, k);
+    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], ['mask'], ['kl', 'grad']);
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     io.read('refLogprobs', refLogprobs, 'refLogprobs', n);
     const values = readOptions(KL_OPTIONS, opts);
@@ -80,24 +76,23 @@ const op = defineOp({
   },
 });
 
-interface KlPenaltyFn {
-  /**
-   * Elementwise KL estimate between the policy and a reference from per-token log-probs, with its
-   * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
-   * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
-   *
-   * @example
-   * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
-   */
-  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): KlPenaltyResult;
-  /** With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded. */
-  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): DeviceKlPenaltyResult;
-}
-interface KlPenaltyAsyncFn {
-  /** klPenalty on a worker thread; the input buffers must stay untouched until it settles. */
-  (logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions): Promise<KlPenaltyResult>;
-  (logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions): Promise<DeviceKlPenaltyResult>;
-}
+const typed = op.typed<
+  [logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions],
+  KlPenaltyResult,
+  [logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions],
+  DeviceKlPenaltyResult
+>();
 
-export const klPenalty = op.sync as unknown as KlPenaltyFn;
-export const klPenaltyAsync = op.async as unknown as KlPenaltyAsyncFn;
+/**
+ * Elementwise KL estimate between the policy and a reference from per-token log-probs, with its
+ * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
+ * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
+ *
+ * With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded.
+ *
+ * @example
+ * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
+ */
+export const klPenalty = typed.sync;
+/** klPenalty on a worker thread; leave its buffers untouched until it settles. */
+export const klPenaltyAsync = typed.async;

@@ -9,7 +9,7 @@
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
 import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, int, num, numIn, readOptions, packOptions, type OptionSpec } from '../op.js';
+import { defineOp, enumOf, int, num, numIn, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { AGGREGATIONS, ESTIMATORS, LOGPROBS_MIX, VARIANTS, type KlEstimator, type LossAggregation, type PolicyVariant } from './enums.js';
 
@@ -179,12 +179,10 @@ const op = defineOp({
   options: POLICY_OPTIONS,
   scalars: POLICY_METRICS,
   prepare(io, ...[logprobs, oldLogprobs, advantages, mask, options]: Args) {
-    const opts = optionsObject<PolicyLossOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    for (const [v, k] of [
-      [oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask'], [opts.refLogprobs, 'options.refLogprobs'],
-      [opts.entropy, 'options.entropy'], [out.gradLogprobs, 'options.out.gradLogprobs'], [out.gradEntropy, 'options.out.gradEntropy'],
-    ] as const) io.rejectDevice(v, k);
+    const { opts, out } = openOptions(
+      io, options, true, [[oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
+      ['refLogprobs', 'entropy'], ['gradLogprobs', 'gradEntropy'],
+    );
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);
     if (n % seqLen !== 0) {
@@ -222,30 +220,27 @@ const op = defineOp({
   },
 });
 
-interface PolicyLossFn {
-  /**
-   * A policy-gradient loss (PPO/GRPO clipped surrogate and its variants) over padded (B, T)
-   * log-probs, with its gradient with respect to the log-probs and the metrics trainers log.
-   *
-   * @param logprobs current policy log-probs of the sampled tokens, (B * T)
-   * @param oldLogprobs log-probs of the policy that sampled them, (B * T)
-   * @param advantages one per sequence (B) or one per token (B * T)
-   * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
-   * @example
-   * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
-   */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions): PolicyLossResult;
-  /**
-   * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU: the gradients are f32
-   * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers.
-   */
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions): DevicePolicyLossResult;
-}
-interface PolicyLossAsyncFn {
-  /** policyLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions): Promise<PolicyLossResult>;
-  (logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions): Promise<DevicePolicyLossResult>;
-}
+const typed = op.typed<
+  [logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions],
+  PolicyLossResult,
+  [logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions],
+  DevicePolicyLossResult
+>();
 
-export const policyLoss = op.sync as unknown as PolicyLossFn;
-export const policyLossAsync = op.async as unknown as PolicyLossAsyncFn;
+/**
+ * A policy-gradient loss (PPO/GRPO clipped surrogate and its variants) over padded (B, T)
+ * log-probs, with its gradient with respect to the log-probs and the metrics trainers log.
+ *
+ * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU: the gradients are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers.
+ *
+ * @param logprobs current policy log-probs of the sampled tokens, (B * T)
+ * @param oldLogprobs log-probs of the policy that sampled them, (B * T)
+ * @param advantages one per sequence (B) or one per token (B * T)
+ * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
+ * @example
+ * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
+ */
+export const policyLoss = typed.sync;
+/** policyLoss on a worker thread; leave its buffers untouched until it settles. */
+export const policyLossAsync = typed.async;

@@ -52,25 +52,25 @@ const op = defineSeqOp({
   metrics: ['clipFraction'],
 });
 
-interface ValueLossFn {
-  /**
-   * PPO's clipped value loss over padded (B, T) values: 0.5 * agg(max((v - R)^2, (clip(v, v_old +- c) - R)^2)).
-   * @param values the value head's predictions (B * T), differentiated
-   * @param returns the targets (B * T)
-   * @param oldValues the values at rollout time (B * T), the clip centre
-   * @param mask 1/0 bytes or f32 weights (B * T), or null
-   * @example
-   * const { loss, gradValues } = valueLoss(v, returns, oldV, mask, { seqLen: 512 });
-   */
-  (values: Float32Array, returns: Float32Array, oldValues: Float32Array, mask: TokenMask | null, options: ValueLossOptions): ValueLossResult;
-  /** With f32 DeviceArrays it runs on the GPU; gradValues is a DeviceArray owned by the caller. */
-  (values: DeviceArray, returns: DeviceArray, oldValues: DeviceArray, mask: DeviceArray | null, options: DeviceValueLossOptions): DeviceValueLossResult;
-}
-interface ValueLossAsyncFn {
-  /** valueLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (values: Float32Array, returns: Float32Array, oldValues: Float32Array, mask: TokenMask | null, options: ValueLossOptions): Promise<ValueLossResult>;
-  (values: DeviceArray, returns: DeviceArray, oldValues: DeviceArray, mask: DeviceArray | null, options: DeviceValueLossOptions): Promise<DeviceValueLossResult>;
-}
+const typed = op.typed<
+  [values: Float32Array, returns: Float32Array, oldValues: Float32Array, mask: TokenMask | null, options: ValueLossOptions],
+  ValueLossResult,
+  [values: DeviceArray, returns: DeviceArray, oldValues: DeviceArray, mask: DeviceArray | null, options: DeviceValueLossOptions],
+  DeviceValueLossResult
+>();
 
-export const valueLoss = op.sync as unknown as ValueLossFn;
-export const valueLossAsync = op.async as unknown as ValueLossAsyncFn;
+/**
+ * PPO's clipped value loss over padded (B, T) values: 0.5 * agg(max((v - R)^2, (clip(v, v_old +- c) - R)^2)).
+ *
+ * With f32 DeviceArrays it runs on the GPU; gradValues is a DeviceArray owned by the caller.
+ *
+ * @param values the value head's predictions (B * T), differentiated
+ * @param returns the targets (B * T)
+ * @param oldValues the values at rollout time (B * T), the clip centre
+ * @param mask 1/0 bytes or f32 weights (B * T), or null
+ * @example
+ * const { loss, gradValues } = valueLoss(v, returns, oldV, mask, { seqLen: 512 });
+ */
+export const valueLoss = typed.sync;
+/** valueLoss on a worker thread; leave its buffers untouched until it settles. */
+export const valueLossAsync = typed.async;

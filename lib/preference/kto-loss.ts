@@ -3,10 +3,10 @@
 //
 // policyLogps, refLogps, desirable: (N).  r = logp - ref,  x = beta (r - kl);
 //   L = desirableWeight (1 - s(x)) (desirable) or undesirableWeight (1 - s(-x)) (undesirable)
-import { finiteIn, finitePositive, options as optionsObject } from '../check.js';
+import { finiteIn, finitePositive } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, num, packOptions, readOptions } from '../op.js';
-import { PREFERENCE_MIX } from './shared.js';
+import { defineOp, num, openOptions, packOptions, readOptions } from '../op.js';
+import { lossOutputs, PREFERENCE_MIX } from './shared.js';
 
 export interface KtoLossOptions {
   /** 1 (nonzero) = desirable, 0 = undesirable, one per example (N). */
@@ -85,54 +85,35 @@ const op = defineOp({
   options: KTO_OPTIONS,
   scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
   prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
-    const opts = optionsObject<KtoLossOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(opts.desirable, 'options.desirable');
-    io.rejectDevice(opts.refLogps, 'options.refLogps');
-    if (typeof out === 'object') for (const k of KTO_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(io, options, true, [], ['desirable', 'refLogps'], KTO_OUTS);
     const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
     if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
     io.read('desirable', opts.desirable, 'options.desirable', n);
     if (opts.refLogps !== undefined) io.read('refLogps', opts.refLogps, 'options.refLogps', n);
     const values = readOptions(KTO_OPTIONS, opts);
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of KTO_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
-    const scalars = new Float64Array(3);
-    return {
-      params: packOptions(KTO_OPTIONS, values),
-      scalars,
-      finish: () =>
-        ({
-          loss: scalars[0],
-          ...result,
-          metrics: { desirableRewardMean: scalars[1], undesirableRewardMean: scalars[2] },
-        }) as KtoLossResult,
-    };
+    const metrics = (s: Float64Array) => ({ desirableRewardMean: s[1], undesirableRewardMean: s[2] });
+    return { params: packOptions(KTO_OPTIONS, values), ...lossOutputs<KtoLossResult>(io, opts.out, KTO_OUTS, () => n, 3, metrics) };
   },
 });
 
-interface KtoLossFn {
-  /**
-   * KTO (unpaired): with r = logp - ref and x = beta (r - kl), a desirable example costs
-   * desirableWeight (1 - s(x)) and an undesirable one undesirableWeight (1 - s(-x)); `loss` is the
-   * mean over all examples, `grad` its gradient with respect to `policyLogps`.
-   *
-   * @example
-   * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
-   */
-  (policyLogps: Float32Array, options: KtoLossOptions): KtoLossResult;
-  /**
-   * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
-   * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
-   */
-  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): DeviceKtoLossResult;
-}
-interface KtoLossAsyncFn {
-  /** ktoLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (policyLogps: Float32Array, options: KtoLossOptions): Promise<KtoLossResult>;
-  (policyLogps: DeviceArray, options: DeviceKtoLossOptions): Promise<DeviceKtoLossResult>;
-}
+const typed = op.typed<
+  [policyLogps: Float32Array, options: KtoLossOptions],
+  KtoLossResult,
+  [policyLogps: DeviceArray, options: DeviceKtoLossOptions],
+  DeviceKtoLossResult
+>();
 
-export const ktoLoss = op.sync as unknown as KtoLossFn;
-export const ktoLossAsync = op.async as unknown as KtoLossAsyncFn;
+/**
+ * KTO (unpaired): with r = logp - ref and x = beta (r - kl), a desirable example costs
+ * desirableWeight (1 - s(x)) and an undesirable one undesirableWeight (1 - s(-x)); `loss` is the
+ * mean over all examples, `grad` its gradient with respect to `policyLogps`.
+ *
+ * With DeviceArrays (policyLogps and refLogps f32, desirable u8) it runs on the GPU: losses, rewards and grad
+ * are f32 DeviceArrays (owned by the caller), loss and metrics are downloaded.
+ *
+ * @example
+ * const r = ktoLoss(policyLogps, { desirable, refLogps, kl: Math.max(0, klEstimate) });
+ */
+export const ktoLoss = typed.sync;
+/** ktoLoss on a worker thread; leave its buffers untouched until it settles. */
+export const ktoLossAsync = typed.async;

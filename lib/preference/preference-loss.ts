@@ -4,11 +4,11 @@
 // chosenLogps, rejectedLogps: (P) sequence log-prob sums;  c = chosen - refChosen,
 // rho = rejected - refRejected,  x = beta (f(c) - f(rho));  e.g. sigmoid (DPO / cDPO):
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
-import { describe, finiteIn, finitePositive, oneOf, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, num, packOptions, readOptions, type Io, type OptionSpec } from '../op.js';
+import { defineOp, enumOf, type Io, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
-import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface PreferenceLossOptions {
   /** Which loss. Default 'sigmoid' (DPO). */
@@ -209,13 +209,10 @@ const op = defineOp({
   options: PREFERENCE_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const opts = optionsObject<PreferenceLossOptions>(options, 'options', false) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(rejectedLogps, 'rejectedLogps');
-    for (const k of ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb']) {
-      io.rejectDevice(opts[k], `options.${k}`);
-    }
-    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(
+      io, options, false, [[rejectedLogps, 'rejectedLogps']],
+      ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'], PAIR_OUTS,
+    );
     const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
@@ -257,46 +254,38 @@ const op = defineOp({
     readLengths(io, 'chosenLengths', opts.chosenLengths, n, loss, why);
     readLengths(io, 'rejectedLengths', opts.rejectedLengths, n, loss, why);
 
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of PAIR_OUTS) result[k] = io.out(k, given[k], `options.out.${k}`, n);
-    const scalars = new Float64Array(PAIR_SCALARS.length);
     return {
       params: packOptions(PREFERENCE_OPTIONS, values),
-      scalars,
-      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as PreferenceLossResult,
+      ...lossOutputs<PreferenceLossResult>(io, opts.out, PAIR_OUTS, () => n, PAIR_SCALARS.length, pairMetrics),
     };
   },
 });
 
-interface PreferenceLossFn {
-  /**
-   * A preference loss over P pairs of sequence log-prob sums, with the implicit rewards, the
-   * metrics trainers log and the gradients of the mean loss with respect to `chosenLogps` and
-   * `rejectedLogps`. All arithmetic is in double; every loss stays finite for log-ratios of
-   * magnitude up to 1e3.
-   *
-   * @example
-   * const r = preferenceLoss(policyChosen, policyRejected, {
-   *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
-   * });
-   * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
-   */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): PreferenceLossResult;
-  /**
-   * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
-   * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
-   * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
-   * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
-   * loss does not use, and preferenceProb values, are not checked there.
-   */
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): DevicePreferenceLossResult;
-}
-interface PreferenceLossAsyncFn {
-  /** preferenceLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions): Promise<PreferenceLossResult>;
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions): Promise<DevicePreferenceLossResult>;
-}
+const typed = op.typed<
+  [chosenLogps: Float32Array, rejectedLogps: Float32Array, options?: PreferenceLossOptions],
+  PreferenceLossResult,
+  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options?: DevicePreferenceLossOptions],
+  DevicePreferenceLossResult
+>();
 
-export const preferenceLoss = op.sync as unknown as PreferenceLossFn;
-export const preferenceLossAsync = op.async as unknown as PreferenceLossAsyncFn;
+/**
+ * A preference loss over P pairs of sequence log-prob sums, with the implicit rewards, the
+ * metrics trainers log and the gradients of the mean loss with respect to `chosenLogps` and
+ * `rejectedLogps`. All arithmetic is in double; every loss stays finite for log-ratios of
+ * magnitude up to 1e3.
+ *
+ * With f32 DeviceArrays (lengths i32) it runs on the GPU (cuda/preference.h): the per-pair arrays are f32
+ * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers. Every array must
+ * then be a DeviceArray (TypeError naming it otherwise). Lengths are checked on the device where the loss
+ * uses them (a length < 1 is the host path's RangeError; the call then waits for the device); lengths the
+ * loss does not use, and preferenceProb values, are not checked there.
+ *
+ * @example
+ * const r = preferenceLoss(policyChosen, policyRejected, {
+ *   refChosenLogps: refChosen, refRejectedLogps: refRejected, beta: 0.1,
+ * });
+ * // r.loss, r.gradChosen, r.gradRejected, r.metrics.rewardAccuracy
+ */
+export const preferenceLoss = typed.sync;
+/** preferenceLoss on a worker thread; leave its buffers untouched until it settles. */
+export const preferenceLossAsync = typed.async;

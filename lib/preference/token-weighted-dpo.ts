@@ -4,10 +4,10 @@
 // every per-token array: (B, T) row-major, T = seqLen, padded with the masks m;
 //   z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t) (logp - ref)_l,t,
 //   L = -log s(z),  loss = mean_b L_b
-import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, integer } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, int, num, packOptions, readOptions } from '../op.js';
-import { PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { defineOp, int, num, openOptions, packOptions, readOptions } from '../op.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
   /** T: every per-token array holds B rows of T tokens (padded, row-major). */
@@ -115,11 +115,7 @@ const op = defineOp({
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const opts = optionsObject<TokenWeightedDpoOptions>(options, 'options', true) as Record<string, unknown>;
-    const out = (opts.out ?? {}) as Record<string, unknown>;
-    io.rejectDevice(rejectedLogps, 'rejectedLogps');
-    for (const k of [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask']) io.rejectDevice(opts[k], `options.${k}`);
-    if (typeof out === 'object') for (const k of PAIR_OUTS) io.rejectDevice(out[k], `options.out.${k}`);
+    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'], PAIR_OUTS);
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {
@@ -136,44 +132,35 @@ const op = defineOp({
     const maskType = mw instanceof Float32Array || (mw as { dtype?: unknown }).dtype === 'f32' ? 'f32' : 'u8';
     io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
     const values = readOptions(TGDPO_OPTIONS, opts);
-    const given = optionsObject<Record<string, unknown>>(opts.out, 'options.out', false);
-    const result: Record<string, unknown> = {};
-    for (const k of PAIR_OUTS) {
-      result[k] = io.out(k, given[k], `options.out.${k}`, k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
-    }
-    const scalars = new Float64Array(PAIR_SCALARS.length);
+    const length = (k: string) => (k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
     return {
       params: packOptions(TGDPO_OPTIONS, values),
-      scalars,
-      finish: () => ({ loss: scalars[0], ...result, metrics: pairMetrics(scalars) }) as TokenWeightedDpoResult,
+      ...lossOutputs<TokenWeightedDpoResult>(io, opts.out, PAIR_OUTS, length, PAIR_SCALARS.length, pairMetrics),
     };
   },
 });
 
-interface TokenWeightedDpoFn {
-  /**
-   * Token-weighted DPO (TGDPO) over B pairs of per-token log-probs (B * T, padded with masks):
-   * z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t)
-   * (logp - ref)_l,t, L = -log s(z); returns the mean loss and its per-token gradients.
-   *
-   * @example
-   * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
-   *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
-   *   chosenMask, rejectedMask,
-   * });
-   */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): TokenWeightedDpoResult;
-  /**
-   * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
-   * (owned by the caller), loss and metrics are downloaded.
-   */
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): DeviceTokenWeightedDpoResult;
-}
-interface TokenWeightedDpoAsyncFn {
-  /** tokenWeightedDpoLoss on a worker thread; the input buffers must stay untouched until it settles. */
-  (chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions): Promise<TokenWeightedDpoResult>;
-  (chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions): Promise<DeviceTokenWeightedDpoResult>;
-}
+const typed = op.typed<
+  [chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions],
+  TokenWeightedDpoResult,
+  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions],
+  DeviceTokenWeightedDpoResult
+>();
 
-export const tokenWeightedDpoLoss = op.sync as unknown as TokenWeightedDpoFn;
-export const tokenWeightedDpoLossAsync = op.async as unknown as TokenWeightedDpoAsyncFn;
+/**
+ * Token-weighted DPO (TGDPO) over B pairs of per-token log-probs (B * T, padded with masks):
+ * z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t)
+ * (logp - ref)_l,t, L = -log s(z); returns the mean loss and its per-token gradients.
+ *
+ * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
+ * (owned by the caller), loss and metrics are downloaded.
+ *
+ * @example
+ * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
+ *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
+ *   chosenMask, rejectedMask,
+ * });
+ */
+export const tokenWeightedDpoLoss = typed.sync;
+/** tokenWeightedDpoLoss on a worker thread; leave its buffers untouched until it settles. */
+export const tokenWeightedDpoLossAsync = typed.async;
