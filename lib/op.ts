@@ -38,10 +38,12 @@ const resolve = <T>(d: Default<T>, prev: Readonly<Record<string, unknown>>): T =
   typeof d === 'function' ? (d as (p: Readonly<Record<string, unknown>>) => T)(prev) : d;
 
 /** A number option read by `check` (one of lib/check.ts's), defaulting to `dflt`. */
+const identity = (v: number) => v;
+
 export function num(check: (v: unknown, name: string) => number, dflt: Default<number>): OptionSpec<number> {
   return {
     read: (v, name, prev) => (v === undefined ? resolve(dflt, prev) : check(v, name)),
-    code: (v) => v,
+    code: identity,
   };
 }
 
@@ -49,7 +51,7 @@ export function num(check: (v: unknown, name: string) => number, dflt: Default<n
 export function int(min: number, max: number, dflt?: Default<number>): OptionSpec<number> {
   return {
     read: (v, name, prev) => (v === undefined && dflt !== undefined ? resolve(dflt, prev) : integer(v, name, min, max)),
-    code: (v) => v,
+    code: identity,
   };
 }
 
@@ -102,7 +104,11 @@ export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string
 export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValues<S>): Float64Array {
   const { keys } = keysOf(specs);
   const p = new Float64Array(keys.length);
-  for (let i = 0; i < keys.length; i++) p[i] = specs[keys[i]].code((values as Record<string, unknown>)[keys[i]]);
+  for (let i = 0; i < keys.length; i++) {
+    const spec = specs[keys[i]];
+    const v = (values as Record<string, unknown>)[keys[i]];
+    p[i] = spec.code === (identity as unknown) ? (v as number) : spec.code(v);
+  }
   return p;
 }
 
@@ -299,9 +305,9 @@ export function openOptions(
 ): { opts: Record<string, unknown>; out: Record<string, unknown> } {
   const opts = optionsObject<Record<string, unknown>>(options, 'options', required) as Record<string, unknown>;
   const out = (opts.out ?? {}) as Record<string, unknown>;
-  for (const [v, name] of args) io.rejectDevice(v, name);
-  for (const k of keys) io.rejectDevice(opts[k], `options.${k}`);
-  for (const k of outs) io.rejectDevice(out[k], `options.out.${k}`);
+  for (let i = 0; i < args.length; i++) io.rejectDevice(args[i][0], args[i][1]);
+  io.rejectDevices(opts, keys, 'options');
+  io.rejectDevices(out, outs, 'options.out');
   return { opts, out };
 }
 
