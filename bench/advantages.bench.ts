@@ -6,7 +6,7 @@ import { refGroupAdvantages } from '../tests/reference/advantages.js';
 import { fillNormal, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 
 /** The hand-written TS a trainer would use: TRL grpo, group std, eps 1e-4, no NaN handling. */
-function grpoLoop(r: Float32Array, G: number) {
+export function grpoLoop(r: Float32Array, G: number) {
   const n = r.length, ng = n / G;
   const adv = new Float32Array(n), gm = new Float32Array(ng), gs = new Float32Array(ng);
   let zero = 0;

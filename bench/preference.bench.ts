@@ -12,7 +12,7 @@ interface Outs {
   gradRejected: Float32Array;
 }
 
-function makeOuts(p: number): Outs {
+export function makeOuts(p: number): Outs {
   return {
     losses: new Float32Array(p), chosenRewards: new Float32Array(p), rejectedRewards: new Float32Array(p),
     gradChosen: new Float32Array(p), gradRejected: new Float32Array(p),
@@ -23,7 +23,7 @@ const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /** Pure-TS DPO (sigmoid) with references; returns the mean loss. */
-function tsSigmoid(w: Float32Array, l: Float32Array, rw: Float32Array, rl: Float32Array, beta: number, o: Outs) {
+export function tsSigmoid(w: Float32Array, l: Float32Array, rw: Float32Array, rl: Float32Array, beta: number, o: Outs) {
   const n = w.length;
   let sum = 0, acc = 0, margin = 0;
   for (let i = 0; i < n; i++) {

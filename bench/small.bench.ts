@@ -1,0 +1,53 @@
+// Small calls: the fixed cost of one call (argument checks, packing, the N-API crossing) next to a
+// plain TypeScript loop computing the same outputs, at the sizes where that cost dominates
+// (preferenceLoss P = 8, groupAdvantages n = 64). It loads the compiled package (dist/, what users
+// import; `npm run bench` builds it first) rather than lib/ through tsx, whose transpiler adds
+// per-call helpers of its own. Each figure is the minimum over batches: on a shared machine the
+// minimum is the least disturbed estimate of a fixed cost.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import type * as Api from '../lib/index.js';
+import { grpoLoop } from './advantages.bench.js';
+import { benchDir, fillNormal, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { makeOuts, tsSigmoid } from './preference.bench.js';
+
+/** ms per call: the minimum over `reps` batches of `inner` calls. */
+function minSmall(fn: () => unknown, inner: number, reps: number): number {
+  for (let i = 0; i < inner; i++) fn();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < inner; i++) fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6 / inner);
+  }
+  return best;
+}
+
+export default async function run(ctx: BenchContext): Promise<BenchSection> {
+  const rk = (await import(pathToFileURL(path.join(benchDir, '..', 'dist', 'index.js')).href)) as typeof Api;
+  const inner = ctx.quick ? 2000 : 20000;
+  const reps = ctx.quick ? 5 : 25;
+  const rows: BenchRow[] = [];
+  const pair = (op: string, shape: string, ours: () => unknown, ts: () => unknown, elements: number, bytes: number) => {
+    const a = minSmall(ours, inner, reps), b = minSmall(ts, inner, reps);
+    const over = `${((a - b) * 1000).toFixed(2)} us above the plain loop`;
+    rows.push({ op, shape, impl: 'reward-kernels (out buffers)', ms: a, elements, bytes, note: over });
+    rows.push({ op, shape, impl: 'pure TS (plain loop)', ms: b, elements, bytes, note: 'same outputs' });
+  };
+
+  const P = 8;
+  const w = fillNormal(new Float32Array(P), 5, 1).map((v) => v - 60);
+  const l = fillNormal(new Float32Array(P), 5, 2).map((v) => v - 62);
+  const rw = fillNormal(new Float32Array(P), 5, 3).map((v) => v - 60);
+  const rl = fillNormal(new Float32Array(P), 5, 4).map((v) => v - 60);
+  const outN = makeOuts(P), outT = makeOuts(P);
+  const opts = { refChosenLogps: rw, refRejectedLogps: rl, beta: 0.1, out: outN };
+  pair('preferenceLoss sigmoid', `P=${P}`, () => rk.preferenceLoss(w, l, opts), () => tsSigmoid(w, l, rw, rl, 0.1, outT), P, P * 36);
+
+  const n = 64, G = 16;
+  const r = fillNormal(new Float32Array(n), 1, 5);
+  const out = { advantages: new Float32Array(n), groupMean: new Float32Array(n / G), groupStd: new Float32Array(n / G) };
+  pair('groupAdvantages grpo', `n=${n} G=${G}`, () => rk.groupAdvantages(r, { groupSize: G, eps: 1e-4, out }), () => grpoLoop(r, G), n, n * 8);
+  return { family: 'small', rows };
+}
