@@ -1,6 +1,9 @@
 // Advantage estimators, ensembles and token-level returns on CUDA (contracts in advantages.h; the
-// CPU twins are native/kernels/advantages.cc; the group statistic and the write-back of a group's
-// advantages are the shared core functions of native/core/advantages.h, called by both).
+// CPU twins are native/kernels/advantages.cc). Every formula is a shared core function of
+// native/core/advantages.h, called by both backends (sample values, group statistic and write-back,
+// GDPO's group step, batch std, BNPO's Beta weights, the REINFORCE++ whitening, ensemble rows, the
+// GAE / discounted-return rows, masked_whiten's statistics); this file holds the launches and the
+// fixed-order reductions.
 //
 //   values    per sample x_i in double (weighted sum of the present rewards, bnpo scaling);
 //             validates lengths (slot n + i)
@@ -31,8 +34,6 @@ namespace {
 using namespace small;
 
 constexpr int64_t kSumChunk = 2048;
-constexpr double kWhitenEps = 1e-8;
-constexpr double kBnpoMaxWeight = 1e6;
 
 __device__ __forceinline__ double dnan() { return NAN; }
 
@@ -92,21 +93,7 @@ __global__ void __launch_bounds__(kThreads) adv_values(const float* r, int64_t n
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= n) return;
   if (lengths && lengths[i] < 0) note_bad(slot, n + i);
-  if (raw) {
-    xs[i] = static_cast<double>(r[i]);
-    return;
-  }
-  double s = 0;
-  bool any = false;
-  for (int64_t k = 0; k < K; ++k) {
-    const double v = r[i * K + k];
-    if (v != v) continue;
-    s += (wts ? wts[k] : 1.0) * v;
-    any = true;
-  }
-  double x = any ? s : dnan();
-  if (bnpo) x = (x - lo) / span;
-  xs[i] = x;
+  xs[i] = raw ? static_cast<double>(r[i]) : rk::core::sample_value(r + i * K, K, wts, bnpo, lo, span);
 }
 
 __global__ void __launch_bounds__(kThreads) adv_hist(const int32_t* ids, int64_t n, int64_t G, int* counts,
@@ -178,22 +165,9 @@ __global__ void __launch_bounds__(kThreads) adv_write(EstParams P, Groups G, con
     for (int64_t k = G.begin(g); k < G.end(g); ++k) adv[G.perm ? G.perm[k] : k] = NAN;
     return;
   }
-  double denom = 1.0;
-  if (acc) {
-    const double c = acc[0];
-    const double sd = c < 2 ? 0.0 : sqrt(acc[2] / (c - 1));
-    denom = sd + P.eps;
-  }
-  double w = 0.0;
+  const double denom = acc ? rk::core::unbiased_sd(acc[0], acc[2]) + P.eps : 1.0;
   const GStat& s = stats[g];
-  if (ab && s.c > 0) {
-    const double p = s.base, al = ab[0], be = ab[1];
-    const double t1 = al - 1.0 == 0 ? 0.0 : (al - 1.0) * log(p);
-    const double t2 = be - 1.0 == 0 ? 0.0 : (be - 1.0) * log(1.0 - p);
-    const double pdf = exp(t1 + t2 - ab[2]);
-    const double inv = 1.0 / pdf;
-    w = inv < kBnpoMaxWeight ? inv : kBnpoMaxWeight;
-  }
+  const double w = ab && s.c > 0 ? rk::core::bnpo_weight(s.base, ab[0], ab[1], ab[2]) : 0.0;
   write_group(P, G, g, s, xs, denom, w, adv);
 }
 
@@ -212,20 +186,15 @@ __global__ void __launch_bounds__(kThreads) adv_bnpo(const GStat* stats, int64_t
   }
   np = block_sum(np, sh);
   ps = block_sum(ps, sh);
-  double alpha = 1.0, beta = 1.0;
+  const double pbar = ps / np;
+  double pss = 0;
   if (np >= 2) {
-    const double pbar = ps / np;
-    double pss = 0;
     for (int64_t g = b0; g < b1; ++g)
       if (stats[g].c > 0) pss += (stats[g].base - pbar) * (stats[g].base - pbar);
     pss = block_sum(pss, sh);
-    const double pvar = pss / (np - 1);
-    if (pvar > 0) {
-      const double c = pbar * (1.0 - pbar) / pvar - 1.0;
-      alpha = fmax(1.0, 1.0 + c * pbar / 3.0);
-      beta = fmax(1.0, 1.0 + c * (1.0 - pbar) / 3.0);
-    }
   }
+  double alpha, beta;
+  rk::core::bnpo_shape(np, pbar, pss, &alpha, &beta);
   if (threadIdx.x == 0) {
     ab[0] = alpha;
     ab[1] = beta;
@@ -291,9 +260,7 @@ struct FSqDev {
   const double* x;
   const double* acc;
   __device__ void operator()(int64_t i, double& a, double&) const {
-    const double m = acc[1] / acc[0];
-    const double v = x[i];
-    a += v == v ? (v - m) * (v - m) : 0.0;
+    a += rk::core::sq_dev(x[i], acc[1] / acc[0]);
   }
 };
 struct FFlags {
@@ -306,9 +273,9 @@ struct FWeightY {
   const double* y;
   const int32_t* len;
   __device__ void operator()(int64_t i, double& a, double& b) const {
-    const double w = x[i] != x[i] ? 0.0 : (len ? static_cast<double>(len[i]) : 1.0);
+    const double w = rk::core::rpp_weight(x[i], len, i);
     a += w;
-    b += w == 0 ? 0.0 : w * y[i];
+    b += rk::core::w_term(w, y[i]);
   }
 };
 struct FWeightSq {
@@ -317,10 +284,7 @@ struct FWeightSq {
   const int32_t* len;
   const double* acc;  // W, sum w y
   __device__ void operator()(int64_t i, double& a, double&) const {
-    const double w = x[i] != x[i] ? 0.0 : (len ? static_cast<double>(len[i]) : 1.0);
-    const double my = acc[0] > 0 ? acc[1] / acc[0] : 0.0;
-    const double d = y[i] - my;
-    a += w == 0 ? 0.0 : w * d * d;
+    a += rk::core::w_sq(rk::core::rpp_weight(x[i], len, i), y[i] - rk::core::rpp_mean(acc[0], acc[1]));
   }
 };
 
@@ -344,10 +308,8 @@ __global__ void __launch_bounds__(kThreads) adv_whiten_out(const double* xs, con
     adv[i] = NAN;
     return;
   }
-  const double W = acc[0], my = W > 0 ? acc[1] / W : 0.0, ss = acc[2];
-  const double var = W > 1 ? ss / (W - 1) : W > 0 ? ss / W : 0.0;
-  const double inv = 1.0 / sqrt(var + kWhitenEps);
-  adv[i] = xs[i] != xs[i] ? 0.0f : static_cast<float>((y[i] - my) * inv);
+  const double my = rk::core::rpp_mean(acc[0], acc[1]);
+  adv[i] = rk::core::rpp_out(xs[i], y[i], my, rk::core::rpp_inv_std(acc[0], acc[2]));
 }
 
 // GDPO: one thread per group z-scores each reward k and accumulates the weighted sum into comb.
@@ -357,31 +319,14 @@ __global__ void __launch_bounds__(kThreads) adv_gdpo(Groups G, const float* r, i
   const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (g >= G.count) return;
   const int64_t b = G.begin(g), e = G.end(g);
-  for (int64_t j = b; j < e; ++j) comb[G.perm ? G.perm[j] : j] = dnan();
   if (slot_bad(slot)) {
+    for (int64_t j = b; j < e; ++j) comb[G.perm ? G.perm[j] : j] = dnan();
     for (int64_t k = 0; k < K; ++k) gmean[g * K + k] = gstd[g * K + k] = NAN;
     zflag[g] = 0;
     return;
   }
-  bool flat = true;
-  for (int64_t k = 0; k < K; ++k) {
-    const GStat s = group_stat(r, K, k, b, e, G.perm, false, nullptr);
-    gmean[g * K + k] = static_cast<float>(s.mean);
-    gstd[g * K + k] = static_cast<float>(s.c >= 2 ? s.sd : s.c == 1 ? 0.0 : dnan());
-    const bool spread = s.c >= 2 && !s.equal;
-    if (spread) flat = false;
-    const double wk = wts ? wts[k] : 1.0;
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t i = G.perm ? G.perm[j] : j;
-      const double x = r[i * K + k];
-      if (x != x) continue;
-      const double z = spread ? (x - s.mean) / (s.sd + eps) : 0.0;
-      comb[i] = (comb[i] != comb[i] ? 0.0 : comb[i]) + wk * z;
-    }
-  }
-  int64_t valid = 0;
-  for (int64_t j = b; j < e; ++j) valid += comb[G.perm ? G.perm[j] : j] == comb[G.perm ? G.perm[j] : j];
-  zflag[g] = (flat && valid >= 2) ? 1.0 : 0.0;
+  const bool flat = rk::core::gdpo_group(b, e, PermAt{G.perm}, r, K, wts, eps, comb, gmean + g * K, gstd + g * K);
+  zflag[g] = flat ? 1.0 : 0.0;
 }
 __global__ void __launch_bounds__(kThreads) adv_zscore_out(const double* comb, int64_t n, const double* acc,
                                                           double eps, float* adv, const unsigned long long* slot) {
@@ -391,10 +336,7 @@ __global__ void __launch_bounds__(kThreads) adv_zscore_out(const double* comb, i
     adv[i] = NAN;
     return;
   }
-  const double c = acc[0];
-  const double m = c > 0 ? acc[1] / c : dnan();
-  const double sd = c < 2 ? 0.0 : sqrt(acc[2] / (c - 1));
-  adv[i] = comb[i] != comb[i] ? 0.0f : static_cast<float>((comb[i] - m) / (sd + eps));
+  adv[i] = rk::core::zscore(comb[i], rk::core::valid_mean(acc[0], acc[1]), rk::core::unbiased_sd(acc[0], acc[2]) + eps);
 }
 __global__ void adv_zero_count(const double* acc, long long* out, const unsigned long long* slot) {
   if (threadIdx.x == 0) *out = slot_bad(slot) ? -1 : static_cast<long long>(acc[0]);
@@ -515,8 +457,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
                                         a.reward_min, a.reward_max - a.reward_min, a.lengths, xs, sp);
     RK_CUDA_CHECK(cudaGetLastError());
   }
-  const bool fused = (est == AdvEstimator::Grpo || est == AdvEstimator::PassK) ? scale != AdvScale::Batch
-                     : (est == AdvEstimator::Rloo || est == AdvEstimator::Opo);
+  const bool fused = rk::core::group_local(est, scale);
   EstParams P{est, scale, a.eps, n, a.lengths};
   auto finish_zero = [&]() -> Result {
     Result r = run_sum(FFlags{zflag}, Gc, parts, acc + 6, st);
@@ -602,95 +543,41 @@ __global__ void __launch_bounds__(kThreads) ens_rows(const float* r, int64_t n, 
                                                     float* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= n) return;
-  const float* row = r + i * m;
-  int64_t c = 0;
-  double s = 0, mn = INFINITY;
-  for (int64_t j = 0; j < m; ++j) {
-    const double x = row[j];
-    if (x != x) continue;
-    ++c;
-    s += x;
-    mn = x < mn ? x : mn;
-  }
-  double v = dnan();
-  if (c > 0) {
-    const double mean = s / static_cast<double>(c);
-    if (method == static_cast<int>(rk::EnsembleMethod::Mean)) v = mean;
-    else if (method == static_cast<int>(rk::EnsembleMethod::Min)) v = mn;
-    else {
-      double ss = 0;
-      for (int64_t j = 0; j < m; ++j) {
-        const double x = row[j];
-        if (x == x) ss += (x - mean) * (x - mean);
-      }
-      v = mean - lambda * ss / static_cast<double>(c);
-    }
-  }
-  out[i] = static_cast<float>(v);
+  out[i] = static_cast<float>(rk::core::ensemble_row(r + i * m, m, static_cast<rk::EnsembleMethod>(method), lambda));
 }
 
-__device__ __forceinline__ bool mask_on(const void* m, bool f32, int64_t i) {
-  return f32 ? static_cast<const float*>(m)[i] != 0.0f : static_cast<const uint8_t*>(m)[i] != 0;
-}
-__device__ __forceinline__ double mask_w(const void* m, bool f32, int64_t i) {
-  return f32 ? static_cast<double>(static_cast<const float*>(m)[i]) : (static_cast<const uint8_t*>(m)[i] != 0 ? 1.0 : 0.0);
-}
-
-// gae (values != null) or discounted returns (values == null, lambda = 1): one thread per row.
-__global__ void __launch_bounds__(kThreads) gae_rows(const float* values, const float* rewards, const void* mask,
-                                                    bool f32, int64_t rows, int64_t cols, double gamma, double gl,
-                                                    float* adv, float* ret) {
+// gae (values != null) or discounted returns (values == null): one thread per row.
+__global__ void __launch_bounds__(kThreads) gae_rows(const float* values, const float* rewards, rk::TokenMask mask,
+                                                    int64_t rows, int64_t cols, double gamma, double gl, float* adv,
+                                                    float* ret) {
   const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (b >= rows) return;
-  double next_v = 0, last = 0;
-  for (int64_t t = cols - 1; t >= 0; --t) {
-    const int64_t i = b * cols + t;
-    if (!mask_on(mask, f32, i)) {
-      adv[i] = 0.0f;
-      if (ret) ret[i] = 0.0f;
-      continue;
-    }
-    if (values) {
-      const double v = values[i];
-      const double delta = rewards[i] + gamma * next_v - v;
-      last = delta + gl * last;
-      next_v = v;
-      adv[i] = static_cast<float>(last);
-      ret[i] = static_cast<float>(last + v);
-    } else {
-      last = rewards[i] + gamma * last;
-      adv[i] = static_cast<float>(last);
-    }
-  }
+  if (values) rk::core::gae_row(values, rewards, mask, b, cols, gamma, gl, adv, ret);
+  else rk::core::discounted_row(rewards, mask, b, cols, gamma, adv);
 }
 
 struct FMaskW {
-  const void* m;
-  bool f32;
+  rk::TokenMask m;
   const float* x;
   __device__ void operator()(int64_t i, double& a, double& b) const {
-    const double w = mask_w(m, f32, i);
+    const double w = rk::core::mask_weight(m, i);
     a += w;
-    b += w == 0 ? 0.0 : w * x[i];
+    b += rk::core::w_term(w, x[i]);
   }
 };
 struct FMaskSq {
-  const void* m;
-  bool f32;
+  rk::TokenMask m;
   const float* x;
   const double* acc;
   __device__ void operator()(int64_t i, double& a, double&) const {
-    const double w = mask_w(m, f32, i);
-    const double mean = acc[1] / acc[0];
-    const double d = x[i] - mean;
-    a += w == 0 ? 0.0 : w * d * d;
+    a += rk::core::w_sq(rk::core::mask_weight(m, i), x[i] - acc[1] / acc[0]);
   }
 };
 __global__ void __launch_bounds__(kThreads) mw_check(const float* w, int64_t n, unsigned long long* slot) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i < n && !(w[i] >= 0.0f && w[i] < INFINITY)) note_bad(slot, i);
 }
-__global__ void __launch_bounds__(kThreads) mw_out(const float* x, const void* m, bool f32, int64_t n, bool shift_mean,
+__global__ void __launch_bounds__(kThreads) mw_out(const float* x, rk::TokenMask m, int64_t n, bool shift_mean,
                                                   bool unbiased, double eps, const double* acc, float* out,
                                                   const unsigned long long* slot) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
@@ -704,12 +591,8 @@ __global__ void __launch_bounds__(kThreads) mw_out(const float* x, const void* m
     out[i] = 0.0f;
     return;
   }
-  const double mean = acc[1] / W;
-  double var = acc[2] / W;
-  if (unbiased && W > 1) var *= W / (W - 1);
-  const double inv = 1.0 / sqrt(var + eps);
-  const double add = shift_mean ? 0.0 : mean;
-  out[i] = mask_w(m, f32, i) == 0 ? 0.0f : static_cast<float>((x[i] - mean) * inv + add);
+  const rk::core::WhitenStats ws = rk::core::whiten_stats(W, acc[1] / W, acc[2], shift_mean, unbiased, eps);
+  out[i] = rk::core::whiten_value(x[i], rk::core::mask_weight(m, i), ws);
 }
 }  // namespace
 
@@ -739,7 +622,7 @@ Result gae(const float* values, const float* rewards, rk::TokenMask mask, int64_
   if (!mask.data) return bad_arg("mask", 0);
   if (!advantages) return bad_arg("advantages", 0);
   if (!returns) return bad_arg("returns", 0);
-  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(values, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma * lambda, advantages, returns);
+  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(values, rewards, mask, rows, cols, gamma, gamma * lambda, advantages, returns);
   RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
@@ -753,7 +636,7 @@ Result discounted_returns(const float* rewards, rk::TokenMask mask, int64_t rows
   if (!rewards) return bad_arg("rewards", 0);
   if (!mask.data) return bad_arg("mask", 0);
   if (!out) return bad_arg("out", 0);
-  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(nullptr, rewards, mask.data, mask.is_f32, rows, cols, gamma, gamma, out, nullptr);
+  gae_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(nullptr, rewards, mask, rows, cols, gamma, gamma, out, nullptr);
   RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
@@ -780,10 +663,10 @@ Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool sh
   }
   double* acc = static_cast<double*>(ws.p);
   double* parts = acc + 4;
-  Result r = run_sum(FMaskW{mask.data, mask.is_f32, values}, n, parts, acc, st);
+  Result r = run_sum(FMaskW{mask, values}, n, parts, acc, st);
   if (!r.ok()) return r;
-  if (!(r = run_sum(FMaskSq{mask.data, mask.is_f32, values, acc}, n, parts, acc + 2, st)).ok()) return r;
-  mw_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(values, mask.data, mask.is_f32, n, shift_mean, unbiased, eps, acc, out, mask.is_f32 ? slot.p : nullptr);
+  if (!(r = run_sum(FMaskSq{mask, values, acc}, n, parts, acc + 2, st)).ok()) return r;
+  mw_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(values, mask, n, shift_mean, unbiased, eps, acc, out, mask.is_f32 ? slot.p : nullptr);
   RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish("mask");
 }

@@ -250,10 +250,8 @@ template <int MODE>
 __device__ __forceinline__ void finish_stats(const DAcc& A, int64_t r, const Params& P) {
   const double Ss = A.ss, St = A.st;
   const double lnSs = log(Ss), lnSt = log(St);
-  double D = 0.0;
-  if (MODE == 0) D = static_cast<double>(A.c) * P.inv_tau / St - lnSt + lnSs;
-  if (MODE == 1) D = static_cast<double>(A.c) * P.inv_tau / Ss - lnSs + lnSt;
-  if (!(Ss > 0) || !(St > 0)) D = NAN;  // no distribution
+  // the cross sum A.c is taken against the same shifts as Ss and St: no shift difference
+  const double D = rk::core::kl_row(MODE, static_cast<double>(A.c), 0.0, Ss, St, lnSs, lnSt, P.inv_tau);
   P.div[r] = static_cast<float>(D);
   if (!P.rowc) return;
   float* w = P.rowc + r * 8;
@@ -261,15 +259,9 @@ __device__ __forceinline__ void finish_stats(const DAcc& A, int64_t r, const Par
   w[1] = static_cast<float>(lnSs * kLog2ed);
   w[2] = A.mt;
   w[3] = static_cast<float>(lnSt * kLog2ed);
-  const double g = row_g(P, r);
-  float k0 = 0.0f, k1 = 0.0f;
-  if (MODE == 0) k0 = static_cast<float>(g * P.inv_tau);
-  if (MODE == 1) {
-    k1 = static_cast<float>(g * kLn2d * P.inv_tau);
-    k0 = static_cast<float>(-g * D * P.inv_tau);
-  }
-  w[4] = k0;
-  w[5] = k1;
+  const rk::core::DivCoef k = rk::core::kl_row_coef(MODE, row_g(P, r), D, P.inv_tau);
+  w[4] = k.k0;
+  w[5] = k.k1;
 }
 
 // grid (N, splits). SPLIT: writes the block's partial to partial[r * splits + split].
@@ -391,12 +383,11 @@ __device__ __forceinline__ void block_sum2(float& u, float& w, float2* sh) {
 
 // The per-row finish of pass 2 (divergence.cc's merge_jsd), J and K in double.
 __device__ __forceinline__ void finish_jsd(double J, double K, int64_t r, const Params& P) {
-  const float d = P.div[r];
-  if (d == d) P.div[r] = static_cast<float>(kLn2d * J);
+  P.div[r] = rk::core::jsd_row_div(P.div[r], J);
   if (!P.rowc) return;
-  const double g = row_g(P, r) * (1.0 - P.beta) * kLn2d * P.inv_tau;
-  P.rowc[r * 8 + 5] = static_cast<float>(g);
-  P.rowc[r * 8 + 4] = static_cast<float>(-g * K);
+  const rk::core::DivCoef k = rk::core::jsd_row_coef(row_g(P, r), P.beta, K, P.inv_tau);
+  P.rowc[r * 8 + 5] = k.k1;
+  P.rowc[r * 8 + 4] = k.k0;
 }
 
 // grid (N, splits); rows in reverse order (the last rows of pass 1 are still in L2).

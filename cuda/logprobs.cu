@@ -178,10 +178,10 @@ template <int MODE, bool WT>
 __device__ __forceinline__ void finalize(const Acc& A, float zy, double inv_tau, int64_t r,
                                          const StatsOut& o) {
   const double log_s = log(static_cast<double>(A.s));
-  const double h = WT ? log_s - kLn2d * static_cast<double>(A.t) / static_cast<double>(A.s) : 0.0;
+  const double h = WT ? rk::core::lp_entropy(log_s, A.t, A.s) : 0.0;
   if (MODE == 0) {
-    o.logp[r] = static_cast<float>((static_cast<double>(zy) - A.m) * inv_tau - log_s);
-    o.lse[r] = static_cast<float>(static_cast<double>(A.m) * inv_tau + log_s);
+    o.logp[r] = static_cast<float>(rk::core::lp_logp(zy, A.m, inv_tau, log_s));
+    o.lse[r] = static_cast<float>(rk::core::lp_lse(A.m, inv_tau, log_s));
     if (WT) o.entropy[r] = static_cast<float>(h);
   } else {
     o.stats[r] = make_float4(A.m, static_cast<float>(log_s * kLog2ed), static_cast<float>(h), 0.0f);
@@ -292,10 +292,8 @@ __global__ void __launch_bounds__(kThreads)
     b = 0.0;
     H = ent ? ent[r] : 0.0;
   }
-  const float fc = static_cast<float>(c), fb = static_cast<float>(b);
-  const float k0 = static_cast<float>(-(g + h * H) * inv_tau);
-  const float k1 = static_cast<float>(-h * kLn2d * inv_tau);
-  const float gy = static_cast<float>(g * inv_tau);
+  const rk::core::LpGradRow q = rk::core::lp_grad_row(g, h, H, c, b, inv_tau);
+  const float fc = q.c, fb = q.b, k0 = q.k0, k1 = q.k1, gy = q.gy;
   auto f = [&](float x) {
     float u = fmaf(x - fc, a, -fb);
     u = u < -150.0f ? -150.0f : u;

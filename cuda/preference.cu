@@ -17,7 +17,6 @@ namespace {
 
 using namespace small;
 
-using rk::core::PairResult;
 using rk::core::pair_loss;
 
 __global__ void __launch_bounds__(kThreads) check_lengths(const int32_t* a, const int32_t* b, int64_t n,
@@ -26,12 +25,8 @@ __global__ void __launch_bounds__(kThreads) check_lengths(const int32_t* a, cons
   if (i < n && (a[i] < 1 || b[i] < 1)) note_bad(slot, i);
 }
 
-struct PrefOut {
-  float *losses, *rc, *rr, *gc, *gr;
-};
-
 __global__ void __launch_bounds__(kThreads) pref_pairs(rk::PreferenceInputs in, rk::PreferenceParams p,
-                                                      PrefOut o, double inv_n, double* parts,
+                                                      rk::core::PairOut o, double inv_n, double* parts,
                                                       const unsigned long long* slot) {
   __shared__ double sh[kThreads];
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
@@ -42,15 +37,10 @@ __global__ void __launch_bounds__(kThreads) pref_pairs(rk::PreferenceInputs in, 
       o.losses[i] = o.rc[i] = o.rr[i] = o.gc[i] = o.gr[i] = NAN;
       sl = sa = sm = NAN;
     } else {
-      const PairResult r = pair_loss(in, p, i);
-      o.losses[i] = static_cast<float>(r.loss);
-      o.rc[i] = static_cast<float>(r.rc);
-      o.rr[i] = static_cast<float>(r.rr);
-      o.gc[i] = static_cast<float>(r.gc * inv_n);
-      o.gr[i] = static_cast<float>(r.gr * inv_n);
+      const rk::core::PairSums r = rk::core::store_pair(o, i, pair_loss(in, p, i), inv_n);
       sl = r.loss;
-      sa = r.rc > r.rr ? 1.0 : 0.0;
-      sm = r.rc - r.rr;
+      sa = r.acc;
+      sm = r.margin;
     }
   }
   sl = block_sum(sl, sh);
@@ -93,18 +83,11 @@ __global__ void __launch_bounds__(kThreads) kto_items(int64_t n, const float* lo
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   double s[4] = {0, 0, 0, 0};
   if (i < n) {
-    const rk::core::KtoItem it =
-        rk::core::kto_item(static_cast<double>(logp[i]), ref ? static_cast<double>(ref[i]) : 0.0, des[i] != 0, p);
-    if (des[i]) {
-      s[1] = it.reward;
-      s[3] = 1;
-    } else {
-      s[2] = it.reward;
-    }
-    losses[i] = static_cast<float>(it.loss);
-    rewards[i] = static_cast<float>(it.reward);
-    grad[i] = static_cast<float>(it.grad * inv_n);
-    s[0] = it.loss;
+    const rk::core::KtoSums k = rk::core::store_kto(i, logp, ref, des, p, inv_n, losses, rewards, grad);
+    s[0] = k.loss;
+    s[1] = k.des;
+    s[2] = k.undes;
+    s[3] = k.ndes;
   }
   for (int k = 0; k < 4; ++k) {
     const double v = block_sum(s[k], sh);
@@ -188,7 +171,7 @@ Result preference_loss(const PreferenceLossArgs& a, void* stream) {
     if (!r.ok()) return r;
   }
   double* parts = static_cast<double*>(ws.p);
-  const PrefOut o{a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected};
+  const rk::core::PairOut o{a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected};
   const double inv_n = 1.0 / static_cast<double>(n);
   pref_pairs<<<nb, kThreads, 0, st>>>(in, a.params, o, inv_n, parts, lens ? slot.p : nullptr);
   RK_CUDA_CHECK(cudaGetLastError());

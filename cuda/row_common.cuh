@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "../native/core/dtype.h"  // rk::kF32 / kBF16 / kF16
+#include "../native/core/logits.h"  // the row finishes, shared with the C++ kernels
 #include "logprobs.h"                 // rkcuda::kF32 ... (aliases)
 
 namespace rkcuda {
@@ -18,8 +19,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFull = 0xffffffffu;
-constexpr double kLn2d = 0.69314718055994530942;
-constexpr double kLog2ed = 1.44269504088896340736;
+using rk::core::kLn2d;  // native/core/logits.h
+using rk::core::kLog2ed;
 
 __device__ __forceinline__ float ex2(float x) {
 #if defined(RK_CUDA_EMULATION)  // host emulation (cuda/emu): same flush-to-zero behaviour

@@ -54,46 +54,39 @@ function layoutHeader(): string {
   return s + '\n}  // namespace rkl\n';
 }
 
-/** Checks shared by both addons' glue: the descriptor and the Op struct agree. */
+/** The per-option checks of a sequence op (the generic ones, counts and the mask slot, are
+ * static_asserts of rkb::ReadSeqOp): every option sits at its offset in the Op's Params. */
 function asserts(d: (typeof registry)[number]): string {
   const op = d.seq!.op;
   const L = `rkl::${d.name}`;
-  let s = `static_assert(${L}::slot::kCount == ${op}::kInputs + 1 + ${op}::kGrads, "${d.name}: slots are the inputs, mask, gradients");\n`;
-  s += `static_assert(std::string_view(${L}::kSlotNames[${op}::kInputs]) == "mask", "${d.name}: the slot after the inputs is mask");\n`;
-  s += `static_assert(${L}::scalar::kCount == rk::seq_op_scalar_count<${op}>(), "${d.name}: scalars are loss, metrics, mask sum");\n`;
-  s += `static_assert(sizeof(${op}::Params) == sizeof(double) * ${L}::param::kCount, "${d.name}: Params are the options, doubles");\n`;
-  s += `static_assert(${L}::param::seqLen == 0, "${d.name}: seqLen is the first option");\n`;
+  let s = `static_assert(${L}::param::seqLen == 0, "${d.name}: seqLen is the first option");\n`;
   for (const k of Object.keys(d.options)) {
     s += `static_assert(offsetof(${op}::Params, ${ident(k)}) == sizeof(double) * ${L}::param::${ident(k)}, "${d.name}: option ${k}");\n`;
   }
   return s;
 }
 
-const rowOk = (d: (typeof registry)[number]) =>
-  `{${Object.values(d.slots).filter((s) => !s.out).map((s) => (s.shape.includes('|') ? 'true' : 'false')).join(', ')}}`;
+/** Bit k set: input k may hold one value per row (its descriptor shape has a `|`). */
+const rowMask = (d: (typeof registry)[number]) =>
+  '0x' +
+  Object.values(d.slots)
+    .filter((s) => !s.out)
+    .reduce((m, s, k) => (s.shape.includes('|') ? m | (1 << k) : m), 0)
+    .toString(16) +
+  'u';
+
+/** One line per op: its protocol layout (rkb::SeqLayout). */
+const layout = (d: (typeof registry)[number]) => `constexpr rkb::SeqLayout k_${d.name} = RK_SEQ_LAYOUT(${d.name}, ${rowMask(d)});\n`;
 
 function cpuGlue(): string {
-  let s = HEAD + '// CPU entry points of the sequence ops (native/binding/ops/seq_op.h, native/kernels/seq_driver.h).\n';
-  s += '#include <cstddef>\n#include <string>\n#include <string_view>\n\n#include "common.h"\n#include "ops/seq_op.h"\n#include "../kernels/seq_driver.h"\n';
+  let s = HEAD + '// CPU entry points of the sequence ops: rkb::CpuSeqOp (native/binding/ops/seq_op.h) per op.\n';
+  s += '#include <cstddef>\n\n#include "common.h"\n#include "ops/seq_op.h"\n';
   for (const d of seqOps()) s += `#include "../core/${d.seq!.header}"\n`;
   s += '\nnamespace {\n';
-  for (const d of seqOps()) {
-    const op = d.seq!.op;
-    s += `\n${asserts(d)}\nNapi::Value Seq_${d.name}(const Napi::CallbackInfo& info, bool async) {\n`;
-    s += `  static constexpr bool kRowOk[] = ${rowOk(d)};\n`;
-    s += `  rkb::OpArgs a = RK_READ_OP(info, false, rkl::${d.name});\n`;
-    s += `  ${op}::Params p;\n  const auto s = rkb::DecodeSeqOp<${op}>(a, kRowOk, &p);\n  double* out = a.scalars;\n`;
-    s += `  return rkb::Run(info, async, [s, p, out]() -> std::string {\n`;
-    s += `    const rk::Status st = rk::run_seq_op<${op}>(s, p, out);\n`;
-    s += `    if (st.code == rk::Status::BadIndex) return rkb::SeqMaskMessage(st.index, static_cast<const float*>(s.mask)[st.index]);\n`;
-    s += `    return st.ok() ? std::string() : rkb::StatusMessage(st, 0);\n  });\n}\n`;
-  }
-  s += '\nvoid InitSeqOps(Napi::Env env, Napi::Object exports) {\n';
-  for (const d of seqOps()) {
-    s += `  exports.Set("${d.name}", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Seq_${d.name}(i, false); }));\n`;
-    s += `  exports.Set("${d.name}Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Seq_${d.name}(i, true); }));\n`;
-  }
-  return s + '}\n\n}  // namespace\n\nRK_REGISTER_BINDING(seq_ops, InitSeqOps);\n';
+  for (const d of seqOps()) s += `\n${asserts(d)}${layout(d)}`;
+  s += '\n}  // namespace\n\nstatic void InitSeqOps(Napi::Env env, Napi::Object exports) {\n';
+  for (const d of seqOps()) s += `  rkb::ExportOp<rkb::CpuSeqOp<${d.seq!.op}, k_${d.name}>>(env, exports, "${d.name}");\n`;
+  return s + '}\n\nRK_REGISTER_BINDING(seq_ops, InitSeqOps);\n';
 }
 
 function cudaHeader(): string {
@@ -119,29 +112,13 @@ function cudaSource(): string {
 }
 
 function cudaGlue(): string {
-  let s = HEAD + '// CUDA entry points of the sequence ops (native/binding/ops/seq_op.h, cuda/seq_ops.gen.cu).\n';
-  s += '#include <cuda_runtime.h>\n\n#include <cmath>\n#include <cstddef>\n#include <string>\n#include <string_view>\n\n';
-  s += '#include "cuda_common.h"\n#include "ops/seq_op.h"\n#include "seq_ops.gen.h"\n\nnamespace {\n\n';
-  s += '// A bad f32 mask weight (found on the device), read back for the host path\'s message.\n';
-  s += 'rkcb::BadTargetText MaskText(const void* mask, bool f32) {\n  const float* w = f32 ? static_cast<const float*>(mask) : nullptr;\n';
-  s += '  return [w](int64_t index, int64_t) {\n    float v = NAN;\n';
-  s += '    if (w && cudaMemcpy(&v, w + index, sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess) cudaGetLastError();\n';
-  s += '    return rkb::SeqMaskMessage(index, v);\n  };\n}\n';
-  for (const d of seqOps()) {
-    const op = d.seq!.op;
-    s += `\n${asserts(d)}\nNapi::Value Seq_${d.name}(const Napi::CallbackInfo& info, bool async) {\n`;
-    s += `  static constexpr bool kRowOk[] = ${rowOk(d)};\n`;
-    s += `  rkb::OpArgs a = RK_READ_OP(info, true, rkl::${d.name});\n`;
-    s += `  ${op}::Params p;\n  const auto s = rkb::DecodeSeqOp<${op}>(a, kRowOk, &p);\n  double* out = a.scalars;\n`;
-    s += `  return rkcb::RunDevice(info, async, [s, p, out]() { return rkcuda::seq_${d.name}(s, p, out, nullptr); },\n`;
-    s += `                         MaskText(s.mask, s.mask_kind == rk::SeqMask::F32));\n}\n`;
-  }
-  s += '\nvoid InitCudaSeqOps(Napi::Env env, Napi::Object exports) {\n';
-  for (const d of seqOps()) {
-    s += `  exports.Set("${d.name}", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Seq_${d.name}(i, false); }));\n`;
-    s += `  exports.Set("${d.name}Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Seq_${d.name}(i, true); }));\n`;
-  }
-  return s + '}\n\n}  // namespace\n\nRK_REGISTER_BINDING(cuda_seq_ops, InitCudaSeqOps);\n';
+  let s = HEAD + '// CUDA entry points of the sequence ops: rkcb::CudaSeqOp (native/cuda_binding/seq_op_cuda.h) per op,\n';
+  s += '// launching cuda/seq_ops.gen.cu (the option offsets are checked in native/binding/seq_ops.gen.cc).\n';
+  s += '#include "seq_op_cuda.h"\n#include "seq_ops.gen.h"\n\nnamespace {\n\n';
+  for (const d of seqOps()) s += layout(d);
+  s += '\n}  // namespace\n\nstatic void InitCudaSeqOps(Napi::Env env, Napi::Object exports) {\n';
+  for (const d of seqOps()) s += `  rkb::ExportOp<rkcb::CudaSeqOp<${d.seq!.op}, k_${d.name}, rkcuda::seq_${d.name}>>(env, exports, "${d.name}");\n`;
+  return s + '}\n\nRK_REGISTER_BINDING(cuda_seq_ops, InitCudaSeqOps);\n';
 }
 
 /** Every generated file: path (from the package root) -> text. */

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cuda_runtime.h"
+#include "../../native/kernels/half.h"  // rk::f16_to_f32
 
 struct __half_raw {
   unsigned short x;
@@ -16,27 +17,8 @@ struct __half2 {
   __half a, b;
 };
 
-inline float __half2float(__half h) {
-  const uint32_t sign = static_cast<uint32_t>(h.x & 0x8000u) << 16;
-  uint32_t exp = (h.x >> 10) & 0x1fu, man = h.x & 0x3ffu, u;
-  if (exp == 0x1f) {
-    u = sign | 0x7f800000u | (man << 13);
-  } else if (exp != 0) {
-    u = sign | ((exp + 112u) << 23) | (man << 13);
-  } else if (man == 0) {
-    u = sign;
-  } else {
-    int e = -1;
-    do {
-      ++e;
-      man <<= 1;
-    } while ((man & 0x400u) == 0);
-    u = sign | ((112u - static_cast<uint32_t>(e)) << 23) | ((man & 0x3ffu) << 13);
-  }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+// The C++ kernels' own conversion (native/kernels/half.h): one definition of f16 -> f32.
+inline float __half2float(__half h) { return rk::f16_to_f32(h.x); }
 inline __half __ushort_as_half(unsigned short s) { return __half{s}; }
 inline unsigned short __half_as_ushort(__half h) { return h.x; }
 inline float2 __half22float2(__half2 h) { return float2{__half2float(h.a), __half2float(h.b)}; }

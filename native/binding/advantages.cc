@@ -24,8 +24,9 @@ std::string AdvMessage(const rk::Status& st, const rk::GroupAdvantagesArgs& a) {
   return "groupAdvantages failed";
 }
 
-std::string MaskMessage(const rk::Status& st) {
-  return st.ok() ? std::string() : "mask[" + std::to_string(st.index) + "]: expected a finite weight >= 0";
+// masked_whiten's only failure: a bad f32 mask weight.
+std::string MaskMessage(const rk::Status& st, const rk::TokenMask& m) {
+  return st.ok() ? std::string() : rkb::MaskWeightMessage(st.index, static_cast<const float*>(m.data)[st.index]);
 }
 
 Napi::Value GroupAdvantages(const Napi::CallbackInfo& info, bool async) {
@@ -55,7 +56,7 @@ Napi::Value Gae(const Napi::CallbackInfo& info, bool async) {
   return rkb::Run(info, async, [c]() {
     rk::gae(c.values, c.rewards, c.mask, c.rows, c.cols, c.gamma, c.lambda, c.advantages, c.returns);
     if (!c.whiten) return std::string();
-    return MaskMessage(rk::masked_whiten(c.advantages, c.mask, c.n, true, true, 1e-8, c.advantages));
+    return MaskMessage(rk::masked_whiten(c.advantages, c.mask, c.n, true, true, 1e-8, c.advantages), c.mask);
   });
 }
 
@@ -72,24 +73,10 @@ Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
   rkb::OpArgs a = RK_READ_OP(info, false, rkb::LMW);
   const rkb::MaskedWhitenCall c = rkb::DecodeMaskedWhiten(a);
   return rkb::Run(info, async, [c]() {
-    return MaskMessage(rk::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out));
+    return MaskMessage(rk::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out), c.mask);
   });
-}
-
-template <Napi::Value (*F)(const Napi::CallbackInfo&, bool)>
-void Export(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, false); }));
-  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, true); }));
-}
-
-void InitAdvantages(Napi::Env env, Napi::Object exports) {
-  Export<GroupAdvantages>(env, exports, "groupAdvantages");
-  Export<EnsembleRewards>(env, exports, "ensembleRewards");
-  Export<Gae>(env, exports, "gae");
-  Export<DiscountedReturns>(env, exports, "discountedReturns");
-  Export<MaskedWhiten>(env, exports, "maskedWhiten");
 }
 
 }  // namespace
 
-RK_REGISTER_BINDING(advantages, InitAdvantages);
+RK_REGISTER_OPS(advantages, RK_ADVANTAGES_OPS);

@@ -140,6 +140,10 @@ std::string StatusMessage(const rk::Status& st, int64_t vocab) {
   return "kernel failed";
 }
 
+std::string MaskWeightMessage(int64_t index, float w) {
+  return "mask[" + std::to_string(index) + "]: expected a finite weight >= 0, received " + std::to_string(w);
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   for (auto& [name, fn] : Registry()) fn(env, exports);
   return exports;

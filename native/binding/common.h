@@ -22,6 +22,23 @@ struct Registrar {
 // RK_REGISTER_BINDING(logprobs, InitLogprobs) in a family's binding file adds its exports.
 #define RK_REGISTER_BINDING(name, fn) static ::rkb::Registrar rk_registrar_##name(#name, fn)
 
+// An op's entry point: F(info, async) runs the op now (sync) or returns a Promise (async).
+using OpFn = Napi::Value (*)(const Napi::CallbackInfo&, bool);
+// Exports F as `name` (sync) and `name + "Async"` (Promise).
+template <OpFn F>
+void ExportOp(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, false); }));
+  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, true); }));
+}
+// A family's ops are listed once, in its decoder header ops/<family>.h, as an X-macro of
+// X(jsName, EntryPoint) entries (e.g. RK_POLICY_OPS). Each addon defines entry points of those names
+// (sync / Promise by their bool) and registers them all with RK_REGISTER_OPS(tag, RK_POLICY_OPS),
+// after its anonymous namespace.
+#define RK_EXPORT_OP_ENTRY(js, fn) ::rkb::ExportOp<fn>(env, exports, #js);
+#define RK_REGISTER_OPS(tag, LIST)                                                     \
+  static void rk_init_ops_##tag(Napi::Env env, Napi::Object exports) { LIST(RK_EXPORT_OP_ENTRY) } \
+  RK_REGISTER_BINDING(tag, rk_init_ops_##tag)
+
 struct Array {
   void* data = nullptr;
   size_t length = 0;  // elements
@@ -47,6 +64,9 @@ Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
 
 // The message for a kernel status (empty when ok).
 std::string StatusMessage(const rk::Status& st, int64_t vocab);
+// The message of a bad f32 mask weight w at mask[index] (negative or not finite), as the host facade
+// words it; both addons throw it (the CUDA one reads w back from the device).
+std::string MaskWeightMessage(int64_t index, float w);
 
 // Calls every registered family's init on `exports`. Each addon (the CPU one, native/binding/addon.cc,
 // and the CUDA one, native/cuda_binding/addon.cc) links its own copy of this file and so has its own

@@ -27,11 +27,6 @@ Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
   });
 }
 
-void InitDivergence(Napi::Env env, Napi::Object exports) {
-  exports.Set("vocabDivergence", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Divergence(i, false); }));
-  exports.Set("vocabDivergenceAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Divergence(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(divergence, InitDivergence);
+RK_REGISTER_OPS(divergence, RK_DIVERGENCE_OPS);

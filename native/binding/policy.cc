@@ -11,10 +11,8 @@ namespace {
 // A bad f32 mask weight, as the host facade would word it.
 std::string MaskMessage(const rk::Status& st, const void* mask, rk::MaskKind kind) {
   if (st.ok()) return "";
-  if (st.code == rk::Status::BadIndex && kind == rk::MaskKind::F32) {
-    const float w = static_cast<const float*>(mask)[st.index];
-    return "mask[" + std::to_string(st.index) + "]: expected a finite weight >= 0, received " + std::to_string(w);
-  }
+  if (st.code == rk::Status::BadIndex && kind == rk::MaskKind::F32)
+    return rkb::MaskWeightMessage(st.index, static_cast<const float*>(mask)[st.index]);
   if (st.code == rk::Status::BadShape) return "seqLen: expected a positive integer, received " + std::to_string(st.value);
   return rkb::StatusMessage(st, 0);
 }
@@ -43,13 +41,6 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
   });
 }
 
-void InitPolicy(Napi::Env env, Napi::Object exports) {
-  exports.Set("policyLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PolicyLoss(i, false); }));
-  exports.Set("policyLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PolicyLoss(i, true); }));
-  exports.Set("klPenalty", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KlPenalty(i, false); }));
-  exports.Set("klPenaltyAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KlPenalty(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(policy, InitPolicy);
+RK_REGISTER_OPS(policy, RK_POLICY_OPS);

@@ -79,15 +79,6 @@ Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
   });
 }
 
-void InitPreference(Napi::Env env, Napi::Object exports) {
-  exports.Set("preferenceLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PreferenceLoss(i, false); }));
-  exports.Set("preferenceLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PreferenceLoss(i, true); }));
-  exports.Set("ktoLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KtoLoss(i, false); }));
-  exports.Set("ktoLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KtoLoss(i, true); }));
-  exports.Set("tokenWeightedDpoLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return TokenWeightedDpoLoss(i, false); }));
-  exports.Set("tokenWeightedDpoLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return TokenWeightedDpoLoss(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(preference, InitPreference);
+RK_REGISTER_OPS(preference, RK_PREFERENCE_OPS);

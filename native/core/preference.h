@@ -406,6 +406,28 @@ RK_HD PairResult pair_loss(const PreferenceInputs& in, const PreferenceParams& p
   return pair_loss(load_pair(in, p, i), p);
 }
 
+// Where the pairs' results go: five (P) f32 arrays (losses, chosen / rejected rewards, gradients).
+struct PairOut {
+  float *losses, *rc, *rr, *gc, *gr;
+};
+// Pair i's summands of the batch sums: loss, accuracy (chosen reward > rejected reward), margin.
+struct PairSums {
+  double loss, acc, margin;
+};
+// Stores pair i's result (the gradients of the mean loss: times inv_n = 1 / P); returns its summands.
+RK_HD PairSums store_pair(const PairOut& o, int64_t i, const PairResult& r, double inv_n) {
+  o.losses[i] = static_cast<float>(r.loss);
+  o.rc[i] = static_cast<float>(r.rc);
+  o.rr[i] = static_cast<float>(r.rr);
+  o.gc[i] = static_cast<float>(r.gc * inv_n);
+  o.gr[i] = static_cast<float>(r.gr * inv_n);
+  PairSums s;
+  s.loss = r.loss;
+  s.acc = r.rc > r.rr ? 1.0 : 0.0;
+  s.margin = r.rc - r.rr;
+  return s;
+}
+
 // KTO, one item: r = logp - ref, x = beta (r - z0);
 //   desirable   L = w_d (1 - s(x)) = w_d s(-x),  dL/dlogp = -w_d beta s(x) s(-x)
 //   undesirable L = w_u (1 - s(-x)) = w_u s(x),  dL/dlogp =  w_u beta s(x) s(-x)
@@ -429,6 +451,27 @@ RK_HD KtoItem kto_item(double logp, double ref, bool desirable, const KtoParams&
   }
   it.reward = beta * r;
   return it;
+}
+
+// KTO item i (ref may be null: 0): stores its loss, reward and gradient (of the mean loss: times
+// inv_n = 1 / N); returns its summands: loss, the reward as desirable or undesirable (the other 0),
+// and the desirable count (1 or 0).
+struct KtoSums {
+  double loss, des, undes, ndes;
+};
+RK_HD KtoSums store_kto(int64_t i, const float* logp, const float* ref, const uint8_t* desirable, const KtoParams& p,
+                        double inv_n, float* losses, float* rewards, float* grad) {
+  const bool d = desirable[i] != 0;
+  const KtoItem it = kto_item(static_cast<double>(logp[i]), ref ? static_cast<double>(ref[i]) : 0.0, d, p);
+  losses[i] = static_cast<float>(it.loss);
+  rewards[i] = static_cast<float>(it.reward);
+  grad[i] = static_cast<float>(it.grad * inv_n);
+  KtoSums s;
+  s.loss = it.loss;
+  s.des = d ? it.reward : 0.0;
+  s.undes = d ? 0.0 : it.reward;
+  s.ndes = d ? 1.0 : 0.0;
+  return s;
 }
 
 // TGDPO, one token: the chosen term m beta (1 + a beta rw_t) (w_t - ref_w,t) of z_w and the

@@ -45,9 +45,8 @@ rkcb::BadTargetText AdvBadText(WhereBox where, int64_t num_groups) {
   };
 }
 
-rkcb::BadTargetText MaskBadText() {
-  return [](int64_t i, int64_t) { return "mask[" + std::to_string(i) + "]: expected a finite weight >= 0"; };
-}
+// A bad f32 mask weight (masked_whiten, gae with whiten): the host path's text, the weight read back.
+rkcb::BadTargetText MaskBadText(const rk::TokenMask& m) { return rkcb::BadMaskWeightText(m.is_f32 ? m.data : nullptr); }
 
 Napi::Value GroupAdvantages(const Napi::CallbackInfo& info, bool async) {
   rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LGA);
@@ -85,7 +84,7 @@ Napi::Value EnsembleRewards(const Napi::CallbackInfo& info, bool async) {
   const rkb::EnsembleRewardsCall c = rkb::DecodeEnsembleRewards(oa);
   return rkcb::RunDevice(
       info, async, [c]() { return rkcuda::ensemble_rewards(c.rewards, c.n, c.m, c.method, c.lambda, c.out, nullptr); },
-      MaskBadText());
+      MaskBadText(rk::TokenMask{}));  // never called: no bad elements
 }
 
 Napi::Value Gae(const Napi::CallbackInfo& info, bool async) {
@@ -100,7 +99,7 @@ Napi::Value Gae(const Napi::CallbackInfo& info, bool async) {
           res = rkcuda::masked_whiten(c.advantages, c.mask, c.n, true, true, 1e-8, c.advantages, nullptr, nullptr);
         return res;
       },
-      MaskBadText());
+      MaskBadText(c.mask));
 }
 
 Napi::Value DiscountedReturns(const Napi::CallbackInfo& info, bool async) {
@@ -108,7 +107,7 @@ Napi::Value DiscountedReturns(const Napi::CallbackInfo& info, bool async) {
   const rkb::DiscountedReturnsCall c = rkb::DecodeDiscountedReturns(oa);
   return rkcb::RunDevice(
       info, async, [c]() { return rkcuda::discounted_returns(c.rewards, c.mask, c.rows, c.cols, c.gamma, c.out, nullptr); },
-      MaskBadText());
+      MaskBadText(c.mask));
 }
 
 Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
@@ -119,23 +118,9 @@ Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
       [c]() {
         return rkcuda::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out, nullptr, nullptr);
       },
-      MaskBadText());
-}
-
-template <Napi::Value (*F)(const Napi::CallbackInfo&, bool)>
-void Export(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, false); }));
-  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, true); }));
-}
-
-void InitCudaAdvantages(Napi::Env env, Napi::Object exports) {
-  Export<GroupAdvantages>(env, exports, "groupAdvantages");
-  Export<EnsembleRewards>(env, exports, "ensembleRewards");
-  Export<Gae>(env, exports, "gae");
-  Export<DiscountedReturns>(env, exports, "discountedReturns");
-  Export<MaskedWhiten>(env, exports, "maskedWhiten");
+      MaskBadText(c.mask));
 }
 
 }  // namespace
 
-RK_REGISTER_BINDING(cuda_advantages, InitCudaAdvantages);
+RK_REGISTER_OPS(cuda_advantages, RK_ADVANTAGES_OPS);

@@ -1,5 +1,7 @@
 #include "cuda_common.h"
 
+#include <cmath>
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -92,6 +94,20 @@ Napi::Value RunDevice(const Napi::CallbackInfo& info, bool async, DeviceFn fn, B
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
+}
+
+float DeviceF32(const float* p, int64_t index) {
+  float v = NAN;
+  if (p && cudaMemcpy(&v, p + index, sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess) {
+    cudaGetLastError();
+    v = NAN;
+  }
+  return v;
+}
+
+BadTargetText BadMaskWeightText(const void* f32_mask) {
+  const float* w = static_cast<const float*>(f32_mask);
+  return [w](int64_t index, int64_t) { return rkb::MaskWeightMessage(index, DeviceF32(w, index)); };
 }
 
 }  // namespace rkcb

@@ -34,6 +34,14 @@ Napi::Error CudaError(Napi::Env env, const std::string& what, int cuda_error);
 using BadTargetText = std::function<std::string(int64_t row, int64_t target)>;
 Napi::Error ResultError(Napi::Env env, const rkcuda::Result& r, const BadTargetText& bad_target);
 
+// The f32 at device address p + index, read back (synchronously) for an error message; NaN when p is
+// null or the copy fails.
+float DeviceF32(const float* p, int64_t index);
+// The BadTargetText of a bad f32 mask weight found on the device (index = the element): the host
+// path's message (rkb::MaskWeightMessage) with the weight read back. f32_mask: the device mask when
+// it holds f32 weights, else null (the weight then reads NaN).
+BadTargetText BadMaskWeightText(const void* f32_mask);
+
 // Runs `fn` now (sync; throws the mapped error) or on the libuv pool returning a Promise (async).
 using DeviceFn = std::function<rkcuda::Result()>;
 Napi::Value RunDevice(const Napi::CallbackInfo& info, bool async, DeviceFn fn, BadTargetText bad_target);
@@ -63,6 +71,17 @@ inline rkcuda::Result WithScalars(size_t count, double* host, Launch launch) {
   }
   cudaFree(d);
   return r;
+}
+
+// WithScalars for a launch kernel(args, stream) whose argument struct names its device scalar output:
+// runs kernel on a copy of a with (copy.*out) = the scratch, on the legacy default stream.
+template <typename Args, typename Kernel>
+inline rkcuda::Result KernelWithScalars(const Args& a, double* Args::*out, size_t count, double* host, Kernel kernel) {
+  return WithScalars(count, host, [&a, out, &kernel](double* d) {
+    Args b = a;
+    b.*out = d;
+    return kernel(b, nullptr);
+  });
 }
 
 }  // namespace rkcb

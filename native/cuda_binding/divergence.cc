@@ -56,11 +56,6 @@ Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
       [](int64_t row, int64_t y) { return "labels[" + std::to_string(row) + "]: unexpected value " + std::to_string(y); });
 }
 
-void InitCudaDivergence(Napi::Env env, Napi::Object exports) {
-  exports.Set("vocabDivergence", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Divergence(i, false); }));
-  exports.Set("vocabDivergenceAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Divergence(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(cuda_divergence, InitCudaDivergence);
+RK_REGISTER_OPS(cuda_divergence, RK_DIVERGENCE_OPS);

@@ -60,13 +60,6 @@ Napi::Value Backward(const Napi::CallbackInfo& info, bool async) {
                          BadTarget(t.c.view.vocab, t.c.ignore));
 }
 
-void InitCudaLogprobs(Napi::Env env, Napi::Object exports) {
-  exports.Set("tokenLogprobs", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Forward(i, false); }));
-  exports.Set("tokenLogprobsAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Forward(i, true); }));
-  exports.Set("tokenLogprobsBackward", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Backward(i, false); }));
-  exports.Set("tokenLogprobsBackwardAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Backward(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(cuda_logprobs, InitCudaLogprobs);
+RK_REGISTER_OPS(cuda_logprobs, RK_LOGPROBS_OPS);

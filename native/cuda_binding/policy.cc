@@ -14,19 +14,6 @@
 
 namespace {
 
-// The host path's text (native/binding/policy.cc MaskMessage): the weight is read back from the device.
-rkcb::BadTargetText BadMask(const void* mask) {
-  const float* w = static_cast<const float*>(mask);
-  return [w](int64_t index, int64_t) {
-    float v = NAN;
-    if (w && cudaMemcpy(&v, w + index, sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess) {
-      cudaGetLastError();
-      v = NAN;
-    }
-    return "mask[" + std::to_string(index) + "]: expected a finite weight >= 0, received " + std::to_string(v);
-  };
-}
-
 Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
   rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LP);
   const rkb::PolicyLossCall c = rkb::DecodePolicyLoss(oa);
@@ -40,16 +27,12 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
       info, async,
       [a, mo]() {
         double m[rkb::LP::scalar::kCount];
-        rkcuda::Result r = rkcb::WithScalars(rkb::LP::scalar::kCount, m, [&a](double* d) {
-          rkcuda::PolicyLossArgs b = a;
-          b.metrics = d;
-          return rkcuda::policy_loss(b, nullptr);
-        });
+        rkcuda::Result r = rkcb::KernelWithScalars(a, &rkcuda::PolicyLossArgs::metrics, rkb::LP::scalar::kCount, m, rkcuda::policy_loss);
         // The device writes rk::PolicyLossMetrics' order, which is the layout's (a static_assert in ops/policy.h).
         if (r.ok()) for (int i = 0; i < rkb::LP::scalar::kCount; ++i) mo[i] = m[i];
         return r;
       },
-      c.mask_kind == rk::MaskKind::F32 ? BadMask(c.mask) : BadMask(nullptr));
+      rkcb::BadMaskWeightText(c.mask_kind == rk::MaskKind::F32 ? c.mask : nullptr));
 }
 
 Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
@@ -68,22 +51,11 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, mo]() {
-        return rkcb::WithScalars(1, mo, [&a](double* d) {
-          rkcuda::KlPenaltyArgs b = a;
-          b.mean = d;
-          return rkcuda::kl_penalty(b, nullptr);
-        });
+        return rkcb::KernelWithScalars(a, &rkcuda::KlPenaltyArgs::mean, 1, mo, rkcuda::kl_penalty);
       },
-      c.mask_kind == rk::MaskKind::F32 ? BadMask(c.mask) : BadMask(nullptr));
-}
-
-void InitCudaPolicy(Napi::Env env, Napi::Object exports) {
-  exports.Set("policyLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PolicyLoss(i, false); }));
-  exports.Set("policyLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PolicyLoss(i, true); }));
-  exports.Set("klPenalty", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KlPenalty(i, false); }));
-  exports.Set("klPenaltyAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KlPenalty(i, true); }));
+      rkcb::BadMaskWeightText(c.mask_kind == rk::MaskKind::F32 ? c.mask : nullptr));
 }
 
 }  // namespace
 
-RK_REGISTER_BINDING(cuda_policy, InitCudaPolicy);
+RK_REGISTER_OPS(cuda_policy, RK_POLICY_OPS);

@@ -41,11 +41,7 @@ Napi::Value PreferenceLoss(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so, which]() {
-        rkcuda::Result r = rkcb::WithScalars(rkb::LPR::scalar::kCount, so, [&a](double* d) {
-          rkcuda::PreferenceLossArgs b = a;
-          b.scalars = d;
-          return rkcuda::preference_loss(b, nullptr);
-        });
+        rkcuda::Result r = rkcb::KernelWithScalars(a, &rkcuda::PreferenceLossArgs::scalars, rkb::LPR::scalar::kCount, so, rkcuda::preference_loss);
         if (r.code == rkcuda::kBadTarget) *which = r.where;
         return r;
       },
@@ -71,11 +67,7 @@ Napi::Value KtoLoss(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so]() {
-        return rkcb::WithScalars(rkb::LKT::scalar::kCount, so, [&a](double* d) {
-          rkcuda::KtoLossArgs b = a;
-          b.scalars = d;
-          return rkcuda::kto_loss(b, nullptr);
-        });
+        return rkcb::KernelWithScalars(a, &rkcuda::KtoLossArgs::scalars, rkb::LKT::scalar::kCount, so, rkcuda::kto_loss);
       },
       NoBadTarget("desirable"));
 }
@@ -96,24 +88,11 @@ Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(
       info, async,
       [a, so]() {
-        return rkcb::WithScalars(rkb::LTW::scalar::kCount, so, [&a](double* d) {
-          rkcuda::TgdpoArgs b = a;
-          b.scalars = d;
-          return rkcuda::token_weighted_dpo_loss(b, nullptr);
-        });
+        return rkcb::KernelWithScalars(a, &rkcuda::TgdpoArgs::scalars, rkb::LTW::scalar::kCount, so, rkcuda::token_weighted_dpo_loss);
       },
       NoBadTarget("chosenMask"));
 }
 
-void InitCudaPreference(Napi::Env env, Napi::Object exports) {
-  exports.Set("preferenceLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PreferenceLoss(i, false); }));
-  exports.Set("preferenceLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return PreferenceLoss(i, true); }));
-  exports.Set("ktoLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KtoLoss(i, false); }));
-  exports.Set("ktoLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return KtoLoss(i, true); }));
-  exports.Set("tokenWeightedDpoLoss", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return TokenWeightedDpoLoss(i, false); }));
-  exports.Set("tokenWeightedDpoLossAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return TokenWeightedDpoLoss(i, true); }));
-}
-
 }  // namespace
 
-RK_REGISTER_BINDING(cuda_preference, InitCudaPreference);
+RK_REGISTER_OPS(cuda_preference, RK_PREFERENCE_OPS);

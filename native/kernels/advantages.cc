@@ -25,8 +25,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int64_t kBlock = 8192;         // samples per block of a batch reduction
 constexpr int64_t kParallelWork = 32768;  // samples per parallel_for block
-constexpr double kWhitenEps = 1e-8;       // verl masked_whiten
-constexpr double kBnpoMaxWeight = 1e6;    // BNPO clamp of 1 / BetaPDF
 
 // Sum of f(i) over [0, n) in fixed blocks of kBlock, added in block order.
 template <class F>
@@ -98,20 +96,14 @@ template <class V>
 void batch_mean_std(int64_t n, const V& val, double* mean, double* sd) {
   const double c = block_sum(n, [&](int64_t i) { return std::isnan(val(i)) ? 0.0 : 1.0; });
   const double s = block_sum(n, [&](int64_t i) { const double x = val(i); return std::isnan(x) ? 0.0 : x; });
-  *mean = c > 0 ? s / c : kNaN;
+  *mean = core::valid_mean(c, s);
   if (c < 2) {
     *sd = 0.0;
     return;
   }
   const double m = *mean;
-  const double ss = block_sum(n, [&](int64_t i) {
-    const double x = val(i);
-    return std::isnan(x) ? 0.0 : (x - m) * (x - m);
-  });
-  *sd = std::sqrt(ss / (c - 1));
+  *sd = core::unbiased_sd(c, block_sum(n, [&](int64_t i) { return core::sq_dev(val(i), m); }));
 }
-
-double xlogy(double x, double y) { return x == 0 ? 0.0 : x * std::log(y); }
 
 // log Gamma(x) for x > 0 without touching the global `signgam` (std::lgamma writes it in glibc,
 // a data race when two Promise-form calls run at once).
@@ -240,8 +232,7 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   const bool want_second = est == AdvEstimator::PassK;
   const int32_t* lens = est == AdvEstimator::Opo ? a.lengths : nullptr;
   // Estimators whose advantage needs only its own group's statistics: one fused pass per group.
-  const bool fused = (est == AdvEstimator::Grpo || est == AdvEstimator::PassK) ? a.scale != AdvScale::Batch
-                     : (est == AdvEstimator::Rloo || est == AdvEstimator::Opo);
+  const bool fused = core::group_local(est, a.scale);
   double batch_sd = 1.0;
   if (!fused && (est == AdvEstimator::Grpo || est == AdvEstimator::PassK)) {
     double m;
@@ -272,9 +263,7 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   *zero = z;
   if (fused) return Status{};
 
-  if (est == AdvEstimator::Bnpo) {
-    // p_g over the groups with a valid sample; alpha = beta = 1 with fewer than 2 such groups or
-    // no spread (the reference divides by a zero variance there).
+  if (est == AdvEstimator::Bnpo) {  // p_g over the groups with a valid sample (core::bnpo_shape)
     int64_t np = 0;
     double ps = 0;
     for (int64_t g = 0; g < G; ++g) {
@@ -284,30 +273,17 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
       ++np;
       ps += p;
     }
-    double alpha = 1.0, beta = 1.0;
-    if (np >= 2) {
-      const double pbar = ps / static_cast<double>(np);
-      double pss = 0;
+    const double pbar = ps / static_cast<double>(np);
+    double pss = 0;
+    if (np >= 2)
       for (int64_t g = 0; g < G; ++g)
         if (stats[g].c > 0) pss += (stats[g].base - pbar) * (stats[g].base - pbar);
-      const double pvar = pss / static_cast<double>(np - 1);
-      if (pvar > 0) {
-        const double c = pbar * (1.0 - pbar) / pvar - 1.0;
-        alpha = std::max(1.0, 1.0 + c * pbar / 3.0);
-        beta = std::max(1.0, 1.0 + c * (1.0 - pbar) / 3.0);
-      }
-    }
+    double alpha, beta;
+    core::bnpo_shape(static_cast<double>(np), pbar, pss, &alpha, &beta);
     const double lbeta = log_gamma(alpha) + log_gamma(beta) - log_gamma(alpha + beta);
     parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) {
-        const double p = stats[g].base;
-        double w = 0.0;
-        if (stats[g].c > 0) {
-          const double pdf = std::exp(xlogy(alpha - 1.0, p) + xlogy(beta - 1.0, 1.0 - p) - lbeta);
-          w = std::min(1.0 / pdf, kBnpoMaxWeight);
-        }
-        write_group(g, stats[g], w);
-      }
+      for (int64_t g = g0; g < g1; ++g)
+        write_group(g, stats[g], stats[g].c > 0 ? core::bnpo_weight(stats[g].base, alpha, beta, lbeta) : 0.0);
     });
     return Status{};
   }
@@ -324,19 +300,12 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   for (int64_t g = 0; g < G; ++g)
     for (int64_t k = gr.begin(g); k < gr.end(g); ++k) base[gr.at(k)] = stats[g].base;
   auto y = [&](int64_t i) { return val(i) - base[i]; };
-  auto w = [&](int64_t i) { return std::isnan(val(i)) ? 0.0 : (wl ? static_cast<double>(wl[i]) : 1.0); };
+  auto w = [&](int64_t i) { return core::rpp_weight(val(i), wl, i); };
   const double W = block_sum(a.n, w);
-  const double my = W > 0 ? block_sum(a.n, [&](int64_t i) { const double wi = w(i); return wi == 0 ? 0.0 : wi * y(i); }) / W : 0.0;
-  const double ss = block_sum(a.n, [&](int64_t i) {
-    const double wi = w(i);
-    if (wi == 0) return 0.0;
-    const double d = y(i) - my;
-    return wi * d * d;
-  });
-  const double var = W > 1 ? ss / (W - 1) : W > 0 ? ss / W : 0.0;
-  const double inv = 1.0 / std::sqrt(var + kWhitenEps);
+  const double my = core::rpp_mean(W, block_sum(a.n, [&](int64_t i) { return core::w_term(w(i), y(i)); }));
+  const double inv = core::rpp_inv_std(W, block_sum(a.n, [&](int64_t i) { return core::w_sq(w(i), y(i) - my); }));
   parallel_for(a.n, kParallelWork, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) adv[i] = std::isnan(val(i)) ? 0.0f : static_cast<float>((y(i) - my) * inv);
+    for (int64_t i = i0; i < i1; ++i) adv[i] = core::rpp_out(val(i), y(i), my, inv);
   });
   return Status{};
 }
@@ -349,29 +318,9 @@ Status normalize_then_sum(const GroupAdvantagesArgs& a, const Groups& gr, float*
   std::vector<uint8_t> zflag(G, 0);
   const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, (n * K) / std::max<int64_t>(1, G)));
   parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) {
-      const int64_t b = gr.begin(g), e = gr.end(g);
-      bool flat = true;
-      for (int64_t k = 0; k < K; ++k) {
-        auto val = [&](int64_t i) { return static_cast<double>(a.rewards[i * K + k]); };
-        const GStat s = group_stat(gr, g, val, false, nullptr);
-        gmean[g * K + k] = static_cast<float>(s.mean);
-        gstd[g * K + k] = static_cast<float>(s.c >= 2 ? s.sd : s.c == 1 ? 0.0 : kNaN);
-        const bool spread = s.c >= 2 && !s.equal;
-        if (spread) flat = false;
-        const double wk = a.reward_weights ? a.reward_weights[k] : 1.0;
-        for (int64_t j = b; j < e; ++j) {
-          const int64_t i = gr.at(j);
-          const double x = val(i);
-          if (std::isnan(x)) continue;
-          const double z = spread ? (x - s.mean) / (s.sd + a.eps) : 0.0;
-          comb[i] = (std::isnan(comb[i]) ? 0.0 : comb[i]) + wk * z;
-        }
-      }
-      int64_t valid = 0;
-      for (int64_t j = b; j < e; ++j) valid += !std::isnan(comb[gr.at(j)]);
-      zflag[g] = flat && valid >= 2;
-    }
+    for (int64_t g = g0; g < g1; ++g)
+      zflag[g] = core::gdpo_group(gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); }, a.rewards, K,
+                                  a.reward_weights, a.eps, comb.data(), gmean + g * K, gstd + g * K);
   });
   int64_t z = 0;
   for (int64_t g = 0; g < G; ++g) z += zflag[g];
@@ -380,13 +329,9 @@ Status normalize_then_sum(const GroupAdvantagesArgs& a, const Groups& gr, float*
   batch_mean_std(n, [&](int64_t i) { return comb[i]; }, &m, &sd);
   const double denom = sd + a.eps;
   parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) adv[i] = std::isnan(comb[i]) ? 0.0f : static_cast<float>((comb[i] - m) / denom);
+    for (int64_t i = i0; i < i1; ++i) adv[i] = core::zscore(comb[i], m, denom);
   });
   return Status{};
-}
-
-bool mask_on(const TokenMask& m, int64_t i) {
-  return m.is_f32 ? static_cast<const float*>(m.data)[i] != 0.0f : static_cast<const uint8_t*>(m.data)[i] != 0;
 }
 
 }  // namespace
@@ -422,23 +367,10 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* adv, float* gmean, 
 #endif
   if (K == 1 && !a.reward_weights && !bnpo)
     return estimate(a, gr, [r](int64_t i) { return static_cast<double>(r[i]); }, adv, gmean, gstd, zero);
-  // Weighted sum over the rewards that are present (NaN = missing; all missing -> NaN), then the
-  // bnpo scaling to [0, 1].
+  // Weighted sum over the rewards that are present, then the bnpo scaling (core::sample_value).
   std::vector<double> xs(a.n);
   parallel_for(a.n, kParallelWork, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      double s = 0;
-      bool any = false;
-      for (int64_t k = 0; k < K; ++k) {
-        const double v = r[i * K + k];
-        if (std::isnan(v)) continue;
-        s += (a.reward_weights ? a.reward_weights[k] : 1.0) * v;
-        any = true;
-      }
-      double x = any ? s : kNaN;
-      if (bnpo) x = (x - lo) / span;
-      xs[i] = x;
-    }
+    for (int64_t i = i0; i < i1; ++i) xs[i] = core::sample_value(r + i * K, K, a.reward_weights, bnpo, lo, span);
   });
   const double* xp = xs.data();
   return estimate(a, gr, [xp](int64_t i) { return xp[i]; }, adv, gmean, gstd, zero);
@@ -446,33 +378,7 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* adv, float* gmean, 
 
 void ensemble_rewards(const float* r, int64_t n, int64_t m, EnsembleMethod method, double lambda, float* out) {
   parallel_for(n, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, m)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float* row = r + i * m;
-      int64_t c = 0;
-      double s = 0, mn = kInf;
-      for (int64_t j = 0; j < m; ++j) {
-        const double x = row[j];
-        if (std::isnan(x)) continue;
-        ++c;
-        s += x;
-        mn = std::min(mn, x);
-      }
-      double v = kNaN;
-      if (c > 0) {
-        const double mean = s / static_cast<double>(c);
-        if (method == EnsembleMethod::Mean) v = mean;
-        else if (method == EnsembleMethod::Min) v = mn;
-        else {
-          double ss = 0;
-          for (int64_t j = 0; j < m; ++j) {
-            const double x = row[j];
-            if (!std::isnan(x)) ss += (x - mean) * (x - mean);
-          }
-          v = mean - lambda * ss / static_cast<double>(c);
-        }
-      }
-      out[i] = static_cast<float>(v);
-    }
+    for (int64_t i = i0; i < i1; ++i) out[i] = static_cast<float>(core::ensemble_row(r + i * m, m, method, lambda));
   });
 }
 
@@ -480,40 +386,13 @@ void gae(const float* values, const float* rewards, TokenMask mask, int64_t rows
          double lambda, float* adv, float* ret) {
   const double gl = gamma * lambda;
   parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      double next_v = 0, last = 0;
-      for (int64_t t = cols - 1; t >= 0; --t) {
-        const int64_t i = b * cols + t;
-        if (!mask_on(mask, i)) {
-          adv[i] = 0.0f;
-          ret[i] = 0.0f;
-          continue;
-        }
-        const double v = values[i];
-        const double delta = rewards[i] + gamma * next_v - v;
-        last = delta + gl * last;
-        next_v = v;
-        adv[i] = static_cast<float>(last);
-        ret[i] = static_cast<float>(last + v);
-      }
-    }
+    for (int64_t b = b0; b < b1; ++b) core::gae_row(values, rewards, mask, b, cols, gamma, gl, adv, ret);
   });
 }
 
 void discounted_returns(const float* rewards, TokenMask mask, int64_t rows, int64_t cols, double gamma, float* out) {
   parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      double g = 0;
-      for (int64_t t = cols - 1; t >= 0; --t) {
-        const int64_t i = b * cols + t;
-        if (!mask_on(mask, i)) {
-          out[i] = 0.0f;
-          continue;
-        }
-        g = rewards[i] + gamma * g;
-        out[i] = static_cast<float>(g);
-      }
-    }
+    for (int64_t b = b0; b < b1; ++b) core::discounted_row(rewards, mask, b, cols, gamma, out);
   });
 }
 
@@ -524,10 +403,7 @@ Status masked_whiten(const float* x, TokenMask mask, int64_t n, bool shift_mean,
     for (int64_t i = 0; i < n; ++i)
       if (!(mw[i] >= 0.0f && mw[i] < std::numeric_limits<float>::infinity())) return Status{Status::BadIndex, i, 0};
   }
-  auto w = [&](int64_t i) -> double {
-    return mask.is_f32 ? static_cast<double>(static_cast<const float*>(mask.data)[i])
-                       : (static_cast<const uint8_t*>(mask.data)[i] != 0 ? 1.0 : 0.0);
-  };
+  auto w = [&](int64_t i) { return core::mask_weight(mask, i); };
   const double W = block_sum(n, w);
   if (!(W > 0)) {
     parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
@@ -535,19 +411,11 @@ Status masked_whiten(const float* x, TokenMask mask, int64_t n, bool shift_mean,
     });
     return Status{};
   }
-  const double mean = block_sum(n, [&](int64_t i) { const double wi = w(i); return wi == 0 ? 0.0 : wi * x[i]; }) / W;
-  const double ss = block_sum(n, [&](int64_t i) {
-    const double wi = w(i);
-    if (wi == 0) return 0.0;
-    const double d = x[i] - mean;
-    return wi * d * d;
-  });
-  double var = ss / W;
-  if (unbiased && W > 1) var *= W / (W - 1);
-  const double inv = 1.0 / std::sqrt(var + eps);
-  const double add = shift_mean ? 0.0 : mean;
+  const double mean = block_sum(n, [&](int64_t i) { return core::w_term(w(i), x[i]); }) / W;
+  const double ss = block_sum(n, [&](int64_t i) { return core::w_sq(w(i), x[i] - mean); });
+  const core::WhitenStats ws = core::whiten_stats(W, mean, ss, shift_mean, unbiased, eps);
   parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) out[i] = w(i) == 0 ? 0.0f : static_cast<float>((x[i] - mean) * inv + add);
+    for (int64_t i = i0; i < i1; ++i) out[i] = core::whiten_value(x[i], w(i), ws);
   });
   return Status{};
 }

@@ -19,7 +19,7 @@
 #pragma once
 #include <cstdint>
 
-#include "../core/advantages.h"  // the option codes, the group statistic and write-back
+#include "../core/advantages.h"  // the option codes, TokenMask and the formulas of both backends
 #include "types.h"
 
 namespace rk {
@@ -53,11 +53,8 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* advantages, float* 
 void ensemble_rewards(const float* rewards, int64_t n, int64_t m, EnsembleMethod method, double lambda,
                       float* out);
 
-// Token level, padded (B, T) row-major; mask (B, T) as u8 (nonzero = response token) or f32.
-struct TokenMask {
-  const void* data = nullptr;
-  bool is_f32 = false;
-};
+// Token level, padded (B, T) row-major; mask (B, T): rk::TokenMask (native/core/advantages.h), u8
+// (nonzero = response token) or f32 weights.
 
 // GAE with verl's masking (masked tokens are skipped: they neither end nor feed the recursion):
 //   delta_t = r_t + gamma V_next - V_t,  A_t = delta_t + gamma lambda A_next,  returns = A + V

@@ -40,14 +40,14 @@
 #include <limits>
 #include <vector>
 
+#include "../core/logits.h"  // the row finishes, shared with cuda/divergence.cu
 #include "cpu.h"
 #include "threadpool.h"
 
 namespace rk {
 namespace {
 
-constexpr double kLn2d = 0.69314718055994530942;
-constexpr double kLog2ed = 1.44269504088896340736;
+using core::kLog2ed;
 constexpr int kStats = 5;  // floats per chunk from pass 1
 using detail::kDivergenceChunk;
 
@@ -123,10 +123,8 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
       }
     }
     const double lnSs = std::log(Ss), lnSt = std::log(St);
-    double D = 0;
-    if (kind == DivergenceKind::ForwardKL) D = Cr * inv_tau / St - (Mt - Ms) * inv_tau - lnSt + lnSs;
-    if (kind == DivergenceKind::ReverseKL) D = Cr * inv_tau / Ss - (Ms - Mt) * inv_tau - lnSs + lnSt;
-    if (!(Ss > 0) || !(St > 0)) D = std::numeric_limits<double>::quiet_NaN();  // no distribution
+    const double D = core::kl_row(mode, Cr, kind == DivergenceKind::ForwardKL ? Mt - Ms : Ms - Mt, Ss, St, lnSs, lnSt,
+                                  inv_tau);
     div[r] = static_cast<float>(D);
     detail::DivRow& w = rows[r];
     const double bs = lnSs * kLog2ed, bt = lnSt * kLog2ed;
@@ -137,13 +135,9 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
     w.bt = static_cast<float>(bt);
     w.beta = static_cast<float>(beta);
     w.lam = kind == DivergenceKind::JSD ? static_cast<float>(std::log2(beta / (1 - beta))) : 0.0f;
-    const double g = g_of(r);
-    w.k0 = w.k1 = 0;
-    if (kind == DivergenceKind::ForwardKL) w.k0 = static_cast<float>(g * inv_tau);
-    if (kind == DivergenceKind::ReverseKL) {
-      w.k1 = static_cast<float>(g * kLn2d * inv_tau);
-      w.k0 = static_cast<float>(-g * D * inv_tau);
-    }
+    const core::DivCoef k = core::kl_row_coef(mode, g_of(r), D, inv_tau);
+    w.k0 = k.k0;
+    w.k1 = k.k1;
   };
   auto do_jsd = [&](int64_t r, int64_t c) {
     const int64_t off = r * v + c * kDivergenceChunk;
@@ -156,10 +150,10 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
       J += P[2 * c];
       K += P[2 * c + 1];
     }
-    if (div[r] == div[r]) div[r] = static_cast<float>(kLn2d * J);
-    const double g = g_of(r) * (1 - beta) * kLn2d * inv_tau;
-    rows[r].k1 = static_cast<float>(g);
-    rows[r].k0 = static_cast<float>(-g * K);
+    div[r] = core::jsd_row_div(div[r], J);
+    const core::DivCoef k = core::jsd_row_coef(g_of(r), beta, K, inv_tau);
+    rows[r].k1 = k.k1;
+    rows[r].k0 = k.k0;
   };
   auto do_grad = [&](int64_t r, int64_t c) {
     const int64_t off = r * v + c * kDivergenceChunk;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "../core/logits.h"  // the row finishes, shared with cuda/logprobs.cu
 #include "cpu.h"
 #include "half.h"
 #include "threadpool.h"
@@ -19,8 +20,7 @@
 namespace rk {
 namespace {
 
-constexpr double kLn2d = 0.69314718055994530942;
-constexpr double kLog2ed = 1.44269504088896340736;
+using core::kLog2ed;
 using detail::kLogprobsChunk;
 
 const detail::LogprobsKernels& kernels() {
@@ -99,8 +99,7 @@ void row_stats(const LogitsView& lg, const int32_t* targets, int32_t ignore_inde
     RowStats& rs = out[r];
     rs.max = mx;
     rs.log_s = std::log(S);
-    // H = lse - sum p z' = log S - sum p (z' - M/tau), and sum p (z' - M/tau) = ln2 T / S <= 0
-    rs.h = want_h ? rs.log_s - kLn2d * T / S : 0.0;
+    rs.h = want_h ? core::lp_entropy(rs.log_s, T, S) : 0.0;
   }
 }
 
@@ -129,17 +128,16 @@ Status token_logprobs_forward(const LogitsView& lg, const int32_t* targets, floa
       continue;
     }
     const double zy = load_logit(lg, r * lg.vocab + y);
-    logp[r] = static_cast<float>((zy - rs[r].max) * inv_tau - rs[r].log_s);
-    lse[r] = static_cast<float>(rs[r].max * inv_tau + rs[r].log_s);
+    logp[r] = static_cast<float>(core::lp_logp(zy, rs[r].max, inv_tau, rs[r].log_s));
+    lse[r] = static_cast<float>(core::lp_lse(rs[r].max, inv_tau, rs[r].log_s));
     if (entropy) entropy[r] = static_cast<float>(rs[r].h);
   }
   return Status{};
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backward. Per element u = (z - c) a - b (log2 of p), p = 2^u, grad = p (k0 + k1 u) with
-//   k0 = -(g + h H) / tau,  k1 = -h ln2 / tau,  and grad_y += g / tau.
-// c, b come from the recomputed statistics (c = M, b = log2 S) or from a given lse (c = tau lse, b = 0).
+// Backward. Per element u = (z - c) a - b (log2 of p), p = 2^u, grad = p (k0 + k1 u), and
+// grad_y += gy: the row coefficients are core::lp_grad_row's.
 Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, float temperature,
                                int32_t ignore_index, const float* grad_logp,
                                const float* grad_entropy, const float* lse, const float* entropy,
@@ -154,10 +152,7 @@ Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, flo
   std::vector<RowStats> rs;
   if (!reuse) row_stats(lg, targets, ignore_index, temperature, grad_entropy != nullptr, rs);
 
-  struct RowCoef {
-    float c, b, k0, k1, gy;
-  };
-  std::vector<RowCoef> coef(n);
+  std::vector<core::LpGradRow> coef(n);
   for (int64_t r = 0; r < n; ++r) {
     if (targets[r] == ignore_index) continue;
     const double g = grad_logp[r];
@@ -171,9 +166,7 @@ Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, flo
       b = rs[r].log_s * kLog2ed;
       H = rs[r].h;
     }
-    coef[r] = RowCoef{static_cast<float>(c), static_cast<float>(b),
-                      static_cast<float>(-(g + h * H) * inv_tau),
-                      static_cast<float>(-h * kLn2d * inv_tau), static_cast<float>(g * inv_tau)};
+    coef[r] = core::lp_grad_row(g, h, H, c, b, inv_tau);
   }
 
   const int64_t nck = (v + kLogprobsChunk - 1) / kLogprobsChunk;
@@ -193,7 +186,7 @@ Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, flo
         for (int64_t j = 0; j < len; ++j) out[j] = 0.0f;
         continue;
       }
-      const RowCoef& q = coef[r];
+      const core::LpGradRow& q = coef[r];
       k.grad(base + (r * v + off) * esz, static_cast<int>(lg.dtype), len, q.c, a, q.b, q.k0, q.k1,
              out);
       if (y >= off && y < off + len) out[y - off] += q.gy;

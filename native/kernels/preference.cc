@@ -20,7 +20,6 @@
 namespace rk {
 namespace {
 
-using core::PairResult;
 using core::pair_loss;
 
 // Fixed-order reduction of per-block partials.
@@ -109,19 +108,15 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
       }
     });
   } else parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+    const core::PairOut o{out.losses, out.chosen_rewards, out.rejected_rewards, out.grad_chosen, out.grad_rejected};
     for (int64_t b = b0; b < b1; ++b) {
       Partial s;
       const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
       for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
-        const PairResult r = pair_loss(inp, p, i);
-        out.losses[i] = static_cast<float>(r.loss);
-        out.chosen_rewards[i] = static_cast<float>(r.rc);
-        out.rejected_rewards[i] = static_cast<float>(r.rr);
-        out.grad_chosen[i] = static_cast<float>(r.gc * inv_n);
-        out.grad_rejected[i] = static_cast<float>(r.gr * inv_n);
+        const core::PairSums r = core::store_pair(o, i, pair_loss(inp, p, i), inv_n);
         s.loss += r.loss;
-        s.acc += r.rc > r.rr ? 1.0 : 0.0;
-        s.margin += r.rc - r.rr;
+        s.acc += r.acc;
+        s.margin += r.margin;
       }
       parts[b] = s;
     }
@@ -155,18 +150,11 @@ Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* d
       Partial s;  // loss, desirable reward sum (acc), undesirable reward sum (margin), desirable count
       const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
       for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
-        const core::KtoItem it = core::kto_item(static_cast<double>(logp[i]),
-                                                ref ? static_cast<double>(ref[i]) : 0.0, desirable[i] != 0, p);
-        if (desirable[i]) {
-          s.acc += it.reward;
-          s.extra += 1;
-        } else {
-          s.margin += it.reward;
-        }
-        out.losses[i] = static_cast<float>(it.loss);
-        out.rewards[i] = static_cast<float>(it.reward);
-        out.grad[i] = static_cast<float>(it.grad * inv_n);
-        s.loss += it.loss;
+        const core::KtoSums k = core::store_kto(i, logp, ref, desirable, p, inv_n, out.losses, out.rewards, out.grad);
+        s.loss += k.loss;
+        s.acc += k.des;
+        s.margin += k.undes;
+        s.extra += k.ndes;
       }
       parts[b] = s;
     }

@@ -12,6 +12,15 @@
 #include "../../kernels/advantages.h"
 #include "../slots.h"
 
+// The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
+// with RK_REGISTER_OPS (native/binding/common.h).
+#define RK_ADVANTAGES_OPS(X) \
+  X(groupAdvantages, GroupAdvantages) \
+  X(ensembleRewards, EnsembleRewards) \
+  X(gae, Gae) \
+  X(discountedReturns, DiscountedReturns) \
+  X(maskedWhiten, MaskedWhiten)
+
 namespace rkb {
 
 namespace LGA = rkl::groupAdvantages;

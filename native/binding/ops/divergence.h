@@ -10,6 +10,11 @@
 #include "../slots.h"
 #include "logits.h"
 
+// The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
+// with RK_REGISTER_OPS (native/binding/common.h).
+#define RK_DIVERGENCE_OPS(X) \
+  X(vocabDivergence, Divergence)
+
 namespace rkb {
 
 namespace LD = rkl::vocabDivergence;

@@ -9,6 +9,12 @@
 #include "../slots.h"
 #include "logits.h"
 
+// The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
+// with RK_REGISTER_OPS (native/binding/common.h).
+#define RK_LOGPROBS_OPS(X) \
+  X(tokenLogprobs, Forward) \
+  X(tokenLogprobsBackward, Backward)
+
 namespace rkb {
 
 namespace LF = rkl::tokenLogprobs;

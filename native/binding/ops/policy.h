@@ -9,6 +9,12 @@
 #include "../../kernels/policy.h"
 #include "../slots.h"
 
+// The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
+// with RK_REGISTER_OPS (native/binding/common.h).
+#define RK_POLICY_OPS(X) \
+  X(policyLoss, PolicyLoss) \
+  X(klPenalty, KlPenalty)
+
 namespace rkb {
 
 namespace LP = rkl::policyLoss;

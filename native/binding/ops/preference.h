@@ -9,6 +9,13 @@
 #include "../../kernels/preference.h"
 #include "../slots.h"
 
+// The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
+// with RK_REGISTER_OPS (native/binding/common.h).
+#define RK_PREFERENCE_OPS(X) \
+  X(preferenceLoss, PreferenceLoss) \
+  X(ktoLoss, KtoLoss) \
+  X(tokenWeightedDpoLoss, TokenWeightedDpoLoss)
+
 namespace rkb {
 
 namespace LPR = rkl::preferenceLoss;

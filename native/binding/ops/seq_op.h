@@ -1,21 +1,26 @@
-// Generic decoding and registration of the sequence ops (native/core/seq_op.h), shared by the CPU
-// and CUDA addons. An op's descriptor (lib/) lists its slots as: the Op's inputs in order, `mask`,
-// then its gradients; its params start with `seqLen` and are the Op's Params, all doubles, in order
-// (seq_ops.gen.cc checks every offset); its scalars are loss, the Op's metrics, the mask sum.
+// Generic decoding and entry points of the sequence ops (native/core/seq_op.h): the decoding is
+// shared by the CPU and CUDA addons, CpuSeqOp is the CPU entry point (the CUDA one is
+// native/cuda_binding/seq_op_cuda.h). An op's descriptor (lib/) lists its slots as: the Op's inputs in
+// order, `mask`, then its gradients; its params start with `seqLen` and are the Op's Params, all
+// doubles, in order (ReadSeqOp checks the counts, native/binding/seq_ops.gen.cc every offset); its
+// scalars are loss, the Op's metrics, the mask sum.
 #pragma once
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "../../core/seq_op.h"
+#include "../../kernels/seq_driver.h"  // rk::run_seq_op (CPU)
+#include "../common.h"
 #include "../slots.h"
 
 namespace rkb {
 
-// The SeqOpArgs of a call. per_row_ok[k]: input k may hold one value per row (length B).
+// The SeqOpArgs of a call. Bit k of per_row_ok: input k may hold one value per row (length B).
 template <typename Op>
-rk::SeqOpArgs<Op::kInputs, Op::kGrads> DecodeSeqOp(const OpArgs& a, const bool* per_row_ok, typename Op::Params* p) {
+rk::SeqOpArgs<Op::kInputs, Op::kGrads> DecodeSeqOp(const OpArgs& a, unsigned per_row_ok, typename Op::Params* p) {
   static_assert(sizeof(typename Op::Params) % sizeof(double) == 0, "Params: doubles only");
   if (a.num_params * sizeof(double) != sizeof(typename Op::Params)) throw a.Range("params: wrong count for this op");
   std::memcpy(p, a.params, sizeof(typename Op::Params));
@@ -32,9 +37,10 @@ rk::SeqOpArgs<Op::kInputs, Op::kGrads> DecodeSeqOp(const OpArgs& a, const bool* 
   for (int k = 0; k < Op::kInputs; ++k) {
     const Slot& x = a.Need(k, {SlotType::F32});
     const bool row = x.length == static_cast<size_t>(B) && x.length != n;
-    if (x.length != n && !(row && per_row_ok[k]))
+    const bool row_ok = (per_row_ok >> k) & 1u;
+    if (x.length != n && !(row && row_ok))
       throw a.Range(std::string(a.names[k]) + ": expected length " + std::to_string(n) +
-                    (per_row_ok[k] ? " or " + std::to_string(B) : std::string()) + ", received " + std::to_string(x.length));
+                    (row_ok ? " or " + std::to_string(B) : std::string()) + ", received " + std::to_string(x.length));
     s.in[k] = x.template as<const float>();
     s.per_token[k] = !row;
   }
@@ -47,9 +53,50 @@ rk::SeqOpArgs<Op::kInputs, Op::kGrads> DecodeSeqOp(const OpArgs& a, const bool* 
   return s;
 }
 
-// The message of a bad f32 mask weight, as the host facade words it.
-inline std::string SeqMaskMessage(int64_t index, float w) {
-  return "mask[" + std::to_string(index) + "]: expected a finite weight >= 0, received " + std::to_string(w);
+// A sequence op's protocol layout (the counts and slot names of its namespace in layout.gen.h) and
+// which inputs may hold one value per row (bit k: input k). RK_SEQ_LAYOUT(name, per_row) makes one
+// from rkl::name; seq_ops.gen.cc defines one constexpr SeqLayout per op.
+struct SeqLayout {
+  const char* const* slot_names;
+  size_t slots, params, scalars;
+  unsigned per_row;
+};
+#define RK_SEQ_LAYOUT(name, per_row) \
+  ::rkb::SeqLayout{rkl::name::kSlotNames, rkl::name::slot::kCount, rkl::name::param::kCount, rkl::name::scalar::kCount, per_row}
+
+// A decoded call: the kernel arguments, the options and where the scalars go.
+template <typename Op>
+struct SeqCall {
+  rk::SeqOpArgs<Op::kInputs, Op::kGrads> s;
+  typename Op::Params p;
+  double* scalars;
+};
+
+// Reads and decodes a call of Op with layout L (device: the CUDA addon's slot form), after checking
+// at compile time that the layout is the Op's: slots are the inputs, mask, the gradients; scalars
+// are loss, metrics, mask sum; params are the Op's Params, doubles (the offsets: seq_ops.gen.cc).
+template <typename Op, const SeqLayout& L>
+SeqCall<Op> ReadSeqOp(const Napi::CallbackInfo& info, bool device) {
+  static_assert(L.slots == Op::kInputs + 1 + Op::kGrads, "slots are the inputs, mask, gradients");
+  static_assert(std::string_view(L.slot_names[Op::kInputs]) == "mask", "the slot after the inputs is mask");
+  static_assert(L.scalars == rk::seq_op_scalar_count<Op>(), "scalars are loss, metrics, mask sum");
+  static_assert(sizeof(typename Op::Params) == sizeof(double) * L.params, "Params are the options, doubles");
+  const OpArgs a = ReadOpArgs(info, device, L.slot_names, L.slots, L.params, L.scalars);
+  SeqCall<Op> c;
+  c.s = DecodeSeqOp<Op>(a, L.per_row, &c.p);
+  c.scalars = a.scalars;
+  return c;
+}
+
+// The CPU entry point of Op (rk::run_seq_op, native/kernels/seq_driver.h), sync or Promise.
+template <typename Op, const SeqLayout& L>
+Napi::Value CpuSeqOp(const Napi::CallbackInfo& info, bool async) {
+  const SeqCall<Op> c = ReadSeqOp<Op, L>(info, false);
+  return Run(info, async, [c]() -> std::string {
+    const rk::Status st = rk::run_seq_op<Op>(c.s, c.p, c.scalars);
+    if (st.code == rk::Status::BadIndex) return MaskWeightMessage(st.index, static_cast<const float*>(c.s.mask)[st.index]);
+    return st.ok() ? std::string() : StatusMessage(st, 0);
+  });
 }
 
 }  // namespace rkb
