@@ -25,7 +25,7 @@ def split_top(s):
     return [p.strip() for p in parts]
 pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
 headers = [os.path.basename(h) for h in glob.glob(f'{root}/cuda/*.h') + glob.glob(f'{root}/cuda/*.cuh')]
-for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages'):
+for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen'):
     src = open(f'{root}/cuda/{name}.cu').read()
     src, n = pat.subn(lambda m: f'{m.group(1)}rkemu::launch({split_top(m.group(3))[0]}, {split_top(m.group(3))[1]}, {m.group(2)}, ', src)
     for h in headers:
