@@ -25,17 +25,27 @@ def split_top(s):
     parts.append(cur)
     return [p.strip() for p in parts]
 pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
+def rep(m):
+    cfg = split_top(m.group(3))
+    return f'{m.group(1)}rkemu::launch({cfg[0]}, {cfg[1]}, {m.group(2)}, '
+# Headers with launches (template kernels, e.g. kernel<Op><<<grid, threads, 0, st>>>(...)): a rewritten
+# copy in the work dir, its own includes made absolute; the .cu files include that copy.
+launch_headers = ('seq_driver.cuh',)
+for h in launch_headers:
+    src, n = pat.subn(rep, open(f'{root}/cuda/{h}').read())
+    src = re.sub(r'#include "([^"]+)"', lambda m: f'#include "{root}/cuda/{m.group(1)}"', src)
+    open(f'{out}/{h}', 'w').write(src)
+    print(f'{h}: {n} launches rewritten')
 for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen'):
     src = open(f'{root}/cuda/{name}.cu').read()
-    def rep(m):
-        cfg = split_top(m.group(3))
-        return f'{m.group(1)}rkemu::launch({cfg[0]}, {cfg[1]}, {m.group(2)}, '
     src, n = pat.subn(rep, src)
+    for h in launch_headers:
+        src = src.replace(f'#include "{h}"', f'#include "{out}/{h}"')
     src = src.replace('#include "logprobs.h"', f'#include "{root}/cuda/logprobs.h"')
     src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
     src = src.replace('#include "divergence.h"', f'#include "{root}/cuda/divergence.h"')
     for h in ('result.h', 'policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh',
-              'seq_ops.gen.h', 'seq_driver.cuh'):
+              'seq_ops.gen.h'):
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}.cc', 'w').write(src)
     print(f'{name}.cu: {n} launches rewritten')

@@ -13,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+// CUDA's isfinite is global in device code (cuda/seq_driver.cuh calls it unqualified).
+using std::isfinite;
+
 #define __global__
 #define __device__
 #define __host__
