@@ -70,10 +70,13 @@ static_assert(int(pf::loss_code::kCount) == int(rk::kPrefLossCount) && pf::loss_
 // Mask kinds of policyLoss / klPenalty / the sequence ops (a slot's type, not an enum option).
 constexpr int kMaskKinds = 3;
 const char* const kMaskNames[kMaskKinds] = {"nomask", "u8", "f32"};
-// The advantages family is not in layout.gen.h yet: its enum counts come from native/core/advantages.h.
-const char* const kEstNames[rk::kAdvEstimatorCount] = {"grpo", "rloo", "reinforce_pp", "opo", "passk", "bnpo"};
-const char* const kScaleNames[rk::kAdvScaleCount] = {"group", "batch", "none"};
-const char* const kEnsNames[rk::kEnsembleMethodCount] = {"mean", "min", "uwo"};
+namespace ga = rkl::groupAdvantages;
+static_assert(int(ga::estimator_code::kCount) == rk::kAdvEstimatorCount && int(ga::estimator_code::bnpo) == int(rk::AdvEstimator::Bnpo) &&
+              int(ga::scale_code::kCount) == rk::kAdvScaleCount && int(ga::scale_code::none) == int(rk::AdvScale::None) &&
+              int(ga::multiReward_code::normalize_then_sum) == int(rk::MultiReward::NormalizeThenSum),
+              "groupAdvantages codes");
+static_assert(int(rkl::ensembleRewards::method_code::kCount) == rk::kEnsembleMethodCount &&
+              int(rkl::ensembleRewards::method_code::uwo) == int(rk::EnsembleMethod::Uwo), "ensembleRewards codes");
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -1397,13 +1400,13 @@ struct GroupAdvantages {
     for (size_t s = 0; s < sizes.size(); ++s) {
       const int64_t n = sizes[s];
       const int64_t gs = n == 1 ? 1 : n == 7 ? 7 : n == 96 ? 8 : n == 4001 ? 1 : 16;  // 4001: groups of one
-      for (int est = 0; est < rk::kAdvEstimatorCount; ++est) {
-        const bool scaled = est == static_cast<int>(rk::AdvEstimator::Grpo) || est == static_cast<int>(rk::AdvEstimator::PassK);
-        for (int scale = 0; scale < (scaled ? rk::kAdvScaleCount : 1); ++scale)
+      for (int est = 0; est < ga::estimator_code::kCount; ++est) {
+        const bool scaled = est == ga::estimator_code::grpo || est == ga::estimator_code::passk;
+        for (int scale = 0; scale < (scaled ? int(ga::scale_code::kCount) : 1); ++scale)
           for (int ids = 0; ids < 2; ++ids) {
             ++c;
-            out.push_back({n, gs, ids == 1, 1, est, scale, false, false, est == 2 && ids == 1, uint64_t(200 + c)});
-            if (c % 2 == 0 || est == static_cast<int>(rk::AdvEstimator::Bnpo))
+            out.push_back({n, gs, ids == 1, 1, est, scale, false, false, est == ga::estimator_code::reinforce_pp_baseline && ids == 1, uint64_t(200 + c)});
+            if (c % 2 == 0 || est == ga::estimator_code::bnpo)
               out.push_back({n, gs, ids == 1, 3, est, scale, false, c % 4 == 0, false, uint64_t(300 + c)});
           }
       }
@@ -1421,16 +1424,17 @@ struct GroupAdvantages {
     }
     return out;
   }
-  static bool with_lengths(const Case& c) { return c.lens || c.est == static_cast<int>(rk::AdvEstimator::Opo); }
+  static bool with_lengths(const Case& c) { return c.lens || c.est == ga::estimator_code::opo; }
   std::string label(const Case& c) const {
-    const bool scaled = !c.gdpo && (c.est == 0 || c.est == 4);
+    const bool scaled = !c.gdpo && (c.est == ga::estimator_code::grpo || c.est == ga::estimator_code::passk);
     return fmt("n=%lld %s K=%lld %s%s%s%s%s", static_cast<long long>(c.n), c.ids ? "ids" : "gs", static_cast<long long>(c.K),
-               c.gdpo ? "gdpo" : kEstNames[c.est], scaled ? " " : "", scaled ? kScaleNames[c.scale] : "",
+               c.gdpo ? ga::k_multiReward_names[ga::multiReward_code::normalize_then_sum] : ga::k_estimator_names[c.est],
+               scaled ? " " : "", scaled ? ga::k_scale_names[c.scale] : "",
                c.weights ? " w" : "", with_lengths(c) ? " len" : "");
   }
   Data data(const Case& c) const {
     Data d;
-    const bool bnpo = c.est == 5 && !c.gdpo;
+    const bool bnpo = c.est == ga::estimator_code::bnpo && !c.gdpo;
     const int64_t n = c.n, K = c.K;
     d.r.resize(n * K);
     for (int64_t i = 0; i < n * K; ++i) {
@@ -1598,11 +1602,11 @@ struct EnsembleRewards : TokRow {
   using Case = TokCase;
   std::vector<Case> cases(Ctx& ctx) const {
     std::vector<Case> out;
-    for (const Case& c : tok_cases(ctx, rk::kEnsembleMethodCount))
+    for (const Case& c : tok_cases(ctx, rkl::ensembleRewards::method_code::kCount))
       if (!c.f32) out.push_back(c);  // no mask
     return out;
   }
-  std::string label(const Case& c) const { return fmt("n=%lld K=3 %s", static_cast<long long>(c.B * c.T), kEnsNames[c.opt]); }
+  std::string label(const Case& c) const { return fmt("n=%lld K=3 %s", static_cast<long long>(c.B * c.T), rkl::ensembleRewards::k_method_names[c.opt]); }
   Run cpu(const Case& c, const TokData& d) const {
     const int64_t n = c.B * c.T;
     std::vector<float> e(n);
