@@ -25,9 +25,20 @@ def split_top(s):
     return [p.strip() for p in parts]
 pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
 headers = [os.path.basename(h) for h in glob.glob(f'{root}/cuda/*.h') + glob.glob(f'{root}/cuda/*.cuh')]
-for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages'):
+rep = lambda m: f'{m.group(1)}rkemu::launch({split_top(m.group(3))[0]}, {split_top(m.group(3))[1]}, {m.group(2)}, '
+# Headers with launches (template kernels, e.g. kernel<Op><<<grid, threads, 0, st>>>(...)): a rewritten
+# copy in the work dir, its own includes made absolute; the .cu files include that copy.
+launch_headers = ('seq_driver.cuh',)
+for h in launch_headers:
+    src, n = pat.subn(rep, open(f'{root}/cuda/{h}').read())
+    src = re.sub(r'#include "([^"]+)"', lambda m: f'#include "{root}/cuda/{m.group(1)}"', src)
+    open(f'{out}/{h}', 'w').write(src)
+    print(f'{h}: {n} launches rewritten')
+for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen'):
     src = open(f'{root}/cuda/{name}.cu').read()
-    src, n = pat.subn(lambda m: f'{m.group(1)}rkemu::launch({split_top(m.group(3))[0]}, {split_top(m.group(3))[1]}, {m.group(2)}, ', src)
+    src, n = pat.subn(rep, src)
+    for h in launch_headers:
+        src = src.replace(f'#include "{h}"', f'#include "{out}/{h}"')
     for h in headers:
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}_emu.cc', 'w').write(src)

@@ -25,16 +25,27 @@ def split_top(s):
     parts.append(cur)
     return [p.strip() for p in parts]
 pat = re.compile(r'^(\s*)(\S.*?)<<<(.*?)>>>\(', re.M)
-for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages'):
+def rep(m):
+    cfg = split_top(m.group(3))
+    return f'{m.group(1)}rkemu::launch({cfg[0]}, {cfg[1]}, {m.group(2)}, '
+# Headers with launches (template kernels, e.g. kernel<Op><<<grid, threads, 0, st>>>(...)): a rewritten
+# copy in the work dir, its own includes made absolute; the .cu files include that copy.
+launch_headers = ('seq_driver.cuh',)
+for h in launch_headers:
+    src, n = pat.subn(rep, open(f'{root}/cuda/{h}').read())
+    src = re.sub(r'#include "([^"]+)"', lambda m: f'#include "{root}/cuda/{m.group(1)}"', src)
+    open(f'{out}/{h}', 'w').write(src)
+    print(f'{h}: {n} launches rewritten')
+for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen'):
     src = open(f'{root}/cuda/{name}.cu').read()
-    def rep(m):
-        cfg = split_top(m.group(3))
-        return f'{m.group(1)}rkemu::launch({cfg[0]}, {cfg[1]}, {m.group(2)}, '
     src, n = pat.subn(rep, src)
+    for h in launch_headers:
+        src = src.replace(f'#include "{h}"', f'#include "{out}/{h}"')
     src = src.replace('#include "logprobs.h"', f'#include "{root}/cuda/logprobs.h"')
     src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
     src = src.replace('#include "divergence.h"', f'#include "{root}/cuda/divergence.h"')
-    for h in ('result.h', 'policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh'):
+    for h in ('result.h', 'policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh',
+              'seq_ops.gen.h'):
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}.cc', 'w').write(src)
     print(f'{name}.cu: {n} launches rewritten')
@@ -46,7 +57,7 @@ CC
 # EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
 g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" -I"$ROOT/native/core" \
   -I"$ROOT/native/driver" "$W/result.cc" "$W/logprobs.cc" "$W/bench_util.cc" "$W/divergence.cc" "$W/policy.cc" "$W/preference.cc" "$W/advantages.cc" \
-  "$ROOT/native/driver/cuda_check.cc" "$ROOT/native/driver/cuda_check_divergence.cc" "$ROOT/native/driver/cuda_check_policy.cc" \
-  "$ROOT/native/driver/cuda_check_preference.cc" "$ROOT/native/driver/cuda_check_advantages.cc" "$W/main.cc" \
+  "$W/seq_ops.gen.cc" "$ROOT/native/driver/parity.cc" "$W/main.cc" \
   "$BUILD/librk_core.a" -o "$W/rk_cuda_emu"
+# RK_CUDA_CHECK_OPS=op1,op2 runs only those rows of the harness (native/driver/parity.cc).
 RK_CUDA_CHECK_MAX_ELEMS="${RK_CUDA_CHECK_MAX_ELEMS:-400000}" "$W/rk_cuda_emu"

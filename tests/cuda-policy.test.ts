@@ -1,9 +1,10 @@
 // policyLoss / klPenalty on DeviceArrays (cuda/policy.h through native/cuda_binding/policy.cc).
 //
 // Runs where a CUDA device is visible: a GPU, or the host emulation built as a module and named by
-// REWARD_KERNELS_CUDA_MODULE (docs/cuda.md). The device results are compared with the CPU kernel
-// on the same inputs (within 1e-5 relative), plus out buffers, the Async forms, bad mask weights
-// (the host path's RangeError), and host/device mixing (TypeError naming the argument).
+// REWARD_KERNELS_CUDA_MODULE (docs/cuda.md). One numeric smoke check per op against the CPU kernel
+// (every slot filled, so a wiring error shows), then out buffers, the Async forms, bad mask weights
+// (the host path's RangeError) and host/device mixing (TypeError naming the argument). CUDA vs CPU
+// parity over the option space is rk_driver cuda-check's (native/driver/parity.cc).
 import { describe, expect, it } from 'vitest';
 import { cuda, DeviceArray } from '../lib/cuda.js';
 import {
@@ -12,17 +13,12 @@ import {
   policyLoss,
   policyLossAsync,
   type KlEstimator,
-  type LossAggregation,
   type PolicyLossResult,
-  type PolicyVariant,
   type DevicePolicyLossResult,
 } from '../lib/policy/index.js';
 import { expectClose, randn, rng } from './helpers.js';
 
 const available = cuda.isAvailable();
-const VARIANTS: PolicyVariant[] = ['ppo', 'gspo', 'cispo', 'sapo', 'gpg'];
-const AGGS: LossAggregation[] = ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'];
-const ESTS: KlEstimator[] = ['k1', 'k2', 'k3', 'abs', 'k3+'];
 
 function thrown(fn: () => unknown): Error {
   try {
@@ -112,46 +108,21 @@ function sameResult(dev: DevicePolicyLossResult, host: PolicyLossResult, label: 
 }
 
 describe.skipIf(!available)('policyLoss on DeviceArrays', () => {
-  it('matches the CPU kernel for every variant x aggregation (u8 mask, per-sequence advantages)', () => {
-    const c = makeCase(3, 37, 11);
-    const { up, track, freeAll } = uploader();
-    try {
-      const [lp, old, adv, mask] = [up(c.logprobs), up(c.old), up(c.adv), up(c.mask)];
-      for (const variant of VARIANTS) {
-        for (const aggregation of AGGS) {
-          const opts = { seqLen: c.T, variant, aggregation };
-          const host = policyLoss(c.logprobs, c.old, c.adv, c.mask, opts);
-          const dev = policyLoss(lp, old, adv, mask, opts);
-          track(dev.gradLogprobs);
-          expect(dev.gradLogprobs).toBeInstanceOf(DeviceArray);
-          expect(dev.gradLogprobs.dtype).toBe('f32');
-          expect(host.loss).not.toBe(0);
-          sameResult(dev, host, `${variant}/${aggregation}`);
-        }
-      }
-    } finally {
-      freeAll();
-    }
-  });
-
-  it('matches with f32 weights, per-token advantages, ref log-probs (every estimator), entropy, dual clip, delta, normalizer', () => {
-    const c = makeCase(3, 1100, 5); // two 1024-token chunks per row
+  it('smoke: agrees with the CPU kernel (f32 weights, per-token advantages, ref log-probs, entropy, dual clip)', () => {
+    const c = makeCase(3, 70, 5);
     const { up, track, freeAll } = uploader();
     try {
       const [lp, old, advTok, w, ref, ent] = [up(c.logprobs), up(c.old), up(c.advTok), up(c.weights), up(c.ref), up(c.entropy)];
-      for (const [i, klEstimator] of ESTS.entries()) {
-        const variant = VARIANTS[i];
-        const opts = {
-          seqLen: c.T, variant, klEstimator, beta: 0.05, entropyCoef: 0.01,
-          dualClip: variant === 'ppo' ? 3 : undefined, delta: i === 0 ? 1.5 : undefined, normalizer: i === 2 ? 777 : undefined,
-        };
-        const host = policyLoss(c.logprobs, c.old, c.advTok, c.weights, { ...opts, refLogprobs: c.ref, entropy: c.entropy });
-        const dev = policyLoss(lp, old, advTok, w, { ...opts, refLogprobs: ref, entropy: ent });
-        track(dev.gradLogprobs);
-        track(dev.gradEntropy);
-        expect(host.metrics.kl).not.toBe(0);
-        sameResult(dev, host, `${variant}/${klEstimator}`);
-      }
+      const opts = { seqLen: c.T, variant: 'ppo' as const, aggregation: 'seq-mean-token-mean' as const, klEstimator: 'k3' as const, beta: 0.05, entropyCoef: 0.01, dualClip: 3 };
+      const host = policyLoss(c.logprobs, c.old, c.advTok, c.weights, { ...opts, refLogprobs: c.ref, entropy: c.entropy });
+      const dev = policyLoss(lp, old, advTok, w, { ...opts, refLogprobs: ref, entropy: ent });
+      track(dev.gradLogprobs);
+      track(dev.gradEntropy);
+      expect(dev.gradLogprobs).toBeInstanceOf(DeviceArray);
+      expect(dev.gradLogprobs.dtype).toBe('f32');
+      expect(host.loss).not.toBe(0);
+      expect(host.metrics.kl).not.toBe(0);
+      sameResult(dev, host, 'smoke');
     } finally {
       freeAll();
     }
@@ -263,26 +234,21 @@ describe.skipIf(!available)('policyLoss on DeviceArrays', () => {
 });
 
 describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
-  it('matches the CPU kernel for every estimator without, with u8 and with f32 masks', () => {
-    const c = makeCase(3, 700, 31);
+  it('smoke: agrees with the CPU kernel (k2, u8 mask)', () => {
+    const c = makeCase(3, 70, 31);
     const { up, freeAll } = uploader();
     try {
-      const [lp, ref, mask, w] = [up(c.logprobs), up(c.ref), up(c.mask), up(c.weights)];
-      for (const estimator of ESTS) {
-        for (const [hm, dm] of [[undefined, undefined], [c.mask, mask], [c.weights, w]] as const) {
-          const label = `${estimator}/${hm ? hm.constructor.name : 'none'}`;
-          const host = klPenalty(c.logprobs, c.ref, { estimator, mask: hm });
-          const dev = klPenalty(lp, ref, { estimator, mask: dm });
-          try {
-            expectClose(dev.kl.download(), host.kl, 1e-5, 1e-7, `${label} kl`);
-            expectClose(dev.grad.download(), host.grad, 1e-5, 1e-7, `${label} grad`);
-            expect(host.mean).not.toBe(0);
-            expectClose([dev.mean], [host.mean], 1e-5, 1e-9, `${label} mean`);
-          } finally {
-            dev.kl.free();
-            dev.grad.free();
-          }
-        }
+      const [lp, ref, mask] = [up(c.logprobs), up(c.ref), up(c.mask)];
+      const host = klPenalty(c.logprobs, c.ref, { estimator: 'k2', mask: c.mask });
+      const dev = klPenalty(lp, ref, { estimator: 'k2', mask });
+      try {
+        expectClose(dev.kl.download(), host.kl, 1e-5, 1e-7, 'kl');
+        expectClose(dev.grad.download(), host.grad, 1e-5, 1e-7, 'grad');
+        expect(host.mean).not.toBe(0);
+        expectClose([dev.mean], [host.mean], 1e-5, 1e-9, 'mean');
+      } finally {
+        dev.kl.free();
+        dev.grad.free();
       }
     } finally {
       freeAll();

@@ -1,4 +1,4 @@
-// Host emulation of the small part of CUDA that cuda/*.cu and native/driver/cuda_check.cc use, so
+// Host emulation of the small part of CUDA that cuda/*.cu and native/driver/parity.cc use, so
 // the kernels can be run (slowly, one OS thread per CUDA thread) on a machine without a GPU:
 // scripts/cuda-emu-check.sh. It checks the kernels' logic (index ranges, alignment heads and tails,
 // splits, reductions, bad targets), not their speed. Never on the include path of the real build.
@@ -12,6 +12,9 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+// CUDA's isfinite is global in device code (cuda/seq_driver.cuh calls it unqualified).
+using std::isfinite;
 
 #define __global__
 #define __device__

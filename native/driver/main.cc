@@ -2,7 +2,7 @@
 //   rk_driver check            every SIMD level against a float64 reference; exit 1 on a mismatch
 //   rk_driver bench [N V]      forward / forward+entropy / backward timings and the read bandwidth
 //   rk_driver devices          the CUDA devices this build sees
-//   rk_driver cuda-check       every CUDA kernel against the CPU kernel (cuda_check.cc); exit 1 on a
+//   rk_driver cuda-check       every op's CUDA kernel against its CPU kernel (parity.cc); exit 1 on a
 //                              mismatch, 0 with a "no CUDA device" line when there is no GPU
 //   rk_driver cuda-bench [N V] copy bandwidth, then the CUDA kernels' timings (8192 x 151936)
 #include <algorithm>

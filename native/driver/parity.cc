@@ -1,0 +1,1998 @@
+// rk_driver cuda-check: the backend parity harness (as ggml's test-backend-ops). One table row per
+// exported op (kOps at the end): a case generator over awkward shapes and the op's option space (the
+// enum options counted and named by the generated layout, native/binding/layout.gen.h), the CPU call
+// (native/kernels), the CUDA call (cuda/) and the stated tolerance of every output. The generic
+// runner (run_cases) gives every CUDA call fresh outputs poisoned with NaN, compares each output
+// with the CPU's, reruns the call where the row asks (bit-identical), prints one line per case and
+// "N passed, M failed" last. Each row may add edge checks (bad targets, bad arguments, bad mask
+// weights) that are not CPU comparisons. The sequence ops share one row template (SeqRow): a new
+// sequence op is one RK_SEQ_ROW line in kOps.
+//   RK_CUDA_CHECK_MAX_ELEMS  skip cases with more elements (the host emulation, cuda/emu)
+//   RK_CUDA_CHECK_OPS        comma-separated op names: run only those rows
+// Compiled only when CMake found nvcc (RK_WITH_CUDA); plain C++ on the CUDA runtime API.
+#if defined(RK_WITH_CUDA)
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../../cuda/advantages.h"
+#include "../../cuda/divergence.h"
+#include "../../cuda/logprobs.h"
+#include "../../cuda/policy.h"
+#include "../../cuda/preference.h"
+#include "../../cuda/seq_ops.gen.h"
+#include "../binding/layout.gen.h"
+#include "../kernels/advantages.h"
+#include "../kernels/divergence.h"
+#include "../kernels/logprobs.h"
+#include "../kernels/policy.h"
+#include "../kernels/preference.h"
+#include "../kernels/seq_driver.h"
+#include "../kernels/threadpool.h"
+#include "cuda_driver.h"
+#include "parity.h"
+
+namespace rkdriver {
+namespace {
+
+using rng::mix64;
+using rng::normal;
+using rng::unif;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The layout's enum codes are the kernels' (checked here, so a reordered descriptor fails to build).
+namespace lp = rkl::tokenLogprobs;
+namespace dv = rkl::vocabDivergence;
+namespace pl = rkl::policyLoss;
+namespace pf = rkl::preferenceLoss;
+static_assert(int(lp::dtype_code::f32) == int(rkcuda::kF32) && int(lp::dtype_code::bf16) == int(rkcuda::kBF16) &&
+              int(lp::dtype_code::f16) == int(rkcuda::kF16), "dtype codes");
+static_assert(int(rkl::tokenLogprobsBackward::dtype_code::kCount) == int(lp::dtype_code::kCount) &&
+              int(dv::dtype_code::kCount) == int(lp::dtype_code::kCount), "dtype codes");
+static_assert(int(dv::divergence_code::forward_kl) == int(rkcuda::kForwardKL) && int(dv::divergence_code::reverse_kl) == int(rkcuda::kReverseKL) &&
+              int(dv::divergence_code::jsd) == int(rkcuda::kJSD), "divergence codes");
+static_assert(pl::variant_code::cispo == static_cast<int>(rk::PolicyVariant::Cispo) &&
+              pl::variant_code::kCount == static_cast<int>(rk::PolicyVariant::Gpg) + 1, "variant codes");
+static_assert(pl::aggregation_code::seq_mean_token_sum_norm == static_cast<int>(rk::LossAggregation::SeqMeanTokenSumNorm),
+              "aggregation codes");
+static_assert(pl::klEstimator_code::k3_ == static_cast<int>(rk::KlEstimator::K3Plus) &&
+              int(rkl::klPenalty::estimator_code::kCount) == int(pl::klEstimator_code::kCount), "estimator codes");
+static_assert(int(pf::loss_code::kCount) == int(rk::kPrefLossCount) && pf::loss_code::bt == static_cast<int>(rk::PrefLoss::Bt) &&
+              int(pf::fDivergence_code::kCount) == int(rk::kFDivergenceCount), "preference codes");
+// Mask kinds of policyLoss / klPenalty / the sequence ops (a slot's type, not an enum option).
+constexpr int kMaskKinds = 3;
+const char* const kMaskNames[kMaskKinds] = {"nomask", "u8", "f32"};
+namespace ga = rkl::groupAdvantages;
+static_assert(int(ga::estimator_code::kCount) == rk::kAdvEstimatorCount && int(ga::estimator_code::bnpo) == int(rk::AdvEstimator::Bnpo) &&
+              int(ga::scale_code::kCount) == rk::kAdvScaleCount && int(ga::scale_code::none) == int(rk::AdvScale::None) &&
+              int(ga::multiReward_code::normalize_then_sum) == int(rk::MultiReward::NormalizeThenSum),
+              "groupAdvantages codes");
+static_assert(int(rkl::ensembleRewards::method_code::kCount) == rk::kEnsembleMethodCount &&
+              int(rkl::ensembleRewards::method_code::uwo) == int(rk::EnsembleMethod::Uwo), "ensembleRewards codes");
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char b[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(b, sizeof b, f, ap);
+  va_end(ap);
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs, tolerances, comparison.
+
+// The error of an element is |got - ref| / max(|ref|, floor), floor = (atol + atol_rel * scale) / rtol
+// where scale is the largest finite |ref| of its row (row elements; 0: the whole array); it passes
+// at <= rtol. NaN and inf must match exactly. exact: bit-for-bit equal values.
+struct Tol {
+  double rtol = 1e-5, atol = 0, atol_rel = 0;
+  int64_t row = 0;
+  bool exact = false;
+};
+Tol abs_tol(double rtol, double atol) {
+  Tol t;
+  t.rtol = rtol, t.atol = atol;
+  return t;
+}
+Tol rel_tol(double rtol, double atol_rel, int64_t row = 0) {
+  Tol t;
+  t.rtol = rtol, t.atol_rel = atol_rel, t.row = row;
+  return t;
+}
+// The O(n) kernels' f32 outputs: 1e-5 relative, absolute floor 1e-6 x the largest |value|.
+const Tol kRel = rel_tol(1e-5, 1e-6);
+Tol exact_tol() {
+  Tol t;
+  t.exact = true;
+  return t;
+}
+
+// One named output: f32 elements, or f64 (scalars, metrics).
+struct Arr {
+  std::string name;
+  std::vector<float> f;
+  std::vector<double> d;
+  bool f64 = false;
+  Tol tol;
+  bool finite = false;  // must be finite everywhere, on both backends (garbage under a mask)
+  size_t size() const { return f64 ? d.size() : f.size(); }
+  double at(size_t i) const { return f64 ? d[i] : f[i]; }
+};
+Arr farr(std::string name, std::vector<float> v, Tol t) {
+  Arr a;
+  a.name = std::move(name), a.f = std::move(v), a.tol = t;
+  return a;
+}
+Arr darr(std::string name, std::vector<double> v, Tol t) {
+  Arr a;
+  a.name = std::move(name), a.d = std::move(v), a.f64 = true, a.tol = t;
+  return a;
+}
+template <class T>
+double max_abs(const std::vector<T>& v) {
+  double m = 0;
+  for (const T& x : v)
+    if (std::isfinite(static_cast<double>(x))) m = std::max(m, std::fabs(static_cast<double>(x)));
+  return m;
+}
+
+double worst_err(const Arr& g, const Arr& r) {
+  const Tol& t = r.tol;
+  const int64_t n = static_cast<int64_t>(r.size());
+  if (static_cast<int64_t>(g.size()) != n) return kInf;
+  if (n == 0) return 0;
+  const int64_t row = t.row > 0 ? t.row : n, rows = (n + row - 1) / row;
+  std::vector<double> worst(static_cast<size_t>(rows), 0.0);
+  rk::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t lo = q * row, hi = std::min(n, lo + row);
+      double scale = 0;
+      if (t.atol_rel > 0)
+        for (int64_t j = lo; j < hi; ++j)
+          if (std::isfinite(r.at(j))) scale = std::max(scale, std::fabs(r.at(j)));
+      const double floor = t.exact ? 0 : std::max((t.atol + t.atol_rel * scale) / t.rtol, 1e-300);
+      double w = 0;
+      for (int64_t j = lo; j < hi && w < kInf; ++j) {
+        const double x = g.at(j), y = r.at(j);
+        if (!std::isfinite(y)) {
+          if (!(std::isnan(y) ? std::isnan(x) : x == y)) w = kInf;
+        } else if (!std::isfinite(x)) {
+          w = kInf;
+        } else if (t.exact) {
+          if (x != y) w = kInf;
+        } else {
+          w = std::max(w, std::fabs(x - y) / std::max(std::fabs(y), floor));
+        }
+      }
+      worst[q] = w;
+    }
+  });
+  return *std::max_element(worst.begin(), worst.end());
+}
+bool all_finite(const Arr& a) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!std::isfinite(a.at(i))) return false;
+  return true;
+}
+bool same_bits(const Arr& a, const Arr& b) {
+  if (a.f64 != b.f64 || a.size() != b.size()) return false;
+  return a.f64 ? std::memcmp(a.d.data(), b.d.data(), 8 * a.size()) == 0
+               : std::memcmp(a.f.data(), b.f.data(), 4 * a.size()) == 0;
+}
+
+// The outputs of one call, or why it failed.
+struct Run {
+  std::vector<Arr> out;
+  std::string fail;
+};
+std::string status_text(const rk::Status& s) {
+  return fmt("status %d (index %lld, value %lld)", static_cast<int>(s.code), static_cast<long long>(s.index),
+             static_cast<long long>(s.value));
+}
+std::string result_text(const rkcuda::Result& r) {
+  char msg[256];
+  return rkcuda::format_error(r, msg, sizeof msg);
+}
+
+// One printed line per case: "name worst" items, (!) past the tolerance, flags.
+struct Line {
+  std::string text;
+  bool ok = true;
+  void add(const std::string& name, double worst, const Tol& t) {
+    const bool good = t.exact ? worst == 0 : worst <= t.rtol;
+    text += t.exact ? fmt(" %s %s", name.c_str(), good ? "exact" : "DIFFERS(!)")
+                    : fmt(" %s %.1e%s", name.c_str(), worst, good ? "" : "(!)");
+    ok = ok && good;
+  }
+  void flag(const std::string& what, bool good) {
+    text += " " + what + (good ? " ok" : " FAILED(!)");
+    ok = ok && good;
+  }
+  bool print(const char* op, const std::string& what) const {
+    std::printf("[%s] %-21s %-50s|%s\n", ok ? " ok " : "FAIL", op, what.c_str(), text.c_str());
+    std::fflush(stdout);
+    return ok;
+  }
+};
+
+struct Ctx {
+  int64_t max_elems = std::numeric_limits<int64_t>::max();
+  bool quick = false;  // the host emulation: the small ops' short size lists
+  int skipped = 0;
+  bool fits(int64_t elems) {
+    if (elems <= max_elems) return true;
+    ++skipped;
+    return false;
+  }
+};
+struct Tally {
+  int passed = 0, failed = 0;
+  void add(bool ok) { (ok ? passed : failed)++; }
+};
+
+// The generic runner of a row R: R::Case, R::cases(Ctx&), R::label(c), R::data(c) (host inputs),
+// R::cpu(c, d), R::cuda(c, d) (fresh NaN-poisoned outputs every call), R::det(c) (rerun, same bits).
+template <class R>
+void run_cases(const char* op, const R& row, Ctx& ctx, Tally& tally) {
+  for (const auto& c : row.cases(ctx)) {
+    const auto d = row.data(c);
+    Line line;
+    const Run ref = row.cpu(c, d);
+    const Run got = row.cuda(c, d);
+    CK(cudaDeviceSynchronize());
+    if (!ref.fail.empty()) {
+      line.flag("CPU " + ref.fail, false);
+    } else if (!got.fail.empty()) {
+      line.flag("CUDA " + got.fail, false);
+    } else {
+      for (const Arr& r : ref.out) {
+        const Arr* g = nullptr;
+        for (const Arr& x : got.out)
+          if (x.name == r.name) g = &x;
+        if (!g) {
+          line.flag(r.name + " missing", false);
+          continue;
+        }
+        line.add(r.name, worst_err(*g, r), r.tol);
+        if (r.finite) line.flag("finite", all_finite(r) && all_finite(*g));
+      }
+      if (row.det(c)) {
+        const Run again = row.cuda(c, d);
+        CK(cudaDeviceSynchronize());
+        bool same = again.fail.empty() && again.out.size() == got.out.size();
+        for (size_t i = 0; same && i < got.out.size(); ++i) same = same_bits(got.out[i], again.out[i]);
+        line.flag("det", same);
+      }
+    }
+    tally.add(line.print(op, row.label(c)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenLogprobs, tokenLogprobsBackward: (N, V) logits of every dtype.
+
+constexpr int kDtypes = lp::dtype_code::kCount;
+constexpr unsigned kAllDt = (1u << kDtypes) - 1, kF32b = 1u << lp::dtype_code::f32,
+                   kBF16b = 1u << lp::dtype_code::bf16, kF16b = 1u << lp::dtype_code::f16;
+constexpr int32_t kIgn = -100;
+double dtype_rtol(int dt) { return dt == rkcuda::kF32 ? 1e-5 : 1e-3; }
+int dtype_size(int dt) { return dt == rkcuda::kF32 ? 4 : 2; }
+
+struct LpShape {
+  const char* what;
+  unsigned dtypes;
+  int64_t n, v;
+  float tau;
+  float mean, sd;  // logits = mean + sd * normal
+  double ninf;     // share of -inf logits (never at the target); row 1 all -inf but two
+  double ignore;   // share of ignored rows
+  int offset;      // logits and grad start this many elements past an aligned address
+  uint64_t seed;
+};
+const LpShape kLpShapes[] = {
+    {"V=1", kAllDt, 4, 1, 1.0f, 0, 3, 0, 0, 0, 1},
+    {"V=1 ignore", kAllDt, 4, 1, 0.7f, 0, 3, 0, 0.3, 0, 2},
+    {"V=17 -inf ignore", kAllDt, 5, 17, 0.7f, 0, 3, 0.1, 0.3, 0, 3},
+    {"V=17 offset", kAllDt, 5, 17, 1.3f, 0, 3, 0.1, 0.0, 1, 5},
+    {"V=1031 -inf", kAllDt, 5, 1031, 0.7f, 0, 3, 0.1, 0.2, 0, 6},
+    {"V=1031 many rows", kBF16b, 300, 1031, 1.3f, 0, 3, 0.0, 0.1, 0, 9},
+    {"V=1031 offset", kF32b, 300, 1031, 1.0f, 0, 3, 0.0, 0.1, 1, 10},
+    {"V=1031 offset 3", kAllDt, 37, 1031, 1.0f, 0, 3, 0.0, 0.1, 3, 11},
+    {"V=32000", kAllDt, 2, 32000, 0.7f, 0, 3, 0, 0, 0, 12},
+    {"V=32000 -inf", kF16b, 257, 32000, 1.0f, 0, 3, 0.05, 0.1, 0, 14},
+    {"V=32000 rows>=1024", kBF16b, 1100, 32000, 1.0f, 0, 3, 0, 0.05, 0, 15},
+    {"V=151936 N=1", kAllDt, 1, 151936, 0.7f, 0, 3, 0, 0, 0, 16},
+    {"V=151936 split -inf", kF32b, 300, 151936, 0.7f, 0, 3, 0.02, 0.1, 0, 19},
+    {"V=151936 split", kBF16b, 300, 151936, 1.0f, 0, 3, 0, 0.1, 0, 20},
+    {"V=151936 rows>=1024", kBF16b, 1024, 151936, 1.0f, 0, 3, 0, 0.05, 0, 21},
+    {"magnitude 1e4+N(0,3)", kAllDt, 64, 32000, 1.0f, 1e4f, 3, 0, 0.1, 0, 22},
+    {"magnitude N(0,1e4)", kF32b, 16, 1031, 1.0f, 0, 1e4f, 0, 0, 0, 25},
+    {"magnitude N(0,1e4) split", kF32b, 2, 151936, 0.7f, 0, 1e4f, 0, 0, 0, 26},
+};
+
+struct LpData {
+  std::vector<uint8_t> z;  // dtype-encoded
+  std::vector<int32_t> y;
+  std::vector<float> g, h, lse, H;  // dL/dlogp, dL/dH; the CPU forward's lse, H (for reuse)
+};
+LpData lp_data(const LpShape& c, int dtype) {
+  LpData d;
+  const int es = dtype_size(dtype);
+  const int64_t n = c.n, v = c.v;
+  d.z.resize(static_cast<size_t>(n * v) * es);
+  d.y.resize(n), d.g.resize(n), d.h.resize(n), d.lse.resize(n), d.H.resize(n);
+  for (int64_t r = 0; r < n; ++r) {
+    d.y[r] = static_cast<int32_t>(mix64(c.seed + 1000 * r + 17) % static_cast<uint64_t>(v));
+    if (r > 0 && unif(c.seed + 3, r) < c.ignore) d.y[r] = kIgn;
+    d.g[r] = normal(c.seed + 5, r);
+    d.h[r] = normal(c.seed + 7, r);
+  }
+  uint8_t* base = d.z.data();
+  rk::parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const bool inf_row = c.ninf > 0 && r == 1 && n > 1;
+      const int32_t y = d.y[r];
+      for (int64_t j = 0; j < v; ++j) {
+        const uint64_t i = static_cast<uint64_t>(r * v + j);
+        float x = c.mean + c.sd * normal(c.seed, i);
+        const bool keep = j == y || (inf_row && j == (y + 1) % v);
+        if (!keep && (inf_row || (c.ninf > 0 && unif(c.seed + 11, i) < c.ninf))) x = -INFINITY;
+        if (dtype == rkcuda::kF32) {
+          std::memcpy(base + i * 4, &x, 4);
+        } else {
+          const uint16_t bits = dtype == rkcuda::kBF16 ? rng::to_bf16(x) : rng::to_f16(x);
+          std::memcpy(base + i * 2, &bits, 2);
+        }
+      }
+    }
+  });
+  const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(dtype), n, v};
+  std::vector<float> lp(n);
+  rk::token_logprobs_forward(lv, d.y.data(), c.tau, kIgn, lp.data(), d.lse.data(), d.H.data());
+  return d;
+}
+// The logits on the device, `offset` elements past an aligned address.
+struct DevLogits {
+  Dev<uint8_t> buf;
+  uint8_t* p;
+  DevLogits(const LpData& d, int dtype, int offset) : buf(d.z.size() + 256) {
+    p = buf.p + static_cast<size_t>(offset) * dtype_size(dtype);
+    CK(cudaMemcpy(p, d.z.data(), d.z.size(), cudaMemcpyHostToDevice));
+  }
+};
+
+struct LpCase {
+  const LpShape* s;
+  int dtype;
+  int variant;
+};
+std::vector<LpCase> lp_cases(Ctx& ctx, int variants, bool f32_only_last) {
+  std::vector<LpCase> out;
+  for (const LpShape& s : kLpShapes) {
+    if (!ctx.fits(s.n * s.v)) continue;
+    for (int dt = 0; dt < kDtypes; ++dt)
+      if (s.dtypes >> dt & 1)
+        for (int k = 0; k < variants; ++k)
+          if (!(f32_only_last && k == variants - 1 && dt != rkcuda::kF32)) out.push_back({&s, dt, k});
+  }
+  return out;
+}
+std::string lp_label(const LpCase& c, const char* variant) {
+  return fmt("%s %s N=%lld V=%lld tau=%.2g %s splits=%d", c.s->what, lp::k_dtype_names[c.dtype],
+             static_cast<long long>(c.s->n), static_cast<long long>(c.s->v), c.s->tau, variant,
+             rkcuda::logprobs_row_splits(c.s->n, c.s->v));
+}
+
+// Variant 0: with entropy (rerun: same bits); 1: without, a caller-owned bad-row slot (async form).
+struct TokenLogprobs {
+  using Case = LpCase;
+  std::vector<Case> cases(Ctx& ctx) const { return lp_cases(ctx, 2, false); }
+  std::string label(const Case& c) const { return lp_label(c, c.variant == 0 ? "entropy" : "no entropy, slot"); }
+  LpData data(const Case& c) const { return lp_data(*c.s, c.dtype); }
+  bool det(const Case& c) const { return c.variant == 0; }
+  Run cpu(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n;
+    const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(c.dtype), n, c.s->v};
+    std::vector<float> lp(n), lse(n), H(n);
+    Run r;
+    const rk::Status st = rk::token_logprobs_forward(lv, d.y.data(), c.s->tau, kIgn, lp.data(), lse.data(),
+                                                     c.variant == 0 ? H.data() : nullptr);
+    if (!st.ok()) r.fail = status_text(st);
+    const Tol t = abs_tol(dtype_rtol(c.dtype), 1e-6);
+    r.out = {farr("logp", lp, t), farr("lse", lse, t)};
+    if (c.variant == 0) r.out.push_back(farr("H", H, t));
+    return r;
+  }
+  Run cuda(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n;
+    DevLogits z(d, c.dtype, c.s->offset);
+    Dev<int32_t> y(d.y);
+    Dev<float> lp(n), lse(n), H(n);
+    Dev<unsigned long long> slot(1);
+    rkcuda::LogprobsForwardArgs a;
+    a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = c.s->v, a.targets = y.p;
+    a.temperature = c.s->tau, a.ignore_index = kIgn, a.logp = lp.p, a.lse = lse.p;
+    a.entropy = c.variant == 0 ? H.p : nullptr;
+    Run r;
+    rkcuda::Result res;
+    if (c.variant == 1) {
+      die_on(rkcuda::bad_row_reset(slot.p, nullptr), "bad_row_reset");
+      a.bad_row = slot.p;
+      res = rkcuda::token_logprobs_forward(a, nullptr);
+      if (res.ok()) res = rkcuda::bad_row_read(slot.p, y.p, nullptr);
+    } else {
+      res = rkcuda::token_logprobs_forward(a, nullptr);
+    }
+    if (!res.ok()) r.fail = result_text(res);
+    const Tol t;
+    r.out = {farr("logp", lp.down(), t), farr("lse", lse.down(), t)};
+    if (c.variant == 0) r.out.push_back(farr("H", H.down(), t));
+    return r;
+  }
+};
+
+// Variants: g and h (statistics recomputed); g only; lse and H given with a bad-row slot; f32 in
+// place over the logits (lse and H given).
+struct TokenLogprobsBackward {
+  using Case = LpCase;
+  static constexpr const char* kNames[] = {"g+h", "g only", "g+h lse,H given, slot", "in place"};
+  std::vector<Case> cases(Ctx& ctx) const { return lp_cases(ctx, 4, true); }
+  std::string label(const Case& c) const { return lp_label(c, kNames[c.variant]); }
+  LpData data(const Case& c) const { return lp_data(*c.s, c.dtype); }
+  bool det(const Case& c) const { return c.variant == 2; }
+  Run cpu(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    std::vector<float> g(static_cast<size_t>(n * v));
+    const bool reuse = c.variant >= 2;
+    const rk::Status st =
+        rk::token_logprobs_backward(lv, d.y.data(), c.s->tau, kIgn, d.g.data(), c.variant == 1 ? nullptr : d.h.data(),
+                                    reuse ? d.lse.data() : nullptr, reuse ? d.H.data() : nullptr, g.data());
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("grad", std::move(g), rel_tol(dtype_rtol(c.dtype), 1e-6, v))};
+    return r;
+  }
+  Run cuda(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const size_t nv = static_cast<size_t>(n * v);
+    DevLogits z(d, c.dtype, c.s->offset);
+    Dev<int32_t> y(d.y);
+    Dev<float> g(d.g), h(d.h), lse(d.lse), H(d.H), gbuf(nv + 64);
+    Dev<unsigned long long> slot(1);
+    float* grad = gbuf.p + c.s->offset;
+    rkcuda::LogprobsBackwardArgs a;
+    a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.targets = y.p;
+    a.temperature = c.s->tau, a.ignore_index = kIgn, a.grad_logp = g.p;
+    a.grad_entropy = c.variant == 1 ? nullptr : h.p;
+    a.grad = grad;
+    if (c.variant >= 2) a.lse = lse.p, a.entropy = H.p;
+    if (c.variant == 2) {
+      die_on(rkcuda::bad_row_reset(slot.p, nullptr), "bad_row_reset");
+      a.bad_row = slot.p;
+    }
+    if (c.variant == 3) {
+      CK(cudaMemcpy(grad, z.p, nv * 4, cudaMemcpyDeviceToDevice));
+      a.logits = grad;
+    }
+    rkcuda::Result res = rkcuda::token_logprobs_backward(a, nullptr);
+    if (res.ok() && c.variant == 2) res = rkcuda::bad_row_read(slot.p, y.p, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    std::vector<float> out(nv);
+    CK(cudaMemcpy(out.data(), grad, nv * 4, cudaMemcpyDeviceToHost));
+    r.out = {farr("grad", std::move(out), Tol{})};
+    return r;
+  }
+};
+
+// Bad targets: never read out of bounds, NaN rows, the lowest bad row reported (sync and slot); the
+// good rows match the CPU kernel run with the bad rows ignored; bad temperature / alignment refused.
+bool logprobs_bad_targets(int dtype, int64_t n, int64_t v) {
+  const LpShape s{"bad targets", 1u << dtype, n, v, 1.0f, 0.0f, 2.0f, 0.0, 0.0, 0, 99};
+  LpData d = lp_data(s, dtype);
+  const int64_t bad1 = n > 3 ? 3 : n - 1, bad2 = n > 7 ? 7 : -1;
+  std::vector<int32_t> ycpu = d.y;
+  d.y[bad1] = static_cast<int32_t>(v + 100);
+  if (bad2 >= 0) d.y[bad2] = -5;
+  ycpu[bad1] = kIgn;
+  if (bad2 >= 0) ycpu[bad2] = kIgn;
+  const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(dtype), n, v};
+  std::vector<float> lp(n), lse(n), H(n);
+  rk::token_logprobs_forward(lv, ycpu.data(), 1.0f, kIgn, lp.data(), lse.data(), H.data());
+  const size_t nv = static_cast<size_t>(n * v);
+  std::vector<float> gref(nv);
+  rk::token_logprobs_backward(lv, ycpu.data(), 1.0f, kIgn, d.g.data(), nullptr, nullptr, nullptr, gref.data());
+  DevLogits z(d, dtype, 0);
+  Dev<int32_t> y(d.y);
+  Dev<float> dlp(n), dlse(n), dH(n), dg(d.g), dgrad(nv);
+  Dev<unsigned long long> slot(1);
+  Line line;
+  rkcuda::LogprobsForwardArgs fa;
+  fa.logits = z.p, fa.dtype = dtype, fa.rows = n, fa.vocab = v, fa.targets = y.p;
+  fa.logp = dlp.p, fa.lse = dlse.p, fa.entropy = dH.p;
+  const rkcuda::Result r = rkcuda::token_logprobs_forward(fa, nullptr);  // synchronous check
+  line.flag("forward report", r.code == rkcuda::kBadTarget && r.index == bad1 && r.value == v + 100);
+  std::vector<float> glp = dlp.down(), glse = dlse.down(), gH = dH.down();
+  bool nan_rows = true;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool is_bad = i == bad1 || i == bad2;
+    nan_rows = nan_rows && is_bad == std::isnan(glp[i]) && is_bad == std::isnan(gH[i]);
+    if (is_bad) glp[i] = lp[i] = glse[i] = lse[i] = 0.0f;
+  }
+  line.flag("forward NaN rows", nan_rows);
+  const Tol t = abs_tol(dtype_rtol(dtype), 1e-6);
+  line.add("good rows", std::max(worst_err(farr("", glp, t), farr("", lp, t)), worst_err(farr("", glse, t), farr("", lse, t))), t);
+  die_on(rkcuda::bad_row_reset(slot.p, nullptr), "bad_row_reset");
+  rkcuda::LogprobsBackwardArgs ba;
+  ba.logits = z.p, ba.dtype = dtype, ba.rows = n, ba.vocab = v, ba.targets = y.p;
+  ba.grad_logp = dg.p, ba.grad = dgrad.p, ba.bad_row = slot.p;
+  line.flag("async launch", rkcuda::token_logprobs_backward(ba, nullptr).ok());
+  const rkcuda::Result rb = rkcuda::bad_row_read(slot.p, y.p, nullptr);
+  line.flag("backward slot", rb.code == rkcuda::kBadTarget && rb.index == bad1);
+  std::vector<float> gout = dgrad.down();
+  nan_rows = true;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool is_bad = i == bad1 || i == bad2;
+    for (int64_t j = 0; j < v; ++j) {
+      float& x = gout[i * v + j];
+      nan_rows = nan_rows && is_bad == std::isnan(x);
+      if (is_bad) x = gref[i * v + j];
+    }
+  }
+  line.flag("backward NaN rows", nan_rows);
+  const Tol tg = rel_tol(dtype_rtol(dtype), 1e-6, v);
+  line.add("good grad rows", worst_err(farr("", gout, tg), farr("", gref, tg)), tg);
+  rkcuda::LogprobsForwardArgs fb = fa;
+  fb.temperature = 0.0f;
+  const rkcuda::Result r0 = rkcuda::token_logprobs_forward(fb, nullptr);
+  line.flag("temperature 0 refused", r0.code == rkcuda::kBadArgument && std::strcmp(r0.where, "temperature") == 0);
+  fb = fa;
+  fb.logits = static_cast<const uint8_t*>(fa.logits) + 1;
+  line.flag("misaligned refused", rkcuda::token_logprobs_forward(fb, nullptr).code == rkcuda::kBadArgument);
+  CK(cudaDeviceSynchronize());
+  return line.print("tokenLogprobs", fmt("bad targets %s N=%lld V=%lld splits=%d", lp::k_dtype_names[dtype],
+                                         static_cast<long long>(n), static_cast<long long>(v),
+                                         rkcuda::logprobs_row_splits(n, v)));
+}
+void logprobs_edges(Ctx& ctx, Tally& t) {
+  for (int dt = 0; dt < kDtypes; ++dt) t.add(logprobs_bad_targets(dt, 12, 1031));
+  if (ctx.fits(2 * 151936)) t.add(logprobs_bad_targets(rkcuda::kBF16, 2, 151936));  // split path
+}
+
+// ---------------------------------------------------------------------------------------------
+// vocabDivergence: every kind (and jsd at beta 0 and 1) x forward only / gradient with per-row
+// dL/dD / gradient with a scalar dL/dD (f32: in place over the logits).
+
+struct DivShape {
+  const char* what;
+  unsigned dtypes;
+  int64_t n, v;
+  float tau;
+  double beta;     // of the jsd runs
+  float mean, sd;  // student logits = mean + sd * normal
+  float tmean;     // target logits = tmean + 0.8 * (student - mean) + 0.6 sd * normal
+  double ninf;     // share of -inf logits (the same entries in both rows)
+  double drop;     // share of rows masked out (half by row_mask, half by labels = ignore_index)
+  bool edges;      // rows 1-5: mostly -inf, q = 0 < p, p = 0 < q, all -inf, a NaN logit
+  int soff, toff, goff;  // logits / target / grad start this many elements past 256 bytes
+  uint64_t seed;
+  bool extra_beta;  // also jsd with beta 0 and 1 (exactly forward / reverse kl)
+};
+const DivShape kDivShapes[] = {
+    {"V=1", kF32b, 4, 1, 1.0f, 0.5, 0, 3, 0, 0, 0, false, 0, 0, 0, 1, false},
+    {"V=1 masked", kBF16b, 4, 1, 0.7f, 0.5, 0, 3, 0, 0, 0.5, false, 0, 0, 0, 2, false},
+    {"V=17 edges", kF32b, 8, 17, 0.7f, 0.5, 0, 3, 0, 0.1, 0.3, true, 0, 0, 0, 3, true},
+    {"V=17 edges", kBF16b, 8, 17, 1.3f, 0.3, 0, 3, 0, 0.1, 0.3, true, 0, 0, 0, 4, false},
+    {"V=17 edges offset", kF16b, 8, 17, 1.0f, 0.7, 0, 3, 0, 0.1, 0.3, true, 1, 3, 1, 5, false},
+    {"V=1031 -inf", kF32b, 5, 1031, 0.7f, 0.5, 0, 3, 0, 0.1, 0.2, false, 0, 0, 0, 6, false},
+    {"V=1031 -inf", kBF16b, 5, 1031, 1.0f, 0.1, 0, 3, 0, 0.1, 0.2, false, 0, 0, 0, 7, false},
+    {"V=1031 -inf", kF16b, 5, 1031, 2.0f, 0.9, 0, 3, 0, 0.1, 0.2, false, 0, 0, 0, 8, false},
+    {"V=1031 offset", kF32b, 37, 1031, 1.0f, 0.5, 0, 3, 0, 0, 0.1, false, 1, 1, 3, 9, false},
+    {"V=1031 phases differ", kF32b, 37, 1031, 1.0f, 0.5, 0, 3, 0, 0, 0.1, false, 1, 2, 0, 10, false},
+    {"V=1031 phases differ", kBF16b, 37, 1031, 0.7f, 0.5, 0, 3, 0, 0, 0.1, false, 0, 3, 1, 11, false},
+    {"V=1031 many rows", kBF16b, 300, 1031, 1.3f, 0.5, 0, 3, 0, 0, 0.1, true, 0, 0, 0, 12, false},
+    {"V=32000", kF32b | kBF16b, 2, 32000, 0.7f, 0.5, 0, 3, 0, 0, 0, false, 0, 0, 0, 13, false},
+    {"V=32768 split", kF32b, 1, 32768, 1.0f, 0.5, 0, 3, 0, 0.05, 0, false, 1, 1, 1, 15, false},
+    {"V=32000 -inf", kF16b, 257, 32000, 1.0f, 0.5, 0, 3, 0, 0.05, 0.1, true, 0, 0, 0, 16, false},
+    {"V=32000 rows>=1024", kBF16b, 1100, 32000, 1.0f, 0.5, 0, 3, 0, 0, 0.05, false, 0, 0, 0, 17, false},
+    {"V=151936 N=1", kF32b | kBF16b, 1, 151936, 0.7f, 0.5, 0, 3, 0, 0, 0, false, 0, 0, 0, 18, false},
+    {"V=151936 N=1 offset", kF16b, 1, 151936, 2.0f, 0.5, 0, 3, 0, 0, 0, false, 1, 1, 1, 20, false},
+    {"V=151936 split -inf", kF32b, 300, 151936, 0.7f, 0.5, 0, 3, 0, 0.02, 0.1, true, 0, 0, 0, 21, false},
+    {"V=151936 split", kBF16b, 300, 151936, 1.0f, 0.5, 0, 3, 0, 0, 0.1, false, 0, 0, 0, 22, false},
+    {"magnitude 1e4, -1e4", kAllDt, 64, 32000, 1.0f, 0.5, 1e4f, 3, -1e4f, 0, 0.1, false, 0, 0, 0, 23, false},
+    {"magnitude N(0,1e4)", kF32b, 16, 1031, 1.0f, 0.5, 0, 1e4f, 0, 0, 0, false, 0, 0, 0, 26, false},
+    {"magnitude N(0,1e4) split", kF32b, 2, 151936, 0.7f, 0.5, 0, 1e4f, 0, 0, 0, false, 0, 0, 0, 27, false},
+};
+
+struct DivData {
+  std::vector<uint8_t> z, zt;       // dtype-encoded
+  std::vector<uint8_t> mask;        // the device's row mask
+  std::vector<int32_t> labels;      // the device's labels (ignore_index drops a row)
+  std::vector<uint8_t> cpu_mask;    // mask and labels combined, for the CPU kernel
+  std::vector<float> grow;          // dL/dD per row
+};
+DivData div_data(const DivShape& c, int dtype) {
+  DivData d;
+  const int es = dtype_size(dtype);
+  const int64_t n = c.n, v = c.v;
+  d.z.resize(static_cast<size_t>(n * v) * es);
+  d.zt.resize(static_cast<size_t>(n * v) * es);
+  d.mask.assign(n, 1), d.labels.resize(n), d.cpu_mask.assign(n, 1), d.grow.resize(n);
+  for (int64_t r = 0; r < n; ++r) {
+    d.labels[r] = static_cast<int32_t>(mix64(c.seed + 1000 * r + 17) % static_cast<uint64_t>(v));
+    const double u = unif(c.seed + 3, r);
+    const bool special = c.edges && r >= 1 && r <= 5;
+    if (r > 0 && !special && u < c.drop / 2) d.mask[r] = 0;
+    if (r > 0 && !special && u >= c.drop / 2 && u < c.drop) d.labels[r] = kIgn;
+    d.cpu_mask[r] = d.mask[r] != 0 && d.labels[r] != kIgn;
+    d.grow[r] = normal(c.seed + 5, r);
+  }
+  const float ninf = -INFINITY;
+  rk::parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      for (int64_t j = 0; j < v; ++j) {
+        const uint64_t i = static_cast<uint64_t>(r * v + j);
+        const float base = c.sd * normal(c.seed, i);
+        float x = c.mean + base;
+        float y = c.tmean + 0.8f * base + 0.6f * c.sd * normal(c.seed + 1, i);
+        if (c.ninf > 0 && unif(c.seed + 11, i) < c.ninf && j != 0) x = y = ninf;
+        if (c.edges) {
+          if (r == 1 && j != 0 && j != v / 2) x = y = ninf;  // two entries left
+          if (r == 2 && j % 7 == 3) y = ninf;                 // q = 0 < p: reverse_kl inf
+          if (r == 3 && j % 5 == 1) x = ninf;                 // p = 0 < q: forward_kl inf
+          if (r == 4) x = y = ninf;                           // no distribution: NaN
+          if (r == 5 && j == v / 3) x = std::numeric_limits<float>::quiet_NaN();
+        }
+        if (dtype == rkcuda::kF32) {
+          std::memcpy(d.z.data() + i * 4, &x, 4);
+          std::memcpy(d.zt.data() + i * 4, &y, 4);
+        } else {
+          const uint16_t bx = dtype == rkcuda::kBF16 ? rng::to_bf16(x) : rng::to_f16(x);
+          const uint16_t by = dtype == rkcuda::kBF16 ? rng::to_bf16(y) : rng::to_f16(y);
+          std::memcpy(d.z.data() + i * 2, &bx, 2);
+          std::memcpy(d.zt.data() + i * 2, &by, 2);
+        }
+      }
+    }
+  });
+  return d;
+}
+
+struct VocabDivergence {
+  struct Case {
+    const DivShape* s;
+    int dtype, kind;
+    double beta;
+    int mode;  // 0 forward only; 1 gradient, per-row dL/dD x 0.5; 2 gradient, dL/dD = 1 (f32: in place)
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (const DivShape& s : kDivShapes) {
+      if (!ctx.fits(s.n * s.v)) continue;
+      for (int dt = 0; dt < kDtypes; ++dt) {
+        if (!(s.dtypes >> dt & 1)) continue;
+        std::vector<std::pair<int, double>> runs;
+        for (int k = 0; k < dv::divergence_code::kCount; ++k) runs.push_back({k, s.beta});
+        if (s.extra_beta) runs.push_back({dv::divergence_code::jsd, 0.0}), runs.push_back({dv::divergence_code::jsd, 1.0});
+        for (const auto& run : runs)
+          for (int mode = 0; mode < 3; ++mode) out.push_back({&s, dt, run.first, run.second, mode});
+      }
+    }
+    return out;
+  }
+  std::string label(const Case& c) const {
+    const char* mode = c.mode == 0 ? "fwd" : c.mode == 1 ? "grad rows" : c.dtype == rkcuda::kF32 ? "grad in place" : "grad scalar";
+    return fmt("%s %s N=%lld V=%lld tau=%.2g %s%s %s splits=%d", c.s->what, dv::k_dtype_names[c.dtype],
+               static_cast<long long>(c.s->n), static_cast<long long>(c.s->v), c.s->tau, dv::k_divergence_names[c.kind],
+               c.kind == dv::divergence_code::jsd ? fmt(" b=%.2g", c.beta).c_str() : "", mode,
+               rkcuda::divergence_row_splits(c.s->n, c.s->v));
+  }
+  DivData data(const Case& c) const { return div_data(*c.s, c.dtype); }
+  bool det(const Case& c) const { return c.mode == 1; }
+  // Absolute floors, from what the CPU kernel's own test allows against float64: the divergence is
+  // a difference of O(1) log terms in f32 (2e-6 there, twice that here as both sides carry it);
+  // gradient entries near 0 come from cancellation (5e-6 of the row's largest entry).
+  Run cpu(const Case& c, const DivData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    const rk::LogitsView tv{d.zt.data(), static_cast<rk::DType>(c.dtype), n, v};
+    rk::DivergenceParams prm;
+    prm.kind = static_cast<rk::DivergenceKind>(c.kind);
+    prm.beta = c.beta;
+    prm.temperature = static_cast<double>(c.s->tau);
+    std::vector<float> div(n), grad(c.mode ? static_cast<size_t>(n * v) : 0);
+    const rk::Status st = rk::vocab_divergence(lv, tv, d.cpu_mask.data(), prm, div.data(), c.mode == 1 ? 0.5 : 1.0,
+                                               c.mode == 1 ? d.grow.data() : nullptr, c.mode ? grad.data() : nullptr);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    const double rtol = dtype_rtol(c.dtype);
+    r.out = {farr("div", div, abs_tol(rtol, 4e-6))};
+    if (c.mode) r.out.push_back(farr("grad", std::move(grad), rel_tol(rtol, 5e-6, v)));
+    return r;
+  }
+  Run cuda(const Case& c, const DivData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const size_t nv = static_cast<size_t>(n * v);
+    const int es = dtype_size(c.dtype);
+    Dev<uint8_t> zbuf(nv * es + 256), tbuf(nv * es + 256), mask(d.mask);
+    uint8_t* z = zbuf.p + static_cast<size_t>(c.s->soff) * es;
+    uint8_t* zt = tbuf.p + static_cast<size_t>(c.s->toff) * es;
+    CK(cudaMemcpy(z, d.z.data(), nv * es, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(zt, d.zt.data(), nv * es, cudaMemcpyHostToDevice));
+    Dev<int32_t> labels(d.labels);
+    Dev<float> grow(d.grow), div(n), gbuf(c.mode ? nv + 64 : 0);
+    float* grad = c.mode ? gbuf.p + c.s->goff : nullptr;
+    rkcuda::DivergenceArgs a;
+    a.logits = z, a.target = zt, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.kind = c.kind, a.beta = c.beta;
+    a.temperature = c.s->tau, a.row_mask = mask.p, a.labels = labels.p, a.ignore_index = kIgn, a.div = div.p;
+    if (c.mode == 1) a.grad = grad, a.grad_scale = 0.5, a.grad_rows = grow.p;
+    if (c.mode == 2) {
+      a.grad = grad, a.grad_scale = 1.0;
+      if (c.dtype == rkcuda::kF32) {
+        CK(cudaMemcpy(grad, z, nv * 4, cudaMemcpyDeviceToDevice));
+        a.logits = grad;
+      }
+    }
+    const rkcuda::Result res = rkcuda::vocab_divergence(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("div", div.down(), Tol{})};
+    if (c.mode) {
+      std::vector<float> g(nv);
+      CK(cudaMemcpy(g.data(), grad, nv * 4, cudaMemcpyDeviceToHost));
+      r.out.push_back(farr("grad", std::move(g), Tol{}));
+    }
+    return r;
+  }
+};
+
+// Bad arguments are reported, not used; N = 0 is a no-op.
+void divergence_edges(Ctx&, Tally& t) {
+  const int64_t n = 3, v = 17;
+  Dev<float> z(n * v), tg(n * v), d(n), g(n * v);
+  rkcuda::DivergenceArgs a;
+  a.logits = z.p, a.target = tg.p, a.rows = n, a.vocab = v, a.div = d.p;
+  Line line;
+  auto refused = [&](rkcuda::DivergenceArgs b, const char* what) {
+    line.flag(what, rkcuda::vocab_divergence(b, nullptr).code == rkcuda::kBadArgument);
+  };
+  rkcuda::DivergenceArgs b = a;
+  b.temperature = 0.0f, refused(b, "temperature 0");
+  b = a, b.beta = 1.5, refused(b, "beta 1.5");
+  b = a, b.kind = 7, refused(b, "kind 7");
+  b = a, b.vocab = 0, refused(b, "vocab 0");
+  b = a, b.logits = reinterpret_cast<const uint8_t*>(z.p) + 1, refused(b, "misaligned");
+  b = a, b.grad = tg.p, refused(b, "grad over target");
+  b = a, b.grad = z.p + 1, refused(b, "grad partly over logits");
+  b = a, b.dtype = rkcuda::kBF16, b.grad = z.p, refused(b, "grad over bf16 logits");
+  b = a, b.div = nullptr, refused(b, "div null");
+  b = a, b.rows = 0, b.div = nullptr;
+  line.flag("N=0", rkcuda::vocab_divergence(b, nullptr).ok());
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("vocabDivergence", "bad arguments"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// policyLoss, klPenalty.
+
+struct PolicyData {
+  int64_t B, T;
+  std::vector<float> lp, old, adv_row, adv_tok, ref, ent, wmask;
+  std::vector<uint8_t> umask;
+};
+// Extreme log-ratios (beyond the [-20, 20] clamp, far outside the clip range, GSPO's cap), k3's
+// series range, an empty row (row 1), rows with zero advantage.
+PolicyData make_policy(int64_t B, int64_t T, uint64_t seed) {
+  PolicyData d;
+  d.B = B, d.T = T;
+  const size_t n = static_cast<size_t>(B * T);
+  d.lp.resize(n), d.old.resize(n), d.adv_tok.resize(n), d.ref.resize(n), d.ent.resize(n), d.wmask.resize(n), d.umask.resize(n);
+  d.adv_row.resize(B);
+  for (size_t i = 0; i < n; ++i) {
+    d.lp[i] = -std::fabs(normal(seed, i)) * 2.0f - 0.01f;
+    float dd = 0.3f * normal(seed + 1, i);
+    const double u = unif(seed + 2, i);
+    if (u < 0.02) dd = 25.0f;
+    else if (u < 0.04) dd = -30.0f;
+    else if (u < 0.06) dd = 3.0f;
+    if (B > 2 && static_cast<int64_t>(i) / T == 2) dd = 12.0f;  // GSPO: log s above its cap of 10
+    d.old[i] = d.lp[i] - dd;
+    d.adv_tok[i] = normal(seed + 3, i);
+    float kd = 0.4f * normal(seed + 4, i);
+    const double w = unif(seed + 5, i);
+    if (w < 0.02) kd = 25.0f;
+    else if (w < 0.04) kd = -25.0f;
+    else if (w < 0.06) kd = 1e-4f * normal(seed + 6, i);
+    d.ref[i] = d.lp[i] - kd;
+    d.ent[i] = std::fabs(normal(seed + 7, i)) * 3.0f;
+    const bool empty_row = B > 1 && static_cast<int64_t>(i) / T == 1;
+    d.umask[i] = empty_row ? 0 : (unif(seed + 8, i) < 0.75 ? 1 : 0);
+    d.wmask[i] = empty_row ? 0.0f : (unif(seed + 9, i) < 0.2 ? 0.0f : static_cast<float>(2.0 * unif(seed + 10, i)));
+  }
+  for (int64_t b = 0; b < B; ++b) d.adv_row[b] = b % 5 == 3 ? 0.0f : normal(seed + 11, b);
+  return d;
+}
+const void* mask_of(int kind, const void* u8, const void* f32) { return kind == 1 ? u8 : kind == 2 ? f32 : nullptr; }
+
+// sum_t w_t |L_t| bound (host, double): what a cancelling loss is relative to.
+double loss_scale(const PolicyData& d, const rk::PolicyLossInputs& in, const rk::PolicyLossParams& p) {
+  const int64_t B = d.B, T = d.T;
+  std::vector<double> rm(B, 0.0);
+  double tot = 0;
+  auto mk = [&](int64_t i) -> double {
+    if (in.mask_kind == rk::MaskKind::U8) return d.umask[i] ? 1.0 : 0.0;
+    if (in.mask_kind == rk::MaskKind::F32) return d.wmask[i];
+    return 1.0;
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < T; ++t) rm[b] += mk(b * T + t);
+    tot += rm[b];
+  }
+  double s = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    double f;
+    const double nz = p.normalizer;
+    switch (p.aggregation) {
+      case rk::LossAggregation::TokenMean: f = 1.0 / (nz > 0 ? nz : std::max(tot, 1e-300)); break;
+      case rk::LossAggregation::SeqMeanTokenMean: f = rm[b] > 0 ? 1.0 / (rm[b] * (nz > 0 ? nz : B)) : 0; break;
+      case rk::LossAggregation::SeqMeanTokenSum: f = 1.0 / (nz > 0 ? nz : B); break;
+      default: f = 1.0 / (nz > 0 ? nz : double(B) * T);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t i = b * T + t;
+      if (!(mk(i) > 0)) continue;
+      const double A = std::fabs(in.advantages_per_token ? d.adv_tok[i] : d.adv_row[b]);
+      const double r = std::exp(std::min(20.0, std::max(-20.0, double(d.lp[i]) - d.old[i])));
+      double L = A * (1.0 + r + std::fabs(d.lp[i]) + 4.0 / p.sapo_tau_pos);
+      if (in.ref_logprobs) {
+        const double kd = std::fabs(double(d.lp[i]) - d.ref[i]);
+        L += std::fabs(p.beta) * (kd + 0.5 * kd * kd + 10.0);
+      }
+      if (in.entropy) L += std::fabs(p.entropy_coef) * d.ent[i];
+      s += mk(i) * f * L;
+    }
+  }
+  return s;
+}
+
+// Case j walks the option space (codes and counts from the layout): variant j % V, aggregation
+// (j / V) % A, mask kind j % 3, KL estimator (3j + j / V) % K, with and without ref log-probs,
+// entropy, dual clip, delta, normalizer, per-token advantages.
+struct PolicyLoss {
+  struct Case {
+    int64_t B, T;
+    uint64_t seed;
+    int j;
+    bool garbage;  // NaN inputs under mask = 0
+  };
+  static constexpr int kV = pl::variant_code::kCount, kA = pl::aggregation_code::kCount, kK = pl::klEstimator_code::kCount;
+  static bool with_ref(int j) { return j % 4 != 3; }
+  static bool with_ent(int j) { return j % 3 != 1; }
+  static rk::PolicyLossParams params(int j) {
+    rk::PolicyLossParams p;
+    p.variant = static_cast<rk::PolicyVariant>(j % kV);
+    p.aggregation = static_cast<rk::LossAggregation>((j / kV) % kA);
+    p.epsilon_low = 0.2;
+    p.epsilon_high = j % kV == pl::variant_code::cispo ? 1.5 + 0.5 * (j % 3) : 0.28;
+    p.dual_clip = j % 2 ? 3.0 : 0.0;
+    p.delta = j % 3 == 2 ? 2.5 : 0.0;
+    p.normalizer = j % 7 == 4 ? 37.0 : 0.0;
+    p.beta = 0.05 + 0.01 * (j % 4);
+    p.kl = static_cast<rk::KlEstimator>((j * 3 + j / kV) % kK);
+    p.entropy_coef = j % 3 == 1 ? 0.0 : 0.01;
+    p.sapo_tau_pos = 1.0 + 0.1 * (j % 2);
+    p.sapo_tau_neg = 1.05;
+    return p;
+  }
+  // Host or device pointers of case j.
+  template <class P>
+  static rk::PolicyLossInputs inputs(const Case& c, const P& x) {
+    rk::PolicyLossInputs in;
+    in.batch = c.B, in.seq_len = c.T;
+    in.advantages_per_token = c.j % 2 == 1;
+    in.mask_kind = static_cast<rk::MaskKind>(c.j % kMaskKinds);
+    in.logprobs = x.lp, in.old_logprobs = x.old;
+    in.advantages = in.advantages_per_token ? x.adv_tok : x.adv_row;
+    in.mask = mask_of(c.j % kMaskKinds, x.umask, x.wmask);
+    in.ref_logprobs = with_ref(c.j) ? x.ref : nullptr;
+    in.entropy = with_ent(c.j) ? x.ent : nullptr;
+    return in;
+  }
+  struct Ptrs {
+    const float *lp, *old, *adv_row, *adv_tok, *ref, *ent, *wmask;
+    const uint8_t* umask;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    struct Shape {
+      int64_t B, T;
+      int configs;
+    };
+    const std::vector<Shape> shapes = ctx.quick ? std::vector<Shape>{{1, 1, 5}, {3, 17, 20}, {2, 1100, 10}}
+                                                : std::vector<Shape>{{1, 1, 5}, {3, 17, 40}, {5, 1031, 40}, {7, 2500, 40}, {64, 4096, 20}, {300, 33, 20}};
+    std::vector<Case> out;
+    for (size_t s = 0; s < shapes.size(); ++s)
+      for (int j = 0; j < shapes[s].configs; ++j) out.push_back({shapes[s].B, shapes[s].T, 1000 + s, j, false});
+    const int64_t gB = ctx.quick ? 3 : 9, gT = ctx.quick ? 40 : 3000;
+    for (int j : {1, 4, 7, 10, 13, 2, 5, 8, 11, 14}) out.push_back({gB, gT, 4242, j, true});  // u8 then f32 masks
+    return out;
+  }
+  std::string label(const Case& c) const {
+    const rk::PolicyLossParams p = params(c.j);
+    return fmt("%s%lldx%lld %s %s %s %s%s%s%s", c.garbage ? "NaN-under-mask " : "", static_cast<long long>(c.B),
+               static_cast<long long>(c.T), pl::k_variant_names[c.j % kV], pl::k_aggregation_names[(c.j / kV) % kA],
+               kMaskNames[c.j % kMaskKinds], with_ref(c.j) ? pl::k_klEstimator_names[static_cast<int>(p.kl)] : "noref",
+               with_ent(c.j) ? " H" : "", p.dual_clip > 0 ? " dual" : "", c.j % 2 ? " tokA" : "");
+  }
+  PolicyData data(const Case& c) const {
+    PolicyData d = make_policy(c.B, c.T, c.seed);
+    if (c.garbage)
+      for (size_t i = 0; i < d.lp.size(); ++i)
+        if (!d.umask[i] && d.wmask[i] == 0.0f) d.lp[i] = d.old[i] = d.ref[i] = d.ent[i] = NAN;
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  Run cpu(const Case& c, const PolicyData& d) const {
+    const Ptrs h{d.lp.data(), d.old.data(), d.adv_row.data(), d.adv_tok.data(), d.ref.data(), d.ent.data(), d.wmask.data(), d.umask.data()};
+    const rk::PolicyLossInputs in = inputs(c, h);
+    const rk::PolicyLossParams p = params(c.j);
+    const size_t n = d.lp.size();
+    std::vector<float> g(n), ge(n);
+    rk::PolicyLossMetrics m;
+    const rk::Status st = rk::policy_loss(in, p, g.data(), with_ent(c.j) ? ge.data() : nullptr, &m);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    r.out.push_back(farr("grad", std::move(g), kRel));
+    if (with_ent(c.j)) r.out.push_back(farr("gradH", std::move(ge), kRel));
+    r.out.push_back(darr("loss", {m.loss}, abs_tol(1e-5, 1e-5 * (0.1 * loss_scale(d, in, p) + 1e-12))));
+    r.out.push_back(darr("metrics", {m.clip_fraction, m.clip_low_fraction, m.clip_high_fraction, m.dual_clip_fraction,
+                                     m.approx_kl, m.kl, m.entropy, m.token_count}, abs_tol(1e-5, 1e-7)));
+    if (c.garbage) r.out[0].finite = r.out[with_ent(c.j) ? 2 : 1].finite = true;
+    return r;
+  }
+  Run cuda(const Case& c, const PolicyData& d) const {
+    Dev<float> lp(d.lp), old(d.old), advr(d.adv_row), advt(d.adv_tok), ref(d.ref), ent(d.ent), wm(d.wmask);
+    Dev<uint8_t> um(d.umask);
+    const size_t n = d.lp.size();
+    Dev<float> g(n), ge(n);
+    Dev<double> m(rkcuda::kPolicyMetricCount);
+    rkcuda::PolicyLossArgs a;
+    a.in = inputs(c, Ptrs{lp.p, old.p, advr.p, advt.p, ref.p, ent.p, wm.p, um.p});
+    a.params = params(c.j);
+    a.grad_logprobs = g.p;
+    a.grad_entropy = with_ent(c.j) ? ge.p : nullptr;
+    a.metrics = m.p;
+    const rkcuda::Result res = rkcuda::policy_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    const std::vector<double> gm = m.down();
+    r.out.push_back(farr("grad", g.down(), Tol{}));
+    if (with_ent(c.j)) r.out.push_back(farr("gradH", ge.down(), Tol{}));
+    r.out.push_back(darr("loss", {gm[0]}, Tol{}));
+    r.out.push_back(darr("metrics", std::vector<double>(gm.begin() + 1, gm.begin() + 9), Tol{}));
+    return r;
+  }
+};
+
+// A negative and a NaN mask weight: kBadTarget at the first, NaN outputs; the slot form; klPenalty's
+// report; B = 0 (zero metrics); seq_len 0 refused.
+void policy_edges(Ctx&, Tally& t) {
+  PolicyData d = make_policy(3, 700, 77);
+  d.wmask[1500] = -1.0f;
+  d.wmask[1900] = NAN;
+  Dev<float> lp(d.lp), old(d.old), adv(d.adv_row), wm(d.wmask), g(d.lp.size());
+  Dev<double> m(rkcuda::kPolicyMetricCount);
+  rkcuda::PolicyLossArgs a;
+  a.in.logprobs = lp.p, a.in.old_logprobs = old.p, a.in.advantages = adv.p, a.in.mask = wm.p;
+  a.in.mask_kind = rk::MaskKind::F32;
+  a.in.batch = 3, a.in.seq_len = 700;
+  a.grad_logprobs = g.p;
+  a.metrics = m.p;
+  Line line;
+  rkcuda::Result r = rkcuda::policy_loss(a, nullptr);
+  line.flag("sync report", r.code == rkcuda::kBadTarget && r.index == 1500 && std::strcmp(r.where, "mask") == 0);
+  const std::vector<float> gg = g.down();
+  const std::vector<double> mm = m.down();
+  line.flag("NaN outputs", std::isnan(gg[0]) && std::isnan(gg[2099]) && std::isnan(mm[0]));
+  Dev<unsigned long long> slot(1);
+  rkcuda::bad_row_reset(slot.p, nullptr);
+  a.bad_index = slot.p;
+  r = rkcuda::policy_loss(a, nullptr);
+  const rkcuda::Result rr = rkcuda::bad_row_read(slot.p, nullptr, nullptr);
+  line.flag("async slot", r.ok() && rr.code == rkcuda::kBadTarget && rr.index == 1500);
+  rkcuda::KlPenaltyArgs k;
+  k.logprobs = lp.p, k.ref_logprobs = old.p, k.n = 2100, k.mask = wm.p, k.mask_kind = rk::MaskKind::F32, k.kl = g.p;
+  r = rkcuda::kl_penalty(k, nullptr);
+  line.flag("klPenalty report", r.code == rkcuda::kBadTarget && r.index == 1500);
+  a.bad_index = nullptr;
+  a.in.mask_kind = rk::MaskKind::None;
+  a.in.batch = 0;  // an empty batch: zero metrics, nothing else touched
+  r = rkcuda::policy_loss(a, nullptr);
+  bool zeros = r.ok();
+  for (double x : m.down()) zeros = zeros && x == 0.0;
+  line.flag("B=0", zeros);
+  a.in.batch = 3;
+  a.in.seq_len = 0;
+  line.flag("seq_len 0 refused", rkcuda::policy_loss(a, nullptr).code == rkcuda::kBadArgument);
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("policyLoss", "bad mask weights / arguments"));
+}
+
+struct KlPenalty {
+  struct Case {
+    int64_t n;
+    int est, mask;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{3001}}) {
+      if (ctx.quick && n > 1000) continue;
+      for (int est = 0; est < rkl::klPenalty::estimator_code::kCount; ++est)
+        for (int mk = 0; mk < kMaskKinds; ++mk) out.push_back({n, est, mk});
+    }
+    if (!ctx.quick) out.push_back({int64_t{1} << 20, rkl::klPenalty::estimator_code::k3, 2});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("n=%lld %s %s", static_cast<long long>(c.n), rkl::klPenalty::k_estimator_names[c.est], kMaskNames[c.mask]);
+  }
+  PolicyData data(const Case& c) const { return make_policy(1, c.n, 50 + c.est + 7 * c.mask); }
+  bool det(const Case&) const { return true; }
+  Run cpu(const Case& c, const PolicyData& d) const {
+    std::vector<float> k(c.n), g(c.n);
+    double mean = 0;
+    rk::kl_penalty(d.lp.data(), d.ref.data(), c.n, mask_of(c.mask, d.umask.data(), d.wmask.data()),
+                   static_cast<rk::MaskKind>(c.mask), static_cast<rk::KlEstimator>(c.est), k.data(), g.data(), &mean);
+    Run r;
+    const double mtol = 1e-5 * (1e-9 + 0.1 * max_abs(k));
+    r.out = {farr("kl", std::move(k), kRel), farr("grad", std::move(g), kRel), darr("mean", {mean}, abs_tol(1e-5, mtol))};
+    return r;
+  }
+  Run cuda(const Case& c, const PolicyData& d) const {
+    Dev<float> lp(d.lp), ref(d.ref), wm(d.wmask), kl(c.n), gr(c.n);
+    Dev<uint8_t> um(d.umask);
+    Dev<double> mean(1);
+    rkcuda::KlPenaltyArgs a;
+    a.logprobs = lp.p, a.ref_logprobs = ref.p, a.n = c.n;
+    a.mask = mask_of(c.mask, um.p, wm.p);
+    a.mask_kind = static_cast<rk::MaskKind>(c.mask);
+    a.estimator = static_cast<rk::KlEstimator>(c.est);
+    a.kl = kl.p, a.grad = gr.p, a.mean = mean.p;
+    const rkcuda::Result res = rkcuda::kl_penalty(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("kl", kl.down(), Tol{}), farr("grad", gr.down(), Tol{}), darr("mean", mean.down(), Tol{})};
+    return r;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// preferenceLoss, ktoLoss, tokenWeightedDpoLoss.
+
+struct PrefData {
+  int64_t P;
+  std::vector<float> w, l, rw, rl, margin, prob;
+  std::vector<int32_t> lw, ll;
+};
+PrefData make_pref(int64_t P, uint64_t seed) {
+  PrefData d;
+  d.P = P;
+  d.w.resize(P), d.l.resize(P), d.rw.resize(P), d.rl.resize(P), d.margin.resize(P), d.prob.resize(P);
+  d.lw.resize(P), d.ll.resize(P);
+  for (int64_t i = 0; i < P; ++i) {
+    d.lw[i] = 1 + static_cast<int32_t>(mix64(seed + i) % 300);
+    d.ll[i] = 1 + static_cast<int32_t>(mix64(seed * 7 + i) % 300);
+    d.w[i] = -static_cast<float>(d.lw[i]) * (0.3f + 0.2f * std::fabs(normal(seed, i)));
+    d.l[i] = -static_cast<float>(d.ll[i]) * (0.3f + 0.2f * std::fabs(normal(seed + 1, i)));
+    d.rw[i] = d.w[i] + 4.0f * normal(seed + 2, i);
+    d.rl[i] = d.l[i] + 4.0f * normal(seed + 3, i);
+    if (i % 97 == 5) d.rw[i] = d.w[i] + 400.0f;  // extreme log-ratios (capped exponents)
+    if (i % 89 == 7) d.rl[i] = d.l[i] - 400.0f;
+    d.margin[i] = 0.5f * normal(seed + 4, i);
+    d.prob[i] = static_cast<float>(unif(seed + 5, i));
+  }
+  if (P > 3) d.w[3] = -1e-13f;  // orpo: average log-prob at the clamp
+  return d;
+}
+
+// Every loss (codes and names from the layout) plainly; label smoothing (and sigmoid's NLL term)
+// where the loss takes it; every f-divergence where it applies; bt's margin / probability arrays.
+struct PreferenceLoss {
+  struct Case {
+    int64_t P;
+    uint64_t seed;
+    int loss, fdiv;
+    double e, nll;
+    bool refs, bt_arrays;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const std::vector<int64_t> sizes = ctx.quick ? std::vector<int64_t>{1, 257} : std::vector<int64_t>{1, 257, 4099, 1 << 20};
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      const int64_t P = sizes[s];
+      const uint64_t seed = 100 + s;
+      for (int loss = 0; loss < pf::loss_code::kCount; ++loss) {
+        const bool ref_free = loss >= pf::loss_code::simpo;
+        const bool fdiv = loss == pf::loss_code::sigmoid || loss == pf::loss_code::hinge || loss == pf::loss_code::ipo;
+        const bool smoothing = loss == pf::loss_code::sigmoid || loss == pf::loss_code::robust || loss == pf::loss_code::exo_pair ||
+                               loss == pf::loss_code::simpo || loss == pf::loss_code::cpo || loss == pf::loss_code::bt;
+        out.push_back({P, seed, loss, 0, 0.0, 0.0, !ref_free, false});
+        if (smoothing) out.push_back({P, seed, loss, 0, 0.1, loss == pf::loss_code::sigmoid ? 0.5 : 0.0, false, false});
+        if (fdiv)
+          for (int f = 1; f < pf::fDivergence_code::kCount; ++f) out.push_back({P, seed, loss, f, 0.0, 0.0, true, false});
+        if (loss == pf::loss_code::bt) out.push_back({P, seed, loss, 0, 0.0, 0.0, false, true});
+      }
+    }
+    return out;
+  }
+  std::string label(const Case& c) const {
+    const bool fdiv = c.loss == pf::loss_code::sigmoid || c.loss == pf::loss_code::hinge || c.loss == pf::loss_code::ipo;
+    return fmt("P=%lld %s%s%s e=%.2g nll=%.2g%s", static_cast<long long>(c.P), pf::k_loss_names[c.loss], fdiv ? " " : "",
+               fdiv ? pf::k_fDivergence_names[c.fdiv] : "", c.e, c.nll, c.bt_arrays ? " arrays" : c.refs ? " refs" : "");
+  }
+  PrefData data(const Case& c) const { return make_pref(c.P, c.seed); }
+  bool det(const Case&) const { return true; }
+  static rk::PreferenceParams params(const Case& c) {
+    rk::PreferenceParams p;
+    p.loss = static_cast<rk::PrefLoss>(c.loss);
+    p.beta = c.loss == pf::loss_code::bt ? 1.0 : 0.1;
+    p.label_smoothing = c.e;
+    p.gamma = 0.5;
+    p.alpha = c.loss == pf::loss_code::cpo ? 1.0 : 0.0;
+    p.tau = 0.05;
+    p.margin = 0.25;
+    p.fdiv = static_cast<rk::FDivergence>(c.fdiv);
+    p.f_alpha = 0.5;
+    p.nll_weight = c.nll;
+    return p;
+  }
+  Run cpu(const Case& c, const PrefData& d) const {
+    const rk::PreferenceParams p = params(c);
+    const bool lens = rk::preference_needs_lengths(p);
+    rk::PreferenceInputs hi;
+    hi.pairs = c.P;
+    hi.chosen = d.w.data(), hi.rejected = d.l.data();
+    hi.ref_chosen = c.refs ? d.rw.data() : nullptr, hi.ref_rejected = c.refs ? d.rl.data() : nullptr;
+    hi.chosen_len = lens ? d.lw.data() : nullptr, hi.rejected_len = lens ? d.ll.data() : nullptr;
+    hi.margin = c.bt_arrays ? d.margin.data() : nullptr, hi.preference_prob = c.bt_arrays ? d.prob.data() : nullptr;
+    std::vector<float> L(c.P), rc(c.P), rr(c.P), gc(c.P), gr(c.P);
+    rk::PreferenceOutputs ho;
+    ho.losses = L.data(), ho.chosen_rewards = rc.data(), ho.rejected_rewards = rr.data(), ho.grad_chosen = gc.data(),
+    ho.grad_rejected = gr.data();
+    const rk::Status st = rk::preference_loss(hi, p, ho);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    const Tol ts = abs_tol(1e-5, 1e-5 * (1e-9 + 1e-7 * max_abs(L)));
+    r.out = {farr("losses", std::move(L), kRel), farr("rewardsC", std::move(rc), kRel), farr("rewardsR", std::move(rr), kRel),
+             farr("gradC", std::move(gc), kRel), farr("gradR", std::move(gr), kRel),
+             darr("scalars", {ho.loss, ho.reward_accuracy, ho.reward_margin}, ts)};
+    return r;
+  }
+  Run cuda(const Case& c, const PrefData& d) const {
+    const int64_t P = c.P;
+    Dev<float> w(d.w), l(d.l), rw(d.rw), rl(d.rl), mg(d.margin), pb(d.prob);
+    Dev<int32_t> lw(d.lw), ll(d.ll);
+    Dev<float> L(P), rc(P), rr(P), gc(P), gr(P);
+    Dev<double> sc(3);
+    rkcuda::PreferenceLossArgs a;
+    a.in.pairs = P;
+    a.in.chosen = w.p, a.in.rejected = l.p;
+    a.in.ref_chosen = c.refs ? rw.p : nullptr, a.in.ref_rejected = c.refs ? rl.p : nullptr;
+    a.in.chosen_len = lw.p, a.in.rejected_len = ll.p;  // given always: ignored when the loss needs none
+    a.in.margin = c.bt_arrays ? mg.p : nullptr, a.in.preference_prob = c.bt_arrays ? pb.p : nullptr;
+    a.params = params(c);
+    a.losses = L.p, a.chosen_rewards = rc.p, a.rejected_rewards = rr.p, a.grad_chosen = gc.p, a.grad_rejected = gr.p;
+    a.scalars = sc.p;
+    const rkcuda::Result res = rkcuda::preference_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("losses", L.down(), Tol{}), farr("rewardsC", rc.down(), Tol{}), farr("rewardsR", rr.down(), Tol{}),
+             farr("gradC", gc.down(), Tol{}), farr("gradR", gr.down(), Tol{}), darr("scalars", sc.down(), Tol{})};
+    return r;
+  }
+};
+
+void preference_edges(Ctx&, Tally& t) {
+  PrefData d = make_pref(600, 5);
+  d.ll[321] = 0;
+  d.lw[400] = -2;
+  Dev<float> w(d.w), l(d.l), o1(600), o2(600), o3(600), o4(600), o5(600);
+  Dev<int32_t> lw(d.lw), ll(d.ll);
+  Dev<double> sc(3);
+  rkcuda::PreferenceLossArgs a;
+  a.in.pairs = 600;
+  a.in.chosen = w.p, a.in.rejected = l.p, a.in.chosen_len = lw.p, a.in.rejected_len = ll.p;
+  a.params.loss = rk::PrefLoss::Simpo;
+  a.losses = o1.p, a.chosen_rewards = o2.p, a.rejected_rewards = o3.p, a.grad_chosen = o4.p, a.grad_rejected = o5.p;
+  a.scalars = sc.p;
+  Line line;
+  const rkcuda::Result r = rkcuda::preference_loss(a, nullptr);
+  line.flag("report", r.code == rkcuda::kBadTarget && r.index == 321 && r.value == 0 && std::strcmp(r.where, "rejected_len") == 0);
+  line.flag("NaN outputs", std::isnan(o1.down()[0]) && std::isnan(sc.down()[0]));
+  a.in.chosen_len = nullptr;
+  line.flag("missing lengths refused", rkcuda::preference_loss(a, nullptr).code == rkcuda::kBadArgument);
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("preferenceLoss", "bad lengths / arguments"));
+}
+
+struct KtoLoss {
+  struct Case {
+    int64_t n;
+    bool ref;
+  };
+  struct Data {
+    std::vector<float> lp, rf;
+    std::vector<uint8_t> des;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{1000}, int64_t{5001}})
+      if (!ctx.quick || n <= 1000)
+        for (bool ref : {false, true}) out.push_back({n, ref});
+    return out;
+  }
+  std::string label(const Case& c) const { return fmt("n=%lld%s", static_cast<long long>(c.n), c.ref ? " ref" : ""); }
+  Data data(const Case& c) const {
+    const uint64_t seed = 7 + c.n;
+    Data d;
+    d.lp.resize(c.n), d.rf.resize(c.n), d.des.resize(c.n);
+    for (int64_t i = 0; i < c.n; ++i) {
+      d.lp[i] = -30.0f + 5.0f * normal(seed, i);
+      d.rf[i] = d.lp[i] + 3.0f * normal(seed + 1, i);
+      d.des[i] = c.n > 3 ? (unif(seed + 2, i) < 0.6 ? 1 : 0) : 1;  // tiny: no undesirable example (NaN mean)
+    }
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static rk::KtoParams params() {
+    rk::KtoParams p;
+    p.beta = 0.2, p.kl = 0.3, p.desirable_weight = 1.0, p.undesirable_weight = 1.33;
+    return p;
+  }
+  Run cpu(const Case& c, const Data& d) const {
+    std::vector<float> L(c.n), R(c.n), G(c.n);
+    rk::KtoOutputs ho;
+    ho.losses = L.data(), ho.rewards = R.data(), ho.grad = G.data();
+    const rk::Status st = rk::kto_loss(c.n, d.lp.data(), c.ref ? d.rf.data() : nullptr, d.des.data(), params(), ho);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("losses", std::move(L), kRel), farr("rewards", std::move(R), kRel), farr("grad", std::move(G), kRel),
+             darr("scalars", {ho.loss, ho.desirable_reward_mean, ho.undesirable_reward_mean}, abs_tol(1e-5, 1e-14))};
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    Dev<float> lp(d.lp), rf(d.rf), L(c.n), R(c.n), G(c.n);
+    Dev<uint8_t> des(d.des);
+    Dev<double> sc(3);
+    rkcuda::KtoLossArgs a;
+    a.n = c.n, a.logp = lp.p, a.ref = c.ref ? rf.p : nullptr, a.desirable = des.p, a.params = params();
+    a.losses = L.p, a.rewards = R.p, a.grad = G.p, a.scalars = sc.p;
+    const rkcuda::Result res = rkcuda::kto_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("losses", L.down(), Tol{}), farr("rewards", R.down(), Tol{}), farr("grad", G.down(), Tol{}),
+             darr("scalars", sc.down(), Tol{})};
+    return r;
+  }
+};
+
+struct TokenWeightedDpoLoss {
+  struct Case {
+    int64_t B, T;
+    bool f32;
+  };
+  struct Data {
+    std::vector<float> w, l, rw, rl, tw, tl, fmw, fml;
+    std::vector<uint8_t> umw, uml;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const int64_t shapes[][2] = {{1, 1}, {3, 17}, {5, 300}, {64, 2049}};
+    for (const auto& s : shapes)
+      if (!ctx.quick || s[0] * s[1] <= 2000)
+        for (bool f32 : {false, true}) out.push_back({s[0], s[1], f32});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("%lldx%lld %s masks", static_cast<long long>(c.B), static_cast<long long>(c.T), c.f32 ? "f32" : "u8");
+  }
+  Data data(const Case& c) const {
+    const uint64_t seed = 31 + c.T;
+    const size_t n = static_cast<size_t>(c.B * c.T);
+    Data d;
+    for (auto* v : {&d.w, &d.l, &d.rw, &d.rl, &d.tw, &d.tl, &d.fmw, &d.fml}) v->resize(n);
+    d.umw.resize(n), d.uml.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      d.w[i] = -std::fabs(normal(seed, i)) * 2;
+      d.l[i] = -std::fabs(normal(seed + 1, i)) * 2;
+      d.rw[i] = d.w[i] + 0.3f * normal(seed + 2, i);
+      d.rl[i] = d.l[i] + 0.3f * normal(seed + 3, i);
+      d.tw[i] = normal(seed + 4, i);
+      d.tl[i] = normal(seed + 5, i);
+      const int64_t row = static_cast<int64_t>(i) / c.T;
+      d.umw[i] = row == 1 ? 0 : (unif(seed + 6, i) < 0.8);
+      d.uml[i] = unif(seed + 7, i) < 0.7;
+      d.fmw[i] = d.umw[i] ? static_cast<float>(unif(seed + 8, i) * 2) : 0.0f;
+      d.fml[i] = d.uml[i] ? static_cast<float>(unif(seed + 9, i) * 2) : 0.0f;
+    }
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static constexpr double kBeta = 0.1, kAlpha = 0.5;
+  Run cpu(const Case& c, const Data& d) const {
+    rk::TgdpoInputs hi;
+    hi.batch = c.B, hi.seq_len = c.T;
+    hi.chosen = d.w.data(), hi.rejected = d.l.data(), hi.ref_chosen = d.rw.data(), hi.ref_rejected = d.rl.data();
+    hi.chosen_token_rewards = d.tw.data(), hi.rejected_token_rewards = d.tl.data();
+    hi.chosen_mask = c.f32 ? static_cast<const void*>(d.fmw.data()) : d.umw.data();
+    hi.rejected_mask = c.f32 ? static_cast<const void*>(d.fml.data()) : d.uml.data();
+    hi.mask_is_f32 = c.f32;
+    const size_t n = d.w.size();
+    std::vector<float> L(c.B), cr(c.B), rr(c.B), gc(n), gr(n);
+    rk::TgdpoOutputs ho;
+    ho.losses = L.data(), ho.chosen_rewards = cr.data(), ho.rejected_rewards = rr.data(), ho.grad_chosen = gc.data(),
+    ho.grad_rejected = gr.data();
+    const rk::Status st = rk::token_weighted_dpo_loss(hi, kBeta, kAlpha, ho);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    const Tol ts = abs_tol(1e-5, 1e-5 * (1e-9 + 1e-7 * max_abs(cr)));
+    r.out = {farr("losses", std::move(L), kRel), farr("rewardsC", std::move(cr), kRel), farr("rewardsR", std::move(rr), kRel),
+             farr("gradC", std::move(gc), kRel), farr("gradR", std::move(gr), kRel),
+             darr("scalars", {ho.loss, ho.reward_accuracy, ho.reward_margin}, ts)};
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    const size_t n = d.w.size();
+    Dev<float> w(d.w), l(d.l), rw(d.rw), rl(d.rl), tw(d.tw), tl(d.tl), fw(d.fmw), fl(d.fml);
+    Dev<float> L(c.B), cr(c.B), rr(c.B), gc(n), gr(n);
+    Dev<uint8_t> uw(d.umw), ul(d.uml);
+    Dev<double> sc(3);
+    rkcuda::TgdpoArgs a;
+    a.in.batch = c.B, a.in.seq_len = c.T, a.in.mask_is_f32 = c.f32;
+    a.in.chosen = w.p, a.in.rejected = l.p, a.in.ref_chosen = rw.p, a.in.ref_rejected = rl.p;
+    a.in.chosen_token_rewards = tw.p, a.in.rejected_token_rewards = tl.p;
+    a.in.chosen_mask = c.f32 ? static_cast<const void*>(fw.p) : uw.p;
+    a.in.rejected_mask = c.f32 ? static_cast<const void*>(fl.p) : ul.p;
+    a.beta = kBeta, a.alpha = kAlpha;
+    a.losses = L.p, a.chosen_rewards = cr.p, a.rejected_rewards = rr.p, a.grad_chosen = gc.p, a.grad_rejected = gr.p;
+    a.scalars = sc.p;
+    const rkcuda::Result res = rkcuda::token_weighted_dpo_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("losses", L.down(), Tol{}), farr("rewardsC", cr.down(), Tol{}), farr("rewardsR", rr.down(), Tol{}),
+             farr("gradC", gc.down(), Tol{}), farr("gradR", gr.down(), Tol{}), darr("scalars", sc.down(), Tol{})};
+    return r;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten.
+
+struct GroupAdvantages {
+  struct Case {
+    int64_t n, gs;
+    bool ids;  // false: contiguous groups of gs; true: shuffled ids, sizes 1..2gs, one id unused
+    int64_t K;
+    int est, scale;
+    bool gdpo, weights, lens;
+    uint64_t seed;
+  };
+  struct Data {
+    std::vector<float> r;
+    std::vector<int32_t> gid, len;
+    std::vector<double> wts;
+    int64_t G = 0;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const std::vector<int64_t> sizes = ctx.quick ? std::vector<int64_t>{1, 7, 96} : std::vector<int64_t>{1, 7, 96, 4001, 1 << 20};
+    int c = 0;
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      const int64_t n = sizes[s];
+      const int64_t gs = n == 1 ? 1 : n == 7 ? 7 : n == 96 ? 8 : n == 4001 ? 1 : 16;  // 4001: groups of one
+      for (int est = 0; est < ga::estimator_code::kCount; ++est) {
+        const bool scaled = est == ga::estimator_code::grpo || est == ga::estimator_code::passk;
+        for (int scale = 0; scale < (scaled ? int(ga::scale_code::kCount) : 1); ++scale)
+          for (int ids = 0; ids < 2; ++ids) {
+            ++c;
+            out.push_back({n, gs, ids == 1, 1, est, scale, false, false, est == ga::estimator_code::reinforce_pp_baseline && ids == 1, uint64_t(200 + c)});
+            if (c % 2 == 0 || est == ga::estimator_code::bnpo)
+              out.push_back({n, gs, ids == 1, 3, est, scale, false, c % 4 == 0, false, uint64_t(300 + c)});
+          }
+      }
+      for (int ids = 0; ids < 2; ++ids) {
+        out.push_back({n, gs, ids == 1, 1, 0, 0, true, false, false, 400 + s});
+        out.push_back({n, gs, ids == 1, 3, 0, 0, true, true, false, 500 + s});
+      }
+    }
+    if (ctx.quick) {  // batch statistics over several chunks (kSumChunk = 2048) even in the quick run
+      out.push_back({4100, 4, false, 1, 0, 1, false, false, false, 600});
+      out.push_back({4100, 4, true, 1, 4, 1, false, false, false, 601});
+      out.push_back({4100, 4, true, 1, 2, 0, false, false, true, 602});
+      out.push_back({4100, 4, false, 3, 5, 0, false, true, false, 603});
+      out.push_back({4100, 4, true, 3, 0, 0, true, true, false, 604});
+    }
+    return out;
+  }
+  static bool with_lengths(const Case& c) { return c.lens || c.est == ga::estimator_code::opo; }
+  std::string label(const Case& c) const {
+    const bool scaled = !c.gdpo && (c.est == ga::estimator_code::grpo || c.est == ga::estimator_code::passk);
+    return fmt("n=%lld %s K=%lld %s%s%s%s%s", static_cast<long long>(c.n), c.ids ? "ids" : "gs", static_cast<long long>(c.K),
+               c.gdpo ? ga::k_multiReward_names[ga::multiReward_code::normalize_then_sum] : ga::k_estimator_names[c.est],
+               scaled ? " " : "", scaled ? ga::k_scale_names[c.scale] : "",
+               c.weights ? " w" : "", with_lengths(c) ? " len" : "");
+  }
+  Data data(const Case& c) const {
+    Data d;
+    const bool bnpo = c.est == ga::estimator_code::bnpo && !c.gdpo;
+    const int64_t n = c.n, K = c.K;
+    d.r.resize(n * K);
+    for (int64_t i = 0; i < n * K; ++i) {
+      const double u = unif(c.seed, i);
+      if (bnpo) d.r[i] = u < 0.45 ? 0.0f : u < 0.9 ? 1.0f : static_cast<float>(unif(c.seed + 1, i));
+      else d.r[i] = u < 0.3 ? std::round(2.0f * normal(c.seed + 1, i)) : normal(c.seed + 1, i) * 3.0f;
+      if (unif(c.seed + 2, i) < 0.08) d.r[i] = NAN;  // missing
+    }
+    if (bnpo && K > 1)
+      for (float& x : d.r) x = std::isnan(x) ? x : x / static_cast<float>(K);
+    d.gid.resize(n), d.len.resize(n);
+    d.G = c.gs > 0 ? n / c.gs : 0;
+    if (c.ids) {
+      int64_t i = 0, g = 0;
+      while (i < n) {
+        const int64_t s = 1 + static_cast<int64_t>(mix64(c.seed + 3 + g) % (2 * c.gs));
+        for (int64_t k = 0; k < s && i < n; ++k) d.gid[i++] = static_cast<int32_t>(g == 2 ? g + 1 : g);
+        g += g == 2 ? 2 : 1;
+      }
+      d.G = g;
+      for (int64_t k = n - 1; k > 0; --k) std::swap(d.gid[k], d.gid[mix64(c.seed + 99 + k) % (k + 1)]);
+    }
+    for (int64_t i = 0; i < n; ++i) d.len[i] = static_cast<int32_t>(mix64(c.seed + 5 + i) % 200);
+    d.wts.resize(K);
+    for (int64_t k = 0; k < K; ++k) d.wts[k] = 0.5 + 0.25 * k;
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static rk::GroupAdvantagesArgs args(const Case& c, const Data& d, const float* r, const double* w, const int32_t* gid,
+                                      const int32_t* len) {
+    rk::GroupAdvantagesArgs a;
+    a.rewards = r, a.n = c.n, a.num_rewards = c.K, a.reward_weights = c.weights ? w : nullptr;
+    a.group_size = c.ids ? 0 : c.gs, a.group_ids = c.ids ? gid : nullptr, a.num_groups = c.ids ? d.G : 0;
+    a.estimator = static_cast<rk::AdvEstimator>(c.est), a.scale = static_cast<rk::AdvScale>(c.scale);
+    a.multi = c.gdpo ? rk::MultiReward::NormalizeThenSum : rk::MultiReward::SumThenNormalize;
+    a.eps = 1e-4, a.lengths = with_lengths(c) ? len : nullptr, a.reward_min = 0.0, a.reward_max = 1.0;
+    return a;
+  }
+  static int64_t gw(const Case& c, const Data& d) { return c.gdpo ? d.G * c.K : d.G; }
+  Run cpu(const Case& c, const Data& d) const {
+    std::vector<float> adv(c.n), gm(gw(c, d)), gsd(gw(c, d));
+    int64_t zero = -5;
+    const rk::Status st = rk::group_advantages(args(c, d, d.r.data(), d.wts.data(), d.gid.data(), d.len.data()), adv.data(),
+                                               gm.data(), gsd.data(), &zero);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("adv", std::move(adv), kRel), farr("mean", std::move(gm), kRel), farr("std", std::move(gsd), kRel),
+             darr("zero", {static_cast<double>(zero)}, exact_tol())};
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    Dev<float> dr(d.r), oa(c.n), om(gw(c, d)), os(gw(c, d));
+    Dev<int32_t> dg(d.gid), dl(d.len);
+    Dev<double> dw(d.wts);
+    Dev<long long> oz(1);
+    rkcuda::GroupAdvantagesDeviceArgs a;
+    a.a = args(c, d, dr.p, dw.p, dg.p, dl.p);
+    a.advantages = oa.p, a.group_mean = om.p, a.group_std = os.p, a.zero_std_groups = oz.p;
+    const rkcuda::Result res = rkcuda::group_advantages(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("adv", oa.down(), Tol{}), farr("mean", om.down(), Tol{}), farr("std", os.down(), Tol{}),
+             darr("zero", {static_cast<double>(oz.down()[0])}, Tol{})};
+    return r;
+  }
+};
+
+// Bad group ids, lengths, bnpo's range, bad whitening weights: reported with the element.
+void advantages_edges(Ctx&, Tally& t) {
+  const int64_t n = 300;
+  std::vector<float> r(n, 0.5f);
+  std::vector<int32_t> gid(n), len(n, 3);
+  for (int64_t i = 0; i < n; ++i) gid[i] = static_cast<int32_t>(i % 7);
+  gid[123] = 7;
+  gid[200] = -1;
+  len[50] = -4;
+  Dev<float> dr(r), oa(n), om(7), os(7), fw(n);
+  Dev<int32_t> dg(gid), dl(len);
+  Dev<long long> oz(1);
+  rkcuda::GroupAdvantagesDeviceArgs d;
+  d.a.rewards = dr.p, d.a.n = n, d.a.group_ids = dg.p, d.a.num_groups = 7, d.a.lengths = dl.p;
+  d.advantages = oa.p, d.group_mean = om.p, d.group_std = os.p, d.zero_std_groups = oz.p;
+  Line line;
+  rkcuda::Result res = rkcuda::group_advantages(d, nullptr);
+  line.flag("bad id", res.code == rkcuda::kBadTarget && res.index == 123 && res.value == 7 && std::strcmp(res.where, "group_ids") == 0);
+  line.flag("NaN adv", std::isnan(oa.down()[0]));
+  gid[123] = 1;
+  gid[200] = 2;
+  dg.up(gid);
+  res = rkcuda::group_advantages(d, nullptr);
+  line.flag("bad length", res.code == rkcuda::kBadTarget && res.index == 50 && res.value == -4 && std::strcmp(res.where, "lengths") == 0);
+  d.a.lengths = nullptr;
+  dr.up(std::vector<float>(n, 2.0f));  // bnpo: scaled rewards outside [0, 1]
+  d.a.estimator = rk::AdvEstimator::Bnpo;
+  res = rkcuda::group_advantages(d, nullptr);
+  line.flag("bnpo range", res.code == rkcuda::kBadTarget && std::strcmp(res.where, "bnpo group mean") == 0 && res.index == 0);
+  std::vector<float> w(n, 1.0f);
+  w[77] = -0.5f;
+  w[80] = INFINITY;
+  fw.up(w);
+  res = rkcuda::masked_whiten(dr.p, rk::TokenMask{fw.p, true}, n, true, true, 1e-8, oa.p, nullptr, nullptr);
+  line.flag("whiten weight", res.code == rkcuda::kBadTarget && res.index == 77);
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("groupAdvantages", "bad ids / lengths / bnpo / whiten weights"));
+}
+
+// The token-level ops: values, rewards (sparse), u8 masks with an empty row and ragged tails, f32
+// weights under them, ensemble rewards (B*T, 3) with NaN entries and a NaN row.
+struct TokData {
+  int64_t B, T;
+  std::vector<float> v, rw, fm, ens;
+  std::vector<uint8_t> um;
+};
+TokData make_tok(int64_t B, int64_t T, uint64_t seed) {
+  TokData d;
+  d.B = B, d.T = T;
+  const size_t n = static_cast<size_t>(B * T);
+  d.v.resize(n), d.rw.resize(n), d.fm.resize(n), d.ens.resize(n * 3), d.um.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    d.v[i] = normal(seed, i);
+    d.rw[i] = unif(seed + 1, i) < 0.1 ? 1.0f : 0.1f * normal(seed + 2, i);
+    const int64_t row = static_cast<int64_t>(i) / T, t = static_cast<int64_t>(i) % T;
+    d.um[i] = row == 1 ? 0 : (t < T - static_cast<int64_t>(mix64(seed + row) % (T / 3 + 1))) && unif(seed + 3, i) > 0.05;
+    d.fm[i] = d.um[i] ? static_cast<float>(0.5 + unif(seed + 4, i)) : 0.0f;
+  }
+  for (size_t i = 0; i < n * 3; ++i) d.ens[i] = unif(seed + 5, i) < 0.1 ? NAN : normal(seed + 6, i);
+  if (n >= 2) d.ens[3] = d.ens[4] = d.ens[5] = NAN;  // a row of NaN
+  return d;
+}
+struct TokCase {
+  int64_t B, T;
+  bool f32;
+  int opt;  // the op's own option: ensemble method, whitening's shift_mean
+  uint64_t seed;
+};
+std::vector<TokCase> tok_cases(Ctx& ctx, int opts) {
+  std::vector<TokCase> out;
+  const int64_t shapes[][2] = {{1, 1}, {3, 17}, {4, 257}, {3, 1500}, {64, 4096}};
+  uint64_t seed = 0;
+  for (const auto& s : shapes) {
+    if (ctx.quick && s[0] * s[1] > 5000) continue;
+    for (int f = 0; f < 2; ++f, ++seed)
+      for (int o = 0; o < opts; ++o) out.push_back({s[0], s[1], f == 1, o, seed});
+  }
+  return out;
+}
+std::string tok_label(const TokCase& c, const char* opt) {
+  return fmt("%lldx%lld %s%s%s", static_cast<long long>(c.B), static_cast<long long>(c.T), c.f32 ? "f32" : "u8",
+             *opt ? " " : "", opt);
+}
+// Common parts of the four token-level rows.
+struct TokRow {
+  TokData data(const TokCase& c) const { return make_tok(c.B, c.T, c.seed); }
+  bool det(const TokCase&) const { return true; }
+  static rk::TokenMask mask(const TokCase& c, const float* f, const uint8_t* u) {
+    return rk::TokenMask{c.f32 ? static_cast<const void*>(f) : u, c.f32};
+  }
+  static Run fail_or(const rkcuda::Result& res, Run r) {
+    if (!res.ok()) r.fail = result_text(res);
+    return r;
+  }
+};
+
+struct EnsembleRewards : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (const Case& c : tok_cases(ctx, rkl::ensembleRewards::method_code::kCount))
+      if (!c.f32) out.push_back(c);  // no mask
+    return out;
+  }
+  std::string label(const Case& c) const { return fmt("n=%lld K=3 %s", static_cast<long long>(c.B * c.T), rkl::ensembleRewards::k_method_names[c.opt]); }
+  Run cpu(const Case& c, const TokData& d) const {
+    const int64_t n = c.B * c.T;
+    std::vector<float> e(n);
+    rk::ensemble_rewards(d.ens.data(), n, 3, static_cast<rk::EnsembleMethod>(c.opt), 0.5, e.data());
+    return Run{{farr("rewards", std::move(e), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    const int64_t n = c.B * c.T;
+    Dev<float> ens(d.ens), e(n);
+    const rkcuda::Result res = rkcuda::ensemble_rewards(ens.p, n, 3, static_cast<rk::EnsembleMethod>(c.opt), 0.5, e.p, nullptr);
+    return fail_or(res, Run{{farr("rewards", e.down(), Tol{})}, ""});
+  }
+};
+
+struct Gae : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 1); }
+  std::string label(const Case& c) const { return tok_label(c, "gamma=0.99 lambda=0.95"); }
+  Run cpu(const Case& c, const TokData& d) const {
+    const size_t n = d.v.size();
+    std::vector<float> A(n), R(n);
+    rk::gae(d.v.data(), d.rw.data(), mask(c, d.fm.data(), d.um.data()), c.B, c.T, 0.99, 0.95, A.data(), R.data());
+    return Run{{farr("adv", std::move(A), kRel), farr("returns", std::move(R), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    const size_t n = d.v.size();
+    Dev<float> v(d.v), rw(d.rw), fm(d.fm), A(n), R(n);
+    Dev<uint8_t> um(d.um);
+    const rkcuda::Result res = rkcuda::gae(v.p, rw.p, mask(c, fm.p, um.p), c.B, c.T, 0.99, 0.95, A.p, R.p, nullptr);
+    return fail_or(res, Run{{farr("adv", A.down(), Tol{}), farr("returns", R.down(), Tol{})}, ""});
+  }
+};
+
+struct DiscountedReturns : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 1); }
+  std::string label(const Case& c) const { return tok_label(c, "gamma=0.97"); }
+  Run cpu(const Case& c, const TokData& d) const {
+    std::vector<float> D(d.v.size());
+    rk::discounted_returns(d.rw.data(), mask(c, d.fm.data(), d.um.data()), c.B, c.T, 0.97, D.data());
+    return Run{{farr("returns", std::move(D), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> rw(d.rw), fm(d.fm), D(d.v.size());
+    Dev<uint8_t> um(d.um);
+    const rkcuda::Result res = rkcuda::discounted_returns(rw.p, mask(c, fm.p, um.p), c.B, c.T, 0.97, D.p, nullptr);
+    return fail_or(res, Run{{farr("returns", D.down(), Tol{})}, ""});
+  }
+};
+
+struct MaskedWhiten : TokRow {
+  using Case = TokCase;  // opt: shift_mean
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 2); }
+  std::string label(const Case& c) const { return tok_label(c, c.opt ? "shiftMean" : "no shiftMean"); }
+  Run cpu(const Case& c, const TokData& d) const {
+    std::vector<float> W(d.v.size());
+    const rk::Status st = rk::masked_whiten(d.v.data(), mask(c, d.fm.data(), d.um.data()), static_cast<int64_t>(d.v.size()),
+                                            c.opt == 1, true, 1e-8, W.data());
+    Run r{{farr("whiten", std::move(W), kRel)}, ""};
+    if (!st.ok()) r.fail = status_text(st);
+    return r;
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> v(d.v), fm(d.fm), W(d.v.size());
+    Dev<uint8_t> um(d.um);
+    const rkcuda::Result res = rkcuda::masked_whiten(v.p, mask(c, fm.p, um.p), static_cast<int64_t>(d.v.size()), c.opt == 1,
+                                                     true, 1e-8, W.p, nullptr, nullptr);
+    return fail_or(res, Run{{farr("whiten", W.down(), Tol{})}, ""});
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The sequence ops (native/core/seq_op.h): one generic row. The layout gives the op's params (names
+// and order: Op::Params is the options as doubles), slots (inputs, mask, gradients) and scalars
+// (loss, metrics, mask sum); an enum option is named in the op's RK_SEQ_ROW line and walked in full.
+// Other params take the values of kSeqParamValues by name (a default pair otherwise).
+
+struct SeqEnum {
+  int param, count;
+  const char* const* names;
+};
+struct SeqSpec {
+  int num_params;
+  const char* const* param_names;
+  const char* const* slot_names;
+  const char* const* scalar_names;
+  std::vector<SeqEnum> enums;
+  unsigned per_row_ok;  // bit k: input k may hold one value per row
+};
+struct SeqParamValues {
+  const char* name;
+  std::vector<double> v;
+};
+const SeqParamValues kSeqParamValues[] = {
+    {"epsilonLow", {0.2, 0.05}},
+    {"epsilonHigh", {0.28, 3.0}},
+    {"cliprangeValue", {0.2, 1e-3}},
+    {"normalizer", {0.0, 37.0}},
+};
+const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
+const std::vector<double>& seq_values(const char* name) {
+  for (const SeqParamValues& p : kSeqParamValues)
+    if (std::strcmp(p.name, name) == 0) return p.v;
+  return kSeqDefaultValues;
+}
+
+// Inputs: input 0 log-prob-like (< 0); the others half close to it (small differences, some far
+// outside any clip range or beyond exp's range), half independent and signed. Masks: u8 with an
+// empty row (row 1), f32 weights in [0, 2) with zeros.
+struct SeqData {
+  std::vector<std::vector<float>> tok, row;  // per input: (B, T) and (B)
+  std::vector<uint8_t> um;
+  std::vector<float> wm;
+};
+SeqData seq_data(int inputs, int64_t B, int64_t T, uint64_t seed) {
+  SeqData d;
+  const size_t n = static_cast<size_t>(B * T);
+  d.tok.assign(inputs, std::vector<float>(n));
+  d.row.assign(inputs, std::vector<float>(B));
+  d.um.resize(n), d.wm.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    d.tok[0][i] = -std::fabs(normal(seed, i)) * 2.0f - 0.01f;
+    for (int k = 1; k < inputs; ++k) {
+      const double u = unif(seed + 10 * k, i);
+      float x = d.tok[0][i] - 0.3f * normal(seed + 10 * k + 1, i);
+      if (u < 0.02) x = d.tok[0][i] - 25.0f;
+      else if (u < 0.04) x = d.tok[0][i] + 30.0f;
+      else if (u < 0.06) x = d.tok[0][i] - 3.0f;
+      else if (u < 0.5) x = 2.0f * normal(seed + 10 * k + 2, i);
+      d.tok[k][i] = x;
+    }
+    const bool empty_row = B > 1 && static_cast<int64_t>(i) / T == 1;
+    d.um[i] = empty_row ? 0 : (unif(seed + 8, i) < 0.75 ? 1 : 0);
+    d.wm[i] = empty_row ? 0.0f : (unif(seed + 9, i) < 0.2 ? 0.0f : static_cast<float>(2.0 * unif(seed + 7, i)));
+  }
+  for (int k = 0; k < inputs; ++k)
+    for (int64_t b = 0; b < B; ++b) d.row[k][b] = b % 5 == 3 ? 0.0f : normal(seed + 100 + k, b);
+  return d;
+}
+
+template <typename Op>
+struct SeqRow {
+  using Args = rk::SeqOpArgs<Op::kInputs, Op::kGrads>;
+  using CudaFn = rkcuda::Result (*)(const Args&, const typename Op::Params&, double*, void*);
+  static constexpr int kScalars = rk::seq_op_scalar_count<Op>();
+  SeqSpec spec;
+  CudaFn fn;
+  struct Case {
+    int64_t B, T;
+    uint64_t seed;
+    std::vector<double> params;  // in the layout's order
+    int mask;
+    unsigned per_row;  // bit k: input k holds one value per row
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    struct Shape {
+      int64_t B, T;
+    };
+    const std::vector<Shape> shapes = ctx.quick ? std::vector<Shape>{{1, 1}, {3, 17}, {4, 300}, {2, 1100}}
+                                                : std::vector<Shape>{{1, 1}, {3, 17}, {4, 300}, {2, 1100}, {64, 4096}, {300, 33}};
+    // The option space: every param but seqLen, the mask kind, the subsets of per-row inputs.
+    std::vector<int> radix;
+    for (int p = 0; p < spec.num_params; ++p) radix.push_back(std::strcmp(spec.param_names[p], "seqLen") == 0 ? 1 : values(p));
+    std::vector<unsigned> subsets;
+    for (unsigned s = 0; s <= spec.per_row_ok; ++s)
+      if ((s & ~spec.per_row_ok) == 0) subsets.push_back(s);
+    int64_t combos = kMaskKinds * static_cast<int64_t>(subsets.size());
+    for (int r : radix) combos *= r;
+    std::vector<Case> out;
+    for (size_t s = 0; s < shapes.size(); ++s)
+      for (int64_t j = 0; j < combos; ++j) {
+        Case c{shapes[s].B, shapes[s].T, 700 + s, std::vector<double>(spec.num_params), 0, 0};
+        int64_t x = j;
+        for (int p = 0; p < spec.num_params; ++p) {
+          const int v = static_cast<int>(x % radix[p]);
+          x /= radix[p];
+          c.params[p] = std::strcmp(spec.param_names[p], "seqLen") == 0 ? static_cast<double>(c.T) : value(p, v);
+        }
+        c.mask = static_cast<int>(x % kMaskKinds);
+        x /= kMaskKinds;
+        c.per_row = subsets[x % subsets.size()];
+        out.push_back(std::move(c));
+      }
+    return out;
+  }
+  const SeqEnum* enum_of(int p) const {
+    for (const SeqEnum& e : spec.enums)
+      if (e.param == p) return &e;
+    return nullptr;
+  }
+  int values(int p) const {
+    const SeqEnum* e = enum_of(p);
+    return e ? e->count : static_cast<int>(seq_values(spec.param_names[p]).size());
+  }
+  double value(int p, int v) const { return enum_of(p) ? v : seq_values(spec.param_names[p])[v]; }
+  std::string label(const Case& c) const {
+    std::string s = fmt("%lldx%lld", static_cast<long long>(c.B), static_cast<long long>(c.T));
+    for (int p = 0; p < spec.num_params; ++p) {
+      if (std::strcmp(spec.param_names[p], "seqLen") == 0) continue;
+      const SeqEnum* e = enum_of(p);
+      s += e ? fmt(" %s", e->names[static_cast<int>(c.params[p])]) : fmt(" %s=%g", spec.param_names[p], c.params[p]);
+    }
+    s += fmt(" %s", kMaskNames[c.mask]);
+    for (int k = 0; k < Op::kInputs; ++k)
+      if (c.per_row >> k & 1) s += fmt(" %s/row", spec.slot_names[k]);
+    return s;
+  }
+  SeqData data(const Case& c) const { return seq_data(Op::kInputs, c.B, c.T, c.seed); }
+  bool det(const Case&) const { return true; }
+  static typename Op::Params params(const Case& c) {
+    typename Op::Params p;
+    static_assert(sizeof p % sizeof(double) == 0, "Params: doubles only");
+    std::memcpy(&p, c.params.data(), sizeof p);
+    return p;
+  }
+  // Host or device pointers of a case.
+  static Args args(const Case& c, const float* const* tok, const float* const* row, const void* um, const void* wm, float* const* grad) {
+    Args a;
+    for (int k = 0; k < Op::kInputs; ++k) {
+      a.per_token[k] = !(c.per_row >> k & 1);
+      a.in[k] = a.per_token[k] ? tok[k] : row[k];
+    }
+    a.mask = mask_of(c.mask, um, wm);
+    a.mask_kind = static_cast<rk::SeqMask>(c.mask);
+    for (int k = 0; k < Op::kGrads; ++k) a.grad[k] = grad[k];
+    a.B = c.B, a.T = c.T;
+    return a;
+  }
+  Run outputs(std::vector<std::vector<float>> g, const double* sc, bool ref) const {
+    Run r;
+    for (int k = 0; k < Op::kGrads; ++k) r.out.push_back(farr(spec.slot_names[Op::kInputs + 1 + k], std::move(g[k]), ref ? kRel : Tol{}));
+    // The scalars are double sums of the same per-row code in the same order on both backends.
+    for (int s = 0; s < kScalars; ++s) r.out.push_back(darr(spec.scalar_names[s], {sc[s]}, ref ? abs_tol(1e-5, 1e-9) : Tol{}));
+    return r;
+  }
+  Run cpu(const Case& c, const SeqData& d) const {
+    const size_t n = static_cast<size_t>(c.B * c.T);
+    std::vector<std::vector<float>> g(Op::kGrads, std::vector<float>(n));
+    const float* tok[Op::kInputs];
+    const float* row[Op::kInputs];
+    float* gp[Op::kGrads > 0 ? Op::kGrads : 1];
+    for (int k = 0; k < Op::kInputs; ++k) tok[k] = d.tok[k].data(), row[k] = d.row[k].data();
+    for (int k = 0; k < Op::kGrads; ++k) gp[k] = g[k].data();
+    double sc[kScalars];
+    const rk::Status st = rk::run_seq_op<Op>(args(c, tok, row, d.um.data(), d.wm.data(), gp), params(c), sc);
+    Run r = outputs(std::move(g), sc, true);
+    if (!st.ok()) r.fail = status_text(st);
+    return r;
+  }
+  Run cuda(const Case& c, const SeqData& d) const {
+    const size_t n = static_cast<size_t>(c.B * c.T);
+    std::deque<Dev<float>> tok, row, grad;
+    const float* tp[Op::kInputs];
+    const float* rp[Op::kInputs];
+    float* gp[Op::kGrads > 0 ? Op::kGrads : 1];
+    for (int k = 0; k < Op::kInputs; ++k) {
+      tok.emplace_back(d.tok[k]), row.emplace_back(d.row[k]);
+      tp[k] = tok.back().p, rp[k] = row.back().p;
+    }
+    for (int k = 0; k < Op::kGrads; ++k) grad.emplace_back(n), gp[k] = grad.back().p;
+    Dev<uint8_t> um(d.um);
+    Dev<float> wm(d.wm);
+    double sc[kScalars];
+    for (double& x : sc) x = NAN;  // host scalars, poisoned too
+    const rkcuda::Result res = fn(args(c, tp, rp, um.p, wm.p, gp), params(c), sc, nullptr);
+    std::vector<std::vector<float>> g;
+    for (int k = 0; k < Op::kGrads; ++k) g.push_back(grad[k].down());
+    Run r = outputs(std::move(g), sc, false);
+    if (!res.ok()) r.fail = result_text(res);
+    return r;
+  }
+  // A negative and a NaN f32 weight: the CPU's BadIndex and the device's kBadTarget (where "mask")
+  // at the first; B = 0: zero scalars; T = 0 refused by both.
+  bool edges(const char* op) const {
+    Case c{3, 50, 9, std::vector<double>(spec.num_params), 2, 0};
+    for (int p = 0; p < spec.num_params; ++p)
+      c.params[p] = std::strcmp(spec.param_names[p], "seqLen") == 0 ? 50.0 : value(p, 0);
+    SeqData d = data(c);
+    d.wm[60] = -1.0f;
+    d.wm[90] = NAN;
+    const Run ref = cpu(c, d);
+    Line line;
+    line.flag("CPU report", ref.fail == status_text(rk::Status{rk::Status::BadIndex, 60, 0}));
+    std::deque<Dev<float>> tok;
+    const float* tp[Op::kInputs];
+    for (int k = 0; k < Op::kInputs; ++k) tok.emplace_back(d.tok[k]), tp[k] = tok.back().p;
+    Dev<float> wm(d.wm), g(d.wm.size());
+    float* gp[Op::kGrads > 0 ? Op::kGrads : 1];
+    for (float*& x : gp) x = g.p;
+    double sc[kScalars];
+    rkcuda::Result r = fn(args(c, tp, tp, nullptr, wm.p, gp), params(c), sc, nullptr);
+    line.flag("device report", r.code == rkcuda::kBadTarget && r.index == 60 && std::strcmp(r.where, "mask") == 0);
+    c.B = 0;
+    for (double& x : sc) x = NAN;
+    r = fn(args(c, tp, tp, nullptr, wm.p, gp), params(c), sc, nullptr);
+    bool zeros = r.ok();
+    for (double x : sc) zeros = zeros && x == 0.0;
+    line.flag("B=0", zeros);
+    c.B = 3, c.T = 0;
+    line.flag("T=0 refused", fn(args(c, tp, tp, nullptr, wm.p, gp), params(c), sc, nullptr).code == rkcuda::kBadArgument &&
+                                 !cpu(c, d).fail.empty());
+    CK(cudaDeviceSynchronize());
+    return line.print(op, "bad mask weights / B=0 / T=0");
+  }
+};
+
+#define RK_SEQ_ENUM(op, opt) SeqEnum{rkl::op::param::opt, rkl::op::opt##_code::kCount, rkl::op::k_##opt##_names}
+#define RK_SEQ_SPEC(op, Type, per_row, ...)                                                                     \
+  SeqRow<rk::Type> {                                                                                            \
+    SeqSpec{rkl::op::param::kCount, rkl::op::kParamNames, rkl::op::kSlotNames, rkl::op::kScalarNames, {__VA_ARGS__}, \
+            per_row},                                                                                           \
+        rkcuda::seq_##op                                                                                        \
+  }
+// One kOps row per sequence op: the op's layout name, its core struct (native/core/ops), the inputs
+// that may hold one value per row (bit k: input k), then its enum options.
+#define RK_SEQ_ROW(op, Type, per_row, ...)                                                                        \
+  {#op,                                                                                                           \
+   [](Ctx& c, Tally& t) {                                                                                         \
+     static_assert(sizeof(rk::Type::Params) == sizeof(double) * rkl::op::param::kCount, #op ": Params");          \
+     static_assert(rkl::op::scalar::kCount == rk::seq_op_scalar_count<rk::Type>(), #op ": scalars");             \
+     run_cases(#op, RK_SEQ_SPEC(op, Type, per_row, __VA_ARGS__), c, t);                                            \
+   },                                                                                                             \
+   [](Ctx&, Tally& t) { t.add(RK_SEQ_SPEC(op, Type, per_row, __VA_ARGS__).edges(#op)); }},
+
+// ---------------------------------------------------------------------------------------------
+// The table: one row per exported op.
+
+template <class R>
+void cases_of(const char* op, Ctx& c, Tally& t) {
+  run_cases(op, R{}, c, t);
+}
+#define RK_ROW(op, R, edges) {#op, [](Ctx& c, Tally& t) { cases_of<R>(#op, c, t); }, edges},
+
+struct OpRow {
+  const char* op;
+  void (*cases)(Ctx&, Tally&);
+  void (*edges)(Ctx&, Tally&);
+};
+const OpRow kOps[] = {
+    RK_ROW(tokenLogprobs, TokenLogprobs, logprobs_edges)
+    RK_ROW(tokenLogprobsBackward, TokenLogprobsBackward, nullptr)
+    RK_ROW(vocabDivergence, VocabDivergence, divergence_edges)
+    RK_ROW(policyLoss, PolicyLoss, policy_edges)
+    RK_ROW(klPenalty, KlPenalty, nullptr)
+    RK_ROW(preferenceLoss, PreferenceLoss, preference_edges)
+    RK_ROW(ktoLoss, KtoLoss, nullptr)
+    RK_ROW(tokenWeightedDpoLoss, TokenWeightedDpoLoss, nullptr)
+    RK_ROW(groupAdvantages, GroupAdvantages, advantages_edges)
+    RK_ROW(ensembleRewards, EnsembleRewards, nullptr)
+    RK_ROW(gae, Gae, nullptr)
+    RK_ROW(discountedReturns, DiscountedReturns, nullptr)
+    RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
+    RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
+    RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
+};
+
+bool selected(const char* list, const char* op) {
+  if (!list || !*list) return true;
+  const std::string s = std::string(",") + list + ",";
+  return s.find(std::string(",") + op + ",") != std::string::npos;
+}
+
+}  // namespace
+
+int cuda_check() {
+  if (device_or_explain() == 0) return 0;
+  Ctx ctx;
+  const char* lim = std::getenv("RK_CUDA_CHECK_MAX_ELEMS");
+  if (lim) ctx.max_elems = std::atoll(lim);
+  ctx.quick = ctx.max_elems < 1000000;
+  const char* only = std::getenv("RK_CUDA_CHECK_OPS");
+  Tally t;
+  int rows = 0;
+  for (const OpRow& row : kOps) {
+    if (!selected(only, row.op)) continue;
+    ++rows;
+    const int before = t.passed + t.failed, failed_before = t.failed;
+    row.cases(ctx, t);
+    if (row.edges) row.edges(ctx, t);
+    std::printf("%s: %d cases, %d failed\n", row.op, t.passed + t.failed - before, t.failed - failed_before);
+  }
+  if (ctx.skipped) std::printf("(%d larger shapes skipped: RK_CUDA_CHECK_MAX_ELEMS=%s)\n", ctx.skipped, lim);
+  std::printf("(%d ops)\n", rows);
+  std::printf("%d passed, %d failed\n", t.passed, t.failed);
+  return t.failed || rows == 0 ? 1 : 0;
+}
+
+}  // namespace rkdriver
+#endif  // RK_WITH_CUDA
