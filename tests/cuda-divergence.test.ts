@@ -291,7 +291,7 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     // the kernel's own overlap check, through the Promise form: a gradient over the target
     const over = slots();
     over[6] = [dzt.ptr, n * v, F32];
-    await expect(nat.vocabDivergenceAsync(over, params(), null) as Promise<unknown>).rejects.toThrow(/grad \(overlaps target\)/);
+    await expect(nat.vocabDivergenceAsync(params(), null, ...over) as Promise<unknown>).rejects.toThrow(/grad \(overlaps target\)/);
     for (const a of [dz, dzt, div, grad, rowsI32]) a.free();
   });
 

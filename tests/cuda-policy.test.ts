@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { cuda, DeviceArray } from '../lib/cuda.js';
 import {
+  geoMeanPolicyLoss,
+  geoMeanPolicyLossAsync,
   klPenalty,
   klPenaltyAsync,
   policyLoss,
@@ -15,6 +17,8 @@ import {
   type KlEstimator,
   type PolicyLossResult,
   type DevicePolicyLossResult,
+  valueLoss,
+  valueLossAsync,
 } from '../lib/policy/index.js';
 import { expectClose, randn, rng } from './helpers.js';
 
@@ -302,6 +306,43 @@ describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
     } finally {
       freeAll();
     }
+  });
+});
+
+describe.skipIf(!available)('sequence ops (valueLoss, geoMeanPolicyLoss) on DeviceArrays', () => {
+  // The numbers over every option are the parity harness's (rk_driver cuda-check); here: the slot
+  // wiring, out buffers, Async, and the device-found mask error.
+  const B = 3, T = 5, n = B * T;
+  const a = randn(n, 1, 201), b = randn(n, 1, 202), c = randn(n, 1, 203);
+  const r = rng(204);
+  const mask = new Float32Array(n).map(() => (r() < 0.8 ? 0.5 + r() : 0));
+
+  it('valueLoss: the same numbers as the host path, into caller-owned out, sync and Async', async () => {
+    const host = valueLoss(a, b, c, mask, { seqLen: T, cliprangeValue: 0.3, aggregation: 'seq-mean-token-mean' });
+    const [da, db, dc, dm] = [a, b, c, mask].map((x) => cuda.upload(x));
+    const out = cuda.alloc('f32', n);
+    const dev = valueLoss(da, db, dc, dm, { seqLen: T, cliprangeValue: 0.3, aggregation: 'seq-mean-token-mean', out: { gradValues: out } });
+    expect(dev.gradValues).toBe(out);
+    expect(dev.loss).toBeCloseTo(host.loss, 12);
+    expect(dev.metrics.clipFraction).toBeCloseTo(host.metrics.clipFraction, 12);
+    expectClose(out.download(), host.gradValues, 1e-6, 1e-9, 'gradValues');
+    const asy = await valueLossAsync(da, db, dc, dm, { seqLen: T, cliprangeValue: 0.3, aggregation: 'seq-mean-token-mean' });
+    expect(asy.loss).toBe(dev.loss);
+    for (const x of [da, db, dc, dm, out, asy.gradValues]) x.free();
+  });
+
+  it('geoMeanPolicyLoss: per-sequence advantages, a u8 mask, and a bad f32 weight is the host RangeError', async () => {
+    const adv = randn(B, 1, 205);
+    const m8 = new Uint8Array(n).map((_, i) => (i % 4 ? 1 : 0));
+    const host = geoMeanPolicyLoss(a, b, adv, m8, { seqLen: T, epsilonLow: 0.3 });
+    const [da, db, dadv, dm] = [cuda.upload(a), cuda.upload(b), cuda.upload(adv), cuda.upload(m8)];
+    const dev = await geoMeanPolicyLossAsync(da, db, dadv, dm, { seqLen: T, epsilonLow: 0.3 });
+    expect(dev.loss).toBeCloseTo(host.loss, 12);
+    expectClose(dev.gradLogprobs.download(), host.gradLogprobs, 1e-6, 1e-9, 'gradLogprobs');
+    const bad = cuda.upload(mask.map((x, i) => (i === 7 ? -2 : x)));
+    expect(() => geoMeanPolicyLoss(da, db, dadv, bad, { seqLen: T })).toThrow(/mask\[7\]: expected a finite weight >= 0, received -2/);
+    expect(() => geoMeanPolicyLoss(da, b as never, dadv, dm, { seqLen: T })).toThrow(/oldLogprobs: expected a DeviceArray \(the log-probs are a DeviceArray/);
+    for (const x of [da, db, dadv, dm, bad, dev.gradLogprobs]) x.free();
   });
 });
 
