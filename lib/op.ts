@@ -83,33 +83,63 @@ export function flag(dflt: boolean): OptionSpec<boolean> {
 export type OptionSpecs = Record<string, OptionSpec<unknown>>;
 export type OptionValues<S extends OptionSpecs> = { [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
 
-/** Reads every declared option of `opts` in declaration order (`prefix.name` in messages). */
-const keyCache = new WeakMap<object, { keys: string[]; names: Map<string, string[]> }>();
-function keysOf(specs: object): { keys: string[]; names: Map<string, string[]> } {
-  let k = keyCache.get(specs);
-  if (!k) keyCache.set(specs, (k = { keys: Object.keys(specs), names: new Map() }));
-  return k;
+type Reader = (specs: OptionSpecs, opts: Record<string, unknown>, names: readonly string[]) => Record<string, unknown>;
+type Packer = (specs: OptionSpecs, values: Record<string, unknown>, p: Float64Array) => Float64Array;
+
+interface SpecCache {
+  keys: string[];
+  names: Map<string, string[]>;
+  /** The packed params, reused by every call: the native side copies them at the call, before any work. */
+  packed: Float64Array;
+  /** readOptions and packOptions for these specs, compiled once (one call site per option). */
+  read: Reader;
+  pack: Packer;
+}
+const keyCache = new WeakMap<object, SpecCache>();
+
+// The per-op reader and packer are generated once from the descriptor's own option names (never
+// from user input): straight-line code with one call site per option, so each stays monomorphic
+// and the small-call cost is what the checks themselves cost.
+function compile(specs: OptionSpecs, keys: string[]): { read: Reader; pack: Packer } {
+  const k = (key: string) => JSON.stringify(key);
+  const readBody = keys.map((key, i) => `o[${k(key)}] = s[${k(key)}].read(v[${k(key)}], n[${i}], o);`).join('\n');
+  const packBody = keys
+    .map((key, i) =>
+      specs[key].code === (identity as unknown) ? `p[${i}] = o[${k(key)}];` : `p[${i}] = s[${k(key)}].code(o[${k(key)}]);`,
+    )
+    .join('\n');
+  return {
+    read: new Function('s', 'v', 'n', `const o = {};\n${readBody}\nreturn o;`) as Reader,
+    pack: new Function('s', 'o', 'p', `${packBody}\nreturn p;`) as Packer,
+  };
 }
 
-export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string, unknown>, prefix = 'options'): OptionValues<S> {
-  const { keys, names } = keysOf(specs);
-  let full = names.get(prefix);
-  if (!full) names.set(prefix, (full = keys.map((k) => `${prefix}.${k}`)));
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) out[keys[i]] = specs[keys[i]].read(opts[keys[i]], full[i], out);
-  return out as OptionValues<S>;
-}
-
-/** The packed params of `values` in declaration order. */
-export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValues<S>): Float64Array {
-  const { keys } = keysOf(specs);
-  const p = new Float64Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const spec = specs[keys[i]];
-    const v = (values as Record<string, unknown>)[keys[i]];
-    p[i] = spec.code === (identity as unknown) ? (v as number) : spec.code(v);
+function keysOf(specs: OptionSpecs): SpecCache {
+  let c = keyCache.get(specs);
+  if (!c) {
+    const keys = Object.keys(specs);
+    c = { keys, names: new Map(), packed: new Float64Array(keys.length), ...compile(specs, keys) };
+    keyCache.set(specs, c);
   }
-  return p;
+  return c;
+}
+
+/** Reads every declared option of `opts` in declaration order (`prefix.name` in messages). */
+export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string, unknown>, prefix = 'options'): OptionValues<S> {
+  const c = keysOf(specs);
+  let full = c.names.get(prefix);
+  if (!full) c.names.set(prefix, (full = c.keys.map((key) => `${prefix}.${key}`)));
+  return c.read(specs, opts, full) as OptionValues<S>;
+}
+
+/**
+ * The packed params of `values` in declaration order. The buffer is the op's own and is rewritten by
+ * its next call: every native decoder (native/binding/ops/) copies the params into its argument
+ * struct when called, before any work starts (also for Async calls), so nothing reads it later.
+ */
+export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValues<S>): Float64Array {
+  const c = keysOf(specs);
+  return c.pack(specs, values as Record<string, unknown>, c.packed);
 }
 
 // ---- arrays: one reader for host TypedArrays and DeviceArrays -----------------------------------
@@ -145,12 +175,14 @@ const typeNames = (types: readonly SlotType[]) =>
 export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
   specs: S;
   names: readonly string[];
-  index: Readonly<Record<string, number>>;
+  index: ReadonlyMap<string, number>;
+  /** The scalar buffer of sync calls, reused (its values are read out before the call returns). */
+  scalars?: Float64Array;
 }
 export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
   const names = Object.keys(specs);
-  const index: Record<string, number> = {};
-  names.forEach((k, i) => (index[k] = i));
+  const index = new Map<string, number>();
+  names.forEach((k, i) => index.set(k, i));
   return { specs, names, index };
 }
 
@@ -160,16 +192,20 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   /** DeviceArrays this call allocated (freed if the call fails). */
   readonly allocated: DeviceArray[] = [];
   readonly specs: S;
-  private readonly index: Readonly<Record<string, number>>;
+  private readonly index: ReadonlyMap<string, number>;
   private readonly names: readonly string[];
+  private readonly layout: SlotLayout<S>;
 
   constructor(
     readonly device: boolean,
     layout: SlotLayout<S> | S,
     /** Why a host array is refused on the device path (and vice versa): "the log-probs are a DeviceArray". */
     private readonly mixWhat: string,
+    /** An Async call: its buffers must outlive the call, so nothing is reused. */
+    readonly async = false,
   ) {
     const l = 'names' in layout && Array.isArray((layout as SlotLayout<S>).names) ? (layout as SlotLayout<S>) : slotLayout(layout as S);
+    this.layout = l;
     this.specs = l.specs;
     this.index = l.index;
     this.names = l.names;
@@ -178,6 +214,18 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
 
   private mixText(): string {
     return `${this.mixWhat}; host and device arrays cannot be mixed in one call`;
+  }
+
+  /**
+   * The Float64Array the kernel writes `n` scalar results into. A sync call reuses the op's own (the
+   * result is read out of it before the call returns, and a reused buffer spares the N-API layer
+   * moving a new small array off the JS heap on every call); an Async call gets a new one.
+   */
+  scalars(n: number): Float64Array {
+    if (this.async) return new Float64Array(new ArrayBuffer(8 * n));
+    let s = this.layout.scalars;
+    if (s === undefined || s.length !== n) s = this.layout.scalars = new Float64Array(new ArrayBuffer(8 * n));
+    return s;
   }
 
   /** rejectDevice for obj[k] of every key k, named `${prefix}.${k}` (the name is built only to throw). */
@@ -236,7 +284,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     if (length !== undefined && a.length !== length) {
       throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);
     }
-    this.slots[this.index[slot]] = a;
+    this.slots[this.index.get(slot)!] = a;
     return a as T;
   }
 
@@ -261,13 +309,13 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     } else {
       a = new HOST_CTOR[t](length);
     }
-    this.slots[this.index[slot]] = a;
+    this.slots[this.index.get(slot)!] = a;
     return a as T;
   }
 
   /** Stores an array the facade made itself (a converted buffer, a packed copy). */
   set(slot: keyof S & string, a: Buf | null): void {
-    this.slots[this.index[slot]] = a;
+    this.slots[this.index.get(slot)!] = a;
   }
 
   /** Frees the outputs this call allocated (when it failed). */
@@ -391,51 +439,58 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
   const syncName = d.name;
   const asyncName = `${d.name}Async`;
   const layout = slotLayout(d.slots);
-  // Reads the call's arrays (host or device by args[at]) and answers a local call; otherwise gives
-  // the native function `name` to run. What prepare allocated is freed when it throws.
-  const start = <F>(args: A, name: string) => {
-    const device = args[at] instanceof DeviceArray;
-    const io = new Io(device, layout, d.mix);
-    let p: Prepared<R>;
+  // A fixed-arity caller (params, scalars, then every slot): a direct call, no spread per call.
+  const call = new Function(
+    'f', 'p', 's', 'a',
+    `return f(p, s${layout.names.map((_, i) => `, a[${i}]`).join('')});`,
+  ) as (f: NativeOp | NativeOpAsync, p: Float64Array | null, s: Float64Array | null, a: unknown[]) => undefined | Promise<undefined>;
+  let cpuSync: NativeOp | undefined, cpuAsync: NativeOpAsync | undefined;
+  // Reads the call's arrays (host or device by args[at]); what prepare allocated is freed when it throws.
+  const prepare = (io: Io<S>, args: A): Prepared<R> => {
     try {
-      p = d.prepare(io, ...args);
+      return d.prepare(io, ...args);
     } catch (err) {
       io.release();
       throw err;
     }
-    if (p.local) {
-      p.local();
-      return { io, p, fn: null };
-    }
-    return { io, p, fn: (device ? cudaNative(name)[name] : cpu()[name]) as F };
   };
   const sync = (...args: A): R => {
-    const { io, p, fn } = start<NativeOp>(args, syncName);
-    if (fn) {
-      try {
-        fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
-      } catch (err) {
-        io.release();
-        throw err;
-      }
+    const device = args[at] instanceof DeviceArray;
+    const io = new Io(device, layout, d.mix, false);
+    const p = prepare(io, args);
+    if (p.local) {
+      p.local();
+      return p.finish();
+    }
+    const fn = device ? (cudaNative(syncName)[syncName] as NativeOp) : (cpuSync ??= cpu()[syncName] as NativeOp);
+    try {
+      call(fn, p.params ?? null, p.scalars ?? null, io.nativeSlots());
+    } catch (err) {
+      io.release();
+      throw err;
     }
     return p.finish();
   };
   const async = async (...args: A): Promise<R> => {
-    const { io, p, fn } = start<NativeOpAsync>(args, asyncName);
-    if (fn) {
-      // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
-      const held = io.deviceArrays();
-      holdDeviceArrays(held, 1);
-      try {
-        await fn(p.params ?? null, p.scalars ?? null, ...io.nativeSlots());
-      } catch (err) {
-        holdDeviceArrays(held, -1);
-        io.release();
-        throw err;
-      }
-      holdDeviceArrays(held, -1);
+    const device = args[at] instanceof DeviceArray;
+    const io = new Io(device, layout, d.mix, true);
+    const p = prepare(io, args);
+    if (p.local) {
+      p.local();
+      return p.finish();
     }
+    const fn = device ? (cudaNative(asyncName)[asyncName] as NativeOpAsync) : (cpuAsync ??= cpu()[asyncName] as NativeOpAsync);
+    // The DeviceArrays stay referenced (and free() refuses) until the Promise settles.
+    const held = io.deviceArrays();
+    holdDeviceArrays(held, 1);
+    try {
+      await call(fn, p.params ?? null, p.scalars ?? null, io.nativeSlots());
+    } catch (err) {
+      holdDeviceArrays(held, -1);
+      io.release();
+      throw err;
+    }
+    holdDeviceArrays(held, -1);
     return p.finish();
   };
   const typed = <HA extends unknown[], HR, DA extends unknown[], DR>() => ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;

@@ -77,7 +77,7 @@ export function defineSeqOp<O extends Record<string, OptionSpec<unknown>>, M ext
         if (!spec.grads.includes(k)) throw new TypeError(`options.out.${k}: not an output of ${spec.name} (outputs: ${spec.grads.join(', ')})`);
       }
       const grads = spec.grads.map((g) => io.out(g, out[g], `options.out.${g}`, n));
-      const sc = new Float64Array(scalars.length);
+      const sc = io.scalars(scalars.length);
       return {
         params: packOptions(options, read),
         scalars: sc,

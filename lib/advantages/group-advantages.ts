@@ -238,7 +238,7 @@ const op = defineOp({
       io.set('rewardWeights', weights);
     }
 
-    const scalars = new Float64Array(1);
+    const scalars = io.scalars(1);
     const small = !io.device && takesSmallPath(n, groupSize, estimator, multi);
     return {
       params: small ? null : packOptions(GROUP_OPTIONS, o.values),

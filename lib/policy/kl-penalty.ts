@@ -67,7 +67,7 @@ const op = defineOp({
     if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
     const kl = io.out('kl', out.kl, 'options.out.kl', n);
     const grad = io.out('grad', out.grad, 'options.out.grad', n);
-    const scalars = new Float64Array(1);
+    const scalars = io.scalars(1);
     return {
       params: packOptions(KL_OPTIONS, values),
       scalars,

@@ -207,7 +207,7 @@ const op = defineOp({
     }
     const gradLogprobs = io.out('gradLogprobs', out.gradLogprobs, 'options.out.gradLogprobs', n);
     const gradEntropy = entropy ? io.out('gradEntropy', out.gradEntropy, 'options.out.gradEntropy', n) : null;
-    const scalars = new Float64Array(POLICY_METRICS.length);
+    const scalars = io.scalars(POLICY_METRICS.length);
     return {
       params: packOptions(POLICY_OPTIONS, values),
       scalars,

@@ -28,8 +28,29 @@ export function lossOutputs<R>(
   metrics: (s: Float64Array) => object,
 ): { scalars: Float64Array; finish: () => R } {
   const given = optionsObject<Record<string, unknown>>(out, 'options.out', false);
-  const result: Record<string, unknown> = {};
-  for (const k of keys) result[k] = io.out(k, given[k], `options.out.${k}`, length(k));
-  const scalars = new Float64Array(scalarCount);
-  return { scalars, finish: () => ({ loss: scalars[0], ...result, metrics: metrics(scalars) }) as R };
+  const names = outNames(keys);
+  const arrays = new Array<unknown>(keys.length);
+  for (let i = 0; i < keys.length; i++) arrays[i] = io.out(keys[i], given[keys[i]], names[i], length(keys[i]));
+  const scalars = io.scalars(scalarCount);
+  const build = resultOf(keys);
+  return { scalars, finish: () => build(scalars[0], arrays, metrics(scalars)) as R };
 }
+
+const namesCache = new WeakMap<readonly string[], string[]>();
+const outNames = (keys: readonly string[]) => {
+  let n = namesCache.get(keys);
+  if (!n) namesCache.set(keys, (n = keys.map((k) => `options.out.${k}`)));
+  return n;
+};
+
+type Build = (loss: number, arrays: unknown[], metrics: object) => object;
+const buildCache = new WeakMap<readonly string[], Build>();
+/** { loss, <keys...>, metrics } built by straight-line code (one object shape per op), compiled once from our own key names. */
+const resultOf = (keys: readonly string[]): Build => {
+  let b = buildCache.get(keys);
+  if (!b) {
+    const fields = keys.map((k, i) => `${JSON.stringify(k)}: a[${i}]`).join(', ');
+    buildCache.set(keys, (b = new Function('l', 'a', 'm', `return { loss: l, ${fields}, metrics: m };`) as Build));
+  }
+  return b;
+};
