@@ -171,19 +171,42 @@ type HostBuf = Exclude<Buf, DeviceArray>;
 const typeNames = (types: readonly SlotType[]) =>
   types.map((t) => HOST_CTOR[t].name).join(types.length > 2 ? ', ' : ' or ');
 
+interface SlotInfo {
+  index: number;
+  spec: SlotSpec;
+}
+
 /** What Io needs of a descriptor's slots, computed once per op. */
 export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
   specs: S;
   names: readonly string[];
   index: ReadonlyMap<string, number>;
+  /** Per slot name: its index and spec (one lookup per array read). */
+  slots: ReadonlyMap<string, SlotInfo>;
   /** The scalar buffer of sync calls, reused (its values are read out before the call returns). */
   scalars?: Float64Array;
 }
 export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
   const names = Object.keys(specs);
   const index = new Map<string, number>();
-  names.forEach((k, i) => index.set(k, i));
-  return { specs, names, index };
+  const slots = new Map<string, SlotInfo>();
+  names.forEach((k, i) => {
+    index.set(k, i);
+    slots.set(k, { index: i, spec: specs[k] });
+  });
+  return { specs, names, index, slots };
+}
+
+type FirstDevice = (obj: object, D: typeof DeviceArray) => number;
+const firstDeviceCache = new WeakMap<readonly string[], FirstDevice>();
+/** The index of the first key whose value is a DeviceArray, or -1: straight-line code compiled once per key list. */
+function firstDevice(keys: readonly string[]): FirstDevice {
+  let f = firstDeviceCache.get(keys);
+  if (!f) {
+    const body = keys.map((k, i) => `if (o[${JSON.stringify(k)}] instanceof D) return ${i};`).join('\n');
+    firstDeviceCache.set(keys, (f = new Function('o', 'D', `${body}\nreturn -1;`) as FirstDevice));
+  }
+  return f;
 }
 
 /** Reads the arrays of one call: host TypedArrays or, on the device path, DeviceArrays. */
@@ -230,11 +253,9 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
 
   /** rejectDevice for obj[k] of every key k, named `${prefix}.${k}` (the name is built only to throw). */
   rejectDevices(obj: unknown, keys: readonly string[], prefix: string): void {
-    if (this.device || obj === null || typeof obj !== 'object') return;
-    for (let i = 0; i < keys.length; i++) {
-      const v = (obj as Record<string, unknown>)[keys[i]];
-      if (v instanceof DeviceArray) this.rejectDevice(v, `${prefix}.${keys[i]}`);
-    }
+    if (this.device || obj === null || typeof obj !== 'object' || keys.length === 0) return;
+    const i = firstDevice(keys)(obj, DeviceArray);
+    if (i >= 0) this.rejectDevice((obj as Record<string, unknown>)[keys[i]], `${prefix}.${keys[i]}`);
   }
 
   /** On the host path, a TypeError when `value` is a DeviceArray. */
@@ -249,7 +270,8 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
    * `types`), of length `length` when given. Stored in the slot unless `store` is false.
    */
   read<T extends Buf = Buf>(slot: keyof S & string, value: unknown, name: string, length?: number, types?: readonly SlotType[]): T {
-    const spec = this.specs[slot];
+    const info = this.layout.slots.get(slot)!;
+    const spec = info.spec;
     const allowed = types ?? spec.types;
     let a: Buf;
     if (this.device) {
@@ -284,7 +306,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     if (length !== undefined && a.length !== length) {
       throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);
     }
-    this.slots[this.index.get(slot)!] = a;
+    this.slots[info.index] = a;
     return a as T;
   }
 

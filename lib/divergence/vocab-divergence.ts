@@ -100,6 +100,9 @@ const FLAGS = { gradient: flag(false), inPlace: flag(false) };
 type Args = [logits: unknown, targetLogits: unknown, options: unknown];
 type Out = { divergence?: unknown; gradient?: unknown };
 
+const DIV_OPTION_ARRAYS = ['labels', 'mask', 'gradOutput'] as const;
+const DIV_OUTS = ['divergence', 'gradient'] as const;
+
 const op = defineOp({
   name: 'vocabDivergence',
   mix: LOGITS_MIX,
@@ -115,7 +118,7 @@ const op = defineOp({
   },
   options: DIVERGENCE_OPTIONS,
   prepare(io, ...[logits, targetLogits, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], ['labels', 'mask', 'gradOutput'], ['divergence', 'gradient']);
+    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], DIV_OPTION_ARRAYS, DIV_OUTS);
     const l = readLogits(io, logits, opts);
     const { dtype, vocab } = l;
     let rows: number;

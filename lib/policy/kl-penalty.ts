@@ -45,6 +45,9 @@ export interface DeviceKlPenaltyResult {
 
 const KL_OPTIONS = { estimator: enumOf(ESTIMATORS, 'k3') };
 
+const KL_OPTION_ARRAYS = ['mask'] as const;
+const KL_OUTS = ['kl', 'grad'] as const;
+
 const op = defineOp({
   name: 'klPenalty',
   mix: LOGPROBS_MIX,
@@ -58,7 +61,7 @@ const op = defineOp({
   options: KL_OPTIONS,
   scalars: ['mean'],
   prepare(io, ...[logprobs, refLogprobs, options]: [logprobs: unknown, refLogprobs: unknown, options: unknown]) {
-    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], ['mask'], ['kl', 'grad']);
+    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], KL_OPTION_ARRAYS, KL_OUTS);
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     io.read('refLogprobs', refLogprobs, 'refLogprobs', n);
     const values = readOptions(KL_OPTIONS, opts);

@@ -163,6 +163,9 @@ export function hostMaskCheck(device: boolean, mask: unknown, name: string, orNu
 
 type Args = [logprobs: unknown, oldLogprobs: unknown, advantages: unknown, mask: unknown, options: unknown];
 
+const POLICY_OPTION_ARRAYS = ['refLogprobs', 'entropy'] as const;
+const POLICY_OUTS = ['gradLogprobs', 'gradEntropy'] as const;
+
 const op = defineOp({
   name: 'policyLoss',
   mix: LOGPROBS_MIX,
@@ -181,7 +184,7 @@ const op = defineOp({
   prepare(io, ...[logprobs, oldLogprobs, advantages, mask, options]: Args) {
     const { opts, out } = openOptions(
       io, options, true, [[oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
-      ['refLogprobs', 'entropy'], ['gradLogprobs', 'gradEntropy'],
+      POLICY_OPTION_ARRAYS, POLICY_OUTS,
     );
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);

@@ -71,6 +71,8 @@ const KTO_OPTIONS = {
 
 const KTO_OUTS = ['losses', 'rewards', 'grad'] as const;
 
+const KTO_OPTION_ARRAYS = ['desirable', 'refLogps'] as const;
+
 const op = defineOp({
   name: 'ktoLoss',
   mix: PREFERENCE_MIX,
@@ -85,7 +87,7 @@ const op = defineOp({
   options: KTO_OPTIONS,
   scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
   prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
-    const { opts } = openOptions(io, options, true, [], ['desirable', 'refLogps'], KTO_OUTS);
+    const { opts } = openOptions(io, options, true, [], KTO_OPTION_ARRAYS, KTO_OUTS);
     const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
     if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
     io.read('desirable', opts.desirable, 'options.desirable', n);

@@ -188,6 +188,8 @@ function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unkno
 
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
+const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'] as const;
+
 const op = defineOp({
   name: 'preferenceLoss',
   mix: PREFERENCE_MIX,
@@ -211,7 +213,7 @@ const op = defineOp({
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
     const { opts } = openOptions(
       io, options, false, [[rejectedLogps, 'rejectedLogps']],
-      ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'], PAIR_OUTS,
+      PREFERENCE_OPTION_ARRAYS, PAIR_OUTS,
     );
     const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;

@@ -94,6 +94,8 @@ const TOKEN_INPUTS = ['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards'
 
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
+const TGDPO_OPTION_ARRAYS = [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'] as const;
+
 const op = defineOp({
   name: 'tokenWeightedDpoLoss',
   mix: PREFERENCE_MIX,
@@ -115,7 +117,7 @@ const op = defineOp({
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'], PAIR_OUTS);
+    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS);
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {

@@ -30,23 +30,49 @@ bool HostType(napi_typedarray_type t, SlotType* out) {
 
 Slot HostSlot(Napi::Env env, napi_value v, const char* name) {
   Slot s;
-  // One napi_get_typedarray_info call gives the type, the length and the first element's address
-  // (node-addon-api's accessors would make one call each).
-  napi_typedarray_type type;
-  size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+  size_t bytes = 0;
+  // napi_get_buffer_info takes any ArrayBufferView: the first element's address and the byte length.
+  if (napi_get_buffer_info(env, v, &data, &bytes) != napi_ok) {
     napi_valuetype t = napi_undefined;
     napi_typeof(env, v, &t);
     if (t == napi_null || t == napi_undefined) return s;
     throw Napi::TypeError::New(env, std::string(name) + ": expected a TypedArray or null");
   }
-  if (!HostType(type, &s.type)) throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray type");
-  if (length > 0 && data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
-  s.length = length;
+  if (bytes > 0 && data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached");
   s.data = data;
+  s.bytes = bytes;
+  s.value = v;
   s.present = true;
   return s;
+}
+
+size_t SlotTypeSize(SlotType t) {
+  switch (t) {
+    case SlotType::F32: case SlotType::I32: return 4;
+    case SlotType::U16: return 2;
+    case SlotType::U8: return 1;
+    case SlotType::F64: return 8;
+  }
+  return 1;
+}
+
+// Settles a host slot's element type: `types`' only one, or the array's own when several are allowed.
+void Settle(Napi::Env env, Slot& s, std::initializer_list<SlotType> types, const char* name) {
+  if (s.typed || !s.present) return;
+  if (types.size() == 1) {
+    s.type = *types.begin();
+  } else {
+    napi_typedarray_type t;
+    size_t len = 0;
+    if (napi_get_typedarray_info(env, s.value, &t, &len, nullptr, nullptr, nullptr) != napi_ok || !HostType(t, &s.type))
+      throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray type");
+  }
+  const size_t size = SlotTypeSize(s.type);
+  if (s.bytes % size != 0)
+    throw Napi::RangeError::New(env, std::string(name) + ": expected a whole number of " + std::to_string(size) + "-byte elements");
+  s.length = s.bytes / size;
+  s.typed = true;
 }
 
 Slot DeviceSlot(Napi::Env env, napi_value raw, const char* name) {
@@ -68,6 +94,7 @@ Slot DeviceSlot(Napi::Env env, napi_value raw, const char* name) {
   s.data = reinterpret_cast<void*>(static_cast<uintptr_t>(ptr));
   s.length = static_cast<size_t>(len);
   s.type = static_cast<SlotType>(static_cast<int>(type));
+  s.typed = true;
   if (s.length > 0 && s.data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": null device pointer with a nonzero length");
   s.present = true;
   return s;
@@ -113,9 +140,10 @@ OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const
 }
 
 const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t want) const {
-  const Slot& s = slots[static_cast<size_t>(i)];
+  Slot& s = slots[static_cast<size_t>(i)];
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
+  Settle(env, s, types, name);
   bool ok = false;
   for (SlotType t : types) ok = ok || s.type == t;
   if (!ok) {

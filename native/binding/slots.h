@@ -22,16 +22,23 @@ enum class SlotType : int { F32 = 0, U16 = 1, I32 = 2, U8 = 3, F64 = 4 };
 
 struct Slot {
   void* data = nullptr;
-  size_t length = 0;  // elements
+  size_t length = 0;  // elements (once typed)
   SlotType type = SlotType::F32;
   bool present = false;
+  // A host slot is read as (address, byte length), the one N-API call that does not walk the list of
+  // TypedArray kinds; its element type is settled by Need/Maybe: the expected type where the decoder
+  // accepts one (bounds come from the byte length, so any view stays memory-safe), the array's own
+  // where it accepts several.
+  bool typed = false;
+  size_t bytes = 0;
+  napi_value value = nullptr;
   template <typename T> T* as() const { return static_cast<T*>(data); }
 };
 
 struct OpArgs {
   Napi::Env env;
   static constexpr size_t kMaxSlots = 24;
-  Slot slots[kMaxSlots];             // inline: no allocation per call
+  mutable Slot slots[kMaxSlots];     // inline: no allocation per call
   size_t num_slots = 0;
   const char* const* names = nullptr;  // the slot names (layout.gen.h), for messages
   const double* params = nullptr;
