@@ -25,6 +25,13 @@ using core::pair_loss;
 // Fixed-order reduction of per-block partials.
 struct Partial {
   double loss = 0, acc = 0, margin = 0, extra = 0;
+  Partial& operator+=(const Partial& o) {
+    loss += o.loss;
+    acc += o.acc;
+    margin += o.margin;
+    extra += o.extra;
+    return *this;
+  }
 };
 
 }  // namespace
@@ -114,19 +121,13 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
       const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
       for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
         const core::PairSums r = core::store_pair(o, i, pair_loss(inp, p, i), inv_n);
-        s.loss += r.loss;
-        s.acc += r.acc;
-        s.margin += r.margin;
+        s += Partial{r.loss, r.acc, r.margin, 0};
       }
       parts[b] = s;
     }
   });
   Partial t;
-  for (const Partial& s : parts) {
-    t.loss += s.loss;
-    t.acc += s.acc;
-    t.margin += s.margin;
-  }
+  for (const Partial& s : parts) t += s;
   out.loss = t.loss * inv_n;
   out.reward_accuracy = t.acc * inv_n;
   out.reward_margin = t.margin * inv_n;
@@ -151,21 +152,13 @@ Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* d
       const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
       for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
         const core::KtoSums k = core::store_kto(i, logp, ref, desirable, p, inv_n, out.losses, out.rewards, out.grad);
-        s.loss += k.loss;
-        s.acc += k.des;
-        s.margin += k.undes;
-        s.extra += k.ndes;
+        s += Partial{k.loss, k.des, k.undes, k.ndes};
       }
       parts[b] = s;
     }
   });
   Partial t;
-  for (const Partial& s : parts) {
-    t.loss += s.loss;
-    t.acc += s.acc;
-    t.margin += s.margin;
-    t.extra += s.extra;
-  }
+  for (const Partial& s : parts) t += s;
   const double nd = t.extra, nu = static_cast<double>(n) - t.extra;
   out.loss = t.loss * inv_n;
   out.desirable_reward_mean = nd > 0 ? t.acc / nd : std::numeric_limits<double>::quiet_NaN();
