@@ -47,10 +47,14 @@ class KernelWorker : public Napi::AsyncWorker {
   void Execute() override { message_ = fn_(); }
   void OnOK() override {
     Napi::Env env = Env();
-    if (message_.empty()) deferred_.Resolve(env.Undefined());
-    else deferred_.Reject(Napi::RangeError::New(env, message_).Value());
+    SettlePromise(env, [&] {
+      if (message_.empty()) deferred_.Resolve(env.Undefined());
+      else deferred_.Reject(Napi::RangeError::New(env, message_).Value());
+    });
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    SettlePromise(Env(), [&] { deferred_.Reject(e.Value()); });
+  }
 
  private:
   KernelFn fn_;
@@ -60,6 +64,18 @@ class KernelWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+bool CanRunJs(napi_env env) {
+  // Node-API calls that may run JS answer napi_pending_exception (napi_cannot_run_js from
+  // Node-API 10) once the environment cannot run JS any more, though no exception is pending;
+  // napi_strict_equals is such a call, without side effects.
+  bool pending = false;
+  napi_value undefined = nullptr;
+  bool same = false;
+  return napi_is_exception_pending(env, &pending) == napi_ok && !pending &&
+         napi_get_undefined(env, &undefined) == napi_ok &&
+         napi_strict_equals(env, undefined, undefined, &same) == napi_ok;
+}
 
 Registrar::Registrar(const char* name, InitFn fn) { Registry().emplace_back(name, fn); }
 

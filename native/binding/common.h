@@ -62,6 +62,23 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
 using KernelFn = std::function<std::string()>;
 Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
 
+// Settles an AsyncWorker's Promise from OnOK/OnError: `settle()` resolves or rejects it. An
+// environment that is going away (a worker terminated while its call ran: its loop still completes
+// the work it had queued) can no longer run JS and Node-API refuses to settle there; nothing can
+// observe that Promise any more, so it gets no settlement and nothing throws (an exception out of
+// OnOK/OnError would abort the whole process). Checked first (CanRunJs), and a refusal that races
+// with a termination begun on another thread is caught.
+bool CanRunJs(napi_env env);
+template <class Settle>
+void SettlePromise(napi_env env, Settle&& settle) noexcept {
+  if (!CanRunJs(env)) return;
+  try {
+    settle();
+  } catch (const Napi::Error&) {
+    // Only a dying environment refuses a settlement; there is no one left to tell.
+  }
+}
+
 // The message for a kernel status (empty when ok).
 std::string StatusMessage(const rk::Status& st, int64_t vocab);
 // The message of a bad f32 mask weight w at mask[index] (negative or not finite), as the host facade

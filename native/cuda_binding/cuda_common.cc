@@ -66,12 +66,17 @@ class DeviceWorker : public Napi::AsyncWorker {
         bad_target_(std::move(bad_target)), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { result_ = fn_(); }
+  // A worker terminated mid-call leaves no one to settle for (rkb::SettlePromise).
   void OnOK() override {
     Napi::Env env = Env();
-    if (result_.ok()) deferred_.Resolve(env.Undefined());
-    else deferred_.Reject(ResultError(env, result_, bad_target_).Value());
+    rkb::SettlePromise(env, [&] {
+      if (result_.ok()) deferred_.Resolve(env.Undefined());
+      else deferred_.Reject(ResultError(env, result_, bad_target_).Value());
+    });
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    rkb::SettlePromise(Env(), [&] { deferred_.Reject(e.Value()); });
+  }
 
  private:
   DeviceFn fn_;
