@@ -3,6 +3,7 @@
 #include "slots.h"
 
 #include <cmath>
+#include <new>
 
 namespace rkb {
 namespace {
@@ -127,13 +128,38 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
   return static_cast<int64_t>(d);
 }
 
+std::string CallName(const Napi::CallbackInfo& info, bool async) {
+  const char* name = static_cast<const char*>(info.Data());
+  return std::string(name ? name : "reward-kernels") + (async ? "Async" : "");
+}
+
+void ThrowNamed(Napi::Env env, const char* name, bool async, const std::exception* e) {
+  const std::string call = std::string(name ? name : "reward-kernels") + (async ? "Async" : "");
+  if (dynamic_cast<const std::bad_alloc*>(e)) throw Napi::RangeError::New(env, call + ": out of memory");
+  throw Napi::Error::New(env, call + ": " + e->what());
+}
+
+namespace {
+// On the libuv pool a std::bad_alloc would reject with a bare "std::bad_alloc"; name the call.
+KernelFn NameOutOfMemory(KernelFn fn, std::string call) {
+  return [fn = std::move(fn), call = std::move(call)]() -> std::string {
+    try {
+      return fn();
+    } catch (const std::bad_alloc&) {
+      return call + ": out of memory";
+    }
+  };
+}
+}  // namespace
+
 Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn) {
   Napi::Env env = info.Env();
   if (!async) {
-    std::string msg = fn();
+    std::string msg = fn();  // a std::exception goes on to ExportOp's NameFailures
     if (!msg.empty()) throw Napi::RangeError::New(env, msg);
     return env.Undefined();
   }
+  fn = NameOutOfMemory(std::move(fn), CallName(info, true));
   std::vector<Napi::ObjectReference> keep = KeepAlive(info);
   auto* w = new KernelWorker(env, std::move(fn), std::move(keep));
   Napi::Promise p = w->Promise();

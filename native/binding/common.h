@@ -6,6 +6,7 @@
 #pragma once
 #include <napi.h>
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <utility>
@@ -24,11 +25,37 @@ struct Registrar {
 
 // An op's entry point: F(info, async) runs the op now (sync) or returns a Promise (async).
 using OpFn = Napi::Value (*)(const Napi::CallbackInfo&, bool);
-// Exports F as `name` (sync) and `name + "Async"` (Promise).
+// Runs `body()` for the JS call `name` (+ "Async" when async). A C++ exception other than
+// Napi::Error would escape into Node-API and abort the process; here a std::bad_alloc becomes a
+// RangeError "<call>: out of memory" and any other std::exception an Error "<call>: <what>".
+template <class Body>
+Napi::Value NameFailures(Napi::Env env, const char* name, bool async, Body&& body);
+[[noreturn]] void ThrowNamed(Napi::Env env, const char* name, bool async, const std::exception* e);
+// The JS name of an op call (its ExportOp name is each function's data), for failure messages.
+std::string CallName(const Napi::CallbackInfo& info, bool async);
+
+// Exports F as `name` (sync) and `name + "Async"` (Promise). `name` must be a string with static
+// storage (a literal): it is each function's data, by which failures name the call.
 template <OpFn F>
 void ExportOp(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, false); }));
-  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return F(i, true); }));
+  void* data = const_cast<char*>(name);
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return NameFailures(i.Env(), static_cast<const char*>(i.Data()), false, [&] { return F(i, false); });
+  }, nullptr, data));
+  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return NameFailures(i.Env(), static_cast<const char*>(i.Data()), true, [&] { return F(i, true); });
+  }, nullptr, data));
+}
+
+template <class Body>
+Napi::Value NameFailures(Napi::Env env, const char* name, bool async, Body&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    ThrowNamed(env, name, async, &e);
+  }
 }
 // A family's ops are listed once, in its decoder header ops/<family>.h, as an X-macro of
 // X(jsName, EntryPoint) entries (e.g. RK_POLICY_OPS). Each addon defines entry points of those names
@@ -58,7 +85,8 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
 
 // Runs `fn` now (sync) or on the libuv pool returning a Promise (async). In the async form the
 // arrays in info are kept alive until the Promise settles. `fn` returns a message: empty on
-// success, otherwise the text of a RangeError.
+// success, otherwise the text of a RangeError. A std::bad_alloc out of `fn` is the call's
+// "out of memory" RangeError in both forms (sync: thrown on through ExportOp's NameFailures).
 using KernelFn = std::function<std::string()>;
 Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
 

@@ -37,13 +37,22 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rk::read_bandwidth_gbs(static_cast<size_t>(bytes), static_cast<int>(reps)));
 }
 
+// Exports F as `name`; failures name `call`, the facade's function (a bad_alloc of the bandwidth
+// probe's buffer, a thread the pool cannot start: rkb::NameFailures).
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name, const char* call) {
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return rkb::NameFailures(info.Env(), static_cast<const char*>(info.Data()), false, [&] { return F(info); });
+  }, nullptr, const_cast<char*>(call)));
+}
+
 void InitRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
-  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
-  exports.Set("defaultNumThreads", Napi::Function::New(env, DefaultNumThreads));
-  exports.Set("simdInfo", Napi::Function::New(env, SimdInfo));
-  exports.Set("setSimd", Napi::Function::New(env, SetSimd));
-  exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth));
+  Export<SetNumThreads>(env, exports, "setNumThreads", "setNumThreads");
+  Export<GetNumThreads>(env, exports, "getNumThreads", "getNumThreads");
+  Export<DefaultNumThreads>(env, exports, "defaultNumThreads", "defaultNumThreads");
+  Export<SimdInfo>(env, exports, "simdInfo", "simdLevel");
+  Export<SetSimd>(env, exports, "setSimd", "setSimdLevel");
+  Export<ReadBandwidth>(env, exports, "readBandwidth", "measureReadBandwidth");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,18 +53,24 @@ class Pool {
   Pool() { resize(default_num_threads()); }
   ~Pool() { stop_workers(); }
 
-  int size() {
-    std::lock_guard<std::mutex> job(job_mu_);
-    return nthreads_;
-  }
+  // Not behind job_mu_: another thread's long job does not hold this up.
+  int size() { return nthreads_.load(std::memory_order_relaxed); }
 
+  // Process-wide: every thread (worker threads of Node included) shares this pool. A resize waits
+  // for the job in progress, if any, to finish. When a thread cannot be started (std::system_error)
+  // the pool keeps the threads it has and the error goes on to the caller.
   void resize(int n) {
     std::lock_guard<std::mutex> job(job_mu_);
     stop_workers();
-    nthreads_ = std::max(1, n);
     stop_ = false;
     const uint64_t gen = generation_;  // stable: no job runs while job_mu_ is held
-    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
+    try {
+      for (int i = 1; i < std::max(1, n); ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
+    } catch (...) {
+      nthreads_.store(static_cast<int>(workers_.size()) + 1);
+      throw;
+    }
+    nthreads_.store(std::max(1, n));
   }
 
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -76,7 +83,7 @@ class Pool {
       return;
     }
     std::lock_guard<std::mutex> job(job_mu_);
-    if (nthreads_ == 1) {
+    if (workers_.empty()) {
       fn(0, n);
       return;
     }
@@ -87,6 +94,7 @@ class Pool {
       grain_ = grain;
       blocks_ = blocks;
       next_.store(0);
+      error_ = nullptr;
       active_ = static_cast<int>(workers_.size());
       ++generation_;
     }
@@ -97,6 +105,12 @@ class Pool {
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return active_ == 0; });
     fn_ = nullptr;
+    if (error_) {
+      std::exception_ptr e = std::move(error_);
+      error_ = nullptr;
+      lk.unlock();
+      std::rethrow_exception(e);  // on the caller: e.g. a std::bad_alloc becomes the call's error
+    }
   }
 
  private:
@@ -106,7 +120,15 @@ class Pool {
       if (b >= blocks_) break;
       int64_t begin = b * grain_;
       int64_t end = std::min(n_, begin + grain_);
-      (*fn_)(begin, end);
+      try {
+        (*fn_)(begin, end);
+      } catch (...) {
+        // Escaping a pool thread would abort the process: the first error is kept for the caller
+        // and the blocks not yet started are skipped.
+        std::lock_guard<std::mutex> lk(err_mu_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(blocks_);
+      }
     }
   }
 
@@ -144,13 +166,15 @@ class Pool {
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
-  int nthreads_ = 1;
+  std::atomic<int> nthreads_{1};
   bool stop_ = false;
   uint64_t generation_ = 0;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, grain_ = 1, blocks_ = 0;
   std::atomic<int64_t> next_{0};
   int active_ = 0;
+  std::mutex err_mu_;
+  std::exception_ptr error_;  // the job's first exception (guarded by err_mu_ while it runs)
 };
 
 Pool& pool() {
