@@ -58,9 +58,12 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
 
 // Runs `fn` now (sync) or on the libuv pool returning a Promise (async). In the async form the
 // arrays in info are kept alive until the Promise settles. `fn` returns a message: empty on
-// success, otherwise the text of a RangeError.
+// success, otherwise the text of a RangeError. `done` (optional, async form): runs on the main
+// thread when `fn` has returned, before the Promise settles (OpArgs::Done copies the outputs of a
+// HostSnapshot back); in the sync form it runs right after `fn`.
 using KernelFn = std::function<std::string()>;
-Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
+using Completion = std::function<void(Napi::Env)>;
+Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn, Completion done = nullptr);
 
 // The message for a kernel status (empty when ok).
 std::string StatusMessage(const rk::Status& st, int64_t vocab);

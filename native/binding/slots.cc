@@ -1,10 +1,104 @@
 // The op protocol's decoding (slots.h), shared by the CPU and the CUDA addon.
 #include "slots.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <new>
 
 namespace rkb {
+
+// The native copies of an Async host call (slots.h): blocks of memory the slots point into, and what
+// to copy back on the main thread when the kernel is done.
+class HostSnapshot {
+ public:
+  // `bytes` of native memory whose address has the alignment of `like` modulo 64 (so a copy keeps
+  // the caller's alignment, and the kernels take the same code paths as on the caller's memory).
+  uint8_t* Alloc(Napi::Env env, size_t bytes, uintptr_t like) {
+    std::unique_ptr<uint8_t[]> m(new (std::nothrow) uint8_t[bytes + 128]);
+    if (!m) throw Napi::RangeError::New(env, "cannot allocate " + std::to_string(bytes) + " bytes for the copies of an Async call");
+    const uintptr_t base = reinterpret_cast<uintptr_t>(m.get());
+    uint8_t* p = m.get() + ((64 - base % 64) % 64) + like % 64;
+    blocks_.push_back(std::move(m));
+    return p;
+  }
+  // Copies every present, non-shared host slot (byte ranges that overlap share one copy, at the same
+  // relative offsets, so in-place and aliasing calls behave as on the caller's memory).
+  void CopySlots(Napi::Env env, Slot* slots, size_t n);
+  // A shared Int32 slot: indices are copied whatever their buffer.
+  void CopyOne(Napi::Env env, Slot& s) {
+    uint8_t* p = Alloc(env, s.bytes, reinterpret_cast<uintptr_t>(s.data));
+    std::memcpy(p, s.data, s.bytes);
+    s.data = p;
+    s.copied = true;
+  }
+  void AddBack(Napi::Env env, napi_value v, const void* from, size_t bytes) {
+    back_.push_back({Napi::Persistent(Napi::Object(env, v)), from, bytes});
+  }
+  // On the main thread: each output into its array as it is now, if it still has its byte length
+  // (a detached array has 0; a view over a shrunk resizable ArrayBuffer has fewer).
+  void CopyBack(Napi::Env env) {
+    for (Back& b : back_) {
+      void* data = nullptr;
+      size_t bytes = 0;
+      if (napi_get_buffer_info(env, b.ref.Value(), &data, &bytes) == napi_ok && bytes == b.bytes && data != nullptr)
+        std::memcpy(data, b.from, bytes);
+    }
+  }
+
+  std::vector<double> scalars;
+  napi_value scalars_value = nullptr;  // valid during the call only (Done() takes a reference)
+
+ private:
+  struct Back {
+    Napi::ObjectReference ref;
+    const void* from;
+    size_t bytes;
+  };
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  std::vector<Back> back_;
+};
+
+void HostSnapshot::CopySlots(Napi::Env env, Slot* slots, size_t n) {
+  struct Range {
+    uintptr_t start, end;
+    size_t slot;
+  };
+  Range r[OpArgs::kMaxSlots];
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Slot& s = slots[i];
+    if (!s.present || s.bytes == 0 || s.shared) continue;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(s.data);
+    r[m++] = {a, a + s.bytes, i};
+  }
+  std::sort(r, r + m, [](const Range& x, const Range& y) { return x.start < y.start; });
+  for (size_t j = 0; j < m;) {
+    const uintptr_t start = r[j].start;
+    uintptr_t end = r[j].end;
+    size_t k = j + 1;
+    for (; k < m && r[k].start < end; ++k) end = std::max(end, r[k].end);
+    uint8_t* p = Alloc(env, end - start, start);
+    std::memcpy(p, reinterpret_cast<const void*>(start), end - start);
+    for (; j < k; ++j) {
+      Slot& s = slots[r[j].slot];
+      s.data = p + (r[j].start - start);
+      s.copied = true;
+    }
+  }
+}
+
 namespace {
+
+// Whether the view v is over a SharedArrayBuffer (never detached, never shrunk: usable in place).
+bool OverShared(napi_env env, napi_value v) {
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &ab, nullptr) != napi_ok &&
+      napi_get_dataview_info(env, v, nullptr, nullptr, &ab, nullptr) != napi_ok)
+    return false;
+  bool is_ab = true;
+  return napi_is_arraybuffer(env, ab, &is_ab) == napi_ok && !is_ab;
+}
 
 const char* SlotTypeName(SlotType t) {
   switch (t) {
@@ -123,7 +217,7 @@ const double* Doubles(Napi::Env env, napi_value v, size_t want, const char* what
 }  // namespace
 
 OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
-                  size_t num_params, size_t num_scalars) {
+                  size_t num_params, size_t num_scalars, bool snapshot) {
   Napi::Env env = info.Env();
   OpArgs a(env);
   a.names = slot_names;
@@ -136,6 +230,18 @@ OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const
   a.scalars = const_cast<double*>(Doubles(env, info[1], num_scalars, "scalars", &a.num_scalars));
   for (size_t i = 0; i < num_slots; ++i)
     a.slots[i] = device ? DeviceSlot(env, info[2 + i], a.names[i]) : HostSlot(env, info[2 + i], a.names[i]);
+  if (snapshot && !device) {
+    a.snapshot = std::make_shared<HostSnapshot>();
+    HostSnapshot& h = *a.snapshot;
+    for (size_t i = 0; i < num_slots; ++i)
+      if (a.slots[i].present) a.slots[i].shared = OverShared(env, a.slots[i].value);
+    h.CopySlots(env, a.slots, num_slots);
+    if (a.num_scalars > 0) {
+      h.scalars.assign(a.scalars, a.scalars + a.num_scalars);
+      h.scalars_value = info[1];
+      a.scalars = h.scalars.data();
+    }
+  }
   return a;
 }
 
@@ -144,6 +250,7 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
   Settle(env, s, types, name);
+  if (s.shared && !s.copied && s.type == SlotType::I32 && s.bytes > 0) snapshot->CopyOne(env, s);
   bool ok = false;
   for (SlotType t : types) ok = ok || s.type == t;
   if (!ok) {
@@ -160,6 +267,29 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
 const Slot& OpArgs::Maybe(int i, std::initializer_list<SlotType> types, int64_t want) const {
   const Slot& s = slots[static_cast<size_t>(i)];
   return s.present ? Need(i, types, want) : s;
+}
+
+const Slot& OpArgs::Out(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = Need(i, types, want);
+  slots[static_cast<size_t>(i)].out = true;
+  return s;
+}
+
+const Slot& OpArgs::MaybeOut(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = slots[static_cast<size_t>(i)];
+  return s.present ? Out(i, types, want) : s;
+}
+
+Completion OpArgs::Done() const {
+  if (!snapshot) return nullptr;
+  HostSnapshot& h = *snapshot;
+  for (size_t i = 0; i < num_slots; ++i) {
+    const Slot& s = slots[i];
+    if (s.present && s.out && s.copied && s.bytes > 0) h.AddBack(env, s.value, s.data, s.bytes);
+  }
+  if (h.scalars_value != nullptr) h.AddBack(env, h.scalars_value, h.scalars.data(), h.scalars.size() * sizeof(double));
+  std::shared_ptr<HostSnapshot> keep = snapshot;
+  return [keep](Napi::Env e) { keep->CopyBack(e); };
 }
 
 double OpArgs::Param(int i, const char* name, double lo, double hi) const {
