@@ -189,6 +189,7 @@ Slot DeviceSlot(Napi::Env env, napi_value raw, const char* name) {
   s.length = static_cast<size_t>(len);
   s.type = static_cast<SlotType>(static_cast<int>(type));
   s.typed = true;
+  s.device = true;
   if (s.length > 0 && s.data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": null device pointer with a nonzero length");
   s.present = true;
   return s;
@@ -250,7 +251,7 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
   Settle(env, s, types, name);
-  if (s.shared && !s.copied && s.type == SlotType::I32 && s.bytes > 0) snapshot->CopyOne(env, s);
+  if (s.type == SlotType::I32 && !s.device && !s.copied && s.bytes > 0) CopyIndices(s, static_cast<size_t>(i));
   bool ok = false;
   for (SlotType t : types) ok = ok || s.type == t;
   if (!ok) {
@@ -267,6 +268,26 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
 const Slot& OpArgs::Maybe(int i, std::initializer_list<SlotType> types, int64_t want) const {
   const Slot& s = slots[static_cast<size_t>(i)];
   return s.present ? Need(i, types, want) : s;
+}
+
+// Int32 slots hold indices (targets, labels, group ids, lengths) that a kernel checks and then uses:
+// they are copied, so that nothing (a Worker writing the SharedArrayBuffer a sync call reads, JS
+// rewriting an Async call's targets) can change them between the check and the use. An Async call
+// copies into its snapshot (only shared ones are left: ReadOpArgs copied the rest); a sync call into
+// a per-thread buffer per slot (up to 64 KiB, reused: no allocation) or else a snapshot of its own.
+void OpArgs::CopyIndices(Slot& s, size_t i) const {
+  constexpr size_t kArenaBytes = 64 * 1024;
+  if (!snapshot && s.bytes <= kArenaBytes) {
+    thread_local std::vector<int32_t> arena[kMaxSlots];
+    std::vector<int32_t>& v = arena[i];
+    if (v.size() * sizeof(int32_t) < s.bytes) v.resize(kArenaBytes / sizeof(int32_t));
+    std::memcpy(v.data(), s.data, s.bytes);
+    s.data = v.data();
+    s.copied = true;
+    return;
+  }
+  if (!snapshot) snapshot = std::make_shared<HostSnapshot>();
+  snapshot->CopyOne(env, s);
 }
 
 const Slot& OpArgs::Out(int i, std::initializer_list<SlotType> types, int64_t want) const {

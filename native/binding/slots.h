@@ -40,6 +40,7 @@ struct Slot {
   // over a SharedArrayBuffer and was left in place (not an Int32 slot).
   bool copied = false;
   bool shared = false;
+  bool device = false;  // a device slot (CUDA addon): `data` is a device pointer
   template <typename T> T* as() const { return static_cast<T*>(data); }
 };
 
@@ -83,10 +84,13 @@ struct OpArgs {
   Napi::Error Range(const std::string& msg) const { return Napi::RangeError::New(env, msg); }
 
   // Async host calls (ReadOpArgs with snapshot): the native copies the slots and scalars point into.
-  std::shared_ptr<HostSnapshot> snapshot;
+  mutable std::shared_ptr<HostSnapshot> snapshot;
   // What an Async call runs on the main thread when its kernel is done: copies the outputs and the
   // scalars back; keeps the copies alive until then. Empty without a snapshot (sync and device calls).
   Completion Done() const;
+
+ private:
+  void CopyIndices(Slot& s, size_t i) const;
 };
 
 // Reads the call's arguments as the protocol above. `device` selects the slot form; names are the
