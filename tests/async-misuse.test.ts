@@ -39,7 +39,15 @@ import { MessageChannel } from 'node:worker_threads';
 export const N = 64, V = 32000;
 export function fillLogits(a) { for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.37) * 4; return a; }
 export function makeTargets(t) { for (let i = 0; i < t.length; i++) t[i] = (i * 7919) % V; return t; }
-export function storm() { for (let k = 0; k < 4; k++) { globalThis.gc(); new Float32Array(N * V).fill(1); } }
+// Collects garbage and allocates buffers of ones (big, where a freed (N, V) buffer was, and small,
+// where a freed output of N was); intact() then says whether anything wrote into them since.
+export function storm(big = N * V) {
+  const keep = [];
+  for (let k = 0; k < 4; k++) { globalThis.gc(); keep.push(new Float32Array(big).fill(1)); }
+  for (let k = 0; k < 64; k++) keep.push(new Float32Array(N).fill(1));
+  return keep;
+}
+export function intact(keep) { for (const a of keep) for (let i = 0; i < a.length; i++) if (a[i] !== 1) throw new Error('a buffer allocated after the transfer was written to'); }
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function same(a, b, what) {
   if (a.length !== b.length) throw new Error(what + ': length ' + a.length + ' != ' + b.length);
@@ -52,7 +60,7 @@ export { rk };
 function runCase(name: string, body: string): { out: Record<string, unknown>; stderr: string } {
   fs.writeFileSync(path.join(dir, 'prelude.mjs'), PRELUDE);
   const file = path.join(dir, `${name}.mjs`);
-  fs.writeFileSync(file, `import { rk, N, V, fillLogits, makeTargets, storm, sleep, same, transferAway } from './prelude.mjs';\n${body}\n`);
+  fs.writeFileSync(file, `import { rk, N, V, fillLogits, makeTargets, storm, intact, sleep, same, transferAway } from './prelude.mjs';\n${body}\n`);
   const r = spawnSync(process.execPath, ['--expose-gc', file], { encoding: 'utf8', timeout: 90_000 });
   expect({ status: r.status, signal: r.signal, stderr: r.stderr.slice(-2000) }).toEqual({ status: 0, signal: null, stderr: '' });
   const last = r.stdout.trim().split('\n').pop() ?? '';
@@ -65,21 +73,25 @@ describe('Async calls and buffer misuse (child processes)', () => {
 const logits = fillLogits(new Float32Array(N * V)), targets = makeTargets(new Int32Array(N));
 const want = rk.tokenLogprobs(logits, targets, { vocab: V });
 const wantGrad = rk.tokenLogprobsBackward(logits, targets, new Float32Array(N).fill(1), { vocab: V });
+// A bigger backward (long enough for the collector to free its gradient while the kernel writes).
+const NB = 4 * N, bl = fillLogits(new Float32Array(NB * V)), bt = makeTargets(new Int32Array(NB)), ones = new Float32Array(NB).fill(1);
 let detached = 0;
-for (let it = 0; it < 3; it++) {
+for (let it = 0; it < 4; it++) {
   const o = { logprobs: new Float32Array(N), logsumexp: new Float32Array(N) };
   const p = rk.tokenLogprobsAsync(logits, targets, { vocab: V, out: o });
   structuredClone(o.logprobs, { transfer: [o.logprobs.buffer] });
-  storm();
+  let keep = storm();
   const r = await p;
+  intact(keep);
   detached += r.logprobs.length === 0 ? 1 : 0;
   same(r.logsumexp, want.logsumexp, 'logsumexp');
   // The backward's (N, V) gradient, transferred to a MessagePort and dropped while the kernel writes it.
-  const grad = new Float32Array(N * V);
-  const q = rk.tokenLogprobsBackwardAsync(logits, targets, new Float32Array(N).fill(1), { vocab: V, out: grad });
-  transferAway(grad);
-  storm();
+  const grad = new Float32Array(NB * V);
+  const q = rk.tokenLogprobsBackwardAsync(bl, bt, ones, { vocab: V, out: grad });
+  if (it % 2) transferAway(grad); else structuredClone(grad, { transfer: [grad.buffer] });
+  keep = storm(NB * V);
   const g = await q;
+  intact(keep);
   detached += g.length === 0 ? 1 : 0;
 }
 // Untouched, the same call still fills its outputs.
@@ -90,7 +102,7 @@ const g = await rk.tokenLogprobsBackwardAsync(logits, targets, new Float32Array(
 same(g, wantGrad, 'grad');
 console.log(JSON.stringify({ detached }));
 `);
-    expect(out).toEqual({ detached: 6 });
+    expect(out).toEqual({ detached: 8 });
   });
 
   it('inputs transferred away and collected: the kernel reads its own copy and gives the untouched result', () => {
