@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace rkb {
 
@@ -15,12 +18,40 @@ class HostSnapshot {
   // `bytes` of native memory whose address has the alignment of `like` modulo 64 (so a copy keeps
   // the caller's alignment, and the kernels take the same code paths as on the caller's memory).
   uint8_t* Alloc(Napi::Env env, size_t bytes, uintptr_t like) {
-    std::unique_ptr<uint8_t[]> m(new (std::nothrow) uint8_t[bytes + 128]);
-    if (!m) throw Napi::RangeError::New(env, "cannot allocate " + std::to_string(bytes) + " bytes for the copies of an Async call");
-    const uintptr_t base = reinterpret_cast<uintptr_t>(m.get());
-    uint8_t* p = m.get() + ((64 - base % 64) % 64) + like % 64;
-    blocks_.push_back(std::move(m));
+    Block b;
+    b.size = bytes + 128;
+#ifdef __linux__
+    // Big copies: fresh pages in 2 MiB transparent huge pages where the system allows (a 600 MB copy
+    // spends most of its time in page faults otherwise).
+    if (b.size >= (size_t{4} << 20)) {
+      void* m = mmap(nullptr, b.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m != MAP_FAILED) {
+        madvise(m, b.size, MADV_HUGEPAGE);
+        b.mem = static_cast<uint8_t*>(m);
+        b.mapped = true;
+      }
+    }
+#endif
+    if (!b.mem) b.mem = new (std::nothrow) uint8_t[b.size];
+    if (!b.mem) throw Napi::RangeError::New(env, "cannot allocate " + std::to_string(bytes) + " bytes for the copies of an Async call");
+    const uintptr_t base = reinterpret_cast<uintptr_t>(b.mem);
+    uint8_t* p = b.mem + ((64 - base % 64) % 64) + like % 64;
+    blocks_.push_back(b);
     return p;
+  }
+  HostSnapshot() = default;
+  HostSnapshot(const HostSnapshot&) = delete;
+  HostSnapshot& operator=(const HostSnapshot&) = delete;
+  ~HostSnapshot() {
+    for (Block& b : blocks_) {
+#ifdef __linux__
+      if (b.mapped) {
+        munmap(b.mem, b.size);
+        continue;
+      }
+#endif
+      delete[] b.mem;
+    }
   }
   // Copies every present, non-shared host slot (byte ranges that overlap share one copy, at the same
   // relative offsets, so in-place and aliasing calls behave as on the caller's memory).
@@ -55,7 +86,12 @@ class HostSnapshot {
     const void* from;
     size_t bytes;
   };
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  struct Block {
+    uint8_t* mem = nullptr;
+    size_t size = 0;
+    bool mapped = false;  // mmap'ed (else new[])
+  };
+  std::vector<Block> blocks_;
   std::vector<Back> back_;
 };
 
