@@ -30,7 +30,7 @@ std::string MaskMessage(const rk::Status& st, const rk::TokenMask& m) {
 }
 
 Napi::Value GroupAdvantages(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LGA);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LGA);
   const rkb::GroupAdvantagesCall c = rkb::DecodeGroupAdvantages(a, false);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -38,43 +38,43 @@ Napi::Value GroupAdvantages(const Napi::CallbackInfo& info, bool async) {
     rk::Status st = rk::group_advantages(c.a, c.advantages, c.group_mean, c.group_std, &zero);
     s[rkb::LGA::scalar::zeroStdGroups] = static_cast<double>(zero);
     return AdvMessage(st, c.a);
-  });
+  }, a.Done());
 }
 
 Napi::Value EnsembleRewards(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LER);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LER);
   const rkb::EnsembleRewardsCall c = rkb::DecodeEnsembleRewards(a);
   return rkb::Run(info, async, [c]() {
     rk::ensemble_rewards(c.rewards, c.n, c.m, c.method, c.lambda, c.out);
     return std::string();
-  });
+  }, a.Done());
 }
 
 Napi::Value Gae(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LGAE);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LGAE);
   const rkb::GaeCall c = rkb::DecodeGae(a);
   return rkb::Run(info, async, [c]() {
     rk::gae(c.values, c.rewards, c.mask, c.rows, c.cols, c.gamma, c.lambda, c.advantages, c.returns);
     if (!c.whiten) return std::string();
     return MaskMessage(rk::masked_whiten(c.advantages, c.mask, c.n, true, true, 1e-8, c.advantages), c.mask);
-  });
+  }, a.Done());
 }
 
 Napi::Value DiscountedReturns(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LDR);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LDR);
   const rkb::DiscountedReturnsCall c = rkb::DecodeDiscountedReturns(a);
   return rkb::Run(info, async, [c]() {
     rk::discounted_returns(c.rewards, c.mask, c.rows, c.cols, c.gamma, c.out);
     return std::string();
-  });
+  }, a.Done());
 }
 
 Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LMW);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LMW);
   const rkb::MaskedWhitenCall c = rkb::DecodeMaskedWhiten(a);
   return rkb::Run(info, async, [c]() {
     return MaskMessage(rk::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out), c.mask);
-  });
+  }, a.Done());
 }
 
 }  // namespace

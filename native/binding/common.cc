@@ -41,14 +41,15 @@ std::string Allowed(std::initializer_list<napi_typedarray_type> allowed) {
 
 class KernelWorker : public Napi::AsyncWorker {
  public:
-  KernelWorker(Napi::Env env, KernelFn fn, std::vector<Napi::ObjectReference> keep)
+  KernelWorker(Napi::Env env, KernelFn fn, std::vector<Napi::ObjectReference> keep, Completion done = nullptr)
       : Napi::AsyncWorker(env, "reward-kernels"), fn_(std::move(fn)), keep_(std::move(keep)),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
+        deferred_(Napi::Promise::Deferred::New(env)), done_(std::move(done)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { message_ = fn_(); }
   void OnOK() override {
     Napi::Env env = Env();
     SettlePromise(env, [&] {
+      if (done_) done_(env);
       if (message_.empty()) deferred_.Resolve(env.Undefined());
       else deferred_.Reject(Napi::RangeError::New(env, message_).Value());
     });
@@ -62,6 +63,7 @@ class KernelWorker : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> keep_;
   Napi::Promise::Deferred deferred_;
   std::string message_;
+  Completion done_;  // on the main thread, before the Promise settles (Run's `done`)
 };
 
 }  // namespace
@@ -152,16 +154,17 @@ KernelFn NameOutOfMemory(KernelFn fn, std::string call) {
 }
 }  // namespace
 
-Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn) {
+Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn, Completion done) {
   Napi::Env env = info.Env();
   if (!async) {
     std::string msg = fn();  // a std::exception goes on to ExportOp's NameFailures
+    if (done) done(env);
     if (!msg.empty()) throw Napi::RangeError::New(env, msg);
     return env.Undefined();
   }
   fn = NameOutOfMemory(std::move(fn), CallName(info, true));
   std::vector<Napi::ObjectReference> keep = KeepAlive(info);
-  auto* w = new KernelWorker(env, std::move(fn), std::move(keep));
+  auto* w = new KernelWorker(env, std::move(fn), std::move(keep), std::move(done));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -87,8 +87,12 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
 // arrays in info are kept alive until the Promise settles. `fn` returns a message: empty on
 // success, otherwise the text of a RangeError. A std::bad_alloc out of `fn` is the call's
 // "out of memory" RangeError in both forms (sync: thrown on through ExportOp's NameFailures).
+// `done` (optional): in the async form it runs on the main thread when `fn` has returned, before
+// the Promise settles, and only while the environment can run JS (OpArgs::Done copies the outputs
+// of a HostSnapshot back); in the sync form it runs right after `fn`.
 using KernelFn = std::function<std::string()>;
-Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn);
+using Completion = std::function<void(Napi::Env)>;
+Napi::Value Run(const Napi::CallbackInfo& info, bool async, KernelFn fn, Completion done = nullptr);
 
 // Settles an AsyncWorker's Promise from OnOK/OnError: `settle()` resolves or rejects it. An
 // environment that is going away (a worker terminated while its call ran: its loop still completes

@@ -11,7 +11,7 @@
 namespace {
 
 Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
-  const rkb::OpArgs a = RK_READ_OP(info, false, rkb::LD);
+  const rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LD);
   const rkb::VocabDivergenceCall c = rkb::DecodeVocabDivergence(a, false);
   return rkb::Run(info, async, [c]() -> std::string {
     std::vector<uint8_t> merged;
@@ -24,7 +24,7 @@ Napi::Value Divergence(const Napi::CallbackInfo& info, bool async) {
     rk::Status st = rk::vocab_divergence(c.logits, c.target, mask, c.p, c.div, c.grad_scale, c.grad_rows, c.grad);
     if (st.ok()) return "";
     return "vocabDivergence: invalid arguments (code " + std::to_string(st.code) + ", " + std::to_string(st.index) + ")";
-  });
+  }, a.Done());
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ std::string MaskMessage(const rk::Status& st, const void* mask, rk::MaskKind kin
 }
 
 Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LP);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LP);
   const rkb::PolicyLossCall c = rkb::DecodePolicyLoss(a);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -26,11 +26,11 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info, bool async) {
     rk::Status st = rk::policy_loss(c.in, c.p, c.grad, c.grad_entropy, &m);
     if (st.ok()) rkb::WritePolicyMetrics(m, s);
     return MaskMessage(st, c.mask, c.mask_kind);
-  });
+  }, a.Done());
 }
 
 Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LK);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LK);
   const rkb::KlPenaltyCall c = rkb::DecodeKlPenalty(a);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -38,7 +38,7 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
     rk::Status st = rk::kl_penalty(c.logprobs, c.ref, c.n, c.mask, c.mask_kind, c.estimator, c.kl, c.grad, &mean);
     if (st.ok()) s[rkb::LK::scalar::mean] = mean;
     return MaskMessage(st, c.mask, c.mask_kind);
-  });
+  }, a.Done());
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ std::string Message(const rk::Status& st, const char* lengths_name) {
 }
 
 Napi::Value PreferenceLoss(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LPR);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LPR);
   const rkb::PreferenceLossCall c = rkb::DecodePreferenceLoss(a);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -38,11 +38,11 @@ Napi::Value PreferenceLoss(const Napi::CallbackInfo& info, bool async) {
     s[rkb::LPR::scalar::rewardAccuracy] = out.reward_accuracy;
     s[rkb::LPR::scalar::rewardMargin] = out.reward_margin;
     return std::string();
-  });
+  }, a.Done());
 }
 
 Napi::Value KtoLoss(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LKT);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LKT);
   const rkb::KtoLossCall c = rkb::DecodeKtoLoss(a);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -56,11 +56,11 @@ Napi::Value KtoLoss(const Napi::CallbackInfo& info, bool async) {
     s[rkb::LKT::scalar::desirableRewardMean] = out.desirable_reward_mean;
     s[rkb::LKT::scalar::undesirableRewardMean] = out.undesirable_reward_mean;
     return std::string();
-  });
+  }, a.Done());
 }
 
 Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
-  rkb::OpArgs a = RK_READ_OP(info, false, rkb::LTW);
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LTW);
   const rkb::TokenWeightedDpoCall c = rkb::DecodeTokenWeightedDpoLoss(a);
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() {
@@ -76,7 +76,7 @@ Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
     s[rkb::LTW::scalar::rewardAccuracy] = out.reward_accuracy;
     s[rkb::LTW::scalar::rewardMargin] = out.reward_margin;
     return std::string();
-  });
+  }, a.Done());
 }
 
 }  // namespace

@@ -1,10 +1,141 @@
 // The op protocol's decoding (slots.h), shared by the CPU and the CUDA addon.
 #include "slots.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <new>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace rkb {
+
+// The native copies of an Async host call (slots.h): blocks of memory the slots point into, and what
+// to copy back on the main thread when the kernel is done.
+class HostSnapshot {
+ public:
+  // `bytes` of native memory whose address has the alignment of `like` modulo 64 (so a copy keeps
+  // the caller's alignment, and the kernels take the same code paths as on the caller's memory).
+  uint8_t* Alloc(Napi::Env env, size_t bytes, uintptr_t like) {
+    Block b;
+    b.size = bytes + 128;
+#ifdef __linux__
+    // Big copies: fresh pages in 2 MiB transparent huge pages where the system allows (a 600 MB copy
+    // spends most of its time in page faults otherwise).
+    if (b.size >= (size_t{4} << 20)) {
+      void* m = mmap(nullptr, b.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m != MAP_FAILED) {
+        madvise(m, b.size, MADV_HUGEPAGE);
+        b.mem = static_cast<uint8_t*>(m);
+        b.mapped = true;
+      }
+    }
+#endif
+    if (!b.mem) b.mem = new (std::nothrow) uint8_t[b.size];
+    // Named by the entry point like every other allocation failure: "<call>Async: out of memory".
+    if (!b.mem) throw std::bad_alloc();
+    const uintptr_t base = reinterpret_cast<uintptr_t>(b.mem);
+    uint8_t* p = b.mem + ((64 - base % 64) % 64) + like % 64;
+    blocks_.push_back(b);
+    return p;
+  }
+  HostSnapshot() = default;
+  HostSnapshot(const HostSnapshot&) = delete;
+  HostSnapshot& operator=(const HostSnapshot&) = delete;
+  ~HostSnapshot() {
+    for (Block& b : blocks_) {
+#ifdef __linux__
+      if (b.mapped) {
+        munmap(b.mem, b.size);
+        continue;
+      }
+#endif
+      delete[] b.mem;
+    }
+  }
+  // Copies every present, non-shared host slot (byte ranges that overlap share one copy, at the same
+  // relative offsets, so in-place and aliasing calls behave as on the caller's memory).
+  void CopySlots(Napi::Env env, Slot* slots, size_t n);
+  // A shared Int32 slot: indices are copied whatever their buffer.
+  void CopyOne(Napi::Env env, Slot& s) {
+    uint8_t* p = Alloc(env, s.bytes, reinterpret_cast<uintptr_t>(s.data));
+    std::memcpy(p, s.data, s.bytes);
+    s.data = p;
+    s.copied = true;
+  }
+  void AddBack(Napi::Env env, napi_value v, const void* from, size_t bytes) {
+    back_.push_back({Napi::Persistent(Napi::Object(env, v)), from, bytes});
+  }
+  // On the main thread: each output into its array as it is now, if it still has its byte length
+  // (a detached array has 0; a view over a shrunk resizable ArrayBuffer has fewer).
+  void CopyBack(Napi::Env env) {
+    for (Back& b : back_) {
+      void* data = nullptr;
+      size_t bytes = 0;
+      if (napi_get_buffer_info(env, b.ref.Value(), &data, &bytes) == napi_ok && bytes == b.bytes && data != nullptr)
+        std::memcpy(data, b.from, bytes);
+    }
+  }
+
+  std::vector<double> scalars;
+  napi_value scalars_value = nullptr;  // valid during the call only (Done() takes a reference)
+
+ private:
+  struct Back {
+    Napi::ObjectReference ref;
+    const void* from;
+    size_t bytes;
+  };
+  struct Block {
+    uint8_t* mem = nullptr;
+    size_t size = 0;
+    bool mapped = false;  // mmap'ed (else new[])
+  };
+  std::vector<Block> blocks_;
+  std::vector<Back> back_;
+};
+
+void HostSnapshot::CopySlots(Napi::Env env, Slot* slots, size_t n) {
+  struct Range {
+    uintptr_t start, end;
+    size_t slot;
+  };
+  Range r[OpArgs::kMaxSlots];
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Slot& s = slots[i];
+    if (!s.present || s.bytes == 0 || s.shared) continue;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(s.data);
+    r[m++] = {a, a + s.bytes, i};
+  }
+  std::sort(r, r + m, [](const Range& x, const Range& y) { return x.start < y.start; });
+  for (size_t j = 0; j < m;) {
+    const uintptr_t start = r[j].start;
+    uintptr_t end = r[j].end;
+    size_t k = j + 1;
+    for (; k < m && r[k].start < end; ++k) end = std::max(end, r[k].end);
+    uint8_t* p = Alloc(env, end - start, start);
+    std::memcpy(p, reinterpret_cast<const void*>(start), end - start);
+    for (; j < k; ++j) {
+      Slot& s = slots[r[j].slot];
+      s.data = p + (r[j].start - start);
+      s.copied = true;
+    }
+  }
+}
+
 namespace {
+
+// Whether the view v is over a SharedArrayBuffer (never detached, never shrunk: usable in place).
+bool OverShared(napi_env env, napi_value v) {
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &ab, nullptr) != napi_ok &&
+      napi_get_dataview_info(env, v, nullptr, nullptr, &ab, nullptr) != napi_ok)
+    return false;
+  bool is_ab = true;
+  return napi_is_arraybuffer(env, ab, &is_ab) == napi_ok && !is_ab;
+}
 
 const char* SlotTypeName(SlotType t) {
   switch (t) {
@@ -95,6 +226,7 @@ Slot DeviceSlot(Napi::Env env, napi_value raw, const char* name) {
   s.length = static_cast<size_t>(len);
   s.type = static_cast<SlotType>(static_cast<int>(type));
   s.typed = true;
+  s.device = true;
   if (s.length > 0 && s.data == nullptr) throw Napi::TypeError::New(env, std::string(name) + ": null device pointer with a nonzero length");
   s.present = true;
   return s;
@@ -123,7 +255,7 @@ const double* Doubles(Napi::Env env, napi_value v, size_t want, const char* what
 }  // namespace
 
 OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
-                  size_t num_params, size_t num_scalars) {
+                  size_t num_params, size_t num_scalars, bool snapshot) {
   Napi::Env env = info.Env();
   OpArgs a(env);
   a.names = slot_names;
@@ -136,6 +268,18 @@ OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const
   a.scalars = const_cast<double*>(Doubles(env, info[1], num_scalars, "scalars", &a.num_scalars));
   for (size_t i = 0; i < num_slots; ++i)
     a.slots[i] = device ? DeviceSlot(env, info[2 + i], a.names[i]) : HostSlot(env, info[2 + i], a.names[i]);
+  if (snapshot && !device) {
+    a.snapshot = std::make_shared<HostSnapshot>();
+    HostSnapshot& h = *a.snapshot;
+    for (size_t i = 0; i < num_slots; ++i)
+      if (a.slots[i].present) a.slots[i].shared = OverShared(env, a.slots[i].value);
+    h.CopySlots(env, a.slots, num_slots);
+    if (a.num_scalars > 0) {
+      h.scalars.assign(a.scalars, a.scalars + a.num_scalars);
+      h.scalars_value = info[1];
+      a.scalars = h.scalars.data();
+    }
+  }
   return a;
 }
 
@@ -144,6 +288,7 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
   Settle(env, s, types, name);
+  if (s.type == SlotType::I32 && !s.device && !s.copied && s.bytes > 0) CopyIndices(s, static_cast<size_t>(i));
   bool ok = false;
   for (SlotType t : types) ok = ok || s.type == t;
   if (!ok) {
@@ -160,6 +305,49 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
 const Slot& OpArgs::Maybe(int i, std::initializer_list<SlotType> types, int64_t want) const {
   const Slot& s = slots[static_cast<size_t>(i)];
   return s.present ? Need(i, types, want) : s;
+}
+
+// Int32 slots hold indices (targets, labels, group ids, lengths) that a kernel checks and then uses:
+// they are copied, so that nothing (a Worker writing the SharedArrayBuffer a sync call reads, JS
+// rewriting an Async call's targets) can change them between the check and the use. An Async call
+// copies into its snapshot (only shared ones are left: ReadOpArgs copied the rest); a sync call into
+// a per-thread buffer per slot (up to 64 KiB, reused: no allocation) or else a snapshot of its own.
+void OpArgs::CopyIndices(Slot& s, size_t i) const {
+  constexpr size_t kArenaBytes = 64 * 1024;
+  if (!snapshot && s.bytes <= kArenaBytes) {
+    thread_local std::vector<int32_t> arena[kMaxSlots];
+    std::vector<int32_t>& v = arena[i];
+    if (v.size() * sizeof(int32_t) < s.bytes) v.resize(kArenaBytes / sizeof(int32_t));
+    std::memcpy(v.data(), s.data, s.bytes);
+    s.data = v.data();
+    s.copied = true;
+    return;
+  }
+  if (!snapshot) snapshot = std::make_shared<HostSnapshot>();
+  snapshot->CopyOne(env, s);
+}
+
+const Slot& OpArgs::Out(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = Need(i, types, want);
+  slots[static_cast<size_t>(i)].out = true;
+  return s;
+}
+
+const Slot& OpArgs::MaybeOut(int i, std::initializer_list<SlotType> types, int64_t want) const {
+  const Slot& s = slots[static_cast<size_t>(i)];
+  return s.present ? Out(i, types, want) : s;
+}
+
+Completion OpArgs::Done() const {
+  if (!snapshot) return nullptr;
+  HostSnapshot& h = *snapshot;
+  for (size_t i = 0; i < num_slots; ++i) {
+    const Slot& s = slots[i];
+    if (s.present && s.out && s.copied && s.bytes > 0) h.AddBack(env, s.value, s.data, s.bytes);
+  }
+  if (h.scalars_value != nullptr) h.AddBack(env, h.scalars_value, h.scalars.data(), h.scalars.size() * sizeof(double));
+  std::shared_ptr<HostSnapshot> keep = snapshot;
+  return [keep](Napi::Env e) { keep->CopyBack(e); };
 }
 
 double OpArgs::Param(int i, const char* name, double lo, double hi) const {

@@ -10,6 +10,8 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,8 +34,26 @@ struct Slot {
   bool typed = false;
   size_t bytes = 0;
   napi_value value = nullptr;
+  // An output the kernel writes (marked by the decoder: OpArgs::Out / MaybeOut).
+  bool out = false;
+  // Async calls (HostSnapshot): `data` is native memory (a copy); `shared`: the caller's array is
+  // over a SharedArrayBuffer and was left in place (not an Int32 slot).
+  bool copied = false;
+  bool shared = false;
+  bool device = false;  // a device slot (CUDA addon): `data` is a device pointer
   template <typename T> T* as() const { return static_cast<T*>(data); }
 };
+
+// Async host calls work on native copies of the caller's arrays (docs/runtime.md, "Async calls and
+// buffer safety"): whatever JavaScript does to an array while the call runs (transfer or detach it,
+// let it be collected, shrink its resizable ArrayBuffer, rewrite its targets), the worker thread only
+// touches memory this snapshot owns. Outputs are copied back on the main thread before the Promise
+// settles, into the array as it is then, if it still has its byte length. Views over a
+// SharedArrayBuffer (which can be neither detached nor shrunk, and which the call keeps alive) are
+// used in place, except Int32 slots: indices are always copied.
+class HostSnapshot;
+// The on-main-thread completion of an Async call (rkb::Run runs it before settling the Promise).
+using Completion = std::function<void(Napi::Env)>;
 
 struct OpArgs {
   Napi::Env env;
@@ -54,19 +74,36 @@ struct OpArgs {
   const Slot& Need(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
   // Same, but an absent slot is fine (returns it, present == false).
   const Slot& Maybe(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
+  // Need / Maybe for an output the kernel writes (an Async call copies it back when it completes).
+  const Slot& Out(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
+  const Slot& MaybeOut(int i, std::initializer_list<SlotType> types, int64_t want = -1) const;
   // params[i] as a number in [lo, hi] (RangeError naming the option otherwise).
   double Param(int i, const char* name, double lo, double hi) const;
   // params[i] as an enum code in [0, count).
   int Enum(int i, const char* name, int count) const;
   Napi::Error Range(const std::string& msg) const { return Napi::RangeError::New(env, msg); }
+
+  // Async host calls (ReadOpArgs with snapshot): the native copies the slots and scalars point into.
+  mutable std::shared_ptr<HostSnapshot> snapshot;
+  // What an Async call runs on the main thread when its kernel is done: copies the outputs and the
+  // scalars back; keeps the copies alive until then. Empty without a snapshot (sync and device calls).
+  Completion Done() const;
+
+ private:
+  void CopyIndices(Slot& s, size_t i) const;
 };
 
-// Reads the call's arguments as the protocol above. `device` selects the slot form; names are the descriptor's.
+// Reads the call's arguments as the protocol above. `device` selects the slot form; names are the
+// descriptor's. `snapshot` (host Async calls): copy the host arrays and the scalars into native memory
+// (HostSnapshot above); the decoder's Out / MaybeOut say which to copy back (OpArgs::Done).
 OpArgs ReadOpArgs(const Napi::CallbackInfo& info, bool device, const char* const* slot_names, size_t num_slots,
-                  size_t num_params, size_t num_scalars);
+                  size_t num_params, size_t num_scalars, bool snapshot = false);
 // ReadOpArgs with the counts and names of op `L` (a namespace of layout.gen.h, e.g. rkl::policyLoss).
 #define RK_READ_OP(info, device, L) \
   ::rkb::ReadOpArgs(info, device, L::kSlotNames, L::slot::kCount, L::param::kCount, L::scalar::kCount)
+// A CPU call of op `L`: an Async one (async true) works on a HostSnapshot.
+#define RK_READ_HOST_OP(info, async, L) \
+  ::rkb::ReadOpArgs(info, false, L::kSlotNames, L::slot::kCount, L::param::kCount, L::scalar::kCount, async)
 
 // The JS values to keep alive while an Async call runs (every TypedArray of the call).
 std::vector<Napi::ObjectReference> KeepAlive(const Napi::CallbackInfo& info);

@@ -115,9 +115,9 @@ inline GroupAdvantagesCall DecodeGroupAdvantages(const OpArgs& a, bool device) {
   if (g.estimator == rk::AdvEstimator::Bnpo && !(g.reward_max > g.reward_min))
     throw a.Range("rewardMax: expected a number above rewardMin");
   const int64_t stats = g.num_groups * (g.multi == rk::MultiReward::NormalizeThenSum ? g.num_rewards : 1);
-  c.advantages = a.Need(LGA::slot::advantages, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
-  c.group_mean = a.Need(LGA::slot::groupMean, {SlotType::F32}, stats).as<float>();
-  c.group_std = a.Need(LGA::slot::groupStd, {SlotType::F32}, stats).as<float>();
+  c.advantages = a.Out(LGA::slot::advantages, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
+  c.group_mean = a.Out(LGA::slot::groupMean, {SlotType::F32}, stats).as<float>();
+  c.group_std = a.Out(LGA::slot::groupStd, {SlotType::F32}, stats).as<float>();
   return c;
 }
 
@@ -138,7 +138,7 @@ inline EnsembleRewardsCall DecodeEnsembleRewards(const OpArgs& a) {
   c.rewards = r.as<const float>();
   c.method = static_cast<rk::EnsembleMethod>(a.Enum(LER::param::method, "method", LER::method_code::kCount));
   c.lambda = a.Param(LER::param::lambda, "lambda", 0, DBL_MAX);
-  c.out = a.Need(LER::slot::out, {SlotType::F32}, c.n).as<float>();
+  c.out = a.Out(LER::slot::out, {SlotType::F32}, c.n).as<float>();
   return c;
 }
 
@@ -173,8 +173,8 @@ inline GaeCall DecodeGae(const OpArgs& a) {
   c.gamma = a.Param(LGAE::param::gamma, "gamma", 0, 1);
   c.lambda = a.Param(LGAE::param::lambda, "lambda", 0, 1);
   c.whiten = FlagParam(a, LGAE::param::whiten, "whiten");
-  c.advantages = a.Need(LGAE::slot::advantages, {SlotType::F32}, c.n).as<float>();
-  c.returns = a.Need(LGAE::slot::returns, {SlotType::F32}, c.n).as<float>();
+  c.advantages = a.Out(LGAE::slot::advantages, {SlotType::F32}, c.n).as<float>();
+  c.returns = a.Out(LGAE::slot::returns, {SlotType::F32}, c.n).as<float>();
   if (n > 0 && c.advantages == c.returns) throw a.Range("out.returns: expected a buffer apart from out.advantages");
   return c;
 }
@@ -196,7 +196,7 @@ inline DiscountedReturnsCall DecodeDiscountedReturns(const OpArgs& a) {
   c.cols = SeqLenOf(a, LDR::param::seqLen, n, "rewards");
   c.rows = static_cast<int64_t>(n) / c.cols;
   c.gamma = a.Param(LDR::param::gamma, "gamma", 0, 1);
-  c.out = a.Need(LDR::slot::out, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
+  c.out = a.Out(LDR::slot::out, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
   return c;
 }
 
@@ -218,7 +218,7 @@ inline MaskedWhitenCall DecodeMaskedWhiten(const OpArgs& a) {
   c.shift_mean = FlagParam(a, LMW::param::shiftMean, "shiftMean");
   c.unbiased = FlagParam(a, LMW::param::unbiased, "unbiased");
   c.eps = a.Param(LMW::param::eps, "eps", 0, DBL_MAX);
-  c.out = a.Need(LMW::slot::out, {SlotType::F32}, c.n).as<float>();
+  c.out = a.Out(LMW::slot::out, {SlotType::F32}, c.n).as<float>();
   return c;
 }
 

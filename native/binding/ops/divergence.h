@@ -53,11 +53,11 @@ inline VocabDivergenceCall DecodeVocabDivergence(const OpArgs& a, bool device) {
   c.mask = a.Maybe(LD::slot::mask, {SlotType::U8}, n).as<const uint8_t>();
   c.labels = a.Maybe(LD::slot::labels, {SlotType::I32}, n).as<const int32_t>();
   c.ignore = static_cast<int32_t>(IntParam(a, LD::param::ignoreIndex, "ignoreIndex", INT32_MIN, INT32_MAX));
-  c.div = a.Need(LD::slot::divergence, {SlotType::F32}, n).as<float>();
+  c.div = a.Out(LD::slot::divergence, {SlotType::F32}, n).as<float>();
   c.grad_scale = a.Param(LD::param::gradOutput, "gradOutput", -HUGE_VAL, HUGE_VAL);
   if (!std::isfinite(c.grad_scale)) throw a.Range("params.gradOutput: expected a finite number");
   c.grad_rows = a.Maybe(LD::slot::gradOutput, {SlotType::F32}, n).as<const float>();
-  const Slot& grad = a.Maybe(LD::slot::gradient, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const Slot& grad = a.MaybeOut(LD::slot::gradient, {SlotType::F32}, static_cast<int64_t>(logits.length));
   if (grad.present) {
     if (logits.length > 0 && grad.data == logits.data && c.logits.dtype != rk::DType::F32)
       throw Napi::TypeError::New(a.env, "gradient: an in-place gradient needs f32 logits");

@@ -61,9 +61,9 @@ inline TokenLogprobsCall DecodeTokenLogprobs(const OpArgs& a, bool device) {
   TokenLogprobsCall t;
   t.c = DecodeLogprobsCommon(a, kForwardLayout, device);
   const int64_t n = t.c.view.rows;
-  t.logp = a.Need(LF::slot::logprobs, {SlotType::F32}, n).as<float>();
-  t.lse = a.Need(LF::slot::logsumexp, {SlotType::F32}, n).as<float>();
-  t.entropy = a.Maybe(LF::slot::entropy, {SlotType::F32}, n).as<float>();
+  t.logp = a.Out(LF::slot::logprobs, {SlotType::F32}, n).as<float>();
+  t.lse = a.Out(LF::slot::logsumexp, {SlotType::F32}, n).as<float>();
+  t.entropy = a.MaybeOut(LF::slot::entropy, {SlotType::F32}, n).as<float>();
   return t;
 }
 
@@ -85,7 +85,7 @@ inline TokenLogprobsBackwardCall DecodeTokenLogprobsBackward(const OpArgs& a, bo
   t.lse = a.Maybe(LB::slot::logsumexp, {SlotType::F32}, n).as<const float>();
   t.entropy = a.Maybe(LB::slot::entropy, {SlotType::F32}, n).as<const float>();
   const Slot& logits = a[LB::slot::logits];
-  const Slot& grad = a.Need(LB::slot::grad, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const Slot& grad = a.Out(LB::slot::grad, {SlotType::F32}, static_cast<int64_t>(logits.length));
   if (logits.length > 0 && grad.data == logits.data && t.c.view.dtype != rk::DType::F32)
     throw Napi::TypeError::New(a.env, "grad: an in-place gradient needs f32 logits");
   if (grad.data != logits.data && BytesOverlap(grad.data, grad.length * 4, logits.data, LogitsBytes(t.c.view)))

@@ -55,8 +55,8 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   const Slot& mask = a.Maybe(LP::slot::mask, {SlotType::U8, SlotType::F32}, n);
   const Slot& ref = a.Maybe(LP::slot::refLogprobs, {SlotType::F32}, n);
   const Slot& ent = a.Maybe(LP::slot::entropy, {SlotType::F32}, n);
-  const Slot& grad = a.Need(LP::slot::gradLogprobs, {SlotType::F32}, n);
-  const Slot& gent = a.Maybe(LP::slot::gradEntropy, {SlotType::F32}, n);
+  const Slot& grad = a.Out(LP::slot::gradLogprobs, {SlotType::F32}, n);
+  const Slot& gent = a.MaybeOut(LP::slot::gradEntropy, {SlotType::F32}, n);
   if (gent.present && !ent.present) throw Napi::TypeError::New(a.env, "out.gradEntropy: given without entropy");
 
   rk::PolicyLossParams& p = c.p;
@@ -124,8 +124,8 @@ inline KlPenaltyCall DecodeKlPenalty(const OpArgs& a) {
   const size_t n = lp.length;
   const Slot& ref = a.Need(LK::slot::refLogprobs, {SlotType::F32}, n);
   const Slot& mask = a.Maybe(LK::slot::mask, {SlotType::U8, SlotType::F32}, n);
-  const Slot& kl = a.Maybe(LK::slot::kl, {SlotType::F32}, n);
-  const Slot& grad = a.Maybe(LK::slot::grad, {SlotType::F32}, n);
+  const Slot& kl = a.MaybeOut(LK::slot::kl, {SlotType::F32}, n);
+  const Slot& grad = a.MaybeOut(LK::slot::grad, {SlotType::F32}, n);
   c.logprobs = lp.as<const float>();
   c.ref = ref.as<const float>();
   c.n = static_cast<int64_t>(n);

@@ -99,11 +99,11 @@ inline PreferenceLossCall DecodePreferenceLoss(const OpArgs& a) {
   if (c.needs_lengths && (!lw.present || !ll.present))
     throw Napi::TypeError::New(a.env, "chosenLengths: this loss needs chosenLengths and rejectedLengths");
 
-  c.out.losses = a.Need(LPR::slot::losses, {SlotType::F32}, n).as<float>();
-  c.out.chosen_rewards = a.Need(LPR::slot::chosenRewards, {SlotType::F32}, n).as<float>();
-  c.out.rejected_rewards = a.Need(LPR::slot::rejectedRewards, {SlotType::F32}, n).as<float>();
-  c.out.grad_chosen = a.Need(LPR::slot::gradChosen, {SlotType::F32}, n).as<float>();
-  c.out.grad_rejected = a.Need(LPR::slot::gradRejected, {SlotType::F32}, n).as<float>();
+  c.out.losses = a.Out(LPR::slot::losses, {SlotType::F32}, n).as<float>();
+  c.out.chosen_rewards = a.Out(LPR::slot::chosenRewards, {SlotType::F32}, n).as<float>();
+  c.out.rejected_rewards = a.Out(LPR::slot::rejectedRewards, {SlotType::F32}, n).as<float>();
+  c.out.grad_chosen = a.Out(LPR::slot::gradChosen, {SlotType::F32}, n).as<float>();
+  c.out.grad_rejected = a.Out(LPR::slot::gradRejected, {SlotType::F32}, n).as<float>();
 
   rk::PreferenceInputs& in = c.in;
   in.pairs = static_cast<int64_t>(n);
@@ -145,9 +145,9 @@ inline KtoLossCall DecodeKtoLoss(const OpArgs& a) {
   c.logp = logp.as<const float>();
   c.ref = ref.as<const float>();
   c.desirable = des.as<const uint8_t>();
-  c.losses = a.Need(LKT::slot::losses, {SlotType::F32}, n).as<float>();
-  c.rewards = a.Need(LKT::slot::rewards, {SlotType::F32}, n).as<float>();
-  c.grad = a.Need(LKT::slot::grad, {SlotType::F32}, n).as<float>();
+  c.losses = a.Out(LKT::slot::losses, {SlotType::F32}, n).as<float>();
+  c.rewards = a.Out(LKT::slot::rewards, {SlotType::F32}, n).as<float>();
+  c.grad = a.Out(LKT::slot::grad, {SlotType::F32}, n).as<float>();
   return c;
 }
 
@@ -189,11 +189,11 @@ inline TokenWeightedDpoCall DecodeTokenWeightedDpoLoss(const OpArgs& a) {
   in.mask_is_f32 = mw.type == SlotType::F32;
 
   const size_t b = static_cast<size_t>(B);
-  c.out.losses = a.Need(LTW::slot::losses, {SlotType::F32}, b).as<float>();
-  c.out.chosen_rewards = a.Need(LTW::slot::chosenRewards, {SlotType::F32}, b).as<float>();
-  c.out.rejected_rewards = a.Need(LTW::slot::rejectedRewards, {SlotType::F32}, b).as<float>();
-  c.out.grad_chosen = a.Need(LTW::slot::gradChosen, {SlotType::F32}, nt).as<float>();
-  c.out.grad_rejected = a.Need(LTW::slot::gradRejected, {SlotType::F32}, nt).as<float>();
+  c.out.losses = a.Out(LTW::slot::losses, {SlotType::F32}, b).as<float>();
+  c.out.chosen_rewards = a.Out(LTW::slot::chosenRewards, {SlotType::F32}, b).as<float>();
+  c.out.rejected_rewards = a.Out(LTW::slot::rejectedRewards, {SlotType::F32}, b).as<float>();
+  c.out.grad_chosen = a.Out(LTW::slot::gradChosen, {SlotType::F32}, nt).as<float>();
+  c.out.grad_rejected = a.Out(LTW::slot::gradRejected, {SlotType::F32}, nt).as<float>();
   return c;
 }
 

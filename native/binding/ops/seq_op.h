@@ -47,7 +47,7 @@ rk::SeqOpArgs<Op::kInputs, Op::kGrads> DecodeSeqOp(const OpArgs& a, unsigned per
   const Slot& m = a.Maybe(Op::kInputs, {SlotType::U8, SlotType::F32}, static_cast<int64_t>(n));
   s.mask = m.data;
   s.mask_kind = !m.present ? rk::SeqMask::None : m.type == SlotType::U8 ? rk::SeqMask::U8 : rk::SeqMask::F32;
-  for (int k = 0; k < Op::kGrads; ++k) s.grad[k] = a.Need(Op::kInputs + 1 + k, {SlotType::F32}, static_cast<int64_t>(n)).template as<float>();
+  for (int k = 0; k < Op::kGrads; ++k) s.grad[k] = a.Out(Op::kInputs + 1 + k, {SlotType::F32}, static_cast<int64_t>(n)).template as<float>();
   s.B = B;
   s.T = T;
   return s;
@@ -75,28 +75,31 @@ struct SeqCall {
 // Reads and decodes a call of Op with layout L (device: the CUDA addon's slot form), after checking
 // at compile time that the layout is the Op's: slots are the inputs, mask, the gradients; scalars
 // are loss, metrics, mask sum; params are the Op's Params, doubles (the offsets: seq_ops.gen.cc).
+// `done` (host Async calls): the call works on a HostSnapshot (slots.h) whose completion goes there.
 template <typename Op, const SeqLayout& L>
-SeqCall<Op> ReadSeqOp(const Napi::CallbackInfo& info, bool device) {
+SeqCall<Op> ReadSeqOp(const Napi::CallbackInfo& info, bool device, Completion* done = nullptr) {
   static_assert(L.slots == Op::kInputs + 1 + Op::kGrads, "slots are the inputs, mask, gradients");
   static_assert(std::string_view(L.slot_names[Op::kInputs]) == "mask", "the slot after the inputs is mask");
   static_assert(L.scalars == rk::seq_op_scalar_count<Op>(), "scalars are loss, metrics, mask sum");
   static_assert(sizeof(typename Op::Params) == sizeof(double) * L.params, "Params are the options, doubles");
-  const OpArgs a = ReadOpArgs(info, device, L.slot_names, L.slots, L.params, L.scalars);
+  const OpArgs a = ReadOpArgs(info, device, L.slot_names, L.slots, L.params, L.scalars, done != nullptr && !device);
   SeqCall<Op> c;
   c.s = DecodeSeqOp<Op>(a, L.per_row, &c.p);
   c.scalars = a.scalars;
+  if (done != nullptr) *done = a.Done();
   return c;
 }
 
 // The CPU entry point of Op (rk::run_seq_op, native/kernels/seq_driver.h), sync or Promise.
 template <typename Op, const SeqLayout& L>
 Napi::Value CpuSeqOp(const Napi::CallbackInfo& info, bool async) {
-  const SeqCall<Op> c = ReadSeqOp<Op, L>(info, false);
+  Completion done;
+  const SeqCall<Op> c = ReadSeqOp<Op, L>(info, false, async ? &done : nullptr);
   return Run(info, async, [c]() -> std::string {
     const rk::Status st = rk::run_seq_op<Op>(c.s, c.p, c.scalars);
     if (st.code == rk::Status::BadIndex) return MaskWeightMessage(st.index, static_cast<const float*>(c.s.mask)[st.index]);
     return st.ok() ? std::string() : StatusMessage(st, 0);
-  });
+  }, std::move(done));
 }
 
 }  // namespace rkb
