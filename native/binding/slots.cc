@@ -4,12 +4,65 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
 
 namespace rkb {
+
+#ifdef __linux__
+namespace {
+// Big copy blocks are kept for the next Async call instead of unmapped: a fresh mapping costs a page
+// fault per page on the main thread (most of the copy's time), a reused one only the copy. At most
+// kCachedBlocks blocks and kCachedBytes in all stay mapped; process-wide, so worker threads share it.
+constexpr size_t kCachedBlocks = 4;
+constexpr size_t kCachedBytes = size_t{2} << 30;
+struct BlockCache {
+  std::mutex m;
+  std::vector<std::pair<void*, size_t>> free;  // (address, size), most recently released last
+  size_t bytes = 0;
+};
+BlockCache& Cache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: may be used while the process exits
+  return *c;
+}
+// A cached block of at least `size` bytes and at most twice that, or nullptr.
+void* TakeCached(size_t size, size_t* got) {
+  BlockCache& c = Cache();
+  std::lock_guard<std::mutex> lock(c.m);
+  for (size_t i = c.free.size(); i-- > 0;) {
+    if (c.free[i].second >= size && c.free[i].second <= 2 * size) {
+      void* p = c.free[i].first;
+      *got = c.free[i].second;
+      c.bytes -= *got;
+      c.free.erase(c.free.begin() + static_cast<std::ptrdiff_t>(i));
+      return p;
+    }
+  }
+  return nullptr;
+}
+void Release(void* p, size_t size) {
+  BlockCache& c = Cache();
+  {
+    std::lock_guard<std::mutex> lock(c.m);
+    if (size <= kCachedBytes) {
+      c.free.emplace_back(p, size);
+      c.bytes += size;
+      p = nullptr;
+      while (c.free.size() > kCachedBlocks || c.bytes > kCachedBytes) {  // drop the oldest
+        munmap(c.free.front().first, c.free.front().second);
+        c.bytes -= c.free.front().second;
+        c.free.erase(c.free.begin());
+      }
+    }
+  }
+  if (p) munmap(p, size);
+}
+}  // namespace
+#endif
 
 // The native copies of an Async host call (slots.h): blocks of memory the slots point into, and what
 // to copy back on the main thread when the kernel is done.
@@ -24,6 +77,14 @@ class HostSnapshot {
     // Big copies: fresh pages in 2 MiB transparent huge pages where the system allows (a 600 MB copy
     // spends most of its time in page faults otherwise).
     if (b.size >= (size_t{4} << 20)) {
+      size_t got = 0;
+      if (void* c = TakeCached(b.size, &got)) {
+        b.mem = static_cast<uint8_t*>(c);
+        b.size = got;
+        b.mapped = true;
+      }
+    }
+    if (!b.mem && b.size >= (size_t{4} << 20)) {
       void* m = mmap(nullptr, b.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (m != MAP_FAILED) {
         madvise(m, b.size, MADV_HUGEPAGE);
@@ -47,7 +108,7 @@ class HostSnapshot {
     for (Block& b : blocks_) {
 #ifdef __linux__
       if (b.mapped) {
-        munmap(b.mem, b.size);
+        Release(b.mem, b.size);
         continue;
       }
 #endif
