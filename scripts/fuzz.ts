@@ -26,6 +26,7 @@ const t0 = performance.now();
 let total = 0;
 for (const spec of specs) {
   const t = performance.now();
+  const skipped = { valid: 0, invalid: 0 };
   for (const [kind, prop] of [['valid', validProperty(spec)], ['invalid', invalidProperty(spec)]] as const) {
     const res = await fc.check(prop as fc.IAsyncProperty<unknown[]>, { numRuns: cases, seed, endOnFailure: false });
     if (res.failed) {
@@ -36,8 +37,11 @@ for (const spec of specs) {
       process.exit(1);
     }
     total += res.numRuns;
-    if (res.numSkips > 0 && kind === 'valid') console.log(`fuzz: ${spec.name}: ${res.numSkips} valid cases skipped`);
+    skipped[kind] = res.numSkips;
   }
-  console.log(`fuzz: ${spec.name.padEnd(22)} ${cases} valid, ${cases} invalid: ok (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  console.log(
+    `fuzz: ${spec.name.padEnd(22)} ${cases} valid, ${cases} invalid: ok (${((performance.now() - t) / 1000).toFixed(1)} s; ` +
+      `${skipped.invalid} drawn mutations did not apply and were redrawn)`,
+  );
 }
 console.log(`fuzz: every property held: ${total} cases over ${specs.length} exports in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
