@@ -4,37 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { geoMeanPolicyLoss, geoMeanPolicyLossAsync, setNumThreads } from '../lib/index.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
-
-/** float64 reference: mean_i -A_i exp(S_i), S_i the masked mean of the sign-side clamped log-ratios. */
-function refGeoMean(
-  lp: ArrayLike<number>, old: ArrayLike<number>, adv: ArrayLike<number>, mask: ArrayLike<number> | null,
-  T: number, eLo: number, eHi: number,
-) {
-  const n = lp.length, B = n / T;
-  const A = (i: number) => (adv.length === n ? adv[i] : adv[Math.floor(i / T)]);
-  const m = (i: number) => (mask ? mask[i] : 1);
-  let loss = 0, total = 0, hi = 0, lo = 0, kl = 0;
-  for (let b = 0; b < B; b++) {
-    let sm = 0, sc = 0, sa = 0;
-    for (let t = 0; t < T; t++) {
-      const i = b * T + t, d = lp[i] - old[i], s = Math.sign(A(i));
-      const dc = Math.min(Math.max(d, -eLo), eHi);
-      sm += m(i);
-      sc += m(i) * s * Math.min(s * d, s * dc);
-      sa += m(i) * A(i);
-      if (m(i) !== 0) {
-        const clipped = d !== dc;
-        hi += m(i) * (clipped && A(i) > 0 ? 1 : 0);
-        lo += m(i) * (clipped && A(i) < 0 ? 1 : 0);
-        kl += m(i) * -d;
-      }
-    }
-    total += sm;
-    loss += (-(sa / (sm + 1e-8)) * Math.exp(sc / (sm + 1e-8))) / B;
-  }
-  const mean = (x: number) => (total > 0 ? x / total : 0);
-  return { loss, clipFraction: mean(hi), clipFractionLower: mean(lo), ppoKl: mean(kl), tokenCount: total };
-}
+import { refGeoMean } from './reference/seq-ops.js';
 
 function inputs(B: number, T: number, seed: number, scale = 0.3) {
   const n = B * T;

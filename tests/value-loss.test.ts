@@ -4,48 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { setNumThreads, valueLoss, valueLossAsync, type LossAggregation } from '../lib/index.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
-
-interface Ref {
-  loss: number;
-  grad: Float64Array;
-  clipFraction: number;
-  tokenCount: number;
-}
-
-/** float64 reference: 0.5 * agg(max((v - R)^2, (clip(v, old - c, old + c) - R)^2)). */
-function refValueLoss(
-  v: ArrayLike<number>, R: ArrayLike<number>, old: ArrayLike<number>, mask: ArrayLike<number> | null,
-  T: number, c: number, agg: LossAggregation, normalizer = 0,
-): Ref {
-  const n = v.length, B = n / T;
-  const m = (i: number) => (mask ? mask[i] : 1);
-  const rowM = new Float64Array(B);
-  let total = 0;
-  for (let i = 0; i < n; i++) rowM[Math.floor(i / T)] += m(i);
-  for (let b = 0; b < B; b++) total += rowM[b];
-  const f = (b: number) => {
-    const nz = normalizer > 0;
-    switch (agg) {
-      case 'token-mean': return (nz ? normalizer : total) > 0 ? 1 / (nz ? normalizer : total) : 0;
-      case 'seq-mean-token-mean': return rowM[b] > 0 ? 1 / (rowM[b] * (nz ? normalizer : B)) : 0;
-      case 'seq-mean-token-sum': return 1 / (nz ? normalizer : B);
-      default: return 1 / (nz ? normalizer : B * T);
-    }
-  };
-  let loss = 0, clipped = 0;
-  const grad = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const w = m(i) * f(Math.floor(i / T));
-    const vc = Math.min(Math.max(v[i], old[i] - c), old[i] + c);
-    const l1 = (v[i] - R[i]) ** 2, l2 = (vc - R[i]) ** 2;
-    if (m(i) !== 0) {
-      loss += 0.5 * w * Math.max(l1, l2);
-      clipped += m(i) * (l2 > l1 ? 1 : 0);
-      grad[i] = l2 > l1 ? 0 : w * (v[i] - R[i]);
-    }
-  }
-  return { loss, grad, clipFraction: total > 0 ? clipped / total : 0, tokenCount: total };
-}
+import { refValueLoss } from './reference/seq-ops.js';
 
 function inputs(B: number, T: number, seed: number, scale = 1) {
   const n = B * T;

@@ -49,6 +49,7 @@ double ulps_apart(float a, float b, double* abs_diff) {
   const double d = std::fabs(static_cast<double>(a) - static_cast<double>(b));
   *abs_diff = d;
   const double m = std::fmax(std::fabs(static_cast<double>(a)), std::fabs(static_cast<double>(b)));
+  if (m == 0) return 0;  // +0 and -0: equal values (ilogb(0) is INT_MIN, which must not reach the ldexp below)
   const double ulp = std::fmax(std::ldexp(1.0, std::ilogb(m) - 23), std::ldexp(1.0, -149));
   return d / ulp;
 }
