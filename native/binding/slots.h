@@ -57,7 +57,7 @@ using Completion = std::function<void(Napi::Env)>;
 
 struct OpArgs {
   Napi::Env env;
-  static constexpr size_t kMaxSlots = 24;
+  static constexpr size_t kMaxSlots = 16;  // the widest op (preferenceLoss) has 13
   mutable Slot slots[kMaxSlots];     // inline: no allocation per call
   size_t num_slots = 0;
   const char* const* names = nullptr;  // the slot names (layout.gen.h), for messages
