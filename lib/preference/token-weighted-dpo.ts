@@ -6,7 +6,7 @@
 //   L = -log s(z),  loss = mean_b L_b
 import { describe, finiteIn, finitePositive, integer } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, int, num, openOptions, packOptions, readOptions } from '../op.js';
+import { defineOp, int, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
@@ -95,6 +95,7 @@ const TOKEN_INPUTS = ['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards'
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
 const TGDPO_OPTION_ARRAYS = [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'] as const;
+const TGDPO_KEYS = knownKeys('tokenWeightedDpoLoss', Object.keys(TGDPO_OPTIONS), TGDPO_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'tokenWeightedDpoLoss',
@@ -117,7 +118,7 @@ const op = defineOp({
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS);
+    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS, TGDPO_KEYS);
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {
