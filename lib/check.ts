@@ -106,13 +106,94 @@ export function oneOf<T extends string>(value: unknown, name: string, allowed: r
   return value as T;
 }
 
-/** The options object (undefined allowed when every option is optional). */
-export function options<T extends object>(value: unknown, name: string, required: boolean): Partial<T> {
+/** The option keys of one op (or the outputs of its `out` object), for the unknown-key check of {@link options}. */
+export interface KnownKeys {
+  /** The op's name, for messages. */
+  readonly op: string;
+  /** 'option' (the keys of the options object) or 'output' (the keys of options.out). */
+  readonly kind: 'option' | 'output';
+  readonly list: readonly string[];
+  /** The first key of `o` not in the list whose value is not undefined, or null (straight-line code compiled once per list). */
+  readonly unknown: (o: object) => string | null;
+  /** The keys of the op's `out` object (set once by openOptions). */
+  out?: KnownKeys;
+}
+
+/** The known option keys of `op` (kind 'option', the default) or its outputs: every list joined, each key once. */
+export function knownKeys(op: string, ...lists: readonly (readonly string[])[]): KnownKeys {
+  const list = [...new Set(lists.flat())];
+  return { op, kind: 'option', list, unknown: unknownKeyFinder(list) };
+}
+
+/**
+ * A function returning the first key of an object outside `list` whose value is not undefined (or
+ * null): a for-in loop over a switch of the known keys, generated once from the op's own names
+ * (never from user input). A switch on internalized strings is a few pointer comparisons, cheaper
+ * than a Set lookup on the small-call path.
+ */
+function unknownKeyFinder(list: readonly string[]): (o: object) => string | null {
+  const cases = list.map((k) => `case ${JSON.stringify(k)}:`).join(' ');
+  return new Function('o', `for (const k in o) {\n switch (k) { ${cases} continue; }\n if (o[k] !== undefined) return k;\n}\nreturn null;`) as (
+    o: object,
+  ) => string | null;
+}
+
+/** Levenshtein distance (case-insensitive, '_' and '-' ignored: loss_type ~ lossType). */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase().replace(/[_-]/g, ''), y = b.toLowerCase().replace(/[_-]/g, '');
+  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= y.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[y.length];
+}
+
+/** The known key closest to `key` by edit distance (the first in declaration order on a tie). */
+export function closestKey(key: string, known: readonly string[]): string {
+  let best = known[0], d = Infinity;
+  for (const k of known) {
+    const e = distance(key, k);
+    if (e < d) (best = k), (d = e);
+  }
+  return best;
+}
+
+/** True for a plain object: an object literal (prototype Object.prototype, of this realm or another) or a null-prototype object. */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === Object.prototype || proto === null) return true;
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  // Another realm's Object.prototype (vm contexts): itself without a prototype, its constructor named Object.
+  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: unknown } }).constructor?.name === 'Object';
+}
+
+/**
+ * The options object (undefined allowed when every option is optional): a plain object, never an
+ * array, a TypedArray or a class instance (a TypeError naming `name`). With `known`, every key whose
+ * value is not undefined must be one of them (a TypeError naming the key and the closest known one).
+ */
+export function options<T extends object>(value: unknown, name: string, required: boolean, known?: KnownKeys): Partial<T> {
   if (value === undefined && !required) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name}: expected an options object, received ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || !isPlainObject(value)) {
+    const what = value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value) ? 'a plain options object' : 'an options object';
+    throw new TypeError(`${name}: expected ${what}, received ${describe(value)}`);
+  }
+  if (known !== undefined) {
+    const k = known.unknown(value);
+    if (k !== null) unknownKey(name, k, known);
   }
   return value as Partial<T>;
+}
+
+function unknownKey(name: string, key: string, known: KnownKeys): never {
+  throw new TypeError(
+    `${name}.${key}: not an ${known.kind} of ${known.op} (did you mean '${closestKey(key, known.list)}'?); ` +
+      `expected one of ${known.list.join(', ')}, received an unknown key`,
+  );
 }
 
 /** The caller's `out` buffer when given (checked), else a new Float32Array. */

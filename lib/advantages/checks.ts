@@ -59,7 +59,7 @@ export function readMask<S extends SlotSpecs & { mask: SlotSpec }>(io: Io<S>, ma
   return io.read('mask', mask, 'mask', n);
 }
 
-/** An output may be an input itself (in place) or apart from it, never a shifted view of it. */
+/** An output may be an input itself (in place: the same bytes) or apart from it, never a shifted view of it. */
 export function apart(out: Buf, outName: string, input: Buf, inName: string): void {
   if (out === input) return;
   if (out instanceof DeviceArray || input instanceof DeviceArray) {
@@ -73,6 +73,7 @@ export function apart(out: Buf, outName: string, input: Buf, inName: string): vo
   }
   if (out.buffer !== input.buffer) return;
   const a0 = out.byteOffset, a1 = a0 + out.byteLength, b0 = input.byteOffset, b1 = b0 + input.byteLength;
+  if (a0 === b0 && a1 === b1) return; // the same bytes through another view: in place
   if (a0 < b1 && b0 < a1) throw overlap(outName, inName);
 }
 

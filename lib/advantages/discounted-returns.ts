@@ -2,7 +2,7 @@
 // (B, T) tensor (masked tokens are skipped and get 0); docs/advantages.md.
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, numIn, packOptions } from '../op.js';
+import { defineOp, knownKeys, numIn, packOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { apart, optionReader, positiveIntOption, readMask, rejectDeviceOut, seqLenArg } from './checks.js';
 import { REWARDS_MIX } from './enums.js';
@@ -18,6 +18,7 @@ export interface DeviceDiscountedReturnsOptions extends Omit<DiscountedReturnsOp
 }
 
 const DISCOUNTED_OPTIONS = { seqLen: positiveIntOption(), gamma: numIn(0, 1, 1) };
+const DISCOUNTED_KEYS = knownKeys('discountedReturns', Object.keys(DISCOUNTED_OPTIONS), ['out']);
 
 const op = defineOp({
   name: 'discountedReturns',
@@ -25,13 +26,13 @@ const op = defineOp({
   slots: {
     rewards: { types: ['f32'], shape: 'B*T' },
     mask: { types: ['u8', 'f32'], shape: 'B*T' },
-    out: { types: ['f32'], shape: 'B*T', out: true },
+    out: { types: ['f32'], shape: 'B*T', out: true, inPlace: ['rewards', 'mask'] },
   },
   options: DISCOUNTED_OPTIONS,
   prepare(io, ...[rewards, mask, options]: [rewards: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
     rejectDeviceOut(io, options);
-    const opts = optionsObject<DiscountedReturnsOptions>(options, 'options', true) as Record<string, unknown>;
+    const opts = optionsObject<DiscountedReturnsOptions>(options, 'options', true, DISCOUNTED_KEYS) as Record<string, unknown>;
     const r = io.read('rewards', rewards, 'rewards');
     const n = r.length;
     const o = optionReader(DISCOUNTED_OPTIONS, opts);

@@ -6,7 +6,7 @@
 // returns = A + V;  whiten: A = maskedWhiten(A, mask) (zero mean, unbiased, eps 1e-8).
 import { options as optionsObject } from '../check.js';
 import { DeviceArray } from '../cuda.js';
-import { defineOp, flag, numIn, packOptions } from '../op.js';
+import { defineOp, flag, knownKeys, numIn, outKeys, packOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { apart, optionReader, outsOf, positiveIntOption, readMask, seqLenArg } from './checks.js';
 import { VALUES_MIX } from './enums.js';
@@ -36,6 +36,8 @@ export interface DeviceGaeResult {
 }
 
 const GAE_OPTIONS = { seqLen: positiveIntOption(), gamma: numIn(0, 1, 1), lambda: numIn(0, 1, 1), whiten: flag(false) };
+const GAE_KEYS = knownKeys('gae', Object.keys(GAE_OPTIONS), ['out']);
+const GAE_OUTS = outKeys('gae', ['advantages', 'returns']);
 
 type Args = [values: unknown, rewards: unknown, mask: unknown, options: unknown];
 
@@ -46,8 +48,8 @@ const op = defineOp({
     values: { types: ['f32'], shape: 'B*T' },
     rewards: { types: ['f32'], shape: 'B*T' },
     mask: { types: ['u8', 'f32'], shape: 'B*T' },
-    advantages: { types: ['f32'], shape: 'B*T', out: true },
-    returns: { types: ['f32'], shape: 'B*T', out: true },
+    advantages: { types: ['f32'], shape: 'B*T', out: true, inPlace: ['values', 'rewards', 'mask'] },
+    returns: { types: ['f32'], shape: 'B*T', out: true, inPlace: ['values', 'rewards', 'mask'] },
   },
   options: GAE_OPTIONS,
   prepare(io, ...[values, rewards, mask, options]: Args) {
@@ -55,7 +57,7 @@ const op = defineOp({
     for (const [v, k] of [
       [rewards, 'rewards'], [mask, 'mask'], [outs.advantages, 'options.out.advantages'], [outs.returns, 'options.out.returns'],
     ] as const) io.rejectDevice(v, k);
-    const opts = optionsObject<GaeOptions>(options, 'options', true) as Record<string, unknown>;
+    const opts = optionsObject<GaeOptions>(options, 'options', true, GAE_KEYS) as Record<string, unknown>;
     const v = io.read('values', values, 'values');
     const n = v.length;
     const o = optionReader(GAE_OPTIONS, opts);
@@ -65,7 +67,7 @@ const op = defineOp({
     o.read('gamma');
     o.read('lambda');
     o.read('whiten');
-    const out = (opts.out === undefined ? {} : optionsObject(opts.out, 'options.out', true)) as Record<string, unknown>;
+    const out = (opts.out === undefined ? {} : optionsObject(opts.out, 'options.out', true, GAE_OUTS)) as Record<string, unknown>;
     const advantages = io.out('advantages', out.advantages, 'options.out.advantages', n);
     const returns = io.out('returns', out.returns, 'options.out.returns', n);
     if (

@@ -6,7 +6,7 @@
 // with no reward gets advantage 0. Small host calls are answered in TypeScript (small-path.ts).
 import { describe, finiteIn, oneOf, options as optionsObject } from '../check.js';
 import { DeviceArray, upload } from '../cuda.js';
-import { defineOp, enumOf, int, numIn, packOptions, type OptionSpec } from '../op.js';
+import { defineOp, enumOf, int, knownKeys, numIn, outKeys, packOptions, type OptionSpec } from '../op.js';
 import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption, rowsOf } from './checks.js';
 import {
   ESTIMATORS,
@@ -89,14 +89,23 @@ const multiReward: OptionSpec<MultiRewardMode> = {
   code: (v) => MULTI.indexOf(v),
   values: MULTI,
 };
-// bnpo's affine map of the rewards to [0, 1]; ignored by the other estimators.
+// bnpo's affine map of the rewards to [0, 1]; given with another estimator it is a TypeError (it
+// would be ignored).
+function bnpoOnly(v: unknown, name: string, prev: Readonly<Record<string, unknown>>): void {
+  if (v !== undefined) {
+    throw new TypeError(`${name}: applies to estimator 'bnpo' only, expected undefined with estimator '${prev.estimator as string}', received ${describe(v)}`);
+  }
+}
 const rewardMin: OptionSpec<number> = {
-  read: (v, name, prev) => (prev.estimator === 'bnpo' && v !== undefined ? finiteIn(v, name, -Infinity, Infinity) : 0),
+  read(v, name, prev) {
+    if (prev.estimator !== 'bnpo') return bnpoOnly(v, name, prev), 0;
+    return v === undefined ? 0 : finiteIn(v, name, -Infinity, Infinity);
+  },
   code: (v) => v,
 };
 const rewardMax: OptionSpec<number> = {
   read(v, name, prev) {
-    if (prev.estimator !== 'bnpo') return 1;
+    if (prev.estimator !== 'bnpo') return bnpoOnly(v, name, prev), 1;
     const x = v === undefined ? 1 : finiteIn(v, name, -Infinity, Infinity);
     if (!(x > (prev.rewardMin as number))) {
       throw new RangeError(`${name}: expected a number above rewardMin (${prev.rewardMin as number}), received ${x}`);
@@ -119,6 +128,11 @@ const GROUP_OPTIONS = {
   rewardMin,
   rewardMax,
 };
+
+const GROUP_KEYS = knownKeys(
+  'groupAdvantages', Object.keys(GROUP_OPTIONS).filter((k) => k !== 'numGroups'), ['groupIds', 'lengths', 'rewardWeights', 'out'],
+);
+const GROUP_OUTS = outKeys('groupAdvantages', ['advantages', 'groupMean', 'groupStd']);
 
 /** options.rewardWeights: K finite numbers, as doubles (null when not given). */
 function rewardWeights(w: unknown, K: number): Float64Array | null {
@@ -156,7 +170,7 @@ const op = defineOp({
       [raw.groupIds, 'options.groupIds'], [raw.lengths, 'options.lengths'], [outs.advantages, 'options.out.advantages'],
       [outs.groupMean, 'options.out.groupMean'], [outs.groupStd, 'options.out.groupStd'],
     ] as const) io.rejectDevice(v, k);
-    const opts = optionsObject<GroupAdvantagesOptions>(options, 'options', true) as Record<string, unknown>;
+    const opts = optionsObject<GroupAdvantagesOptions>(options, 'options', true, GROUP_KEYS) as Record<string, unknown>;
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(GROUP_OPTIONS, opts);
     const K = o.read('numRewards');
@@ -225,7 +239,7 @@ const op = defineOp({
     o.read('rewardMax');
 
     const statLen = multi === 'normalize_then_sum' ? numGroups * K : numGroups;
-    const out = (opts.out === undefined ? {} : optionsObject(opts.out, 'options.out', true)) as Record<string, unknown>;
+    const out = (opts.out === undefined ? {} : optionsObject(opts.out, 'options.out', true, GROUP_OUTS)) as Record<string, unknown>;
     const advantages = io.out('advantages', out.advantages, 'options.out.advantages', n);
     const groupMean = io.out('groupMean', out.groupMean, 'options.out.groupMean', statLen);
     const groupStd = io.out('groupStd', out.groupStd, 'options.out.groupStd', statLen);
@@ -245,6 +259,7 @@ const op = defineOp({
       scalars,
       local: small
         ? () => {
+            io.checkOverlaps(); // the native path's check (define.ts runs it in io.nativeSlots)
             scalars[0] = smallPath(
               r as Float32Array, K, weights, groupSize, estimator, scale, eps, lengths,
               advantages as Float32Array, groupMean as Float32Array, groupStd as Float32Array,

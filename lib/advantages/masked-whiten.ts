@@ -2,7 +2,7 @@
 // (unbiased) variance over every masked-in element; masked-out positions get 0 (docs/advantages.md).
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, flag, numIn, packOptions, readOptions } from '../op.js';
+import { defineOp, flag, knownKeys, numIn, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { apart, readMask, rejectDeviceOut } from './checks.js';
 import { VALUES_MIX } from './enums.js';
@@ -21,6 +21,7 @@ export interface DeviceMaskedWhitenOptions extends Omit<MaskedWhitenOptions, 'ou
 }
 
 const WHITEN_OPTIONS = { shiftMean: flag(true), unbiased: flag(true), eps: numIn(0, Infinity, 1e-8) };
+const WHITEN_KEYS = knownKeys('maskedWhiten', Object.keys(WHITEN_OPTIONS), ['out']);
 
 const op = defineOp({
   name: 'maskedWhiten',
@@ -28,13 +29,13 @@ const op = defineOp({
   slots: {
     values: { types: ['f32'], shape: 'n' },
     mask: { types: ['u8', 'f32'], shape: 'n' },
-    out: { types: ['f32'], shape: 'n', out: true },
+    out: { types: ['f32'], shape: 'n', out: true, inPlace: ['values', 'mask'] },
   },
   options: WHITEN_OPTIONS,
   prepare(io, ...[values, mask, options]: [values: unknown, mask: unknown, options: unknown]) {
     io.rejectDevice(mask, 'mask');
     rejectDeviceOut(io, options);
-    const opts = optionsObject<MaskedWhitenOptions>(options, 'options', false) as Record<string, unknown>;
+    const opts = optionsObject<MaskedWhitenOptions>(options, 'options', false, WHITEN_KEYS) as Record<string, unknown>;
     const v = io.read('values', values, 'values');
     const m = readMask(io, mask, v.length);
     const params = packOptions(WHITEN_OPTIONS, readOptions(WHITEN_OPTIONS, opts));

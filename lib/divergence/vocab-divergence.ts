@@ -10,7 +10,7 @@
 import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
-import { type Buf, defineOp, enumOf, flag, int, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
+import { type Buf, defineOp, enumOf, flag, int, knownKeys, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
 export interface VocabDivergenceOptions {
@@ -102,6 +102,7 @@ type Out = { divergence?: unknown; gradient?: unknown };
 
 const DIV_OPTION_ARRAYS = ['labels', 'mask', 'gradOutput'] as const;
 const DIV_OUTS = ['divergence', 'gradient'] as const;
+const DIV_KEYS = knownKeys('vocabDivergence', Object.keys(DIVERGENCE_OPTIONS), DIV_OPTION_ARRAYS, Object.keys(FLAGS), ['out']);
 
 const op = defineOp({
   name: 'vocabDivergence',
@@ -114,11 +115,11 @@ const op = defineOp({
     gradOutput: { types: ['f32'], shape: 'N' },
     divergence: { types: ['f32'], shape: 'N', out: true },
     // may be the logits slot's own array (inPlace: f32 logits only)
-    gradient: { types: ['f32'], shape: 'N*V', out: true },
+    gradient: { types: ['f32'], shape: 'N*V', out: true, inPlace: ['logits'] },
   },
   options: DIVERGENCE_OPTIONS,
   prepare(io, ...[logits, targetLogits, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], DIV_OPTION_ARRAYS, DIV_OUTS);
+    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], DIV_OPTION_ARRAYS, DIV_OUTS, DIV_KEYS);
     const l = readLogits(io, logits, opts);
     const { dtype, vocab } = l;
     let rows: number;

@@ -5,7 +5,7 @@
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, overlaps, type Logits } from '../logits.js';
-import { defineOp, flag, type Buf } from '../op.js';
+import { defineOp, flag, knownKeys, type Buf } from '../op.js';
 import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsBackwardOptions extends LogprobsCommonOptions {
@@ -31,6 +31,7 @@ export interface DeviceTokenLogprobsBackwardOptions
 }
 
 const inPlaceFlag = flag(false);
+const BACKWARD_KEYS = knownKeys('tokenLogprobsBackward', Object.keys(LOGPROBS_OPTIONS), ['gradEntropy', 'logsumexp', 'entropy', 'inPlace', 'out']);
 
 type Args = [logits: unknown, targets: unknown, gradLogprobs: unknown, options: unknown];
 
@@ -44,11 +45,11 @@ const op = defineOp({
     logsumexp: { types: ['f32'], shape: 'N' },
     entropy: { types: ['f32'], shape: 'N' },
     // may be the logits slot's own array (inPlace: f32 logits only)
-    grad: { types: ['f32'], shape: 'N*V', out: true },
+    grad: { types: ['f32'], shape: 'N*V', out: true, inPlace: ['logits'] },
   },
   options: LOGPROBS_OPTIONS,
   prepare(io, ...[logits, targets, gradLogprobs, options]: Args) {
-    const opts = optionsObject<TokenLogprobsBackwardOptions>(options, 'options', true);
+    const opts = optionsObject<TokenLogprobsBackwardOptions>(options, 'options', true, BACKWARD_KEYS);
     const c = readCommon(io, logits, targets, opts);
     const n = c.rows;
     for (const [v, name] of [

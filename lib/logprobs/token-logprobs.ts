@@ -5,7 +5,7 @@
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, type Logits } from '../logits.js';
-import { defineOp, flag } from '../op.js';
+import { defineOp, flag, knownKeys, outKeys } from '../op.js';
 import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsOptions extends LogprobsCommonOptions {
@@ -38,6 +38,8 @@ export interface DeviceTokenLogprobsResult {
 }
 
 const entropyFlag = flag(false);
+const FORWARD_KEYS = knownKeys('tokenLogprobs', Object.keys(LOGPROBS_OPTIONS), ['entropy', 'out']);
+const FORWARD_OUTS = outKeys('tokenLogprobs', ['logprobs', 'logsumexp', 'entropy']);
 
 const op = defineOp({
   name: 'tokenLogprobs',
@@ -50,10 +52,10 @@ const op = defineOp({
   },
   options: LOGPROBS_OPTIONS,
   prepare(io, ...[logits, targets, options]: [logits: unknown, targets: unknown, options: unknown]) {
-    const opts = optionsObject<TokenLogprobsOptions>(options, 'options', true);
+    const opts = optionsObject<TokenLogprobsOptions>(options, 'options', true, FORWARD_KEYS);
     const c = readCommon(io, logits, targets, opts);
     const wantEntropy = entropyFlag.read(opts.entropy, 'options.entropy', {});
-    const out = opts.out === undefined ? {} : optionsObject<NonNullable<TokenLogprobsOptions['out']>>(opts.out, 'options.out', true);
+    const out = opts.out === undefined ? {} : optionsObject<NonNullable<TokenLogprobsOptions['out']>>(opts.out, 'options.out', true, FORWARD_OUTS);
     io.rejectDevice(out.logprobs, 'options.out.logprobs');
     io.rejectDevice(out.logsumexp, 'options.out.logsumexp');
     io.rejectDevice(out.entropy, 'options.out.entropy');

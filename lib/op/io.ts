@@ -1,6 +1,6 @@
 // Io: reads the arrays of one call, host TypedArrays or DeviceArrays with the same calls, into the
 // slots of the native protocol; and openOptions, the shared start of an op's argument checks.
-import { describe, isDetached, options as optionsObject, typedArray } from '../check.js';
+import { describe, isDetached, knownKeys, type KnownKeys, options as optionsObject, typedArray } from '../check.js';
 import { alloc, DeviceArray, devicePointer, type DeviceDType } from '../cuda.js';
 
 // ---- arrays: one reader for host TypedArrays and DeviceArrays -----------------------------------
@@ -23,6 +23,12 @@ export interface SlotSpec {
   out?: boolean;
   /** Half-precision slots: which device dtypes (default both 'bf16' and 'f16'). */
   device?: readonly DeviceDType[];
+  /**
+   * Outputs the op may write in place: the input slots this output may be exactly (the same bytes;
+   * the op checks any further condition itself). Any other overlap of an output with another slot's
+   * array is a RangeError before the native call (Io.checkOverlaps).
+   */
+  inPlace?: readonly string[];
 }
 export type SlotSpecs = Record<string, SlotSpec>;
 
@@ -46,16 +52,41 @@ export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
   slots: ReadonlyMap<string, SlotInfo>;
   /** The scalar buffer of sync calls, reused (its values are read out before the call returns). */
   scalars?: Float64Array;
+  /** Per slot: bit j set when this output may be exactly slot j's array (SlotSpec.inPlace). */
+  inPlace: readonly number[];
+  /** Scratch of Io.checkOverlaps: each slot's buffer during the check, null otherwise. */
+  buffers: (ArrayBufferLike | null)[];
+  /** The arrays of the last host call whose overlap check passed (small fixed-length views only), and its given mask (-1: none). */
+  memo: (Buf | null)[];
+  memoGiven: number;
+  /**
+   * The name each slot's array was read under by the latest call (for overlap messages; no
+   * allocation per call), and that call's generation: a call started during another's prepare (a
+   * getter calling the op again) takes them over, and the earlier call then names slots by slot name.
+   */
+  slotNames: (string | undefined)[];
+  generation: number;
 }
+
+/** Arrays up to this many bytes may be remembered by the overlap check's memo (what it retains stays small). */
+const MEMO_BYTES = 4096;
 export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
   const names = Object.keys(specs);
   const index = new Map<string, number>();
   const slots = new Map<string, SlotInfo>();
+  if (names.length > 31) throw new Error(`slotLayout: at most 31 slots, received ${names.length}`); // Io's bit masks
   names.forEach((k, i) => {
     index.set(k, i);
     slots.set(k, { index: i, spec: specs[k] });
   });
-  return { specs, names, index, slots };
+  const inPlace = names.map((k) =>
+    (specs[k].inPlace ?? []).reduce((m, other) => {
+      if (!index.has(other)) throw new Error(`slotLayout: slot ${k} names an unknown inPlace slot ${other}`);
+      return m | (1 << index.get(other)!);
+    }, 0),
+  );
+  const none = () => new Array<null>(names.length).fill(null);
+  return { specs, names, index, slots, inPlace, buffers: none(), memo: none(), memoGiven: -1, slotNames: new Array<string | undefined>(names.length), generation: 0 };
 }
 
 type FirstDevice = (obj: object, D: typeof DeviceArray) => number;
@@ -79,6 +110,10 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   private readonly index: ReadonlyMap<string, number>;
   private readonly names: readonly string[];
   private readonly layout: SlotLayout<S>;
+  /** This call's generation of the layout's slot names (layout.names of a nested call of the same op replace them). */
+  private readonly generation: number;
+  /** Bit i set: output slot i holds an array the caller gave (or the facade set), checked by checkOverlaps. */
+  private given = 0;
 
   constructor(
     readonly device: boolean,
@@ -94,6 +129,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     this.index = l.index;
     this.names = l.names;
     this.slots = new Array<Buf | null>(l.names.length).fill(null);
+    this.generation = ++l.generation;
   }
 
   private mixText(): string {
@@ -168,6 +204,8 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
       throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);
     }
     this.slots[info.index] = a;
+    this.layout.slotNames[info.index] = name;
+    if (spec.out) this.given |= 1 << info.index;
     return a as T;
   }
 
@@ -192,13 +230,125 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     } else {
       a = new HOST_CTOR[t](length);
     }
-    this.slots[this.index.get(slot)!] = a;
+    const i = this.index.get(slot)!;
+    this.slots[i] = a;
+    this.given &= ~(1 << i); // new memory: overlaps nothing
     return a as T;
   }
 
-  /** Stores an array the facade made itself (a converted buffer, a packed copy). */
-  set(slot: keyof S & string, a: Buf | null): void {
-    this.slots[this.index.get(slot)!] = a;
+  /**
+   * Stores an array the facade made itself (a converted buffer, a packed copy) or chose (the logits
+   * as an in-place gradient), named `name` in overlap messages (default: the slot's name).
+   */
+  set(slot: keyof S & string, a: Buf | null, name?: string): void {
+    const i = this.index.get(slot)!;
+    this.slots[i] = a;
+    this.layout.slotNames[i] = name;
+    if (this.specs[slot].out && a !== null) this.given |= 1 << i;
+    else this.given &= ~(1 << i);
+  }
+
+  /**
+   * Every output holding a caller's array against every other slot's array: overlapping bytes (the
+   * same ArrayBuffer or SharedArrayBuffer and intersecting byte ranges; on the device, intersecting
+   * pointer ranges) are a RangeError naming both, unless the output's SlotSpec.inPlace allows it to
+   * be exactly that input. Run before the native call (nativeSlots) and before a small-input path.
+   * No allocation; outputs this call allocated are skipped.
+   */
+  checkOverlaps(): void {
+    let g = this.given;
+    if (g === 0) return;
+    if (this.device) {
+      this.checkDeviceOverlaps();
+      return;
+    }
+    const slots = this.slots as (HostBuf | null)[];
+    const m = slots.length;
+    const l = this.layout;
+    // The same arrays as the last call that passed (a training loop's reused buffers): the same
+    // answer, since a view's buffer and byteOffset never change and the memo only holds views of
+    // fixed-length buffers (so their byteLength cannot change either, short of a detach, which
+    // leaves nothing to overlap).
+    if (l.memoGiven === g) {
+      let j = 0;
+      while (j < m && slots[j] === l.memo[j]) j++;
+      if (j === m) return;
+    }
+    // Each slot's buffer is read once (the getter is the costly part) into a scratch array of the
+    // op's own, cleared again before returning (no allocation, nothing retained).
+    const bufs = l.buffers;
+    for (let j = 0; j < m; j++) {
+      const b = slots[j];
+      bufs[j] = b === null || b.byteLength === 0 ? null : b.buffer;
+    }
+    try {
+      for (let i = 0; g !== 0; i++, g >>>= 1) {
+        if ((g & 1) === 0) continue;
+        const buf = bufs[i];
+        if (buf === null) continue;
+        for (let j = 0; j < m; j++) {
+          if (j !== i && bufs[j] === buf) this.checkPair(i, j);
+        }
+      }
+      this.remember(bufs);
+    } finally {
+      for (let j = 0; j < m; j++) bufs[j] = null;
+    }
+  }
+
+  /** After a passing check: the call's arrays become the memo when small and of fixed length (else the memo is cleared). */
+  private remember(bufs: readonly (ArrayBufferLike | null)[]): void {
+    const l = this.layout, slots = this.slots as (HostBuf | null)[];
+    let ok = true;
+    for (let j = 0; j < slots.length && ok; j++) {
+      const b = slots[j], buf = bufs[j] as (ArrayBufferLike & { resizable?: boolean; growable?: boolean }) | null;
+      if (b !== null && (b.byteLength > MEMO_BYTES || (buf !== null && (buf.resizable === true || buf.growable === true)))) ok = false;
+    }
+    for (let j = 0; j < slots.length; j++) l.memo[j] = ok ? slots[j] : null;
+    l.memoGiven = ok ? this.given : -1;
+  }
+
+  /** Slots i (an output) and j share a buffer: a RangeError when their byte ranges intersect (unless an allowed in-place alias). */
+  private checkPair(i: number, j: number): void {
+    const a = this.slots[i] as HostBuf, b = this.slots[j] as HostBuf;
+    const a0 = a.byteOffset, a1 = a0 + a.byteLength, b0 = b.byteOffset, b1 = b0 + b.byteLength;
+    if (b0 >= a1 || a0 >= b1) return; // apart
+    if (a0 === b0 && a1 === b1 && (this.layout.inPlace[i] & (1 << j)) !== 0) return;
+    throw this.overlapError(i, j);
+  }
+
+  private checkDeviceOverlaps(): void {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      if ((this.given & (1 << i)) === 0) continue;
+      const a = slots[i] as DeviceArray | null;
+      if (a === null || a.byteLength === 0) continue;
+      const a0 = devicePointer(a, this.nameOf(i)), a1 = a0 + BigInt(a.byteLength);
+      for (let j = 0; j < slots.length; j++) {
+        const b = slots[j] as DeviceArray | null;
+        if (j === i || b === null || b.byteLength === 0) continue;
+        const b0 = devicePointer(b, this.nameOf(j)), b1 = b0 + BigInt(b.byteLength);
+        if (b0 >= a1 || a0 >= b1) continue;
+        if (a0 === b0 && a1 === b1 && (this.layout.inPlace[i] & (1 << j)) !== 0) continue;
+        throw this.overlapError(i, j);
+      }
+    }
+  }
+
+  /** The name slot i's array was read under (its slot name if another call of the op has run since). */
+  private nameOf(i: number): string {
+    return (this.layout.generation === this.generation ? this.layout.slotNames[i] : undefined) ?? this.names[i];
+  }
+
+  private overlapError(i: number, j: number): RangeError {
+    const out = this.nameOf(i), other = this.nameOf(j);
+    const what = this.specs[this.names[j]].out ? 'the output' : 'the input';
+    if ((this.layout.inPlace[i] & (1 << j)) !== 0) {
+      return new RangeError(`${out}: expected ${other} itself or a buffer apart from it, received a view that overlaps it`);
+    }
+    return new RangeError(
+      `${out}: expected a buffer apart from ${what} ${other}, received one that overlaps it (the same ${this.device ? 'device memory' : 'buffer'})`,
+    );
   }
 
   /** Frees the outputs this call allocated (when it failed). */
@@ -208,6 +358,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
 
   /** The slots as the native protocol wants them. */
   nativeSlots(): unknown[] {
+    this.checkOverlaps();
     if (!this.device) return this.slots;
     return this.slots.map((a, i) =>
       a === null ? null : [devicePointer(a as DeviceArray, this.names[i]), a.length, SLOT_CODE[DEVICE_SLOT[(a as DeviceArray).dtype]]],
@@ -233,11 +384,25 @@ export function openOptions(
   args: readonly (readonly [unknown, string])[],
   keys: readonly string[],
   outs: readonly string[],
+  known?: KnownKeys,
 ): { opts: Record<string, unknown>; out: Record<string, unknown> } {
-  const opts = optionsObject<Record<string, unknown>>(options, 'options', required) as Record<string, unknown>;
+  const opts = optionsObject<Record<string, unknown>>(options, 'options', required, known) as Record<string, unknown>;
   const out = (opts.out ?? {}) as Record<string, unknown>;
+  if (known !== undefined && opts.out !== undefined && typeof out === 'object' && out !== null && !ArrayBuffer.isView(out)) {
+    optionsObject(out, 'options.out', true, (known.out ??= outKeys(known.op, outs)));
+  }
   for (let i = 0; i < args.length; i++) io.rejectDevice(args[i][0], args[i][1]);
   io.rejectDevices(opts, keys, 'options');
   io.rejectDevices(out, outs, 'options.out');
   return { opts, out };
+}
+
+const outKeysCache = new WeakMap<readonly string[], Map<string, KnownKeys>>();
+/** The known keys of an op's `out` object (its outputs), built once per op and list. */
+export function outKeys(op: string, outs: readonly string[]): KnownKeys {
+  let byOp = outKeysCache.get(outs);
+  if (!byOp) outKeysCache.set(outs, (byOp = new Map()));
+  let k = byOp.get(op);
+  if (!k) byOp.set(op, (k = { ...knownKeys(op, outs), kind: 'output' }));
+  return k;
 }

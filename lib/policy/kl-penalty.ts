@@ -5,7 +5,7 @@
 //   k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's clamps), k3+ = k3's value with k2's gradient
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, openOptions, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, knownKeys, openOptions, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { ESTIMATORS, LOGPROBS_MIX, type KlEstimator } from './enums.js';
 import { hostMaskCheck } from './policy-loss.js';
@@ -47,6 +47,7 @@ const KL_OPTIONS = { estimator: enumOf(ESTIMATORS, 'k3') };
 
 const KL_OPTION_ARRAYS = ['mask'] as const;
 const KL_OUTS = ['kl', 'grad'] as const;
+const KL_KEYS = knownKeys('klPenalty', Object.keys(KL_OPTIONS), KL_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'klPenalty',
@@ -61,7 +62,7 @@ const op = defineOp({
   options: KL_OPTIONS,
   scalars: ['mean'],
   prepare(io, ...[logprobs, refLogprobs, options]: [logprobs: unknown, refLogprobs: unknown, options: unknown]) {
-    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], KL_OPTION_ARRAYS, KL_OUTS);
+    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], KL_OPTION_ARRAYS, KL_OUTS, KL_KEYS);
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     io.read('refLogprobs', refLogprobs, 'refLogprobs', n);
     const values = readOptions(KL_OPTIONS, opts);

@@ -9,7 +9,7 @@
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
 import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, int, num, numIn, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, int, knownKeys, num, numIn, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { AGGREGATIONS, ESTIMATORS, LOGPROBS_MIX, VARIANTS, type KlEstimator, type LossAggregation, type PolicyVariant } from './enums.js';
 
@@ -165,6 +165,7 @@ type Args = [logprobs: unknown, oldLogprobs: unknown, advantages: unknown, mask:
 
 const POLICY_OPTION_ARRAYS = ['refLogprobs', 'entropy'] as const;
 const POLICY_OUTS = ['gradLogprobs', 'gradEntropy'] as const;
+const POLICY_KEYS = knownKeys('policyLoss', Object.keys(POLICY_OPTIONS), POLICY_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'policyLoss',
@@ -184,7 +185,7 @@ const op = defineOp({
   prepare(io, ...[logprobs, oldLogprobs, advantages, mask, options]: Args) {
     const { opts, out } = openOptions(
       io, options, true, [[oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
-      POLICY_OPTION_ARRAYS, POLICY_OUTS,
+      POLICY_OPTION_ARRAYS, POLICY_OUTS, POLICY_KEYS,
     );
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);

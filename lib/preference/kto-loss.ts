@@ -5,7 +5,7 @@
 //   L = desirableWeight (1 - s(x)) (desirable) or undesirableWeight (1 - s(-x)) (undesirable)
 import { finiteIn, finitePositive } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, num, openOptions, packOptions, readOptions } from '../op.js';
+import { defineOp, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
 import { lossOutputs, PREFERENCE_MIX } from './shared.js';
 
 export interface KtoLossOptions {
@@ -72,6 +72,7 @@ const KTO_OPTIONS = {
 const KTO_OUTS = ['losses', 'rewards', 'grad'] as const;
 
 const KTO_OPTION_ARRAYS = ['desirable', 'refLogps'] as const;
+const KTO_KEYS = knownKeys('ktoLoss', Object.keys(KTO_OPTIONS), KTO_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'ktoLoss',
@@ -87,7 +88,7 @@ const op = defineOp({
   options: KTO_OPTIONS,
   scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
   prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
-    const { opts } = openOptions(io, options, true, [], KTO_OPTION_ARRAYS, KTO_OUTS);
+    const { opts } = openOptions(io, options, true, [], KTO_OPTION_ARRAYS, KTO_OUTS, KTO_KEYS);
     const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
     if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
     io.read('desirable', opts.desirable, 'options.desirable', n);

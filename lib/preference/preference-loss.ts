@@ -6,7 +6,7 @@
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
 import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, type Io, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, type Io, knownKeys, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
@@ -189,6 +189,7 @@ function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unkno
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
 const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'] as const;
+const PREFERENCE_KEYS = knownKeys('preferenceLoss', Object.keys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'preferenceLoss',
@@ -213,7 +214,7 @@ const op = defineOp({
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
     const { opts } = openOptions(
       io, options, false, [[rejectedLogps, 'rejectedLogps']],
-      PREFERENCE_OPTION_ARRAYS, PAIR_OUTS,
+      PREFERENCE_OPTION_ARRAYS, PAIR_OUTS, PREFERENCE_KEYS,
     );
     const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;

@@ -6,7 +6,7 @@
 //   L = -log s(z),  loss = mean_b L_b
 import { describe, finiteIn, finitePositive, integer } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, int, num, openOptions, packOptions, readOptions } from '../op.js';
+import { defineOp, int, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
@@ -94,7 +94,16 @@ const TOKEN_INPUTS = ['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards'
 
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
+/** Host f32 mask weights: each finite and >= 0 (policyLoss's rule and wording). */
+function weightsCheck(w: Float32Array, name: string): void {
+  for (let i = 0; i < w.length; i++) {
+    const x = w[i];
+    if (!(x >= 0 && x <= 3.4028234663852886e38)) throw new RangeError(`${name}[${i}]: expected a finite weight >= 0, received ${x}`);
+  }
+}
+
 const TGDPO_OPTION_ARRAYS = [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'] as const;
+const TGDPO_KEYS = knownKeys('tokenWeightedDpoLoss', Object.keys(TGDPO_OPTIONS), TGDPO_OPTION_ARRAYS, ['out']);
 
 const op = defineOp({
   name: 'tokenWeightedDpoLoss',
@@ -117,7 +126,7 @@ const op = defineOp({
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS);
+    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS, TGDPO_KEYS);
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {
@@ -132,7 +141,12 @@ const op = defineOp({
     }
     const mw = io.read('chosenMask', cm, 'options.chosenMask', nt);
     const maskType = mw instanceof Float32Array || (mw as { dtype?: unknown }).dtype === 'f32' ? 'f32' : 'u8';
-    io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
+    const mr = io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
+    // f32 weights: finite and >= 0, as policyLoss's mask (huge finite weights are accepted there too).
+    if (mw instanceof Float32Array) {
+      weightsCheck(mw, 'options.chosenMask');
+      weightsCheck(mr as Float32Array, 'options.rejectedMask');
+    }
     const values = readOptions(TGDPO_OPTIONS, opts);
     const length = (k: string) => (k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
     return {

@@ -1,0 +1,280 @@
+// The API's silent wrong answers and weak errors (hardening issue, items 5-9): outputs overlapping
+// inputs or each other, SharedArrayBuffer arrays, options that are not plain objects, unknown or
+// inapplicable option keys, tokenWeightedDpoLoss's mask weights and an empty bf16 backward.
+import { describe, expect, it } from 'vitest';
+
+import {
+  discountedReturns,
+  ensembleRewards,
+  gae,
+  geoMeanPolicyLoss,
+  groupAdvantages,
+  groupAdvantagesAsync,
+  klPenalty,
+  ktoLoss,
+  maskedWhiten,
+  policyLoss,
+  policyLossAsync,
+  preferenceLoss,
+  tokenLogprobs,
+  tokenLogprobsBackward,
+  tokenWeightedDpoLoss,
+  valueLoss,
+  vocabDivergence,
+} from '../lib/index.js';
+import * as rk from '../lib/index.js';
+import { randint, randn } from './helpers.js';
+
+type Arr = Float32Array | Int32Array | Uint8Array | Uint16Array;
+/** The same values in a view of a new SharedArrayBuffer. */
+function shared<T extends Arr>(a: T): T {
+  const C = a.constructor as new (b: SharedArrayBuffer) => T;
+  const s = new C(new SharedArrayBuffer(a.byteLength));
+  s.set(a as never);
+  return s;
+}
+const same = <T>(a: T) => a;
+const bits = (n: number, seed: number) => randint(n, 10, seed).map((v) => (v < 8 ? 1 : 0)) as unknown as Uint8Array;
+const u8 = (n: number, seed: number) => Uint8Array.from(bits(n, seed));
+const bf16 = (x: Float32Array) => new Uint16Array(new Uint32Array(x.buffer.slice(0)).map((u) => u >>> 16));
+
+/** Every array of a result (in key order), as the bits of its elements; numbers as numbers. */
+function flat(v: unknown): unknown {
+  if (ArrayBuffer.isView(v)) return Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, flat((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+// One call per export, its arrays made by `m` (ordinary or SharedArrayBuffer views), outputs given too.
+const B = 3, T = 5, n = B * T, V = 7, P = 4;
+const lp = randn(n, 0.5, 1), old = randn(n, 0.5, 2), ref = randn(n, 0.5, 3), adv = randn(B, 1, 4), mask = u8(n, 5);
+const logits = randn(B * V, 2, 6), target = randn(B * V, 2, 7), targets = randint(B, V, 8);
+const pc = randn(P, 3, 9).map((x) => x - 20), pr = randn(P, 3, 10).map((x) => x - 21);
+const prc = randn(P, 3, 11).map((x) => x - 20), prr = randn(P, 3, 12).map((x) => x - 21);
+const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
+  tokenLogprobs: (m) => tokenLogprobs(m(logits), m(targets), { vocab: V, entropy: true, out: { logprobs: m(new Float32Array(B)) } }),
+  tokenLogprobsBackward: (m) => tokenLogprobsBackward(m(bf16(logits)), m(targets), m(adv), { vocab: V, dtype: 'bf16', out: m(new Float32Array(B * V)) }),
+  vocabDivergence: (m) => vocabDivergence(m(logits), m(target), { vocab: V, gradient: true, labels: m(targets), out: { divergence: m(new Float32Array(B)) } }),
+  policyLoss: (m) => policyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, refLogprobs: m(ref), entropy: m(ref.map(Math.abs)), out: { gradLogprobs: m(new Float32Array(n)) } }),
+  klPenalty: (m) => klPenalty(m(lp), m(ref), { mask: m(mask), out: { kl: m(new Float32Array(n)) } }),
+  valueLoss: (m) => valueLoss(m(lp), m(old), m(ref), m(mask), { seqLen: T, cliprangeValue: 0.2 }),
+  geoMeanPolicyLoss: (m) => geoMeanPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  preferenceLoss: (m) => preferenceLoss(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
+  ktoLoss: (m) => ktoLoss(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
+  tokenWeightedDpoLoss: (m) =>
+    tokenWeightedDpoLoss(m(lp), m(old), {
+      seqLen: T, refChosenLogps: m(ref), refRejectedLogps: m(ref), chosenTokenRewards: m(randn(n, 1, 14)),
+      rejectedTokenRewards: m(randn(n, 1, 15)), chosenMask: m(mask), rejectedMask: m(u8(n, 16)),
+    }),
+  groupAdvantages: (m) => groupAdvantages(m(randn(12, 1, 17)), { groupIds: m(randint(12, 3, 18)), estimator: 'opo', lengths: m(randint(12, 9, 19)), out: { advantages: m(new Float32Array(12)) } }),
+  ensembleRewards: (m) => ensembleRewards(m(randn(12, 1, 20)), { numModels: 3, method: 'uwo', lambda: 0.5, out: m(new Float32Array(4)) }),
+  gae: (m) => gae(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
+  discountedReturns: (m) => discountedReturns(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
+  maskedWhiten: (m) => maskedWhiten(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+};
+
+describe('SharedArrayBuffer arrays (item 6)', () => {
+  it('every op covers an export', () => {
+    const ops = Object.keys(rk).filter((k) => typeof (rk as Record<string, unknown>)[`${k}Async`] === 'function');
+    expect(ops.sort()).toEqual(Object.keys(CALLS).sort());
+  });
+  for (const [op, call] of Object.entries(CALLS)) {
+    it(`${op}: SharedArrayBuffer views give the result of ordinary arrays`, () => {
+      const want = flat(call(same));
+      const got = call(shared);
+      expect(flat(got)).toEqual(want);
+      // the outputs the call allocated are ordinary; the given ones are the shared views themselves
+      expect(JSON.stringify(want).length).toBeGreaterThan(20);
+    });
+  }
+  it('Async forms take them too (policyLossAsync, groupAdvantagesAsync)', async () => {
+    const want = policyLoss(lp, old, adv, mask, { seqLen: T });
+    const out = shared(new Float32Array(n));
+    const got = await policyLossAsync(shared(lp), shared(old), shared(adv), shared(mask), { seqLen: T, out: { gradLogprobs: out } });
+    expect(got.loss).toBe(want.loss);
+    expect(got.gradLogprobs).toBe(out);
+    expect(Array.from(out)).toEqual(Array.from(want.gradLogprobs));
+    const r = randn(16, 1, 21);
+    const g = await groupAdvantagesAsync(shared(r), { groupSize: 4 });
+    expect(Array.from(g.advantages)).toEqual(Array.from(groupAdvantages(r, { groupSize: 4 }).advantages));
+  });
+});
+
+describe('outputs overlapping inputs or each other (item 5)', () => {
+  it('policyLoss: out.gradLogprobs one element into logprobs is a RangeError naming both', () => {
+    const buf = new Float32Array(2 * n);
+    const logprobs = buf.subarray(0, n);
+    logprobs.set(lp);
+    const grad = buf.subarray(n - 1, 2 * n - 1);
+    expect(() => policyLoss(logprobs, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })).toThrow(
+      /^options\.out\.gradLogprobs: expected a buffer apart from the input logprobs, received one that overlaps it/,
+    );
+    expect(() => policyLoss(logprobs, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })).toThrow(RangeError);
+    // one element further is apart: the same answer as fresh buffers
+    const apart = buf.subarray(n, 2 * n);
+    const got = policyLoss(logprobs, old, adv, mask, { seqLen: T, out: { gradLogprobs: apart } });
+    const want = policyLoss(lp, old, adv, mask, { seqLen: T });
+    expect(got.loss).toBe(want.loss);
+    expect(Array.from(apart)).toEqual(Array.from(want.gradLogprobs));
+  });
+  it('two views of one SharedArrayBuffer are compared by their bytes', () => {
+    const sab = new SharedArrayBuffer(8 * n);
+    const values = new Float32Array(sab, 0, n);
+    values.set(ref);
+    const out = new Float32Array(sab, 4, n); // shifted by one element
+    expect(() => maskedWhiten(values, mask, { out })).toThrow(/options\.out: expected values itself or a buffer apart from it, received a view that overlaps it/);
+    expect(() => gae(values, lp, mask, { seqLen: T, out: { advantages: new Float32Array(sab, 4 * n, n), returns: new Float32Array(sab, 4 * n - 4, n) } })).toThrow(RangeError);
+    // the same bytes through another view object: the documented in-place use
+    const inPlace = new Float32Array(sab, 0, n);
+    const want = maskedWhiten(Float32Array.from(values), mask);
+    expect(maskedWhiten(values, mask, { out: inPlace })).toBe(inPlace);
+    expect(Array.from(values)).toEqual(Array.from(want));
+  });
+  it('two outputs in one array are rejected', () => {
+    const buf = new Float32Array(2 * P);
+    expect(() => preferenceLoss(pc, pr, { out: { losses: buf.subarray(0, P), chosenRewards: buf.subarray(P - 1, 2 * P - 1) } })).toThrow(
+      /^options\.out\.losses: expected a buffer apart from the output options\.out\.chosenRewards/,
+    );
+    const one = new Float32Array(n);
+    expect(() => klPenalty(lp, ref, { out: { kl: one, grad: one } })).toThrow(/options\.out\.kl: expected a buffer apart from the output options\.out\.grad/);
+    expect(() => gae(lp, ref, mask, { seqLen: T, out: { advantages: one, returns: one } })).toThrow(RangeError);
+  });
+  it('every op: an output over an input is a RangeError, also after a call that passed with the same arrays (the memo)', () => {
+    const ok = policyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: new Float32Array(n) } });
+    expect(Number.isFinite(ok.loss)).toBe(true);
+    const g = new Float32Array(n);
+    policyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: g } });
+    policyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: g } }); // remembered
+    expect(() => policyLoss(lp, g, adv, mask, { seqLen: T, out: { gradLogprobs: g } })).toThrow(/gradLogprobs: expected a buffer apart from the input oldLogprobs/);
+    const x = randn(B * V, 1, 30);
+    expect(() => tokenLogprobs(x, targets, { vocab: V, out: { logprobs: x.subarray(0, B) } })).toThrow(/options\.out\.logprobs: expected a buffer apart from the input logits/);
+    expect(() => vocabDivergence(x, target, { vocab: V, out: { divergence: x.subarray(2, 2 + B) } })).toThrow(/options\.out\.divergence: expected a buffer apart from the input logits/);
+    expect(() => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, out: { grad: pc } })).toThrow(/options\.out\.grad: expected a buffer apart from the input policyLogps/);
+    const r12 = randn(12, 1, 31);
+    expect(() => groupAdvantages(r12, { groupSize: 4, out: { advantages: r12 } })).toThrow(/options\.out\.advantages: expected a buffer apart from the input rewards/);
+    expect(() => ensembleRewards(r12, { numModels: 3, out: r12.subarray(4, 8) })).toThrow(/options\.out: expected rewards itself or a buffer apart from it/);
+    expect(() => valueLoss(lp, old, ref, mask, { seqLen: T, out: { gradValues: ref } })).toThrow(/options\.out\.gradValues: expected a buffer apart from the input oldValues/);
+  });
+  it('the documented in-place uses still work', () => {
+    const x = randn(B * V, 1, 32);
+    const want = tokenLogprobsBackward(Float32Array.from(x), targets, adv, { vocab: V });
+    const copy = Float32Array.from(x);
+    expect(tokenLogprobsBackward(copy, targets, adv, { vocab: V, inPlace: true })).toBe(copy);
+    expect(Array.from(copy)).toEqual(Array.from(want));
+    const copy2 = Float32Array.from(x);
+    expect(tokenLogprobsBackward(copy2, targets, adv, { vocab: V, out: copy2 })).toBe(copy2);
+    expect(Array.from(copy2)).toEqual(Array.from(want));
+    const r = randn(6, 1, 33);
+    const wantE = ensembleRewards(Float32Array.from(r), { numModels: 1 });
+    expect(Array.from(ensembleRewards(r, { numModels: 1, out: r }))).toEqual(Array.from(wantE));
+    const rw = Float32Array.from(ref);
+    const wantD = discountedReturns(ref, mask, { seqLen: T, gamma: 0.9 });
+    expect(Array.from(discountedReturns(rw, mask, { seqLen: T, gamma: 0.9, out: rw }))).toEqual(Array.from(wantD));
+  });
+});
+
+describe('options must be a plain object (item 7)', () => {
+  it('a TypedArray in the options place is a TypeError naming options', () => {
+    expect(() => (preferenceLoss as (...a: unknown[]) => unknown)(pc, pr, prc, prr)).toThrow(/^options: expected an options object, received Float32Array\(4\)/);
+    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask)).toThrow(TypeError);
+    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask)).toThrow(/^options: expected an options object, received Uint8Array\(15\)/);
+    expect(() => maskedWhiten(ref, mask, [] as never)).toThrow(/^options: expected an options object, received Array\(0\)/);
+  });
+  it('class instances are refused; null-prototype objects are fine', () => {
+    class Opts {
+      seqLen = T;
+    }
+    expect(() => policyLoss(lp, old, adv, mask, new Opts() as never)).toThrow(/^options: expected a plain options object, received object Opts/);
+    expect(() => preferenceLoss(pc, pr, new Map() as never)).toThrow(TypeError);
+    expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, out: new Opts() as never })).toThrow(/^options\.out: expected a plain options object/);
+    const o = Object.assign(Object.create(null) as object, { seqLen: T });
+    expect(policyLoss(lp, old, adv, mask, o as never).loss).toBe(policyLoss(lp, old, adv, mask, { seqLen: T }).loss);
+  });
+});
+
+describe('unknown and inapplicable options (item 8)', () => {
+  it('unknown keys are a TypeError naming the key and the closest known name', () => {
+    expect(() => preferenceLoss(pc, pr, { loss_type: 'ipo' } as never)).toThrow(/^options\.loss_type: not an option of preferenceLoss \(did you mean 'loss'\?\)/);
+    expect(() => preferenceLoss(pc, pr, { refChosenLogprobs: prc, refRejectedLogps: prr } as never)).toThrow(/^options\.refChosenLogprobs: .*did you mean 'refChosenLogps'/);
+    expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, epsilon: 0.2 } as never)).toThrow(/^options\.epsilon: not an option of policyLoss \(did you mean 'epsilonLow'\?\)/);
+    expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, clip_ratio: 0.2 } as never)).toThrow(/^options\.clip_ratio: not an option of policyLoss/);
+    expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprob: new Float32Array(n) } } as never)).toThrow(
+      /^options\.out\.gradLogprob: not an output of policyLoss \(did you mean 'gradLogprobs'\?\)/,
+    );
+    // a key whose value is undefined is not given
+    expect(preferenceLoss(pc, pr, { loss_type: undefined } as never).loss).toBe(preferenceLoss(pc, pr).loss);
+  });
+  it('every op rejects an unknown key', () => {
+    const bad = { unknownOption: 1 } as object;
+    const withBad: [string, () => unknown][] = [
+      ['tokenLogprobs', () => tokenLogprobs(logits, targets, { vocab: V, ...bad })],
+      ['tokenLogprobsBackward', () => tokenLogprobsBackward(logits, targets, adv, { vocab: V, ...bad })],
+      ['vocabDivergence', () => vocabDivergence(logits, target, { vocab: V, ...bad })],
+      ['policyLoss', () => policyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
+      ['klPenalty', () => klPenalty(lp, ref, { ...bad })],
+      ['valueLoss', () => valueLoss(lp, old, ref, mask, { seqLen: T, ...bad })],
+      ['geoMeanPolicyLoss', () => geoMeanPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
+      ['preferenceLoss', () => preferenceLoss(pc, pr, { ...bad })],
+      ['ktoLoss', () => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, ...bad })],
+      ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, chosenMask: mask, rejectedMask: mask, ...bad })],
+      ['groupAdvantages', () => groupAdvantages(randn(12, 1, 1), { groupSize: 4, ...bad })],
+      ['ensembleRewards', () => ensembleRewards(randn(12, 1, 1), { numModels: 3, ...bad })],
+      ['gae', () => gae(lp, ref, mask, { seqLen: T, ...bad })],
+      ['discountedReturns', () => discountedReturns(ref, mask, { seqLen: T, ...bad })],
+      ['maskedWhiten', () => maskedWhiten(ref, mask, { ...bad })],
+    ];
+    expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
+    for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));
+    // groupAdvantages' numGroups is computed, not an option
+    expect(() => groupAdvantages(randn(12, 1, 1), { groupSize: 4, numGroups: 3 } as never)).toThrow(/^options\.numGroups: not an option of groupAdvantages/);
+  });
+  it("lambda applies to ensembleRewards' 'uwo' only, rewardMin / rewardMax to groupAdvantages' 'bnpo' only", () => {
+    const r = randn(12, 1, 40);
+    expect(() => ensembleRewards(r, { numModels: 3, lambda: 0.5 })).toThrow(/^options\.lambda: applies to method 'uwo' only, expected undefined with method 'mean', received number 0\.5/);
+    expect(() => ensembleRewards(r, { numModels: 3, method: 'min', lambda: 'x' as never })).toThrow(TypeError);
+    expect(ensembleRewards(r, { numModels: 3, method: 'uwo', lambda: 0.5 }).length).toBe(4);
+    expect(() => groupAdvantages(r, { groupSize: 4, rewardMin: -1 })).toThrow(/^options\.rewardMin: applies to estimator 'bnpo' only, expected undefined with estimator 'grpo', received number -1/);
+    expect(() => groupAdvantages(r, { groupSize: 4, estimator: 'rloo', rewardMax: 2 })).toThrow(/^options\.rewardMax: applies to estimator 'bnpo' only/);
+    const b = groupAdvantages(r, { groupSize: 4, estimator: 'bnpo', rewardMin: -3, rewardMax: 3 });
+    expect(b.advantages.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('smaller defects (item 9)', () => {
+  const base = { seqLen: T, refChosenLogps: ref, refRejectedLogps: old, chosenTokenRewards: randn(n, 1, 50), rejectedTokenRewards: randn(n, 1, 51) };
+  it('tokenWeightedDpoLoss: f32 mask weights must be finite and >= 0 (as policyLoss)', () => {
+    for (const [w, text] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-1, '-1']] as const) {
+      const cm = Float32Array.from(mask);
+      cm[4] = w;
+      expect(() => tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: cm, rejectedMask: Float32Array.from(mask) })).toThrow(
+        new RegExp(`^options\\.chosenMask\\[4\\]: expected a finite weight >= 0, received ${text}`),
+      );
+      expect(() => tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: Float32Array.from(mask), rejectedMask: cm })).toThrow(/^options\.rejectedMask\[4\]/);
+      // policyLoss words it the same way
+      expect(() => policyLoss(lp, old, adv, cm, { seqLen: T })).toThrow(/mask\[4\]: expected a finite weight >= 0/);
+    }
+    // huge but finite: accepted by both
+    const big = Float32Array.from(mask);
+    big[0] = 1e30;
+    expect(Number.isNaN(tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: big, rejectedMask: Float32Array.from(mask) }).loss)).toBe(false);
+    expect(Number.isNaN(policyLoss(lp, old, adv, big, { seqLen: T }).loss)).toBe(false);
+  });
+  it('an empty bf16 backward is an empty gradient (no in-place message)', () => {
+    expect(tokenLogprobsBackward(new Uint16Array(0), new Int32Array(0), new Float32Array(0), { vocab: 4, dtype: 'bf16' }).length).toBe(0);
+    expect(tokenLogprobsBackward(new Uint16Array(0), new Int32Array(0), new Float32Array(0), { vocab: 4, dtype: 'f16', out: new Float32Array(0) }).length).toBe(0);
+    expect(vocabDivergence(new Uint16Array(0), new Uint16Array(0), { vocab: 4, dtype: 'bf16', gradient: true }).gradient!.length).toBe(0);
+  });
+  it('f-DPO with forward_kl / alpha_divergence overflows float32 as docs/preference.md says; reverse_kl and js stay finite to 1e3', () => {
+    const z = new Float32Array([0]), lens = new Int32Array([1]);
+    const at = (loss: 'ipo' | 'sigmoid', fDivergence: 'forward_kl' | 'reverse_kl' | 'js_divergence', beta: number, d: number) =>
+      preferenceLoss(new Float32Array([d]), z, { loss, fDivergence, beta, refChosenLogps: z, refRejectedLogps: z, chosenLengths: lens, rejectedLengths: lens });
+    expect(Number.isFinite(at('ipo', 'forward_kl', 0.1, -45).losses[0])).toBe(false);
+    expect(Number.isFinite(at('sigmoid', 'forward_kl', 2, -100).losses[0])).toBe(false);
+    for (const d of [-1000, 1000]) {
+      for (const f of ['reverse_kl', 'js_divergence'] as const) {
+        const r = at('ipo', f, 2, d);
+        expect([r.loss, r.losses[0], r.gradChosen[0]].every(Number.isFinite), `${f} ${d}`).toBe(true);
+      }
+    }
+  });
+});
