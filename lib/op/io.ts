@@ -59,6 +59,8 @@ export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
   /** The arrays of the last host call whose overlap check passed (small fixed-length views only), and its given mask (-1: none). */
   memo: (Buf | null)[];
   memoGiven: number;
+  /** All-null slots, copied for each call (cheaper than new Array(n).fill(null)). */
+  empty: readonly (Buf | null)[];
   /**
    * The name each slot's array was read under by the latest call (for overlap messages; no
    * allocation per call), and that call's generation: a call started during another's prepare (a
@@ -86,7 +88,7 @@ export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
     }, 0),
   );
   const none = () => new Array<null>(names.length).fill(null);
-  return { specs, names, index, slots, inPlace, buffers: none(), memo: none(), memoGiven: -1, slotNames: new Array<string | undefined>(names.length), generation: 0 };
+  return { specs, names, index, slots, inPlace, buffers: none(), memo: none(), memoGiven: -1, empty: none(), slotNames: new Array<string | undefined>(names.length), generation: 0 };
 }
 
 type FirstDevice = (obj: object, D: typeof DeviceArray) => number;
@@ -128,7 +130,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     this.specs = l.specs;
     this.index = l.index;
     this.names = l.names;
-    this.slots = new Array<Buf | null>(l.names.length).fill(null);
+    this.slots = l.empty.slice();
     this.generation = ++l.generation;
   }
 

@@ -191,6 +191,8 @@ type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'] as const;
 const PREFERENCE_KEYS = knownKeys('preferenceLoss', Object.keys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['out']);
 
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 const op = defineOp({
   name: 'preferenceLoss',
   mix: PREFERENCE_MIX,
@@ -216,7 +218,7 @@ const op = defineOp({
       io, options, false, [[rejectedLogps, 'rejectedLogps']],
       PREFERENCE_OPTION_ARRAYS, PAIR_OUTS, PREFERENCE_KEYS,
     );
-    const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', {});
+    const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', NO_OPTIONS);
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
     io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', n);
@@ -257,10 +259,8 @@ const op = defineOp({
     readLengths(io, 'chosenLengths', opts.chosenLengths, n, loss, why);
     readLengths(io, 'rejectedLengths', opts.rejectedLengths, n, loss, why);
 
-    return {
-      params: packOptions(PREFERENCE_OPTIONS, values),
-      ...lossOutputs<PreferenceLossResult>(io, opts.out, PAIR_OUTS, () => n, PAIR_SCALARS.length, pairMetrics),
-    };
+    const outs = lossOutputs<PreferenceLossResult>(io, opts.out, PAIR_OUTS, n, PAIR_SCALARS.length, pairMetrics);
+    return { params: packOptions(PREFERENCE_OPTIONS, values), scalars: outs.scalars, finish: outs.finish };
   },
 });
 

@@ -23,14 +23,14 @@ export function lossOutputs<R>(
   io: Io<SlotSpecs>,
   out: unknown,
   keys: readonly string[],
-  length: (key: string) => number,
+  length: number | ((key: string) => number),
   scalarCount: number,
   metrics: (s: Float64Array) => object,
 ): { scalars: Float64Array; finish: () => R } {
   const given = optionsObject<Record<string, unknown>>(out, 'options.out', false);
   const names = outNames(keys);
   const arrays = new Array<unknown>(keys.length);
-  for (let i = 0; i < keys.length; i++) arrays[i] = io.out(keys[i], given[keys[i]], names[i], length(keys[i]));
+  for (let i = 0; i < keys.length; i++) arrays[i] = io.out(keys[i], given[keys[i]], names[i], typeof length === 'number' ? length : length(keys[i]));
   const scalars = io.scalars(scalarCount);
   const build = resultOf(keys);
   return { scalars, finish: () => build(scalars[0], arrays, metrics(scalars)) as R };

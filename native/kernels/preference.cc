@@ -34,6 +34,18 @@ struct Partial {
   }
 };
 
+// One block runs here, without the pool's std::function and hand-off (a small call's fixed cost); more
+// go to the pool. The blocks and their order are the same either way, so are the bits.
+template <typename Body>
+void run_blocks(int64_t nb, const Body& body) {
+  if (nb == 1) {
+    FloatModeGuard fm;  // the FTZ/DAZ mode parallel_for gives every task
+    body(int64_t{0}, int64_t{1});
+  } else {
+    parallel_for(nb, 1, body);
+  }
+}
+
 }  // namespace
 
 Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, PreferenceOutputs& out) {
@@ -65,7 +77,9 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
     inp.rejected_len = nullptr;
   }
   const int64_t nb = (n + kPreferenceBlock - 1) / kPreferenceBlock;
-  std::vector<Partial> parts(nb);
+  Partial one;
+  std::vector<Partial> many(nb > 1 ? nb : 0);
+  Partial* parts = nb > 1 ? many.data() : &one;
   const double inv_n = 1.0 / static_cast<double>(n);
   // Vectorised path for the smoothed-logistic losses.
   detail::LogisticPairsArgs la{};
@@ -107,14 +121,14 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
       case Isa::Avx2: fn = detail::preference_logistic_pairs_avx2(); break;
       default: fn = detail::preference_logistic_pairs_scalar();
     }
-    parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+    run_blocks(nb, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         Partial s;
         fn(la, b * kPreferenceBlock, std::min(n, (b + 1) * kPreferenceBlock), &s.loss, &s.acc, &s.margin);
         parts[b] = s;
       }
     });
-  } else parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+  } else run_blocks(nb, [&](int64_t b0, int64_t b1) {
     const core::PairOut o{out.losses, out.chosen_rewards, out.rejected_rewards, out.grad_chosen, out.grad_rejected};
     for (int64_t b = b0; b < b1; ++b) {
       Partial s;
@@ -127,7 +141,7 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
     }
   });
   Partial t;
-  for (const Partial& s : parts) t += s;
+  for (int64_t b = 0; b < nb; ++b) t += parts[b];
   out.loss = t.loss * inv_n;
   out.reward_accuracy = t.acc * inv_n;
   out.reward_margin = t.margin * inv_n;
