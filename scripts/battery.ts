@@ -231,7 +231,7 @@ for (const P of [1, 3, 8, 37, 1029]) {
     if (FDIV.has(loss)) {
       for (const fDivergence of ['forward_kl', 'js_divergence', 'alpha_divergence'] as const) {
         add('preferenceLoss', `${P} ${loss} ${fDivergence}`, () =>
-          rk.preferenceLoss(c, r, { loss, ...refs, ...lens, fDivergence, fAlpha: 0.7 }),
+          rk.preferenceLoss(c, r, { loss, ...refs, ...lens, fDivergence, ...(fDivergence === 'alpha_divergence' ? { fAlpha: 0.7 } : {}) }),
         );
       }
     }

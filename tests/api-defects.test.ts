@@ -238,6 +238,24 @@ describe('unknown and inapplicable options (item 8)', () => {
     const b = groupAdvantages(r, { groupSize: 4, estimator: 'bnpo', rewardMin: -3, rewardMax: 3 });
     expect(b.advantages.every(Number.isFinite)).toBe(true);
   });
+  it("preferenceLoss: gamma is simpo's, alpha cpo's, tau discopop's and fAlpha alpha_divergence's only", () => {
+    const c = randn(6, 1, 60).map((v) => v - 20), rj = randn(6, 1, 61).map((v) => v - 21);
+    const L = Int32Array.from({ length: 6 }, (_, i) => 3 + i);
+    const refs = { refChosenLogps: c.map((v) => v + 0.1), refRejectedLogps: rj.map((v) => v - 0.2) };
+    expect(() => preferenceLoss(c, rj, { ...refs, gamma: 0.3 })).toThrow(/^options\.gamma: applies to loss 'simpo' only, expected undefined with loss 'sigmoid', received number 0\.3/);
+    expect(() => preferenceLoss(c, rj, { loss: 'orpo', chosenLengths: L, rejectedLengths: L, alpha: 0.5 })).toThrow(/^options\.alpha: applies to loss 'cpo' only, expected undefined with loss 'orpo'/);
+    expect(() => preferenceLoss(c, rj, { ...refs, loss: 'hinge', tau: 0.1 })).toThrow(/^options\.tau: applies to loss 'discopop' only/);
+    expect(() => preferenceLoss(c, rj, { ...refs, fDivergence: 'forward_kl', fAlpha: 0.5 })).toThrow(
+      /^options\.fAlpha: applies to fDivergence 'alpha_divergence' only, expected undefined with fDivergence 'forward_kl', received number 0\.5/,
+    );
+    // Where they apply they are read, and given the default they change nothing.
+    const a = preferenceLoss(c, rj, { loss: 'simpo', chosenLengths: L, rejectedLengths: L, gamma: 0.5 });
+    const d = preferenceLoss(c, rj, { loss: 'simpo', chosenLengths: L, rejectedLengths: L });
+    expect(a.loss).toBe(d.loss);
+    expect(preferenceLoss(c, rj, { ...refs, fDivergence: 'alpha_divergence', fAlpha: 0.5 }).loss).not.toBe(
+      preferenceLoss(c, rj, { ...refs, fDivergence: 'alpha_divergence' }).loss,
+    );
+  });
 });
 
 describe('smaller defects (item 9)', () => {

@@ -158,16 +158,39 @@ const margin: OptionSpec<number> = {
 };
 
 /** The scalar options of preferenceLoss, in checking (and packing) order. */
+/**
+ * An option of one loss (or mode) only: given elsewhere it is a TypeError saying where it applies
+ * (it would be ignored); absent, its default.
+ */
+function onlyFor(
+  what: string, applies: (prev: Readonly<Record<string, unknown>>) => boolean, current: (prev: Readonly<Record<string, unknown>>) => string,
+  spec: OptionSpec<number>,
+): OptionSpec<number> {
+  return {
+    read(v, name, prev) {
+      if (v !== undefined && !applies(prev)) {
+        throw new TypeError(`${name}: applies to ${what} only, expected undefined with ${current(prev)}, received ${describe(v)}`);
+      }
+      return spec.read(v, name, prev);
+    },
+    code: spec.code,
+  };
+}
+const withLoss = (p: Readonly<Record<string, unknown>>) => `loss '${String(p.loss)}'`;
+
 const PREFERENCE_OPTIONS = {
   loss: enumOf(LOSSES, 'sigmoid'),
   beta: num(finitePositive, (p) => (p.loss === 'simpo' ? 2.0 : 0.1)),
   labelSmoothing,
-  gamma: num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5),
-  alpha: num((v, k) => finiteIn(v, k, 0, Infinity), 1.0),
-  tau: num(finitePositive, 0.05),
+  gamma: onlyFor("loss 'simpo'", (p) => p.loss === 'simpo', withLoss, num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5)),
+  alpha: onlyFor("loss 'cpo'", (p) => p.loss === 'cpo', withLoss, num((v, k) => finiteIn(v, k, 0, Infinity), 1.0)),
+  tau: onlyFor("loss 'discopop'", (p) => p.loss === 'discopop', withLoss, num(finitePositive, 0.05)),
   nllWeight,
   fDivergence,
-  fAlpha: num(finitePositive, 1.0),
+  fAlpha: onlyFor(
+    "fDivergence 'alpha_divergence'", (p) => p.fDivergence === 'alpha_divergence', (p) => `fDivergence '${String(p.fDivergence)}'`,
+    num(finitePositive, 1.0),
+  ),
   margin,
 };
 
