@@ -70,7 +70,7 @@ cp "$addon" "$tmp/build/Release/"
 
 echo "sanitize: vitest under ASan + UBSan ($(basename "$addon"), LD_PRELOAD=$libasan)"
 t0=$(date +%s)
-(cd "$tmp" && LD_PRELOAD="$libasan" NO_COLOR=1 nice npx vitest run "$@") 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log"
+(cd "$tmp" && RK_SANITIZE=1 LD_PRELOAD="$libasan" NO_COLOR=1 nice npx vitest run "$@") 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log"
 rc=${PIPESTATUS[0]}
 t1=$(date +%s)
 grep -E 'Test Files|Tests +[0-9]|ERROR: AddressSanitizer|runtime error:|SUMMARY: ' "$log" | head -20
