@@ -128,13 +128,13 @@ for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
         const la = dtype === 'f32' ? a : bf16(a);
         const lb = dtype === 'f32' ? b : bf16(b);
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype}`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, gradient: true, temperature: 0.9 }),
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), gradient: true, temperature: 0.9 }),
         );
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} labels`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, labels, gradient: true }),
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), labels, gradient: true }),
         );
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} mask`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, beta, mask, gradient: true, gradOutput: 0.5 }),
+          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), mask, gradient: true, gradOutput: 0.5 }),
         );
       }
     }
@@ -165,8 +165,11 @@ for (const [B, T] of [[1, 1], [3, 7], [8, 129], [5, 1000]] as const) {
         add('policyLoss', `${B}x${T} ${variant} ${aggregation} ${klEstimator} ref ent`, () =>
           rk.policyLoss(lp, old, advTok, m8, {
             seqLen: T, variant, aggregation, refLogprobs: ref, beta: 0.04, klEstimator, entropy: ent, entropyCoef: 0.01,
-            epsilonHigh: variant === 'cispo' ? 4 : 0.28, dualClip: 3, delta: variant === 'ppo' ? 1.5 : undefined,
-            normalizer: aggregation === 'token-mean' ? 17 : undefined, sapoTemperaturePos: 0.9, sapoTemperatureNeg: 1.2,
+            // each variant gets the options it reads (the others are rejected; they never changed a result)
+            epsilonHigh: variant === 'cispo' ? 4 : variant === 'sapo' || variant === 'gpg' ? undefined : 0.28,
+            dualClip: variant === 'ppo' || variant === 'gspo' ? 3 : undefined, delta: variant === 'ppo' ? 1.5 : undefined,
+            normalizer: aggregation === 'token-mean' ? 17 : undefined,
+            ...(variant === 'sapo' ? { sapoTemperaturePos: 0.9, sapoTemperatureNeg: 1.2 } : {}),
           }),
         );
       }

@@ -238,6 +238,23 @@ describe('unknown and inapplicable options (item 8)', () => {
     const b = groupAdvantages(r, { groupSize: 4, estimator: 'bnpo', rewardMin: -3, rewardMax: 3 });
     expect(b.advantages.every(Number.isFinite)).toBe(true);
   });
+  it("policyLoss's clip options belong to the variants that clip, SAPO's temperatures to 'sapo'; vocabDivergence's beta to 'jsd'", () => {
+    const T = 5, lp = randn(10, 0.3, 70), old = randn(10, 0.3, 71), adv = randn(2, 1, 72);
+    const call = (o: object) => () => rk.policyLoss(lp, old, adv, null, { seqLen: T, ...o });
+    expect(call({ variant: 'gpg', epsilonHigh: 0.28 })).toThrow(/^options\.epsilonHigh: applies to variants 'ppo', 'gspo' and 'cispo' only, expected undefined with variant 'gpg', received number 0\.28/);
+    expect(call({ variant: 'cispo', epsilonLow: 0.1 })).toThrow(/^options\.epsilonLow: applies to variants 'ppo' and 'gspo' only, expected undefined with variant 'cispo'/);
+    expect(call({ variant: 'sapo', dualClip: 3 })).toThrow(/^options\.dualClip: applies to variants 'ppo' and 'gspo' only/);
+    expect(call({ variant: 'cispo', delta: 2 })).toThrow(/^options\.delta: applies to variants 'ppo' and 'gspo' only/);
+    expect(call({ sapoTemperaturePos: 0.9 })).toThrow(/^options\.sapoTemperaturePos: applies to variant 'sapo' only, expected undefined with variant 'ppo'/);
+    for (const ok of [{ variant: 'gspo', epsilonLow: 3e-4, epsilonHigh: 4e-4, dualClip: 3 }, { variant: 'cispo', epsilonHigh: 4 }, { variant: 'sapo', sapoTemperatureNeg: 1.2 }]) {
+      expect(Number.isFinite(call(ok)().loss)).toBe(true);
+    }
+    const v = 7, z = randn(2 * v, 1, 73), zt = randn(2 * v, 1, 74);
+    expect(() => rk.vocabDivergence(z, zt, { vocab: v, divergence: 'forward_kl', beta: 0.5 })).toThrow(
+      /^options\.beta: applies to divergence 'jsd' only, expected undefined with divergence 'forward_kl', received number 0\.5/,
+    );
+    expect(rk.vocabDivergence(z, zt, { vocab: v, beta: 0.3 }).divergence.length).toBe(2);
+  });
   it("preferenceLoss: gamma is simpo's, alpha cpo's, tau discopop's and fAlpha alpha_divergence's only", () => {
     const c = randn(6, 1, 60).map((v) => v - 20), rj = randn(6, 1, 61).map((v) => v - 21);
     const L = Int32Array.from({ length: 6 }, (_, i) => 3 + i);

@@ -76,11 +76,21 @@ function toF64(a: ArrayLike<number>): Float64Array {
   return Float64Array.from(a as ArrayLike<number>);
 }
 
+/** The options of `o` that `variant` reads: the others are a TypeError (they would be ignored). */
+function forVariant<T extends Partial<PolicyLossOptions>>(variant: PolicyVariant | undefined, o: T): T {
+  const v = variant ?? 'ppo';
+  const r: Record<string, unknown> = { ...o };
+  if (v !== 'ppo' && v !== 'gspo') for (const k of ['epsilonLow', 'dualClip', 'delta']) delete r[k];
+  if (v === 'sapo' || v === 'gpg') delete r.epsilonHigh;
+  if (v !== 'sapo') for (const k of ['sapoTemperaturePos', 'sapoTemperatureNeg']) delete r[k];
+  return r as T;
+}
+
 /** Native vs reference on one configuration, with refLogprobs and entropy. */
 /** est = null: no KL and no entropy term (the vectorised path for ppo / gspo / cispo / gpg). */
 function checkAgainstReference(c: Case, variant: PolicyVariant, aggregation: LossAggregation, est: KlEstimator | null, extra: Partial<PolicyLossOptions> = {}) {
   const terms = est === null ? {} : { klEstimator: est, beta: 0.05, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01 };
-  const options: PolicyLossOptions = { seqLen: c.T, variant, aggregation, ...terms, ...extra };
+  const options: PolicyLossOptions = forVariant(variant, { seqLen: c.T, variant, aggregation, ...terms, ...extra });
   const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, options);
   const want = refPolicyLoss(c.logprobs, c.old, c.adv, c.mask, refOptions(c, {
     variant, aggregation, ...terms,
@@ -227,7 +237,7 @@ describe('policyLoss gradients vs central finite differences of the reference', 
       [makeCase(4, 10, 24, { perToken: true, mask: 'f32', spread: 1.2 }), { dualClip: 2.5, delta: 1.6 }],
     ] as const) {
       for (const v of VARIANTS) for (const a of AGGS) {
-        const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: c.T, variant: v, aggregation: a, ...extra });
+        const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, forVariant(v, { seqLen: c.T, variant: v, aggregation: a, ...extra }));
         fdCheck(c, refOptions(c, { variant: v, aggregation: a, beta: 0, ...extra }), got.gradLogprobs, undefined);
       }
     }
@@ -236,7 +246,7 @@ describe('policyLoss gradients vs central finite differences of the reference', 
   it('per-token advantages, f32 weights, dual clip and delta', () => {
     const c = makeCase(4, 9, 22, { perToken: true, mask: 'f32', spread: 1.2 });
     for (const v of VARIANTS) for (const a of AGGS) {
-      const opts: PolicyLossOptions = { seqLen: c.T, variant: v, aggregation: a, dualClip: 2.5, delta: 1.6, refLogprobs: c.ref, klEstimator: 'k3+', beta: 0.3 };
+      const opts: PolicyLossOptions = forVariant(v, { seqLen: c.T, variant: v, aggregation: a, dualClip: 2.5, delta: 1.6, refLogprobs: c.ref, klEstimator: 'k3+', beta: 0.3 });
       const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, opts);
       fdCheck(c, refOptions(c, { variant: v, aggregation: a, dualClip: 2.5, delta: 1.6, refLogprobs: toF64(c.ref), klEstimator: 'k3+', beta: 0.3 }), got.gradLogprobs, undefined);
     }

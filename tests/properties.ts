@@ -362,10 +362,11 @@ const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T
   build(c) {
     const variant = c.variant ?? 'ppo';
     const x = policyInputs(c.B, c.T, c.seed, c.perToken, c.mask);
-    const ppo = variant === 'ppo', sapo = variant === 'sapo';
+    const ppo = variant === 'ppo', sapo = variant === 'sapo', clipped = ppo || variant === 'gspo';
     const o = opts({
       seqLen: c.T, variant: c.variant, aggregation: c.aggregation,
-      epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh,
+      // variant-only options (the others reject them): epsilonLow for ppo/gspo, epsilonHigh also for cispo
+      epsilonLow: clipped ? c.epsilonLow : undefined, epsilonHigh: clipped || variant === 'cispo' ? c.epsilonHigh : undefined,
       dualClip: ppo ? c.dualClip : undefined, delta: ppo ? c.delta : undefined, normalizer: c.normalizer,
       refLogprobs: c.kl ? x.ref : undefined, klEstimator: c.kl, beta: c.kl ? c.beta : undefined,
       entropy: c.entropy ? x.ent : undefined, entropyCoef: c.entropy ? c.entropyCoef : undefined,
@@ -389,7 +390,7 @@ const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T
         const got = res as rk.PolicyLossResult;
         const ro: RefPolicyOptions = {
           seqLen: c.T, variant, aggregation: c.aggregation ?? (variant === 'gspo' || sapo ? 'seq-mean-token-mean' : 'token-mean'),
-          epsilonLow: c.epsilonLow ?? 0.2, epsilonHigh: c.epsilonHigh ?? (variant === 'cispo' ? 5 : 0.2),
+          epsilonLow: (o.epsilonLow as number | undefined) ?? 0.2, epsilonHigh: (o.epsilonHigh as number | undefined) ?? (variant === 'cispo' ? 5 : 0.2),
           dualClip: o.dualClip as number | undefined, delta: o.delta as number | undefined, normalizer: c.normalizer,
           refLogprobs: c.kl ? x.ref : undefined, beta: c.kl ? (c.beta ?? 0.001) : 0.001, klEstimator: c.kl ?? 'k3',
           entropy: c.entropy ? x.ent : undefined, entropyCoef: c.entropy ? (c.entropyCoef ?? 0) : 0,

@@ -10,7 +10,7 @@
 import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
-import { type Buf, defineOp, enumOf, flag, int, knownKeys, num, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
+import { type Buf, defineOp, enumOf, flag, int, knownKeys, num, numIn, onlyWhen, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
 export interface VocabDivergenceOptions {
@@ -26,7 +26,7 @@ export interface VocabDivergenceOptions {
   /**
    * jsd mixture weight of the target distribution, in [0, 1]: m = beta q + (1 - beta) p. Default
    * 0.5 (TRL `GKDConfig.beta`, Liger `LigerJSD`). As in TRL and Liger, beta = 0 gives forward_kl
-   * and beta = 1 reverse_kl. Ignored by the kl kinds.
+   * and beta = 1 reverse_kl. A TypeError with the kl kinds (it would be ignored).
    */
   beta?: number;
   /** Divides both logit rows before the softmax. Default 1. The gradient includes its 1/tau. */
@@ -85,7 +85,8 @@ export interface DeviceVocabDivergenceResult {
 const DIVERGENCE_OPTIONS = {
   ...LOGITS_OPTIONS,
   divergence: enumOf(KINDS, 'jsd'),
-  beta: numIn(0, 1, 0.5),
+  // The jsd mixture weight; with a kl kind it would be ignored (a TypeError).
+  beta: onlyWhen("divergence 'jsd'", (p) => p.divergence === 'jsd', (p) => `divergence '${String(p.divergence)}'`, numIn(0, 1, 0.5)),
   temperature: num(finitePositive, 1),
   ignoreIndex: int(-(2 ** 31), 2 ** 31 - 1, -100),
   gradOutput: numIn(-Infinity, Infinity, 1),

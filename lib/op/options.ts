@@ -123,3 +123,26 @@ export function packOptions<S extends OptionSpecs>(specs: S, values: OptionValue
   const c = keysOf(specs);
   return c.pack(specs, values as Record<string, unknown>, c.packed);
 }
+
+/**
+ * An option of some modes only: given in another it is a TypeError saying where it applies (it
+ * would be ignored); absent, `spec` reads it (its default). `what` names the modes ("loss 'simpo'"),
+ * `current` the mode of this call ("loss 'sigmoid'"), from the options read before it.
+ */
+export function onlyWhen<T>(
+  what: string,
+  applies: (prev: Readonly<Record<string, unknown>>) => boolean,
+  current: (prev: Readonly<Record<string, unknown>>) => string,
+  spec: OptionSpec<T>,
+): OptionSpec<T> {
+  return {
+    read(v, name, prev) {
+      if (v !== undefined && !applies(prev)) {
+        throw new TypeError(`${name}: applies to ${what} only, expected undefined with ${current(prev)}, received ${describe(v)}`);
+      }
+      return spec.read(v, name, prev);
+    },
+    code: spec.code,
+    values: spec.values,
+  };
+}

@@ -9,7 +9,7 @@
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
 import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, int, knownKeys, num, numIn, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, int, knownKeys, num, numIn, onlyWhen, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { AGGREGATIONS, ESTIMATORS, LOGPROBS_MIX, VARIANTS, type KlEstimator, type LossAggregation, type PolicyVariant } from './enums.js';
 
@@ -117,20 +117,25 @@ const epsilonHigh: OptionSpec<number> = {
 };
 
 /** The scalar options of policyLoss, in packing order (shared with geoMeanPolicyLoss where they apply). */
+// Options of some variants only (given with another they would be ignored: a TypeError).
+const variantIs = (...vs: PolicyVariant[]) => (p: Readonly<Record<string, unknown>>) => vs.includes(p.variant as PolicyVariant);
+const withVariant = (p: Readonly<Record<string, unknown>>) => `variant '${String(p.variant)}'`;
+const CLIPPED = "variants 'ppo' and 'gspo'";
+
 export const POLICY_OPTIONS = {
   seqLen: int(1, 2 ** 31 - 1),
   variant: enumOf(VARIANTS, 'ppo'),
   aggregation: enumOf(AGGREGATIONS, (p) => (p.variant === 'gspo' || p.variant === 'sapo' ? 'seq-mean-token-mean' : 'token-mean')),
-  epsilonLow: numIn(0, 1, 0.2),
-  epsilonHigh,
-  dualClip: num(gt1, 0),
-  delta: num(gt1, 0),
+  epsilonLow: onlyWhen(CLIPPED, variantIs('ppo', 'gspo'), withVariant, numIn(0, 1, 0.2)),
+  epsilonHigh: onlyWhen("variants 'ppo', 'gspo' and 'cispo'", variantIs('ppo', 'gspo', 'cispo'), withVariant, epsilonHigh),
+  dualClip: onlyWhen(CLIPPED, variantIs('ppo', 'gspo'), withVariant, num(gt1, 0)),
+  delta: onlyWhen(CLIPPED, variantIs('ppo', 'gspo'), withVariant, num(gt1, 0)),
   normalizer: num(finitePositive, 0),
   beta: numIn(-Infinity, Infinity, 0.001),
   klEstimator: enumOf(ESTIMATORS, 'k3'),
   entropyCoef: numIn(-Infinity, Infinity, 0),
-  sapoTemperaturePos: num(finitePositive, 1),
-  sapoTemperatureNeg: num(finitePositive, 1.05),
+  sapoTemperaturePos: onlyWhen("variant 'sapo'", variantIs('sapo'), withVariant, num(finitePositive, 1)),
+  sapoTemperatureNeg: onlyWhen("variant 'sapo'", variantIs('sapo'), withVariant, num(finitePositive, 1.05)),
 };
 
 export const POLICY_METRICS = [

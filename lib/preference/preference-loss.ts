@@ -6,7 +6,7 @@
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
 import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, type Io, knownKeys, num, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, type Io, knownKeys, num, onlyWhen, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
 
@@ -158,36 +158,18 @@ const margin: OptionSpec<number> = {
 };
 
 /** The scalar options of preferenceLoss, in checking (and packing) order. */
-/**
- * An option of one loss (or mode) only: given elsewhere it is a TypeError saying where it applies
- * (it would be ignored); absent, its default.
- */
-function onlyFor(
-  what: string, applies: (prev: Readonly<Record<string, unknown>>) => boolean, current: (prev: Readonly<Record<string, unknown>>) => string,
-  spec: OptionSpec<number>,
-): OptionSpec<number> {
-  return {
-    read(v, name, prev) {
-      if (v !== undefined && !applies(prev)) {
-        throw new TypeError(`${name}: applies to ${what} only, expected undefined with ${current(prev)}, received ${describe(v)}`);
-      }
-      return spec.read(v, name, prev);
-    },
-    code: spec.code,
-  };
-}
 const withLoss = (p: Readonly<Record<string, unknown>>) => `loss '${String(p.loss)}'`;
 
 const PREFERENCE_OPTIONS = {
   loss: enumOf(LOSSES, 'sigmoid'),
   beta: num(finitePositive, (p) => (p.loss === 'simpo' ? 2.0 : 0.1)),
   labelSmoothing,
-  gamma: onlyFor("loss 'simpo'", (p) => p.loss === 'simpo', withLoss, num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5)),
-  alpha: onlyFor("loss 'cpo'", (p) => p.loss === 'cpo', withLoss, num((v, k) => finiteIn(v, k, 0, Infinity), 1.0)),
-  tau: onlyFor("loss 'discopop'", (p) => p.loss === 'discopop', withLoss, num(finitePositive, 0.05)),
+  gamma: onlyWhen("loss 'simpo'", (p) => p.loss === 'simpo', withLoss, num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5)),
+  alpha: onlyWhen("loss 'cpo'", (p) => p.loss === 'cpo', withLoss, num((v, k) => finiteIn(v, k, 0, Infinity), 1.0)),
+  tau: onlyWhen("loss 'discopop'", (p) => p.loss === 'discopop', withLoss, num(finitePositive, 0.05)),
   nllWeight,
   fDivergence,
-  fAlpha: onlyFor(
+  fAlpha: onlyWhen(
     "fDivergence 'alpha_divergence'", (p) => p.fDivergence === 'alpha_divergence', (p) => `fDivergence '${String(p.fDivergence)}'`,
     num(finitePositive, 1.0),
   ),
