@@ -74,6 +74,9 @@ afterEach(() => {
 
 const ESTIMATORS: AdvantageEstimator[] = ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo'];
 
+/** The estimators that read `lengths` (the others reject them: they would be ignored). */
+const usesLengths = (est: string) => est === 'opo' || est === 'reinforce_pp_baseline';
+
 describe('groupAdvantages against the float64 reference', () => {
   for (const path of ['native', 'small'] as const) {
     for (const est of ESTIMATORS) {
@@ -98,7 +101,7 @@ describe('groupAdvantages against the float64 reference', () => {
           const r = rewardsFor(n, K, 21 + K, { nan: 0.05, binary: est === 'bnpo' });
           if (est === 'passk') ids[n - 3] = 1; // pass@k rejects groups of one
           check(r, {
-            groupIds: ids, estimator: est, numRewards: K, lengths: randint(n, 50, 9),
+            groupIds: ids, estimator: est, numRewards: K, lengths: usesLengths(est) ? randint(n, 50, 9) : undefined,
             rewardWeights: K === 3 ? new Float32Array([1, 0.25, 3]) : undefined,
             rewardMin: est === 'bnpo' && K === 3 ? -1 : undefined, rewardMax: est === 'bnpo' && K === 3 ? 5 : undefined,
           }, `${est} ids K=${K}`);
@@ -125,7 +128,7 @@ describe('groupAdvantages against the float64 reference', () => {
         if (binary) for (let i = 0; i < r.length; i++) r[i] = offset + sd * r[i];
         const lo = Math.min(...r), hi = Math.max(...r) > lo ? Math.max(...r) : lo + 1;
         const bounds = est === 'bnpo' ? { rewardMin: lo, rewardMax: hi } : {}; // bnpo's options only
-        check(r, { groupSize: 16, estimator: est, lengths: randint(64, 9, 1), ...bounds }, `${est} sd ${sd} offset ${offset}`);
+        check(r, { groupSize: 16, estimator: est, lengths: usesLengths(est) ? randint(64, 9, 1) : undefined, ...bounds }, `${est} sd ${sd} offset ${offset}`);
       }
     }
   });
@@ -239,7 +242,7 @@ describe('groupAdvantages against the float64 reference', () => {
     for (const est of ['grpo', 'rloo', 'opo', 'passk'] as const) {
       for (const scale of ['group', 'batch', 'none'] as const) {
         const r = rewardsFor(240, 2, 17, { nan: 0.05, equalGroups: 2, G: 12 });
-        const o: GroupAdvantagesOptions = { groupSize: 12, estimator: est, scale, numRewards: 2, lengths: randint(240, 99, 3), rewardWeights: [1, 0.3] };
+        const o: GroupAdvantagesOptions = { groupSize: 12, estimator: est, scale, numRewards: 2, lengths: usesLengths(est) ? randint(240, 99, 3) : undefined, rewardWeights: [1, 0.3] };
         _setSmallPathThreshold(0);
         const a = groupAdvantages(r, o);
         _setSmallPathThreshold(1 << 20);
@@ -310,7 +313,7 @@ describe('groupAdvantages against the float64 reference', () => {
     for (const t of [0, 1 << 20]) {
       _setSmallPathThreshold(t);
       for (const est of ESTIMATORS) {
-        const a = groupAdvantages(new Float32Array(0), { groupSize: 4, estimator: est, lengths: new Int32Array(0) });
+        const a = groupAdvantages(new Float32Array(0), { groupSize: 4, estimator: est, lengths: usesLengths(est) ? new Int32Array(0) : undefined });
         expect([a.advantages.length, a.groupMean.length, a.zeroStdGroups, a.numGroups]).toEqual([0, 0, 0, 0]);
       }
       expect(groupAdvantages(new Float32Array(0), { groupIds: new Int32Array(0) }).numGroups).toBe(0);
@@ -321,7 +324,7 @@ describe('groupAdvantages against the float64 reference', () => {
     const r = rewardsFor(64, 1, 3, { equalGroups: 1, G: 8 });
     const out = { advantages: new Float32Array(64), groupMean: new Float32Array(8), groupStd: new Float32Array(8) };
     for (const est of ESTIMATORS) {
-      const o = { groupSize: 8, estimator: est, lengths: randint(64, 9, 2), out };
+      const o = { groupSize: 8, estimator: est, lengths: usesLengths(est) ? randint(64, 9, 2) : undefined, out };
       const sync = groupAdvantages(est === 'bnpo' ? r.map((x) => (x > 0 ? 1 : 0)) : r, o);
       expect(sync.advantages).toBe(out.advantages);
       expect(sync.groupMean).toBe(out.groupMean);

@@ -237,6 +237,9 @@ describe('unknown and inapplicable options (item 8)', () => {
     expect(() => groupAdvantages(r, { groupSize: 4, estimator: 'rloo', rewardMax: 2 })).toThrow(/^options\.rewardMax: applies to estimator 'bnpo' only/);
     const b = groupAdvantages(r, { groupSize: 4, estimator: 'bnpo', rewardMin: -3, rewardMax: 3 });
     expect(b.advantages.every(Number.isFinite)).toBe(true);
+    const lens = Int32Array.from({ length: 12 }, (_, i) => 1 + i);
+    expect(() => groupAdvantages(r, { groupSize: 4, lengths: lens })).toThrow(/^options\.lengths: applies to estimators 'opo' and 'reinforce_pp_baseline' only, expected undefined with estimator 'grpo'/);
+    expect(groupAdvantages(r, { groupSize: 4, estimator: 'reinforce_pp_baseline', lengths: lens }).advantages.length).toBe(12);
   });
   it("policyLoss's clip options belong to the variants that clip, SAPO's temperatures to 'sapo'; vocabDivergence's beta to 'jsd'", () => {
     const T = 5, lp = randn(10, 0.3, 70), old = randn(10, 0.3, 71), adv = randn(2, 1, 72);

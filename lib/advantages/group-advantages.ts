@@ -214,6 +214,11 @@ const op = defineOp({
     o.set('numGroups', numGroups);
 
     let lengths: Int32Array | null = null; // host only: the device checks its own
+    if (opts.lengths !== undefined && estimator !== 'opo' && estimator !== 'reinforce_pp_baseline') {
+      throw new TypeError(
+        `options.lengths: applies to estimators 'opo' and 'reinforce_pp_baseline' only, expected undefined with estimator '${estimator}', received ${describe(opts.lengths)}`,
+      );
+    }
     if (opts.lengths !== undefined) {
       const a = io.read('lengths', opts.lengths, 'options.lengths', n);
       if (!(a instanceof DeviceArray)) {
