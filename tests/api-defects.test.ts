@@ -249,6 +249,10 @@ describe('unknown and inapplicable options (item 8)', () => {
     expect(call({ variant: 'sapo', dualClip: 3 })).toThrow(/^options\.dualClip: applies to variants 'ppo' and 'gspo' only/);
     expect(call({ variant: 'cispo', delta: 2 })).toThrow(/^options\.delta: applies to variants 'ppo' and 'gspo' only/);
     expect(call({ sapoTemperaturePos: 0.9 })).toThrow(/^options\.sapoTemperaturePos: applies to variant 'sapo' only, expected undefined with variant 'ppo'/);
+    expect(call({ beta: 0.04 })).toThrow(/^options\.beta: applies with options\.refLogprobs only, expected undefined without it, received number 0\.04/);
+    expect(call({ klEstimator: 'k1' })).toThrow(/^options\.klEstimator: applies with options\.refLogprobs only/);
+    expect(call({ entropyCoef: 0.01 })).toThrow(/^options\.entropyCoef: applies with options\.entropy only/);
+    expect(Number.isFinite(call({ refLogprobs: randn(10, 0.3, 75), beta: 0.04, klEstimator: 'k1' })().loss)).toBe(true);
     for (const ok of [{ variant: 'gspo', epsilonLow: 3e-4, epsilonHigh: 4e-4, dualClip: 3 }, { variant: 'cispo', epsilonHigh: 4 }, { variant: 'sapo', sapoTemperatureNeg: 1.2 }]) {
       expect(Number.isFinite(call(ok)().loss)).toBe(true);
     }

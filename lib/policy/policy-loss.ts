@@ -122,6 +122,8 @@ const variantIs = (...vs: PolicyVariant[]) => (p: Readonly<Record<string, unknow
 const withVariant = (p: Readonly<Record<string, unknown>>) => `variant '${String(p.variant)}'`;
 const CLIPPED = "variants 'ppo' and 'gspo'";
 
+const POLICY_TERMS = [['beta', 'refLogprobs'], ['klEstimator', 'refLogprobs'], ['entropyCoef', 'entropy']] as const;
+
 export const POLICY_OPTIONS = {
   seqLen: int(1, 2 ** 31 - 1),
   variant: enumOf(VARIANTS, 'ppo'),
@@ -208,6 +210,12 @@ const op = defineOp({
     hostMaskCheck(io.device, mask, 'mask', true);
     io.optional('mask', mask, 'mask', n);
     const values = readOptions(POLICY_OPTIONS, opts);
+    // The KL and entropy coefficients apply with their arrays only (without them they would be ignored).
+    for (const [k, arr] of POLICY_TERMS) {
+      if (opts[k] !== undefined && opts[arr] === undefined) {
+        throw new TypeError(`options.${k}: applies with options.${arr} only, expected undefined without it, received ${describe(opts[k])}`);
+      }
+    }
     const ref = io.optional('refLogprobs', opts.refLogprobs, 'options.refLogprobs', n);
     const entropy = io.optional('entropy', opts.entropy, 'options.entropy', n);
     if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
