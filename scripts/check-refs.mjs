@@ -6,9 +6,9 @@
 //
 // It reads the files git knows (tracked, plus untracked ones that are not ignored), except
 // package-lock.json, bench/results/ and binary files, and looks for:
-//   - paths under the repository's top-level folders: docs/x.md, lib/x.ts, native/.../x.h,
-//     cuda/x.cu, scripts/x.sh, tests/x.ts, bench/x.ts, .ci/x (also ./ and ../ forms and
-//     brace lists such as cuda/x.{h,cu}); an import of x.js is satisfied by x.ts;
+//   - paths under the repository's top-level folders (docs, lib, native, cuda, scripts, tests,
+//     bench, .ci): a folder name, a slash and a file name, also in ./ and ../ forms and with
+//     brace lists of extensions; an import of a .js file is satisfied by its .ts source;
 //   - the names of notes kept outside the repository (NOTE_NAMES below, *.md): a repository file
 //     must not send its reader to a file that the repository does not hold;
 //   - Markdown links [text](path#anchor) in .md files: the path must exist (relative to the
@@ -38,8 +38,8 @@ const skipped = (f) => f === 'package-lock.json' || f.startsWith('bench/results/
 
 const DIRS = '(?:docs|lib|native|cuda|scripts|tests|bench|\\.ci)';
 const EXT = '(?:md|ts|mts|mjs|cjs|js|json|h|hpp|cc|cpp|cu|cuh|inl|sh|py|txt)';
-// A path under a top-level folder, not preceded by a path character (so a/b/lib/x.ts is not
-// taken for lib/x.ts), ending in a known extension or a brace list of extensions.
+// A path under a top-level folder, not preceded by a path character (so a path nested under another
+// folder is not taken for a top-level one), ending in a known extension or a brace list of extensions.
 const PATH_RE = new RegExp(
   `(?<![\\w./@-])((?:\\.\\.?/)*${DIRS}/[\\w.\\-/]*?[\\w-])\\.(${EXT}|\\{[\\w,]+\\})(?![\\w])`, 'g');
 const NOTE_NAMES = ['KERNELS', 'ARCHITECTURE', 'DEVELOPERS'];
