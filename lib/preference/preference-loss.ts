@@ -8,7 +8,7 @@ import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, type Io, knownKeys, num, onlyWhen, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
-import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface PreferenceLossOptions {
   /** Which loss. Default 'sigmoid' (DPO). */
@@ -210,11 +210,7 @@ const op = defineOp({
     rejectedLengths: { types: ['i32'], shape: 'P' },
     margin: { types: ['f32'], shape: 'P' },
     preferenceProb: { types: ['f32'], shape: 'P' },
-    losses: { types: ['f32'], shape: 'P', out: true },
-    chosenRewards: { types: ['f32'], shape: 'P', out: true },
-    rejectedRewards: { types: ['f32'], shape: 'P', out: true },
-    gradChosen: { types: ['f32'], shape: 'P', out: true },
-    gradRejected: { types: ['f32'], shape: 'P', out: true },
+    ...pairOutSlots('P', 'P'),
   },
   options: PREFERENCE_OPTIONS,
   scalars: PAIR_SCALARS,

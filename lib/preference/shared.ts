@@ -1,13 +1,20 @@
 // What the three preference ops share: the wording of a host / device mix, the building of their
 // outputs and result, and the pair outputs and scalar results of preferenceLoss and tokenWeightedDpoLoss.
 import { options as optionsObject } from '../check.js';
-import type { Io, SlotSpecs } from '../op.js';
+import type { Io, SlotSpec, SlotSpecs } from '../op.js';
 
 /** What the device path says when host and device arrays are mixed. */
 export const PREFERENCE_MIX = 'the log-probs are a DeviceArray';
 
 /** The per-pair outputs of preferenceLoss and tokenWeightedDpoLoss, in slot order. */
 export const PAIR_OUTS = ['losses', 'chosenRewards', 'rejectedRewards', 'gradChosen', 'gradRejected'] as const;
+
+/** The output slots of PAIR_OUTS, in that order: per pair (`rowShape`) but the gradients (`gradShape`). */
+export function pairOutSlots(rowShape: string, gradShape: string): Record<(typeof PAIR_OUTS)[number], SlotSpec> {
+  const slots = {} as Record<(typeof PAIR_OUTS)[number], SlotSpec>;
+  for (const k of PAIR_OUTS) slots[k] = { types: ['f32'], shape: k.startsWith('grad') ? gradShape : rowShape, out: true };
+  return slots;
+}
 
 /** The scalar results of preferenceLoss and tokenWeightedDpoLoss, in order. */
 export const PAIR_SCALARS = ['loss', 'rewardAccuracy', 'rewardMargin'] as const;

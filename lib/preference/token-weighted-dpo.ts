@@ -7,7 +7,7 @@
 import { describe, finiteIn, finitePositive, integer } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, int, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
-import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics } from './shared.js';
+import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
   /** T: every per-token array holds B rows of T tokens (padded, row-major). */
@@ -117,11 +117,7 @@ const op = defineOp({
     rejectedTokenRewards: { types: ['f32'], shape: 'B*T' },
     chosenMask: { types: ['u8', 'f32'], shape: 'B*T' },
     rejectedMask: { types: ['u8', 'f32'], shape: 'B*T' },
-    losses: { types: ['f32'], shape: 'B', out: true },
-    chosenRewards: { types: ['f32'], shape: 'B', out: true },
-    rejectedRewards: { types: ['f32'], shape: 'B', out: true },
-    gradChosen: { types: ['f32'], shape: 'B*T', out: true },
-    gradRejected: { types: ['f32'], shape: 'B*T', out: true },
+    ...pairOutSlots('B', 'B*T'),
   },
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
