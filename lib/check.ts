@@ -50,20 +50,6 @@ export function typedArray<C extends TypedArrayCtor>(value: unknown, name: strin
   return value as InstanceType<C>;
 }
 
-/** Like typedArray, and its length must be `length`. */
-export function typedArrayOfLength<C extends TypedArrayCtor>(
-  value: unknown,
-  name: string,
-  ctor: C,
-  length: number,
-): InstanceType<C> {
-  const a = typedArray(value, name, ctor);
-  if (a.length !== length) {
-    throw new RangeError(`${name}: expected length ${length}, received length ${a.length}`);
-  }
-  return a;
-}
-
 /** An integer in [min, max]. */
 export function integer(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number') throw new TypeError(`${name}: expected an integer, received ${describe(value)}`);
@@ -194,10 +180,4 @@ function unknownKey(name: string, key: string, known: KnownKeys): never {
     `${name}.${key}: not an ${known.kind} of ${known.op} (did you mean '${closestKey(key, known.list)}'?); ` +
       `expected one of ${known.list.join(', ')}, received an unknown key`,
   );
-}
-
-/** The caller's `out` buffer when given (checked), else a new Float32Array. */
-export function outFloat32(value: unknown, name: string, length: number): Float32Array {
-  if (value === undefined) return new Float32Array(length);
-  return typedArrayOfLength(value, name, Float32Array, length);
 }

@@ -1,7 +1,7 @@
 // Option specs of the op descriptors: how each scalar option is read (its check and message, its
 // default, possibly depending on the options read before it) and packed for the native call. Each
 // op's reader and packer are compiled once into straight-line code (docs/design.md).
-import { describe, finiteIn, integer, oneOf } from '../check.js';
+import { boolean, describe, finiteIn, integer, oneOf } from '../check.js';
 
 // ---- options ----------------------------------------------------------------------------------
 
@@ -53,11 +53,7 @@ export function enumOf<T extends string>(values: readonly T[], dflt: Default<T>)
 /** A boolean option (packed as 0/1). */
 export function flag(dflt: boolean): OptionSpec<boolean> {
   return {
-    read: (v, name) => {
-      if (v === undefined) return dflt;
-      if (typeof v !== 'boolean') throw new TypeError(`${name}: expected a boolean, received ${describe(v)}`);
-      return v;
-    },
+    read: (v, name) => (v === undefined ? dflt : boolean(v, name)),
     code: (v) => (v ? 1 : 0),
   };
 }
