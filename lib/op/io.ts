@@ -47,7 +47,6 @@ interface SlotInfo {
 export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
   specs: S;
   names: readonly string[];
-  index: ReadonlyMap<string, number>;
   /** Per slot name: its index and spec (one lookup per array read). */
   slots: ReadonlyMap<string, SlotInfo>;
   /** The scalar buffer of sync calls, reused (its values are read out before the call returns). */
@@ -74,21 +73,20 @@ export interface SlotLayout<S extends SlotSpecs = SlotSpecs> {
 const MEMO_BYTES = 4096;
 export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
   const names = Object.keys(specs);
-  const index = new Map<string, number>();
   const slots = new Map<string, SlotInfo>();
   if (names.length > 31) throw new Error(`slotLayout: at most 31 slots, received ${names.length}`); // Io's bit masks
   names.forEach((k, i) => {
-    index.set(k, i);
     slots.set(k, { index: i, spec: specs[k] });
   });
   const inPlace = names.map((k) =>
     (specs[k].inPlace ?? []).reduce((m, other) => {
-      if (!index.has(other)) throw new Error(`slotLayout: slot ${k} names an unknown inPlace slot ${other}`);
-      return m | (1 << index.get(other)!);
+      const o = slots.get(other);
+      if (!o) throw new Error(`slotLayout: slot ${k} names an unknown inPlace slot ${other}`);
+      return m | (1 << o.index);
     }, 0),
   );
   const none = () => new Array<null>(names.length).fill(null);
-  return { specs, names, index, slots, inPlace, buffers: none(), memo: none(), memoGiven: -1, empty: none(), slotNames: new Array<string | undefined>(names.length), generation: 0 };
+  return { specs, names, slots, inPlace, buffers: none(), memo: none(), memoGiven: -1, empty: none(), slotNames: new Array<string | undefined>(names.length), generation: 0 };
 }
 
 type FirstDevice = (obj: object, D: typeof DeviceArray) => number;
@@ -109,7 +107,6 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
   /** DeviceArrays this call allocated (freed if the call fails). */
   readonly allocated: DeviceArray[] = [];
   readonly specs: S;
-  private readonly index: ReadonlyMap<string, number>;
   private readonly names: readonly string[];
   private readonly layout: SlotLayout<S>;
   /** This call's generation of the layout's slot names (layout.names of a nested call of the same op replace them). */
@@ -128,7 +125,6 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     const l = 'names' in layout && Array.isArray((layout as SlotLayout<S>).names) ? (layout as SlotLayout<S>) : slotLayout(layout as S);
     this.layout = l;
     this.specs = l.specs;
-    this.index = l.index;
     this.names = l.names;
     this.slots = l.empty.slice();
     this.generation = ++l.generation;
@@ -232,7 +228,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     } else {
       a = new HOST_CTOR[t](length);
     }
-    const i = this.index.get(slot)!;
+    const i = this.layout.slots.get(slot)!.index;
     this.slots[i] = a;
     this.given &= ~(1 << i); // new memory: overlaps nothing
     return a as T;
@@ -243,7 +239,7 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
    * as an in-place gradient), named `name` in overlap messages (default: the slot's name).
    */
   set(slot: keyof S & string, a: Buf | null, name?: string): void {
-    const i = this.index.get(slot)!;
+    const i = this.layout.slots.get(slot)!.index;
     this.slots[i] = a;
     this.layout.slotNames[i] = name;
     if (this.specs[slot].out && a !== null) this.given |= 1 << i;
