@@ -77,8 +77,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     for (const [kind, withGrad] of cases) {
       const o = { vocab: v, dtype: dt, divergence: kind } as const;
       const ms = withGrad
-        ? timeSync(() => vocabDivergence(a, b, { ...o, gradient: true, out: { divergence: div, gradient: grad } }), reps)
-        : timeSync(() => vocabDivergence(a, b, { ...o, out: { divergence: div } }), reps);
+        ? timeSync(() => vocabDivergence(a, b, null, { ...o, returnGradient: true, out: { divergence: div, gradient: grad } }), reps)
+        : timeSync(() => vocabDivergence(a, b, null, { ...o, out: { divergence: div } }), reps);
       const key = `${dt} ${kind}${withGrad ? ' grad' : ''}`;
       ours[key] = ms;
       const passes = kind === 'jsd' ? (withGrad ? 'three passes per row, the later ones from L2' : 'two passes per row, the second from L2') : withGrad ? 'stats pass + gradient pass from L2' : 'one pass';
@@ -104,7 +104,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const s = await onnxKl(v, ctx.threads);
   const feeds = { logits: new ort.Tensor('float32', z, [n, v]), target: new ort.Tensor('float32', zt, [n, v]) };
   const check = (await s.run(feeds)).kl.data as Float32Array;
-  const mine = vocabDivergence(z, zt, { vocab: v, divergence: 'forward_kl' }).divergence;
+  const mine = vocabDivergence(z, zt, null, { vocab: v, divergence: 'forward_kl' }).divergence;
   let worst = 0;
   for (let r = 0; r < n; r++) worst = Math.max(worst, Math.abs(check[r] - mine[r]) / Math.abs(mine[r]));
   const ot = await timeAsync(() => s.run(feeds), reps);

@@ -86,8 +86,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       const o = { vocab: v, dtype: dt } as const;
       const f = tokenLogprobs(arr, y, o);
       ours[`${dt} fwd`] = timeSync(() => tokenLogprobs(arr, y, { ...o, out: f }), reps);
-      const fe = tokenLogprobs(arr, y, { ...o, entropy: true });
-      ours[`${dt} ent`] = timeSync(() => tokenLogprobs(arr, y, { ...o, entropy: true, out: fe }), reps);
+      const fe = tokenLogprobs(arr, y, { ...o, returnEntropy: true });
+      ours[`${dt} ent`] = timeSync(() => tokenLogprobs(arr, y, { ...o, returnEntropy: true, out: fe }), reps);
       ours[`${dt} bwd`] = timeSync(() => tokenLogprobsBackward(arr, y, g, { ...o, logsumexp: f.logsumexp, out: grad }), reps);
       ours[`${dt} bwd2`] = timeSync(() => tokenLogprobsBackward(arr, y, g, { ...o, out: grad }), reps);
       const rb = elems * bytes;

@@ -83,6 +83,6 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     add(`policyLoss ${v}`, 'reward-kernels', timeSync(() => policyLoss(lp, old, adv, mask, { seqLen: T, variant: v, out: { gradLogprobs: grad } }), reps, 2), bytes, `${threads} threads`);
   }
   const klOut = { kl: new Float32Array(n), grad: new Float32Array(n) };
-  add('klPenalty k3', 'reward-kernels', timeSync(() => klPenalty(lp, ref, { mask, out: klOut }), reps, 2), n * 9, `${threads} threads`);
+  add('klPenalty k3', 'reward-kernels', timeSync(() => klPenalty(lp, ref, mask, { out: klOut }), reps, 2), n * 9, `${threads} threads`);
   return { family: 'policy', rows };
 }

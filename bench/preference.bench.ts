@@ -81,7 +81,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const shape = `P=${p}`;
     const cases: [string, PreferenceLossOptions, () => unknown][] = [
       ['sigmoid', { refChosenLogps: rw, refRejectedLogps: rl, beta: 0.1, out: outN }, () => tsSigmoid(w, l, rw, rl, 0.1, outT)],
-      ['simpo', { loss: 'simpo', chosenLengths: lw, rejectedLengths: ll, out: outN }, () => tsSimpo(w, l, lw, ll, 2.0, 0.5, outT)],
+      ['simpo', { lossType: 'simpo', chosenLengths: lw, rejectedLengths: ll, out: outN }, () => tsSimpo(w, l, lw, ll, 2.0, 0.5, outT)],
     ];
     for (const [name, opts, ts] of cases) {
       const op = `preferenceLoss ${name}`;

@@ -103,6 +103,11 @@ export interface KnownKeys {
   readonly unknown: (o: object) => string | null;
   /** The keys of the op's `out` object (set once by openOptions). */
   out?: KnownKeys;
+  /**
+   * Keys that were options once and moved (a positional argument now, or renamed): the key and the
+   * message tail of its TypeError (`options.<key>: <tail>, received ...`).
+   */
+  moved?: Readonly<Record<string, string>>;
 }
 
 /** The known option keys of `op` (kind 'option', the default) or its outputs: every list joined, each key once. */
@@ -110,6 +115,16 @@ export function knownKeys(op: string, ...lists: readonly (readonly string[])[]):
   const list = [...new Set(lists.flat())];
   return { op, kind: 'option', list, unknown: unknownKeyFinder(list) };
 }
+
+/** knownKeys with the options that moved (`moved`: key -> the message tail saying where it went). */
+export function knownKeysMoved(op: string, moved: Readonly<Record<string, string>>, ...lists: readonly (readonly string[])[]): KnownKeys {
+  return { ...knownKeys(op, ...lists), moved };
+}
+
+/** The message tail of an option that became a positional argument (`call` shows the new signature). */
+export const movedToArgument = (arg: string, call: string) => `expected ${arg} as a positional argument before options, ${call}, not in options`;
+/** The message tail of a renamed option. */
+export const renamedTo = (name: string, why = '') => `renamed to ${name}${why}: expected ${name} instead`;
 
 /**
  * A function returning the first key of an object outside `list` whose value is not undefined (or
@@ -138,8 +153,40 @@ function distance(a: string, b: string): number {
   return prev[y.length];
 }
 
-/** The known key closest to `key` by edit distance (the first in declaration order on a tie). */
+/**
+ * What TRL and verl call some of our options (config field names, snake_case), for the hint of the
+ * unknown-key TypeError when the edit distance would not find them: each maps to our names in
+ * order of preference (the first one the op knows is suggested).
+ */
+const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
+  epsilon: ['epsilonLow'], // TRL GRPOConfig.epsilon
+  cliprange: ['epsilonLow'],
+  clipratio: ['epsilonLow'], // verl actor.clip_ratio
+  clipratiolow: ['epsilonLow'],
+  clipratiohigh: ['epsilonHigh'],
+  clipratioc: ['dualClip'], // verl actor.clip_ratio_c
+  losstype: ['lossType', 'aggregation'], // TRL DPOConfig / GRPOConfig.loss_type
+  lossaggmode: ['aggregation'], // verl actor.loss_agg_mode
+  klcoef: ['beta'],
+  kllosscoef: ['beta'], // verl actor.kl_loss_coef
+  kllosstype: ['klEstimator'], // verl actor.kl_loss_type
+  entropycoeff: ['entropyCoef'], // verl actor.entropy_coeff
+  scalerewards: ['scale'], // TRL GRPOConfig.scale_rewards
+  numgenerations: ['groupSize'], // TRL GRPOConfig.num_generations
+  cpoalpha: ['alpha'],
+  simpogamma: ['gamma'],
+  rpoalpha: ['nllWeight'],
+  discopoptau: ['tau'],
+  fdivergencetype: ['fDivergence'],
+  falphadivergencecoef: ['fAlpha'],
+};
+
+/** The known key closest to `key`: a TRL / verl name's counterpart, else by edit distance (the first in declaration order on a tie). */
 export function closestKey(key: string, known: readonly string[]): string {
+  const norm = key.toLowerCase().replace(/[_-]/g, '');
+  if (Object.prototype.hasOwnProperty.call(PEER_NAMES, norm)) {
+    for (const p of PEER_NAMES[norm]) if (known.includes(p)) return p;
+  }
   let best = known[0], d = Infinity;
   for (const k of known) {
     const e = distance(key, k);
@@ -170,14 +217,28 @@ export function options<T extends object>(value: unknown, name: string, required
   }
   if (known !== undefined) {
     const k = known.unknown(value);
-    if (k !== null) unknownKey(name, k, known);
+    if (k !== null) unknownKey(name, k, known, (value as Record<string, unknown>)[k]);
   }
   return value as Partial<T>;
 }
 
-function unknownKey(name: string, key: string, known: KnownKeys): never {
+function unknownKey(name: string, key: string, known: KnownKeys, value: unknown): never {
+  const moved = known.moved !== undefined && Object.prototype.hasOwnProperty.call(known.moved, key) ? known.moved[key] : undefined;
+  if (moved !== undefined) {
+    throw new TypeError(`${name}.${key}: ${moved}, received ${describe(value)}`);
+  }
   throw new TypeError(
     `${name}.${key}: not an ${known.kind} of ${known.op} (did you mean '${closestKey(key, known.list)}'?); ` +
       `expected one of ${known.list.join(', ')}, received an unknown key`,
   );
+}
+
+/**
+ * The old call shape fn(..., options) where a positional mask now comes before options: an options
+ * object in the mask's place (and nothing after it) is a TypeError showing the new call.
+ */
+export function optionsInMaskPlace(mask: unknown, options: unknown, call: string, name = 'mask'): void {
+  if (options === undefined && mask !== null && typeof mask === 'object' && !ArrayBuffer.isView(mask) && isPlainObject(mask)) {
+    throw new TypeError(`${name}: expected a mask or null before options (${call}), received an options object in its place`);
+  }
 }

@@ -7,4 +7,4 @@
 export * from './op/options.js';
 export * from './op/io.js';
 export * from './op/define.js';
-export { describe, integer, knownKeys, type KnownKeys, options as optionsObject } from './check.js';
+export { describe, integer, knownKeys, knownKeysMoved, movedToArgument, renamedTo, type KnownKeys, options as optionsObject } from './check.js';

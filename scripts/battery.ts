@@ -98,14 +98,14 @@ for (const [N, V, sd] of [[1, 1, 1], [3, 7, 1], [5, 1000, 2], [2, 4099, 30], [17
     for (const temperature of [1, 0.7]) {
       for (const entropy of [false, true]) {
         add('tokenLogprobs', `${N}x${V} ${dtype} t${temperature} e${entropy}`, () =>
-          rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, entropy }),
+          rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, returnEntropy: entropy }),
         );
       }
       add('tokenLogprobsBackward', `${N}x${V} ${dtype} t${temperature}`, () =>
         rk.tokenLogprobsBackward(logits, t, g, { vocab: V, dtype, temperature }),
       );
       add('tokenLogprobsBackward', `${N}x${V} ${dtype} t${temperature} entropy lse`, () => {
-        const f = rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, entropy: true });
+        const f = rk.tokenLogprobs(logits, t, { vocab: V, dtype, temperature, returnEntropy: true });
         return rk.tokenLogprobsBackward(logits, t, g, {
           vocab: V, dtype, temperature, gradEntropy: ge, logsumexp: f.logsumexp, entropy: f.entropy,
         });
@@ -128,13 +128,13 @@ for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
         const la = dtype === 'f32' ? a : bf16(a);
         const lb = dtype === 'f32' ? b : bf16(b);
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype}`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), gradient: true, temperature: 0.9 }),
+          rk.vocabDivergence(la, lb, null, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), returnGradient: true, temperature: 0.9 }),
         );
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} labels`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), labels, gradient: true }),
+          rk.vocabDivergence(la, lb, null, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), labels, returnGradient: true }),
         );
         add('vocabDivergence', `${N}x${V} ${divergence} b${beta} ${dtype} mask`, () =>
-          rk.vocabDivergence(la, lb, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), mask, gradient: true, gradOutput: 0.5 }),
+          rk.vocabDivergence(la, lb, mask, { vocab: V, dtype, divergence, ...(divergence === 'jsd' ? { beta } : {}), returnGradient: true, gradOutput: 0.5 }),
         );
       }
     }
@@ -178,7 +178,7 @@ for (const [B, T] of [[1, 1], [3, 7], [8, 129], [5, 1000]] as const) {
   for (const estimator of ['k1', 'k2', 'k3', 'abs', 'k3+'] as const) {
     const big = new Float32Array(n).map((_, i) => (i % 5 === 0 ? 30 * lp[i] : lp[i]));
     for (const [mname, mask] of [['none', undefined], ['u8', m8], ['f32', mf]] as const) {
-      add('klPenalty', `${n} ${estimator} ${mname}`, () => rk.klPenalty(big, ref, { estimator, mask }));
+      add('klPenalty', `${n} ${estimator} ${mname}`, () => rk.klPenalty(big, ref, mask, { estimator }));
     }
   }
 }
@@ -220,10 +220,10 @@ for (const P of [1, 3, 8, 37, 1029]) {
   for (const loss of LOSSES) {
     const refs = REF_FREE.has(loss) ? {} : { refChosenLogps: rc, refRejectedLogps: rr };
     const lens = ['ipo', 'simpo', 'cpo', 'orpo', 'sigmoid'].includes(loss) ? { chosenLengths: cl, rejectedLengths: rl } : {};
-    add('preferenceLoss', `${P} ${loss}`, () => rk.preferenceLoss(c, r, { loss, ...refs, ...lens }));
+    add('preferenceLoss', `${P} ${loss}`, () => rk.preferenceLoss(c, r, { lossType: loss, ...refs, ...lens }));
     add('preferenceLoss', `${P} ${loss} opts`, () =>
       rk.preferenceLoss(c, r, {
-        loss, ...refs, ...lens, beta: 0.3,
+        lossType: loss, ...refs, ...lens, beta: 0.3,
         ...(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo'].includes(loss) ? { labelSmoothing: 0.1 } : {}),
         ...(loss === 'simpo' ? { gamma: 0.7 } : {}),
         ...(loss === 'bt' ? { preferenceProb: prob } : {}),
@@ -234,13 +234,13 @@ for (const P of [1, 3, 8, 37, 1029]) {
     if (FDIV.has(loss)) {
       for (const fDivergence of ['forward_kl', 'js_divergence', 'alpha_divergence'] as const) {
         add('preferenceLoss', `${P} ${loss} ${fDivergence}`, () =>
-          rk.preferenceLoss(c, r, { loss, ...refs, ...lens, fDivergence, ...(fDivergence === 'alpha_divergence' ? { fAlpha: 0.7 } : {}) }),
+          rk.preferenceLoss(c, r, { lossType: loss, ...refs, ...lens, fDivergence, ...(fDivergence === 'alpha_divergence' ? { fAlpha: 0.7 } : {}) }),
         );
       }
     }
   }
   add('preferenceLoss', `${P} sigmoid nll`, () =>
-    rk.preferenceLoss(c, r, { loss: 'sigmoid', refChosenLogps: rc, refRejectedLogps: rr, chosenLengths: cl, rejectedLengths: rl, nllWeight: 0.5 }),
+    rk.preferenceLoss(c, r, { lossType: 'sigmoid', refChosenLogps: rc, refRejectedLogps: rr, chosenLengths: cl, rejectedLengths: rl, nllWeight: 0.5 }),
   );
   const desirable = bits(P, 0.5, P + 18);
   for (const ref of [undefined, rc]) {
@@ -255,17 +255,16 @@ for (const P of [1, 3, 8, 37, 1029]) {
     const cf = new Float32Array(n).map((_, i) => (i % 3 === 0 ? 0 : 1 + (i % 2)));
     const rf = new Float32Array(n).map((_, i) => (i % 4 === 0 ? 0 : 0.5));
     add('tokenWeightedDpoLoss', `${P}x${T}`, () =>
-      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), {
+      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), cm, rm, {
         seqLen: T, refChosenLogps: randn(n, 1, n + 22), refRejectedLogps: randn(n, 1, n + 23),
         chosenTokenRewards: randn(n, 1, n + 24), rejectedTokenRewards: randn(n, 1, n + 25),
-        chosenMask: cm, rejectedMask: rm, beta: 0.2, alpha: 0.7,
+        beta: 0.2, alpha: 0.7,
       }),
     );
     add('tokenWeightedDpoLoss', `${P}x${T} f32 masks`, () =>
-      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), {
+      rk.tokenWeightedDpoLoss(randn(n, 1, n + 20), randn(n, 1, n + 21), cf, rf, {
         seqLen: T, refChosenLogps: randn(n, 1, n + 22), refRejectedLogps: randn(n, 1, n + 23),
         chosenTokenRewards: randn(n, 1, n + 24), rejectedTokenRewards: randn(n, 1, n + 25),
-        chosenMask: cf, rejectedMask: rf,
       }),
     );
   }

@@ -52,19 +52,19 @@ const logits = randn(B * V, 2, 6), target = randn(B * V, 2, 7), targets = randin
 const pc = randn(P, 3, 9).map((x) => x - 20), pr = randn(P, 3, 10).map((x) => x - 21);
 const prc = randn(P, 3, 11).map((x) => x - 20), prr = randn(P, 3, 12).map((x) => x - 21);
 const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
-  tokenLogprobs: (m) => tokenLogprobs(m(logits), m(targets), { vocab: V, entropy: true, out: { logprobs: m(new Float32Array(B)) } }),
+  tokenLogprobs: (m) => tokenLogprobs(m(logits), m(targets), { vocab: V, returnEntropy: true, out: { logprobs: m(new Float32Array(B)) } }),
   tokenLogprobsBackward: (m) => tokenLogprobsBackward(m(bf16(logits)), m(targets), m(adv), { vocab: V, dtype: 'bf16', out: m(new Float32Array(B * V)) }),
-  vocabDivergence: (m) => vocabDivergence(m(logits), m(target), { vocab: V, gradient: true, labels: m(targets), out: { divergence: m(new Float32Array(B)) } }),
+  vocabDivergence: (m) => vocabDivergence(m(logits), m(target), null, { vocab: V, returnGradient: true, labels: m(targets), out: { divergence: m(new Float32Array(B)) } }),
   policyLoss: (m) => policyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, refLogprobs: m(ref), entropy: m(ref.map(Math.abs)), out: { gradLogprobs: m(new Float32Array(n)) } }),
-  klPenalty: (m) => klPenalty(m(lp), m(ref), { mask: m(mask), out: { kl: m(new Float32Array(n)) } }),
+  klPenalty: (m) => klPenalty(m(lp), m(ref), m(mask), { out: { kl: m(new Float32Array(n)) } }),
   valueLoss: (m) => valueLoss(m(lp), m(old), m(ref), m(mask), { seqLen: T, cliprangeValue: 0.2 }),
   geoMeanPolicyLoss: (m) => geoMeanPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
   preferenceLoss: (m) => preferenceLoss(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
   ktoLoss: (m) => ktoLoss(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
   tokenWeightedDpoLoss: (m) =>
-    tokenWeightedDpoLoss(m(lp), m(old), {
+    tokenWeightedDpoLoss(m(lp), m(old), m(mask), m(u8(n, 16)), {
       seqLen: T, refChosenLogps: m(ref), refRejectedLogps: m(ref), chosenTokenRewards: m(randn(n, 1, 14)),
-      rejectedTokenRewards: m(randn(n, 1, 15)), chosenMask: m(mask), rejectedMask: m(u8(n, 16)),
+      rejectedTokenRewards: m(randn(n, 1, 15)),
     }),
   groupAdvantages: (m) => groupAdvantages(m(randn(12, 1, 17)), { groupIds: m(randint(12, 3, 18)), estimator: 'opo', lengths: m(randint(12, 9, 19)), out: { advantages: m(new Float32Array(12)) } }),
   ensembleRewards: (m) => ensembleRewards(m(randn(12, 1, 20)), { numModels: 3, method: 'uwo', lambda: 0.5, out: m(new Float32Array(4)) }),
@@ -136,7 +136,7 @@ describe('outputs overlapping inputs or each other (item 5)', () => {
       /^options\.out\.losses: expected a buffer apart from the output options\.out\.chosenRewards/,
     );
     const one = new Float32Array(n);
-    expect(() => klPenalty(lp, ref, { out: { kl: one, grad: one } })).toThrow(/options\.out\.kl: expected a buffer apart from the output options\.out\.grad/);
+    expect(() => klPenalty(lp, ref, null, { out: { kl: one, grad: one } })).toThrow(/options\.out\.kl: expected a buffer apart from the output options\.out\.grad/);
     expect(() => gae(lp, ref, mask, { seqLen: T, out: { advantages: one, returns: one } })).toThrow(RangeError);
   });
   it('every op: an output over an input is a RangeError, also after a call that passed with the same arrays (the memo)', () => {
@@ -148,7 +148,7 @@ describe('outputs overlapping inputs or each other (item 5)', () => {
     expect(() => policyLoss(lp, g, adv, mask, { seqLen: T, out: { gradLogprobs: g } })).toThrow(/gradLogprobs: expected a buffer apart from the input oldLogprobs/);
     const x = randn(B * V, 1, 30);
     expect(() => tokenLogprobs(x, targets, { vocab: V, out: { logprobs: x.subarray(0, B) } })).toThrow(/options\.out\.logprobs: expected a buffer apart from the input logits/);
-    expect(() => vocabDivergence(x, target, { vocab: V, out: { divergence: x.subarray(2, 2 + B) } })).toThrow(/options\.out\.divergence: expected a buffer apart from the input logits/);
+    expect(() => vocabDivergence(x, target, null, { vocab: V, out: { divergence: x.subarray(2, 2 + B) } })).toThrow(/options\.out\.divergence: expected a buffer apart from the input logits/);
     expect(() => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, out: { grad: pc } })).toThrow(/options\.out\.grad: expected a buffer apart from the input policyLogps/);
     const r12 = randn(12, 1, 31);
     expect(() => groupAdvantages(r12, { groupSize: 4, out: { advantages: r12 } })).toThrow(/options\.out\.advantages: expected a buffer apart from the input rewards/);
@@ -176,8 +176,8 @@ describe('outputs overlapping inputs or each other (item 5)', () => {
 describe('options must be a plain object (item 7)', () => {
   it('a TypedArray in the options place is a TypeError naming options', () => {
     expect(() => (preferenceLoss as (...a: unknown[]) => unknown)(pc, pr, prc, prr)).toThrow(/^options: expected an options object, received Float32Array\(4\)/);
-    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask)).toThrow(TypeError);
-    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask)).toThrow(/^options: expected an options object, received Uint8Array\(15\)/);
+    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask, mask)).toThrow(TypeError);
+    expect(() => (klPenalty as (...a: unknown[]) => unknown)(lp, ref, mask, mask)).toThrow(/^options: expected an options object, received Uint8Array\(15\)/);
     expect(() => maskedWhiten(ref, mask, [] as never)).toThrow(/^options: expected an options object, received Array\(0\)/);
   });
   it('class instances are refused; null-prototype objects are fine', () => {
@@ -194,7 +194,7 @@ describe('options must be a plain object (item 7)', () => {
 
 describe('unknown and inapplicable options (item 8)', () => {
   it('unknown keys are a TypeError naming the key and the closest known name', () => {
-    expect(() => preferenceLoss(pc, pr, { loss_type: 'ipo' } as never)).toThrow(/^options\.loss_type: not an option of preferenceLoss \(did you mean 'loss'\?\)/);
+    expect(() => preferenceLoss(pc, pr, { loss_type: 'ipo' } as never)).toThrow(/^options\.loss_type: not an option of preferenceLoss \(did you mean 'lossType'\?\)/);
     expect(() => preferenceLoss(pc, pr, { refChosenLogprobs: prc, refRejectedLogps: prr } as never)).toThrow(/^options\.refChosenLogprobs: .*did you mean 'refChosenLogps'/);
     expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, epsilon: 0.2 } as never)).toThrow(/^options\.epsilon: not an option of policyLoss \(did you mean 'epsilonLow'\?\)/);
     expect(() => policyLoss(lp, old, adv, mask, { seqLen: T, clip_ratio: 0.2 } as never)).toThrow(/^options\.clip_ratio: not an option of policyLoss/);
@@ -209,14 +209,14 @@ describe('unknown and inapplicable options (item 8)', () => {
     const withBad: [string, () => unknown][] = [
       ['tokenLogprobs', () => tokenLogprobs(logits, targets, { vocab: V, ...bad })],
       ['tokenLogprobsBackward', () => tokenLogprobsBackward(logits, targets, adv, { vocab: V, ...bad })],
-      ['vocabDivergence', () => vocabDivergence(logits, target, { vocab: V, ...bad })],
+      ['vocabDivergence', () => vocabDivergence(logits, target, null, { vocab: V, ...bad })],
       ['policyLoss', () => policyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
-      ['klPenalty', () => klPenalty(lp, ref, { ...bad })],
+      ['klPenalty', () => klPenalty(lp, ref, null, { ...bad })],
       ['valueLoss', () => valueLoss(lp, old, ref, mask, { seqLen: T, ...bad })],
       ['geoMeanPolicyLoss', () => geoMeanPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['preferenceLoss', () => preferenceLoss(pc, pr, { ...bad })],
       ['ktoLoss', () => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, ...bad })],
-      ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, chosenMask: mask, rejectedMask: mask, ...bad })],
+      ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, mask, mask, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, ...bad })],
       ['groupAdvantages', () => groupAdvantages(randn(12, 1, 1), { groupSize: 4, ...bad })],
       ['ensembleRewards', () => ensembleRewards(randn(12, 1, 1), { numModels: 3, ...bad })],
       ['gae', () => gae(lp, ref, mask, { seqLen: T, ...bad })],
@@ -257,24 +257,24 @@ describe('unknown and inapplicable options (item 8)', () => {
       expect(Number.isFinite(call(ok)().loss)).toBe(true);
     }
     const v = 7, z = randn(2 * v, 1, 73), zt = randn(2 * v, 1, 74);
-    expect(() => rk.vocabDivergence(z, zt, { vocab: v, divergence: 'forward_kl', beta: 0.5 })).toThrow(
+    expect(() => rk.vocabDivergence(z, zt, null, { vocab: v, divergence: 'forward_kl', beta: 0.5 })).toThrow(
       /^options\.beta: applies to divergence 'jsd' only, expected undefined with divergence 'forward_kl', received number 0\.5/,
     );
-    expect(rk.vocabDivergence(z, zt, { vocab: v, beta: 0.3 }).divergence.length).toBe(2);
+    expect(rk.vocabDivergence(z, zt, null, { vocab: v, beta: 0.3 }).divergence.length).toBe(2);
   });
   it("preferenceLoss: gamma is simpo's, alpha cpo's, tau discopop's and fAlpha alpha_divergence's only", () => {
     const c = randn(6, 1, 60).map((v) => v - 20), rj = randn(6, 1, 61).map((v) => v - 21);
     const L = Int32Array.from({ length: 6 }, (_, i) => 3 + i);
     const refs = { refChosenLogps: c.map((v) => v + 0.1), refRejectedLogps: rj.map((v) => v - 0.2) };
     expect(() => preferenceLoss(c, rj, { ...refs, gamma: 0.3 })).toThrow(/^options\.gamma: applies to loss 'simpo' only, expected undefined with loss 'sigmoid', received number 0\.3/);
-    expect(() => preferenceLoss(c, rj, { loss: 'orpo', chosenLengths: L, rejectedLengths: L, alpha: 0.5 })).toThrow(/^options\.alpha: applies to loss 'cpo' only, expected undefined with loss 'orpo'/);
-    expect(() => preferenceLoss(c, rj, { ...refs, loss: 'hinge', tau: 0.1 })).toThrow(/^options\.tau: applies to loss 'discopop' only/);
+    expect(() => preferenceLoss(c, rj, { lossType: 'orpo', chosenLengths: L, rejectedLengths: L, alpha: 0.5 })).toThrow(/^options\.alpha: applies to loss 'cpo' only, expected undefined with loss 'orpo'/);
+    expect(() => preferenceLoss(c, rj, { ...refs, lossType: 'hinge', tau: 0.1 })).toThrow(/^options\.tau: applies to loss 'discopop' only/);
     expect(() => preferenceLoss(c, rj, { ...refs, fDivergence: 'forward_kl', fAlpha: 0.5 })).toThrow(
       /^options\.fAlpha: applies to fDivergence 'alpha_divergence' only, expected undefined with fDivergence 'forward_kl', received number 0\.5/,
     );
     // Where they apply they are read, and given the default they change nothing.
-    const a = preferenceLoss(c, rj, { loss: 'simpo', chosenLengths: L, rejectedLengths: L, gamma: 0.5 });
-    const d = preferenceLoss(c, rj, { loss: 'simpo', chosenLengths: L, rejectedLengths: L });
+    const a = preferenceLoss(c, rj, { lossType: 'simpo', chosenLengths: L, rejectedLengths: L, gamma: 0.5 });
+    const d = preferenceLoss(c, rj, { lossType: 'simpo', chosenLengths: L, rejectedLengths: L });
     expect(a.loss).toBe(d.loss);
     expect(preferenceLoss(c, rj, { ...refs, fDivergence: 'alpha_divergence', fAlpha: 0.5 }).loss).not.toBe(
       preferenceLoss(c, rj, { ...refs, fDivergence: 'alpha_divergence' }).loss,
@@ -288,28 +288,28 @@ describe('smaller defects (item 9)', () => {
     for (const [w, text] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-1, '-1']] as const) {
       const cm = Float32Array.from(mask);
       cm[4] = w;
-      expect(() => tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: cm, rejectedMask: Float32Array.from(mask) })).toThrow(
-        new RegExp(`^options\\.chosenMask\\[4\\]: expected a finite weight >= 0, received ${text}`),
+      expect(() => tokenWeightedDpoLoss(lp, old, cm, Float32Array.from(mask), { ...base })).toThrow(
+        new RegExp(`^chosenMask\\[4\\]: expected a finite weight >= 0, received ${text}`),
       );
-      expect(() => tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: Float32Array.from(mask), rejectedMask: cm })).toThrow(/^options\.rejectedMask\[4\]/);
+      expect(() => tokenWeightedDpoLoss(lp, old, Float32Array.from(mask), cm, { ...base })).toThrow(/^rejectedMask\[4\]/);
       // policyLoss words it the same way
       expect(() => policyLoss(lp, old, adv, cm, { seqLen: T })).toThrow(/mask\[4\]: expected a finite weight >= 0/);
     }
     // huge but finite: accepted by both
     const big = Float32Array.from(mask);
     big[0] = 1e30;
-    expect(Number.isNaN(tokenWeightedDpoLoss(lp, old, { ...base, chosenMask: big, rejectedMask: Float32Array.from(mask) }).loss)).toBe(false);
+    expect(Number.isNaN(tokenWeightedDpoLoss(lp, old, big, Float32Array.from(mask), { ...base }).loss)).toBe(false);
     expect(Number.isNaN(policyLoss(lp, old, adv, big, { seqLen: T }).loss)).toBe(false);
   });
   it('an empty bf16 backward is an empty gradient (no in-place message)', () => {
     expect(tokenLogprobsBackward(new Uint16Array(0), new Int32Array(0), new Float32Array(0), { vocab: 4, dtype: 'bf16' }).length).toBe(0);
     expect(tokenLogprobsBackward(new Uint16Array(0), new Int32Array(0), new Float32Array(0), { vocab: 4, dtype: 'f16', out: new Float32Array(0) }).length).toBe(0);
-    expect(vocabDivergence(new Uint16Array(0), new Uint16Array(0), { vocab: 4, dtype: 'bf16', gradient: true }).gradient!.length).toBe(0);
+    expect(vocabDivergence(new Uint16Array(0), new Uint16Array(0), null, { vocab: 4, dtype: 'bf16', returnGradient: true }).gradient!.length).toBe(0);
   });
   it('f-DPO with forward_kl / alpha_divergence overflows float32 as docs/preference.md says; reverse_kl and js stay finite to 1e3', () => {
     const z = new Float32Array([0]), lens = new Int32Array([1]);
     const at = (loss: 'ipo' | 'sigmoid', fDivergence: 'forward_kl' | 'reverse_kl' | 'js_divergence', beta: number, d: number) =>
-      preferenceLoss(new Float32Array([d]), z, { loss, fDivergence, beta, refChosenLogps: z, refRejectedLogps: z, chosenLengths: lens, rejectedLengths: lens });
+      preferenceLoss(new Float32Array([d]), z, { lossType: loss, fDivergence, beta, refChosenLogps: z, refRejectedLogps: z, chosenLengths: lens, rejectedLengths: lens });
     expect(Number.isFinite(at('ipo', 'forward_kl', 0.1, -45).losses[0])).toBe(false);
     expect(Number.isFinite(at('sigmoid', 'forward_kl', 2, -100).losses[0])).toBe(false);
     for (const d of [-1000, 1000]) {

@@ -110,8 +110,8 @@ console.log(JSON.stringify({ detached }));
 let checks = 0;
 for (let it = 0; it < 3; it++) {
   const logits = fillLogits(new Float32Array(N * V)), targets = makeTargets(new Int32Array(N));
-  const want = rk.tokenLogprobs(logits, targets, { vocab: V, entropy: true });
-  const p = rk.tokenLogprobsAsync(logits, targets, { vocab: V, entropy: true });
+  const want = rk.tokenLogprobs(logits, targets, { vocab: V, returnEntropy: true });
+  const p = rk.tokenLogprobsAsync(logits, targets, { vocab: V, returnEntropy: true });
   if (it % 2) structuredClone(logits, { transfer: [logits.buffer] }); else transferAway(logits);
   transferAway(targets);
   storm();

@@ -39,19 +39,19 @@ describe('vocabDivergence without a device', () => {
     const z = new Float32Array([0, Math.log(3)]), zt = new Float32Array([0, 0]);
     const fwd = 0.5 * Math.log(0.5 / 0.25) + 0.5 * Math.log(0.5 / 0.75); // KL(q || p)
     const rev = 0.25 * Math.log(0.25 / 0.5) + 0.75 * Math.log(0.75 / 0.5); // KL(p || q)
-    const r = vocabDivergence(z, zt, { vocab: 2, divergence: 'forward_kl', gradient: true });
+    const r = vocabDivergence(z, zt, null, { vocab: 2, divergence: 'forward_kl', returnGradient: true });
     expectClose(r.divergence, [fwd], 1e-6, 1e-7, 'forward_kl');
     expectClose(r.gradient!, [0.25 - 0.5, 0.75 - 0.5], 1e-6, 1e-7, 'forward_kl gradient');
-    const a = await vocabDivergenceAsync(z, zt, { vocab: 2, divergence: 'reverse_kl' });
+    const a = await vocabDivergenceAsync(z, zt, null, { vocab: 2, divergence: 'reverse_kl' });
     expectClose(a.divergence, [rev], 1e-6, 1e-7, 'reverse_kl');
   });
 
   it('a host call with a non-array argument still names it', () => {
     const z = new Float32Array(4);
     const cases: [() => unknown, string, ErrorConstructor][] = [
-      [() => vocabDivergence(z, {} as Float32Array, { vocab: 2 }), 'targetLogits', TypeError],
-      [() => vocabDivergence(z, z.slice(), { vocab: 2, mask: [1, 1] as unknown as Uint8Array }), 'options.mask', TypeError],
-      [() => vocabDivergence(z, z.slice(), { vocab: 2, labels: new Int32Array(3) }), 'options.labels', RangeError],
+      [() => vocabDivergence(z, {} as Float32Array, null, { vocab: 2 }), 'targetLogits', TypeError],
+      [() => vocabDivergence(z, z.slice(), [1, 1] as unknown as Uint8Array, { vocab: 2 }), 'mask', TypeError],
+      [() => vocabDivergence(z, z.slice(), null, { vocab: 2, labels: new Int32Array(3) }), 'options.labels', RangeError],
     ];
     for (const [call, name, cls] of cases) {
       const e = thrown(call);
@@ -83,9 +83,9 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const g = randn(n, 1, 6);
     const dz = cuda.upload(z, { dtype: 'f16' }), dzt = cuda.upload(zt, { dtype: 'f16' });
     const dl = cuda.upload(labels), dm = cuda.upload(mask), dg = cuda.upload(g);
-    const base = { vocab: v, dtype: 'f16' as const, divergence: 'jsd' as const, beta: 0.3, temperature: 1.6, gradient: true };
-    const want = vocabDivergence(z, zt, { ...base, labels, mask, gradOutput: g });
-    const got = vocabDivergence(dz, dzt, { ...base, labels: dl, mask: dm, gradOutput: dg });
+    const base = { vocab: v, dtype: 'f16' as const, divergence: 'jsd' as const, beta: 0.3, temperature: 1.6, returnGradient: true };
+    const want = vocabDivergence(z, zt, mask, { ...base, labels, gradOutput: g });
+    const got = vocabDivergence(dz, dzt, dm, { ...base, labels: dl, gradOutput: dg });
     const gd = got.divergence.download(), gg = got.gradient!.download();
     expect(got.divergence.dtype).toBe('f32');
     expectClose(gd, want.divergence, 1e-3, 4e-6, 'divergence');
@@ -97,13 +97,13 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
       }
     }
     // the Promise form gives the same bits
-    const again = await vocabDivergenceAsync(dz, dzt, { ...base, labels: dl, mask: dm, gradOutput: dg });
+    const again = await vocabDivergenceAsync(dz, dzt, dm, { ...base, labels: dl, gradOutput: dg });
     expect(bits(again.divergence.download()).equals(bits(gd)), 'Async divergence bits').toBe(true);
     expect(bits(again.gradient!.download()).equals(bits(gg)), 'Async gradient bits').toBe(true);
     // forward only: no gradient
-    const fwd = vocabDivergence(dz, dzt, { vocab: v, dtype: 'f16', divergence: 'reverse_kl' });
+    const fwd = vocabDivergence(dz, dzt, null, { vocab: v, dtype: 'f16', divergence: 'reverse_kl' });
     expect(fwd.gradient).toBeUndefined();
-    expectClose(fwd.divergence.download(), vocabDivergence(z, zt, { vocab: v, dtype: 'f16', divergence: 'reverse_kl' }).divergence, 1e-3, 4e-6, 'forward only');
+    expectClose(fwd.divergence.download(), vocabDivergence(z, zt, null, { vocab: v, dtype: 'f16', divergence: 'reverse_kl' }).divergence, 1e-3, 4e-6, 'forward only');
     for (const a of [dz, dzt, dl, dm, dg, got.divergence, got.gradient!, again.divergence, again.gradient!, fwd.divergence]) a.free();
   });
 
@@ -112,11 +112,11 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const z = randn(n * v, 2, 31), zt = randn(n * v, 2, 32);
     const dz = cuda.upload(z), dzt = cuda.upload(zt);
     for (const [beta, kind] of [[0, 'forward_kl'], [1, 'reverse_kl']] as const) {
-      const j = vocabDivergence(dz, dzt, { vocab: v, beta, gradient: true });
-      const k = vocabDivergence(dz, dzt, { vocab: v, divergence: kind, gradient: true });
+      const j = vocabDivergence(dz, dzt, null, { vocab: v, beta, returnGradient: true });
+      const k = vocabDivergence(dz, dzt, null, { vocab: v, divergence: kind, returnGradient: true });
       expect(bits(j.divergence.download()).equals(bits(k.divergence.download())), `beta ${beta}`).toBe(true);
       expect(bits(j.gradient!.download()).equals(bits(k.gradient!.download())), `beta ${beta} gradient`).toBe(true);
-      const h = vocabDivergence(z, zt, { vocab: v, beta });
+      const h = vocabDivergence(z, zt, null, { vocab: v, beta });
       expectClose(j.divergence.download(), h.divergence, 1e-5, 4e-6, `beta ${beta} vs CPU`);
       for (const a of [j.divergence, j.gradient!, k.divergence, k.gradient!]) a.free();
     }
@@ -133,9 +133,9 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     z.fill(-Infinity, 3 * v, 4 * v); // row 3: no student distribution
     zt[4 * v + 9] = NaN; // row 4: a NaN logit
     for (const kind of ['forward_kl', 'reverse_kl', 'jsd'] as const) {
-      const want = vocabDivergence(z, zt, { vocab: v, divergence: kind, gradient: true });
+      const want = vocabDivergence(z, zt, null, { vocab: v, divergence: kind, returnGradient: true });
       const dz = cuda.upload(z), dzt = cuda.upload(zt);
-      const got = vocabDivergence(dz, dzt, { vocab: v, divergence: kind, gradient: true });
+      const got = vocabDivergence(dz, dzt, null, { vocab: v, divergence: kind, returnGradient: true });
       const gd = got.divergence.download();
       expectClose(gd, want.divergence, 1e-5, 4e-6, `${kind} divergence`);
       expectClose(got.gradient!.download(), want.gradient!, 1e-5, 5e-6 * maxAbs(want.gradient!), `${kind} gradient`);
@@ -148,7 +148,7 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
 
   it('zero rows give empty outputs', () => {
     const z = cuda.alloc('f32', 0), zt = cuda.alloc('f32', 0);
-    const r = vocabDivergence(z, zt, { vocab: 9, gradient: true });
+    const r = vocabDivergence(z, zt, null, { vocab: 9, returnGradient: true });
     expect([r.divergence.length, r.gradient!.length]).toEqual([0, 0]);
     for (const a of [z, zt, r.divergence, r.gradient!]) a.free();
   });
@@ -156,9 +156,9 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
   it('in place over f32 logits, a scalar gradOutput, and caller-owned out buffers', async () => {
     const [n, v] = SMALL;
     const z = randn(n * v, 2, 51), zt = randn(n * v, 2, 52);
-    const want = vocabDivergence(z, zt, { vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37 });
+    const want = vocabDivergence(z, zt, null, { vocab: v, divergence: 'reverse_kl', returnGradient: true, gradOutput: -0.37 });
     const dz = cuda.upload(z), dzt = cuda.upload(zt);
-    const r = vocabDivergence(dz, dzt, { vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37, inPlace: true });
+    const r = vocabDivergence(dz, dzt, null, { vocab: v, divergence: 'reverse_kl', returnGradient: true, gradOutput: -0.37, inPlace: true });
     expect(r.gradient).toBe(dz);
     expectClose(dz.download(), want.gradient!, 1e-5, 5e-6 * maxAbs(want.gradient!), 'in place');
     expectClose(r.divergence.download(), want.divergence, 1e-5, 4e-6, 'in place divergence');
@@ -166,8 +166,8 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     // out buffers, poisoned: every element must be written; they are used and returned
     dz.copyFrom(z);
     const od = cuda.upload(new Float32Array(n).fill(NaN)), og = cuda.upload(new Float32Array(n * v).fill(NaN));
-    const o = await vocabDivergenceAsync(dz, dzt, {
-      vocab: v, divergence: 'reverse_kl', gradient: true, gradOutput: -0.37, out: { divergence: od, gradient: og },
+    const o = await vocabDivergenceAsync(dz, dzt, null, {
+      vocab: v, divergence: 'reverse_kl', returnGradient: true, gradOutput: -0.37, out: { divergence: od, gradient: og },
     });
     expect(o.divergence).toBe(od);
     expect(o.gradient).toBe(og);
@@ -185,18 +185,18 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const dg = cuda.upload(new Float32Array(n)), dgrad = cuda.alloc('f32', n * v);
     const H = <T>(a: unknown) => a as T;
     const cases: [() => unknown, string][] = [
-      [() => vocabDivergence(dz, H<DeviceArray>(zt), { vocab: v }), 'targetLogits'],
-      [() => vocabDivergence(z, H<Float32Array>(dzt), { vocab: v }), 'targetLogits'],
-      [() => vocabDivergence(dz, dzt, { vocab: v, labels: H<DeviceArray>(new Int32Array(n)) }), 'options.labels'],
-      [() => vocabDivergence(z, zt, { vocab: v, labels: H<Int32Array>(dl) }), 'options.labels'],
-      [() => vocabDivergence(dz, dzt, { vocab: v, mask: H<DeviceArray>(new Uint8Array(n)) }), 'options.mask'],
-      [() => vocabDivergence(z, zt, { vocab: v, mask: H<Uint8Array>(dm) }), 'options.mask'],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, gradOutput: H<DeviceArray>(new Float32Array(n)) }), 'options.gradOutput'],
-      [() => vocabDivergence(z, zt, { vocab: v, gradient: true, gradOutput: H<Float32Array>(dg) }), 'options.gradOutput'],
-      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: H<DeviceArray>(new Float32Array(n)) } }), 'options.out.divergence'],
-      [() => vocabDivergence(z, zt, { vocab: v, out: { divergence: H<Float32Array>(dg) } }), 'options.out.divergence'],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: H<DeviceArray>(new Float32Array(n * v)) } }), 'options.out.gradient'],
-      [() => vocabDivergence(z, zt, { vocab: v, gradient: true, out: { gradient: H<Float32Array>(dgrad) } }), 'options.out.gradient'],
+      [() => vocabDivergence(dz, H<DeviceArray>(zt), null, { vocab: v }), 'targetLogits'],
+      [() => vocabDivergence(z, H<Float32Array>(dzt), null, { vocab: v }), 'targetLogits'],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, labels: H<DeviceArray>(new Int32Array(n)) }), 'options.labels'],
+      [() => vocabDivergence(z, zt, null, { vocab: v, labels: H<Int32Array>(dl) }), 'options.labels'],
+      [() => vocabDivergence(dz, dzt, H<DeviceArray>(new Uint8Array(n)), { vocab: v }), 'mask'],
+      [() => vocabDivergence(z, zt, H<Uint8Array>(dm), { vocab: v }), 'mask'],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, gradOutput: H<DeviceArray>(new Float32Array(n)) }), 'options.gradOutput'],
+      [() => vocabDivergence(z, zt, null, { vocab: v, returnGradient: true, gradOutput: H<Float32Array>(dg) }), 'options.gradOutput'],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, out: { divergence: H<DeviceArray>(new Float32Array(n)) } }), 'options.out.divergence'],
+      [() => vocabDivergence(z, zt, null, { vocab: v, out: { divergence: H<Float32Array>(dg) } }), 'options.out.divergence'],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, out: { gradient: H<DeviceArray>(new Float32Array(n * v)) } }), 'options.out.gradient'],
+      [() => vocabDivergence(z, zt, null, { vocab: v, returnGradient: true, out: { gradient: H<Float32Array>(dgrad) } }), 'options.out.gradient'],
     ];
     for (const [call, name] of cases) {
       const e = thrown(call);
@@ -212,28 +212,28 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const dz = cuda.upload(randn(n * v, 1, 71)), dzt = cuda.upload(randn(n * v, 1, 72));
     const bf = cuda.upload(new Uint16Array(n * v), { dtype: 'bf16' });
     const cases: [() => unknown, string, ErrorConstructor][] = [
-      [() => vocabDivergence(dz, dzt, { vocab: 5 }), 'logits', RangeError],
-      [() => vocabDivergence(dz, cuda.alloc('f32', n * v - v), { vocab: v }), 'targetLogits', RangeError],
-      [() => vocabDivergence(dz, bf, { vocab: v }), 'targetLogits', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, dtype: 'bf16' }), 'options.dtype', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, beta: 1.5 }), 'options.beta', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, temperature: 0 }), 'options.temperature', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, divergence: 'tv' as DivergenceKind }), 'options.divergence', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, labels: cuda.alloc('i32', n + 1) }), 'options.labels', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, labels: cuda.alloc('f32', n) }), 'options.labels', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, mask: cuda.alloc('u8', n - 1) }), 'options.mask', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, ignoreIndex: 0 }), 'options.ignoreIndex', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradOutput: 2 }), 'options.gradOutput', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, gradOutput: cuda.alloc('f32', 1) }), 'options.gradOutput', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, inPlace: true }), 'options.inPlace', TypeError],
-      [() => vocabDivergence(bf, cuda.alloc('bf16', n * v), { vocab: v, gradient: true, inPlace: true }), 'options.inPlace', TypeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: cuda.alloc('f32', n + 1) } }), 'options.out.divergence', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: cuda.alloc('bf16', n * v) } }), 'options.out.gradient', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: 5 }), 'logits', RangeError],
+      [() => vocabDivergence(dz, cuda.alloc('f32', n * v - v), null, { vocab: v }), 'targetLogits', RangeError],
+      [() => vocabDivergence(dz, bf, null, { vocab: v }), 'targetLogits', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, dtype: 'bf16' }), 'options.dtype', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, beta: 1.5 }), 'options.beta', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, temperature: 0 }), 'options.temperature', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, divergence: 'tv' as DivergenceKind }), 'options.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, labels: cuda.alloc('i32', n + 1) }), 'options.labels', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, labels: cuda.alloc('f32', n) }), 'options.labels', TypeError],
+      [() => vocabDivergence(dz, dzt, cuda.alloc('u8', n - 1), { vocab: v }), 'mask', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, ignoreIndex: 0 }), 'options.ignoreIndex', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, gradOutput: 2 }), 'options.gradOutput', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, gradOutput: cuda.alloc('f32', 1) }), 'options.gradOutput', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, inPlace: true }), 'options.inPlace', TypeError],
+      [() => vocabDivergence(bf, cuda.alloc('bf16', n * v), null, { vocab: v, returnGradient: true, inPlace: true }), 'options.inPlace', TypeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, out: { divergence: cuda.alloc('f32', n + 1) } }), 'options.out.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, out: { gradient: cuda.alloc('bf16', n * v) } }), 'options.out.gradient', TypeError],
       // overlaps, by device address range
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: cuda.wrap(dz.ptr + 4n, 'f32', n * v) } }), 'options.out.gradient', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, out: { gradient: dzt } }), 'options.out.gradient', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, out: { divergence: cuda.wrap(dzt.ptr + 8n, 'f32', n) } }), 'options.out.divergence', RangeError],
-      [() => vocabDivergence(dz, dzt, { vocab: v, gradient: true, inPlace: true, out: { divergence: cuda.wrap(dz.ptr, 'f32', n) } }), 'options.out.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, out: { gradient: cuda.wrap(dz.ptr + 4n, 'f32', n * v) } }), 'options.out.gradient', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, out: { gradient: dzt } }), 'options.out.gradient', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, out: { divergence: cuda.wrap(dzt.ptr + 8n, 'f32', n) } }), 'options.out.divergence', RangeError],
+      [() => vocabDivergence(dz, dzt, null, { vocab: v, returnGradient: true, inPlace: true, out: { divergence: cuda.wrap(dz.ptr, 'f32', n) } }), 'options.out.divergence', RangeError],
     ];
     for (const [call, name, cls] of cases) {
       const e = thrown(call);
@@ -299,15 +299,15 @@ describe.skipIf(!available)('vocabDivergence on a device', () => {
     const v = 5, n = 2;
     const dz = cuda.upload(randn(n * v, 1, 81)), dzt = cuda.upload(randn(n * v, 1, 82));
     const dl = cuda.upload(new Int32Array([0, -100]));
-    const p = vocabDivergenceAsync(dz, dzt, { vocab: v, labels: dl, gradient: true });
+    const p = vocabDivergenceAsync(dz, dzt, null, { vocab: v, labels: dl, returnGradient: true });
     expect(() => dl.free()).toThrow(/pending/);
     expect(() => dzt.free()).toThrow(/pending/);
     const r = await p;
     expect(r.divergence.download()[1]).toBe(0);
     dl.free();
-    expect(thrown(() => vocabDivergence(dz, dzt, { vocab: v, labels: dl })).message).toMatch(/^options\.labels: .* was used after free\(\)/);
+    expect(thrown(() => vocabDivergence(dz, dzt, null, { vocab: v, labels: dl })).message).toMatch(/^options\.labels: .* was used after free\(\)/);
     dzt.free();
-    expect(thrown(() => vocabDivergence(dz, dzt, { vocab: v })).message).toMatch(/^targetLogits: .* was used after free\(\)/);
+    expect(thrown(() => vocabDivergence(dz, dzt, null, { vocab: v })).message).toMatch(/^targetLogits: .* was used after free\(\)/);
     for (const a of [dz, r.divergence, r.gradient!]) a.free();
   });
 });

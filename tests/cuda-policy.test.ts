@@ -243,8 +243,8 @@ describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
     const { up, freeAll } = uploader();
     try {
       const [lp, ref, mask] = [up(c.logprobs), up(c.ref), up(c.mask)];
-      const host = klPenalty(c.logprobs, c.ref, { estimator: 'k2', mask: c.mask });
-      const dev = klPenalty(lp, ref, { estimator: 'k2', mask });
+      const host = klPenalty(c.logprobs, c.ref, c.mask, { estimator: 'k2' });
+      const dev = klPenalty(lp, ref, mask, { estimator: 'k2' });
       try {
         expectClose(dev.kl.download(), host.kl, 1e-5, 1e-7, 'kl');
         expectClose(dev.grad.download(), host.grad, 1e-5, 1e-7, 'grad');
@@ -266,13 +266,13 @@ describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
       const [lp, ref, w] = [up(c.logprobs), up(c.ref), up(c.weights)];
       const kl = up(new Float32Array(100).fill(NaN));
       const grad = up(new Float32Array(100).fill(NaN));
-      const host = klPenalty(c.logprobs, c.ref, { estimator: 'k3+', mask: c.weights });
-      const dev = klPenalty(lp, ref, { estimator: 'k3+', mask: w, out: { kl, grad } });
+      const host = klPenalty(c.logprobs, c.ref, c.weights, { estimator: 'k3+' });
+      const dev = klPenalty(lp, ref, w, { estimator: 'k3+', out: { kl, grad } });
       expect(dev.kl).toBe(kl);
       expect(dev.grad).toBe(grad);
       expectClose(kl.download(), host.kl, 1e-5, 1e-7, 'kl');
       expectClose(grad.download(), host.grad, 1e-5, 1e-7, 'grad');
-      const a = await klPenaltyAsync(lp, ref, { estimator: 'k3+', mask: w });
+      const a = await klPenaltyAsync(lp, ref, w, { estimator: 'k3+' });
       expect(a.mean).toBe(dev.mean);
       expect(Array.from(a.kl.download())).toEqual(Array.from(kl.download()));
       a.kl.free();
@@ -280,23 +280,23 @@ describe.skipIf(!available)('klPenalty on DeviceArrays', () => {
 
       c.weights[77] = -Infinity;
       w.copyFrom(c.weights);
-      const hostErr = thrown(() => klPenalty(c.logprobs, c.ref, { mask: c.weights }));
-      const devErr = thrown(() => klPenalty(lp, ref, { mask: w }));
+      const hostErr = thrown(() => klPenalty(c.logprobs, c.ref, c.weights));
+      const devErr = thrown(() => klPenalty(lp, ref, w));
       expect(devErr).toBeInstanceOf(RangeError);
       expect(devErr.message).toBe(hostErr.message);
       expect(devErr.message).toContain('mask[77]');
-      const asyncErr = await rejected(klPenaltyAsync(lp, ref, { mask: w }));
+      const asyncErr = await rejected(klPenaltyAsync(lp, ref, w));
       expect(asyncErr.message).toBe(hostErr.message);
 
       const mix: [() => unknown, ErrorConstructor, string][] = [
         [() => klPenalty(lp, c.ref as unknown as DeviceArray), TypeError, 'refLogprobs'],
-        [() => klPenalty(lp, ref, { mask: c.mask as unknown as DeviceArray }), TypeError, 'options.mask'],
-        [() => klPenalty(lp, ref, { out: { kl: new Float32Array(100) as unknown as DeviceArray } }), TypeError, 'options.out.kl'],
+        [() => klPenalty(lp, ref, c.mask as unknown as DeviceArray), TypeError, 'mask'],
+        [() => klPenalty(lp, ref, null, { out: { kl: new Float32Array(100) as unknown as DeviceArray } }), TypeError, 'options.out.kl'],
         [() => klPenalty(c.logprobs, ref as unknown as Float32Array), TypeError, 'refLogprobs'],
-        [() => klPenalty(c.logprobs, c.ref, { mask: w as unknown as Float32Array }), TypeError, 'options.mask'],
+        [() => klPenalty(c.logprobs, c.ref, w as unknown as Float32Array), TypeError, 'mask'],
         [() => klPenalty(lp, up(new Float32Array(99))), RangeError, 'refLogprobs'],
-        [() => klPenalty(lp, ref, { out: { grad: up(new Float32Array(3)) } }), RangeError, 'options.out.grad'],
-        [() => klPenalty(lp, ref, { estimator: 'k4' as KlEstimator }), RangeError, 'options.estimator'],
+        [() => klPenalty(lp, ref, null, { out: { grad: up(new Float32Array(3)) } }), RangeError, 'options.out.grad'],
+        [() => klPenalty(lp, ref, null, { estimator: 'k4' as KlEstimator }), RangeError, 'options.estimator'],
       ];
       for (const [call, Cls, name] of mix) {
         const err = thrown(call);
@@ -348,7 +348,7 @@ describe.skipIf(!available)('sequence ops (valueLoss, geoMeanPolicyLoss) on Devi
 
 describe('policy device path without a device', () => {
   it.skipIf(available)('the host API is unaffected', () => {
-    const r = klPenalty(new Float32Array([-1, -2]), new Float32Array([-1.5, -2]), { estimator: 'k1' });
+    const r = klPenalty(new Float32Array([-1, -2]), new Float32Array([-1.5, -2]), null, { estimator: 'k1' });
     expectClose(r.kl, [0.5, 0], 1e-7, 0, 'kl');
     expect(r.mean).toBeCloseTo(0.25, 7);
   });

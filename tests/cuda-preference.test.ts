@@ -95,10 +95,10 @@ describe.skipIf(!available)('preferenceLoss on DeviceArrays', () => {
       const calls: [string, Record<string, unknown>, Record<string, unknown>][] = [
         [
           'sigmoid',
-          { loss: 'sigmoid', nllWeight: 0.3, fDivergence: 'alpha_divergence', fAlpha: 0.7, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected, chosenLengths: c.chosenLengths, rejectedLengths: c.rejectedLengths },
-          { loss: 'sigmoid', nllWeight: 0.3, fDivergence: 'alpha_divergence', fAlpha: 0.7, refChosenLogps: d.refChosen, refRejectedLogps: d.refRejected, chosenLengths: d.chosenLengths, rejectedLengths: d.rejectedLengths },
+          { lossType: 'sigmoid', nllWeight: 0.3, fDivergence: 'alpha_divergence', fAlpha: 0.7, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected, chosenLengths: c.chosenLengths, rejectedLengths: c.rejectedLengths },
+          { lossType: 'sigmoid', nllWeight: 0.3, fDivergence: 'alpha_divergence', fAlpha: 0.7, refChosenLogps: d.refChosen, refRejectedLogps: d.refRejected, chosenLengths: d.chosenLengths, rejectedLengths: d.rejectedLengths },
         ],
-        ['bt', { loss: 'bt', margin: c.margin, preferenceProb: c.prob }, { loss: 'bt', margin: d.margin, preferenceProb: d.prob }],
+        ['bt', { lossType: 'bt', margin: c.margin, preferenceProb: c.prob }, { lossType: 'bt', margin: d.margin, preferenceProb: d.prob }],
       ];
       for (const [label, hostOpts, devOpts] of calls) {
         const host = preferenceLoss(c.chosen, c.rejected, hostOpts);
@@ -121,12 +121,12 @@ describe.skipIf(!available)('preferenceLoss on DeviceArrays', () => {
     try {
       const [ch, rj, rc, rr] = [up(c.chosen), up(c.rejected), up(c.refChosen), up(c.refRejected)];
       const outs = Object.fromEntries(PAIR_KEYS.map((k) => [k, up(new Float32Array(P).fill(NaN))]));
-      const host = preferenceLoss(c.chosen, c.rejected, { loss: 'robust', labelSmoothing: 0.2, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected });
-      const dev = preferenceLoss(ch, rj, { loss: 'robust', labelSmoothing: 0.2, refChosenLogps: rc, refRejectedLogps: rr, out: outs });
+      const host = preferenceLoss(c.chosen, c.rejected, { lossType: 'robust', labelSmoothing: 0.2, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected });
+      const dev = preferenceLoss(ch, rj, { lossType: 'robust', labelSmoothing: 0.2, refChosenLogps: rc, refRejectedLogps: rr, out: outs });
       for (const k of PAIR_KEYS) expect((dev as unknown as Record<string, unknown>)[k]).toBe(outs[k]);
       sameArrays(dev as never, host as never, PAIR_KEYS, 'out');
       const first = outs.gradChosen.download();
-      const pending = preferenceLossAsync(ch, rj, { loss: 'robust', labelSmoothing: 0.2, refChosenLogps: rc, refRejectedLogps: rr });
+      const pending = preferenceLossAsync(ch, rj, { lossType: 'robust', labelSmoothing: 0.2, refChosenLogps: rc, refRejectedLogps: rr });
       expect(() => ch.free()).toThrow(/pending Async/);
       const a = await pending;
       try {
@@ -149,14 +149,14 @@ describe.skipIf(!available)('preferenceLoss on DeviceArrays', () => {
       for (const [which, idx] of [['chosenLengths', 31], ['rejectedLengths', 9]] as const) {
         const lw = c.chosenLengths.slice(), ll = c.rejectedLengths.slice();
         (which === 'chosenLengths' ? lw : ll)[idx] = which === 'chosenLengths' ? 0 : -4;
-        const hostErr = thrown(() => preferenceLoss(c.chosen, c.rejected, { loss: 'simpo', chosenLengths: lw, rejectedLengths: ll }));
+        const hostErr = thrown(() => preferenceLoss(c.chosen, c.rejected, { lossType: 'simpo', chosenLengths: lw, rejectedLengths: ll }));
         expect(hostErr).toBeInstanceOf(RangeError);
         const [ch, rj, dlw, dll] = [up(c.chosen), up(c.rejected), up(lw), up(ll)];
-        const devErr = thrown(() => preferenceLoss(ch, rj, { loss: 'simpo', chosenLengths: dlw, rejectedLengths: dll }));
+        const devErr = thrown(() => preferenceLoss(ch, rj, { lossType: 'simpo', chosenLengths: dlw, rejectedLengths: dll }));
         expect(devErr).toBeInstanceOf(RangeError);
         expect(devErr.message).toBe(hostErr.message);
         expect(devErr.message).toContain(`options.${which}[${idx}]`);
-        const asyncErr = await rejected(preferenceLossAsync(ch, rj, { loss: 'simpo', chosenLengths: dlw, rejectedLengths: dll }));
+        const asyncErr = await rejected(preferenceLossAsync(ch, rj, { lossType: 'simpo', chosenLengths: dlw, rejectedLengths: dll }));
         expect(asyncErr).toBeInstanceOf(RangeError);
         expect(asyncErr.message).toBe(hostErr.message);
       }
@@ -174,15 +174,15 @@ describe.skipIf(!available)('preferenceLoss on DeviceArrays', () => {
       const cases: [() => unknown, ErrorConstructor, string][] = [
         [() => preferenceLoss(ch, c.rejected as unknown as DeviceArray), TypeError, 'rejectedLogps'],
         [() => preferenceLoss(ch, rj, { refChosenLogps: c.refChosen as unknown as DeviceArray, refRejectedLogps: rc }), TypeError, 'options.refChosenLogps'],
-        [() => preferenceLoss(ch, rj, { loss: 'simpo', chosenLengths: c.chosenLengths as unknown as DeviceArray, rejectedLengths: lw }), TypeError, 'options.chosenLengths'],
-        [() => preferenceLoss(ch, rj, { loss: 'simpo', chosenLengths: lw }), TypeError, 'options.rejectedLengths'],
-        [() => preferenceLoss(ch, rj, { loss: 'simpo', chosenLengths: rc, rejectedLengths: lw }), TypeError, 'options.chosenLengths'],
+        [() => preferenceLoss(ch, rj, { lossType: 'simpo', chosenLengths: c.chosenLengths as unknown as DeviceArray, rejectedLengths: lw }), TypeError, 'options.chosenLengths'],
+        [() => preferenceLoss(ch, rj, { lossType: 'simpo', chosenLengths: lw }), TypeError, 'options.rejectedLengths'],
+        [() => preferenceLoss(ch, rj, { lossType: 'simpo', chosenLengths: rc, rejectedLengths: lw }), TypeError, 'options.chosenLengths'],
         [() => preferenceLoss(ch, rj, { out: { losses: new Float32Array(P) as unknown as DeviceArray } }), TypeError, 'options.out.losses'],
         [() => preferenceLoss(ch, rj, { out: { gradRejected: up(new Float32Array(P + 1)) } }), RangeError, 'options.out.gradRejected'],
         [() => preferenceLoss(ch, up(new Float32Array(P - 1))), RangeError, 'rejectedLogps'],
         [() => preferenceLoss(ch, rj, { refChosenLogps: rc }), TypeError, 'options.refRejectedLogps'],
-        [() => preferenceLoss(ch, rj, { loss: 'bt', preferenceProb: new Float32Array(P) as unknown as DeviceArray }), TypeError, 'options.preferenceProb'],
-        [() => preferenceLoss(ch, rj, { loss: 'sigmoid', margin: 0.5 }), TypeError, 'options.margin'],
+        [() => preferenceLoss(ch, rj, { lossType: 'bt', preferenceProb: new Float32Array(P) as unknown as DeviceArray }), TypeError, 'options.preferenceProb'],
+        [() => preferenceLoss(ch, rj, { lossType: 'sigmoid', margin: 0.5 }), TypeError, 'options.margin'],
         [() => preferenceLoss(ch, rj, { beta: -1 }), RangeError, 'options.beta'],
         [() => preferenceLoss(c.chosen, rj as unknown as Float32Array), TypeError, 'rejectedLogps'],
         [() => preferenceLoss(c.chosen, c.rejected, { out: { losses: up(new Float32Array(P)) as unknown as Float32Array } }), TypeError, 'options.out.losses'],
@@ -281,8 +281,8 @@ describe.skipIf(!available)('tokenWeightedDpoLoss on DeviceArrays', () => {
       };
       for (const [mw, ml] of [[mu8w, mu8l], [mf32w, mf32l]] as const) {
         const label = `tgdpo ${mw.constructor.name}`;
-        const host = tokenWeightedDpoLoss(cw, cl, { seqLen: T, ...host0, chosenMask: mw, rejectedMask: ml, beta: 0.2, alpha: 0.7 });
-        const dev = tokenWeightedDpoLoss(dcw, dcl, { seqLen: T, ...dev0, chosenMask: up(mw), rejectedMask: up(ml), beta: 0.2, alpha: 0.7 });
+        const host = tokenWeightedDpoLoss(cw, cl, mw, ml, { seqLen: T, ...host0, beta: 0.2, alpha: 0.7 });
+        const dev = tokenWeightedDpoLoss(dcw, dcl, up(mw), up(ml), { seqLen: T, ...dev0, beta: 0.2, alpha: 0.7 });
         track(dev.losses, dev.chosenRewards, dev.rejectedRewards, dev.gradChosen, dev.gradRejected);
         expect(dev.losses.length).toBe(B);
         expect(dev.gradChosen.length).toBe(nt);
@@ -292,21 +292,21 @@ describe.skipIf(!available)('tokenWeightedDpoLoss on DeviceArrays', () => {
       }
       const dmw = up(mu8w), dml = up(mu8l);
       const losses = up(new Float32Array(B).fill(NaN));
-      const s = tokenWeightedDpoLoss(dcw, dcl, { seqLen: T, ...dev0, chosenMask: dmw, rejectedMask: dml, out: { losses } });
+      const s = tokenWeightedDpoLoss(dcw, dcl, dmw, dml, { seqLen: T, ...dev0, out: { losses } });
       track(s.chosenRewards, s.rejectedRewards, s.gradChosen, s.gradRejected);
       expect(s.losses).toBe(losses);
-      const a = await tokenWeightedDpoLossAsync(dcw, dcl, { seqLen: T, ...dev0, chosenMask: dmw, rejectedMask: dml });
+      const a = await tokenWeightedDpoLossAsync(dcw, dcl, dmw, dml, { seqLen: T, ...dev0 });
       track(a.losses, a.chosenRewards, a.rejectedRewards, a.gradChosen, a.gradRejected);
       expect(a.loss).toBe(s.loss);
       expect(Array.from(a.gradRejected.download())).toEqual(Array.from(s.gradRejected.download()));
 
       const cases: [() => unknown, ErrorConstructor, string][] = [
-        [() => tokenWeightedDpoLoss(dcw, cl as unknown as DeviceArray, { seqLen: T, ...dev0, chosenMask: dmw, rejectedMask: dml }), TypeError, 'rejectedLogps'],
-        [() => tokenWeightedDpoLoss(dcw, dcl, { seqLen: T, ...dev0, chosenTokenRewards: host0.chosenTokenRewards as unknown as DeviceArray, chosenMask: dmw, rejectedMask: dml }), TypeError, 'options.chosenTokenRewards'],
-        [() => tokenWeightedDpoLoss(dcw, dcl, { seqLen: T, ...dev0, chosenMask: dmw, rejectedMask: up(mf32l) }), TypeError, 'options.rejectedMask'],
-        [() => tokenWeightedDpoLoss(dcw, dcl, { seqLen: T, ...dev0, chosenMask: dmw, rejectedMask: dml, out: { gradChosen: up(new Float32Array(B)) } }), RangeError, 'options.out.gradChosen'],
-        [() => tokenWeightedDpoLoss(dcw, dcl, { seqLen: 7, ...dev0, chosenMask: dmw, rejectedMask: dml }), RangeError, 'chosenLogps'],
-        [() => tokenWeightedDpoLoss(cw, cl, { seqLen: T, ...host0, chosenMask: dmw as unknown as Uint8Array, rejectedMask: mu8l }), TypeError, 'options.chosenMask'],
+        [() => tokenWeightedDpoLoss(dcw, cl as unknown as DeviceArray, dmw, dml, { seqLen: T, ...dev0 }), TypeError, 'rejectedLogps'],
+        [() => tokenWeightedDpoLoss(dcw, dcl, dmw, dml, { seqLen: T, ...dev0, chosenTokenRewards: host0.chosenTokenRewards as unknown as DeviceArray }), TypeError, 'options.chosenTokenRewards'],
+        [() => tokenWeightedDpoLoss(dcw, dcl, dmw, up(mf32l), { seqLen: T, ...dev0 }), TypeError, 'rejectedMask'],
+        [() => tokenWeightedDpoLoss(dcw, dcl, dmw, dml, { seqLen: T, ...dev0, out: { gradChosen: up(new Float32Array(B)) } }), RangeError, 'options.out.gradChosen'],
+        [() => tokenWeightedDpoLoss(dcw, dcl, dmw, dml, { seqLen: 7, ...dev0 }), RangeError, 'chosenLogps'],
+        [() => tokenWeightedDpoLoss(cw, cl, dmw as unknown as Uint8Array, mu8l, { seqLen: T, ...host0 }), TypeError, 'chosenMask'],
       ];
       for (const [call, Cls, name] of cases) {
         const err = thrown(call);
@@ -321,7 +321,7 @@ describe.skipIf(!available)('tokenWeightedDpoLoss on DeviceArrays', () => {
 
 describe('preference device path without a device', () => {
   it.skipIf(available)('the host API is unaffected', () => {
-    const r = preferenceLoss(new Float32Array([-1]), new Float32Array([-2]), { loss: 'bt' });
+    const r = preferenceLoss(new Float32Array([-1]), new Float32Array([-2]), { lossType: 'bt' });
     expectClose([r.loss], [Math.log1p(Math.exp(-1))], 1e-6, 0, 'bt loss');
   });
 });

@@ -124,7 +124,7 @@ describe('cuda without a device', () => {
   it('the host API is unaffected', async () => {
     const z = new Float32Array([1, 2, 3, 4, 5, 0, 0, 0, 0, 0]);
     const y = new Int32Array([4, 1]);
-    const r = tokenLogprobs(z, y, { vocab: 5, entropy: true });
+    const r = tokenLogprobs(z, y, { vocab: 5, returnEntropy: true });
     expectClose(r.logprobs, [-0.45191439, -Math.log(5)], 1e-6, 1e-7, 'logprobs');
     expectClose(r.entropy!, [0.99997288, Math.log(5)], 1e-5, 1e-7, 'entropy');
     const ra = await tokenLogprobsAsync(z, y, { vocab: 5 });
@@ -191,7 +191,7 @@ describe.skipIf(!available)('cuda on a device', () => {
 
   it('zero rows give empty outputs', () => {
     const z = cuda.alloc('f32', 0), y = cuda.alloc('i32', 0);
-    const r = tokenLogprobs(z, y, { vocab: 7, entropy: true });
+    const r = tokenLogprobs(z, y, { vocab: 7, returnEntropy: true });
     expect([r.logprobs.length, r.logsumexp.length, r.entropy!.length]).toEqual([0, 0, 0]);
     const g = tokenLogprobsBackward(z, y, cuda.alloc('f32', 0), { vocab: 7 });
     expect(g.length).toBe(0);
@@ -203,7 +203,7 @@ describe.skipIf(!available)('cuda on a device', () => {
     const host = encodeHalf(randn(n * v, 3, 1), 'bf16').bits;
     const y = targetsFor(n, v, 2);
     const g = randn(n, 1, 3), h = randn(n, 1, 4);
-    const opts = { vocab: v, dtype: 'bf16' as const, entropy: true, temperature: 0.7 };
+    const opts = { vocab: v, dtype: 'bf16' as const, returnEntropy: true, temperature: 0.7 };
     const want = tokenLogprobs(host, y, opts);
     const dz = cuda.upload(host, { dtype: 'bf16' }), dy = cuda.upload(y), dg = cuda.upload(g), dh = cuda.upload(h);
     const got = tokenLogprobs(dz, dy, opts);
@@ -246,11 +246,11 @@ describe.skipIf(!available)('cuda on a device', () => {
     expectClose(out.download(), want, 1e-5, 1e-7, 'out');
     const lp = cuda.alloc('f32', n), ls = cuda.alloc('f32', n), en = cuda.alloc('f32', n);
     for (const a of [lp, ls, en]) a.copyFrom(new Float32Array(n).fill(NaN));
-    const r = tokenLogprobs(dz, dy, { vocab: v, entropy: true, out: { logprobs: lp, logsumexp: ls, entropy: en } });
+    const r = tokenLogprobs(dz, dy, { vocab: v, returnEntropy: true, out: { logprobs: lp, logsumexp: ls, entropy: en } });
     expect(r.logprobs).toBe(lp);
     expect(r.logsumexp).toBe(ls);
     expect(r.entropy).toBe(en);
-    const w = tokenLogprobs(z, y, { vocab: v, entropy: true });
+    const w = tokenLogprobs(z, y, { vocab: v, returnEntropy: true });
     expectClose(lp.download(), w.logprobs, 1e-5, 1e-6, 'out.logprobs');
     expectClose(en.download(), w.entropy!, 1e-5, 1e-6, 'out.entropy');
     // an out buffer overlapping the logits (not the same memory) is refused
@@ -266,7 +266,7 @@ describe.skipIf(!available)('cuda on a device', () => {
     const hostMsg = thrown(() => tokenLogprobs(z, y, { vocab: v })).message;
     expect(hostMsg).toBe('targets[3]: expected an id in [0, 19) or ignoreIndex (-100), received 19');
     const dz = cuda.upload(z), dy = cuda.upload(y), dg = cuda.upload(new Float32Array(n).fill(1));
-    const e1 = thrown(() => tokenLogprobs(dz, dy, { vocab: v, entropy: true }));
+    const e1 = thrown(() => tokenLogprobs(dz, dy, { vocab: v, returnEntropy: true }));
     expect(e1).toBeInstanceOf(RangeError);
     expect(e1.message).toBe(hostMsg);
     const e2 = thrown(() => tokenLogprobsBackward(dz, dy, dg, { vocab: v }));
@@ -342,8 +342,8 @@ describe.skipIf(!available)('cuda on a device', () => {
     const view = cuda.wrap(dz.ptr + BigInt(v * 4), 'f32', 2 * v);
     const ty = cuda.wrap(dy.ptr + 4n, 'i32', 2);
     expect(view.owned).toBe(false);
-    const got = tokenLogprobs(view, ty, { vocab: v, entropy: true });
-    const want = tokenLogprobs(z.subarray(v, 3 * v), y.subarray(1, 3), { vocab: v, entropy: true });
+    const got = tokenLogprobs(view, ty, { vocab: v, returnEntropy: true });
+    const want = tokenLogprobs(z.subarray(v, 3 * v), y.subarray(1, 3), { vocab: v, returnEntropy: true });
     expectClose(got.logprobs.download(), want.logprobs, 1e-5, 1e-6, 'wrapped logprobs');
     expectClose(got.entropy!.download(), want.entropy!, 1e-5, 1e-6, 'wrapped entropy');
     view.free(); // forgets the view, never frees the memory

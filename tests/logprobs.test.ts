@@ -38,7 +38,7 @@ function checkForward(z: Float32Array | Uint16Array, zRef: ArrayLike<number>, y:
   ignoreIndex?: number;
   label: string;
 }) {
-  const out = tokenLogprobs(z, y, { vocab, entropy: true, temperature: opts.temperature, dtype: opts.dtype, ignoreIndex: opts.ignoreIndex });
+  const out = tokenLogprobs(z, y, { vocab, returnEntropy: true, temperature: opts.temperature, dtype: opts.dtype, ignoreIndex: opts.ignoreIndex });
   const ref = refTokenLogprobs(zRef, y, vocab, opts.temperature ?? 1, opts.ignoreIndex ?? -100);
   expectClose(out.logprobs, ref.logp, RTOL, ATOL, `${opts.label} logprobs`);
   expectClose(out.logsumexp, ref.lse, RTOL, ATOL, `${opts.label} logsumexp`);
@@ -189,7 +189,7 @@ describe('tokenLogprobsBackward', () => {
         const ref = refTokenLogprobsBackward(z, y, v, g, h, 0.8);
         const recompute = tokenLogprobsBackward(z, y, g, { vocab: v, gradEntropy: h, temperature: 0.8 });
         expectClose(recompute, ref, RTOL, ATOL, `${level} recompute N=${n} V=${v}`);
-        const f = tokenLogprobs(z, y, { vocab: v, entropy: true, temperature: 0.8 });
+        const f = tokenLogprobs(z, y, { vocab: v, returnEntropy: true, temperature: 0.8 });
         const reuse = tokenLogprobsBackward(z, y, g, {
           vocab: v, gradEntropy: h, temperature: 0.8, logsumexp: f.logsumexp, entropy: f.entropy,
         });
@@ -240,7 +240,7 @@ describe('determinism, out buffers, Promise forms', () => {
       const h = randn(n, 1, 6);
       const runs = [1, 2, 3].map((t) => {
         setNumThreads(t);
-        const f = tokenLogprobs(z, y, { vocab: v, entropy: true });
+        const f = tokenLogprobs(z, y, { vocab: v, returnEntropy: true });
         const b = tokenLogprobsBackward(z, y, g, { vocab: v, gradEntropy: h });
         return { f, b };
       });
@@ -258,7 +258,7 @@ describe('determinism, out buffers, Promise forms', () => {
     const z = randn(n * v, 1, 1);
     const y = randint(n, v, 2);
     const out = { logprobs: new Float32Array(n).fill(9), logsumexp: new Float32Array(n).fill(9), entropy: new Float32Array(n).fill(9) };
-    const r = tokenLogprobs(z, y, { vocab: v, entropy: true, out });
+    const r = tokenLogprobs(z, y, { vocab: v, returnEntropy: true, out });
     expect(r.logprobs).toBe(out.logprobs);
     expect(r.logsumexp).toBe(out.logsumexp);
     expect(r.entropy).toBe(out.entropy);
@@ -272,9 +272,9 @@ describe('determinism, out buffers, Promise forms', () => {
     const z = randn(n * v, 2, 71);
     const y = randint(n, v, 72);
     const g = randn(n, 1, 73);
-    const sync = tokenLogprobs(z, y, { vocab: v, entropy: true });
+    const sync = tokenLogprobs(z, y, { vocab: v, returnEntropy: true });
     let settled = false;
-    const p = tokenLogprobsAsync(z, y, { vocab: v, entropy: true }).then((r) => {
+    const p = tokenLogprobsAsync(z, y, { vocab: v, returnEntropy: true }).then((r) => {
       settled = true;
       return r;
     });
@@ -292,7 +292,7 @@ describe('determinism, out buffers, Promise forms', () => {
   });
 
   it('an empty batch (N = 0) returns empty outputs', () => {
-    const r = tokenLogprobs(new Float32Array(0), new Int32Array(0), { vocab: 10, entropy: true });
+    const r = tokenLogprobs(new Float32Array(0), new Int32Array(0), { vocab: 10, returnEntropy: true });
     expect(r.logprobs.length).toBe(0);
     expect(tokenLogprobsBackward(new Float32Array(0), new Int32Array(0), new Float32Array(0), { vocab: 10 }).length).toBe(0);
   });
@@ -361,7 +361,7 @@ describe('bad input is rejected before native code runs', () => {
     bad(() => tokenLogprobsBackward(z, y, new Float32Array(3), { vocab: v, out: new Float32Array(29) }), RangeError, 'out', 'length 30');
     bad(() => tokenLogprobsBackward(new Uint16Array(30), y, new Float32Array(3), { vocab: v, dtype: 'bf16', inPlace: true }), TypeError, 'inPlace');
     bad(() => tokenLogprobs(z, y, { vocab: v, out: { logprobs: new Float32Array(2) } }), RangeError, 'out.logprobs', 'length 3');
-    bad(() => tokenLogprobs(z, y, { vocab: v, entropy: true, out: { entropy: new Float64Array(3) as unknown as Float32Array } }), TypeError, 'out.entropy');
+    bad(() => tokenLogprobs(z, y, { vocab: v, returnEntropy: true, out: { entropy: new Float64Array(3) as unknown as Float32Array } }), TypeError, 'out.entropy');
     const shared = new Float32Array(60);
     const zz = shared.subarray(0, 30);
     bad(() => tokenLogprobsBackward(zz, y, new Float32Array(3), { vocab: v, out: shared.subarray(20, 50) }), RangeError, 'out', 'overlaps');

@@ -72,38 +72,38 @@ const CASES: Case[] = [
   { name: 'sigmoid cDPO e=0.1', opts: { labelSmoothing: 0.1 }, refOpts: { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.1 }, withRef: true, lengths: false },
   { name: 'sigmoid reference-free beta=0.5', opts: { beta: 0.5 }, refOpts: { loss: 'sigmoid', beta: 0.5 }, withRef: false, lengths: false },
   { name: 'sigmoid cDPO reference-free e=0.25', opts: { labelSmoothing: 0.25 }, refOpts: { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.25 }, withRef: false, lengths: false },
-  { name: 'robust e=0.3 reference-free', opts: { loss: 'robust', labelSmoothing: 0.3 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.3 }, withRef: false, lengths: false },
-  { name: 'robust e=0', opts: { loss: 'robust' }, refOpts: { loss: 'robust', beta: 0.1 }, withRef: true, lengths: false },
-  { name: 'robust e=0.2', opts: { loss: 'robust', labelSmoothing: 0.2 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.2 }, withRef: true, lengths: false },
-  { name: 'hinge', opts: { loss: 'hinge', beta: 0.3 }, refOpts: { loss: 'hinge', beta: 0.3 }, withRef: true, lengths: false },
-  { name: 'ipo', opts: { loss: 'ipo' }, refOpts: { loss: 'ipo', beta: 0.1 }, withRef: true, lengths: true },
-  { name: 'ipo reference-free', opts: { loss: 'ipo', beta: 0.5 }, refOpts: { loss: 'ipo', beta: 0.5 }, withRef: false, lengths: true },
-  { name: 'exo_pair e=0 (1e-3)', opts: { loss: 'exo_pair' }, refOpts: { loss: 'exo_pair', beta: 0.1 }, withRef: true, lengths: false },
-  { name: 'exo_pair e=0.1', opts: { loss: 'exo_pair', labelSmoothing: 0.1 }, refOpts: { loss: 'exo_pair', beta: 0.1, labelSmoothing: 0.1 }, withRef: true, lengths: false },
-  { name: 'nca_pair', opts: { loss: 'nca_pair' }, refOpts: { loss: 'nca_pair', beta: 0.1 }, withRef: true, lengths: false },
-  { name: 'bco_pair', opts: { loss: 'bco_pair', beta: 0.2 }, refOpts: { loss: 'bco_pair', beta: 0.2 }, withRef: true, lengths: false },
-  { name: 'sppo_hard', opts: { loss: 'sppo_hard' }, refOpts: { loss: 'sppo_hard', beta: 0.1 }, withRef: true, lengths: false },
-  { name: 'apo_zero', opts: { loss: 'apo_zero' }, refOpts: { loss: 'apo_zero', beta: 0.1 }, withRef: true, lengths: false },
-  { name: 'apo_down', opts: { loss: 'apo_down', beta: 0.4 }, refOpts: { loss: 'apo_down', beta: 0.4 }, withRef: true, lengths: false },
-  { name: 'discopop', opts: { loss: 'discopop' }, refOpts: { loss: 'discopop', beta: 0.1, tau: 0.05 }, withRef: true, lengths: false },
-  { name: 'discopop tau=0.5 beta=0.5', opts: { loss: 'discopop', tau: 0.5, beta: 0.5 }, refOpts: { loss: 'discopop', beta: 0.5, tau: 0.5 }, withRef: true, lengths: false },
-  { name: 'simpo defaults (beta 2, gamma 0.5)', opts: { loss: 'simpo' }, refOpts: { loss: 'simpo', beta: 2, gamma: 0.5 }, withRef: false, lengths: true },
-  { name: 'simpo e=0.1 gamma=1', opts: { loss: 'simpo', labelSmoothing: 0.1, gamma: 1, beta: 2.5 }, refOpts: { loss: 'simpo', beta: 2.5, gamma: 1, labelSmoothing: 0.1 }, withRef: false, lengths: true },
-  { name: 'cpo alpha=1', opts: { loss: 'cpo' }, refOpts: { loss: 'cpo', beta: 0.1, alpha: 1 }, withRef: false, lengths: true },
-  { name: 'cpo alpha=0 e=0.1 (no lengths)', opts: { loss: 'cpo', alpha: 0, labelSmoothing: 0.1 }, refOpts: { loss: 'cpo', beta: 0.1, alpha: 0, labelSmoothing: 0.1 }, withRef: false, lengths: false },
-  { name: 'orpo', opts: { loss: 'orpo' }, refOpts: { loss: 'orpo', beta: 0.1 }, withRef: false, lengths: true },
-  { name: 'orpo beta=1', opts: { loss: 'orpo', beta: 1 }, refOpts: { loss: 'orpo', beta: 1 }, withRef: false, lengths: true },
-  { name: 'bt', opts: { loss: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false },
-  { name: 'bt e=0.05 margin 0.5', opts: { loss: 'bt', labelSmoothing: 0.05, margin: 0.5 }, refOpts: { loss: 'bt', beta: 0.1, labelSmoothing: 0.05 }, withRef: false, lengths: false },
-  { name: 'bt per-pair margin', opts: { loss: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false, extra: (x) => ({ margin: randn(x.chosen.length, 1, 77) }) },
-  { name: 'bt soft labels', opts: { loss: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false, extra: (x) => ({ preferenceProb: Float32Array.from(randn(x.chosen.length, 1, 78), (v) => 1 / (1 + Math.exp(-v))) }) },
+  { name: 'robust e=0.3 reference-free', opts: { lossType: 'robust', labelSmoothing: 0.3 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.3 }, withRef: false, lengths: false },
+  { name: 'robust e=0', opts: { lossType: 'robust' }, refOpts: { loss: 'robust', beta: 0.1 }, withRef: true, lengths: false },
+  { name: 'robust e=0.2', opts: { lossType: 'robust', labelSmoothing: 0.2 }, refOpts: { loss: 'robust', beta: 0.1, labelSmoothing: 0.2 }, withRef: true, lengths: false },
+  { name: 'hinge', opts: { lossType: 'hinge', beta: 0.3 }, refOpts: { loss: 'hinge', beta: 0.3 }, withRef: true, lengths: false },
+  { name: 'ipo', opts: { lossType: 'ipo' }, refOpts: { loss: 'ipo', beta: 0.1 }, withRef: true, lengths: true },
+  { name: 'ipo reference-free', opts: { lossType: 'ipo', beta: 0.5 }, refOpts: { loss: 'ipo', beta: 0.5 }, withRef: false, lengths: true },
+  { name: 'exo_pair e=0 (1e-3)', opts: { lossType: 'exo_pair' }, refOpts: { loss: 'exo_pair', beta: 0.1 }, withRef: true, lengths: false },
+  { name: 'exo_pair e=0.1', opts: { lossType: 'exo_pair', labelSmoothing: 0.1 }, refOpts: { loss: 'exo_pair', beta: 0.1, labelSmoothing: 0.1 }, withRef: true, lengths: false },
+  { name: 'nca_pair', opts: { lossType: 'nca_pair' }, refOpts: { loss: 'nca_pair', beta: 0.1 }, withRef: true, lengths: false },
+  { name: 'bco_pair', opts: { lossType: 'bco_pair', beta: 0.2 }, refOpts: { loss: 'bco_pair', beta: 0.2 }, withRef: true, lengths: false },
+  { name: 'sppo_hard', opts: { lossType: 'sppo_hard' }, refOpts: { loss: 'sppo_hard', beta: 0.1 }, withRef: true, lengths: false },
+  { name: 'apo_zero', opts: { lossType: 'apo_zero' }, refOpts: { loss: 'apo_zero', beta: 0.1 }, withRef: true, lengths: false },
+  { name: 'apo_down', opts: { lossType: 'apo_down', beta: 0.4 }, refOpts: { loss: 'apo_down', beta: 0.4 }, withRef: true, lengths: false },
+  { name: 'discopop', opts: { lossType: 'discopop' }, refOpts: { loss: 'discopop', beta: 0.1, tau: 0.05 }, withRef: true, lengths: false },
+  { name: 'discopop tau=0.5 beta=0.5', opts: { lossType: 'discopop', tau: 0.5, beta: 0.5 }, refOpts: { loss: 'discopop', beta: 0.5, tau: 0.5 }, withRef: true, lengths: false },
+  { name: 'simpo defaults (beta 2, gamma 0.5)', opts: { lossType: 'simpo' }, refOpts: { loss: 'simpo', beta: 2, gamma: 0.5 }, withRef: false, lengths: true },
+  { name: 'simpo e=0.1 gamma=1', opts: { lossType: 'simpo', labelSmoothing: 0.1, gamma: 1, beta: 2.5 }, refOpts: { loss: 'simpo', beta: 2.5, gamma: 1, labelSmoothing: 0.1 }, withRef: false, lengths: true },
+  { name: 'cpo alpha=1', opts: { lossType: 'cpo' }, refOpts: { loss: 'cpo', beta: 0.1, alpha: 1 }, withRef: false, lengths: true },
+  { name: 'cpo alpha=0 e=0.1 (no lengths)', opts: { lossType: 'cpo', alpha: 0, labelSmoothing: 0.1 }, refOpts: { loss: 'cpo', beta: 0.1, alpha: 0, labelSmoothing: 0.1 }, withRef: false, lengths: false },
+  { name: 'orpo', opts: { lossType: 'orpo' }, refOpts: { loss: 'orpo', beta: 0.1 }, withRef: false, lengths: true },
+  { name: 'orpo beta=1', opts: { lossType: 'orpo', beta: 1 }, refOpts: { loss: 'orpo', beta: 1 }, withRef: false, lengths: true },
+  { name: 'bt', opts: { lossType: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false },
+  { name: 'bt e=0.05 margin 0.5', opts: { lossType: 'bt', labelSmoothing: 0.05, margin: 0.5 }, refOpts: { loss: 'bt', beta: 0.1, labelSmoothing: 0.05 }, withRef: false, lengths: false },
+  { name: 'bt per-pair margin', opts: { lossType: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false, extra: (x) => ({ margin: randn(x.chosen.length, 1, 77) }) },
+  { name: 'bt soft labels', opts: { lossType: 'bt' }, refOpts: { loss: 'bt', beta: 0.1 }, withRef: false, lengths: false, extra: (x) => ({ preferenceProb: Float32Array.from(randn(x.chosen.length, 1, 78), (v) => 1 / (1 + Math.exp(-v))) }) },
   { name: 'sigmoid + RPO nllWeight=0.7', opts: { nllWeight: 0.7 }, refOpts: { loss: 'sigmoid', beta: 0.1, nllWeight: 0.7 }, withRef: true, lengths: true },
-  { name: 'simpo + nllWeight=0.3', opts: { loss: 'simpo', nllWeight: 0.3 }, refOpts: { loss: 'simpo', beta: 2, nllWeight: 0.3 }, withRef: false, lengths: true },
+  { name: 'simpo + nllWeight=0.3', opts: { lossType: 'simpo', nllWeight: 0.3 }, refOpts: { loss: 'simpo', beta: 2, nllWeight: 0.3 }, withRef: false, lengths: true },
   { name: 'sigmoid forward_kl', opts: { fDivergence: 'forward_kl' }, refOpts: { loss: 'sigmoid', beta: 0.1, fDivergence: 'forward_kl' }, withRef: true, lengths: false },
   { name: 'sigmoid js_divergence e=0.1', opts: { fDivergence: 'js_divergence', labelSmoothing: 0.1 }, refOpts: { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.1, fDivergence: 'js_divergence' }, withRef: true, lengths: false },
   { name: 'sigmoid alpha_divergence 0.5', opts: { fDivergence: 'alpha_divergence', fAlpha: 0.5 }, refOpts: { loss: 'sigmoid', beta: 0.1, fDivergence: 'alpha_divergence', fAlpha: 0.5 }, withRef: true, lengths: false },
-  { name: 'ipo js_divergence', opts: { loss: 'ipo', fDivergence: 'js_divergence' }, refOpts: { loss: 'ipo', beta: 0.1, fDivergence: 'js_divergence' }, withRef: true, lengths: true },
-  { name: 'hinge alpha_divergence default', opts: { loss: 'hinge', fDivergence: 'alpha_divergence' }, refOpts: { loss: 'hinge', beta: 0.1, fDivergence: 'alpha_divergence' }, withRef: true, lengths: false },
+  { name: 'ipo js_divergence', opts: { lossType: 'ipo', fDivergence: 'js_divergence' }, refOpts: { loss: 'ipo', beta: 0.1, fDivergence: 'js_divergence' }, withRef: true, lengths: true },
+  { name: 'hinge alpha_divergence default', opts: { lossType: 'hinge', fDivergence: 'alpha_divergence' }, refOpts: { loss: 'hinge', beta: 0.1, fDivergence: 'alpha_divergence' }, withRef: true, lengths: false },
 ];
 
 function nativeOpts(c: Case, x: Pairs): PreferenceLossOptions {
@@ -219,7 +219,7 @@ for (const level of LEVELS) describe(`preferenceLoss propagates NaN (SIMD ${leve
     const chosen = Float32Array.of(-Infinity, -10, -5, -7, -3, -2, -1, -9, -4);
     const rejected = Float32Array.of(-10, -Infinity, -6, -8, -2, -3, -1, -9, -4);
     const lens = new Int32Array(9).fill(3);
-    for (const o of [{}, { labelSmoothing: 0.1 }, { loss: 'simpo' as const, chosenLengths: lens, rejectedLengths: lens }]) {
+    for (const o of [{}, { labelSmoothing: 0.1 }, { lossType: 'simpo' as const, chosenLengths: lens, rejectedLengths: lens }]) {
       const r = preferenceLoss(chosen, rejected, o);
       expect(r.losses[0]).toBe(Infinity);
       expect(r.losses[1]).toBe('labelSmoothing' in o ? Infinity : 0);
@@ -233,8 +233,8 @@ describe('preferenceLoss runtime behaviour', () => {
     const x = makePairs(20011, 5);
     for (const loss of ['sigmoid', 'simpo', 'discopop'] as const) {
       const o: PreferenceLossOptions = loss === 'simpo'
-        ? { loss, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths }
-        : { loss, refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected };
+        ? { lossType: loss, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths }
+        : { lossType: loss, refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected };
       const runs = [1, 2, 3].map((t) => {
         setNumThreads(t);
         return preferenceLoss(x.chosen, x.rejected, o);
@@ -293,39 +293,39 @@ describe('preferenceLoss rejects bad input, naming the argument', () => {
   const ref = { refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected };
   const lens = { chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths };
   const bad: [string, () => unknown, ErrorConstructor, RegExp][] = [
-    ['unknown loss', () => preferenceLoss(x.chosen, x.rejected, { loss: 'dpo' as never }), RangeError, /options\.loss.*'sigmoid'.*received string 'dpo'/],
-    ['loss not a string', () => preferenceLoss(x.chosen, x.rejected, { loss: 3 as never }), TypeError, /options\.loss/],
+    ['unknown loss', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'dpo' as never }), RangeError, /options\.lossType.*'sigmoid'.*received string 'dpo'/],
+    ['loss not a string', () => preferenceLoss(x.chosen, x.rejected, { lossType: 3 as never }), TypeError, /options\.lossType/],
     ['chosenLogps not a Float32Array', () => preferenceLoss(Float64Array.from(x.chosen) as never, x.rejected), TypeError, /chosenLogps: expected a Float32Array, received Float64Array\(8\)/],
     ['empty input', () => preferenceLoss(new Float32Array(0), new Float32Array(0)), RangeError, /chosenLogps.*at least one/],
     ['mismatched rejectedLogps', () => preferenceLoss(x.chosen, x.rejected.subarray(1)), RangeError, /rejectedLogps: expected length 8, received length 7/],
     ['mismatched refChosenLogps', () => preferenceLoss(x.chosen, x.rejected, { ...ref, refChosenLogps: new Float32Array(9) }), RangeError, /options\.refChosenLogps: expected length 8/],
     ['one reference array only', () => preferenceLoss(x.chosen, x.rejected, { refChosenLogps: x.refChosen }), TypeError, /options\.refRejectedLogps: expected both/],
-    ['reference with a reference-free loss', () => preferenceLoss(x.chosen, x.rejected, { loss: 'simpo', ...ref, ...lens }), TypeError, /options\.refChosenLogps: loss 'simpo' is reference-free/],
-    ['missing lengths for ipo', () => preferenceLoss(x.chosen, x.rejected, { loss: 'ipo', ...ref }), TypeError, /options\.chosenLengths:.*'ipo'.*Int32Array.*received undefined/],
-    ['missing lengths for simpo', () => preferenceLoss(x.chosen, x.rejected, { loss: 'simpo', chosenLengths: x.chosenLengths }), TypeError, /options\.rejectedLengths:.*'simpo'/],
-    ['missing lengths for orpo', () => preferenceLoss(x.chosen, x.rejected, { loss: 'orpo' }), TypeError, /options\.chosenLengths:.*'orpo'/],
-    ['missing lengths for cpo NLL', () => preferenceLoss(x.chosen, x.rejected, { loss: 'cpo' }), TypeError, /options\.chosenLengths:.*CPO NLL/],
+    ['reference with a reference-free loss', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'simpo', ...ref, ...lens }), TypeError, /options\.refChosenLogps: loss 'simpo' is reference-free/],
+    ['missing lengths for ipo', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'ipo', ...ref }), TypeError, /options\.chosenLengths:.*'ipo'.*Int32Array.*received undefined/],
+    ['missing lengths for simpo', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'simpo', chosenLengths: x.chosenLengths }), TypeError, /options\.rejectedLengths:.*'simpo'/],
+    ['missing lengths for orpo', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'orpo' }), TypeError, /options\.chosenLengths:.*'orpo'/],
+    ['missing lengths for cpo NLL', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'cpo' }), TypeError, /options\.chosenLengths:.*CPO NLL/],
     ['missing lengths for nllWeight', () => preferenceLoss(x.chosen, x.rejected, { ...ref, nllWeight: 1 }), TypeError, /options\.chosenLengths:.*nllWeight/],
-    ['mismatched lengths', () => preferenceLoss(x.chosen, x.rejected, { loss: 'ipo', ...ref, chosenLengths: new Int32Array(7).fill(1), rejectedLengths: x.rejectedLengths }), RangeError, /options\.chosenLengths: expected length 8, received length 7/],
-    ['zero length', () => preferenceLoss(x.chosen, x.rejected, { loss: 'simpo', chosenLengths: x.chosenLengths, rejectedLengths: Int32Array.from(x.rejectedLengths, (v, i) => (i === 3 ? 0 : v)) }), RangeError, /options\.rejectedLengths\[3\]: expected a length >= 1, received 0/],
-    ['lengths not Int32Array', () => preferenceLoss(x.chosen, x.rejected, { loss: 'ipo', ...ref, chosenLengths: new Float32Array(8) as never, rejectedLengths: x.rejectedLengths }), TypeError, /options\.chosenLengths: expected a Int32Array/],
+    ['mismatched lengths', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'ipo', ...ref, chosenLengths: new Int32Array(7).fill(1), rejectedLengths: x.rejectedLengths }), RangeError, /options\.chosenLengths: expected length 8, received length 7/],
+    ['zero length', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'simpo', chosenLengths: x.chosenLengths, rejectedLengths: Int32Array.from(x.rejectedLengths, (v, i) => (i === 3 ? 0 : v)) }), RangeError, /options\.rejectedLengths\[3\]: expected a length >= 1, received 0/],
+    ['lengths not Int32Array', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'ipo', ...ref, chosenLengths: new Float32Array(8) as never, rejectedLengths: x.rejectedLengths }), TypeError, /options\.chosenLengths: expected a Int32Array/],
     ['beta 0', () => preferenceLoss(x.chosen, x.rejected, { beta: 0 }), RangeError, /options\.beta: expected a finite positive number, received 0/],
     ['beta negative', () => preferenceLoss(x.chosen, x.rejected, { beta: -0.1 }), RangeError, /options\.beta.*-0\.1/],
     ['beta NaN', () => preferenceLoss(x.chosen, x.rejected, { beta: NaN }), RangeError, /options\.beta/],
     ['beta string', () => preferenceLoss(x.chosen, x.rejected, { beta: '0.1' as never }), TypeError, /options\.beta/],
     ['labelSmoothing negative', () => preferenceLoss(x.chosen, x.rejected, { labelSmoothing: -0.01 }), RangeError, /options\.labelSmoothing/],
-    ['labelSmoothing 0.5 for robust', () => preferenceLoss(x.chosen, x.rejected, { loss: 'robust', labelSmoothing: 0.5 }), RangeError, /options\.labelSmoothing: expected a number in \[0, 0\.5\).*received 0\.5/],
+    ['labelSmoothing 0.5 for robust', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'robust', labelSmoothing: 0.5 }), RangeError, /options\.labelSmoothing: expected a number in \[0, 0\.5\).*received 0\.5/],
     ['labelSmoothing 0.5 for sigmoid', () => preferenceLoss(x.chosen, x.rejected, { labelSmoothing: 0.5 }), RangeError, /options\.labelSmoothing/],
     ['labelSmoothing 0.7', () => preferenceLoss(x.chosen, x.rejected, { labelSmoothing: 0.7 }), RangeError, /options\.labelSmoothing.*0\.7/],
-    ['labelSmoothing with hinge', () => preferenceLoss(x.chosen, x.rejected, { loss: 'hinge', labelSmoothing: 0.1 }), RangeError, /options\.labelSmoothing: loss 'hinge'/],
+    ['labelSmoothing with hinge', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'hinge', labelSmoothing: 0.1 }), RangeError, /options\.labelSmoothing: loss 'hinge'/],
     ['unknown fDivergence', () => preferenceLoss(x.chosen, x.rejected, { fDivergence: 'kl' as never }), RangeError, /options\.fDivergence/],
-    ['fDivergence with simpo', () => preferenceLoss(x.chosen, x.rejected, { loss: 'simpo', ...lens, fDivergence: 'js_divergence' }), RangeError, /options\.fDivergence:.*'simpo'/],
+    ['fDivergence with simpo', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'simpo', ...lens, fDivergence: 'js_divergence' }), RangeError, /options\.fDivergence:.*'simpo'/],
     ['fAlpha 0', () => preferenceLoss(x.chosen, x.rejected, { fDivergence: 'alpha_divergence', fAlpha: 0 }), RangeError, /options\.fAlpha/],
-    ['tau 0', () => preferenceLoss(x.chosen, x.rejected, { loss: 'discopop', tau: 0 }), RangeError, /options\.tau/],
+    ['tau 0', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'discopop', tau: 0 }), RangeError, /options\.tau/],
     ['negative nllWeight', () => preferenceLoss(x.chosen, x.rejected, { nllWeight: -1, ...lens }), RangeError, /options\.nllWeight/],
     ['margin with sigmoid', () => preferenceLoss(x.chosen, x.rejected, { margin: 1 }), TypeError, /options\.margin: only loss 'bt'/],
-    ['preferenceProb out of [0, 1]', () => preferenceLoss(x.chosen, x.rejected, { loss: 'bt', preferenceProb: new Float32Array(8).fill(1.5) }), RangeError, /options\.preferenceProb\[0\].*1\.5/],
-    ['preferenceProb with labelSmoothing', () => preferenceLoss(x.chosen, x.rejected, { loss: 'bt', labelSmoothing: 0.1, preferenceProb: new Float32Array(8) }), RangeError, /options\.labelSmoothing: soft labels/],
+    ['preferenceProb out of [0, 1]', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'bt', preferenceProb: new Float32Array(8).fill(1.5) }), RangeError, /options\.preferenceProb\[0\].*1\.5/],
+    ['preferenceProb with labelSmoothing', () => preferenceLoss(x.chosen, x.rejected, { lossType: 'bt', labelSmoothing: 0.1, preferenceProb: new Float32Array(8) }), RangeError, /options\.labelSmoothing: soft labels/],
     ['options not an object', () => preferenceLoss(x.chosen, x.rejected, 3 as never), TypeError, /options: expected an options object/],
   ];
   for (const [name, fn, cls, re] of bad) {
@@ -423,8 +423,8 @@ describe('tokenWeightedDpoLoss (TGDPO)', () => {
     ['f32 weights, beta 0.5 alpha 1', Float32Array.from(chosenMask, (m, i) => m * (0.5 + (i % 3) / 4)), Float32Array.from(rejectedMask, (m) => m * 0.8), 0.5, 1],
   ] as const) {
     it(`matches the reference and finite differences: ${name}`, () => {
-      const opts = { ...base, chosenMask: mw, rejectedMask: ml, ...(beta === 0.1 ? {} : { beta, alpha }) };
-      const res = tokenWeightedDpoLoss(chosen, rejected, opts);
+      const opts = { ...base, ...(beta === 0.1 ? {} : { beta, alpha }) };
+      const res = tokenWeightedDpoLoss(chosen, rejected, mw, ml, opts);
       const e = refTokenWeightedDpo(refIn(chosen, rejected, mw, ml), T, beta, alpha);
       expectClose(res.losses, e.losses, 1e-5, 1e-7, 'losses');
       expectClose(res.chosenRewards, e.chosenRewards, 1e-5, 1e-7, 'chosenRewards');
@@ -449,27 +449,28 @@ describe('tokenWeightedDpoLoss (TGDPO)', () => {
   it('stays finite for token log-ratios of +-1e3', () => {
     const big = Float32Array.from({ length: NT }, (_, i) => (i % 2 ? 1000 : -1000));
     const zeros = new Float32Array(NT);
-    const o = { ...base, refChosenLogps: zeros, refRejectedLogps: zeros, chosenMask, rejectedMask };
-    const res = tokenWeightedDpoLoss(big, Float32Array.from(big, (v) => -v), o);
+    const o = { ...base, refChosenLogps: zeros, refRejectedLogps: zeros };
+    const res = tokenWeightedDpoLoss(big, Float32Array.from(big, (v) => -v), chosenMask, rejectedMask, o);
     const e = refTokenWeightedDpo({ ...refIn(big, Float32Array.from(big, (v) => -v), chosenMask, rejectedMask), refChosen: zeros, refRejected: zeros }, T, 0.1, 0.5);
     for (const v of [...res.losses, ...res.gradChosen, ...res.gradRejected]) expect(Number.isFinite(v)).toBe(true);
     expectClose(res.losses, e.losses, 1e-5, 1e-6, 'losses');
   });
   it('has a Promise form, out buffers and thread-count independence', async () => {
     const out = { gradChosen: new Float32Array(NT), losses: new Float32Array(B) };
-    const opts = { ...base, chosenMask, rejectedMask };
-    const a = tokenWeightedDpoLoss(chosen, rejected, opts);
-    const b = await tokenWeightedDpoLossAsync(chosen, rejected, { ...opts, out });
+    const opts = base;
+    const a = tokenWeightedDpoLoss(chosen, rejected, chosenMask, rejectedMask, opts);
+    const b = await tokenWeightedDpoLossAsync(chosen, rejected, chosenMask, rejectedMask, { ...opts, out });
     expect(b.gradChosen).toBe(out.gradChosen);
     expect(b.losses).toBe(out.losses);
     expect(b.loss).toBe(a.loss);
     expect(Array.from(b.gradRejected)).toEqual(Array.from(a.gradRejected));
     const Bb = 3001, Tt = 9;
-    const big = { seqLen: Tt, refChosenLogps: randn(Bb * Tt, 1, 1), refRejectedLogps: randn(Bb * Tt, 1, 2), chosenTokenRewards: randn(Bb * Tt, 1, 3), rejectedTokenRewards: randn(Bb * Tt, 1, 4), chosenMask: new Uint8Array(Bb * Tt).fill(1), rejectedMask: new Uint8Array(Bb * Tt).fill(1) };
+    const big = { seqLen: Tt, refChosenLogps: randn(Bb * Tt, 1, 1), refRejectedLogps: randn(Bb * Tt, 1, 2), chosenTokenRewards: randn(Bb * Tt, 1, 3), rejectedTokenRewards: randn(Bb * Tt, 1, 4) };
+    const ones = new Uint8Array(Bb * Tt).fill(1);
     const cw = randn(Bb * Tt, 1, 5), cl = randn(Bb * Tt, 1, 6);
     const runs = [1, 2, 3].map((t) => {
       setNumThreads(t);
-      return tokenWeightedDpoLoss(cw, cl, big);
+      return tokenWeightedDpoLoss(cw, cl, ones, t === 2 ? null : ones, big); // null: every token counts
     });
     setNumThreads(defaultNumThreads());
     for (const r2 of runs) {
@@ -478,14 +479,22 @@ describe('tokenWeightedDpoLoss (TGDPO)', () => {
     }
   });
   it('rejects bad input', () => {
-    const opts = { ...base, chosenMask, rejectedMask };
-    expect(() => tokenWeightedDpoLoss(chosen.subarray(1), rejected, opts)).toThrow(RangeError);
-    expect(() => tokenWeightedDpoLoss(chosen.subarray(1), rejected, opts)).toThrow(/chosenLogps: expected a positive length that is a multiple of seqLen \(7\)/);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected.subarray(T), opts)).toThrow(/rejectedLogps: expected length 35, received length 28/);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected, { ...opts, rejectedMask: new Float32Array(NT) })).toThrow(/options\.rejectedMask: expected a Uint8Array/);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected, { ...opts, chosenMask: [1, 2] as never })).toThrow(TypeError);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected, { ...opts, beta: -1 })).toThrow(/options\.beta/);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected, { ...opts, seqLen: 0 })).toThrow(/options\.seqLen/);
-    expect(() => tokenWeightedDpoLoss(chosen, rejected, { ...opts, chosenTokenRewards: undefined as never })).toThrow(/options\.chosenTokenRewards/);
+    const opts = base;
+    const cm = chosenMask, rm = rejectedMask;
+    expect(() => tokenWeightedDpoLoss(chosen.subarray(1), rejected, cm, rm, opts)).toThrow(RangeError);
+    expect(() => tokenWeightedDpoLoss(chosen.subarray(1), rejected, cm, rm, opts)).toThrow(/chosenLogps: expected a positive length that is a multiple of seqLen \(7\)/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected.subarray(T), cm, rm, opts)).toThrow(/rejectedLogps: expected length 35, received length 28/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, cm, new Float32Array(NT), { ...opts })).toThrow(/^rejectedMask: expected a Uint8Array/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, [1, 2] as never, rm, { ...opts })).toThrow(/^chosenMask: expected a Uint8Array, a Float32Array or null, received Array\(2\)/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, cm, rm, { ...opts, beta: -1 })).toThrow(/options\.beta/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, cm, rm, { ...opts, seqLen: 0 })).toThrow(/options\.seqLen/);
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, cm, rm, { ...opts, chosenTokenRewards: undefined as never })).toThrow(/options\.chosenTokenRewards/);
+    // the old call shape: masks in options, or options in the masks' place
+    expect(() => tokenWeightedDpoLoss(chosen, rejected, cm, rm, { ...opts, chosenMask: cm } as never)).toThrow(
+      /^options\.chosenMask: expected the chosen mask as a positional argument before options, tokenWeightedDpoLoss\(chosenLogps, rejectedLogps, chosenMask, rejectedMask, options\), not in options/,
+    );
+    expect(() => (tokenWeightedDpoLoss as (...a: unknown[]) => unknown)(chosen, rejected, { ...opts, chosenMask: cm, rejectedMask: rm })).toThrow(
+      /^chosenMask: expected a mask or null before options/,
+    );
   });
 });

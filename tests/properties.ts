@@ -189,18 +189,18 @@ const tokenLogprobs: ExportSpec<LogitsCase> = {
   name: 'tokenLogprobs', sync: rk.tokenLogprobs as never, async: rk.tokenLogprobsAsync as never, arb: logitsCase,
   build(c) {
     const { logits, decoded, targets, base, ii } = logitsInputs(c);
-    const o = opts({ ...base, entropy: c.entropy ? true : undefined });
+    const o = opts({ ...base, returnEntropy: c.entropy ? true : undefined });
     return {
       args: [logits, targets, o], optionsAt: 2, optionsRequired: true,
       arrays: [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targets', at: { arg: 1 } }],
-      options: [...present(o, LOGITS_OPTIONS), ...(o.entropy !== undefined ? [{ key: 'entropy', bad: bad.flag() }] : [])],
+      options: [...present(o, LOGITS_OPTIONS), ...(o.returnEntropy !== undefined ? [{ key: 'returnEntropy', bad: bad.flag() }] : [])],
       check(res) {
         const r = res as rk.TokenLogprobsResult;
         const e = refTokenLogprobs(decoded, targets, c.V, c.temperature ?? 1, ii);
         close(r.logprobs, e.logp, RTOL, ATOL, 'logprobs');
         close(r.logsumexp, e.lse, RTOL, ATOL, 'logsumexp');
         if (c.entropy) close(r.entropy!, e.entropy, RTOL, ATOL, 'entropy');
-        else if (r.entropy !== undefined) throw new Error('entropy returned without entropy: true');
+        else if (r.entropy !== undefined) throw new Error('entropy returned without returnEntropy: true');
       },
     };
   },
@@ -214,7 +214,7 @@ const tokenLogprobsBackward: ExportSpec<LogitsCase> = {
     const h = c.gradEntropy ? randn(c.N, 1, c.seed + 3) : undefined;
     let lse: Float32Array | undefined, ent: Float32Array | undefined;
     if (c.reuse) {
-      const f = rk.tokenLogprobs(logits, targets, { ...base, entropy: true } as rk.TokenLogprobsOptions);
+      const f = rk.tokenLogprobs(logits, targets, { ...base, returnEntropy: true } as rk.TokenLogprobsOptions);
       lse = f.logsumexp;
       ent = h ? f.entropy : undefined;
     }
@@ -273,19 +273,20 @@ const vocabDivergence: ExportSpec<typeof divCase extends fc.Arbitrary<infer T> ?
     const gradOutput = !c.gradient || c.gradOutput === 'none' ? undefined : c.gradOutput === 'number' ? 0.75 : randn(c.N, 1, c.seed + 4);
     const o = opts({
       vocab: c.V, dtype: c.dtype === 'f32' ? undefined : c.dtype, divergence: c.kind, beta, temperature: c.temperature,
-      labels, ignoreIndex, mask, gradient: c.gradient ? true : undefined, gradOutput,
+      labels, ignoreIndex, returnGradient: c.gradient ? true : undefined, gradOutput,
     });
     const arrays: ArraySite[] = [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targetLogits', at: { arg: 1 } }];
-    for (const k of ['labels', 'mask']) if (o[k] !== undefined) arrays.push({ name: `options.${k}`, at: { opt: k }, nullable: true });
+    if (mask) arrays.push({ name: 'mask', at: { arg: 2 }, nullable: true });
+    if (o.labels !== undefined) arrays.push({ name: 'options.labels', at: { opt: 'labels' }, nullable: true });
     if (gradOutput instanceof Float32Array) arrays.push({ name: 'options.gradOutput', at: { opt: 'gradOutput' }, nullable: true });
     const sites: OptionSite[] = [
       ...LOGITS_OPTIONS.filter((s) => s.key === 'vocab' || s.key === 'dtype' || s.key === 'temperature'),
       { key: 'divergence', bad: bad.enumOf() }, { key: 'beta', bad: bad.range(0, 1) },
-      { key: 'ignoreIndex', bad: [1.5, Number.NaN, 2 ** 31, '0', null] }, { key: 'gradient', bad: bad.flag() },
+      { key: 'ignoreIndex', bad: [1.5, Number.NaN, 2 ** 31, '0', null] }, { key: 'returnGradient', bad: bad.flag() },
     ];
     if (typeof gradOutput === 'number') sites.push({ key: 'gradOutput', bad: [Number.NaN, Number.POSITIVE_INFINITY] });
     return {
-      args: [hz ? hz.bits : z, hzt ? hzt.bits : zt, o], optionsAt: 2, optionsRequired: true, arrays, options: present(o, sites),
+      args: [hz ? hz.bits : z, hzt ? hzt.bits : zt, mask ?? null, o], optionsAt: 3, optionsRequired: true, arrays, options: present(o, sites),
       check(res) {
         const r = res as rk.VocabDivergenceResult;
         const rowMask = Float64Array.from({ length: c.N }, (_, i) => ((mask ? mask[i] : 1) && (!labels || labels[i] !== -1) ? 1 : 0));
@@ -310,7 +311,7 @@ const vocabDivergence: ExportSpec<typeof divCase extends fc.Arbitrary<infer T> ?
             }
           }
         }
-        else if (r.gradient !== undefined) throw new Error('gradient returned without gradient: true');
+        else if (r.gradient !== undefined) throw new Error('gradient returned without returnGradient: true');
       },
     };
   },
@@ -460,11 +461,11 @@ const klPenalty: ExportSpec<typeof klCase extends fc.Arbitrary<infer T> ? T : ne
     const noise = randn(c.n, 1, c.seed + 1);
     const ref = lp.map((v, i) => v - 0.5 * noise[i]);
     const mask = maskOf(c.mask, c.n, c.seed + 2) ?? undefined;
-    const o = opts({ estimator: c.estimator, mask });
+    const o = opts({ estimator: c.estimator });
     return {
-      args: [lp, ref, o], optionsAt: 2, optionsRequired: false,
+      args: [lp, ref, mask ?? null, o], optionsAt: 3, optionsRequired: false,
       arrays: [{ name: 'logprobs', at: { arg: 0 }, lead: true }, { name: 'refLogprobs', at: { arg: 1 } },
-        ...(mask ? [{ name: 'options.mask', at: { opt: 'mask' }, nullable: true }] : [])],
+        ...(mask ? [{ name: 'mask', at: { arg: 2 }, nullable: true }] : [])],
       options: present(o, [{ key: 'estimator', bad: bad.enumOf() }]),
       check(res) {
         const r = res as rk.KlPenaltyResult;
@@ -604,7 +605,7 @@ const preferenceLoss: ExportSpec<typeof prefCase extends fc.Arbitrary<infer T> ?
     const margin = !bt || c.margin === 'none' ? undefined : c.margin === 'number' ? 0.5 : randn(P, 1, c.seed + 5);
     const preferenceProb = soft ? Float32Array.from(randn(P, 1, c.seed + 6), (v) => 1 / (1 + Math.exp(-v))) : undefined;
     const o = opts({
-      loss: c.loss, beta: c.beta, labelSmoothing, fDivergence, fAlpha: fDivergence === 'alpha_divergence' ? c.fAlpha : undefined,
+      lossType: c.loss, beta: c.beta, labelSmoothing, fDivergence, fAlpha: fDivergence === 'alpha_divergence' ? c.fAlpha : undefined,
       gamma: loss === 'simpo' ? c.gamma : undefined, alpha, tau: loss === 'discopop' ? c.tau : undefined, nllWeight,
       refChosenLogps: withRef ? refC : undefined, refRejectedLogps: withRef ? refR : undefined,
       chosenLengths: needLengths ? cLen : undefined, rejectedLengths: needLengths ? rLen : undefined, margin, preferenceProb,
@@ -615,7 +616,7 @@ const preferenceLoss: ExportSpec<typeof prefCase extends fc.Arbitrary<infer T> ?
     }
     if (margin instanceof Float32Array) arrays.push({ name: 'options.margin', at: { opt: 'margin' }, nullable: true });
     const sites: OptionSite[] = [
-      { key: 'loss', bad: bad.enumOf() }, { key: 'beta', bad: bad.pos() }, { key: 'labelSmoothing', bad: [-0.1, 0.5, 0.7, Number.NaN, '0.1'] },
+      { key: 'lossType', bad: bad.enumOf() }, { key: 'beta', bad: bad.pos() }, { key: 'labelSmoothing', bad: [-0.1, 0.5, 0.7, Number.NaN, '0.1'] },
       { key: 'fDivergence', bad: bad.enumOf() }, { key: 'fAlpha', bad: bad.pos() }, { key: 'gamma', bad: bad.any() },
       { key: 'alpha', bad: bad.range(0, Infinity) }, { key: 'tau', bad: bad.pos() }, { key: 'nllWeight', bad: bad.range(0, Infinity) },
     ];
@@ -704,15 +705,16 @@ const tokenWeightedDpoLoss: ExportSpec<typeof tgCase extends fc.Arbitrary<infer 
       return c.f32 ? Float32Array.from(m, (v, i) => v * (w + (i % 3) / 4)) : m;
     };
     const mw = mk(lw, 0.5), ml = mk(ll, 0.8);
-    const o = opts({ seqLen: c.T, refChosenLogps: refC, refRejectedLogps: refR, chosenTokenRewards: rw, rejectedTokenRewards: rl, chosenMask: mw, rejectedMask: ml, beta: c.beta, alpha: c.alpha });
+    const o = opts({ seqLen: c.T, refChosenLogps: refC, refRejectedLogps: refR, chosenTokenRewards: rw, rejectedTokenRewards: rl, beta: c.beta, alpha: c.alpha });
     const beta = c.beta ?? 0.1, alpha = c.alpha ?? 0.5;
     const refIn = (w: ArrayLike<number>, l: ArrayLike<number>) => ({
       chosen: w, rejected: l, refChosen: refC, refRejected: refR, chosenTokenRewards: rw, rejectedTokenRewards: rl, chosenMask: mw, rejectedMask: ml,
     });
     return {
-      args: [chosen, rejected, o], optionsAt: 2, optionsRequired: true,
+      args: [chosen, rejected, mw, ml, o], optionsAt: 4, optionsRequired: true,
       arrays: [{ name: 'chosenLogps', at: { arg: 0 }, lead: true }, { name: 'rejectedLogps', at: { arg: 1 } },
-        ...['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards', 'rejectedTokenRewards', 'chosenMask', 'rejectedMask'].map((k) => ({ name: `options.${k}`, at: { opt: k } }))],
+        { name: 'chosenMask', at: { arg: 2 }, nullable: true }, { name: 'rejectedMask', at: { arg: 3 }, nullable: true },
+        ...['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards', 'rejectedTokenRewards'].map((k) => ({ name: `options.${k}`, at: { opt: k } }))],
       options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'alpha', bad: bad.any() }]),
       check(res) {
         const got = res as rk.TokenWeightedDpoResult;

@@ -7,10 +7,10 @@
 //   reverse_kl  KL(p || q)           dD/dz = p (log p - log q - D) / tau
 //   jsd (beta)  beta KL(q || m) + (1 - beta) KL(p || m),  m = beta q + (1 - beta) p
 //                                    dD/dz = (1 - beta) p (log(p / m) - KL(p || m)) / tau
-import { describe, finiteIn, finitePositive, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, options as optionsObject, optionsInMaskPlace } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
-import { type Buf, defineOp, enumOf, flag, int, knownKeys, num, numIn, onlyWhen, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
+import { type Buf, defineOp, enumOf, flag, int, knownKeysMoved, movedToArgument, num, numIn, onlyWhen, openOptions, type OptionValues, packOptions, readOptions, renamedTo } from '../op.js';
 import { KINDS, type DivergenceKind } from './enums.js';
 
 export interface VocabDivergenceOptions {
@@ -35,13 +35,11 @@ export interface VocabDivergenceOptions {
   labels?: Int32Array;
   /** The label of ignored rows. Default -100. */
   ignoreIndex?: number;
-  /** Per-row mask (N): rows with 0 give 0 and a zero gradient row. */
-  mask?: Uint8Array;
-  /** Also return dL/dlogits, (N * V) f32. Default false. */
-  gradient?: boolean;
+  /** Also return dL/dlogits, (N * V) f32 (`result.gradient`). Default false. */
+  returnGradient?: boolean;
   /** dL/dD per row: a number for every row or a Float32Array (N). Default 1 (L = sum_r D_r). */
   gradOutput?: number | Float32Array;
-  /** Write the gradient over the (f32) logits themselves. Needs `gradient: true`. Default false. */
+  /** Write the gradient over the (f32) logits themselves. Needs `returnGradient: true`. Default false. */
   inPlace?: boolean;
   /** Caller-owned outputs: divergence (N), gradient (N * V). */
   out?: { divergence?: Float32Array; gradient?: Float32Array };
@@ -50,7 +48,7 @@ export interface VocabDivergenceOptions {
 export interface VocabDivergenceResult {
   /** Divergence per row, (N), in nats. */
   divergence: Float32Array;
-  /** dL/dlogits, (N * V), when `gradient: true`. */
+  /** dL/dlogits, (N * V), when `returnGradient: true`. */
   gradient?: Float32Array;
 }
 
@@ -59,11 +57,9 @@ export interface VocabDivergenceResult {
  * i32, mask u8, a per-row gradOutput and the outputs f32), and the outputs are DeviceArrays too.
  */
 export interface DeviceVocabDivergenceOptions
-  extends Omit<VocabDivergenceOptions, 'labels' | 'mask' | 'gradOutput' | 'out'> {
+  extends Omit<VocabDivergenceOptions, 'labels' | 'gradOutput' | 'out'> {
   /** Per-row labels, an i32 DeviceArray (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. */
   labels?: DeviceArray;
-  /** Per-row mask, a u8 DeviceArray (N): rows with 0 give 0 and a zero gradient row. */
-  mask?: DeviceArray;
   /** dL/dD per row: a number for every row or an f32 DeviceArray (N). Default 1. */
   gradOutput?: number | DeviceArray;
   /** Caller-owned f32 DeviceArrays: divergence (N), gradient (N * V). */
@@ -74,7 +70,7 @@ export interface DeviceVocabDivergenceOptions
 export interface DeviceVocabDivergenceResult {
   /** Divergence per row, (N), in nats. */
   divergence: DeviceArray<'f32'>;
-  /** dL/dlogits, (N * V), when `gradient: true` (the logits themselves with `inPlace: true`). */
+  /** dL/dlogits, (N * V), when `returnGradient: true` (the logits themselves with `inPlace: true`). */
   gradient?: DeviceArray<'f32'>;
 }
 
@@ -96,14 +92,22 @@ const SHAPE_OPTIONS = {
   beta: DIVERGENCE_OPTIONS.beta,
   temperature: DIVERGENCE_OPTIONS.temperature,
 };
-const FLAGS = { gradient: flag(false), inPlace: flag(false) };
+const FLAGS = { returnGradient: flag(false), inPlace: flag(false) };
 
-type Args = [logits: unknown, targetLogits: unknown, options: unknown];
+type Args = [logits: unknown, targetLogits: unknown, mask: unknown, options: unknown];
 type Out = { divergence?: unknown; gradient?: unknown };
 
-const DIV_OPTION_ARRAYS = ['labels', 'mask', 'gradOutput'] as const;
+const DIV_OPTION_ARRAYS = ['labels', 'gradOutput'] as const;
 const DIV_OUTS = ['divergence', 'gradient'] as const;
-const DIV_KEYS = knownKeys('vocabDivergence', Object.keys(DIVERGENCE_OPTIONS), DIV_OPTION_ARRAYS, Object.keys(FLAGS), ['out']);
+const DIV_CALL = 'vocabDivergence(logits, targetLogits, mask, options)';
+const DIV_KEYS = knownKeysMoved(
+  'vocabDivergence',
+  {
+    mask: movedToArgument('the per-row mask', DIV_CALL),
+    gradient: renamedTo('returnGradient', ' (an option asking for an output is return<Name>)'),
+  },
+  Object.keys(DIVERGENCE_OPTIONS), DIV_OPTION_ARRAYS, Object.keys(FLAGS), ['out'],
+);
 
 const op = defineOp({
   name: 'vocabDivergence',
@@ -119,8 +123,9 @@ const op = defineOp({
     gradient: { types: ['f32'], shape: 'N*V', out: true, inPlace: ['logits'] },
   },
   options: DIVERGENCE_OPTIONS,
-  prepare(io, ...[logits, targetLogits, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits']], DIV_OPTION_ARRAYS, DIV_OUTS, DIV_KEYS);
+  prepare(io, ...[logits, targetLogits, mask, options]: Args) {
+    optionsInMaskPlace(mask, options, DIV_CALL);
+    const { opts } = openOptions(io, options, true, [[targetLogits, 'targetLogits'], [mask, 'mask']], DIV_OPTION_ARRAYS, DIV_OUTS, DIV_KEYS);
     const l = readLogits(io, logits, opts);
     const { dtype, vocab } = l;
     let rows: number;
@@ -144,27 +149,27 @@ const op = defineOp({
     const shape = readOptions(SHAPE_OPTIONS, opts);
 
     // Rows count when the mask keeps them and their label is not ignoreIndex (both when both are given).
-    if (opts.mask !== undefined) io.read('mask', opts.mask, 'options.mask', rows);
+    io.optional('mask', mask, 'mask', rows);
     if (opts.ignoreIndex !== undefined && opts.labels === undefined) {
       throw new TypeError('options.ignoreIndex: expected options.labels alongside it, received no labels');
     }
     if (opts.labels !== undefined) io.read('labels', opts.labels, 'options.labels', rows);
     const ignoreIndex = DIVERGENCE_OPTIONS.ignoreIndex.read(opts.ignoreIndex, 'options.ignoreIndex', {});
 
-    const { gradient: wantGrad, inPlace } = readOptions(FLAGS, opts);
+    const { returnGradient: wantGrad, inPlace } = readOptions(FLAGS, opts);
     const out = (opts.out === undefined ? {} : optionsObject<Out>(opts.out, 'options.out', true)) as Out;
     let gradOutput = 1;
     if (opts.gradOutput !== undefined) {
-      if (!wantGrad) throw new TypeError('options.gradOutput: expected gradient: true alongside it, received gradient: false');
+      if (!wantGrad) throw new TypeError('options.gradOutput: expected returnGradient: true alongside it, received returnGradient: false');
       if (typeof opts.gradOutput === 'number') gradOutput = finiteIn(opts.gradOutput, 'options.gradOutput', -Infinity, Infinity);
       else io.read('gradOutput', opts.gradOutput, 'options.gradOutput', rows);
     }
     const divergence = io.out('divergence', out.divergence, 'options.out.divergence', rows);
     if (inPlace && !wantGrad) {
-      throw new TypeError('options.inPlace: expected gradient: true alongside it, received gradient: false');
+      throw new TypeError('options.inPlace: expected returnGradient: true alongside it, received returnGradient: false');
     }
     if (!wantGrad && out.gradient !== undefined) {
-      throw new TypeError('options.out.gradient: expected gradient: true alongside it, received gradient: false');
+      throw new TypeError('options.out.gradient: expected returnGradient: true alongside it, received returnGradient: false');
     }
     let gradient: Buf | undefined;
     if (wantGrad) {
@@ -199,9 +204,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [logits: Logits, targetLogits: Logits, options: VocabDivergenceOptions],
+  [logits: Logits, targetLogits: Logits, mask: Uint8Array | null, options: VocabDivergenceOptions],
   VocabDivergenceResult,
-  [logits: DeviceArray, targetLogits: DeviceArray, options: DeviceVocabDivergenceOptions],
+  [logits: DeviceArray, targetLogits: DeviceArray, mask: DeviceArray | null, options: DeviceVocabDivergenceOptions],
   DeviceVocabDivergenceResult
 >();
 
@@ -217,8 +222,8 @@ const typed = op.typed<
  *
  * @example
  * // GKD / on-policy distillation loss with TRL's defaults (jsd, beta 0.5), mean over tokens
- * const { divergence, gradient } = vocabDivergence(student, teacher, {
- *   vocab: 151936, labels, gradient: true, gradOutput: 1 / numTokens,
+ * const { divergence, gradient } = vocabDivergence(student, teacher, null, {
+ *   vocab: 151936, labels, returnGradient: true, gradOutput: 1 / numTokens,
  * });
  */
 export const vocabDivergence = typed.sync;

@@ -5,12 +5,12 @@
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, type Logits } from '../logits.js';
-import { defineOp, flag, knownKeys, outKeys } from '../op.js';
+import { defineOp, flag, knownKeysMoved, outKeys, renamedTo } from '../op.js';
 import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
 
 export interface TokenLogprobsOptions extends LogprobsCommonOptions {
-  /** Also return the entropy of each row's distribution. Default false. */
-  entropy?: boolean;
+  /** Also return the entropy of each row's distribution (`result.entropy`). Default false. */
+  returnEntropy?: boolean;
   /** Caller-owned outputs (length N each), so a training loop allocates nothing. */
   out?: { logprobs?: Float32Array; logsumexp?: Float32Array; entropy?: Float32Array };
 }
@@ -20,7 +20,7 @@ export interface TokenLogprobsResult {
   logprobs: Float32Array;
   /** log sum_j exp(z_j / tau) per row, (N): reusable by the backward pass. */
   logsumexp: Float32Array;
-  /** Entropy per row, (N), when `entropy: true`. */
+  /** Entropy per row, (N), when `returnEntropy: true`. */
   entropy?: Float32Array;
 }
 
@@ -38,7 +38,11 @@ export interface DeviceTokenLogprobsResult {
 }
 
 const entropyFlag = flag(false);
-const FORWARD_KEYS = knownKeys('tokenLogprobs', Object.keys(LOGPROBS_OPTIONS), ['entropy', 'out']);
+const FORWARD_KEYS = knownKeysMoved(
+  'tokenLogprobs',
+  { entropy: renamedTo('returnEntropy', ' (an option named after a quantity is an input array; one asking for an output is return<Name>)') },
+  Object.keys(LOGPROBS_OPTIONS), ['returnEntropy', 'out'],
+);
 const FORWARD_OUTS = outKeys('tokenLogprobs', ['logprobs', 'logsumexp', 'entropy']);
 
 const op = defineOp({
@@ -54,7 +58,7 @@ const op = defineOp({
   prepare(io, ...[logits, targets, options]: [logits: unknown, targets: unknown, options: unknown]) {
     const opts = optionsObject<TokenLogprobsOptions>(options, 'options', true, FORWARD_KEYS);
     const c = readCommon(io, logits, targets, opts);
-    const wantEntropy = entropyFlag.read(opts.entropy, 'options.entropy', {});
+    const wantEntropy = entropyFlag.read(opts.returnEntropy, 'options.returnEntropy', {});
     const out = opts.out === undefined ? {} : optionsObject<NonNullable<TokenLogprobsOptions['out']>>(opts.out, 'options.out', true, FORWARD_OUTS);
     io.rejectDevice(out.logprobs, 'options.out.logprobs');
     io.rejectDevice(out.logsumexp, 'options.out.logsumexp');
@@ -85,7 +89,7 @@ const typed = op.typed<
  * waits for the device to know (the Async form waits on a worker thread).
  *
  * @example
- * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, entropy: true });
+ * const { logprobs, entropy } = tokenLogprobs(logits, targets, { vocab: 32000, returnEntropy: true });
  */
 export const tokenLogprobs = typed.sync;
 /** tokenLogprobs on a worker thread; leave its buffers untouched until it settles. */

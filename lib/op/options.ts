@@ -13,6 +13,21 @@ export interface OptionSpec<T> {
   code(value: T): number;
   /** For enums: the names in code order (exported to the native layout). */
   values?: readonly string[];
+  /**
+   * The key users write in the options object when it is not the descriptor's own (native) name:
+   * preferenceLoss's `loss` param is read from `options.lossType` (TRL's name).
+   */
+  key?: string;
+}
+
+/** `spec` read from the user's key `key` (the descriptor and native layout keep their own name). */
+export function userKey<T>(key: string, spec: OptionSpec<T>): OptionSpec<T> {
+  return { ...spec, key };
+}
+
+/** The keys users write for `specs`, in declaration order (for knownKeys). */
+export function optionKeys(specs: OptionSpecs): string[] {
+  return Object.keys(specs).map((k) => specs[k].key ?? k);
 }
 
 type Default<T> = T | ((prev: Readonly<Record<string, unknown>>) => T);
@@ -80,7 +95,7 @@ const keyCache = new WeakMap<object, SpecCache>();
 // and the small-call cost is what the checks themselves cost.
 function compile(specs: OptionSpecs, keys: string[]): { read: Reader; pack: Packer } {
   const k = (key: string) => JSON.stringify(key);
-  const readBody = keys.map((key, i) => `o[${k(key)}] = s[${k(key)}].read(v[${k(key)}], n[${i}], o);`).join('\n');
+  const readBody = keys.map((key, i) => `o[${k(key)}] = s[${k(key)}].read(v[${k(specs[key].key ?? key)}], n[${i}], o);`).join('\n');
   const packBody = keys
     .map((key, i) =>
       specs[key].code === (identity as unknown) ? `p[${i}] = o[${k(key)}];` : `p[${i}] = s[${k(key)}].code(o[${k(key)}]);`,
@@ -106,7 +121,7 @@ function keysOf(specs: OptionSpecs): SpecCache {
 export function readOptions<S extends OptionSpecs>(specs: S, opts: Record<string, unknown>, prefix = 'options'): OptionValues<S> {
   const c = keysOf(specs);
   let full = c.names.get(prefix);
-  if (!full) c.names.set(prefix, (full = c.keys.map((key) => `${prefix}.${key}`)));
+  if (!full) c.names.set(prefix, (full = c.keys.map((key) => `${prefix}.${specs[key].key ?? key}`)));
   return c.read(specs, opts, full) as OptionValues<S>;
 }
 
@@ -140,5 +155,6 @@ export function onlyWhen<T>(
     },
     code: spec.code,
     values: spec.values,
+    key: spec.key,
   };
 }

@@ -5,16 +5,15 @@
 //   k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's clamps), k3+ = k3's value with k2's gradient
 import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, knownKeys, openOptions, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, knownKeysMoved, movedToArgument, openOptions, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
 import { ESTIMATORS, LOGPROBS_MIX, type KlEstimator } from './enums.js';
 import { hostMaskCheck } from './policy-loss.js';
+import { optionsInMaskPlace } from '../check.js';
 
 export interface KlPenaltyOptions {
   /** Default 'k3' (verl low_var_kl with its clamps). */
   estimator?: KlEstimator;
-  /** 1/0 bytes or f32 weights: masked-out elements give 0 and a zero gradient; `mean` is weighted. */
-  mask?: TokenMask;
   /** Caller-owned outputs (n each). */
   out?: { kl?: Float32Array; grad?: Float32Array };
 }
@@ -29,9 +28,7 @@ export interface KlPenaltyResult {
 }
 
 /** klPenalty options when the log-probs are DeviceArrays. */
-export interface DeviceKlPenaltyOptions extends Omit<KlPenaltyOptions, 'mask' | 'out'> {
-  /** u8 (1/0) or f32 (weights) DeviceArray of length n. */
-  mask?: DeviceArray;
+export interface DeviceKlPenaltyOptions extends Omit<KlPenaltyOptions, 'out'> {
   /** Caller-owned f32 DeviceArrays (n each). */
   out?: { kl?: DeviceArray; grad?: DeviceArray };
 }
@@ -45,9 +42,9 @@ export interface DeviceKlPenaltyResult {
 
 const KL_OPTIONS = { estimator: enumOf(ESTIMATORS, 'k3') };
 
-const KL_OPTION_ARRAYS = ['mask'] as const;
 const KL_OUTS = ['kl', 'grad'] as const;
-const KL_KEYS = knownKeys('klPenalty', Object.keys(KL_OPTIONS), KL_OPTION_ARRAYS, ['out']);
+const KL_CALL = 'klPenalty(logprobs, refLogprobs, mask, options)';
+const KL_KEYS = knownKeysMoved('klPenalty', { mask: movedToArgument('the mask', KL_CALL) }, Object.keys(KL_OPTIONS), ['out']);
 
 const op = defineOp({
   name: 'klPenalty',
@@ -61,13 +58,14 @@ const op = defineOp({
   },
   options: KL_OPTIONS,
   scalars: ['mean'],
-  prepare(io, ...[logprobs, refLogprobs, options]: [logprobs: unknown, refLogprobs: unknown, options: unknown]) {
-    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs']], KL_OPTION_ARRAYS, KL_OUTS, KL_KEYS);
+  prepare(io, ...[logprobs, refLogprobs, mask, options]: [logprobs: unknown, refLogprobs: unknown, mask: unknown, options: unknown]) {
+    optionsInMaskPlace(mask, options, KL_CALL);
+    const { opts, out } = openOptions(io, options, false, [[refLogprobs, 'refLogprobs'], [mask, 'mask']], [], KL_OUTS, KL_KEYS);
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     io.read('refLogprobs', refLogprobs, 'refLogprobs', n);
     const values = readOptions(KL_OPTIONS, opts);
-    hostMaskCheck(io.device, opts.mask, 'options.mask', false);
-    io.optional('mask', opts.mask, 'options.mask', n);
+    hostMaskCheck(io.device, mask, 'mask', true);
+    io.optional('mask', mask, 'mask', n);
     if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
     const kl = io.out('kl', out.kl, 'options.out.kl', n);
     const grad = io.out('grad', out.grad, 'options.out.grad', n);
@@ -81,9 +79,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [logprobs: Float32Array, refLogprobs: Float32Array, options?: KlPenaltyOptions],
+  [logprobs: Float32Array, refLogprobs: Float32Array, mask?: TokenMask | null, options?: KlPenaltyOptions],
   KlPenaltyResult,
-  [logprobs: DeviceArray, refLogprobs: DeviceArray, options?: DeviceKlPenaltyOptions],
+  [logprobs: DeviceArray, refLogprobs: DeviceArray, mask?: DeviceArray | null, options?: DeviceKlPenaltyOptions],
   DeviceKlPenaltyResult
 >();
 
@@ -92,10 +90,13 @@ const typed = op.typed<
  * gradient with respect to `logprobs`: k1 = d, abs = |d|, k2 = d^2/2, k3 = exp(-d) + d - 1 (verl's
  * clamps), k3+ = k3's value with k2's gradient, where d = logprobs - refLogprobs.
  *
+ * `mask` (1/0 bytes or f32 weights, or null / absent: every element counts): masked-out elements
+ * give 0 and a zero gradient; `mean` is weighted by it.
+ *
  * With f32 DeviceArrays it runs on the GPU: kl and grad are f32 DeviceArrays (owned by the caller), mean is downloaded.
  *
  * @example
- * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, { estimator: 'k3+', mask });
+ * const { kl, grad, mean } = klPenalty(logprobs, refLogprobs, mask, { estimator: 'k3+' });
  */
 export const klPenalty = typed.sync;
 /** klPenalty on a worker thread; leave its buffers untouched until it settles. */

@@ -6,13 +6,13 @@
 //   L = -(1-e) log s(x) - e log s(-x),  loss = mean_i L_i,  dloss/dchosen_i = dL_i/dc_i / P.
 import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
-import { defineOp, enumOf, type Io, knownKeys, num, onlyWhen, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
+import { defineOp, enumOf, type Io, knownKeysMoved, num, onlyWhen, openOptions, optionKeys, type OptionSpec, packOptions, readOptions, renamedTo, userKey } from '../op.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface PreferenceLossOptions {
-  /** Which loss. Default 'sigmoid' (DPO). */
-  loss?: PreferenceLossType;
+  /** Which loss (TRL's `loss_type`). Default 'sigmoid' (DPO). */
+  lossType?: PreferenceLossType;
   /** Reference-model sequence log-prob sums (P); both or neither. Absent = reference-free (0). */
   refChosenLogps?: Float32Array;
   refRejectedLogps?: Float32Array;
@@ -161,7 +161,8 @@ const margin: OptionSpec<number> = {
 const withLoss = (p: Readonly<Record<string, unknown>>) => `loss '${String(p.loss)}'`;
 
 const PREFERENCE_OPTIONS = {
-  loss: enumOf(LOSSES, 'sigmoid'),
+  // read from options.lossType (TRL's name); `loss` stays the native param's name
+  loss: userKey('lossType', enumOf(LOSSES, 'sigmoid')),
   beta: num(finitePositive, (p) => (p.loss === 'simpo' ? 2.0 : 0.1)),
   labelSmoothing,
   gamma: onlyWhen("loss 'simpo'", (p) => p.loss === 'simpo', withLoss, num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5)),
@@ -194,7 +195,11 @@ function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unkno
 type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
 
 const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenLengths', 'rejectedLengths', 'margin', 'preferenceProb'] as const;
-const PREFERENCE_KEYS = knownKeys('preferenceLoss', Object.keys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['out']);
+const PREFERENCE_KEYS = knownKeysMoved(
+  'preferenceLoss',
+  { loss: renamedTo('lossType', " (TRL's name; `loss` is the result's mean loss)") },
+  optionKeys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['out'],
+);
 
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
 
@@ -219,7 +224,7 @@ const op = defineOp({
       io, options, false, [[rejectedLogps, 'rejectedLogps']],
       PREFERENCE_OPTION_ARRAYS, PAIR_OUTS, PREFERENCE_KEYS,
     );
-    const loss = PREFERENCE_OPTIONS.loss.read(opts.loss, 'options.loss', NO_OPTIONS);
+    const loss = PREFERENCE_OPTIONS.loss.read(opts.lossType, 'options.lossType', NO_OPTIONS);
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
     io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', n);

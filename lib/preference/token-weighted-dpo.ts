@@ -4,9 +4,10 @@
 // every per-token array: (B, T) row-major, T = seqLen, padded with the masks m;
 //   z = sum_t m beta (1 + alpha beta rw_t) (logp - ref)_w,t - sum_t m beta (1 - alpha beta rl_t) (logp - ref)_l,t,
 //   L = -log s(z),  loss = mean_b L_b
-import { describe, finiteIn, finitePositive, integer } from '../check.js';
-import type { DeviceArray } from '../cuda.js';
-import { defineOp, int, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
+import { describe, finiteIn, finitePositive, integer, optionsInMaskPlace } from '../check.js';
+import { type DeviceArray, upload } from '../cuda.js';
+import type { TokenMask } from '../types.js';
+import { type Buf, defineOp, int, type Io, knownKeysMoved, movedToArgument, num, openOptions, packOptions, readOptions } from '../op.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface TokenWeightedDpoOptions {
@@ -18,9 +19,6 @@ export interface TokenWeightedDpoOptions {
   /** Token rewards rw_t, rl_t (B * T), e.g. a token-level reward model's log-ratio (TGDPO). */
   chosenTokenRewards: Float32Array;
   rejectedTokenRewards: Float32Array;
-  /** Masks (B * T): Uint8Array (1 = response token) or Float32Array weights; both of one type. */
-  chosenMask: Uint8Array | Float32Array;
-  rejectedMask: Uint8Array | Float32Array;
   /** Default 0.1. */
   beta?: number;
   /** Token-reward guidance strength. Default 0.5 (TGDPO). */
@@ -52,15 +50,12 @@ export interface TokenWeightedDpoResult {
 
 /** tokenWeightedDpoLoss options when the log-probs are DeviceArrays. */
 export interface DeviceTokenWeightedDpoOptions
-  extends Omit<TokenWeightedDpoOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenTokenRewards' | 'rejectedTokenRewards' | 'chosenMask' | 'rejectedMask' | 'out'> {
+  extends Omit<TokenWeightedDpoOptions, 'refChosenLogps' | 'refRejectedLogps' | 'chosenTokenRewards' | 'rejectedTokenRewards' | 'out'> {
   /** f32 DeviceArrays (B * T). */
   refChosenLogps: DeviceArray;
   refRejectedLogps: DeviceArray;
   chosenTokenRewards: DeviceArray;
   rejectedTokenRewards: DeviceArray;
-  /** u8 or f32 DeviceArrays (B * T), both of one dtype. */
-  chosenMask: DeviceArray;
-  rejectedMask: DeviceArray;
   out?: {
     losses?: DeviceArray;
     chosenRewards?: DeviceArray;
@@ -92,7 +87,7 @@ const TGDPO_OPTIONS = {
 /** The per-token f32 inputs after the log-probs, in checking order. */
 const TOKEN_INPUTS = ['refChosenLogps', 'refRejectedLogps', 'chosenTokenRewards', 'rejectedTokenRewards'] as const;
 
-type Args = [chosenLogps: unknown, rejectedLogps: unknown, options: unknown];
+type Args = [chosenLogps: unknown, rejectedLogps: unknown, chosenMask: unknown, rejectedMask: unknown, options: unknown];
 
 /** Host f32 mask weights: each finite and >= 0 (policyLoss's rule and wording). */
 function weightsCheck(w: Float32Array, name: string): void {
@@ -102,8 +97,22 @@ function weightsCheck(w: Float32Array, name: string): void {
   }
 }
 
-const TGDPO_OPTION_ARRAYS = [...TOKEN_INPUTS, 'chosenMask', 'rejectedMask'] as const;
-const TGDPO_KEYS = knownKeys('tokenWeightedDpoLoss', Object.keys(TGDPO_OPTIONS), TGDPO_OPTION_ARRAYS, ['out']);
+const TGDPO_OPTION_ARRAYS = TOKEN_INPUTS;
+const TGDPO_CALL = 'tokenWeightedDpoLoss(chosenLogps, rejectedLogps, chosenMask, rejectedMask, options)';
+const TGDPO_KEYS = knownKeysMoved(
+  'tokenWeightedDpoLoss',
+  { chosenMask: movedToArgument('the chosen mask', TGDPO_CALL), rejectedMask: movedToArgument('the rejected mask', TGDPO_CALL) },
+  Object.keys(TGDPO_OPTIONS), TGDPO_OPTION_ARRAYS, ['out'],
+);
+
+/** A null mask: every token counts (ones of the other mask's type, u8 when both are null). */
+function allTokens(io: Io, like: unknown, n: number): Buf {
+  const f32 = like instanceof Float32Array || (like as { dtype?: unknown } | null)?.dtype === 'f32';
+  if (!io.device) return f32 ? new Float32Array(n).fill(1) : new Uint8Array(n).fill(1);
+  const a = f32 ? upload(new Float32Array(n).fill(1)) : upload(new Uint8Array(n).fill(1));
+  io.allocated.push(a);
+  return a;
+}
 
 const op = defineOp({
   name: 'tokenWeightedDpoLoss',
@@ -121,8 +130,11 @@ const op = defineOp({
   },
   options: TGDPO_OPTIONS,
   scalars: PAIR_SCALARS,
-  prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const { opts } = openOptions(io, options, true, [[rejectedLogps, 'rejectedLogps']], TGDPO_OPTION_ARRAYS, PAIR_OUTS, TGDPO_KEYS);
+  prepare(io, ...[chosenLogps, rejectedLogps, chosenMask, rejectedMask, options]: Args) {
+    if (options === undefined && rejectedMask === undefined) optionsInMaskPlace(chosenMask, undefined, TGDPO_CALL, 'chosenMask');
+    const { opts } = openOptions(
+      io, options, true, [[rejectedLogps, 'rejectedLogps'], [chosenMask, 'chosenMask'], [rejectedMask, 'rejectedMask']], TGDPO_OPTION_ARRAYS, PAIR_OUTS, TGDPO_KEYS,
+    );
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, MAX_LEN);
     const nt = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (nt === 0 || nt % seqLen !== 0) {
@@ -131,17 +143,27 @@ const op = defineOp({
     const batch = nt / seqLen;
     io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', nt);
     for (const k of TOKEN_INPUTS) io.read(k, opts[k], `options.${k}`, nt);
-    const cm = opts.chosenMask;
-    if (!io.device && !(cm instanceof Float32Array) && !(cm instanceof Uint8Array)) {
-      throw new TypeError(`options.chosenMask: expected a Uint8Array or a Float32Array, received ${describe(cm)}`);
+    // null (or absent) masks: every token counts (ones of the other mask's type).
+    const cm = chosenMask ?? null, rm = rejectedMask ?? null;
+    if (!io.device && cm !== null && !(cm instanceof Float32Array) && !(cm instanceof Uint8Array)) {
+      throw new TypeError(`chosenMask: expected a Uint8Array, a Float32Array or null, received ${describe(cm)}`);
     }
-    const mw = io.read('chosenMask', cm, 'options.chosenMask', nt);
+    let mw: Buf;
+    if (cm !== null) mw = io.read('chosenMask', cm, 'chosenMask', nt);
+    else {
+      if (!io.device && rm !== null && !(rm instanceof Float32Array) && !(rm instanceof Uint8Array)) {
+        throw new TypeError(`rejectedMask: expected a Uint8Array, a Float32Array or null, received ${describe(rm)}`);
+      }
+      io.set('chosenMask', (mw = allTokens(io, rm, nt)));
+    }
     const maskType = mw instanceof Float32Array || (mw as { dtype?: unknown }).dtype === 'f32' ? 'f32' : 'u8';
-    const mr = io.read('rejectedMask', opts.rejectedMask, 'options.rejectedMask', nt, [maskType]);
+    let mr: Buf;
+    if (rm !== null) mr = io.read('rejectedMask', rm, 'rejectedMask', nt, [maskType]);
+    else io.set('rejectedMask', (mr = allTokens(io, mw, nt)));
     // f32 weights: finite and >= 0, as policyLoss's mask (huge finite weights are accepted there too).
     if (mw instanceof Float32Array) {
-      weightsCheck(mw, 'options.chosenMask');
-      weightsCheck(mr as Float32Array, 'options.rejectedMask');
+      if (cm !== null) weightsCheck(mw, 'chosenMask');
+      if (rm !== null) weightsCheck(mr as Float32Array, 'rejectedMask');
     }
     const values = readOptions(TGDPO_OPTIONS, opts);
     const length = (k: string) => (k === 'gradChosen' || k === 'gradRejected' ? nt : batch);
@@ -153,9 +175,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [chosenLogps: Float32Array, rejectedLogps: Float32Array, options: TokenWeightedDpoOptions],
+  [chosenLogps: Float32Array, rejectedLogps: Float32Array, chosenMask: TokenMask | null, rejectedMask: TokenMask | null, options: TokenWeightedDpoOptions],
   TokenWeightedDpoResult,
-  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, options: DeviceTokenWeightedDpoOptions],
+  [chosenLogps: DeviceArray, rejectedLogps: DeviceArray, chosenMask: DeviceArray | null, rejectedMask: DeviceArray | null, options: DeviceTokenWeightedDpoOptions],
   DeviceTokenWeightedDpoResult
 >();
 
@@ -167,10 +189,12 @@ const typed = op.typed<
  * With DeviceArrays (f32; masks both u8 or both f32) it runs on the GPU: the outputs are f32 DeviceArrays
  * (owned by the caller), loss and metrics are downloaded.
  *
+ * `chosenMask` and `rejectedMask` (B * T, positional, before options): Uint8Array (1 = response
+ * token) or Float32Array weights, both of one type; null = every token counts.
+ *
  * @example
- * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, {
+ * const r = tokenWeightedDpoLoss(chosenTok, rejectedTok, chosenMask, rejectedMask, {
  *   seqLen: T, refChosenLogps, refRejectedLogps, chosenTokenRewards, rejectedTokenRewards,
- *   chosenMask, rejectedMask,
  * });
  */
 export const tokenWeightedDpoLoss = typed.sync;

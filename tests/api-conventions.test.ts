@@ -1,0 +1,148 @@
+// The API's conventions (issue 10, item 3): a token mask is the positional argument before
+// options; an option asking for an extra output is return<Name>; `lossType` is preferenceLoss's
+// loss; the old spellings are a TypeError saying where they went; unknown keys name the closest
+// known one, TRL / verl config names included.
+import { describe, expect, it } from 'vitest';
+
+import * as rk from '../lib/index.js';
+import { randint, randn } from './helpers.js';
+
+const B = 3, T = 5, n = B * T, V = 7, P = 4;
+const lp = randn(n, 0.5, 1), old = randn(n, 0.5, 2), ref = randn(n, 0.5, 3), adv = randn(B, 1, 4);
+const mask = Uint8Array.from({ length: n }, (_, i) => (i % T < 3 ? 1 : 0));
+const logits = randn(B * V, 2, 6), target = randn(B * V, 2, 7), targets = randint(B, V, 8);
+const pc = randn(P, 3, 9).map((x) => x - 20), pr = randn(P, 3, 10).map((x) => x - 21);
+const any = (f: unknown) => f as (...a: unknown[]) => unknown;
+
+describe('masks are the positional argument before options', () => {
+  it('klPenalty(logprobs, refLogprobs, mask, options): the mask weights the mean; null and absent count every element', () => {
+    const m = rk.klPenalty(lp, ref, mask, { estimator: 'k1' });
+    let s = 0, w = 0;
+    for (let i = 0; i < n; i++) if (mask[i]) (s += lp[i] - ref[i]), w++;
+    expect(m.mean).toBeCloseTo(s / w, 6);
+    for (let i = 0; i < n; i++) if (!mask[i]) expect(m.kl[i]).toBe(0);
+    const all = rk.klPenalty(lp, ref, null, { estimator: 'k1' });
+    expect(Array.from(rk.klPenalty(lp, ref).kl)).toEqual(Array.from(rk.klPenalty(lp, ref, null, {}).kl));
+    expect(all.kl[n - 1]).toBeCloseTo(lp[n - 1] - ref[n - 1], 6);
+  });
+  it('the old options.mask is a TypeError saying where the mask goes now (sync and Async)', async () => {
+    const msg = /^options\.mask: expected the mask as a positional argument before options, klPenalty\(logprobs, refLogprobs, mask, options\), not in options, received Uint8Array\(15\)/;
+    expect(() => any(rk.klPenalty)(lp, ref, null, { mask })).toThrow(TypeError);
+    expect(() => any(rk.klPenalty)(lp, ref, null, { mask })).toThrow(msg);
+    await expect(any(rk.klPenaltyAsync)(lp, ref, null, { mask })).rejects.toThrow(msg);
+    // the old call shape, options in the mask's place
+    expect(() => any(rk.klPenalty)(lp, ref, { estimator: 'k1', mask })).toThrow(/^mask: expected a mask or null before options \(klPenalty\(logprobs, refLogprobs, mask, options\)\), received an options object in its place/);
+    expect(() => any(rk.vocabDivergence)(logits, target, { vocab: V })).toThrow(/^mask: expected a mask or null before options \(vocabDivergence/);
+  });
+  it('vocabDivergence(logits, targetLogits, mask, options): masked rows give 0 and a zero gradient row', () => {
+    const rowMask = Uint8Array.of(1, 0, 1);
+    const all = rk.vocabDivergence(logits, target, null, { vocab: V, returnGradient: true });
+    const r = rk.vocabDivergence(logits, target, rowMask, { vocab: V, returnGradient: true });
+    expect(r.divergence[1]).toBe(0);
+    expect(r.divergence[0]).toBe(all.divergence[0]);
+    expect(r.divergence[2]).toBe(all.divergence[2]);
+    expect(all.divergence[1]).toBeGreaterThan(0);
+    for (let j = 0; j < V; j++) expect(r.gradient![V + j]).toBe(0);
+    expect(() => any(rk.vocabDivergence)(logits, target, null, { vocab: V, mask: rowMask })).toThrow(
+      /^options\.mask: expected the per-row mask as a positional argument before options, vocabDivergence\(logits, targetLogits, mask, options\), not in options, received Uint8Array\(3\)/,
+    );
+  });
+  it('tokenWeightedDpoLoss(chosen, rejected, chosenMask, rejectedMask, options): null masks count every token', () => {
+    const o = { seqLen: T, refChosenLogps: ref, refRejectedLogps: old, chosenTokenRewards: randn(n, 1, 5), rejectedTokenRewards: randn(n, 1, 6) };
+    const ones = new Uint8Array(n).fill(1);
+    const a = rk.tokenWeightedDpoLoss(lp, old, ones, ones, o);
+    const b = rk.tokenWeightedDpoLoss(lp, old, null, null, o);
+    expect(b.loss).toBe(a.loss);
+    expect(Array.from(b.gradChosen)).toEqual(Array.from(a.gradChosen));
+    const w = Float32Array.from(mask, (v) => v * 0.5);
+    const c = rk.tokenWeightedDpoLoss(lp, old, w, null, o); // the null one: f32 ones
+    const d = rk.tokenWeightedDpoLoss(lp, old, w, new Float32Array(n).fill(1), o);
+    expect(c.loss).toBe(d.loss);
+    expect(() => any(rk.tokenWeightedDpoLoss)(lp, old, null, null, { ...o, rejectedMask: ones })).toThrow(
+      /^options\.rejectedMask: expected the rejected mask as a positional argument before options/,
+    );
+  });
+});
+
+describe('an option asking for an output is return<Name>', () => {
+  it('tokenLogprobs returnEntropy; the old entropy: true names the new option', async () => {
+    const r = rk.tokenLogprobs(logits, targets, { vocab: V, returnEntropy: true });
+    expect(r.entropy!.length).toBe(B);
+    expect(r.entropy![0]).toBeGreaterThan(0);
+    expect(rk.tokenLogprobs(logits, targets, { vocab: V }).entropy).toBeUndefined();
+    const msg = /^options\.entropy: renamed to returnEntropy \(an option named after a quantity is an input array; one asking for an output is return<Name>\): expected returnEntropy instead, received boolean true/;
+    expect(() => any(rk.tokenLogprobs)(logits, targets, { vocab: V, entropy: true })).toThrow(TypeError);
+    expect(() => any(rk.tokenLogprobs)(logits, targets, { vocab: V, entropy: true })).toThrow(msg);
+    await expect(any(rk.tokenLogprobsAsync)(logits, targets, { vocab: V, entropy: true })).rejects.toThrow(msg);
+    expect(() => any(rk.tokenLogprobs)(logits, targets, { vocab: V, returnEntropy: 1 })).toThrow(/^options\.returnEntropy: expected a boolean, received number 1/);
+  });
+  it('vocabDivergence returnGradient; the old gradient: true names the new option', () => {
+    const r = rk.vocabDivergence(logits, target, null, { vocab: V, returnGradient: true });
+    expect(r.gradient!.length).toBe(B * V);
+    expect(() => any(rk.vocabDivergence)(logits, target, null, { vocab: V, gradient: true })).toThrow(
+      /^options\.gradient: renamed to returnGradient \(an option asking for an output is return<Name>\): expected returnGradient instead, received boolean true/,
+    );
+    expect(() => rk.vocabDivergence(logits, target, null, { vocab: V, gradOutput: 2 })).toThrow(/^options\.gradOutput: expected returnGradient: true alongside it/);
+  });
+});
+
+describe('preferenceLoss lossType', () => {
+  it('lossType picks the loss; the old loss option names lossType', () => {
+    const lens = new Int32Array(P).fill(3);
+    const s = rk.preferenceLoss(pc, pr, { lossType: 'simpo', chosenLengths: lens, rejectedLengths: lens });
+    const d = rk.preferenceLoss(pc, pr);
+    expect(s.loss).not.toBe(d.loss);
+    expect(() => any(rk.preferenceLoss)(pc, pr, { loss: 'ipo' })).toThrow(
+      /^options\.loss: renamed to lossType \(TRL's name; `loss` is the result's mean loss\): expected lossType instead, received string 'ipo'/,
+    );
+    expect(() => any(rk.preferenceLoss)(pc, pr, { lossType: 'dpo' })).toThrow(/^options\.lossType: expected one of 'sigmoid'/);
+  });
+});
+
+describe('unknown keys name the closest known one, TRL and verl names included', () => {
+  const cases: [string, () => unknown, string][] = [
+    ['loss_type', () => any(rk.preferenceLoss)(pc, pr, { loss_type: 'ipo' }), 'lossType'],
+    ['ref_chosen_logprobs', () => any(rk.preferenceLoss)(pc, pr, { ref_chosen_logprobs: pc }), 'refChosenLogps'],
+    ['rpo_alpha', () => any(rk.preferenceLoss)(pc, pr, { rpo_alpha: 1 }), 'nllWeight'],
+    ['epsilon', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, epsilon: 0.2 }), 'epsilonLow'],
+    ['clip_ratio', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, clip_ratio: 0.2 }), 'epsilonLow'],
+    ['clip_ratio_high', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, clip_ratio_high: 0.28 }), 'epsilonHigh'],
+    ['loss_type', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, loss_type: 'dapo' }), 'aggregation'],
+    ['loss_agg_mode', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, loss_agg_mode: 'token-mean' }), 'aggregation'],
+    ['kl_loss_coef', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, kl_loss_coef: 0.001 }), 'beta'],
+    ['entropy_coeff', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, entropy_coeff: 0 }), 'entropyCoef'],
+    ['scale_rewards', () => any(rk.groupAdvantages)(randn(8, 1, 1), { groupSize: 4, scale_rewards: 'batch' }), 'scale'],
+    ['num_generations', () => any(rk.groupAdvantages)(randn(8, 1, 1), { num_generations: 4 }), 'groupSize'],
+    ['Temperature', () => any(rk.tokenLogprobs)(logits, targets, { vocab: V, Temperature: 1 }), 'temperature'],
+    ['ignore_index', () => any(rk.tokenLogprobsBackward)(logits, targets, adv, { vocab: V, ignore_index: -1 }), 'ignoreIndex'],
+    ['kl_estimator', () => any(rk.klPenalty)(lp, ref, null, { kl_estimator: 'k1' }), 'estimator'],
+    ['seq_len', () => any(rk.valueLoss)(lp, old, ref, null, { seq_len: T }), 'seqLen'],
+    ['gama', () => any(rk.gae)(lp, ref, mask, { seqLen: T, gama: 0.9 }), 'gamma'],
+    ['shift_mean', () => any(rk.maskedWhiten)(ref, mask, { shift_mean: true }), 'shiftMean'],
+    ['num_models', () => any(rk.ensembleRewards)(randn(6, 1, 1), { num_models: 2 }), 'numModels'],
+    ['desirable_weight', () => any(rk.ktoLoss)(pc, { desirable: new Uint8Array(P), kl: 0, desirable_weight: 1 }), 'desirableWeight'],
+    ['seq_len', () => any(rk.discountedReturns)(ref, mask, { seq_len: T }), 'seqLen'],
+    ['epsilon_low', () => any(rk.geoMeanPolicyLoss)(lp, old, adv, mask, { seqLen: T, epsilon_low: 0.2 }), 'epsilonLow'],
+    ['token_rewards', () => any(rk.tokenWeightedDpoLoss)(lp, old, null, null, { seqLen: T, token_rewards: ref }), 'chosenTokenRewards'],
+    ['beta_', () => any(rk.vocabDivergence)(logits, target, null, { vocab: V, beta_: 0.5 }), 'beta'],
+  ];
+  for (const [key, call, want] of cases) {
+    it(`${key} -> ${want}`, () => {
+      expect(call).toThrow(TypeError);
+      expect(call).toThrow(new RegExp(`^options\\.${key}: not an option of \\w+ \\(did you mean '${want}'\\?\\)`));
+    });
+  }
+  it('every op is covered', () => {
+    const ops = Object.keys(rk).filter((k) => typeof (rk as Record<string, unknown>)[`${k}Async`] === 'function');
+    const opOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).message.match(/not an option of (\w+)/)![1];
+      }
+      return '';
+    };
+    const covered = new Set(cases.map(([, f]) => opOf(f)));
+    expect(ops.filter((o) => !covered.has(o))).toEqual([]);
+  });
+});
