@@ -98,3 +98,7 @@ export {
   type VocabDivergenceOptions,
   type VocabDivergenceResult,
 } from './divergence/index.js';
+// The option-dependent signatures (requested outputs typed present) and token ids.
+export type { TokenIds, TokenLogprobsAsyncFn, TokenLogprobsFn, WithEntropy } from './logprobs/index.js';
+export type { VocabDivergenceAsyncFn, VocabDivergenceFn, WithGradient } from './divergence/index.js';
+export type { PolicyLossAsyncFn, PolicyLossFn, PolicyLossResultOf } from './policy/index.js';

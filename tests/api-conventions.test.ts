@@ -42,7 +42,7 @@ describe('masks are the positional argument before options', () => {
     expect(r.divergence[0]).toBe(all.divergence[0]);
     expect(r.divergence[2]).toBe(all.divergence[2]);
     expect(all.divergence[1]).toBeGreaterThan(0);
-    for (let j = 0; j < V; j++) expect(r.gradient![V + j]).toBe(0);
+    for (let j = 0; j < V; j++) expect(r.gradient[V + j]).toBe(0);
     expect(() => any(rk.vocabDivergence)(logits, target, null, { vocab: V, mask: rowMask })).toThrow(
       /^options\.mask: expected the per-row mask as a positional argument before options, vocabDivergence\(logits, targetLogits, mask, options\), not in options, received Uint8Array\(3\)/,
     );
@@ -67,8 +67,8 @@ describe('masks are the positional argument before options', () => {
 describe('an option asking for an output is return<Name>', () => {
   it('tokenLogprobs returnEntropy; the old entropy: true names the new option', async () => {
     const r = rk.tokenLogprobs(logits, targets, { vocab: V, returnEntropy: true });
-    expect(r.entropy!.length).toBe(B);
-    expect(r.entropy![0]).toBeGreaterThan(0);
+    expect(r.entropy.length).toBe(B);
+    expect(r.entropy[0]).toBeGreaterThan(0);
     expect(rk.tokenLogprobs(logits, targets, { vocab: V }).entropy).toBeUndefined();
     const msg = /^options\.entropy: renamed to returnEntropy \(an option named after a quantity is an input array; one asking for an output is return<Name>\): expected returnEntropy instead, received boolean true/;
     expect(() => any(rk.tokenLogprobs)(logits, targets, { vocab: V, entropy: true })).toThrow(TypeError);
@@ -78,7 +78,7 @@ describe('an option asking for an output is return<Name>', () => {
   });
   it('vocabDivergence returnGradient; the old gradient: true names the new option', () => {
     const r = rk.vocabDivergence(logits, target, null, { vocab: V, returnGradient: true });
-    expect(r.gradient!.length).toBe(B * V);
+    expect(r.gradient.length).toBe(B * V);
     expect(() => any(rk.vocabDivergence)(logits, target, null, { vocab: V, gradient: true })).toThrow(
       /^options\.gradient: renamed to returnGradient \(an option asking for an output is return<Name>\): expected returnGradient instead, received boolean true/,
     );

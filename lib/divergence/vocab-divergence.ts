@@ -203,12 +203,33 @@ const op = defineOp({
   },
 });
 
-const typed = op.typed<
-  [logits: Logits, targetLogits: Logits, mask: Uint8Array | null, options: VocabDivergenceOptions],
-  VocabDivergenceResult,
-  [logits: DeviceArray, targetLogits: DeviceArray, mask: DeviceArray | null, options: DeviceVocabDivergenceOptions],
-  DeviceVocabDivergenceResult
->();
+/** The result with `gradient` present (not optional) when the call passed `returnGradient: true`. */
+export type WithGradient<R, G, A> = G extends true ? Omit<R, 'gradient'> & { gradient: A } : R;
+type Host<F> = [F] extends [Logits] ? true : false;
+type DivResult<F, G> = Host<F> extends true
+  ? WithGradient<VocabDivergenceResult, G, Float32Array>
+  : WithGradient<DeviceVocabDivergenceResult, G, DeviceArray<'f32'>>;
+
+/** vocabDivergence's signature: host or device by the logits; `gradient` typed present when asked for. */
+export interface VocabDivergenceFn {
+  <F extends Logits | DeviceArray, G extends boolean | undefined = undefined>(
+    logits: F,
+    targetLogits: Host<F> extends true ? Logits : DeviceArray,
+    mask: (Host<F> extends true ? Uint8Array : DeviceArray) | null,
+    options: (Host<F> extends true ? VocabDivergenceOptions : DeviceVocabDivergenceOptions) & { returnGradient?: G },
+  ): DivResult<F, G>;
+}
+/** vocabDivergenceAsync's signature (vocabDivergence's in a Promise). */
+export interface VocabDivergenceAsyncFn {
+  <F extends Logits | DeviceArray, G extends boolean | undefined = undefined>(
+    logits: F,
+    targetLogits: Host<F> extends true ? Logits : DeviceArray,
+    mask: (Host<F> extends true ? Uint8Array : DeviceArray) | null,
+    options: (Host<F> extends true ? VocabDivergenceOptions : DeviceVocabDivergenceOptions) & { returnGradient?: G },
+  ): Promise<DivResult<F, G>>;
+}
+
+const typed = op.as<VocabDivergenceFn, VocabDivergenceAsyncFn>();
 
 /**
  * Per-row divergence between the student's `logits` and `targetLogits` (teacher or reference

@@ -18,6 +18,12 @@ export const COMMON_SLOTS = {
   targets: { types: ['i32'], shape: 'N' },
 } as const satisfies SlotSpecs;
 
+/**
+ * Token ids (targets, labels): an Int32Array, or a BigInt64Array (onnxruntime's int64), which is
+ * range-checked and copied into a new Int32Array before the call.
+ */
+export type TokenIds = Int32Array | BigInt64Array;
+
 /** The options both ops read. */
 export interface LogprobsCommonOptions {
   /** Vocabulary size V: logits hold N rows of V values. */

@@ -6,7 +6,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, type Logits } from '../logits.js';
 import { defineOp, flag, knownKeysMoved, outKeys, renamedTo } from '../op.js';
-import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from './shared.js';
 
 export interface TokenLogprobsOptions extends LogprobsCommonOptions {
   /** Also return the entropy of each row's distribution (`result.entropy`). Default false. */
@@ -72,12 +72,28 @@ const op = defineOp({
   },
 });
 
-const typed = op.typed<
-  [logits: Logits, targets: Int32Array, options: TokenLogprobsOptions],
-  TokenLogprobsResult,
-  [logits: DeviceArray, targets: DeviceArray, options: DeviceTokenLogprobsOptions],
-  DeviceTokenLogprobsResult
->();
+/** The result with `entropy` present (not optional) when the call passed `returnEntropy: true`. */
+export type WithEntropy<R, E, A> = E extends true ? Omit<R, 'entropy'> & { entropy: A } : R;
+type Host<F> = [F] extends [Logits] ? true : false;
+
+/** tokenLogprobs' signature: host or device by the logits; `entropy` typed present when asked for. */
+export interface TokenLogprobsFn {
+  <F extends Logits | DeviceArray, E extends boolean | undefined = undefined>(
+    logits: F,
+    targets: Host<F> extends true ? TokenIds : DeviceArray,
+    options: (Host<F> extends true ? TokenLogprobsOptions : DeviceTokenLogprobsOptions) & { returnEntropy?: E },
+  ): Host<F> extends true ? WithEntropy<TokenLogprobsResult, E, Float32Array> : WithEntropy<DeviceTokenLogprobsResult, E, DeviceArray<'f32'>>;
+}
+/** tokenLogprobsAsync's signature (tokenLogprobs' in a Promise). */
+export interface TokenLogprobsAsyncFn {
+  <F extends Logits | DeviceArray, E extends boolean | undefined = undefined>(
+    logits: F,
+    targets: Host<F> extends true ? TokenIds : DeviceArray,
+    options: (Host<F> extends true ? TokenLogprobsOptions : DeviceTokenLogprobsOptions) & { returnEntropy?: E },
+  ): Promise<Host<F> extends true ? WithEntropy<TokenLogprobsResult, E, Float32Array> : WithEntropy<DeviceTokenLogprobsResult, E, DeviceArray<'f32'>>>;
+}
+
+const typed = op.as<TokenLogprobsFn, TokenLogprobsAsyncFn>();
 
 /**
  * Log-probability of each row's target token under softmax(logits / temperature), in one pass

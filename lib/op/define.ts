@@ -54,19 +54,23 @@ interface CpuOps {
   [name: string]: NativeOp | NativeOpAsync;
 }
 
+type Tail<T extends readonly unknown[]> = T extends readonly [unknown, ...infer R] ? R : never;
+
 /**
- * An entry point's two call signatures: the host one, and the device one (picked when the arrays
- * are DeviceArrays). Labelled tuples keep the parameter names in editor hints.
+ * An entry point's call signature, host and device in one: the first array argument decides which
+ * (a DeviceArray there selects the device arguments and result). One signature rather than two
+ * overloads, so that a mistake in a host call is reported against the host signature alone (with
+ * overloads TypeScript lists the DeviceArray one too). Labelled tuples keep the parameter names in
+ * editor hints.
  */
-export interface Overloads<HA extends unknown[], HR, DA extends unknown[], DR> {
-  (...args: HA): HR;
-  (...args: DA): DR;
+export interface Entry<HA extends readonly [unknown, ...unknown[]], HR, DA extends readonly [unknown, ...unknown[]], DR> {
+  <F extends HA[0] | DA[0]>(first: F, ...rest: [F] extends [HA[0]] ? Tail<HA> : Tail<DA>): [F] extends [HA[0]] ? HR : DR;
 }
 
 /** The public sync and Async entry points of an op, each stated once by its host and device signatures. */
-export interface TypedOp<HA extends unknown[], HR, DA extends unknown[], DR> {
-  sync: Overloads<HA, HR, DA, DR>;
-  async: Overloads<HA, Promise<HR>, DA, Promise<DR>>;
+export interface TypedOp<HA extends readonly [unknown, ...unknown[]], HR, DA extends readonly [unknown, ...unknown[]], DR> {
+  sync: Entry<HA, HR, DA, DR>;
+  async: Entry<HA, Promise<HR>, DA, Promise<DR>>;
 }
 
 /** What defineOp returns: the untyped entry points, the descriptor, and their public typing. */
@@ -75,7 +79,9 @@ export interface DefinedOp<S extends SlotSpecs, O extends OptionSpecs, A extends
   async: (...args: A) => Promise<R>;
   descriptor: OpDescriptor<S, O, A, R>;
   /** sync and async typed by the host arguments and result, and the device arguments and result. */
-  typed<HA extends unknown[], HR, DA extends unknown[], DR>(): TypedOp<HA, HR, DA, DR>;
+  typed<HA extends readonly [unknown, ...unknown[]], HR, DA extends readonly [unknown, ...unknown[]], DR>(): TypedOp<HA, HR, DA, DR>;
+  /** sync and async as the caller types them (an op whose result depends on its options). */
+  as<Sync, Async>(): { sync: Sync; async: Async };
 }
 
 /** The sync and Async entry points of a descriptor (host and device). */
@@ -143,7 +149,9 @@ export function defineOp<S extends SlotSpecs, O extends OptionSpecs, A extends u
     holdDeviceArrays(held, -1);
     return p.finish();
   };
-  const typed = <HA extends unknown[], HR, DA extends unknown[], DR>() => ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;
-  return { sync, async, descriptor: d, typed };
+  const typed = <HA extends readonly [unknown, ...unknown[]], HR, DA extends readonly [unknown, ...unknown[]], DR>() =>
+    ({ sync, async }) as unknown as TypedOp<HA, HR, DA, DR>;
+  const as = <Sync, Async>() => ({ sync, async }) as unknown as { sync: Sync; async: Async };
+  return { sync, async, descriptor: d, typed, as };
 }
 

@@ -9,6 +9,9 @@ export {
   type PolicyLossMetrics,
   type PolicyLossOptions,
   type PolicyLossResult,
+  type PolicyLossFn,
+  type PolicyLossAsyncFn,
+  type PolicyLossResultOf,
 } from './policy-loss.js';
 export {
   klPenalty,

@@ -237,12 +237,45 @@ const op = defineOp({
   },
 });
 
-const typed = op.typed<
-  [logprobs: Float32Array, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossOptions],
-  PolicyLossResult,
-  [logprobs: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossOptions],
-  DevicePolicyLossResult
->();
+/**
+ * policyLoss' result as the call typed it: `gradEntropy` and `metrics.entropy` present when
+ * `entropy` was given (E not undefined), `metrics.kl` when `refLogprobs` was (K not undefined).
+ */
+export type PolicyLossResultOf<R extends { metrics: PolicyLossMetrics }, A, E, K> = Omit<R, 'gradEntropy' | 'metrics'> &
+  ([E] extends [undefined] ? { gradEntropy?: A } : undefined extends E ? { gradEntropy?: A } : { gradEntropy: A }) & {
+    metrics: Omit<PolicyLossMetrics, 'kl' | 'entropy'> &
+      ([K] extends [undefined] ? { kl?: number } : undefined extends K ? { kl?: number } : { kl: number }) &
+      ([E] extends [undefined] ? { entropy?: number } : undefined extends E ? { entropy?: number } : { entropy: number });
+  };
+type Host<F> = [F] extends [Float32Array] ? true : false;
+type PolicyOut<F, E, K> = Host<F> extends true
+  ? PolicyLossResultOf<PolicyLossResult, Float32Array, E, K>
+  : PolicyLossResultOf<DevicePolicyLossResult, DeviceArray<'f32'>, E, K>;
+type PolicyLossOptionsOf<F, E, K> = (Host<F> extends true ? PolicyLossOptions : DevicePolicyLossOptions) & { entropy?: E; refLogprobs?: K };
+type Arr<F> = Host<F> extends true ? Float32Array : DeviceArray;
+
+/** policyLoss' signature: host or device by the log-probs; requested outputs typed present. */
+export interface PolicyLossFn {
+  <F extends Float32Array | DeviceArray, E extends Arr<F> | undefined = undefined, K extends Arr<F> | undefined = undefined>(
+    logprobs: F,
+    oldLogprobs: Arr<F>,
+    advantages: Arr<F>,
+    mask: (Host<F> extends true ? TokenMask : DeviceArray) | null,
+    options: PolicyLossOptionsOf<F, E, K>,
+  ): PolicyOut<F, E, K>;
+}
+/** policyLossAsync's signature (policyLoss' in a Promise). */
+export interface PolicyLossAsyncFn {
+  <F extends Float32Array | DeviceArray, E extends Arr<F> | undefined = undefined, K extends Arr<F> | undefined = undefined>(
+    logprobs: F,
+    oldLogprobs: Arr<F>,
+    advantages: Arr<F>,
+    mask: (Host<F> extends true ? TokenMask : DeviceArray) | null,
+    options: PolicyLossOptionsOf<F, E, K>,
+  ): Promise<PolicyOut<F, E, K>>;
+}
+
+const typed = op.as<PolicyLossFn, PolicyLossAsyncFn>();
 
 /**
  * A policy-gradient loss (PPO/GRPO clipped surrogate and its variants) over padded (B, T)

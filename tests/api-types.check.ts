@@ -1,0 +1,53 @@
+// Type-level checks of the public signatures (compiled by `npx tsc -p tsconfig.check.json`, not run):
+// outputs asked for are typed present, the host / device result follows the first array argument.
+import * as rk from '../lib/index.js';
+import type { DeviceArray } from '../lib/index.js';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const assert = <T extends true>(_?: T) => undefined;
+
+declare const logits: Float32Array, targets: Int32Array, ids64: BigInt64Array, dev: DeviceArray, flag: boolean;
+
+// tokenLogprobs: entropy is Float32Array with returnEntropy: true, optional otherwise
+const a = rk.tokenLogprobs(logits, targets, { vocab: 4, returnEntropy: true });
+assert<Equal<typeof a.entropy, Float32Array>>();
+const b = rk.tokenLogprobs(logits, targets, { vocab: 4 });
+assert<Equal<typeof b.entropy, Float32Array | undefined>>();
+const c = rk.tokenLogprobs(logits, ids64, { vocab: 4, returnEntropy: flag });
+assert<Equal<typeof c.entropy, Float32Array | undefined>>();
+const d = rk.tokenLogprobs(dev, dev, { vocab: 4, returnEntropy: true });
+assert<Equal<typeof d.entropy, DeviceArray<'f32'>>>();
+async function asyncForms() {
+  const e = await rk.tokenLogprobsAsync(logits, targets, { vocab: 4, returnEntropy: true });
+  assert<Equal<typeof e.entropy, Float32Array>>();
+}
+void asyncForms;
+void [a, b, c, d];
+
+// vocabDivergence: gradient is present with returnGradient: true
+declare const rowMask: Uint8Array;
+const g1 = rk.vocabDivergence(logits, logits, rowMask, { vocab: 4, returnGradient: true });
+assert<Equal<typeof g1.gradient, Float32Array>>();
+const g2 = rk.vocabDivergence(logits, logits, null, { vocab: 4 });
+assert<Equal<typeof g2.gradient, Float32Array | undefined>>();
+const g3 = rk.vocabDivergence(dev, dev, null, { vocab: 4, returnGradient: true });
+assert<Equal<typeof g3.gradient, DeviceArray<'f32'>>>();
+void [g1, g2, g3];
+
+// policyLoss: gradEntropy / metrics.entropy with entropy, metrics.kl with refLogprobs
+declare const lp: Float32Array;
+const p1 = rk.policyLoss(lp, lp, lp, null, { seqLen: 2, entropy: lp, entropyCoef: 0.01, refLogprobs: lp });
+assert<Equal<typeof p1.gradEntropy, Float32Array>>();
+assert<Equal<typeof p1.metrics.kl, number>>();
+assert<Equal<typeof p1.metrics.entropy, number>>();
+const p2 = rk.policyLoss(lp, lp, lp, rowMask, { seqLen: 2 });
+assert<Equal<typeof p2.gradEntropy, Float32Array | undefined>>();
+assert<Equal<typeof p2.metrics.kl, number | undefined>>();
+assert<Equal<typeof p2.gradLogprobs, Float32Array>>();
+const p3 = rk.policyLoss(dev, dev, dev, null, { seqLen: 2, entropy: dev });
+assert<Equal<typeof p3.gradEntropy, DeviceArray<'f32'>>>();
+async function asyncPolicy() {
+  const p4 = await rk.policyLossAsync(lp, lp, lp, null, { seqLen: 2, refLogprobs: lp });
+  assert<Equal<typeof p4.metrics.kl, number>>();
+}
+void [p1, p2, p3, asyncPolicy];
