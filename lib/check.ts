@@ -242,3 +242,24 @@ export function optionsInMaskPlace(mask: unknown, options: unknown, call: string
     throw new TypeError(`${name}: expected a mask or null before options (${call}), received an options object in its place`);
   }
 }
+
+const INT32_MIN = BigInt(-2147483648), INT32_MAX = BigInt(2147483647);
+
+/**
+ * Token ids (targets, labels, group ids) given as a BigInt64Array (onnxruntime's int64): each must
+ * fit in int32 (a RangeError naming `name[i]` and the value otherwise), and they are copied into a
+ * new Int32Array, which the call reads (an Async call reads the copy, so the caller's array may
+ * change meanwhile). Any other value is returned as it is, for the op's own check.
+ */
+export function int32Ids(value: unknown, name: string): unknown {
+  if (!(value instanceof BigInt64Array)) return value;
+  if (isDetached(value)) throw new TypeError(`${name}: expected a BigInt64Array with a live buffer, received one whose ArrayBuffer is detached`);
+  const n = value.length;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = value[i];
+    if (v < INT32_MIN || v > INT32_MAX) throw new RangeError(`${name}[${i}]: expected an id in the int32 range [-2147483648, 2147483647], received ${v}`);
+    out[i] = Number(v);
+  }
+  return out;
+}

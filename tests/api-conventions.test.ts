@@ -146,3 +146,54 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     expect(ops.filter((o) => !covered.has(o))).toEqual([]);
   });
 });
+
+describe('BigInt64Array token ids (onnxruntime int64)', () => {
+  const ids64 = BigInt64Array.from(targets, (v) => BigInt(v));
+  it('tokenLogprobs / tokenLogprobsBackward (sync and Async): the results of the Int32Array ids', async () => {
+    const want = rk.tokenLogprobs(logits, targets, { vocab: V, returnEntropy: true });
+    const got = rk.tokenLogprobs(logits, ids64, { vocab: V, returnEntropy: true });
+    expect(Array.from(got.logprobs)).toEqual(Array.from(want.logprobs));
+    expect(Array.from(got.entropy)).toEqual(Array.from(want.entropy));
+    const a = await rk.tokenLogprobsAsync(logits, ids64, { vocab: V });
+    expect(Array.from(a.logprobs)).toEqual(Array.from(want.logprobs));
+    const g = Float32Array.of(0.5, -1, 2);
+    const wantG = rk.tokenLogprobsBackward(logits, targets, g, { vocab: V });
+    expect(Array.from(rk.tokenLogprobsBackward(logits, ids64, g, { vocab: V }))).toEqual(Array.from(wantG));
+    expect(Array.from(await rk.tokenLogprobsBackwardAsync(logits, ids64, g, { vocab: V }))).toEqual(Array.from(wantG));
+    // ignoreIndex rows
+    const withIgnored = BigInt64Array.of(BigInt(targets[0]), BigInt(-100), BigInt(targets[2]));
+    expect(rk.tokenLogprobs(logits, withIgnored, { vocab: V }).logprobs[1]).toBe(0);
+  });
+  it('ids outside int32 are a RangeError naming the argument, index and value; the op range check still applies', async () => {
+    const big = BigInt64Array.of(BigInt(1), BigInt(2) ** BigInt(40), BigInt(0));
+    expect(() => rk.tokenLogprobs(logits, big, { vocab: V })).toThrow(RangeError);
+    expect(() => rk.tokenLogprobs(logits, big, { vocab: V })).toThrow(/^targets\[1\]: expected an id in the int32 range \[-2147483648, 2147483647\], received 1099511627776$/);
+    await expect(rk.tokenLogprobsAsync(logits, big, { vocab: V })).rejects.toThrow(/^targets\[1\]: expected an id in the int32 range/);
+    const neg = BigInt64Array.of(BigInt(1), BigInt(0), -(BigInt(2) ** BigInt(31)) - BigInt(1));
+    expect(() => rk.tokenLogprobsBackward(logits, neg, adv, { vocab: V })).toThrow(/^targets\[2\]: expected an id in the int32 range .*received -2147483649$/);
+    const outOfVocab = BigInt64Array.of(BigInt(1), BigInt(V), BigInt(0));
+    expect(() => rk.tokenLogprobs(logits, outOfVocab, { vocab: V })).toThrow(/^targets\[1\]: expected an id in \[0, 7\) or ignoreIndex \(-100\), received 7$/);
+    expect(() => rk.tokenLogprobs(logits, BigInt64Array.of(BigInt(1)), { vocab: V })).toThrow(/^targets: expected length 3, received length 1$/);
+  });
+  it('vocabDivergence labels and groupAdvantages groupIds', async () => {
+    const labels = Int32Array.of(1, -100, 2);
+    const want = rk.vocabDivergence(logits, target, null, { vocab: V, labels, returnGradient: true });
+    const got = rk.vocabDivergence(logits, target, null, { vocab: V, labels: BigInt64Array.from(labels, (v) => BigInt(v)), returnGradient: true });
+    expect(Array.from(got.divergence)).toEqual(Array.from(want.divergence));
+    expect(Array.from(got.gradient)).toEqual(Array.from(want.gradient));
+    expect(got.divergence[1]).toBe(0);
+    const asy = await rk.vocabDivergenceAsync(logits, target, null, { vocab: V, labels: BigInt64Array.from(labels, (v) => BigInt(v)) });
+    expect(Array.from(asy.divergence)).toEqual(Array.from(want.divergence));
+    expect(() => rk.vocabDivergence(logits, target, null, { vocab: V, labels: BigInt64Array.of(BigInt(0), BigInt(2) ** BigInt(33), BigInt(0)) })).toThrow(
+      /^options\.labels\[1\]: expected an id in the int32 range/,
+    );
+    const r = randn(12, 1, 40), ids = Int32Array.from({ length: 12 }, (_, i) => i % 3);
+    const wantG = rk.groupAdvantages(r, { groupIds: ids });
+    const gotG = rk.groupAdvantages(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v)) });
+    expect(Array.from(gotG.advantages)).toEqual(Array.from(wantG.advantages));
+    const gotA = await rk.groupAdvantagesAsync(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v)) });
+    expect(Array.from(gotA.advantages)).toEqual(Array.from(wantG.advantages));
+    expect(() => rk.groupAdvantages(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v) + BigInt(2) ** BigInt(32)) })).toThrow(/^options\.groupIds\[0\]: expected an id in the int32 range/);
+    expect(() => rk.groupAdvantages(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v) + BigInt(12)) })).toThrow(/^options\.groupIds\[0\]: expected a group id in \[0, 12\)/);
+  });
+});

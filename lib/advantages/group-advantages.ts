@@ -4,7 +4,7 @@
 // rewards: (n, K) row-major; groups are contiguous runs of groupSize samples or given by groupIds.
 // NaN rewards are missing values (TRL's nanmean/nanstd): left out of every statistic, and a sample
 // with no reward gets advantage 0. Small host calls are answered in TypeScript (small-path.ts).
-import { describe, finiteIn, oneOf, options as optionsObject } from '../check.js';
+import { describe, finiteIn, int32Ids, oneOf, options as optionsObject } from '../check.js';
 import { DeviceArray, upload } from '../cuda.js';
 import { defineOp, enumOf, int, knownKeys, numIn, outKeys, packOptions, type OptionSpec } from '../op.js';
 import { MAX_INT, optionReader, outsOf, positiveInt, positiveIntOption, rowsOf } from './checks.js';
@@ -22,8 +22,8 @@ import { smallPath, takesSmallPath } from './small-path.js';
 export interface GroupAdvantagesOptions {
   /** Contiguous groups of this many samples (the GRPO layout). Give this or `groupIds`. */
   groupSize?: number;
-  /** Group of each sample, (n) ids in [0, n), any order, any group sizes. */
-  groupIds?: Int32Array;
+  /** Group of each sample, (n) ids in [0, n), any order, any group sizes (a BigInt64Array is range-checked and copied). */
+  groupIds?: Int32Array | BigInt64Array;
   /** Default 'grpo'. */
   estimator?: AdvantageEstimator;
   /** grpo and passk: divide by the group std (default, TRL/verl), the batch std (TRL 'batch') or nothing ('none', Dr. GRPO). */
@@ -189,7 +189,7 @@ const op = defineOp({
       if (opts.groupSize !== undefined) {
         throw new TypeError('options.groupSize: expected either groupSize or groupIds, received both');
       }
-      const a = io.read('groupIds', opts.groupIds, 'options.groupIds', n);
+      const a = io.read('groupIds', io.device ? opts.groupIds : int32Ids(opts.groupIds, 'options.groupIds'), 'options.groupIds', n);
       ids = a instanceof DeviceArray ? (a.download() as Int32Array) : (a as Int32Array);
       let max = -1;
       for (let i = 0; i < n; i++) {

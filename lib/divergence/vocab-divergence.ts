@@ -7,7 +7,7 @@
 //   reverse_kl  KL(p || q)           dD/dz = p (log p - log q - D) / tau
 //   jsd (beta)  beta KL(q || m) + (1 - beta) KL(p || m),  m = beta q + (1 - beta) p
 //                                    dD/dz = (1 - beta) p (log(p / m) - KL(p || m)) / tau
-import { describe, finiteIn, finitePositive, options as optionsObject, optionsInMaskPlace } from '../check.js';
+import { describe, finiteIn, finitePositive, int32Ids, options as optionsObject, optionsInMaskPlace } from '../check.js';
 import { deviceArg, type DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
 import { type Buf, defineOp, enumOf, flag, int, knownKeysMoved, movedToArgument, num, numIn, onlyWhen, openOptions, type OptionValues, packOptions, readOptions, renamedTo } from '../op.js';
@@ -31,8 +31,11 @@ export interface VocabDivergenceOptions {
   beta?: number;
   /** Divides both logit rows before the softmax. Default 1. The gradient includes its 1/tau. */
   temperature?: number;
-  /** Per-row labels (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. */
-  labels?: Int32Array;
+  /**
+   * Per-row labels (N): rows whose label equals `ignoreIndex` give 0 and a zero gradient row. A
+   * BigInt64Array is range-checked (int32) and copied into an Int32Array.
+   */
+  labels?: Int32Array | BigInt64Array;
   /** The label of ignored rows. Default -100. */
   ignoreIndex?: number;
   /** Also return dL/dlogits, (N * V) f32 (`result.gradient`). Default false. */
@@ -153,7 +156,7 @@ const op = defineOp({
     if (opts.ignoreIndex !== undefined && opts.labels === undefined) {
       throw new TypeError('options.ignoreIndex: expected options.labels alongside it, received no labels');
     }
-    if (opts.labels !== undefined) io.read('labels', opts.labels, 'options.labels', rows);
+    if (opts.labels !== undefined) io.read('labels', io.device ? opts.labels : int32Ids(opts.labels, 'options.labels'), 'options.labels', rows);
     const ignoreIndex = DIVERGENCE_OPTIONS.ignoreIndex.read(opts.ignoreIndex, 'options.ignoreIndex', {});
 
     const { returnGradient: wantGrad, inPlace } = readOptions(FLAGS, opts);

@@ -1,6 +1,6 @@
 // What tokenLogprobs and tokenLogprobsBackward share: their scalar options and the check of the
 // logits, targets, temperature and ignoreIndex (host and device alike).
-import { finitePositive } from '../check.js';
+import { finitePositive, int32Ids } from '../check.js';
 import { LOGITS_OPTIONS, logitsRows, MAX_VOCAB, readLogits, type LogitsArg, type LogitsDType } from '../logits.js';
 import { int, num, packOptions, readOptions, type Io, type OptionValues, type SlotSpecs } from '../op.js';
 
@@ -50,7 +50,7 @@ export function readCommon(io: Io<SlotSpecs>, logits: unknown, targets: unknown,
   io.rejectDevice(targets, 'targets');
   const l = readLogits(io, logits, opts);
   const rows = logitsRows(l.logits, l.vocab);
-  const t = io.read<Int32Array>('targets', targets, 'targets', rows);
+  const t = io.read<Int32Array>('targets', io.device ? targets : int32Ids(targets, 'targets'), 'targets', rows);
   const { temperature, ignoreIndex } = readOptions(SCALAR_OPTIONS, opts as Record<string, unknown>);
   if (!io.device) {
     for (let r = 0; r < rows; r++) {

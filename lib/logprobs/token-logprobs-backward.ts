@@ -6,7 +6,7 @@ import { options as optionsObject } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { gradientInPlace, LOGITS_MIX, overlaps, type Logits } from '../logits.js';
 import { defineOp, flag, knownKeys, type Buf } from '../op.js';
-import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions } from './shared.js';
+import { COMMON_SLOTS, LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from './shared.js';
 
 export interface TokenLogprobsBackwardOptions extends LogprobsCommonOptions {
   /** dL/dH per row (N) when the loss uses the entropy. */
@@ -77,7 +77,7 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [logits: Logits, targets: Int32Array, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions],
+  [logits: Logits, targets: TokenIds, gradLogprobs: Float32Array, options: TokenLogprobsBackwardOptions],
   Float32Array,
   [logits: DeviceArray, targets: DeviceArray, gradLogprobs: DeviceArray, options: DeviceTokenLogprobsBackwardOptions],
   DeviceArray<'f32'>
