@@ -73,6 +73,29 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   maskedWhiten: (m) => maskedWhiten(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
 };
 
+// The same calls through the Async forms.
+const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unknown>> = {
+  tokenLogprobs: (m) => rk.tokenLogprobsAsync(m(logits), m(targets), { vocab: V, returnEntropy: true, out: { logprobs: m(new Float32Array(B)) } }),
+  tokenLogprobsBackward: (m) => rk.tokenLogprobsBackwardAsync(m(bf16(logits)), m(targets), m(adv), { vocab: V, dtype: 'bf16', out: m(new Float32Array(B * V)) }),
+  vocabDivergence: (m) => rk.vocabDivergenceAsync(m(logits), m(target), null, { vocab: V, returnGradient: true, labels: m(targets), out: { divergence: m(new Float32Array(B)) } }),
+  policyLoss: (m) => rk.policyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, refLogprobs: m(ref), entropy: m(ref.map(Math.abs)), out: { gradLogprobs: m(new Float32Array(n)) } }),
+  klPenalty: (m) => rk.klPenaltyAsync(m(lp), m(ref), m(mask), { out: { kl: m(new Float32Array(n)) } }),
+  valueLoss: (m) => rk.valueLossAsync(m(lp), m(old), m(ref), m(mask), { seqLen: T, cliprangeValue: 0.2 }),
+  geoMeanPolicyLoss: (m) => rk.geoMeanPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  preferenceLoss: (m) => rk.preferenceLossAsync(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
+  ktoLoss: (m) => rk.ktoLossAsync(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
+  tokenWeightedDpoLoss: (m) =>
+    rk.tokenWeightedDpoLossAsync(m(lp), m(old), m(mask), m(u8(n, 16)), {
+      seqLen: T, refChosenLogps: m(ref), refRejectedLogps: m(ref), chosenTokenRewards: m(randn(n, 1, 14)),
+      rejectedTokenRewards: m(randn(n, 1, 15)),
+    }),
+  groupAdvantages: (m) => rk.groupAdvantagesAsync(m(randn(12, 1, 17)), { groupIds: m(randint(12, 3, 18)), estimator: 'opo', lengths: m(randint(12, 9, 19)), out: { advantages: m(new Float32Array(12)) } }),
+  ensembleRewards: (m) => rk.ensembleRewardsAsync(m(randn(12, 1, 20)), { numModels: 3, method: 'uwo', lambda: 0.5, out: m(new Float32Array(4)) }),
+  gae: (m) => rk.gaeAsync(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
+  discountedReturns: (m) => rk.discountedReturnsAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
+  maskedWhiten: (m) => rk.maskedWhitenAsync(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+};
+
 describe('SharedArrayBuffer arrays (item 6)', () => {
   it('every op covers an export', () => {
     const ops = Object.keys(rk).filter((k) => typeof (rk as Record<string, unknown>)[`${k}Async`] === 'function');
@@ -87,6 +110,22 @@ describe('SharedArrayBuffer arrays (item 6)', () => {
       expect(JSON.stringify(want).length).toBeGreaterThan(20);
     });
   }
+  for (const [op, call] of Object.entries(ASYNC_CALLS)) {
+    it(`${op}Async: SharedArrayBuffer views (and views of a growable one) give the result of ordinary arrays`, async () => {
+      const want = flat(await call(same));
+      expect(flat(await call(shared))).toEqual(want);
+      const growable = <T extends Arr>(a: T): T => {
+        const C = a.constructor as new (b: SharedArrayBuffer, o: number, n: number) => T;
+        const g = new C(new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(a.byteLength + 8, { maxByteLength: 4 * a.byteLength + 64 }), 8, a.length);
+        g.set(a as never);
+        return g;
+      };
+      expect(flat(await call(growable))).toEqual(want);
+    });
+  }
+  it('every op has an Async SharedArrayBuffer case', () => {
+    expect(Object.keys(ASYNC_CALLS).sort()).toEqual(Object.keys(CALLS).sort());
+  });
   it('Async forms take them too (policyLossAsync, groupAdvantagesAsync)', async () => {
     const want = policyLoss(lp, old, adv, mask, { seqLen: T });
     const out = shared(new Float32Array(n));
