@@ -2,6 +2,7 @@
 // native/core/ops/ and whose native entry points are generated (scripts/gen-layout.ts). The
 // descriptor below is all the TypeScript such an op needs: its inputs, options and metrics.
 import { options as optionsObject } from './check.js';
+import { applyPreset, type PresetTable } from './presets.js';
 import { defineOp, int, knownKeys, openOptions, type OptionSpec, packOptions, readOptions, type SlotSpecs } from './op.js';
 
 export interface SeqOpSpec<O extends Record<string, OptionSpec<unknown>>, M extends string> {
@@ -20,6 +21,8 @@ export interface SeqOpSpec<O extends Record<string, OptionSpec<unknown>>, M exte
   metrics: readonly M[];
   /** "the log-probs are a DeviceArray" */
   mix: string;
+  /** `preset: 'trl' | 'verl'` (lib/presets.ts), when the op has peer defaults that differ. */
+  presets?: PresetTable;
 }
 
 export interface SeqOpResult<M extends string> {
@@ -37,7 +40,7 @@ export function defineSeqOp<O extends Record<string, OptionSpec<unknown>>, M ext
   for (const g of spec.grads) slots[g] = { types: ['f32'], shape: 'B*T', out: true };
   const options = { seqLen: int(1, 2 ** 31 - 1), ...spec.options };
   const scalars = ['loss', ...spec.metrics, 'tokenCount'];
-  const keys = knownKeys(spec.name, Object.keys(options), ['out']);
+  const keys = knownKeys(spec.name, Object.keys(options), spec.presets ? ['preset', 'out'] : ['out']);
   return defineOp({
     name: spec.name,
     mix: spec.mix,
@@ -49,7 +52,8 @@ export function defineSeqOp<O extends Record<string, OptionSpec<unknown>>, M ext
       const values = args.slice(0, inputNames.length);
       const mask = args[inputNames.length];
       const others = inputNames.slice(1).map((name, k) => [values[k + 1], name] as const);
-      const { opts, out } = openOptions(io, args[inputNames.length + 1], true, [...others, [mask, 'mask']], [], spec.grads, keys);
+      const { opts: given, out } = openOptions(io, args[inputNames.length + 1], true, [...others, [mask, 'mask']], [], spec.grads, keys);
+      const opts = spec.presets ? applyPreset(spec.name, given, spec.presets) : given;
       const n = io.read(inputNames[0], values[0], inputNames[0]).length;
       const seqLen = options.seqLen.read(opts.seqLen, 'options.seqLen', {});
       if (n % seqLen !== 0) {

@@ -107,7 +107,7 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['epsilon', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, epsilon: 0.2 }), 'epsilonLow'],
     ['clip_ratio', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, clip_ratio: 0.2 }), 'epsilonLow'],
     ['clip_ratio_high', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, clip_ratio_high: 0.28 }), 'epsilonHigh'],
-    ['loss_type', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, loss_type: 'dapo' }), 'aggregation'],
+    ['loss_type', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, loss_type: 'dapo' }), 'lossType'],
     ['loss_agg_mode', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, loss_agg_mode: 'token-mean' }), 'aggregation'],
     ['kl_loss_coef', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, kl_loss_coef: 0.001 }), 'beta'],
     ['entropy_coeff', () => any(rk.policyLoss)(lp, old, adv, mask, { seqLen: T, entropy_coeff: 0 }), 'entropyCoef'],
@@ -195,5 +195,88 @@ describe('BigInt64Array token ids (onnxruntime int64)', () => {
     expect(Array.from(gotA.advantages)).toEqual(Array.from(wantG.advantages));
     expect(() => rk.groupAdvantages(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v) + BigInt(2) ** BigInt(32)) })).toThrow(/^options\.groupIds\[0\]: expected an id in the int32 range/);
     expect(() => rk.groupAdvantages(r, { groupIds: BigInt64Array.from(ids, (v) => BigInt(v) + BigInt(12)) })).toThrow(/^options\.groupIds\[0\]: expected a group id in \[0, 12\)/);
+  });
+});
+
+describe("preset: 'trl' | 'verl' (explicit options win)", () => {
+  const bits = (r: { loss: number; gradLogprobs: Float32Array }) => [r.loss, ...Array.from(r.gradLogprobs)];
+  const A = Float32Array.of(1.5, -2, 0.7); // one per sequence
+  const lpFar = lp.map((v, i) => v + (i % 2 ? 1.2 : -0.9)); // ratios far outside the clip range
+  it('policyLoss trl: beta 0 with refLogprobs, aggregation token-mean (sapo: seq-mean-token-mean), epsilonHigh = epsilonLow', () => {
+    const base = { seqLen: T, refLogprobs: ref };
+    const got = rk.policyLoss(lpFar, old, A, mask, { ...base, preset: 'trl' });
+    expect(bits(got)).toEqual(bits(rk.policyLoss(lpFar, old, A, mask, { ...base, beta: 0, aggregation: 'token-mean' })));
+    expect(got.loss).not.toBe(rk.policyLoss(lpFar, old, A, mask, base).loss); // ours: beta 0.001
+    expect(bits(rk.policyLoss(lpFar, old, A, mask, { ...base, preset: 'trl', beta: 0.05 }))).toEqual(bits(rk.policyLoss(lpFar, old, A, mask, { ...base, beta: 0.05 })));
+    const uneven = Uint8Array.from({ length: n }, (_, i) => (i % T < [2, 4, 5][Math.floor(i / T)] ? 1 : 0));
+    const gspo = rk.policyLoss(lpFar, old, A, uneven, { seqLen: T, variant: 'gspo', preset: 'trl' });
+    expect(bits(gspo)).toEqual(bits(rk.policyLoss(lpFar, old, A, uneven, { seqLen: T, variant: 'gspo', aggregation: 'token-mean' })));
+    expect(gspo.loss).not.toBe(rk.policyLoss(lpFar, old, A, uneven, { seqLen: T, variant: 'gspo' }).loss); // ours: seq-mean-token-mean
+    const sapo = rk.policyLoss(lpFar, old, A, mask, { seqLen: T, variant: 'sapo', preset: 'trl' });
+    expect(bits(sapo)).toEqual(bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, variant: 'sapo', aggregation: 'seq-mean-token-mean' })));
+    expect(bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, epsilonLow: 0.3, preset: 'trl' }))).toEqual(
+      bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, epsilonLow: 0.3, epsilonHigh: 0.3 })),
+    );
+    const cispo = rk.policyLoss(lpFar, old, A, mask, { seqLen: T, variant: 'cispo', preset: 'trl' });
+    expect(bits(cispo)).toEqual(bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, variant: 'cispo', epsilonHigh: 0.2 })));
+    expect(cispo.loss).not.toBe(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, variant: 'cispo' }).loss); // ours: cap 5
+  });
+  it('policyLoss verl: dual clip 3 for ppo', () => {
+    const neg = Float32Array.of(-1, -2, -0.5);
+    const big = lp.map((v) => v + 2); // ratio e^2 > 3: the dual clip binds for A < 0
+    const got = rk.policyLoss(big, lp, neg, null, { seqLen: T, preset: 'verl' });
+    expect(bits(got)).toEqual(bits(rk.policyLoss(big, lp, neg, null, { seqLen: T, dualClip: 3 })));
+    expect(got.loss).not.toBe(rk.policyLoss(big, lp, neg, null, { seqLen: T }).loss);
+    expect(got.metrics.dualClipFraction).toBeGreaterThan(0);
+    expect(bits(rk.policyLoss(big, lp, neg, null, { seqLen: T, preset: 'verl', dualClip: 5 }))).toEqual(bits(rk.policyLoss(big, lp, neg, null, { seqLen: T, dualClip: 5 })));
+  });
+  it("policyLoss lossType (TRL GRPOConfig.loss_type) sets the aggregation", () => {
+    for (const [t, agg] of [['grpo', 'seq-mean-token-mean'], ['bnpo', 'token-mean'], ['dapo', 'token-mean'], ['dr_grpo', 'seq-mean-token-sum-norm']] as const) {
+      expect(bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, lossType: t })), t).toEqual(bits(rk.policyLoss(lpFar, old, A, mask, { seqLen: T, aggregation: agg })));
+    }
+    expect(() => rk.policyLoss(lp, old, A, mask, { seqLen: T, lossType: 'grpo', aggregation: 'token-mean' })).toThrow(
+      /^options\.lossType: sets the aggregation \('seq-mean-token-mean'\), expected undefined beside options\.aggregation, received 'grpo'/,
+    );
+    expect(() => any(rk.policyLoss)(lp, old, A, mask, { seqLen: T, lossType: 'luspo' })).toThrow(/^options\.lossType: expected one of 'grpo', 'bnpo', 'dapo', 'dr_grpo'/);
+  });
+  it('preferenceLoss trl: SimPO beta 0.1 (CPOConfig), fAlpha 0.5 (DPOConfig); verl has none', () => {
+    const lens = new Int32Array(P).fill(4);
+    const simpo = { lossType: 'simpo' as const, chosenLengths: lens, rejectedLengths: lens };
+    const got = rk.preferenceLoss(pc, pr, { ...simpo, preset: 'trl' });
+    expect(got.loss).toBe(rk.preferenceLoss(pc, pr, { ...simpo, beta: 0.1 }).loss);
+    expect(got.loss).not.toBe(rk.preferenceLoss(pc, pr, simpo).loss); // ours: beta 2.0
+    expect(rk.preferenceLoss(pc, pr, { ...simpo, preset: 'trl', beta: 1.5 }).loss).toBe(rk.preferenceLoss(pc, pr, { ...simpo, beta: 1.5 }).loss);
+    const refs = { refChosenLogps: pc.map((v) => v + 0.3), refRejectedLogps: pr.map((v) => v - 0.2) };
+    const alpha = rk.preferenceLoss(pc, pr, { ...refs, fDivergence: 'alpha_divergence', preset: 'trl' });
+    expect(alpha.loss).toBe(rk.preferenceLoss(pc, pr, { ...refs, fDivergence: 'alpha_divergence', fAlpha: 0.5 }).loss);
+    expect(rk.preferenceLoss(pc, pr, { ...refs, preset: 'trl' }).loss).toBe(rk.preferenceLoss(pc, pr, refs).loss); // DPO: ours
+    expect(() => any(rk.preferenceLoss)(pc, pr, { preset: 'verl' })).toThrow(/^options\.preset: preferenceLoss has no verl preset \(verl has no DPO-family trainer config\), expected 'trl' or undefined, received 'verl'/);
+    expect(() => any(rk.preferenceLoss)(pc, pr, { preset: 'TRL' })).toThrow(/^options\.preset: expected one of 'trl', 'verl', received string 'TRL'/);
+  });
+  it('ktoLoss trl: its defaults are ours; verl has none', () => {
+    const o = { desirable: Uint8Array.of(1, 0, 1, 0), kl: 0.1, refLogps: pc.map((v) => v + 0.5) };
+    expect(rk.ktoLoss(pc, { ...o, preset: 'trl' }).loss).toBe(rk.ktoLoss(pc, o).loss);
+    expect(() => any(rk.ktoLoss)(pc, { ...o, preset: 'verl' })).toThrow(/^options\.preset: ktoLoss has no verl preset/);
+  });
+  it('groupAdvantages verl: eps 1e-6; trl: ours', () => {
+    const r = Float32Array.of(1, 1, 1, 1.00001, 0, 1, 0, 1);
+    const v = rk.groupAdvantages(r, { groupSize: 4, preset: 'verl' });
+    expect(Array.from(v.advantages)).toEqual(Array.from(rk.groupAdvantages(r, { groupSize: 4, eps: 1e-6 }).advantages));
+    expect(v.advantages[3]).not.toBe(rk.groupAdvantages(r, { groupSize: 4 }).advantages[3]);
+    expect(Array.from(rk.groupAdvantages(r, { groupSize: 4, preset: 'trl' }).advantages)).toEqual(Array.from(rk.groupAdvantages(r, { groupSize: 4 }).advantages));
+  });
+  it('valueLoss trl: cliprangeValue 0.2; gae trl: lambda 0.95', () => {
+    const vals = lp.map((x) => x * 3);
+    const got = rk.valueLoss(vals, ref, old, mask, { seqLen: T, preset: 'trl' });
+    expect(got.loss).toBe(rk.valueLoss(vals, ref, old, mask, { seqLen: T, cliprangeValue: 0.2 }).loss);
+    expect(got.loss).not.toBe(rk.valueLoss(vals, ref, old, mask, { seqLen: T }).loss);
+    expect(rk.valueLoss(vals, ref, old, mask, { seqLen: T, preset: 'verl' }).loss).toBe(rk.valueLoss(vals, ref, old, mask, { seqLen: T }).loss);
+    const g = rk.gae(lp, ref, mask, { seqLen: T, preset: 'trl' });
+    expect(Array.from(g.advantages)).toEqual(Array.from(rk.gae(lp, ref, mask, { seqLen: T, lambda: 0.95 }).advantages));
+    expect(Array.from(g.advantages)).not.toEqual(Array.from(rk.gae(lp, ref, mask, { seqLen: T }).advantages));
+  });
+  it('Async forms read the preset too', async () => {
+    const base = { seqLen: T, refLogprobs: ref };
+    expect((await rk.policyLossAsync(lpFar, old, A, mask, { ...base, preset: 'trl' })).loss).toBe(rk.policyLoss(lpFar, old, A, mask, { ...base, beta: 0 }).loss);
   });
 });

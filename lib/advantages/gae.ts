@@ -10,10 +10,13 @@ import { defineOp, flag, knownKeys, numIn, outKeys, packOptions } from '../op.js
 import type { TokenMask } from '../types.js';
 import { apart, optionReader, outsOf, positiveIntOption, readMask, seqLenArg } from './checks.js';
 import { VALUES_MIX } from './enums.js';
+import { applyPreset, GAE_PRESETS, type Preset } from '../presets.js';
 
 export interface GaeOptions {
   /** T, the padded sequence length: values, rewards and mask are (B, T) row-major. */
   seqLen: number;
+  /** 'trl': lambda 0.95 (PPOConfig lam); 'verl': verl's defaults, which are ours. Explicit options win. */
+  preset?: Preset;
   /** Discount. Default 1 (verl). */
   gamma?: number;
   /** GAE lambda. Default 1 (verl). */
@@ -36,7 +39,7 @@ export interface DeviceGaeResult {
 }
 
 const GAE_OPTIONS = { seqLen: positiveIntOption(), gamma: numIn(0, 1, 1), lambda: numIn(0, 1, 1), whiten: flag(false) };
-const GAE_KEYS = knownKeys('gae', Object.keys(GAE_OPTIONS), ['out']);
+const GAE_KEYS = knownKeys('gae', Object.keys(GAE_OPTIONS), ['preset', 'out']);
 const GAE_OUTS = outKeys('gae', ['advantages', 'returns']);
 
 type Args = [values: unknown, rewards: unknown, mask: unknown, options: unknown];
@@ -57,7 +60,7 @@ const op = defineOp({
     for (const [v, k] of [
       [rewards, 'rewards'], [mask, 'mask'], [outs.advantages, 'options.out.advantages'], [outs.returns, 'options.out.returns'],
     ] as const) io.rejectDevice(v, k);
-    const opts = optionsObject<GaeOptions>(options, 'options', true, GAE_KEYS) as Record<string, unknown>;
+    const opts = applyPreset('gae', optionsObject<GaeOptions>(options, 'options', true, GAE_KEYS) as Record<string, unknown>, GAE_PRESETS);
     const v = io.read('values', values, 'values');
     const n = v.length;
     const o = optionReader(GAE_OPTIONS, opts);

@@ -18,12 +18,15 @@ import {
   type MultiRewardMode,
 } from './enums.js';
 import { smallPath, takesSmallPath } from './small-path.js';
+import { applyPreset, GROUP_PRESETS, type Preset } from '../presets.js';
 
 export interface GroupAdvantagesOptions {
   /** Contiguous groups of this many samples (the GRPO layout). Give this or `groupIds`. */
   groupSize?: number;
   /** Group of each sample, (n) ids in [0, n), any order, any group sizes (a BigInt64Array is range-checked and copied). */
   groupIds?: Int32Array | BigInt64Array;
+  /** 'verl': eps 1e-6 (compute_grpo_outcome_advantage); 'trl': GRPOConfig's defaults, which are ours. Explicit options win. */
+  preset?: Preset;
   /** Default 'grpo'. */
   estimator?: AdvantageEstimator;
   /** grpo and passk: divide by the group std (default, TRL/verl), the batch std (TRL 'batch') or nothing ('none', Dr. GRPO). */
@@ -130,7 +133,7 @@ const GROUP_OPTIONS = {
 };
 
 const GROUP_KEYS = knownKeys(
-  'groupAdvantages', Object.keys(GROUP_OPTIONS).filter((k) => k !== 'numGroups'), ['groupIds', 'lengths', 'rewardWeights', 'out'],
+  'groupAdvantages', Object.keys(GROUP_OPTIONS).filter((k) => k !== 'numGroups'), ['groupIds', 'lengths', 'rewardWeights', 'preset', 'out'],
 );
 const GROUP_OUTS = outKeys('groupAdvantages', ['advantages', 'groupMean', 'groupStd']);
 
@@ -170,7 +173,7 @@ const op = defineOp({
       [raw.groupIds, 'options.groupIds'], [raw.lengths, 'options.lengths'], [outs.advantages, 'options.out.advantages'],
       [outs.groupMean, 'options.out.groupMean'], [outs.groupStd, 'options.out.groupStd'],
     ] as const) io.rejectDevice(v, k);
-    const opts = optionsObject<GroupAdvantagesOptions>(options, 'options', true, GROUP_KEYS) as Record<string, unknown>;
+    const opts = applyPreset('groupAdvantages', optionsObject<GroupAdvantagesOptions>(options, 'options', true, GROUP_KEYS) as Record<string, unknown>, GROUP_PRESETS);
     const r = io.read('rewards', rewards, 'rewards');
     const o = optionReader(GROUP_OPTIONS, opts);
     const K = o.read('numRewards');

@@ -7,7 +7,8 @@
 //   gspo: r -> s_i exp(l - sg l), log s_i = masked mean of d (clamped above at 10); cispo:
 //   -sg(min(r, epsHigh)) A l; sapo: -(4/tau) sigmoid(tau (r - 1)) A; gpg: -A l
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
-import { describe, finiteIn, finitePositive, integer, options as optionsObject } from '../check.js';
+import { describe, finiteIn, finitePositive, integer, oneOf, options as optionsObject } from '../check.js';
+import { applyPreset, GRPO_LOSS_TYPES, type GrpoLossType, POLICY_PRESETS, type Preset } from '../presets.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, int, knownKeys, num, numIn, onlyWhen, openOptions, type OptionSpec, packOptions, readOptions } from '../op.js';
 import type { TokenMask } from '../types.js';
@@ -16,6 +17,16 @@ import { AGGREGATIONS, ESTIMATORS, LOGPROBS_MIX, VARIANTS, type KlEstimator, typ
 export interface PolicyLossOptions {
   /** Tokens per sequence T: every (B, T) array holds B rows of T values. */
   seqLen: number;
+  /**
+   * TRL's or verl's defaults where they differ from ours (docs/porting.md): 'trl' beta 0 and
+   * aggregation 'token-mean' (GRPOConfig), 'verl' dualClip 3 (clip_ratio_c). Explicit options win.
+   */
+  preset?: Preset;
+  /**
+   * TRL GRPOConfig.loss_type: 'grpo' (seq-mean-token-mean), 'bnpo' and 'dapo' (token-mean), 'dr_grpo'
+   * (seq-mean-token-sum-norm). Sets `aggregation` (not both).
+   */
+  lossType?: GrpoLossType;
   /** Default 'ppo' (PPO/GRPO clipped surrogate). */
   variant?: PolicyVariant;
   /** Lower clip: the ratio is clipped below at 1 - epsilonLow. Default 0.2 (TRL, verl). */
@@ -172,7 +183,17 @@ type Args = [logprobs: unknown, oldLogprobs: unknown, advantages: unknown, mask:
 
 const POLICY_OPTION_ARRAYS = ['refLogprobs', 'entropy'] as const;
 const POLICY_OUTS = ['gradLogprobs', 'gradEntropy'] as const;
-const POLICY_KEYS = knownKeys('policyLoss', Object.keys(POLICY_OPTIONS), POLICY_OPTION_ARRAYS, ['out']);
+const POLICY_KEYS = knownKeys('policyLoss', Object.keys(POLICY_OPTIONS), POLICY_OPTION_ARRAYS, ['lossType', 'preset', 'out']);
+
+/** TRL's GRPOConfig.loss_type as `lossType`: its aggregation (a TypeError beside an explicit aggregation). */
+function grpoLossType(opts: Record<string, unknown>): Record<string, unknown> {
+  if (opts.lossType === undefined) return opts;
+  const t = oneOf(opts.lossType, 'options.lossType', Object.keys(GRPO_LOSS_TYPES) as GrpoLossType[]);
+  if (opts.aggregation !== undefined) {
+    throw new TypeError(`options.lossType: sets the aggregation ('${GRPO_LOSS_TYPES[t]}'), expected undefined beside options.aggregation, received '${t}'`);
+  }
+  return { ...opts, aggregation: GRPO_LOSS_TYPES[t] };
+}
 
 const op = defineOp({
   name: 'policyLoss',
@@ -190,10 +211,11 @@ const op = defineOp({
   options: POLICY_OPTIONS,
   scalars: POLICY_METRICS,
   prepare(io, ...[logprobs, oldLogprobs, advantages, mask, options]: Args) {
-    const { opts, out } = openOptions(
+    const { opts: given, out } = openOptions(
       io, options, true, [[oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
       POLICY_OPTION_ARRAYS, POLICY_OUTS, POLICY_KEYS,
     );
+    const opts = applyPreset('policyLoss', grpoLossType(given), POLICY_PRESETS);
     const n = io.read('logprobs', logprobs, 'logprobs').length;
     const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);
     if (n % seqLen !== 0) {

@@ -1,5 +1,6 @@
 // valueLoss: PPO's clipped value-function loss (verl compute_value_loss), with its gradient with
 // respect to the predicted values. The formula: native/core/ops/value_loss.h; docs/policy.md#valueloss.
+import { type Preset, VALUE_PRESETS } from '../presets.js';
 import type { DeviceArray } from '../cuda.js';
 import { enumOf, num, numIn } from '../op.js';
 import { finitePositive } from '../check.js';
@@ -10,6 +11,8 @@ import { AGGREGATIONS, type LossAggregation } from './enums.js';
 export interface ValueLossOptions {
   /** Tokens per sequence T: every array holds B rows of T values. */
   seqLen: number;
+  /** 'trl': cliprangeValue 0.2 (PPOConfig); 'verl': verl's defaults, which are ours. Explicit options win. */
+  preset?: Preset;
   /** Default 'token-mean' (verl loss_agg_mode). */
   aggregation?: LossAggregation;
   /** The new values stay within oldValues +- cliprangeValue. Default 0.5 (verl critic cliprange_value). */
@@ -50,6 +53,7 @@ const op = defineSeqOp({
     normalizer: num(finitePositive, 0),
   },
   metrics: ['clipFraction'],
+  presets: VALUE_PRESETS,
 });
 
 const typed = op.typed<

@@ -7,6 +7,7 @@ import { finiteIn, finitePositive } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, knownKeys, num, openOptions, packOptions, readOptions } from '../op.js';
 import { lossOutputs, PREFERENCE_MIX } from './shared.js';
+import { applyPreset, KTO_PRESETS } from '../presets.js';
 
 export interface KtoLossOptions {
   /** 1 (nonzero) = desirable, 0 = undesirable, one per example (N). */
@@ -15,6 +16,8 @@ export interface KtoLossOptions {
   kl: number;
   /** Reference log-prob sums (N). Absent = 0 (reference-free). */
   refLogps?: Float32Array;
+  /** 'trl': KTOConfig's defaults, which are ours (accepted for ported configs). */
+  preset?: 'trl';
   /** Default 0.1 (TRL KTOConfig). */
   beta?: number;
   /** Weight of desirable examples. Default 1.0. */
@@ -72,7 +75,7 @@ const KTO_OPTIONS = {
 const KTO_OUTS = ['losses', 'rewards', 'grad'] as const;
 
 const KTO_OPTION_ARRAYS = ['desirable', 'refLogps'] as const;
-const KTO_KEYS = knownKeys('ktoLoss', Object.keys(KTO_OPTIONS), KTO_OPTION_ARRAYS, ['out']);
+const KTO_KEYS = knownKeys('ktoLoss', Object.keys(KTO_OPTIONS), KTO_OPTION_ARRAYS, ['preset', 'out']);
 
 const op = defineOp({
   name: 'ktoLoss',
@@ -88,7 +91,8 @@ const op = defineOp({
   options: KTO_OPTIONS,
   scalars: ['loss', 'desirableRewardMean', 'undesirableRewardMean'],
   prepare(io, ...[policyLogps, options]: [policyLogps: unknown, options: unknown]) {
-    const { opts } = openOptions(io, options, true, [], KTO_OPTION_ARRAYS, KTO_OUTS, KTO_KEYS);
+    const { opts: given } = openOptions(io, options, true, [], KTO_OPTION_ARRAYS, KTO_OUTS, KTO_KEYS);
+    const opts = applyPreset('ktoLoss', given, KTO_PRESETS);
     const n = io.read('policyLogps', policyLogps, 'policyLogps').length;
     if (n < 1) throw new RangeError('policyLogps: expected at least one example, received length 0');
     io.read('desirable', opts.desirable, 'options.desirable', n);

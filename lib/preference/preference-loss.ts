@@ -7,10 +7,13 @@
 import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, type Io, knownKeysMoved, num, onlyWhen, openOptions, optionKeys, type OptionSpec, packOptions, readOptions, renamedTo, userKey } from '../op.js';
+import { applyPreset, PREFERENCE_PRESETS } from '../presets.js';
 import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface PreferenceLossOptions {
+  /** TRL's defaults where they differ from ours (docs/porting.md): 'simpo' beta 0.1, fAlpha 0.5. Explicit options win. */
+  preset?: 'trl';
   /** Which loss (TRL's `loss_type`). Default 'sigmoid' (DPO). */
   lossType?: PreferenceLossType;
   /** Reference-model sequence log-prob sums (P); both or neither. Absent = reference-free (0). */
@@ -198,7 +201,7 @@ const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenL
 const PREFERENCE_KEYS = knownKeysMoved(
   'preferenceLoss',
   { loss: renamedTo('lossType', " (TRL's name; `loss` is the result's mean loss)") },
-  optionKeys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['out'],
+  optionKeys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['preset', 'out'],
 );
 
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -220,10 +223,11 @@ const op = defineOp({
   options: PREFERENCE_OPTIONS,
   scalars: PAIR_SCALARS,
   prepare(io, ...[chosenLogps, rejectedLogps, options]: Args) {
-    const { opts } = openOptions(
+    const { opts: given } = openOptions(
       io, options, false, [[rejectedLogps, 'rejectedLogps']],
       PREFERENCE_OPTION_ARRAYS, PAIR_OUTS, PREFERENCE_KEYS,
     );
+    const opts = applyPreset('preferenceLoss', given, PREFERENCE_PRESETS);
     const loss = PREFERENCE_OPTIONS.loss.read(opts.lossType, 'options.lossType', NO_OPTIONS);
     const n = io.read('chosenLogps', chosenLogps, 'chosenLogps').length;
     if (n < 1) throw new RangeError('chosenLogps: expected at least one pair, received length 0');
