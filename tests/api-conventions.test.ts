@@ -280,3 +280,17 @@ describe("preset: 'trl' | 'verl' (explicit options win)", () => {
     expect((await rk.policyLossAsync(lpFar, old, A, mask, { ...base, preset: 'trl' })).loss).toBe(rk.policyLoss(lpFar, old, A, mask, { ...base, beta: 0 }).loss);
   });
 });
+
+describe('gae, discountedReturns and maskedWhiten: a null mask counts every token', () => {
+  it('null equals a mask of ones, sync and Async', async () => {
+    const ones = new Uint8Array(n).fill(1);
+    expect(Array.from(rk.gae(lp, ref, null, { seqLen: T, lambda: 0.9 }).advantages)).toEqual(Array.from(rk.gae(lp, ref, ones, { seqLen: T, lambda: 0.9 }).advantages));
+    expect(Array.from(rk.discountedReturns(ref, null, { seqLen: T, gamma: 0.9 }))).toEqual(Array.from(rk.discountedReturns(ref, ones, { seqLen: T, gamma: 0.9 })));
+    expect(Array.from(rk.maskedWhiten(ref, null))).toEqual(Array.from(rk.maskedWhiten(ref, ones)));
+    expect(Array.from(await rk.maskedWhitenAsync(ref, null))).toEqual(Array.from(rk.maskedWhiten(ref, ones)));
+    expect(Array.from((await rk.gaeAsync(lp, ref, null, { seqLen: T })).returns)).toEqual(Array.from(rk.gae(lp, ref, ones, { seqLen: T }).returns));
+    // and a real mask still differs
+    expect(Array.from(rk.maskedWhiten(ref, mask))).not.toEqual(Array.from(rk.maskedWhiten(ref, ones)));
+    expect(() => any(rk.maskedWhiten)(ref, [1, 0])).toThrow(/^mask: expected a Uint8Array, a Float32Array or null, received Array\(2\)/);
+  });
+});

@@ -37,7 +37,7 @@ function diagnose(snippets: readonly string[]): string[][] {
 const BAD: [string, RegExp][] = [
   ['rk.policyLoss(lp, lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['rk.klPenalty(lp, lp, bools);', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null \| undefined'/],
-  ['rk.gae(lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask'/],
+  ['rk.gae(lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['rk.valueLoss(lp, lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['rk.tokenWeightedDpoLoss(lp, lp, bools, null, { seqLen: T, refChosenLogps: lp, refRejectedLogps: lp, chosenTokenRewards: lp, rejectedTokenRewards: lp });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['rk.vocabDivergence(logits, logits, bools, { vocab: 2 });', /'boolean\[\]' is not assignable to parameter of type 'Uint8Array/],
@@ -51,7 +51,7 @@ const BAD: [string, RegExp][] = [
   ['rk.ktoLoss(lp, { desirable: bools, kl: 0 });', /'boolean\[\]' is missing the following properties from type 'Uint8Array/],
   ['rk.groupAdvantages(lp, { groupSize: 2, scale_rewards: "batch" });', /'scale_rewards' does not exist in type 'GroupAdvantagesOptions'/],
   ['rk.maskedWhiten(lp, u8, { shift_mean: true });', /'shift_mean' does not exist in type 'MaskedWhitenOptions'/],
-  ['rk.discountedReturns(lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask'/],
+  ['rk.discountedReturns(lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['rk.ensembleRewards(lp, { numModels: "2" });', /'string' is not assignable to type 'number'/],
   ['rk.geoMeanPolicyLoss(lp, lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],
   ['void rk.policyLossAsync(lp, lp, lp, bools, { seqLen: T });', /'boolean\[\]' is not assignable to parameter of type 'TokenMask \| null'/],

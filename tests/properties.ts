@@ -839,7 +839,7 @@ const tokCase = fc.record({
 });
 type TokCase = typeof tokCase extends fc.Arbitrary<infer T> ? T : never;
 const tokMask = (c: TokCase) => (c.f32 ? f32mask(c.B * c.T, c.p, c.seed + 9) : u8mask(c.B * c.T, c.p, c.seed + 9));
-const tokArrays = (names: string[]): ArraySite[] => names.map((name, i) => ({ name, at: { arg: i }, lead: i === 0 }));
+const tokArrays = (names: string[]): ArraySite[] => names.map((name, i) => ({ name, at: { arg: i }, lead: i === 0, nullable: name === 'mask' }));
 
 const gae: ExportSpec<TokCase> = {
   name: 'gae', sync: rk.gae as never, async: rk.gaeAsync as never, arb: tokCase,

@@ -2,7 +2,7 @@
 // integers, seqLen, masks, outputs that must not overlap their inputs, and a stepwise option reader
 // that keeps the order in which the checks run.
 import { describe } from '../check.js';
-import { DeviceArray, devicePointer } from '../cuda.js';
+import { DeviceArray, devicePointer, upload } from '../cuda.js';
 import type { Buf, Io, OptionSpec, OptionSpecs, OptionValues, SlotSpec, SlotSpecs } from '../op.js';
 
 export const MAX_INT = 2 ** 31 - 1;
@@ -48,13 +48,21 @@ export function outsOf(options: unknown): Record<string, unknown> {
 
 /** The `mask` slot: 1/0 bytes or f32 weights of length n (host: a Uint8Array or a Float32Array). */
 export function readMask<S extends SlotSpecs & { mask: SlotSpec }>(io: Io<S>, mask: unknown, n: number): Buf {
+  if (mask === null) {
+    // every token counts: a mask of ones, made here (on the device: uploaded, freed by GC)
+    const ones = new Uint8Array(n).fill(1);
+    const m: Buf = io.device ? upload(ones) : ones;
+    if (io.device) io.allocated.push(m as DeviceArray);
+    io.set('mask', m, 'mask');
+    return m;
+  }
   if (io.device) {
     if (mask instanceof DeviceArray && mask.dtype !== 'u8' && mask.dtype !== 'f32') {
       throw new TypeError(`mask: expected a DeviceArray of dtype 'u8' or 'f32', received ${mask}`);
     }
   } else if (!(mask instanceof Uint8Array || mask instanceof Float32Array)) {
     io.rejectDevice(mask, 'mask');
-    throw new TypeError(`mask: expected a Uint8Array or a Float32Array, received ${describe(mask)}`);
+    throw new TypeError(`mask: expected a Uint8Array, a Float32Array or null, received ${describe(mask)}`);
   }
   return io.read('mask', mask, 'mask', n);
 }

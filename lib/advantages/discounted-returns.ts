@@ -47,9 +47,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [rewards: Float32Array, mask: TokenMask, options: DiscountedReturnsOptions],
+  [rewards: Float32Array, mask: TokenMask | null, options: DiscountedReturnsOptions],
   Float32Array,
-  [rewards: DeviceArray, mask: DeviceArray, options: DeviceDiscountedReturnsOptions],
+  [rewards: DeviceArray, mask: DeviceArray | null, options: DeviceDiscountedReturnsOptions],
   DeviceArray<'f32'>
 >();
 

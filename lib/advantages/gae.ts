@@ -90,9 +90,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [values: Float32Array, rewards: Float32Array, mask: TokenMask, options: GaeOptions],
+  [values: Float32Array, rewards: Float32Array, mask: TokenMask | null, options: GaeOptions],
   GaeResult,
-  [values: DeviceArray, rewards: DeviceArray, mask: DeviceArray, options: DeviceGaeOptions],
+  [values: DeviceArray, rewards: DeviceArray, mask: DeviceArray | null, options: DeviceGaeOptions],
   DeviceGaeResult
 >();
 

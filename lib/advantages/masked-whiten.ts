@@ -47,9 +47,9 @@ const op = defineOp({
 });
 
 const typed = op.typed<
-  [values: Float32Array, mask: TokenMask, options?: MaskedWhitenOptions],
+  [values: Float32Array, mask: TokenMask | null, options?: MaskedWhitenOptions],
   Float32Array,
-  [values: DeviceArray, mask: DeviceArray, options?: DeviceMaskedWhitenOptions],
+  [values: DeviceArray, mask: DeviceArray | null, options?: DeviceMaskedWhitenOptions],
   DeviceArray<'f32'>
 >();
 
