@@ -334,6 +334,19 @@ for (const backend of BACKENDS) {
       // disposed gradients give their buffers back: no new buffers for steps 3..7
       expect(rk.gradientPoolStats()).toEqual(before);
       expect(before.bytes).toBe(backend === 'cpu' ? 2 * n * v * 4 : n * v * 4);
+
+      // a training loop: optimizer.minimize releases each step's gradient, so the pool stays put
+      const w = tf.variable(t(randn(n * v, 1, 64), [n, v]));
+      const opt = tf.train.sgd(0.1);
+      const lossOf = () => tf.neg(tf.sum(rk.tokenLogprobs(tf.mul(w, 1), targets).logprobs)) as tf.Scalar;
+      const l0 = lossOf().dataSync()[0]!;
+      opt.minimize(lossOf);
+      const afterFirst = rk.gradientPoolStats();
+      for (let i = 0; i < 4; i++) opt.minimize(lossOf);
+      expect(rk.gradientPoolStats()).toEqual(afterFirst);
+      expect(lossOf().dataSync()[0]!).toBeLessThan(l0);
+      w.dispose();
+      opt.dispose();
     });
 
     it('bad arguments are TypeErrors / RangeErrors naming the argument', () => {

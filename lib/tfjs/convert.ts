@@ -143,13 +143,17 @@ const PER_SIZE = 4;
 const pool = new Map<number, PoolEntry[]>();
 
 function engineHolds(dataId: object): boolean {
-  // tf.engine().state.tensorInfo maps a data id to its backend while any tensor uses it.
-  const state = (tf.engine() as unknown as { state: { tensorInfo: WeakMap<object, unknown> } }).state;
-  return state.tensorInfo.has(dataId);
+  // tf.engine().state.tensorInfo maps a data id to its backend while any tensor uses it. Should a
+  // tfjs version lack it, every buffer counts as held (no reuse: correct, only slower).
+  const state = (tf.engine() as unknown as { state?: { tensorInfo?: WeakMap<object, unknown> } }).state;
+  return state?.tensorInfo?.has(dataId) ?? true;
 }
 
-/** Backends whose write() copies the values (the pooled buffer is free again at once). */
-const COPYING_BACKENDS = new Set(['wasm', 'tensorflow']);
+/**
+ * Backends whose write() copies the values at once (the pooled buffer is free again at once).
+ * cpu keeps the array itself, webgl and tfjs-node keep it until the first use: those are tracked.
+ */
+const COPYING_BACKENDS = new Set(['wasm']);
 
 /**
  * A tensor of `shape` filled by `fill` from a pooled Float32Array(n). The buffer is reused for a
