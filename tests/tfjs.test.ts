@@ -1,6 +1,7 @@
 // reward-kernels/tfjs: every op's value and gradient against tfjs's own autodiff of the same loss
 // written in tfjs ops (float32, small awkward shapes), on the cpu backend and on the wasm backend.
 
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -383,6 +384,19 @@ describe('reward-kernels/tfjs packaging', () => {
     expect(pkg.exports['./tfjs'].import).toBe('./dist/tfjs/index.js');
     expect(pkg.peerDependenciesMeta['@tensorflow/tfjs-core'].optional).toBe(true);
     expect(pkg.dependencies['@tensorflow/tfjs-core']).toBeUndefined();
+  });
+
+  it('at run time: importing the main entry loads no tfjs module; importing ./tfjs loads tfjs-core', () => {
+    const script = [
+      "const M = (await import('node:module')).default;",
+      "const tfjs = () => Object.keys(M._cache).filter((k) => k.includes('@tensorflow')).length;",
+      "await import('./lib/index.ts'); const a = tfjs();",
+      "await import('./lib/tfjs/index.ts'); console.log(JSON.stringify([a, tfjs()]));",
+    ].join(' ');
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const [before, after] = JSON.parse(out.trim().split('\n').pop()!) as [number, number];
+    expect(before).toBe(0);
+    expect(after).toBeGreaterThan(0);
   });
 });
 
