@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // '@tensorflow/tfjs' registers the cpu backend and the gradients of tf's own ops (tfjs-core alone has none).
 import * as tf from '@tensorflow/tfjs';
@@ -387,11 +388,12 @@ describe('reward-kernels/tfjs packaging', () => {
   });
 
   it('at run time: importing the main entry loads no tfjs module; importing ./tfjs loads tfjs-core', () => {
+    const [main, adapter] = [['index.ts'], ['tfjs', 'index.ts']].map((p) => JSON.stringify(pathToFileURL(join(process.cwd(), 'lib', ...p)).href));
     const script = [
       "const M = (await import('node:module')).default;",
       "const tfjs = () => Object.keys(M._cache).filter((k) => k.includes('@tensorflow')).length;",
-      "await import('./lib/index.ts'); const a = tfjs();",
-      "await import('./lib/tfjs/index.ts'); console.log(JSON.stringify([a, tfjs()]));",
+      `await import(${main}); const a = tfjs();`,
+      `await import(${adapter}); console.log(JSON.stringify([a, tfjs()]));`,
     ].join(' ');
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
     const [before, after] = JSON.parse(out.trim().split('\n').pop()!) as [number, number];
