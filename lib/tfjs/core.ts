@@ -1,0 +1,146 @@
+// Every call from the tfjs adapter into the core API is in this file, so that a change of the core
+// API's option names touches nothing else. The adapter's own API (lib/tfjs/ops.ts) uses the
+// session's conventions (a positional nullable mask before the options, `returnEntropy`).
+
+import {
+  klPenalty,
+  ktoLoss,
+  policyLoss,
+  preferenceLoss,
+  tokenLogprobs,
+  tokenLogprobsBackward,
+  vocabDivergence,
+  type KlPenaltyResult,
+  type KtoLossOptions,
+  type KtoLossResult,
+  type PolicyLossOptions,
+  type PolicyLossResult,
+  type PreferenceLossOptions,
+  type PreferenceLossResult,
+  type TokenMask,
+} from '../index.js';
+import type { KlEstimator } from '../policy/enums.js';
+import type { DivergenceKind } from '../divergence/index.js';
+
+export interface CoreLogprobsArgs {
+  vocab: number;
+  temperature: number | undefined;
+  ignoreIndex: number | undefined;
+}
+
+/** logp (and H) per row into `out` (caller-owned, length N each); returns the logsumexp. */
+export function coreTokenLogprobs(
+  logits: Float32Array,
+  targets: Int32Array,
+  a: CoreLogprobsArgs,
+  out: { logprobs: Float32Array; entropy?: Float32Array },
+): Float32Array {
+  const r = tokenLogprobs(logits, targets, {
+    vocab: a.vocab,
+    ...(a.temperature !== undefined && { temperature: a.temperature }),
+    ...(a.ignoreIndex !== undefined && { ignoreIndex: a.ignoreIndex }),
+    ...(out.entropy && { entropy: true }),
+    out,
+  });
+  return r.logsumexp;
+}
+
+/** dL/dlogits into `out` (never in place: the logits are a tensor's own storage). */
+export function coreTokenLogprobsBackward(
+  logits: Float32Array,
+  targets: Int32Array,
+  gradLogprobs: Float32Array,
+  a: CoreLogprobsArgs,
+  saved: { logsumexp: Float32Array; entropy?: Float32Array; gradEntropy?: Float32Array },
+  out: Float32Array,
+): void {
+  tokenLogprobsBackward(logits, targets, gradLogprobs, {
+    vocab: a.vocab,
+    ...(a.temperature !== undefined && { temperature: a.temperature }),
+    ...(a.ignoreIndex !== undefined && { ignoreIndex: a.ignoreIndex }),
+    logsumexp: saved.logsumexp,
+    ...(saved.gradEntropy && { gradEntropy: saved.gradEntropy, entropy: saved.entropy }),
+    out,
+  });
+}
+
+export type CorePolicyOptions = Omit<PolicyLossOptions, 'out'>;
+
+export function corePolicyLoss(
+  logprobs: Float32Array,
+  oldLogprobs: Float32Array,
+  advantages: Float32Array,
+  mask: TokenMask | null,
+  options: CorePolicyOptions,
+): PolicyLossResult {
+  return policyLoss(logprobs, oldLogprobs, advantages, mask, options);
+}
+
+export function coreKlPenalty(
+  logprobs: Float32Array,
+  refLogprobs: Float32Array,
+  mask: TokenMask | null,
+  estimator: KlEstimator | undefined,
+): KlPenaltyResult {
+  return klPenalty(logprobs, refLogprobs, {
+    ...(estimator !== undefined && { estimator }),
+    ...(mask !== null && { mask }),
+  });
+}
+
+/** The core options less `loss` and `out`; the adapter passes its `lossType` separately. */
+export type CorePreferenceOptions = Omit<PreferenceLossOptions, 'loss' | 'out'>;
+export type CorePreferenceLossType = NonNullable<PreferenceLossOptions['loss']>;
+
+export function corePreferenceLoss(
+  chosen: Float32Array,
+  rejected: Float32Array,
+  lossType: CorePreferenceLossType | undefined,
+  options: CorePreferenceOptions,
+): PreferenceLossResult {
+  return preferenceLoss(chosen, rejected, { ...options, ...(lossType !== undefined && { loss: lossType }) });
+}
+
+export type CoreKtoOptions = Omit<KtoLossOptions, 'out'>;
+
+export function coreKtoLoss(policyLogps: Float32Array, options: CoreKtoOptions): KtoLossResult {
+  return ktoLoss(policyLogps, options);
+}
+
+export interface CoreDivergenceArgs {
+  vocab: number;
+  divergence: DivergenceKind | undefined;
+  beta: number | undefined;
+  temperature: number | undefined;
+  labels: Int32Array | undefined;
+  ignoreIndex: number | undefined;
+  mask: Uint8Array | null;
+}
+
+function divergenceOptions(a: CoreDivergenceArgs) {
+  return {
+    vocab: a.vocab,
+    ...(a.divergence !== undefined && { divergence: a.divergence }),
+    ...(a.beta !== undefined && { beta: a.beta }),
+    ...(a.temperature !== undefined && { temperature: a.temperature }),
+    ...(a.labels !== undefined && { labels: a.labels }),
+    ...(a.ignoreIndex !== undefined && { ignoreIndex: a.ignoreIndex }),
+    ...(a.mask !== null && { mask: a.mask }),
+  };
+}
+
+/** The divergence per row into `out` (length N). */
+export function coreVocabDivergence(logits: Float32Array, target: Float32Array, a: CoreDivergenceArgs, out: Float32Array): void {
+  vocabDivergence(logits, target, { ...divergenceOptions(a), out: { divergence: out } });
+}
+
+/** dL/dlogits for L = sum_r gradOutput_r D_r, into `out` (N * V). */
+export function coreVocabDivergenceGrad(
+  logits: Float32Array,
+  target: Float32Array,
+  a: CoreDivergenceArgs,
+  gradOutput: Float32Array,
+  out: Float32Array,
+): void {
+  vocabDivergence(logits, target, { ...divergenceOptions(a), gradient: true, gradOutput, out: { gradient: out } });
+}
