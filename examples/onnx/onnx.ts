@@ -17,17 +17,6 @@ const T = 7; // tokens each
 const V = 50; // vocabulary (not a multiple of 8)
 const H = 8;
 
-/**
- * int64 ids (onnxruntime's dtype for token ids) to the Int32Array targets the kernels take,
- * range-checked. (The core API does not take a BigInt64Array yet; once it does, pass the ids.)
- */
-function toInt32(ids: BigInt64Array): Int32Array {
-  return Int32Array.from(ids, (v, i) => {
-    if (v < -2147483648n || v > 2147483647n) throw new RangeError(`ids[${i}]: ${v} is not an int32 token id`);
-    return Number(v);
-  });
-}
-
 export interface OnnxRun {
   /** Largest |logp - float64 reference| and |H - reference| over the scored tokens. */
   maxLogpDiff: number;
@@ -57,11 +46,12 @@ export async function runOnnx(log: (line: string) => void = () => {}): Promise<O
   const data = logits!.data as Float32Array; // (B * T, V) row-major
 
   // Next-token targets: position t predicts ids[t + 1]; the last position of each row is ignored.
-  const ids32 = toInt32(ids);
-  const targets = new Int32Array(B * T).fill(-100);
-  for (let b = 0; b < B; b++) for (let t = 0; t + 1 < T; t++) targets[b * T + t] = ids32[b * T + t + 1]!;
+  // The targets stay int64 (onnxruntime's dtype for ids): the kernels take a BigInt64Array,
+  // range-check it and copy it to int32.
+  const targets = new BigInt64Array(B * T).fill(-100n);
+  for (let b = 0; b < B; b++) for (let t = 0; t + 1 < T; t++) targets[b * T + t] = ids[b * T + t + 1]!;
 
-  const { logprobs, entropy } = tokenLogprobs(data, targets, { vocab: V, entropy: true });
+  const { logprobs, entropy } = tokenLogprobs(data, targets, { vocab: V, returnEntropy: true });
 
   // float64 reference from the same logits
   let maxLogpDiff = 0;
@@ -79,13 +69,13 @@ export async function runOnnx(log: (line: string) => void = () => {}): Promise<O
       const lse = m + Math.log(s);
       let h = 0;
       for (const z of row) h -= Math.exp(z - lse) * (z - lse);
-      const lp = row[targets[r]!]! - lse;
+      const lp = row[Number(targets[r]!)]! - lse;
       maxLogpDiff = Math.max(maxLogpDiff, Math.abs(logprobs[r]! - lp));
       maxEntropyDiff = Math.max(maxEntropyDiff, Math.abs(entropy![r]! - h));
       sum += logprobs[r]!;
     }
     sequenceLogps.push(sum);
-    log(`sequence ${b}: ids [${Array.from(ids32.subarray(b * T, (b + 1) * T)).join(', ')}]  sum of next-token log-probs ${sum.toFixed(4)}  mean entropy ${(
+    log(`sequence ${b}: ids [${Array.from(ids.subarray(b * T, (b + 1) * T)).join(', ')}]  sum of next-token log-probs ${sum.toFixed(4)}  mean entropy ${(
       Array.from(entropy!.subarray(b * T, b * T + T - 1)).reduce((a, x) => a + x, 0) / (T - 1)
     ).toFixed(4)}`);
   }

@@ -39,7 +39,7 @@ export function coreTokenLogprobs(
     vocab: a.vocab,
     ...(a.temperature !== undefined && { temperature: a.temperature }),
     ...(a.ignoreIndex !== undefined && { ignoreIndex: a.ignoreIndex }),
-    ...(out.entropy && { entropy: true }),
+    ...(out.entropy && { returnEntropy: true }),
     out,
   });
   return r.logsumexp;
@@ -82,15 +82,12 @@ export function coreKlPenalty(
   mask: TokenMask | null,
   estimator: KlEstimator | undefined,
 ): KlPenaltyResult {
-  return klPenalty(logprobs, refLogprobs, {
-    ...(estimator !== undefined && { estimator }),
-    ...(mask !== null && { mask }),
-  });
+  return klPenalty(logprobs, refLogprobs, mask, estimator !== undefined ? { estimator } : {});
 }
 
-/** The core options less `loss` and `out`; the adapter passes its `lossType` separately. */
-export type CorePreferenceOptions = Omit<PreferenceLossOptions, 'loss' | 'out'>;
-export type CorePreferenceLossType = NonNullable<PreferenceLossOptions['loss']>;
+/** The core options less `lossType` and `out`; the adapter passes its `lossType` separately. */
+export type CorePreferenceOptions = Omit<PreferenceLossOptions, 'lossType' | 'out'>;
+export type CorePreferenceLossType = NonNullable<PreferenceLossOptions['lossType']>;
 
 export function corePreferenceLoss(
   chosen: Float32Array,
@@ -98,7 +95,7 @@ export function corePreferenceLoss(
   lossType: CorePreferenceLossType | undefined,
   options: CorePreferenceOptions,
 ): PreferenceLossResult {
-  return preferenceLoss(chosen, rejected, { ...options, ...(lossType !== undefined && { loss: lossType }) });
+  return preferenceLoss(chosen, rejected, { ...options, ...(lossType !== undefined && { lossType }) });
 }
 
 export type CoreKtoOptions = Omit<KtoLossOptions, 'out'>;
@@ -125,13 +122,12 @@ function divergenceOptions(a: CoreDivergenceArgs) {
     ...(a.temperature !== undefined && { temperature: a.temperature }),
     ...(a.labels !== undefined && { labels: a.labels }),
     ...(a.ignoreIndex !== undefined && { ignoreIndex: a.ignoreIndex }),
-    ...(a.mask !== null && { mask: a.mask }),
   };
 }
 
 /** The divergence per row into `out` (length N). */
 export function coreVocabDivergence(logits: Float32Array, target: Float32Array, a: CoreDivergenceArgs, out: Float32Array): void {
-  vocabDivergence(logits, target, { ...divergenceOptions(a), out: { divergence: out } });
+  vocabDivergence(logits, target, a.mask, { ...divergenceOptions(a), out: { divergence: out } });
 }
 
 /** dL/dlogits for L = sum_r gradOutput_r D_r, into `out` (N * V). */
@@ -142,5 +138,5 @@ export function coreVocabDivergenceGrad(
   gradOutput: Float32Array,
   out: Float32Array,
 ): void {
-  vocabDivergence(logits, target, { ...divergenceOptions(a), gradient: true, gradOutput, out: { gradient: out } });
+  vocabDivergence(logits, target, a.mask, { ...divergenceOptions(a), returnGradient: true, gradOutput, out: { gradient: out } });
 }
