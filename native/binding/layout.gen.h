@@ -84,8 +84,8 @@ namespace maskedWhiten {
 }  // namespace maskedWhiten
 
 namespace policyLoss {
-  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, gradLogprobs = 6, gradEntropy = 7, kCount = 8 }; }
-  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "gradLogprobs", "gradEntropy"};
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, tokenWeights = 6, gradLogprobs = 7, gradEntropy = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "tokenWeights", "gradLogprobs", "gradEntropy"};
   namespace param { enum : int { seqLen = 0, variant = 1, aggregation = 2, epsilonLow = 3, epsilonHigh = 4, dualClip = 5, delta = 6, normalizer = 7, beta = 8, klEstimator = 9, entropyCoef = 10, sapoTemperaturePos = 11, sapoTemperatureNeg = 12, kCount = 13 }; }
   inline constexpr const char* kParamNames[] = {"seqLen", "variant", "aggregation", "epsilonLow", "epsilonHigh", "dualClip", "delta", "normalizer", "beta", "klEstimator", "entropyCoef", "sapoTemperaturePos", "sapoTemperatureNeg"};
   namespace scalar { enum : int { loss = 0, clipFraction = 1, clipLowFraction = 2, clipHighFraction = 3, dualClipFraction = 4, approxKl = 5, kl = 6, entropy = 7, tokenCount = 8, kCount = 9 }; }

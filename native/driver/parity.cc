@@ -907,6 +907,7 @@ struct PolicyLoss {
     in.mask = mask_of(c.j % kMaskKinds, x.umask, x.wmask);
     in.ref_logprobs = with_ref(c.j) ? x.ref : nullptr;
     in.entropy = with_ent(c.j) ? x.ent : nullptr;
+    in.token_weights = c.j % 5 == 3 ? x.wmask : nullptr;  // options.tokenWeights (the f32 weights as u)
     return in;
   }
   struct Ptrs {

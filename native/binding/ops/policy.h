@@ -55,6 +55,7 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   const Slot& mask = a.Maybe(LP::slot::mask, {SlotType::U8, SlotType::F32}, n);
   const Slot& ref = a.Maybe(LP::slot::refLogprobs, {SlotType::F32}, n);
   const Slot& ent = a.Maybe(LP::slot::entropy, {SlotType::F32}, n);
+  const Slot& tw = a.Maybe(LP::slot::tokenWeights, {SlotType::F32}, n);
   const Slot& grad = a.Out(LP::slot::gradLogprobs, {SlotType::F32}, n);
   const Slot& gent = a.MaybeOut(LP::slot::gradEntropy, {SlotType::F32}, n);
   if (gent.present && !ent.present) throw Napi::TypeError::New(a.env, "out.gradEntropy: given without entropy");
@@ -85,6 +86,7 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   in.mask_kind = MaskKindOf(mask);
   in.ref_logprobs = ref.present ? ref.as<const float>() : nullptr;
   in.entropy = ent.present ? ent.as<const float>() : nullptr;
+  in.token_weights = tw.present ? tw.as<const float>() : nullptr;
   in.batch = B;
   in.seq_len = T;
   c.grad = grad.as<float>();
