@@ -131,6 +131,8 @@ RK_HD void rc_row(const RcArgs& a, const RolloutCorrectionParams& p, int64_t r, 
   const int64_t T = a.T;
   const int mode = static_cast<int>(p.mode);
   const bool is_on = mode < 4, seq = mode == 2 || mode == 3, truncate = mode == 0 || mode == 2;
+  bool any_seq_rs = false;
+  for (int c = 3; c < kRcCriterionCount; ++c) any_seq_rs = any_seq_rs || p.rs_on[c];
   // Pass 1: the row statistics.
   double msum = 0, nvalid = 0, S = 0, st = 0, sq = 0, sk[3] = {0, 0, 0}, mk2 = -INFINITY, mk3 = -INFINITY;
   for (int64_t t = 0; t < T; ++t) {
@@ -144,6 +146,7 @@ RK_HD void rc_row(const RcArgs& a, const RolloutCorrectionParams& p, int64_t r, 
     S += m * d;
     st += m * tl;
     sq += m * ql;
+    if (!any_seq_rs) continue;
     const double k2 = 0.5 * ds * ds, k3 = exp(ds) - 1.0 - ds;
     sk[0] += m * (0.0 - ds);
     sk[1] += m * k2;
@@ -220,7 +223,7 @@ RK_HD void rc_row(const RcArgs& a, const RolloutCorrectionParams& p, int64_t r, 
     const double ad = d < 0 ? 0.0 - d : d;
     q.dsum += ad;
     q.dmax = ad > q.dmax ? ad : q.dmax;
-    q.k3 += m * (exp(d) - d - 1.0);
+    q.k3 += m * ((d == ds ? ed : exp(d)) - d - 1.0);
     q.chi += m * (ed * ed);
     q.rej += keep ? 0.0 : m;
     if (!keep) q.rrow = 1.0;
