@@ -326,3 +326,20 @@ describe('rolloutCorrection bad input names the argument', () => {
     }
   });
 });
+
+describe('rolloutCorrection edge shapes', () => {
+  it('an empty batch and an all-masked batch give finite metrics (verl raises on the latter)', () => {
+    const e = new Float32Array(0);
+    const r0 = rolloutCorrection(e, e, null, null, { seqLen: 4, mode: 'sequence_truncate', batchNormalize: true });
+    expect(r0.weights!.length).toBe(0);
+    expect(r0.mask.length).toBe(0);
+    expect(Object.values(r0.metrics).every((x) => x === 0)).toBe(true);
+    const z = new Float32Array(6).fill(-1);
+    const r1 = rolloutCorrection(z, z, null, new Uint8Array(6), { seqLen: 3, rejection: { token_k2: 0.1 } });
+    expect(Array.from(r1.weights!)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Object.values(r1.metrics).every(Number.isFinite)).toBe(true);
+    expect(r1.metrics.tokenCount).toBe(0);
+    expect(r1.metrics.isEffSampleSize).toBe(0);
+    check({ B: 2, T: 3, trainer: z, rollout: z, advRow: new Float32Array(2), advTok: new Float32Array(6), mask: new Uint8Array(6) }, { mode: 'token_mask' });
+  });
+});

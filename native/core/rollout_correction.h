@@ -330,7 +330,7 @@ RK_HD double rc_merge(const RcRow* rows, int64_t B, const RolloutCorrectionParam
       s[kRcIsStd] = sqrt(var > 0 ? var : 0.0);
     }
     const double me = c1 / tden + 1e-8;
-    s[kRcIsEffSampleSize] = 1.0 / (c2 / (me * me) / tden);
+    s[kRcIsEffSampleSize] = nv > 0 ? 1.0 / (c2 / (me * me) / tden) : 0.0;  // verl raises without a token
     const double swm = swsum / Bd;
     s[kRcIsSeqMean] = swm;
     if (B > 1) {

@@ -115,7 +115,7 @@ export function refRolloutCorrection(
     const c = (i: number) => clamp(w0(i), thrLo, thrHi);
     const mc = mmean(c, all);
     metrics.isStd = tokenCount > 1 ? Math.sqrt(Math.max(mmean((i) => c(i) ** 2, all) - mc * mc, 0)) : 0;
-    metrics.isEffSampleSize = 1 / mmean((i) => (c(i) / (mc + 1e-8)) ** 2, all);
+    metrics.isEffSampleSize = validIdx.length ? 1 / mmean((i) => (c(i) / (mc + 1e-8)) ** 2, all) : 0;
     const sw = rows.map((r) => mmean(w0, r));
     const swm = mean(sw);
     metrics.isSeqMean = swm;
