@@ -1,6 +1,6 @@
 // policyLoss / klPenalty at B x T = 64 x 4096 against a plain TypeScript loop (same formulas, f32
 // inputs, f64 arithmetic, one pass plus the mask count) and the float64 test reference.
-import { klPenalty, policyLoss } from '../lib/policy/index.js';
+import { klPenalty, policyLoss, rolloutCorrection } from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
 import { fillNormal, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
@@ -84,5 +84,11 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   }
   const klOut = { kl: new Float32Array(n), grad: new Float32Array(n) };
   add('klPenalty k3', 'reward-kernels', timeSync(() => klPenalty(lp, ref, mask, { out: klOut }), reps, 2), n * 9, `${threads} threads`);
+  // rolloutCorrection: trainer = oldLogprobs, rollout = logprobs; weights + rejection mask + metrics
+  const rcOut = { weights: new Float32Array(n), mask: new Float32Array(n) };
+  add('rolloutCorrection token_truncate + token_k1,seq_max_k2', 'reward-kernels',
+    timeSync(() => rolloutCorrection(old, lp, null, mask, { seqLen: T, rejection: { token_k1: [0.5, 2], seq_max_k2: 0.5 }, out: rcOut }), reps, 2), bytes + 8 * n, `${threads} threads`);
+  add('policyLoss ppo + tokenWeights', 'reward-kernels',
+    timeSync(() => policyLoss(lp, old, adv, mask, { seqLen: T, tokenWeights: rcOut.weights, out: { gradLogprobs: grad } }), reps, 2), bytes + 4 * n, `${threads} threads`);
   return { family: 'policy', rows };
 }

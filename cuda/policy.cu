@@ -42,7 +42,7 @@ struct Pass2Params {
   rk::PolicyVariant variant;
   rk::KlEstimator kl;
   int mask_kind;
-  bool per_token, has_ref, has_ent;
+  bool per_token, has_ref, has_ent, has_w;
   rk::core::PolicyTokenParams tok;
 };
 
@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) pol_rows(const double* p1, int64_t B
 
 __global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const float* old, const float* adv,
                                                      const void* mask, const float* ref, const float* ent,
-                                                     int64_t T, int64_t nck, Pass2Params P,
+                                                     const float* tw, int64_t T, int64_t nck, Pass2Params P,
                                                      const double* rowls, const double* rowf,
                                                      float* grad, float* grad_ent, double* p2,
                                                      const unsigned long long* slot) {
@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const flo
       const float A = P.per_token ? adv[i] : adv_row;
       const rk::core::PolicyToken t = rk::core::policy_token(
           P.variant, P.tok, l, d, A, gr, gdr, P.has_ref, P.has_ref ? ref[i] : 0.0f, P.kl, P.has_ent,
-          P.has_ent ? ent[i] : 0.0f, ex2);
+          P.has_ent ? ent[i] : 0.0f, ex2, P.has_w, P.has_w ? tw[i] : 1.0f);
       if (clips) {
         if (P.tok.dual_on) s[3] += (t.dual && valid) ? static_cast<double>(m) : 0.0;
         s[1] += (t.clip_low && valid) ? static_cast<double>(m) : 0.0;
@@ -299,8 +299,9 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   P.per_token = in.advantages_per_token;
   P.has_ref = in.ref_logprobs != nullptr;
   P.has_ent = in.entropy != nullptr;
+  P.has_w = in.token_weights != nullptr;
   P.tok = rk::core::policy_token_params(p);
-  pol_pass2<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.advantages, in.mask, in.ref_logprobs, in.entropy, T, nck, P, rowls, rowf, a.grad_logprobs, a.grad_entropy, p2, sp);
+  pol_pass2<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.advantages, in.mask, in.ref_logprobs, in.entropy, in.token_weights, T, nck, P, rowls, rowf, a.grad_logprobs, a.grad_entropy, p2, sp);
   RK_CUDA_CHECK(cudaGetLastError());
   pol_final<<<1, kThreads, 0, st>>>(p2, B, nck, rowm, rowf, total, a.metrics, sp);
   RK_CUDA_CHECK(cudaGetLastError());

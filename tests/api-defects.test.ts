@@ -16,6 +16,7 @@ import {
   policyLoss,
   policyLossAsync,
   preferenceLoss,
+  rolloutCorrection,
   tokenLogprobs,
   tokenLogprobsBackward,
   tokenWeightedDpoLoss,
@@ -71,6 +72,7 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   gae: (m) => gae(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
   discountedReturns: (m) => discountedReturns(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
   maskedWhiten: (m) => maskedWhiten(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+  rolloutCorrection: (m) => rolloutCorrection(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
 };
 
 // The same calls through the Async forms.
@@ -261,6 +263,7 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['gae', () => gae(lp, ref, mask, { seqLen: T, ...bad })],
       ['discountedReturns', () => discountedReturns(ref, mask, { seqLen: T, ...bad })],
       ['maskedWhiten', () => maskedWhiten(ref, mask, { ...bad })],
+      ['rolloutCorrection', () => rolloutCorrection(lp, old, null, mask, { seqLen: T, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

@@ -14,6 +14,8 @@ import {
   klPenaltyAsync,
   policyLoss,
   policyLossAsync,
+  rolloutCorrection,
+  rolloutCorrectionAsync,
   type KlEstimator,
   type PolicyLossResult,
   type DevicePolicyLossResult,
@@ -351,5 +353,43 @@ describe('policy device path without a device', () => {
     const r = klPenalty(new Float32Array([-1, -2]), new Float32Array([-1.5, -2]), null, { estimator: 'k1' });
     expectClose(r.kl, [0.5, 0], 1e-7, 0, 'kl');
     expect(r.mean).toBeCloseTo(0.25, 7);
+  });
+});
+
+describe.skipIf(!available)('rolloutCorrection and policyLoss tokenWeights on DeviceArrays', () => {
+  // The numbers over every option are the parity harness's (rk_driver cuda-check): the slot wiring,
+  // out buffers, Async, the device-found mask error, and the hand-off to policyLoss.
+  it('the host numbers, caller-owned out, Async, and the weights and mask fed to policyLoss', async () => {
+    const c = makeCase(4, 33, 301);
+    const { up, track, freeAll } = uploader();
+    try {
+      const old = c.logprobs.map((x, i) => x + 0.2 * Math.sin(i));
+      const o = { seqLen: c.T, mode: 'sequence_truncate' as const, batchNormalize: true, offPolicyMaskThreshold: 0.01, rejection: { token_k1: [0.7, 1.4] as [number, number], seq_mean_k3: 0.05 } };
+      const host = rolloutCorrection(old, c.logprobs, c.adv, c.weights, o);
+      const [dOld, dLp, dAdv, dW] = [up(old), up(c.logprobs), up(c.adv), up(c.weights)];
+      const outW = track(cuda.alloc('f32', c.B * c.T)), outM = track(cuda.alloc('f32', c.B * c.T));
+      const dev = rolloutCorrection(dOld, dLp, dAdv, dW, { ...o, out: { weights: outW, mask: outM } });
+      expect(dev.weights).toBe(outW);
+      expect(dev.mask).toBe(outM);
+      expectClose(outW.download(), host.weights!, 1e-6, 0, 'weights');
+      expect(Array.from(outM.download())).toEqual(Array.from(host.mask));
+      const keys = Object.keys(host.metrics).sort();
+      expect(Object.keys(dev.metrics).sort()).toEqual(keys);
+      const hm = host.metrics as unknown as Record<string, number>, dm = dev.metrics as unknown as Record<string, number>;
+      expectClose(keys.map((k) => dm[k]), keys.map((k) => hm[k]), 1e-9, 1e-9, 'metrics');
+      const asy = await rolloutCorrectionAsync(dOld, dLp, dAdv, dW, o);
+      track(asy.weights);
+      track(asy.mask);
+      expect(asy.metrics).toEqual(dev.metrics);
+      const hl = policyLoss(c.logprobs, old, c.adv, host.mask, { seqLen: c.T, tokenWeights: host.weights });
+      const dl = policyLoss(dLp, dOld, dAdv, outM, { seqLen: c.T, tokenWeights: outW });
+      track(dl.gradLogprobs);
+      sameResult(dl, hl, 'tokenWeights');
+      const bad = up(c.weights.map((x, i) => (i === 7 ? -2 : x)));
+      expect(() => rolloutCorrection(dOld, dLp, dAdv, bad, o)).toThrow(/mask\[7\]: expected a finite weight >= 0, received -2/);
+      expect(() => rolloutCorrection(dOld, c.logprobs as never, dAdv, dW, o)).toThrow(/^rolloutLogprobs: expected a DeviceArray/);
+    } finally {
+      freeAll();
+    }
   });
 });

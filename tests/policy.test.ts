@@ -551,3 +551,131 @@ describe('bad input is rejected with the argument named', () => {
     }
   });
 });
+
+describe('policyLoss options.tokenWeights (per-token weights of the policy term, e.g. rolloutCorrection)', () => {
+  /** Weights with zeros, values below and above 1 (TRL's clip_max 3), and one huge value. */
+  function weights(n: number, seed: number): Float32Array {
+    const r = rng(seed);
+    const u = new Float32Array(n);
+    for (let i = 0; i < n; i++) u[i] = i % 7 === 3 ? 0 : i % 29 === 5 ? 250 : 3 * r();
+    return u;
+  }
+  const ALL: SimdLevel[] = ['scalar', 'avx2', 'avx512'];
+  const LEVELS = ALL.slice(0, ALL.indexOf(simdLevel().detected) + 1);
+
+  function check(c: Case, v: PolicyVariant, a: LossAggregation, terms: boolean, u: Float32Array, extra: Partial<PolicyLossOptions> = {}) {
+    const t = terms ? { klEstimator: 'k3' as const, beta: 0.05, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01 } : {};
+    const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, forVariant(v, { seqLen: c.T, variant: v, aggregation: a, tokenWeights: u, ...t, ...extra }));
+    const want = refPolicyLoss(c.logprobs, c.old, c.adv, c.mask, refOptions(c, { variant: v, aggregation: a, ...t, tokenWeights: u, dualClip: extra.dualClip, delta: extra.delta }));
+    const label = `${v}/${a}/${terms}`;
+    expectClose([got.loss], [want.loss], 1e-5, 1e-6 * want.lossScale, `${label} loss`);
+    const gmax = Math.max(...want.grad.map(Math.abs), 1e-30);
+    expectClose(got.gradLogprobs, want.grad, 1e-5, 1e-6 * gmax, `${label} grad`);
+    if (terms) expectClose(got.gradEntropy!, want.gradEntropy, 1e-5, 1e-12, `${label} gradEntropy`);
+    const m = got.metrics, wm = want.metrics;
+    expectClose([m.clipFraction, m.approxKl, m.kl ?? 0, m.entropy ?? 0, m.tokenCount], [wm.clipFraction, wm.approxKl, wm.kl, wm.entropy, wm.tokenCount], 1e-6, 1e-12, `${label} metrics`);
+    return { got, want };
+  }
+
+  it('matches the reference for every variant x aggregation, with and without KL/entropy, on every SIMD level', () => {
+    const prev = simdLevel().active;
+    let worst = 0;
+    try {
+      for (const lvl of LEVELS) {
+        setSimdLevel(lvl);
+        for (const [c, extra] of [
+          [makeCase(5, 37, 71), {}],
+          [makeCase(4, 53, 72, { perToken: true, mask: 'f32', spread: 1.2 }), { dualClip: 2.5, delta: 1.6 }],
+          [makeCase(1, 1, 73, { mask: 'none' }), {}],
+          [makeCase(3, 2051, 74, { perToken: true }), {}],
+        ] as const) {
+          const u = weights(c.B * c.T, 75);
+          for (const v of VARIANTS) for (const a of AGGS) for (const terms of [false, true]) {
+            const { got, want } = check(c, v, a, terms, u, extra);
+            worst = Math.max(worst, Math.abs(got.loss - want.loss) / Math.max(want.lossScale, 1e-30));
+          }
+        }
+      }
+    } finally {
+      setSimdLevel(prev);
+    }
+    expect(worst).toBeLessThan(1e-6);
+    console.log(`policyLoss tokenWeights vs float64 reference: loss max |diff| / lossScale ${worst.toExponential(2)}`);
+  });
+
+  it('weights of 1 give the bits of no weights; they scale the policy term only, never the normaliser, KL or entropy', () => {
+    const c = makeCase(4, 19, 76, { mask: 'f32' });
+    const n = c.B * c.T;
+    for (const v of VARIANTS) for (const a of AGGS) {
+      const base = forVariant(v, { seqLen: c.T, variant: v, aggregation: a, refLogprobs: c.ref, beta: 0.05, entropy: c.entropy, entropyCoef: 0.01 });
+      const plain = policyLoss(c.logprobs, c.old, c.adv, c.mask, base);
+      const ones = policyLoss(c.logprobs, c.old, c.adv, c.mask, { ...base, tokenWeights: new Float32Array(n).fill(1) });
+      expect(ones.loss).toBe(plain.loss);
+      expect(ones.gradLogprobs).toEqual(plain.gradLogprobs);
+      expect(ones.gradEntropy).toEqual(plain.gradEntropy);
+      // u = 0: only the KL and entropy terms remain (same normaliser)
+      const zero = policyLoss(c.logprobs, c.old, c.adv, c.mask, { ...base, tokenWeights: new Float32Array(n) });
+      const termsOnly = refPolicyLoss(c.logprobs, c.old, new Float32Array(c.adv.length), c.mask,
+        refOptions(c, { variant: 'gpg', aggregation: a, refLogprobs: c.ref, beta: 0.05, entropy: c.entropy, entropyCoef: 0.01 }));
+      expectClose([zero.loss], [termsOnly.loss], 1e-5, 1e-7, `${v}/${a} u=0`);
+      expectClose(zero.gradLogprobs, termsOnly.grad, 1e-5, 1e-9, `${v}/${a} u=0 grad`);
+      expect(zero.metrics.tokenCount).toBe(plain.metrics.tokenCount);
+      // u = 2 without terms: exactly twice the loss (the denominator does not move)
+      const b2 = forVariant(v, { seqLen: c.T, variant: v, aggregation: a });
+      const one = policyLoss(c.logprobs, c.old, c.adv, c.mask, b2);
+      const two = policyLoss(c.logprobs, c.old, c.adv, c.mask, { ...b2, tokenWeights: new Float32Array(n).fill(2) });
+      expectClose([two.loss], [2 * one.loss], 1e-6, 1e-9, `${v}/${a} u=2`);
+      expectClose(two.gradLogprobs, Float64Array.from(one.gradLogprobs, (x) => 2 * x), 1e-6, 0, `${v}/${a} u=2 grad`);
+    }
+  });
+
+  it('gradients match central finite differences of the reference (weights held fixed: detached)', () => {
+    const c = makeCase(3, 11, 77, { perToken: true, mask: 'f32', spread: 0.8 });
+    const u = weights(c.B * c.T, 78);
+    const x0 = toF64(c.logprobs);
+    let checked = 0;
+    for (const v of VARIANTS) for (const a of AGGS) {
+      const got = policyLoss(c.logprobs, c.old, c.adv, c.mask, forVariant(v, { seqLen: c.T, variant: v, aggregation: a, tokenWeights: u, refLogprobs: c.ref, klEstimator: 'k2', beta: 0.1 }));
+      const o = refOptions(c, { variant: v, aggregation: a, tokenWeights: u, refLogprobs: toF64(c.ref), klEstimator: 'k2', beta: 0.1 });
+      for (let i = 0; i < x0.length; i++) {
+        if (!((c.mask as Float32Array)[i] > 0)) continue;
+        // away from the clip kinks (ppo/gspo/cispo)
+        const r = Math.exp(x0[i] - c.old[i]);
+        if ([0.8, 1.2, 5].some((k) => Math.abs(r - k) < 1e-3) && v !== 'gspo') continue;
+        if (v === 'gspo') continue; // gspo's sequence ratio: covered by the reference comparison above
+        const fd = centralDiff((x) => refPolicyLoss(x, c.old, c.adv, c.mask, o, x0).loss, x0, i, 1e-6);
+        expectClose([got.gradLogprobs[i]], [fd], 1e-4, 5e-9, `${v}/${a} d/dlogprobs[${i}]`);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+
+  it('does not depend on the thread count; the Promise form and out buffers agree', async () => {
+    const c = makeCase(7, 3001, 79, { perToken: true });
+    const u = weights(c.B * c.T, 80);
+    const o: PolicyLossOptions = { seqLen: c.T, tokenWeights: u, refLogprobs: c.ref, entropy: c.entropy, entropyCoef: 0.01 };
+    setNumThreads(1);
+    const one = policyLoss(c.logprobs, c.old, c.adv, c.mask, o);
+    setNumThreads(4);
+    const four = policyLoss(c.logprobs, c.old, c.adv, c.mask, o);
+    setNumThreads(defaultNumThreads());
+    expect(four.loss).toBe(one.loss);
+    expect(four.gradLogprobs).toEqual(one.gradLogprobs);
+    const out = new Float32Array(c.B * c.T);
+    const p = await policyLossAsync(c.logprobs, c.old, c.adv, c.mask, { ...o, out: { gradLogprobs: out } });
+    expect(p.loss).toBe(one.loss);
+    expect(p.gradLogprobs).toBe(out);
+    expect(out).toEqual(one.gradLogprobs);
+  });
+
+  it('bad tokenWeights are rejected, naming options.tokenWeights', () => {
+    const c = makeCase(2, 5, 81);
+    const call = (u: unknown) => () => policyLoss(c.logprobs, c.old, c.adv, c.mask, { seqLen: 5, tokenWeights: u as Float32Array });
+    expect(call(new Float32Array(9))).toThrow(RangeError);
+    expect(call(new Float32Array(9))).toThrow(/options.tokenWeights: expected length 10/);
+    expect(call(new Float64Array(10))).toThrow(TypeError);
+    expect(call(new Float64Array(10))).toThrow(/options.tokenWeights: expected a Float32Array/);
+    expect(call([1, 2])).toThrow(/options.tokenWeights/);
+  });
+});

@@ -20,6 +20,7 @@ import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
+import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -356,6 +357,7 @@ const policyCase = fc.record({
   epsilonLow: opt(fc.constantFrom(0, 0.1, 0.3)), epsilonHigh: opt(fc.constantFrom(0.15, 0.28, 2)),
   dualClip: opt(fc.constantFrom(1.5, 3)), delta: opt(fc.constantFrom(1.2, 4)), normalizer: opt(fc.constantFrom(0.5, 7)),
   tauPos: opt(fc.constantFrom(0.5, 1.5)), tauNeg: opt(fc.constantFrom(0.8, 2)),
+  tokenWeights: fc.boolean(),
   seed,
 });
 const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T : never> = {
@@ -372,12 +374,13 @@ const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T
       refLogprobs: c.kl ? x.ref : undefined, klEstimator: c.kl, beta: c.kl ? c.beta : undefined,
       entropy: c.entropy ? x.ent : undefined, entropyCoef: c.entropy ? c.entropyCoef : undefined,
       sapoTemperaturePos: sapo ? c.tauPos : undefined, sapoTemperatureNeg: sapo ? c.tauNeg : undefined,
+      tokenWeights: c.tokenWeights ? uniform(c.B * c.T, 0, 3, c.seed + 9) : undefined,
     }) as Record<string, unknown>;
     const arrays: ArraySite[] = [
       { name: 'logprobs', at: { arg: 0 }, lead: true }, { name: 'oldLogprobs', at: { arg: 1 } },
       { name: 'advantages', at: { arg: 2 }, lengths: [c.B, c.B * c.T] }, { name: 'mask', at: { arg: 3 }, nullable: true },
     ];
-    for (const k of ['refLogprobs', 'entropy']) if (o[k] !== undefined) arrays.push({ name: `options.${k}`, at: { opt: k }, nullable: true });
+    for (const k of ['refLogprobs', 'entropy', 'tokenWeights']) if (o[k] !== undefined) arrays.push({ name: `options.${k}`, at: { opt: k }, nullable: true });
     const sites: OptionSite[] = [
       { key: 'seqLen', bad: bad.int(1), required: true }, { key: 'variant', bad: bad.enumOf() }, { key: 'aggregation', bad: bad.enumOf() },
       { key: 'epsilonLow', bad: bad.range(0, 1) }, { key: 'epsilonHigh', bad: bad.range(0, Infinity) },
@@ -396,6 +399,7 @@ const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T
           refLogprobs: c.kl ? x.ref : undefined, beta: c.kl ? (c.beta ?? 0.001) : 0.001, klEstimator: c.kl ?? 'k3',
           entropy: c.entropy ? x.ent : undefined, entropyCoef: c.entropy ? (c.entropyCoef ?? 0) : 0,
           tauPos: (o.sapoTemperaturePos as number | undefined) ?? 1, tauNeg: (o.sapoTemperatureNeg as number | undefined) ?? 1.05,
+          tokenWeights: o.tokenWeights as Float32Array | undefined,
         };
         const want = refPolicyLoss(x.lp, x.old, x.adv, x.mask, ro);
         // The family test holds the loss to 1e-6 of sum_t w_t |L_t|; where a token's KL or entropy term
@@ -893,9 +897,71 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
 };
 
 /** Every export with its Async form (lib/index.ts), in the order of the README. */
+// rolloutCorrection ------------------------------------------------------------------------------
+
+const RC_CRITERIA: RcCriterion[] = [
+  'token_k1', 'token_k2', 'token_k3', 'seq_sum_k1', 'seq_sum_k2', 'seq_sum_k3',
+  'seq_mean_k1', 'seq_mean_k2', 'seq_mean_k3', 'seq_max_k2', 'seq_max_k3',
+];
+const rcCase = fc.record({
+  B: fc.integer({ min: 1, max: 5 }), T: fc.integer({ min: 1, max: 9 }), mask: maskKind, perToken: fc.boolean(),
+  mode: opt(fc.constantFrom('token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask', 'none') as fc.Arbitrary<RefRcOptions['mode']>),
+  clipMax: opt(fc.constantFrom(1.2, 2, 3, null)), clipMin: opt(fc.constantFrom(0, 0.5, 0.9)), batchNormalize: opt(fc.boolean()),
+  delta: opt(fc.constantFrom(-0.05, 0, 0.02, 0.5)), criteria: fc.subarray(RC_CRITERIA, { maxLength: 3 }), seed,
+});
+const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'rolloutCorrection', sync: rk.rolloutCorrection as never, async: rk.rolloutCorrectionAsync as never, arb: rcCase,
+  build(c) {
+    const n = c.B * c.T;
+    const trainer = randn(n, 1, c.seed).map((x) => -Math.abs(x) - 0.01), noise = randn(n, 1, c.seed + 1);
+    const rollout = trainer.map((x, i) => x - 0.2 * noise[i]);
+    const adv = c.delta === undefined ? null : randn(c.perToken ? n : c.B, 1, c.seed + 2);
+    const mask = maskOf(c.mask, n, c.seed + 3);
+    const weighted = c.mode !== 'none';
+    const rejection: RefRcOptions['rejection'] = {};
+    for (const k of c.criteria) rejection[k] = k.endsWith('k1') ? (k.startsWith('token') ? [0.8, 1.3] : 1.2) : k.startsWith('token') ? 0.02 : 0.1;
+    const o = opts({
+      seqLen: c.T, mode: c.mode, clipMax: weighted ? c.clipMax : undefined,
+      clipMin: weighted && (c.clipMax === undefined || c.clipMax === null || (c.clipMin ?? 0) <= c.clipMax) ? c.clipMin : undefined,
+      batchNormalize: weighted ? c.batchNormalize : undefined, offPolicyMaskThreshold: c.delta,
+      rejection: c.criteria.length ? rejection : undefined,
+    }) as Record<string, unknown>;
+    const arrays: ArraySite[] = [
+      { name: 'trainerLogprobs', at: { arg: 0 }, lead: true }, { name: 'rolloutLogprobs', at: { arg: 1 } },
+      ...(adv ? [{ name: 'advantages', at: { arg: 2 }, lengths: [c.B, n] }] : []), { name: 'mask', at: { arg: 3 }, nullable: true },
+    ];
+    const sites: OptionSite[] = [
+      { key: 'seqLen', bad: bad.int(1), required: true }, { key: 'mode', bad: bad.enumOf() },
+      { key: 'clipMax', bad: [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '1'] }, { key: 'clipMin', bad: [-1, Number.NaN, Number.POSITIVE_INFINITY, '0.5', null] },
+      { key: 'batchNormalize', bad: bad.flag() }, { key: 'offPolicyMaskThreshold', bad: bad.any() },
+      { key: 'rejection', bad: ['token_k1', 3, [1]] },
+    ];
+    return {
+      args: [trainer, rollout, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays, options: present(o, sites),
+      check(res) {
+        const got = res as rk.RolloutCorrectionResult;
+        const want = refRolloutCorrection(trainer, rollout, adv, mask, {
+          seqLen: c.T, mode: c.mode ?? 'token_truncate', clipMin: (o.clipMin as number | undefined) ?? 0,
+          clipMax: o.clipMax === undefined ? 2 : (o.clipMax as number | null), batchNormalize: (o.batchNormalize as boolean | undefined) ?? false,
+          offPolicyMaskThreshold: c.delta, rejection,
+        });
+        if (want.weights) close(got.weights!, want.weights, 2e-7, 1e-30, 'weights');
+        else if (got.weights !== undefined) throw new Error('weights returned without importance weights or the off-policy mask');
+        close(got.mask, want.mask.map(Math.fround), 0, 0, 'mask');
+        const names = Object.keys(want.metrics);
+        if (Object.keys(got.metrics).sort().join() !== names.sort().join()) throw new Error(`metrics ${Object.keys(got.metrics)}, expected ${names}`);
+        for (const k of names) {
+          close([(got.metrics as unknown as Record<string, number>)[k]], [want.metrics[k]], 1e-9, k === 'isStd' ? 1e-7 : 1e-12, `metrics.${k}`);
+        }
+      },
+    };
+  },
+};
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
+  rolloutCorrection,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

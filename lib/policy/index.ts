@@ -1,4 +1,4 @@
-// The policy family (docs/policy.md): policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss. Only the
+// The policy family (docs/policy.md): policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss, rolloutCorrection. Only the
 // public names leave the folder.
 export type { KlEstimator, LossAggregation, PolicyVariant } from './enums.js';
 export {
@@ -23,3 +23,15 @@ export {
 } from './kl-penalty.js';
 export * from './value-loss.js';
 export * from './geo-mean-policy-loss.js';
+export {
+  rolloutCorrection,
+  rolloutCorrectionAsync,
+  type DeviceRolloutCorrectionOptions,
+  type DeviceRolloutCorrectionResult,
+  type RolloutCorrectionMetrics,
+  type RolloutCorrectionMode,
+  type RolloutCorrectionOptions,
+  type RolloutCorrectionResult,
+  type RolloutRejection,
+  type RolloutRejectionCriterion,
+} from './rollout-correction.js';

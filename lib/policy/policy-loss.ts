@@ -6,6 +6,7 @@
 //   ppo: L = max(-A min(r, delta), -A clip(r, 1 - epsLow, 1 + epsHigh)), dual clip min(L, -c A) for A < 0
 //   gspo: r -> s_i exp(l - sg l), log s_i = masked mean of d (clamped above at 10); cispo:
 //   -sg(min(r, epsHigh)) A l; sapo: -(4/tau) sigmoid(tau (r - 1)) A; gpg: -A l
+//   L = u L (options.tokenWeights u, e.g. rolloutCorrection's weights), then
 //   L += beta KL(logprobs - refLogprobs) - entropyCoef H;  loss = sum_t w_t L_t (aggregation weights)
 import { describe, finiteIn, finitePositive, integer, oneOf, options as optionsObject } from '../check.js';
 import { applyPreset, GRPO_LOSS_TYPES, type GrpoLossType, POLICY_PRESETS, type Preset } from '../presets.js';
@@ -58,6 +59,14 @@ export interface PolicyLossOptions {
   entropy?: Float32Array;
   /** Entropy bonus coefficient. Default 0 (verl entropy_coeff). */
   entropyCoef?: number;
+  /**
+   * Per-token weights u (B, T) (e.g. rolloutCorrection's importance weights): the policy term
+   * of each token's loss and its gradient are multiplied by u_t, as TRL multiplies per_token_loss by
+   * importance_sampling_ratio and verl pg_losses by rollout_is_weights. Unlike an f32 mask it leaves
+   * the aggregation's denominator alone, and it does not weight the KL or entropy terms (neither peer
+   * does). No gradient flows to it (the peers detach it).
+   */
+  tokenWeights?: Float32Array;
   /** SAPO temperature for A > 0. Default 1 (TRL sapo_temperature_pos, verl tau_pos). */
   sapoTemperaturePos?: number;
   /** SAPO temperature for A <= 0. Default 1.05 (TRL sapo_temperature_neg, verl tau_neg). */
@@ -95,7 +104,9 @@ export interface PolicyLossResult {
 }
 
 /** policyLoss options when the log-probs are DeviceArrays: every array is a DeviceArray. */
-export interface DevicePolicyLossOptions extends Omit<PolicyLossOptions, 'refLogprobs' | 'entropy' | 'out'> {
+export interface DevicePolicyLossOptions extends Omit<PolicyLossOptions, 'refLogprobs' | 'entropy' | 'tokenWeights' | 'out'> {
+  /** f32 DeviceArray (B * T). */
+  tokenWeights?: DeviceArray;
   /** f32 DeviceArray (B * T). */
   refLogprobs?: DeviceArray;
   /** f32 DeviceArray (B * T). */
@@ -181,7 +192,7 @@ export function hostMaskCheck(device: boolean, mask: unknown, name: string, orNu
 
 type Args = [logprobs: unknown, oldLogprobs: unknown, advantages: unknown, mask: unknown, options: unknown];
 
-const POLICY_OPTION_ARRAYS = ['refLogprobs', 'entropy'] as const;
+const POLICY_OPTION_ARRAYS = ['refLogprobs', 'entropy', 'tokenWeights'] as const;
 const POLICY_OUTS = ['gradLogprobs', 'gradEntropy'] as const;
 const POLICY_KEYS = knownKeys('policyLoss', Object.keys(POLICY_OPTIONS), POLICY_OPTION_ARRAYS, ['lossType', 'preset', 'out']);
 
@@ -205,6 +216,7 @@ const op = defineOp({
     mask: { types: ['u8', 'f32'], shape: 'B*T' },
     refLogprobs: { types: ['f32'], shape: 'B*T' },
     entropy: { types: ['f32'], shape: 'B*T' },
+    tokenWeights: { types: ['f32'], shape: 'B*T' },
     gradLogprobs: { types: ['f32'], shape: 'B*T', out: true },
     gradEntropy: { types: ['f32'], shape: 'B*T', out: true },
   },
@@ -240,6 +252,7 @@ const op = defineOp({
     }
     const ref = io.optional('refLogprobs', opts.refLogprobs, 'options.refLogprobs', n);
     const entropy = io.optional('entropy', opts.entropy, 'options.entropy', n);
+    io.optional('tokenWeights', opts.tokenWeights, 'options.tokenWeights', n);
     if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
     if (!entropy && out.gradEntropy !== undefined) {
       throw new TypeError('options.out.gradEntropy: expected no buffer without options.entropy, received one');

@@ -84,8 +84,8 @@ namespace maskedWhiten {
 }  // namespace maskedWhiten
 
 namespace policyLoss {
-  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, gradLogprobs = 6, gradEntropy = 7, kCount = 8 }; }
-  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "gradLogprobs", "gradEntropy"};
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, tokenWeights = 6, gradLogprobs = 7, gradEntropy = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "tokenWeights", "gradLogprobs", "gradEntropy"};
   namespace param { enum : int { seqLen = 0, variant = 1, aggregation = 2, epsilonLow = 3, epsilonHigh = 4, dualClip = 5, delta = 6, normalizer = 7, beta = 8, klEstimator = 9, entropyCoef = 10, sapoTemperaturePos = 11, sapoTemperatureNeg = 12, kCount = 13 }; }
   inline constexpr const char* kParamNames[] = {"seqLen", "variant", "aggregation", "epsilonLow", "epsilonHigh", "dualClip", "delta", "normalizer", "beta", "klEstimator", "entropyCoef", "sapoTemperaturePos", "sapoTemperatureNeg"};
   namespace scalar { enum : int { loss = 0, clipFraction = 1, clipLowFraction = 2, clipHighFraction = 3, dualClipFraction = 4, approxKl = 5, kl = 6, entropy = 7, tokenCount = 8, kCount = 9 }; }
@@ -110,6 +110,17 @@ namespace preferenceLoss {
   namespace fDivergence_code { enum : int { reverse_kl = 0, forward_kl = 1, js_divergence = 2, alpha_divergence = 3, kCount = 4 }; }
   inline constexpr const char* k_fDivergence_names[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
 }  // namespace preferenceLoss
+
+namespace rolloutCorrection {
+  namespace slot { enum : int { trainerLogprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, weights = 4, keptMask = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"trainerLogprobs", "rolloutLogprobs", "advantages", "mask", "weights", "keptMask"};
+  namespace param { enum : int { seqLen = 0, mode = 1, clipMax = 2, clipMin = 3, batchNormalize = 4, offPolicyMaskThreshold = 5, rejection = 6, token_k1_lower = 7, token_k1_upper = 8, token_k2_lower = 9, token_k2_upper = 10, token_k3_lower = 11, token_k3_upper = 12, seq_sum_k1_lower = 13, seq_sum_k1_upper = 14, seq_sum_k2_lower = 15, seq_sum_k2_upper = 16, seq_sum_k3_lower = 17, seq_sum_k3_upper = 18, seq_mean_k1_lower = 19, seq_mean_k1_upper = 20, seq_mean_k2_lower = 21, seq_mean_k2_upper = 22, seq_mean_k3_lower = 23, seq_mean_k3_upper = 24, seq_max_k2_lower = 25, seq_max_k2_upper = 26, seq_max_k3_lower = 27, seq_max_k3_upper = 28, kCount = 29 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "mode", "clipMax", "clipMin", "batchNormalize", "offPolicyMaskThreshold", "rejection", "token_k1_lower", "token_k1_upper", "token_k2_lower", "token_k2_upper", "token_k3_lower", "token_k3_upper", "seq_sum_k1_lower", "seq_sum_k1_upper", "seq_sum_k2_lower", "seq_sum_k2_upper", "seq_sum_k3_lower", "seq_sum_k3_upper", "seq_mean_k1_lower", "seq_mean_k1_upper", "seq_mean_k2_lower", "seq_mean_k2_upper", "seq_mean_k3_lower", "seq_mean_k3_upper", "seq_max_k2_lower", "seq_max_k2_upper", "seq_max_k3_lower", "seq_max_k3_upper"};
+  namespace scalar { enum : int { isMean = 0, isMax = 1, isMin = 2, isFractionHigh = 3, isFractionLow = 4, isStd = 5, isEffSampleSize = 6, isSeqMean = 7, isSeqStd = 8, isSeqMax = 9, isSeqMin = 10, isSeqMaxDeviation = 11, isSeqFractionHigh = 12, isSeqFractionLow = 13, isBatchNormFactor = 14, isRatioMin = 15, isRatioMean = 16, isRatioMax = 17, logpDiffMean = 18, logpDiffMax = 19, trainingPpl = 20, trainingLogPpl = 21, kl = 22, k3Kl = 23, rolloutPpl = 24, rolloutLogPpl = 25, logPplDiff = 26, logPplAbsDiff = 27, logPplDiffMax = 28, logPplDiffMin = 29, pplRatio = 30, chi2Token = 31, chi2Seq = 32, rsMaskedFraction = 33, rsSeqMaskedFraction = 34, offPolicyMaskedFraction = 35, tokenCount = 36, kCount = 37 }; }
+  inline constexpr const char* kScalarNames[] = {"isMean", "isMax", "isMin", "isFractionHigh", "isFractionLow", "isStd", "isEffSampleSize", "isSeqMean", "isSeqStd", "isSeqMax", "isSeqMin", "isSeqMaxDeviation", "isSeqFractionHigh", "isSeqFractionLow", "isBatchNormFactor", "isRatioMin", "isRatioMean", "isRatioMax", "logpDiffMean", "logpDiffMax", "trainingPpl", "trainingLogPpl", "kl", "k3Kl", "rolloutPpl", "rolloutLogPpl", "logPplDiff", "logPplAbsDiff", "logPplDiffMax", "logPplDiffMin", "pplRatio", "chi2Token", "chi2Seq", "rsMaskedFraction", "rsSeqMaskedFraction", "offPolicyMaskedFraction", "tokenCount"};
+  namespace mode_code { enum : int { token_truncate = 0, token_mask = 1, sequence_truncate = 2, sequence_mask = 3, none = 4, kCount = 5 }; }
+  inline constexpr const char* k_mode_names[] = {"token_truncate", "token_mask", "sequence_truncate", "sequence_mask", "none"};
+}  // namespace rolloutCorrection
 
 namespace tokenLogprobs {
   namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }

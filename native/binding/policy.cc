@@ -41,6 +41,16 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
   }, a.Done());
 }
 
+Napi::Value RolloutCorrection(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LR);
+  const rkb::RolloutCorrectionCall c = rkb::DecodeRolloutCorrection(a);
+  double* s = a.scalars;
+  return rkb::Run(info, async, [c, s]() {
+    rk::Status st = rk::rollout_correction(c.a, c.p, s);
+    return MaskMessage(st, c.a.mask, c.a.mask_kind);
+  }, a.Done());
+}
+
 }  // namespace
 
 RK_REGISTER_OPS(policy, RK_POLICY_OPS);

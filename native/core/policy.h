@@ -204,13 +204,14 @@ struct PolicyToken {
   bool clip_low, clip_high, dual;  // r < lo & A < 0;  r > hi (cispo: eps_hi) & A > 0;  dual clip
 };
 
-// The per-token loss and gradient of every variant (policy.cc), plus beta KL(l - ref) and
+// The per-token loss and gradient of every variant (policy.cc), times the token weight u when has_w
+// (policyLoss options.tokenWeights, e.g. rolloutCorrection's weights), plus beta KL(l - ref) and
 // -entropy_coef h. l = logprobs_t, d = l - old_logprobs_t, A the advantage; gspo_r / gspo_dr: the
 // row's gspo_row_ratio (GSPO only).
 template <class Exp2>
 RK_HD PolicyToken policy_token(PolicyVariant var, const PolicyTokenParams& P, float l, float d, float A,
                                float gspo_r, float gspo_dr, bool has_ref, float ref, KlEstimator kl,
-                               bool has_ent, float h, const Exp2& exp2) {
+                               bool has_ent, float h, const Exp2& exp2, bool has_w = false, float u = 1.0f) {
   PolicyToken o;
   o.kl = 0.0f;
   o.clip_low = o.clip_high = o.dual = false;
@@ -260,6 +261,10 @@ RK_HD PolicyToken policy_token(PolicyVariant var, const PolicyTokenParams& P, fl
   } else {  // gpg: L = -A l
     g = negA;
     L = negA * l;
+  }
+  if (has_w) {  // tokenWeights: the policy term only (TRL and verl weight neither KL nor entropy)
+    L = L * u;
+    g = g * u;
   }
   if (has_ref) {
     float kg;

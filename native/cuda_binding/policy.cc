@@ -11,6 +11,7 @@
 #include "cuda_common.h"
 #include "ops/policy.h"
 #include "policy.h"
+#include "rollout_correction.h"
 
 namespace {
 
@@ -54,6 +55,15 @@ Napi::Value KlPenalty(const Napi::CallbackInfo& info, bool async) {
         return rkcb::KernelWithScalars(a, &rkcuda::KlPenaltyArgs::mean, 1, mo, rkcuda::kl_penalty);
       },
       rkcb::BadMaskWeightText(c.mask_kind == rk::MaskKind::F32 ? c.mask : nullptr));
+}
+
+Napi::Value RolloutCorrection(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LR);
+  const rkb::RolloutCorrectionCall c = rkb::DecodeRolloutCorrection(oa);
+  double* mo = oa.scalars;
+  return rkcb::RunDevice(
+      info, async, [c, mo]() { return rkcuda::rollout_correction(c.a, c.p, mo, nullptr); },
+      rkcb::BadMaskWeightText(c.a.mask_kind == rk::MaskKind::F32 ? c.a.mask : nullptr));
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ int core_check_policy() {
   using namespace rk;
   std::mt19937 rng(11);
   constexpr int64_t n = 203;  // tails for every width
-  std::vector<float> lp(n), old(n), ref(n), ent(n), adv(n), wf(n);
+  std::vector<float> lp(n), old(n), ref(n), ent(n), adv(n), wf(n), tw(n);
   std::vector<uint8_t> wu(n);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   const float extremes[] = {0.0f, -0.0f, 20.0f, -20.0f, 20.5f, -20.5f, 25.0f, -30.0f, 19.99f, -19.99f,
@@ -53,6 +53,7 @@ int core_check_policy() {
     adv[i] = i % 17 == 0 ? 0.0f : 3.0f * u(rng);
     wf[i] = i % 5 == 0 ? 0.0f : 1.5f * std::fabs(u(rng));
     wu[i] = static_cast<uint8_t>(i % 4 == 0 ? 0 : i % 3);
+    tw[i] = i % 7 == 0 ? 0.0f : 3.0f * std::fabs(u(rng));  // policyLoss tokenWeights
   }
   struct Level {
     Isa isa;
@@ -72,7 +73,7 @@ int core_check_policy() {
       for (int kl = -1; kl < kKlEstimatorCount; ++kl)  // -1: no reference
         for (int opt = 0; opt < 4; ++opt)                // dual clip, delta
           for (int mk = 0; mk < kMaskKindCount; ++mk)
-            for (int shape = 0; shape < 4; ++shape) {  // per-token advantages, entropy
+            for (int shape = 0; shape < 8; ++shape) {  // per-token advantages, entropy, token weights
               PolicyLossParams p;
               p.variant = static_cast<PolicyVariant>(var);
               p.dual_clip = (opt & 1) ? 3.0 : 0.0;
@@ -82,7 +83,7 @@ int core_check_policy() {
               p.entropy_coef = 0.01;
               p.epsilon_high = var == 2 ? 4.0 : 0.28;
               const core::PolicyTokenParams P = core::policy_token_params(p);
-              const bool per_tok = shape & 1, has_ent = shape & 2, has_ref = kl >= 0;
+              const bool per_tok = shape & 1, has_ent = shape & 2, has_w = shape & 4, has_ref = kl >= 0;
               const void* mask = mk == 1 ? static_cast<const void*>(wu.data())
                                  : mk == 2 ? static_cast<const void*>(wf.data()) : nullptr;
               float gr, gdr;
@@ -111,6 +112,7 @@ int core_check_policy() {
               fc.beta = P.beta;
               fc.entropy = has_ent ? ent.data() : nullptr;
               fc.entropy_coef = P.ecoef;
+              fc.token_weights = has_w ? tw.data() : nullptr;
               fc.weight = weight;
               std::vector<float> g(n, 7.0f), ge(n, 7.0f);
               fc.grad = g.data();
@@ -124,7 +126,8 @@ int core_check_policy() {
                 const bool valid = m > 0.0f;
                 const float A = per_tok ? adv[i] : fc.adv_row;
                 const core::PolicyToken t = core::policy_token(p.variant, P, lp[i], lp[i] - old[i], A, gr, gdr,
-                                                               has_ref, ref[i], p.kl, has_ent, ent[i], ex2);
+                                                               has_ref, ref[i], p.kl, has_ent, ent[i], ex2,
+                                                               has_w, tw[i]);
                 const float w = m * weight;
                 const float gref = valid ? w * t.grad : 0.0f;
                 if (!(exact ? same_bits(g[i], gref) || (g[i] != g[i] && gref != gref) : close(g[i], gref, false))) {

@@ -28,6 +28,7 @@
 #include "../../cuda/logprobs.h"
 #include "../../cuda/policy.h"
 #include "../../cuda/preference.h"
+#include "../../cuda/rollout_correction.h"
 #include "../../cuda/seq_ops.gen.h"
 #include "../binding/layout.gen.h"
 #include "../kernels/advantages.h"
@@ -35,6 +36,7 @@
 #include "../kernels/logprobs.h"
 #include "../kernels/policy.h"
 #include "../kernels/preference.h"
+#include "../kernels/rollout_correction.h"
 #include "../kernels/seq_driver.h"
 #include "../kernels/threadpool.h"
 #include "cuda_driver.h"
@@ -907,6 +909,7 @@ struct PolicyLoss {
     in.mask = mask_of(c.j % kMaskKinds, x.umask, x.wmask);
     in.ref_logprobs = with_ref(c.j) ? x.ref : nullptr;
     in.entropy = with_ent(c.j) ? x.ent : nullptr;
+    in.token_weights = c.j % 5 == 3 ? x.wmask : nullptr;  // options.tokenWeights (the f32 weights as u)
     return in;
   }
   struct Ptrs {
@@ -1072,6 +1075,95 @@ struct KlPenalty {
     Run r;
     if (!res.ok()) r.fail = result_text(res);
     r.out = {farr("kl", kl.down(), Tol{}), farr("grad", gr.down(), Tol{}), darr("mean", mean.down(), Tol{})};
+    return r;
+  }
+};
+
+// rolloutCorrection: trainer = lp, rollout = old of make_policy (log-ratios beyond +-20 included).
+struct RolloutCorrection {
+  struct Case {
+    int64_t B, T;
+    int j;
+  };
+  static rk::RolloutCorrectionParams params(int j) {
+    rk::RolloutCorrectionParams p;
+    p.mode = static_cast<rk::RcMode>(j % rk::kRcModeCount);
+    p.clip_max = j % 4 == 1 ? 0.0 : (j % 4 == 2 ? 3.0 : 2.0);
+    p.clip_min = j % 3 == 1 ? 0.5 : 0.0;
+    p.batch_normalize = j % 2 == 1;
+    p.opsm = j % 7 < 3;
+    p.opsm_threshold = 0.02 * (j % 5) - 0.03;
+    for (int k = 0; k < rk::kRcCriterionCount; ++k) {
+      if ((j + k) % 4 != 0) continue;
+      const bool k1 = k == 0 || k == 3 || k == 6;
+      p.rs_on[k] = true;
+      p.rs_lo[k] = k1 ? std::log(0.6) : 0.0;
+      p.rs_hi[k] = k1 ? std::log(1.8) : (k < 3 ? 0.05 : 0.5);
+    }
+    rk::rc_metric_bounds(p);
+    return p;
+  }
+  static bool has_w(int j) { return (j % rk::kRcModeCount) != static_cast<int>(rk::RcMode::None) || params(j).opsm; }
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const std::vector<std::pair<int64_t, int64_t>> shapes = ctx.quick ? std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 17}, {2, 1100}}
+                                                                      : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 17}, {5, 1031}, {300, 33}, {64, 4096}};
+    for (const auto& s : shapes)
+      for (int j = 0; j < (ctx.quick ? 15 : 30); ++j) out.push_back({s.first, s.second, j});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    const rk::RolloutCorrectionParams p = params(c.j);
+    return fmt("%lldx%lld %s %s%s%s", static_cast<long long>(c.B), static_cast<long long>(c.T),
+               rkl::rolloutCorrection::k_mode_names[c.j % rk::kRcModeCount], kMaskNames[c.j % kMaskKinds],
+               p.batch_normalize ? " bn" : "", p.opsm ? " opsm" : "");
+  }
+  PolicyData data(const Case& c) const { return make_policy(c.B, c.T, 7000 + c.j); }
+  bool det(const Case&) const { return true; }
+  template <class P>
+  static rk::RcArgs args(const Case& c, const float* tr, const float* ro, const float* adv_row, const float* adv_tok,
+                         const P& um, const float* wm, float* w, float* km) {
+    rk::RcArgs a;
+    a.trainer = tr, a.rollout = ro;
+    a.adv_per_token = c.j % 2 == 0;
+    a.advantages = params(c.j).opsm ? (a.adv_per_token ? adv_tok : adv_row) : nullptr;
+    a.mask_kind = static_cast<rk::MaskKind>(c.j % kMaskKinds);
+    a.mask = mask_of(c.j % kMaskKinds, um, wm);
+    a.weights = has_w(c.j) ? w : nullptr;
+    a.mask_out = km;
+    a.B = c.B, a.T = c.T;
+    return a;
+  }
+  static void outs(Run& r, std::vector<float> w, std::vector<float> km, const std::vector<double>& sc, bool ref) {
+    Tol mt;
+    mt.rtol = 1e-7, mt.atol = 1e-13;
+    std::vector<double> rest(sc), stdv{sc[rk::kRcIsStd]};
+    rest[rk::kRcIsStd] = 0;
+    r.out.push_back(farr("weights", std::move(w), ref ? kRel : Tol{}));
+    r.out.push_back(farr("mask", std::move(km), ref ? exact_tol() : Tol{}));
+    r.out.push_back(darr("metrics", std::move(rest), ref ? mt : Tol{}));
+    r.out.push_back(darr("isStd", std::move(stdv), ref ? abs_tol(1e-5, 1e-9) : Tol{}));
+  }
+  Run cpu(const Case& c, const PolicyData& d) const {
+    const size_t n = d.lp.size();
+    std::vector<float> w(n, 0.0f), km(n);
+    std::vector<double> sc(rk::kRcMetricCount);
+    const rk::Status st = rk::rollout_correction(args(c, d.lp.data(), d.old.data(), d.adv_row.data(), d.adv_tok.data(), d.umask.data(), d.wmask.data(), w.data(), km.data()), params(c.j), sc.data());
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    outs(r, std::move(w), std::move(km), sc, true);
+    return r;
+  }
+  Run cuda(const Case& c, const PolicyData& d) const {
+    const size_t n = d.lp.size();
+    Dev<float> tr(d.lp), ro(d.old), ar(d.adv_row), at(d.adv_tok), wm(d.wmask), w(n), km(n);
+    Dev<uint8_t> um(d.umask);
+    if (!has_w(c.j)) CK(cudaMemset(w.p, 0, n * sizeof(float)));  // no weights: the CPU's zeros
+    std::vector<double> sc(rk::kRcMetricCount);
+    const rkcuda::Result res = rkcuda::rollout_correction(args(c, tr.p, ro.p, ar.p, at.p, um.p, wm.p, w.p, km.p), params(c.j), sc.data(), nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    outs(r, w.down(), km.down(), sc, false);
     return r;
   }
 };
@@ -1961,6 +2053,7 @@ const OpRow kOps[] = {
     RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
+    RK_ROW(rolloutCorrection, RolloutCorrection, nullptr)
 };
 
 bool selected(const char* list, const char* op) {

@@ -199,6 +199,7 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
       fc.beta = P.beta;
       fc.entropy = in.entropy ? in.entropy + t0 : nullptr;
       fc.entropy_coef = P.ecoef;
+      fc.token_weights = in.token_weights ? in.token_weights + t0 : nullptr;
       fc.weight = static_cast<float>(row_f[r]);
       fc.grad = grad_logprobs + t0;
       fc.grad_entropy = grad_entropy ? grad_entropy + t0 : nullptr;

@@ -2,7 +2,7 @@
 //
 // logprobs, old_logprobs, ref_logprobs, entropy, mask: (B, T) row-major;  advantages: (B) or (B, T).
 //   d = logprobs - old_logprobs,  r = exp(clamp(d, -20, 20)),  L_t per variant (see policy.cc),
-//   L_t += beta * KL(logprobs_t - ref_t) - entropy_coef * H_t,
+//   L_t = u_t L_t (token_weights u, when given), then L_t += beta * KL(logprobs_t - ref_t) - entropy_coef * H_t,
 //   loss = sum_t w_t L_t with aggregation weights w_t (masked tokens have w_t = 0),
 //   grad_logprobs_t = w_t * dL_t/dlogprobs_t,  grad_entropy_t = -entropy_coef * w_t.
 // Every sum is accumulated in double over fixed chunks of kPolicyChunk tokens, merged in order, so
@@ -24,6 +24,7 @@ struct PolicyLossInputs {
   MaskKind mask_kind = MaskKind::None;
   const float* ref_logprobs = nullptr;  // (B, T) or null: no KL term
   const float* entropy = nullptr;       // (B, T) or null: no entropy term
+  const float* token_weights = nullptr;  // (B, T) or null: multiplies the policy term of L_t (not KL, entropy)
   int64_t batch = 0;                    // B
   int64_t seq_len = 0;                  // T
 };
@@ -66,6 +67,7 @@ struct FastChunk {
   float beta;
   const float* entropy;  // chunk start or null: no entropy term
   float entropy_coef;
+  const float* token_weights;  // chunk start or null: the policy term times u_t
   float weight;         // the row factor f
   float* grad;          // chunk start
   float* grad_entropy;  // chunk start or null

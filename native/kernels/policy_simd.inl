@@ -215,6 +215,11 @@ void fast_chunk_t(detail::FastChunk* c) {
       g = negA;
       L = negA * l;
     }
+    if (c->token_weights) {  // the policy term only
+      const VF u = load_or_tail(c->token_weights, i, nv);
+      L = L * u;
+      g = g * u;
+    }
     if (ref) {
       VF kv, kg;
       kl_lanes(c->kl_estimator, l - load_or_tail(ref, i, nv), &kv, &kg);
@@ -325,7 +330,8 @@ void fast_chunk(detail::FastChunk* c) {
     const float A = c->advantages ? c->advantages[i] : c->adv_row;
     const core::PolicyToken t =
         core::policy_token(var, P, l, d, A, c->gspo_ratio, c->gspo_dratio, has_ref,
-                           has_ref ? c->ref_logprobs[i] : 0.0f, kl, has_ent, has_ent ? c->entropy[i] : 0.0f, ex2);
+                           has_ref ? c->ref_logprobs[i] : 0.0f, kl, has_ent, has_ent ? c->entropy[i] : 0.0f, ex2,
+                           c->token_weights != nullptr, c->token_weights ? c->token_weights[i] : 1.0f);
     if (clips) {
       if (P.dual_on) s_dual += (t.dual && valid) ? static_cast<double>(m) : 0.0;
       s_low += (t.clip_low && valid) ? static_cast<double>(m) : 0.0;

@@ -24,6 +24,8 @@ export interface RefPolicyOptions {
   klEstimator: Estimator;
   entropy?: ArrayLike<number>;
   entropyCoef: number;
+  /** policyLoss options.tokenWeights: multiplies the policy term (not KL, not entropy), as TRL and verl. */
+  tokenWeights?: ArrayLike<number>;
   tauPos: number;
   tauNeg: number;
 }
@@ -161,6 +163,10 @@ export function refPolicyLoss(
         g = -A;
       }
       approx += m * 0.5 * d0 * d0;
+      if (o.tokenWeights) {
+        L *= o.tokenWeights[i];
+        g *= o.tokenWeights[i];
+      }
       if (o.refLogprobs) {
         const kd = l - o.refLogprobs[i], kd0 = l0 - o.refLogprobs[i];
         L += o.beta * klSurrogate(o.klEstimator, kd, kd0);

@@ -7,18 +7,27 @@
 #include <string>
 
 #include "../../kernels/policy.h"
+#include "../../kernels/rollout_correction.h"
 #include "../slots.h"
 
 // The family's ops, X(jsName, EntryPoint): both addons define these entry points and register them
 // with RK_REGISTER_OPS (native/binding/common.h).
 #define RK_POLICY_OPS(X) \
   X(policyLoss, PolicyLoss) \
-  X(klPenalty, KlPenalty)
+  X(klPenalty, KlPenalty) \
+  X(rolloutCorrection, RolloutCorrection)
 
 namespace rkb {
 
 namespace LP = rkl::policyLoss;
 namespace LK = rkl::klPenalty;
+namespace LR = rkl::rolloutCorrection;
+static_assert(LR::mode_code::kCount == rk::kRcModeCount, "rolloutCorrection modes: lib/policy/rollout-correction.ts and native/core/rollout_correction.h disagree");
+static_assert(int{LR::scalar::kCount} == int{rk::kRcMetricCount} && int{LR::scalar::tokenCount} == int{rk::kRcTokenCount} &&
+                  int{LR::scalar::isBatchNormFactor} == int{rk::kRcIsBatchNormFactor} && int{LR::scalar::chi2Seq} == int{rk::kRcChi2Seq},
+              "rolloutCorrection scalars: RC_METRICS and rk::RcMetric disagree");
+static_assert(LR::param::seq_max_k3_upper - LR::param::token_k1_lower + 1 == 2 * rk::kRcCriterionCount,
+              "rolloutCorrection: one lower and one upper bound per rejection criterion");
 static_assert(LP::variant_code::kCount == 5 && LP::aggregation_code::kCount == 4 && LP::klEstimator_code::kCount == 5,
               "policyLoss enums: lib/policy/enums.ts and native/core/policy.h disagree");
 static_assert(LP::scalar::kCount == 9, "policyLoss scalars: rk::PolicyLossMetrics has 9 doubles");
@@ -55,6 +64,7 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   const Slot& mask = a.Maybe(LP::slot::mask, {SlotType::U8, SlotType::F32}, n);
   const Slot& ref = a.Maybe(LP::slot::refLogprobs, {SlotType::F32}, n);
   const Slot& ent = a.Maybe(LP::slot::entropy, {SlotType::F32}, n);
+  const Slot& tw = a.Maybe(LP::slot::tokenWeights, {SlotType::F32}, n);
   const Slot& grad = a.Out(LP::slot::gradLogprobs, {SlotType::F32}, n);
   const Slot& gent = a.MaybeOut(LP::slot::gradEntropy, {SlotType::F32}, n);
   if (gent.present && !ent.present) throw Napi::TypeError::New(a.env, "out.gradEntropy: given without entropy");
@@ -85,6 +95,7 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   in.mask_kind = MaskKindOf(mask);
   in.ref_logprobs = ref.present ? ref.as<const float>() : nullptr;
   in.entropy = ent.present ? ent.as<const float>() : nullptr;
+  in.token_weights = tw.present ? tw.as<const float>() : nullptr;
   in.batch = B;
   in.seq_len = T;
   c.grad = grad.as<float>();
@@ -134,6 +145,73 @@ inline KlPenaltyCall DecodeKlPenalty(const OpArgs& a) {
   c.estimator = static_cast<rk::KlEstimator>(a.Enum(LK::param::estimator, "estimator", LK::estimator_code::kCount));
   c.kl = kl.present ? kl.as<float>() : nullptr;
   c.grad = grad.present ? grad.as<float>() : nullptr;
+  return c;
+}
+
+struct RolloutCorrectionCall {
+  rk::RcArgs a;
+  rk::RolloutCorrectionParams p;
+};
+
+inline RolloutCorrectionCall DecodeRolloutCorrection(const OpArgs& a) {
+  RolloutCorrectionCall c;
+  const Slot& tr = a.Need(LR::slot::trainerLogprobs, {SlotType::F32});
+  const size_t n = tr.length;
+  a.Need(LR::slot::rolloutLogprobs, {SlotType::F32}, n);
+  const double Td = a.Param(LR::param::seqLen, "seqLen", 1, INT32_MAX);
+  if (std::floor(Td) != Td) throw a.Range("seqLen: expected an integer");
+  const int64_t T = static_cast<int64_t>(Td);
+  if (n % static_cast<size_t>(T) != 0)
+    throw a.Range("seqLen: expected a divisor of the length of trainerLogprobs (" + std::to_string(n) + "), received " +
+                  std::to_string(T));
+  const int64_t B = static_cast<int64_t>(n) / T;
+  const Slot& adv = a.Maybe(LR::slot::advantages, {SlotType::F32});
+  if (adv.present && adv.length != static_cast<size_t>(B) && adv.length != n)
+    throw a.Range("advantages: expected length " + std::to_string(B) + " or " + std::to_string(n) + ", received " +
+                  std::to_string(adv.length));
+  const Slot& mask = a.Maybe(LR::slot::mask, {SlotType::U8, SlotType::F32}, n);
+  const Slot& w = a.MaybeOut(LR::slot::weights, {SlotType::F32}, n);
+  const Slot& km = a.Out(LR::slot::keptMask, {SlotType::F32}, n);
+
+  rk::RolloutCorrectionParams& p = c.p;
+  p.mode = static_cast<rk::RcMode>(a.Enum(LR::param::mode, "mode", LR::mode_code::kCount));
+  p.clip_max = a.Param(LR::param::clipMax, "clipMax", 0, 1e300);
+  p.clip_min = a.Param(LR::param::clipMin, "clipMin", 0, 1e300);
+  if (p.clip_max > 0 && p.clip_min > p.clip_max) throw a.Range("params.clipMin: expected a value <= clipMax");
+  p.batch_normalize = a.Param(LR::param::batchNormalize, "batchNormalize", 0, 1) != 0;
+  const double thr = a.params[LR::param::offPolicyMaskThreshold];
+  p.opsm = !std::isnan(thr);
+  if (p.opsm && !std::isfinite(thr)) throw a.Range("params.offPolicyMaskThreshold: expected a finite number or NaN (off)");
+  p.opsm_threshold = p.opsm ? thr : 0.0;
+  if (p.opsm && !adv.present) throw Napi::TypeError::New(a.env, "advantages: required with offPolicyMaskThreshold");
+  for (int k = 0; k < rk::kRcCriterionCount; ++k) {
+    const double lo = a.params[LR::param::token_k1_lower + 2 * k], hi = a.params[LR::param::token_k1_lower + 2 * k + 1];
+    if (std::isnan(hi)) continue;
+    const bool k1 = k == 0 || k == 3 || k == 6;
+    if (!(hi > 0 && hi < INFINITY) || (k1 && !(lo > 0 && lo < INFINITY)))
+      throw a.Range(std::string("params.") + LR::kParamNames[LR::param::token_k1_lower + 2 * k + 1] +
+                    ": expected finite bounds > 0");
+    p.rs_on[k] = true;
+    // k1 criteria compare -log(ratio) with the log bounds (verl), the others the value with the bound.
+    p.rs_lo[k] = k1 ? std::log(lo) : 0.0;
+    p.rs_hi[k] = k1 ? std::log(hi) : hi;
+  }
+  rk::rc_metric_bounds(p);
+  const bool has_w = p.mode != rk::RcMode::None || p.opsm;
+  if (has_w && !w.present) throw Napi::TypeError::New(a.env, "out.weights: required unless mode is none without offPolicyMaskThreshold");
+  if (!has_w && w.present) throw Napi::TypeError::New(a.env, "out.weights: given with mode none and no offPolicyMaskThreshold");
+
+  rk::RcArgs& r = c.a;
+  r.trainer = tr.as<const float>();
+  r.rollout = a[LR::slot::rolloutLogprobs].as<const float>();
+  r.advantages = adv.present ? adv.as<const float>() : nullptr;
+  r.adv_per_token = adv.present && adv.length == n && adv.length != static_cast<size_t>(B);
+  r.mask = mask.data;
+  r.mask_kind = MaskKindOf(mask);
+  r.weights = w.present ? w.as<float>() : nullptr;
+  r.mask_out = km.as<float>();
+  r.B = B;
+  r.T = T;
   return c;
 }
 
