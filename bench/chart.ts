@@ -19,7 +19,7 @@ export interface ChartSpec {
   yLabel?: string;
   /** The rows to draw. Default: the rows of a sweep (`row.sweep` set) when there are any, else every row. */
   rows?: (r: BenchRow) => boolean;
-  /** The legend entry of a row. Default: `${op} ${dtype} · ${impl}`. */
+  /** The legend entry of a row (lines), or its label (bars). Default: `${op} ${dtype} · ${impl}` (lines), `${op} ${shape} · ${impl}` (bars). */
   series?: (r: BenchRow) => string;
   /** Draw the measured bandwidth lines (the ops are bandwidth-bound). Default: metric is GB/s. */
   bandwidth?: boolean;
@@ -36,7 +36,7 @@ export interface ChartInput {
   readSpread?: number;
   /** Copy bandwidth (read + write), GB/s, when measured. */
   copyGBs?: number;
-  /** One line under the title: machine, date. */
+  /** Lines under the title (machine, date, load), separated by newlines. */
   subtitle?: string;
 }
 
@@ -152,7 +152,7 @@ function prepare(input: ChartInput): Prepared {
     const colors = new Map<string, string>();
     for (const r of rows) {
       if (!colors.has(r.impl)) colors.set(r.impl, PALETTE[colors.size % PALETTE.length]);
-      const label = `${r.op} ${r.shape} · ${r.impl}`;
+      const label = spec.series ? spec.series(r) : `${r.op} ${r.shape} · ${r.impl}`;
       bars.push({ label, y: metricValue(r, metric)!, color: colors.get(r.impl)! });
     }
   }
@@ -167,7 +167,8 @@ function text(x: number, y: number, s: string, attrs = ''): string {
 export function renderChart(input: ChartInput): string {
   const p = prepare(input);
   const W = 820;
-  const left = 70, right = 24, top = input.subtitle ? 58 : 42;
+  const sub = input.subtitle ? input.subtitle.split('\n') : [];
+  const left = 70, right = 24, top = 42 + sub.length * 15;
   const refLines: { y: number; label: string; dash: string }[] = [];
   if (p.bandwidth && p.metric === 'GB/s' && input.readGBs > 0) {
     const spread = input.readSpread === undefined ? '' : `, spread ${(100 * input.readSpread).toFixed(0)}%`;
@@ -180,7 +181,7 @@ export function renderChart(input: ChartInput): string {
     `<title>${esc(p.title)}</title>`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     text(left, 22, p.title, 'font-size="15" font-weight="600" fill="#111"'),
-    ...(input.subtitle ? [text(left, 40, input.subtitle, 'fill="#555"')] : []),
+    ...sub.map((l, i) => text(left, 40 + i * 15, l, 'fill="#555" font-size="11"')),
   ];
 
   if (p.xKey) {
@@ -251,8 +252,9 @@ export function renderChart(input: ChartInput): string {
     if (p.dropped) out.push(text(left, ly + legendRows * 18, `${p.dropped} more rows are in the JSON and the table (not drawn).`, 'fill="#555"'));
   } else {
     const barH = 18, gap = 6;
-    const labelW = 330;
-    const x0 = left + labelW - 50;
+    const maxChars = 64;
+    const longest = Math.min(maxChars, Math.max(...p.bars.map((b) => b.label.length)));
+    const x0 = Math.max(left, 16 + Math.ceil(longest * 6.4) + 8); // about 6.4 px a character at 12 px
     const plotW = W - x0 - right - 60;
     const n = p.bars.length;
     const plotH = n * (barH + gap) + gap;
@@ -269,7 +271,7 @@ export function renderChart(input: ChartInput): string {
     }
     p.bars.forEach((b, i) => {
       const y = top + gap + i * (barH + gap);
-      const label = b.label.length > 58 ? b.label.slice(0, 57) + '…' : b.label;
+      const label = b.label.length > maxChars ? b.label.slice(0, maxChars - 1) + '…' : b.label;
       out.push(text(x0 - 8, y + barH - 5, label, 'text-anchor="end" fill="#111"'));
       out.push(`<rect x="${x0}" y="${y}" width="${Math.max(1, X(b.y) - x0).toFixed(1)}" height="${barH}" fill="${b.color}"><title>${esc(`${b.label}: ${formatValue(b.y)} ${p.metric}`)}</title></rect>`);
       out.push(text(X(b.y) + 4, y + barH - 5, formatValue(b.y), 'fill="#333"'));

@@ -134,9 +134,13 @@ function latestMarkdown(dir: string, imgPrefix: string): string {
 }
 
 function subtitle(r: ResultFile): string {
-  const bw = r.readBandwidth ? `read bw median of ${r.readBandwidth.samples.length}` : 'read bw';
-  const load = r.loadAverage && r.cores && Math.max(...r.loadAverage) > r.cores ? `, under load (${r.loadAverage[0].toFixed(1)} on ${r.cores} cores)` : '';
-  return `${r.date.slice(0, 10)} · ${r.machine}${load}${r.quick ? ' · --quick' : ''} · ${bw}`;
+  const bw = r.readBandwidth
+    ? `read bandwidth: median of ${r.readBandwidth.samples.length} passes over ${((r.probeBytes ?? 0) / 2 ** 20).toFixed(0)} MiB, ` +
+      `range ${r.readBandwidth.min.toFixed(1)}–${r.readBandwidth.max.toFixed(1)} GB/s`
+    : 'read bandwidth: best of the probe passes';
+  const load = r.loadAverage && r.cores && Math.max(...r.loadAverage) > r.cores
+    ? ` · taken under load (load average ${Math.max(...r.loadAverage).toFixed(1)} on ${r.cores} cores)` : '';
+  return `${r.date.slice(0, 10)} · ${r.machine}${r.quick ? ' · --quick' : ''}\n${bw}${load}`;
 }
 
 async function writeChart(dir: string, family: string, r: ResultFile, spec?: ChartSpec): Promise<string> {
