@@ -184,7 +184,7 @@ let familyStart = t0, familyTag = '', caseLabel = '', ticks = 0, expectS: number
 
 function status(): string {
   const est = expectS ? ` of ~${clock(expectS)}` : '';
-  return `${familyTag}${caseLabel ? ' ' + caseLabel : ''} · ${ticks} timed · ${clock(secs(familyStart))}${est} · total ${clock(secs(t0))}`;
+  return `${familyTag}${caseLabel ? ' ' + caseLabel : ''}${ticks ? ` · ${ticks} timed` : ''} · ${clock(secs(familyStart))}${est} · total ${clock(secs(t0))}`;
 }
 function draw(force = false): void {
   if (!tty) return;
