@@ -12,7 +12,7 @@ export type { ChartSpec };
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 
 export interface BenchContext {
-  /** Streaming-read bandwidth of this machine, GB/s, measured in this run by the native probe. */
+  /** Streaming-read bandwidth of this machine, GB/s: the median pass of the probe (measureBandwidth) in this run. */
   readBandwidthGBs: number;
   /** Threads used by the native kernels (and offered to peers that take a thread count). */
   threads: number;
