@@ -201,7 +201,8 @@ export function renderChart(input: ChartInput): string {
     if (logY) {
       const a = Math.floor(Math.log10(ymin)), b = Math.ceil(Math.log10(ymax));
       yticks = [];
-      for (let e = a; e <= b; e++) yticks.push(10 ** e);
+      // decades, and 2x and 5x within them when the axis spans few decades
+      for (let e = a; e <= b; e++) for (const m of b - a <= 2 ? [1, 2, 5] : [1]) if (e < b || m === 1) yticks.push(+(m * 10 ** e).toPrecision(3));
       Y = (y) => top + plotH - ((Math.log10(y) - a) / (b - a || 1)) * plotH;
     } else {
       yticks = linearTicks(ymax * 1.05);
