@@ -3,7 +3,7 @@
 // would write by hand). Also the token-level kernels on a [256, 1024] batch.
 import { _setSmallPathThreshold, gae, groupAdvantages, maskedWhiten } from '../lib/advantages/index.js';
 import { refGroupAdvantages } from '../tests/reference/advantages.js';
-import { fillNormal, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { fillNormal, progress, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 /** The hand-written TS a trainer would use: TRL grpo, group std, eps 1e-4, no NaN handling. */
 export function grpoLoop(r: Float32Array, G: number) {
@@ -51,6 +51,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   for (const n of [64, 4096, 1 << 20]) {
     const r = fillNormal(new Float32Array(n), 1, n);
     const shape = `n=${n} G=${G} grpo`;
+    progress(`groupAdvantages ${shape}`);
     const big = n >= 1 << 20;
     const reps = ctx.quick ? 3 : 9;
     const time = (fn: () => unknown) => (big ? timeSync(fn, reps, 1) : timeSmall(fn, n <= 64 ? 20000 : 500, reps));
@@ -77,8 +78,16 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   for (let b = 0; b < B; b++) for (let t = 0; t < T - ((b * 37) % 300); t++) m[b * T + t] = 1;
   const reps = ctx.quick ? 3 : 9;
   const shape = `B=${B} T=${T}`;
+  progress(`gae, maskedWhiten ${shape}`);
   rows.push({ op: 'gae', shape, impl: 'reward-kernels', ms: timeSync(() => gae(v, tr, m, { seqLen: T, lambda: 0.95 }), reps), bytes: B * T * 9, elements: B * T });
   rows.push({ op: 'gae', shape, impl: 'pure TS (plain loop)', ms: timeSync(() => gaeLoop(v, tr, m, T, 1, 0.95), reps), bytes: B * T * 9, elements: B * T });
   rows.push({ op: 'maskedWhiten', shape, impl: 'reward-kernels', ms: timeSync(() => maskedWhiten(v, m), reps), bytes: B * T * 5, elements: B * T });
   return { family: 'advantages', rows };
 }
+
+/** The chart: groupAdvantages, rewards per second against n (gae and maskedWhiten run at one shape: table only). */
+export const chart: ChartSpec = {
+  x: 'n', xLabel: 'rewards n (log scale), groups of G = 16', metric: 'Gelem/s', yLabel: 'G rewards/s',
+  rows: (r) => r.op === 'groupAdvantages', series: (r) => r.impl, bandwidth: false,
+  title: 'groupAdvantages: rewards per second against n',
+};

@@ -2,7 +2,7 @@
 // sum as one graph), same inputs and threads. GB/s count the read of both logit tensors.
 import * as ort from 'onnxruntime-node';
 import { vocabDivergence, type DivergenceKind } from '../lib/divergence/index.js';
-import { fillNormal, peakRssMiB, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { fillNormal, peakRssMiB, progress, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 import { onnxModel } from './onnx.js';
 
 /** A plain, careful TypeScript forward KL(q || p) per row: a max pass over both rows, then one
@@ -75,6 +75,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const cases: Array<[DivergenceKind, boolean]> = [['forward_kl', false], ['forward_kl', true], ['reverse_kl', false], ['jsd', false], ['jsd', true]];
   for (const [dt, a, b, bytes] of [['f32', z, zt, 4], ['bf16', zb, ztb, 2]] as const) {
     for (const [kind, withGrad] of cases) {
+      progress(`${shape} ${dt} ${kind}${withGrad ? ' + gradient' : ''} reward-kernels`);
       const o = { vocab: v, dtype: dt, divergence: kind } as const;
       const ms = withGrad
         ? timeSync(() => vocabDivergence(a, b, null, { ...o, returnGradient: true, out: { divergence: div, gradient: grad } }), reps)
@@ -95,12 +96,14 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const tsRows = Math.min(n, ctx.quick ? 16 : 64);
   const scale = n / tsRows;
   for (const [dt, a, b] of [['f32', z, zt], ['bf16', zb, ztb]] as const) {
+    progress(`${shape} ${dt} forward_kl pure TS`);
     const t = timeSync(() => pureTsForwardKl(a.subarray(0, tsRows * v), b.subarray(0, tsRows * v), dt === 'bf16', tsRows, v), 3) * scale;
     rows.push({ op: 'forward_kl forward', shape: `${shape} ${dt}`, impl: 'pure TS', ms: t, bytes: 2 * elems * (dt === 'f32' ? 4 : 2), elements: elems,
       note: `timed on ${tsRows} rows, scaled x${scale}; reward-kernels ${(t / ours[`${dt} forward_kl`]).toFixed(1)}x faster` });
   }
 
   // onnxruntime-node, f32 (its JavaScript API has no bfloat16 tensors)
+  progress(`${shape} f32 forward_kl onnxruntime-node`);
   const s = await onnxKl(v, ctx.threads);
   const feeds = { logits: new ort.Tensor('float32', z, [n, v]), target: new ort.Tensor('float32', zt, [n, v]) };
   const check = (await s.run(feeds)).kl.data as Float32Array;
@@ -111,5 +114,42 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   rows.push({ op: 'forward_kl forward', shape: `${shape} f32`, impl: 'onnxruntime-node', ms: ot, bytes: 2 * elems * 4, elements: elems,
     note: `${ctx.threads} intra-op threads; reward-kernels ${(ot / ours['f32 forward_kl']).toFixed(2)}x faster; results agree to ${worst.toExponential(1)} relative` });
   await s.release();
+  await vocabSweep(ctx, rows);
   return { family: 'divergence', rows };
+}
+
+/** The chart: the V sweep (rows marked `sweep`), GB/s of both logit tensors against V. */
+export const chart: ChartSpec = {
+  xLabel: 'vocabulary size V (log scale), N rows fixed; GB/s count both logit tensors',
+  series: (r) => `${r.op} ${/bf16/.test(r.shape) ? 'bf16' : 'f32'} · ${r.impl}`,
+};
+
+/** Throughput against the vocabulary size at a fixed number of rows, on prefixes of one buffer pair. */
+async function vocabSweep(ctx: BenchContext, rows: BenchRow[]): Promise<void> {
+  const n = ctx.quick ? 32 : 256;
+  const vs = [4096, 16384, 32000, 65536, 151936, 262144];
+  const reps = ctx.quick ? 3 : 7;
+  const vmax = vs[vs.length - 1];
+  const z = fillNormal(new Float32Array(n * vmax), 2, 11), zt = fillNormal(new Float32Array(n * vmax), 2, 12);
+  const zb = toBf16(z), ztb = toBf16(zt);
+  const grad = new Float32Array(n * vmax).fill(0);
+  const div = new Float32Array(n);
+  for (const v of vs) {
+    const shape = `N=${n} V=${v}`;
+    progress(`V sweep ${shape}`);
+    const elems = n * v;
+    const a = z.subarray(0, elems), b = zt.subarray(0, elems), ah = zb.subarray(0, elems), bh = ztb.subarray(0, elems);
+    const row = (op: string, dt: string, impl: string, ms: number, bytes: number) =>
+      rows.push({ op, shape: `${shape} ${dt}`, impl, ms, bytes, elements: elems, sweep: 'V' });
+    const o = { vocab: v, divergence: 'forward_kl', out: { divergence: div } } as const;
+    row('forward_kl forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, o), reps), 2 * elems * 4);
+    row('forward_kl forward', 'bf16', 'reward-kernels', timeSync(() => vocabDivergence(ah, bh, { ...o, dtype: 'bf16' }), reps), 2 * elems * 2);
+    row('forward_kl forward+gradient', 'f32', 'reward-kernels',
+      timeSync(() => vocabDivergence(a, b, { ...o, gradient: true, out: { divergence: div, gradient: grad.subarray(0, elems) } }), reps), 2 * elems * 4);
+    row('jsd forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, { ...o, divergence: 'jsd' }), reps), 2 * elems * 4);
+    const s = await onnxKl(v, ctx.threads);
+    const feeds = { logits: new ort.Tensor('float32', a, [n, v]), target: new ort.Tensor('float32', b, [n, v]) };
+    row('forward_kl forward', 'f32', 'onnxruntime-node', await timeAsync(() => s.run(feeds), reps), 2 * elems * 4);
+    await s.release();
+  }
 }

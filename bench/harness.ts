@@ -1,21 +1,25 @@
-// Shared benchmark plumbing: timing, rows, tables and result files. Each kernel family has a
-// bench/<family>.bench.ts whose default export `run(ctx)` returns its rows; bench/run.ts runs them.
-import fs from 'node:fs';
+// Shared benchmark plumbing: timing, rows, progress and tables. Each kernel family has a
+// bench/<family>.bench.ts whose default export `run(ctx)` returns its rows (and may export a
+// `chart: ChartSpec`); bench/run.ts runs them, prints the tables and writes the result files.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rng } from '../tests/rng.js';
+import type { ChartSpec } from './chart.js';
 
 export { rng };
+export type { ChartSpec };
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 
 export interface BenchContext {
-  /** Streaming-read bandwidth of this machine, GB/s, measured in this run by the native probe. */
+  /** Streaming-read bandwidth of this machine, GB/s: the median pass of the probe (measureBandwidth) in this run. */
   readBandwidthGBs: number;
   /** Threads used by the native kernels (and offered to peers that take a thread count). */
   threads: number;
   /** Fewer repetitions and smaller peers (for a smoke run). */
   quick: boolean;
+  /** Copy bandwidth (a streaming read plus a streaming write, counted as bytes moved), GB/s, same probe. */
+  copyBandwidthGBs?: number;
 }
 
 export interface BenchRow {
@@ -33,11 +37,40 @@ export interface BenchRow {
   elements?: number;
   /** Free text: peak RSS growth, threads, what a peer could not do. */
   note?: string;
+  /** Set on the rows of a size sweep (e.g. 'V'): drawn in the family's chart, kept in the JSON,
+   * left out of the printed tables. */
+  sweep?: string;
 }
 
 export interface BenchSection {
   family: string;
   rows: BenchRow[];
+  /** How to draw the family's chart (else the module's exported `chart`, else chosen from the rows). */
+  chart?: ChartSpec;
+}
+
+// Progress: bench/run.ts installs a sink that shows the family, the case named by the last
+// progress() call, the timings done and the elapsed time on stderr.
+export interface ProgressEvent {
+  /** A new case (what is being timed now). */
+  label?: string;
+  /** One timing finished. */
+  tick?: boolean;
+}
+let progressSink: ((e: ProgressEvent) => void) | null = null;
+
+/** Installs (or with null removes) the receiver of progress events. */
+export function setProgressSink(sink: ((e: ProgressEvent) => void) | null): void {
+  progressSink = sink;
+}
+
+/** Names the case a family is about to time (shown on stderr while it runs). */
+export function progress(label: string): void {
+  progressSink?.({ label });
+}
+
+function tick(): void {
+  progressSink?.({ tick: true });
 }
 
 /** Median of `reps` timed calls (after `warmup` untimed ones), in ms. */
@@ -49,6 +82,7 @@ export function timeSync(fn: () => unknown, reps = 7, warmup = 1): number {
     fn();
     t.push(Number(process.hrtime.bigint() - a) / 1e6);
   }
+  tick();
   return median(t);
 }
 
@@ -60,6 +94,7 @@ export async function timeAsync(fn: () => Promise<unknown>, reps = 7, warmup = 1
     await fn();
     t.push(Number(process.hrtime.bigint() - a) / 1e6);
   }
+  tick();
   return median(t);
 }
 
@@ -113,4 +148,14 @@ export const HEADER = ['op', 'shape', 'impl', 'median', 'GB/s', '% read bw', 'Ge
 export function markdownTable(rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(HEADER), line(HEADER.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** A plain table with aligned columns (numbers right-aligned), for a terminal. */
+export function textTable(rows: string[][], header = HEADER): string {
+  const all = [header, ...rows];
+  const width = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  const numeric = header.map((_, c) => rows.length > 0 && rows.every((r) => !r[c] || /^[\d.]+( ?(ms|us|%))?$/.test(r[c])));
+  const line = (r: string[]) =>
+    r.map((cell, c) => (numeric[c] ? (cell ?? '').padStart(width[c]) : (cell ?? '').padEnd(width[c]))).join('  ').trimEnd();
+  return [line(header), width.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

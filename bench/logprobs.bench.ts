@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
-import { fillNormal, peakRssMiB, rng, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { fillNormal, peakRssMiB, progress, rng, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 import { onnxModel } from './onnx.js';
 
 /** A plain, careful TypeScript version: per row a max pass, then an exp pass (and entropy). */
@@ -83,6 +83,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
 
     const ours: Record<string, number> = {};
     for (const [dt, arr, bytes] of [['f32', z, 4], ['bf16', zb, 2]] as const) {
+      progress(`${shape} ${dt} reward-kernels`);
       const o = { vocab: v, dtype: dt } as const;
       const f = tokenLogprobs(arr, y, o);
       ours[`${dt} fwd`] = timeSync(() => tokenLogprobs(arr, y, { ...o, out: f }), reps);
@@ -109,6 +110,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const zs = z.subarray(0, tsRows * v), ys = y.subarray(0, tsRows), zbs = zb.subarray(0, tsRows * v);
     const tsNote = scale > 1 ? `timed on ${tsRows} rows, scaled x${scale}` : '';
     for (const [dt, arr] of [['f32', zs], ['bf16', zbs]] as const) {
+      progress(`${shape} ${dt} pure TS`);
       const tf1 = timeSync(() => pureTs(arr, dt === 'bf16', ys, v, false), 3) * scale;
       const te = timeSync(() => pureTs(arr, dt === 'bf16', ys, v, true), 3) * scale;
       rows.push({ op: 'forward', shape: `${shape} ${dt}`, impl: 'pure TS', ms: tf1, elements: elems,
@@ -118,6 +120,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     }
 
     // onnxruntime-node, f32 (its JavaScript API has no bfloat16 tensors)
+    progress(`${shape} f32 onnxruntime-node`);
     const s = await onnxSessions(v, ctx.threads);
     const feeds = {
       logits: new ort.Tensor('float32', z, [n, v]),
@@ -133,6 +136,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     await s.ent.release();
 
     // tfjs wasm backend, f32: logSoftmax then a gather on the flattened result
+    progress(`${shape} f32 tfjs-wasm`);
     try {
       const idx = Int32Array.from(y, (t, i) => i * v + t);
       const step = () => tf.tidy(() => tf.gather(tf.reshape(tf.logSoftmax(tf.tensor2d(z, [n, v])), [-1]), tf.tensor1d(idx, 'int32')).dataSync());
@@ -143,5 +147,52 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       rows.push({ op: 'forward', shape: `${shape} f32`, impl: 'tfjs-wasm', ms: NaN, note: `failed: ${(e as Error).message.slice(0, 60)}` });
     }
   }
+  await vocabSweep(ctx, rows);
   return { family: 'logprobs', rows };
+}
+
+/** The chart: the V sweep (rows marked `sweep`), GB/s against V with the read bandwidth. */
+export const chart: ChartSpec = {
+  xLabel: 'vocabulary size V (log scale), N rows fixed',
+  series: (r) => `${r.op} ${/bf16/.test(r.shape) ? 'bf16' : 'f32'} · ${r.impl}`,
+};
+
+/**
+ * Throughput against the vocabulary size at a fixed number of rows: the forward (f32, bf16), the
+ * backward with the log-sum-exp given, and onnxruntime-node's forward, on prefixes of one buffer.
+ * Small V fit in the caches; the largest ones stream from DRAM.
+ */
+async function vocabSweep(ctx: BenchContext, rows: BenchRow[]): Promise<void> {
+  const n = ctx.quick ? 64 : 512;
+  const vs = [4096, 16384, 32000, 65536, 151936, 262144];
+  const reps = ctx.quick ? 3 : 9;
+  const vmax = vs[vs.length - 1];
+  const z = fillNormal(new Float32Array(n * vmax), 2, 7);
+  const zb = toBf16(z);
+  const grad = new Float32Array(n * vmax).fill(0);
+  const g = new Float32Array(n).fill(1);
+  const r = rng(8);
+  for (const v of vs) {
+    const shape = `N=${n} V=${v}`;
+    progress(`V sweep ${shape}`);
+    const elems = n * v;
+    const y = Int32Array.from({ length: n }, () => Math.floor(r() * v));
+    const zf = z.subarray(0, elems), zh = zb.subarray(0, elems), gr = grad.subarray(0, elems);
+    const f = tokenLogprobs(zf, y, { vocab: v });
+    const fh = tokenLogprobs(zh, y, { vocab: v, dtype: 'bf16' });
+    const row = (op: string, dt: string, impl: string, ms: number, bytes: number) =>
+      rows.push({ op, shape: `${shape} ${dt}`, impl, ms, bytes, elements: elems, sweep: 'V' });
+    row('forward', 'f32', 'reward-kernels', timeSync(() => tokenLogprobs(zf, y, { vocab: v, out: f }), reps), elems * 4);
+    row('forward', 'bf16', 'reward-kernels', timeSync(() => tokenLogprobs(zh, y, { vocab: v, dtype: 'bf16', out: fh }), reps), elems * 2);
+    row('backward (lse given)', 'f32', 'reward-kernels',
+      timeSync(() => tokenLogprobsBackward(zf, y, g, { vocab: v, logsumexp: f.logsumexp, out: gr }), reps), elems * 4);
+    const s = await onnxSessions(v, ctx.threads);
+    const feeds = {
+      logits: new ort.Tensor('float32', zf, [n, v]),
+      targets: new ort.Tensor('int64', BigInt64Array.from(y, (x) => BigInt(x)), [n, 1]),
+    };
+    row('forward', 'f32', 'onnxruntime-node', await timeAsync(() => s.fwd.run(feeds), reps), elems * 4);
+    await s.fwd.release();
+    await s.ent.release();
+  }
 }

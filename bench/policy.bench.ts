@@ -3,7 +3,7 @@
 import { klPenalty, policyLoss, rolloutCorrection } from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
-import { fillNormal, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { fillNormal, progress, rng, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 /** PPO clipped surrogate, token-mean, optional k3 KL (verl clamps): loss and gradient. */
 function pureTsPpo(
@@ -57,8 +57,10 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const bytes = n * (4 + 4 + 1); // logprobs, oldLogprobs, mask read per call
   const threads = getNumThreads();
 
-  const add = (op: string, impl: string, ms: number, b: number, note?: string) =>
+  const add = (op: string, impl: string, ms: number, b: number, note?: string) => {
     rows.push({ op, shape, impl, ms, bytes: b, elements: n, note });
+    progress(`${shape} · ${op} · ${impl} done`);
+  };
 
   const ppo = () => policyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } });
   add('policyLoss ppo token-mean', 'reward-kernels', timeSync(ppo, reps, 2), bytes, `${threads} threads`);
@@ -92,3 +94,10 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     timeSync(() => policyLoss(lp, old, adv, mask, { seqLen: T, tokenWeights: rcOut.weights, out: { gradLogprobs: grad } }), reps, 2), bytes + 4 * n, `${threads} threads`);
   return { family: 'policy', rows };
 }
+
+/** The chart: one shape, so bars of tokens per second (the inputs stay in cache: not bandwidth-bound). */
+export const chart: ChartSpec = {
+  x: 'none', metric: 'Gelem/s', yLabel: 'G tokens/s', bandwidth: false,
+  series: (r) => `${r.op.replace('policyLoss ', '')} · ${r.impl}${r.note === '1 thread' ? ', 1 thread' : ''}`,
+  title: 'policyLoss and klPenalty at B = 64, T = 4096: tokens per second',
+};

@@ -2,7 +2,7 @@
 // kernel against a plain TypeScript loop computing the same outputs (losses, rewards, the two
 // gradients, the mean and the metrics) in float64, both writing into preallocated buffers.
 import { preferenceLoss, type PreferenceLossOptions } from '../lib/preference/index.js';
-import { fillNormal, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { fillNormal, progress, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 interface Outs {
   losses: Float32Array;
@@ -85,9 +85,17 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     ];
     for (const [name, opts, ts] of cases) {
       const op = `preferenceLoss ${name}`;
+      progress(`${op} ${shape}`);
       rows.push({ op, shape, impl: 'reward-kernels', ms: time(() => preferenceLoss(w, l, opts)), elements: p, bytes: p * 36, note: `${ctx.threads} threads, loss+grads+metrics` });
       rows.push({ op, shape, impl: 'pure TS', ms: time(ts), elements: p, bytes: p * 36, note: 'plain float64 loop, same outputs' });
     }
   }
   return { family: 'preference', rows };
 }
+
+/** The chart: pairs per second against the number of pairs P. */
+export const chart: ChartSpec = {
+  x: 'P', xLabel: 'pairs P (log scale)', metric: 'Gelem/s', yLabel: 'G pairs/s', bandwidth: false,
+  series: (r) => `${r.op.replace('preferenceLoss ', '')} · ${r.impl}`,
+  title: 'preferenceLoss (sigmoid = DPO, simpo): pairs per second against P',
+};

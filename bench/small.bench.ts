@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 
 import type * as Api from '../lib/index.js';
 import { grpoLoop } from './advantages.bench.js';
-import { benchDir, fillNormal, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+import { benchDir, fillNormal, progress, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 import { makeOuts, tsSigmoid } from './preference.bench.js';
 
 /** ms per call: the minimum over `reps` batches of `inner` calls. */
@@ -30,6 +30,7 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const reps = ctx.quick ? 5 : 25;
   const rows: BenchRow[] = [];
   const pair = (op: string, shape: string, ours: () => unknown, ts: () => unknown, elements: number, bytes: number) => {
+    progress(`${op} ${shape}`);
     const a = minSmall(ours, inner, reps), b = minSmall(ts, inner, reps);
     const over = `${((a - b) * 1000).toFixed(2)} us above the plain loop`;
     rows.push({ op, shape, impl: 'reward-kernels (out buffers)', ms: a, elements, bytes, note: over });
@@ -51,3 +52,9 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   pair('groupAdvantages grpo', `n=${n} G=${G}`, () => rk.groupAdvantages(r, { groupSize: G, eps: 1e-4, out }), () => grpoLoop(r, G), n, n * 8);
   return { family: 'small', rows };
 }
+
+/** The chart: calls per second of the smallest calls, ours against the plain loop. */
+export const chart: ChartSpec = {
+  x: 'none', metric: 'Mcalls/s', yLabel: 'M calls/s', bandwidth: false,
+  title: 'Small calls: calls per second (the fixed cost of a call)',
+};

@@ -6,11 +6,17 @@ loadNative();
 // reward-kernels: the public API. One folder per kernel family; the math is in docs/<family>.md.
 export {
   defaultNumThreads,
+  defaultProbeBytes,
   getNumThreads,
+  lastLevelCacheBytes,
+  measureBandwidth,
   measureReadBandwidth,
   setNumThreads,
   setSimdLevel,
   simdLevel,
+  type BandwidthMeasurement,
+  type BandwidthOptions,
+  type BandwidthStats,
   type SimdLevel,
 } from './runtime.js';
 export {
