@@ -142,11 +142,11 @@ async function vocabSweep(ctx: BenchContext, rows: BenchRow[]): Promise<void> {
     const row = (op: string, dt: string, impl: string, ms: number, bytes: number) =>
       rows.push({ op, shape: `${shape} ${dt}`, impl, ms, bytes, elements: elems, sweep: 'V' });
     const o = { vocab: v, divergence: 'forward_kl', out: { divergence: div } } as const;
-    row('forward_kl forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, o), reps), 2 * elems * 4);
-    row('forward_kl forward', 'bf16', 'reward-kernels', timeSync(() => vocabDivergence(ah, bh, { ...o, dtype: 'bf16' }), reps), 2 * elems * 2);
+    row('forward_kl forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, null, o), reps), 2 * elems * 4);
+    row('forward_kl forward', 'bf16', 'reward-kernels', timeSync(() => vocabDivergence(ah, bh, null, { ...o, dtype: 'bf16' }), reps), 2 * elems * 2);
     row('forward_kl forward+gradient', 'f32', 'reward-kernels',
-      timeSync(() => vocabDivergence(a, b, { ...o, gradient: true, out: { divergence: div, gradient: grad.subarray(0, elems) } }), reps), 2 * elems * 4);
-    row('jsd forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, { ...o, divergence: 'jsd' }), reps), 2 * elems * 4);
+      timeSync(() => vocabDivergence(a, b, null, { ...o, returnGradient: true, out: { divergence: div, gradient: grad.subarray(0, elems) } }), reps), 2 * elems * 4);
+    row('jsd forward', 'f32', 'reward-kernels', timeSync(() => vocabDivergence(a, b, null, { ...o, divergence: 'jsd' }), reps), 2 * elems * 4);
     const s = await onnxKl(v, ctx.threads);
     const feeds = { logits: new ort.Tensor('float32', a, [n, v]), target: new ort.Tensor('float32', b, [n, v]) };
     row('forward_kl forward', 'f32', 'onnxruntime-node', await timeAsync(() => s.run(feeds), reps), 2 * elems * 4);
