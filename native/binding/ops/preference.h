@@ -24,7 +24,8 @@ namespace LTW = rkl::tokenWeightedDpoLoss;
 
 // The loss and f-divergence codes of lib/preference/losses.ts are rk::PrefLoss's and rk::FDivergence's.
 #define RK_SAME_CODE(ts, cc) static_cast<int>(cc) == LPR::ts
-static_assert(LPR::loss_code::kCount == static_cast<int>(rk::PrefLoss::Bt) + 1, "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
+static_assert(LPR::loss_code::kCount == static_cast<int>(rk::PrefLoss::Sft) + 1 && LPR::loss_code::kCount == rk::kPrefLossCount,
+              "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
 static_assert(RK_SAME_CODE(loss_code::sigmoid, rk::PrefLoss::Sigmoid) && RK_SAME_CODE(loss_code::robust, rk::PrefLoss::Robust) &&
                   RK_SAME_CODE(loss_code::hinge, rk::PrefLoss::Hinge) && RK_SAME_CODE(loss_code::ipo, rk::PrefLoss::Ipo) &&
                   RK_SAME_CODE(loss_code::exo_pair, rk::PrefLoss::ExoPair) && RK_SAME_CODE(loss_code::nca_pair, rk::PrefLoss::NcaPair) &&
@@ -32,7 +33,9 @@ static_assert(RK_SAME_CODE(loss_code::sigmoid, rk::PrefLoss::Sigmoid) && RK_SAME
                   RK_SAME_CODE(loss_code::apo_zero, rk::PrefLoss::ApoZero) && RK_SAME_CODE(loss_code::apo_down, rk::PrefLoss::ApoDown) &&
                   RK_SAME_CODE(loss_code::discopop, rk::PrefLoss::Discopop) && RK_SAME_CODE(loss_code::simpo, rk::PrefLoss::Simpo) &&
                   RK_SAME_CODE(loss_code::cpo, rk::PrefLoss::Cpo) && RK_SAME_CODE(loss_code::orpo, rk::PrefLoss::Orpo) &&
-                  RK_SAME_CODE(loss_code::bt, rk::PrefLoss::Bt),
+                  RK_SAME_CODE(loss_code::bt, rk::PrefLoss::Bt) && RK_SAME_CODE(loss_code::sigmoid_norm, rk::PrefLoss::SigmoidNorm) &&
+                  RK_SAME_CODE(loss_code::aot, rk::PrefLoss::Aot) && RK_SAME_CODE(loss_code::aot_unpaired, rk::PrefLoss::AotUnpaired) &&
+                  RK_SAME_CODE(loss_code::sft, rk::PrefLoss::Sft),
               "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
 static_assert(LPR::fDivergence_code::kCount == static_cast<int>(rk::FDivergence::Alpha) + 1 &&
                   RK_SAME_CODE(fDivergence_code::reverse_kl, rk::FDivergence::ReverseKl) &&
@@ -40,6 +43,11 @@ static_assert(LPR::fDivergence_code::kCount == static_cast<int>(rk::FDivergence:
                   RK_SAME_CODE(fDivergence_code::js_divergence, rk::FDivergence::Js) &&
                   RK_SAME_CODE(fDivergence_code::alpha_divergence, rk::FDivergence::Alpha),
               "f-divergences: lib/preference/losses.ts and rk::FDivergence disagree");
+// The list weights are one param per loss code, in code order.
+static_assert(LPR::param::mix_sft == LPR::param::mix_sigmoid + rk::kPrefLossCount - 1 &&
+                  LPR::param::mix_bt == LPR::param::mix_sigmoid + static_cast<int>(rk::PrefLoss::Bt),
+              "preferenceLoss: the mix_ params are one per loss, in code order");
+static_assert(LPR::lengthAverage_code::score == 0 && LPR::lengthAverage_code::log_ratio == 1, "lengthAverage codes");
 #undef RK_SAME_CODE
 // The kernels (and the CUDA scalars) write loss, then the two metrics, in the layout's order.
 static_assert(LPR::scalar::kCount == 3 && LPR::scalar::loss == 0 && LPR::scalar::rewardAccuracy == 1 &&
@@ -91,6 +99,16 @@ inline PreferenceLossCall DecodePreferenceLoss(const OpArgs& a) {
   p.margin = a.params[LPR::param::margin];
   p.f_alpha = a.params[LPR::param::fAlpha];
   p.nll_weight = a.params[LPR::param::nllWeight];
+  p.average_scores = a.Enum(LPR::param::lengthAverage, "lengthAverage", LPR::lengthAverage_code::kCount) ==
+                     LPR::lengthAverage_code::score;
+  p.mixed = a.params[LPR::param::lossWeights] != 0;
+  for (int k = 0; k < rk::kPrefLossCount; ++k) {
+    const double w = a.params[LPR::param::mix_sigmoid + k];
+    if (!std::isfinite(w) || (!p.mixed && w != 0) || (w != 0 && !rk::mixable_loss(static_cast<rk::PrefLoss>(k))))
+      throw a.Range(std::string("lossWeights: expected finite weights of TRL's DPO loss types, received ") +
+                    std::to_string(w) + " for '" + rk::kPrefLossNames[k] + "'");
+    p.mix[k] = w;
+  }
   if (!(p.beta > 0)) throw a.Range("beta: expected a positive number");
   if (!(p.label_smoothing >= 0 && p.label_smoothing < 0.5)) throw a.Range("labelSmoothing: expected a number in [0, 0.5)");
   if (!(p.tau > 0)) throw a.Range("tau: expected a positive number");
