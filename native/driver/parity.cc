@@ -1114,6 +1114,7 @@ struct PreferenceLoss {
     int loss, fdiv;
     double e, nll;
     bool refs, bt_arrays;
+    int mixset = 0;  // 0: the one loss; 1: MPO's sigmoid 0.8 + bco_pair 0.2 + sft 1.0; 2: aot + aot_unpaired + ipo
   };
   std::vector<Case> cases(Ctx& ctx) const {
     std::vector<Case> out;
@@ -1122,22 +1123,31 @@ struct PreferenceLoss {
       const int64_t P = sizes[s];
       const uint64_t seed = 100 + s;
       for (int loss = 0; loss < pf::loss_code::kCount; ++loss) {
-        const bool ref_free = loss >= pf::loss_code::simpo;
-        const bool fdiv = loss == pf::loss_code::sigmoid || loss == pf::loss_code::hinge || loss == pf::loss_code::ipo;
+        // The CUDA AOT ranks count (O(P^2)): not at a million pairs.
+        if ((loss == pf::loss_code::aot || loss == pf::loss_code::aot_unpaired) && P > 65536) continue;
+        const bool ref_free = loss >= pf::loss_code::simpo && loss <= pf::loss_code::bt;
+        const bool fdiv = loss == pf::loss_code::sigmoid || loss == pf::loss_code::hinge || loss == pf::loss_code::ipo ||
+                          loss == pf::loss_code::sigmoid_norm;
         const bool smoothing = loss == pf::loss_code::sigmoid || loss == pf::loss_code::robust || loss == pf::loss_code::exo_pair ||
-                               loss == pf::loss_code::simpo || loss == pf::loss_code::cpo || loss == pf::loss_code::bt;
+                               loss == pf::loss_code::simpo || loss == pf::loss_code::cpo || loss == pf::loss_code::bt ||
+                               loss == pf::loss_code::aot || loss == pf::loss_code::aot_unpaired;
         out.push_back({P, seed, loss, 0, 0.0, 0.0, !ref_free, false});
         if (smoothing) out.push_back({P, seed, loss, 0, 0.1, loss == pf::loss_code::sigmoid ? 0.5 : 0.0, false, false});
         if (fdiv)
           for (int f = 1; f < pf::fDivergence_code::kCount; ++f) out.push_back({P, seed, loss, f, 0.0, 0.0, true, false});
         if (loss == pf::loss_code::bt) out.push_back({P, seed, loss, 0, 0.0, 0.0, false, true});
       }
+      out.push_back({P, seed, 0, 0, 0.0, 0.0, true, false, 1});
+      if (P <= 65536) out.push_back({P, seed, 0, 2, 0.1, 0.0, true, false, 2});
     }
     return out;
   }
   std::string label(const Case& c) const {
-    const bool fdiv = c.loss == pf::loss_code::sigmoid || c.loss == pf::loss_code::hinge || c.loss == pf::loss_code::ipo;
-    return fmt("P=%lld %s%s%s e=%.2g nll=%.2g%s", static_cast<long long>(c.P), pf::k_loss_names[c.loss], fdiv ? " " : "",
+    const bool fdiv = c.loss == pf::loss_code::sigmoid || c.loss == pf::loss_code::hinge || c.loss == pf::loss_code::ipo ||
+                      c.loss == pf::loss_code::sigmoid_norm || c.mixset != 0;
+    return fmt("P=%lld %s%s%s e=%.2g nll=%.2g%s", static_cast<long long>(c.P),
+               c.mixset == 1 ? "[sigmoid .8, bco_pair .2, sft 1]" : c.mixset == 2 ? "[aot, aot_unpaired .5, ipo .1]" : pf::k_loss_names[c.loss],
+               fdiv ? " " : "",
                fdiv ? pf::k_fDivergence_names[c.fdiv] : "", c.e, c.nll, c.bt_arrays ? " arrays" : c.refs ? " refs" : "");
   }
   PrefData data(const Case& c) const { return make_pref(c.P, c.seed); }
@@ -1154,6 +1164,14 @@ struct PreferenceLoss {
     p.fdiv = static_cast<rk::FDivergence>(c.fdiv);
     p.f_alpha = 0.5;
     p.nll_weight = c.nll;
+    if (c.mixset != 0) {
+      p.mixed = true;
+      if (c.mixset == 1) {
+        p.mix[pf::loss_code::sigmoid] = 0.8, p.mix[pf::loss_code::bco_pair] = 0.2, p.mix[pf::loss_code::sft] = 1.0;
+      } else {
+        p.mix[pf::loss_code::aot] = 1.0, p.mix[pf::loss_code::aot_unpaired] = 0.5, p.mix[pf::loss_code::ipo] = 0.1;
+      }
+    }
     return p;
   }
   Run cpu(const Case& c, const PrefData& d) const {
