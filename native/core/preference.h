@@ -204,6 +204,19 @@ RK_HD double fmap(FDivergence f, double a, double u, double* df) {
   return u;
 }
 
+// The score TRL f2cd577 divides by the length ('ipo', 'sigmoid_norm' with lengthAverage 'score'):
+// fmap without its constant, which no longer cancels once each side is divided by its own length.
+// Only alpha's has one: -e^{-a u} / a (TRL: e^{(alpha-1) u} / (alpha - 1), alpha = 1 - a).
+RK_HD double fscore(FDivergence f, double a, double u, double* df) {
+  if (f == FDivergence::Alpha) {
+    double d;
+    const double e = cap_exp(-a * u, &d);
+    *df = d;
+    return -e / a;
+  }
+  return fmap(f, a, u, df);
+}
+
 // One pair's inputs, widened to double (absent references are 0, absent lengths give 1).
 struct PairInput {
   double w, l;            // chosen, rejected log-prob sums (rewards for bt)
@@ -365,7 +378,7 @@ RK_HD PairResult pair_loss(const PairInput& in, const PreferenceParams& p) {
         default: {
           // Losses of h = f(c) - f(rho), x = beta h.
           double dfc, dfr;
-          const double h = after ? fmap(p.fdiv, p.f_alpha, w - rw, &dfc) * sc - fmap(p.fdiv, p.f_alpha, l - rl, &dfr) * sr
+          const double h = after ? fscore(p.fdiv, p.f_alpha, w - rw, &dfc) * sc - fscore(p.fdiv, p.f_alpha, l - rl, &dfr) * sr
                                  : fmap(p.fdiv, p.f_alpha, c, &dfc) - fmap(p.fdiv, p.f_alpha, rho, &dfr);
           const double x = beta * h;
           double dh = 0;  // dL/dh

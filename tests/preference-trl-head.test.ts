@@ -1,0 +1,293 @@
+// preferenceLoss: the DPO loss types of TRL f2cd577 added after the first port ('sigmoid_norm',
+// 'aot', 'aot_unpaired', 'sft'), lists of losses with lossWeights (MPO), and the two conventions of
+// ipo / sigmoid_norm under an f-divergence (lengthAverage). Reference: tests/reference/preference.ts.
+import { afterAll, describe, expect, it } from 'vitest';
+import { preferenceLoss, preferenceLossAsync, type PreferenceLossOptions } from '../lib/index.js';
+import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
+import { centralDiff, expectClose, randn, rng } from './helpers.js';
+import { refPreferenceLoss, type RefPreferenceInputs, type RefPreferenceOptions } from './reference/preference.js';
+
+afterAll(() => setNumThreads(defaultNumThreads()));
+
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+
+interface Pairs {
+  chosen: Float32Array;
+  rejected: Float32Array;
+  refChosen: Float32Array;
+  refRejected: Float32Array;
+  chosenLengths: Int32Array;
+  rejectedLengths: Int32Array;
+}
+
+/** P pairs of sequence log-prob sums (lengths 1..64) with log-ratios of a few nats. */
+function makePairs(p: number, seed: number, scale = 1): Pairs {
+  const r = rng(seed);
+  const chosenLengths = new Int32Array(p), rejectedLengths = new Int32Array(p);
+  for (let i = 0; i < p; i++) {
+    chosenLengths[i] = 1 + Math.floor(r() * 64);
+    rejectedLengths[i] = 1 + Math.floor(r() * 64);
+  }
+  const dw = randn(p, 4 * scale, seed + 3), dl = randn(p, 4 * scale, seed + 4);
+  const chosen = new Float32Array(p), rejected = new Float32Array(p), refChosen = new Float32Array(p), refRejected = new Float32Array(p);
+  for (let i = 0; i < p; i++) {
+    refChosen[i] = -chosenLengths[i] * (0.3 + 2 * r());
+    refRejected[i] = -rejectedLengths[i] * (0.3 + 2 * r());
+    chosen[i] = refChosen[i] + dw[i];
+    rejected[i] = refRejected[i] + dl[i];
+  }
+  return { chosen, rejected, refChosen, refRejected, chosenLengths, rejectedLengths };
+}
+
+interface Case {
+  name: string;
+  opts: PreferenceLossOptions;
+  ref: Omit<RefPreferenceOptions, 'beta'>;
+  beta?: number;
+  withRef?: boolean;
+  lengths?: boolean;
+}
+
+const MPO = ['sigmoid', 'bco_pair', 'sft'] as const;
+const CASES: Case[] = [
+  { name: 'sigmoid_norm', opts: { loss: 'sigmoid_norm' }, ref: { loss: 'sigmoid_norm' }, lengths: true },
+  { name: 'sigmoid_norm beta=1 reference-free', opts: { loss: 'sigmoid_norm', beta: 1 }, ref: { loss: 'sigmoid_norm' }, beta: 1, withRef: false, lengths: true },
+  { name: 'sigmoid_norm forward_kl (score)', opts: { loss: 'sigmoid_norm', fDivergence: 'forward_kl' }, ref: { loss: 'sigmoid_norm', fDivergence: 'forward_kl' }, lengths: true },
+  { name: 'sigmoid_norm js_divergence log_ratio', opts: { loss: 'sigmoid_norm', fDivergence: 'js_divergence', lengthAverage: 'log_ratio' }, ref: { loss: 'sigmoid_norm', fDivergence: 'js_divergence', lengthAverage: 'log_ratio' }, lengths: true },
+  { name: 'ipo forward_kl (score, TRL f2cd577)', opts: { loss: 'ipo', fDivergence: 'forward_kl' }, ref: { loss: 'ipo', fDivergence: 'forward_kl' }, lengths: true },
+  { name: 'ipo js_divergence (score)', opts: { loss: 'ipo', fDivergence: 'js_divergence', lengthAverage: 'score' }, ref: { loss: 'ipo', fDivergence: 'js_divergence' }, lengths: true },
+  { name: 'ipo alpha_divergence 0.5 (score)', opts: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5 }, ref: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5 }, lengths: true },
+  { name: 'ipo alpha_divergence 0.5 log_ratio (TRL v0.19)', opts: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, ref: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, lengths: true },
+  { name: 'aot', opts: { loss: 'aot' }, ref: { loss: 'aot' } },
+  { name: 'aot e=0.1 beta=0.5', opts: { loss: 'aot', labelSmoothing: 0.1, beta: 0.5 }, ref: { loss: 'aot', labelSmoothing: 0.1 }, beta: 0.5 },
+  { name: 'aot reference-free', opts: { loss: 'aot' }, ref: { loss: 'aot' }, withRef: false },
+  { name: 'aot_unpaired', opts: { loss: 'aot_unpaired' }, ref: { loss: 'aot_unpaired' } },
+  { name: 'aot_unpaired e=0.2 beta=0.3', opts: { loss: 'aot_unpaired', labelSmoothing: 0.2, beta: 0.3 }, ref: { loss: 'aot_unpaired', labelSmoothing: 0.2 }, beta: 0.3 },
+  { name: 'sft', opts: { loss: 'sft' }, ref: { loss: 'sft' }, lengths: true },
+  { name: 'sft + nllWeight 0.5', opts: { loss: 'sft', nllWeight: 0.5 }, ref: { loss: 'sft', nllWeight: 0.5 }, lengths: true },
+  { name: 'MPO [sigmoid, bco_pair, sft] [0.8, 0.2, 1]', opts: { loss: MPO, lossWeights: [0.8, 0.2, 1.0] }, ref: { loss: MPO, lossWeights: [0.8, 0.2, 1.0] }, lengths: true },
+  { name: 'list default weights [sigmoid, ipo]', opts: { loss: ['sigmoid', 'ipo'] }, ref: { loss: ['sigmoid', 'ipo'] }, lengths: true },
+  { name: 'list [aot, aot_unpaired, robust] e=0.1', opts: { loss: ['aot', 'aot_unpaired', 'robust'], lossWeights: [1, -0.5, 2], labelSmoothing: 0.1 }, ref: { loss: ['aot', 'aot_unpaired', 'robust'], lossWeights: [1, -0.5, 2], labelSmoothing: 0.1 } },
+  { name: 'list [sigmoid, sigmoid] (repeated entries add)', opts: { loss: ['sigmoid', 'sigmoid'], lossWeights: [0.25, 0.5] }, ref: { loss: ['sigmoid', 'sigmoid'], lossWeights: [0.25, 0.5] } },
+  { name: 'list [ipo, sigmoid_norm, discopop] js_divergence', opts: { loss: ['ipo', 'sigmoid_norm', 'discopop'], fDivergence: 'js_divergence', tau: 0.2 }, ref: { loss: ['ipo', 'sigmoid_norm', 'discopop'], fDivergence: 'js_divergence', tau: 0.2 }, lengths: true },
+  { name: 'list [apo_zero, nca_pair, exo_pair, hinge, sppo_hard, apo_down]', opts: { loss: ['apo_zero', 'nca_pair', 'exo_pair', 'hinge', 'sppo_hard', 'apo_down'], lossWeights: [1, 2, 3, 0.5, 0.01, 1] }, ref: { loss: ['apo_zero', 'nca_pair', 'exo_pair', 'hinge', 'sppo_hard', 'apo_down'], lossWeights: [1, 2, 3, 0.5, 0.01, 1] } },
+];
+
+function native(c: Case, x: Pairs): PreferenceLossOptions {
+  return {
+    ...c.opts,
+    ...(c.withRef !== false ? { refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected } : {}),
+    ...(c.lengths ? { chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths } : {}),
+  };
+}
+function refIn(c: Case, x: Pairs, chosen: ArrayLike<number>, rejected: ArrayLike<number>): RefPreferenceInputs {
+  return {
+    chosen,
+    rejected,
+    refChosen: c.withRef !== false ? x.refChosen : undefined,
+    refRejected: c.withRef !== false ? x.refRejected : undefined,
+    chosenLengths: c.lengths ? x.chosenLengths : undefined,
+    rejectedLengths: c.lengths ? x.rejectedLengths : undefined,
+  };
+}
+const refOpts = (c: Case): RefPreferenceOptions => ({ ...c.ref, beta: c.beta ?? 0.1 });
+
+/** Largest |native - reference| over losses and gradients, per case (printed for the report). */
+const worst: Record<string, number> = {};
+afterAll(() => {
+  console.log('preference TRL-head worst |native - ref| (losses, gradients):', JSON.stringify(worst));
+});
+
+describe('preferenceLoss, TRL f2cd577 loss types: float64 reference and finite differences', () => {
+  for (const P of [1, 2, 7, 37]) {
+    for (const [k, c] of CASES.entries()) {
+      it(`${c.name} (P=${P})`, () => {
+        const x = makePairs(P, 300 + 13 * k + P);
+        const r = preferenceLoss(x.chosen, x.rejected, native(c, x));
+        const e = refPreferenceLoss(refIn(c, x, x.chosen, x.rejected), refOpts(c));
+        expectClose(r.losses, e.losses, 1e-5, 1e-6, 'losses');
+        expectClose([r.loss], [e.loss], 1e-9, 1e-10, 'loss');
+        expectClose(r.chosenRewards, e.chosenRewards, 1e-6, 1e-7, 'chosenRewards');
+        expectClose(r.rejectedRewards, e.rejectedRewards, 1e-6, 1e-7, 'rejectedRewards');
+        expect(r.metrics.rewardAccuracy).toBeCloseTo(e.rewardAccuracy, 12);
+        const cw = f64(x.chosen), cl = f64(x.rejected);
+        const fw = (v: Float64Array) => refPreferenceLoss(refIn(c, x, v, cl), refOpts(c)).loss;
+        const fl = (v: Float64Array) => refPreferenceLoss(refIn(c, x, cw, v), refOpts(c)).loss;
+        const gw = Array.from({ length: P }, (_, i) => centralDiff(fw, cw, i));
+        const gl = Array.from({ length: P }, (_, i) => centralDiff(fl, cl, i));
+        const scale = Math.max(...gw.map(Math.abs), ...gl.map(Math.abs));
+        expect(scale).toBeGreaterThan(0);
+        expectClose(r.gradChosen, gw, 1e-5, 1e-7 * scale, 'gradChosen');
+        expectClose(r.gradRejected, gl, 1e-5, 1e-7 * scale, 'gradRejected');
+        let d = Math.abs(r.loss - e.loss);
+        for (let i = 0; i < P; i++) {
+          d = Math.max(d, Math.abs(r.losses[i] - e.losses[i]), Math.abs(r.gradChosen[i] - gw[i]), Math.abs(r.gradRejected[i] - gl[i]));
+        }
+        const key = String(typeof c.opts.loss === 'string' ? c.opts.loss : 'list');
+        worst[key] = Math.max(worst[key] ?? 0, d);
+      });
+    }
+  }
+});
+
+describe('preferenceLoss, TRL f2cd577 loss types: semantics', () => {
+  it('aot pairs the sorted policy log-ratios with the sorted reference log-ratios (a hand-worked batch)', () => {
+    // policy log-ratios w - l: [3, -1, 1]; reference rw - rl: [0, 2, -2] -> sorted [-1, 1, 3] vs [-2, 0, 2]
+    const chosen = Float32Array.of(-1, -4, -2), rejected = Float32Array.of(-4, -3, -3);
+    const refChosen = Float32Array.of(-5, -1, -6), refRejected = Float32Array.of(-5, -3, -4);
+    const r = preferenceLoss(chosen, rejected, { loss: 'aot', beta: 1, refChosenLogps: refChosen, refRejectedLogps: refRejected });
+    const sp = (z: number) => Math.log1p(Math.exp(-z)); // -log s(z)
+    // every rank has delta 1; pair 1 (log-ratio -1) holds rank 0, pair 2 rank 1, pair 0 rank 2
+    expectClose(r.losses, [sp(1), sp(1), sp(1)], 1e-7, 0, 'losses');
+    expect(r.loss).toBeCloseTo(sp(1), 12);
+    const g = -1 / (1 + Math.exp(1)) / 3;
+    expectClose(r.gradChosen, [g, g, g], 1e-6, 0, 'gradChosen');
+    expectClose(r.gradRejected, [-g, -g, -g], 1e-6, 0, 'gradRejected');
+  });
+
+  it('aot_unpaired sorts chosen and rejected log-ratios separately; a rejected gradient follows its own rank', () => {
+    const chosen = Float32Array.of(0, 5), rejected = Float32Array.of(1, -3); // c = [0, 5], rho = [1, -3]
+    const r = preferenceLoss(chosen, rejected, { loss: 'aot_unpaired', beta: 1 });
+    // sorted c [0, 5] vs sorted rho [-3, 1]: deltas 3 (rank 0), 4 (rank 1)
+    const s = (z: number) => 1 / (1 + Math.exp(-z));
+    expectClose(r.losses, [Math.log1p(Math.exp(-3)), Math.log1p(Math.exp(-4))], 1e-7, 0, 'losses');
+    // rho_0 = 1 holds rank 1 (delta 4), rho_1 = -3 rank 0 (delta 3)
+    expectClose(r.gradRejected, [s(-4) / 2, s(-3) / 2], 1e-6, 0, 'gradRejected');
+    expectClose(r.gradChosen, [-s(-3) / 2, -s(-4) / 2], 1e-6, 0, 'gradChosen');
+  });
+
+  it('aot ties keep the pair order and NaN sorts last (as torch.sort)', () => {
+    const chosen = Float32Array.of(-1, -1, NaN, -2), rejected = Float32Array.of(-2, -2, -2, -2);
+    const r = preferenceLoss(chosen, rejected, { loss: 'aot', beta: 1 });
+    expect(Number.isNaN(r.loss)).toBe(true);
+    expect(Number.isNaN(r.losses[2])).toBe(true);
+    expect(Number.isFinite(r.losses[0]) && Number.isFinite(r.losses[1]) && Number.isFinite(r.losses[3])).toBe(true);
+    // log-ratios [1, 1, NaN, 0] against reference 0s: ranks 1, 2, 3, 0
+    expectClose([r.losses[0], r.losses[1], r.losses[3]], [Math.log1p(Math.exp(-1)), Math.log1p(Math.exp(-1)), Math.log(2)], 1e-7, 0, 'losses');
+  });
+
+  it('sft is the token mean of the chosen completions over the batch, the same for every pair', () => {
+    const x = makePairs(9, 5);
+    const r = preferenceLoss(x.chosen, x.rejected, { loss: 'sft', chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths });
+    const want = -x.chosen.reduce((a, b) => a + b, 0) / x.chosenLengths.reduce((a, b) => a + b, 0);
+    expect(r.loss).toBeCloseTo(want, 9);
+    for (const v of r.losses) expect(v).toBeCloseTo(want, 4);
+    const tot = x.chosenLengths.reduce((a, b) => a + b, 0);
+    for (const g of r.gradChosen) expect(g).toBeCloseTo(-1 / tot, 9);
+    for (const g of r.gradRejected) expect(g).toBe(0);
+  });
+
+  it('a list equals the weighted sum of its single losses', () => {
+    const x = makePairs(23, 8);
+    const base = { refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths };
+    const mix = preferenceLoss(x.chosen, x.rejected, { ...base, loss: [...MPO], lossWeights: [0.8, 0.2, 1.0] });
+    const one = MPO.map((l) => preferenceLoss(x.chosen, x.rejected, { ...base, loss: l }));
+    expect(mix.loss).toBeCloseTo(0.8 * one[0].loss + 0.2 * one[1].loss + one[2].loss, 9);
+    for (let i = 0; i < 23; i++) {
+      expect(mix.gradChosen[i]).toBeCloseTo(0.8 * one[0].gradChosen[i] + 0.2 * one[1].gradChosen[i] + one[2].gradChosen[i], 7);
+      expect(mix.gradRejected[i]).toBeCloseTo(0.8 * one[0].gradRejected[i] + 0.2 * one[1].gradRejected[i], 7);
+    }
+    // rewards are TRL's beta (w - rw) whatever the list
+    expectClose(mix.chosenRewards, Array.from(x.chosen, (w, i) => 0.1 * (w - x.refChosen[i])), 1e-6, 1e-7, 'chosenRewards');
+  });
+
+  it("lengthAverage changes ipo only under an f-divergence ('score' and 'log_ratio' agree bit for bit under reverse_kl)", () => {
+    const x = makePairs(31, 12);
+    const base = { loss: 'ipo' as const, refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths };
+    const a = preferenceLoss(x.chosen, x.rejected, { ...base, lengthAverage: 'score' });
+    const b = preferenceLoss(x.chosen, x.rejected, { ...base, lengthAverage: 'log_ratio' });
+    expect(Array.from(a.losses)).toEqual(Array.from(b.losses));
+    expect(Array.from(a.gradChosen)).toEqual(Array.from(b.gradChosen));
+    const c = preferenceLoss(x.chosen, x.rejected, { ...base, fDivergence: 'forward_kl' });
+    const d = preferenceLoss(x.chosen, x.rejected, { ...base, fDivergence: 'forward_kl', lengthAverage: 'log_ratio' });
+    expect(Math.abs(c.loss - d.loss)).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('preferenceLoss, TRL f2cd577 loss types: runtime', () => {
+  const x = makePairs(9001, 21, 0.5);
+  const all = { refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths };
+  const variants: PreferenceLossOptions[] = [
+    { ...all, loss: 'aot' },
+    { ...all, loss: 'aot_unpaired', labelSmoothing: 0.1 },
+    { ...all, loss: 'sft' },
+    { ...all, loss: 'sigmoid_norm', fDivergence: 'js_divergence' },
+    { ...all, loss: ['sigmoid', 'bco_pair', 'sft', 'aot'], lossWeights: [0.8, 0.2, 1, 0.3] },
+  ];
+  it('gives bit-identical results for 1, 2 and 3 threads', () => {
+    for (const o of variants) {
+      const runs = [1, 2, 3].map((t) => {
+        setNumThreads(t);
+        return preferenceLoss(x.chosen, x.rejected, o);
+      });
+      setNumThreads(defaultNumThreads());
+      for (const r of runs.slice(1)) {
+        expect(r.loss).toBe(runs[0].loss);
+        expect(r.metrics).toEqual(runs[0].metrics);
+        for (const k of ['losses', 'gradChosen', 'gradRejected', 'chosenRewards'] as const) {
+          expect(Buffer.compare(Buffer.from(r[k].buffer), Buffer.from(runs[0][k].buffer))).toBe(0);
+        }
+      }
+      const e = refPreferenceLoss({ chosen: x.chosen, rejected: x.rejected, refChosen: x.refChosen, refRejected: x.refRejected, chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths },
+        { loss: o.loss!, lossWeights: o.lossWeights, labelSmoothing: o.labelSmoothing, fDivergence: o.fDivergence, beta: 0.1 });
+      expectClose([runs[0].loss], [e.loss], 1e-9, 1e-12, 'loss');
+    }
+  });
+
+  it('has a Promise form and writes into caller-owned out buffers', async () => {
+    const o = variants[4];
+    const out = {
+      losses: new Float32Array(9001), chosenRewards: new Float32Array(9001), rejectedRewards: new Float32Array(9001),
+      gradChosen: new Float32Array(9001), gradRejected: new Float32Array(9001),
+    };
+    const a = preferenceLoss(x.chosen, x.rejected, o);
+    const p = preferenceLossAsync(x.chosen, x.rejected, { ...o, out });
+    expect(p).toBeInstanceOf(Promise);
+    const b = await p;
+    expect(b.losses).toBe(out.losses);
+    expect(b.gradRejected).toBe(out.gradRejected);
+    expect(b.loss).toBe(a.loss);
+    expect(Array.from(out.gradChosen)).toEqual(Array.from(a.gradChosen));
+  });
+});
+
+describe('preferenceLoss, TRL f2cd577 loss types: bad input', () => {
+  const x = makePairs(8, 3);
+  const ref = { refChosenLogps: x.refChosen, refRejectedLogps: x.refRejected };
+  const lens = { chosenLengths: x.chosenLengths, rejectedLengths: x.rejectedLengths };
+  const bad: [string, () => unknown, ErrorConstructor, RegExp][] = [
+    ['empty list', () => preferenceLoss(x.chosen, x.rejected, { loss: [] }), RangeError, /options\.loss: expected a loss name or a non-empty list.*received \[\]/],
+    ['unknown loss in a list', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid', 'dpo' as never] }), RangeError, /options\.loss\[1\]: expected one of.*received string 'dpo'/],
+    ['reference-free loss in a list', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid', 'simpo'] }), RangeError, /options\.loss\[1\]: a list holds TRL's DPO loss types.*'simpo'/],
+    ['lossWeights without a list', () => preferenceLoss(x.chosen, x.rejected, { lossWeights: [1] }), TypeError, /options\.lossWeights: applies to a list of losses only.*'sigmoid'/],
+    ['lossWeights of the wrong length', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid', 'hinge'], lossWeights: [1] }), RangeError, /options\.lossWeights: expected one weight per loss \(2\), received 1/],
+    ['lossWeights not an array', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid'], lossWeights: 1 as never }), TypeError, /options\.lossWeights: expected an array/],
+    ['lossWeights NaN', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid', 'hinge'], lossWeights: [1, NaN] }), RangeError, /options\.lossWeights\[1\]/],
+    ['sft without lengths', () => preferenceLoss(x.chosen, x.rejected, { loss: 'sft', ...ref }), TypeError, /options\.chosenLengths: the SFT loss averages over the chosen completion tokens \(loss 'sft'\)/],
+    ['list with sft without lengths', () => preferenceLoss(x.chosen, x.rejected, { loss: ['sigmoid', 'sft'], ...ref }), TypeError, /options\.chosenLengths:.*'sft' in the list.*\['sigmoid', 'sft'\]/],
+    ['sigmoid_norm zero length', () => preferenceLoss(x.chosen, x.rejected, { loss: 'sigmoid_norm', ...ref, chosenLengths: Int32Array.from(x.chosenLengths, (v, i) => (i === 5 ? 0 : v)), rejectedLengths: x.rejectedLengths }), RangeError, /options\.chosenLengths\[5\]: expected a length >= 1, received 0/],
+    ['labelSmoothing with sft', () => preferenceLoss(x.chosen, x.rejected, { loss: 'sft', ...lens, labelSmoothing: 0.1 }), RangeError, /options\.labelSmoothing: loss 'sft' takes no label smoothing/],
+    ['labelSmoothing with a list that takes none', () => preferenceLoss(x.chosen, x.rejected, { loss: ['hinge', 'sft'], ...lens, labelSmoothing: 0.1 }), RangeError, /options\.labelSmoothing: loss \['hinge', 'sft'\]/],
+    ['fDivergence with aot', () => preferenceLoss(x.chosen, x.rejected, { loss: 'aot', fDivergence: 'forward_kl' }), RangeError, /options\.fDivergence:.*not to loss 'aot'/],
+    ['lengthAverage with sigmoid', () => preferenceLoss(x.chosen, x.rejected, { lengthAverage: 'score' }), TypeError, /options\.lengthAverage: applies to loss 'ipo' or 'sigmoid_norm' only.*'sigmoid'/],
+    ['unknown lengthAverage', () => preferenceLoss(x.chosen, x.rejected, { loss: 'ipo', ...ref, ...lens, lengthAverage: 'sum' as never }), RangeError, /options\.lengthAverage: expected one of 'score', 'log_ratio'/],
+    ['hidden mix weight key', () => preferenceLoss(x.chosen, x.rejected, { mix_sigmoid: 1 } as never), TypeError, /mix_sigmoid/],
+  ];
+  for (const [name, fn, cls, re] of bad) {
+    it(name, async () => {
+      for (const f of [fn, () => (fn as () => unknown)()]) {
+        let err: unknown;
+        try {
+          f();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(cls);
+        expect((err as Error).message).toMatch(re);
+      }
+    });
+  }
+  it('the Promise form rejects the same way', async () => {
+    await expect(preferenceLossAsync(x.chosen, x.rejected, { loss: ['sigmoid'], lossWeights: [1, 2] })).rejects.toThrow(RangeError);
+  });
+});
