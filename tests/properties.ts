@@ -563,9 +563,9 @@ const geoMeanPolicyLoss: ExportSpec<SeqCase> = {
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
-  'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;
-const SMOOTHED = new Set(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo', 'bt']);
-const FDIV = new Set(['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop']);
+  'discopop', 'simpo', 'cpo', 'orpo', 'bt', 'sigmoid_norm', 'aot', 'aot_unpaired', 'sft'] as const;
+const SMOOTHED = new Set(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo', 'bt', 'aot', 'aot_unpaired']);
+const FDIV = new Set(['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop', 'sigmoid_norm']);
 const REF_FREE = new Set(['simpo', 'cpo', 'orpo', 'bt']);
 
 const prefCase = fc.record({
@@ -600,7 +600,7 @@ const preferenceLoss: ExportSpec<typeof prefCase extends fc.Arbitrary<infer T> ?
     const fDivergence = FDIV.has(loss) && withRef ? c.fDivergence : undefined;
     const nllWeight = bt ? undefined : c.nllWeight;
     const alpha = loss === 'cpo' ? c.alpha : undefined;
-    const needLengths = loss === 'ipo' || loss === 'simpo' || loss === 'orpo' || (loss === 'cpo' && (alpha ?? 1) !== 0) || (nllWeight ?? 0) !== 0;
+    const needLengths = loss === 'ipo' || loss === 'simpo' || loss === 'orpo' || loss === 'sigmoid_norm' || loss === 'sft' || (loss === 'cpo' && (alpha ?? 1) !== 0) || (nllWeight ?? 0) !== 0;
     const margin = !bt || c.margin === 'none' ? undefined : c.margin === 'number' ? 0.5 : randn(P, 1, c.seed + 5);
     const preferenceProb = soft ? Float32Array.from(randn(P, 1, c.seed + 6), (v) => 1 / (1 + Math.exp(-v))) : undefined;
     const o = opts({
