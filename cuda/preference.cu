@@ -197,7 +197,26 @@ __global__ void __launch_bounds__(kThreads) tgdpo_rows(rk::TgdpoInputs in, doubl
   }
 }
 
+__global__ void __launch_bounds__(kThreads) ld_pairs(rk::LdInputs in, double alpha, rk::LdOutputs out) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b < in.batch) rk::core::ld_pair(in, alpha, b, out);
+}
+
 }  // namespace
+
+Result ld_dpo_logps(const LdDpoArgs& a, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (a.in.batch < 1) return bad_arg("batch", a.in.batch);
+  if (a.in.batch > (int64_t{0x7fffffff} - kThreads) * kThreads / 2) return bad_arg("batch", a.in.batch);
+  if (a.in.seq_len < 1) return bad_arg("seq_len", a.in.seq_len);
+  if (!a.in.chosen) return bad_arg("chosen", 0);
+  if (!a.in.rejected) return bad_arg("rejected", 0);
+  if (!a.out.chosen || !a.out.rejected) return bad_arg("outputs", 0);
+  if ((a.out.chosen_weights == nullptr) != (a.out.rejected_weights == nullptr)) return bad_arg("weights", 0);
+  ld_pairs<<<grid_for(a.in.batch, kThreads), kThreads, 0, st>>>(a.in, a.alpha, a.out);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
+}
 
 Result preference_loss(const PreferenceLossArgs& a, void* stream) {
   const cudaStream_t st = static_cast<cudaStream_t>(stream);

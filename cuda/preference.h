@@ -63,4 +63,13 @@ struct TgdpoArgs {
 };
 Result token_weighted_dpo_loss(const TgdpoArgs& args, void* stream);
 
+// LD-DPO sequence log-probs (TRL ld_alpha): core::ld_pair, one thread per pair (the CPU's token
+// order, so the same bits). Device pointers; out.chosen_weights / rejected_weights both or neither.
+struct LdDpoArgs {
+  rk::LdInputs in;  // batch B >= 1, seq_len T >= 1
+  double alpha = 1.0;
+  rk::LdOutputs out;
+};
+Result ld_dpo_logps(const LdDpoArgs& args, void* stream);
+
 }  // namespace rkcuda

@@ -75,6 +75,14 @@ namespace ktoLoss {
   inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
 }  // namespace ktoLoss
 
+namespace ldDpoLogps {
+  namespace slot { enum : int { chosenTokenLogps = 0, rejectedTokenLogps = 1, chosenMask = 2, rejectedMask = 3, chosenLogps = 4, rejectedLogps = 5, chosenWeights = 6, rejectedWeights = 7, kCount = 8 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenTokenLogps", "rejectedTokenLogps", "chosenMask", "rejectedMask", "chosenLogps", "rejectedLogps", "chosenWeights", "rejectedWeights"};
+  namespace param { enum : int { seqLen = 0, alpha = 1, returnWeights = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "alpha", "returnWeights"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace ldDpoLogps
+
 namespace maskedWhiten {
   namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};

@@ -123,6 +123,22 @@ RK_HD bool needs_lengths(const PreferenceParams& p) {
 // Whether the call takes the general path (preference_loss_general): a list, or a batch loss.
 RK_HD bool needs_batch_path(const PreferenceParams& p) { return p.mixed || is_batch_loss(p.loss); }
 
+// LD-DPO sequence log-probs (TRL ld_alpha): per-token (B, T) log-probs of the chosen and rejected
+// completions with u8 completion masks (null = every token).
+struct LdInputs {
+  int64_t batch = 0, seq_len = 0;
+  const float* chosen = nullptr;
+  const float* rejected = nullptr;
+  const uint8_t* chosen_mask = nullptr;  // may be null
+  const uint8_t* rejected_mask = nullptr;
+};
+struct LdOutputs {
+  float* chosen = nullptr;             // (B) sequence log-probs
+  float* rejected = nullptr;           // (B)
+  float* chosen_weights = nullptr;     // (B, T) d chosen_b / d token, or null
+  float* rejected_weights = nullptr;   // (B, T), or null
+};
+
 // ---- formulas ---------------------------------------------------------------------------------
 namespace core {
 
@@ -598,6 +614,47 @@ RK_HD PairResult pair_general(const PreferenceInputs& in, const PreferenceParams
   }
   if (x.nan_input) r.loss = r.gc = r.gr = NAN;
   return r;
+}
+
+// ---- LD-DPO (TRL dpo_trainer ld_alpha) ------------------------------------------------------
+// Row b of a (B, T) array: its completion tokens (mask != 0) in order, n of them. The shared length
+// s = min(n_w, n_l) of the pair; a completion token at position k (1-based among the row's
+// completion tokens) is shared when k <= s, verbose otherwise. The sequence log-prob is
+//   shared_sum + alpha * verbose_sum      (both sums in token order, in double),
+// and its derivative with respect to a token is 1 (shared), alpha (verbose) or 0 (not a completion
+// token, never read: TRL zeroes those log-probs first).
+RK_HD int64_t ld_count(const uint8_t* m, int64_t o, int64_t T) {
+  if (!m) return T;
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t) n += m[o + t] != 0 ? 1 : 0;
+  return n;
+}
+RK_HD double ld_row(const float* x, const uint8_t* m, int64_t o, int64_t T, int64_t shared, double alpha, float* w) {
+  double s = 0, v = 0;
+  int64_t k = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (m && m[o + t] == 0) {
+      if (w) w[o + t] = 0.0f;
+      continue;
+    }
+    ++k;
+    if (k <= shared) {
+      s += static_cast<double>(x[o + t]);
+      if (w) w[o + t] = 1.0f;
+    } else {
+      v += static_cast<double>(x[o + t]);
+      if (w) w[o + t] = static_cast<float>(alpha);
+    }
+  }
+  return s + alpha * v;
+}
+// Pair b: both sequence log-probs (and the weights where asked).
+RK_HD void ld_pair(const LdInputs& in, double alpha, int64_t b, const LdOutputs& out) {
+  const int64_t T = in.seq_len, o = b * T;
+  const int64_t nw = ld_count(in.chosen_mask, o, T), nl = ld_count(in.rejected_mask, o, T);
+  const int64_t s = nw < nl ? nw : nl;
+  out.chosen[b] = static_cast<float>(ld_row(in.chosen, in.chosen_mask, o, T, s, alpha, out.chosen_weights));
+  out.rejected[b] = static_cast<float>(ld_row(in.rejected, in.rejected_mask, o, T, s, alpha, out.rejected_weights));
 }
 
 // KTO, one item: r = logp - ref, x = beta (r - z0);

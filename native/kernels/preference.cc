@@ -194,7 +194,26 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
   return st;
 }
 
-// KTO: the per-item formula is core::kto_item.
+Status ld_dpo_logps(const LdInputs& in, double alpha, const LdOutputs& out) {
+  Status st;
+  if (in.batch < 1 || in.seq_len < 1 || !in.chosen || !in.rejected || !out.chosen || !out.rejected ||
+      (out.chosen_weights == nullptr) != (out.rejected_weights == nullptr)) {
+    st.code = Status::BadShape;
+    st.value = in.batch;
+    return st;
+  }
+  const int64_t rows = std::max<int64_t>(1, kPreferenceBlock / in.seq_len);
+  const int64_t nb = (in.batch + rows - 1) / rows;
+  run_blocks(nb, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r1 = std::min(in.batch, (blk + 1) * rows);
+      for (int64_t b = blk * rows; b < r1; ++b) core::ld_pair(in, alpha, b, out);
+    }
+  });
+  return st;
+}
+
+// KTO: the per-item formula is core::kto_item.// KTO: the per-item formula is core::kto_item.
 Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* desirable,
                 const KtoParams& p, KtoOutputs& out) {
   Status st;

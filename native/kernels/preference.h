@@ -66,6 +66,10 @@ struct TgdpoOutputs {
 };
 Status token_weighted_dpo_loss(const TgdpoInputs& in, double beta, double alpha, TgdpoOutputs& out);
 
+// LD-DPO sequence log-probs (core::ld_pair per pair; rows in blocks, any thread count gives the
+// same bits). BadShape when a needed pointer is null or the sizes are < 1.
+Status ld_dpo_logps(const LdInputs& in, double alpha, const LdOutputs& out);
+
 namespace detail {
 // The vectorised smoothed-logistic pair losses (sigmoid/DPO with reverse KL, simpo, cpo, bt
 // without soft labels), one build per ISA (preference_simd.inl):

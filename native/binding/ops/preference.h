@@ -14,13 +14,15 @@
 #define RK_PREFERENCE_OPS(X) \
   X(preferenceLoss, PreferenceLoss) \
   X(ktoLoss, KtoLoss) \
-  X(tokenWeightedDpoLoss, TokenWeightedDpoLoss)
+  X(tokenWeightedDpoLoss, TokenWeightedDpoLoss) \
+  X(ldDpoLogps, LdDpoLogps)
 
 namespace rkb {
 
 namespace LPR = rkl::preferenceLoss;
 namespace LKT = rkl::ktoLoss;
 namespace LTW = rkl::tokenWeightedDpoLoss;
+namespace LLD = rkl::ldDpoLogps;
 
 // The loss and f-divergence codes of lib/preference/losses.ts are rk::PrefLoss's and rk::FDivergence's.
 #define RK_SAME_CODE(ts, cc) static_cast<int>(cc) == LPR::ts
@@ -212,6 +214,45 @@ inline TokenWeightedDpoCall DecodeTokenWeightedDpoLoss(const OpArgs& a) {
   c.out.rejected_rewards = a.Out(LTW::slot::rejectedRewards, {SlotType::F32}, b).as<float>();
   c.out.grad_chosen = a.Out(LTW::slot::gradChosen, {SlotType::F32}, nt).as<float>();
   c.out.grad_rejected = a.Out(LTW::slot::gradRejected, {SlotType::F32}, nt).as<float>();
+  return c;
+}
+
+// ldDpoLogps: (P, T) token log-probs, optional u8 masks, the (P) sequence log-probs and the
+// optional (P, T) weights (both or neither).
+struct LdDpoCall {
+  rk::LdInputs in;
+  rk::LdOutputs out;
+  double alpha = 1.0;
+};
+
+inline LdDpoCall DecodeLdDpoLogps(const OpArgs& a) {
+  LdDpoCall c;
+  const double T = a.params[LLD::param::seqLen];
+  if (!(T >= 1 && T <= static_cast<double>(INT_MAX) && T == std::floor(T)))
+    throw a.Range("seqLen: expected an integer in [1, 2147483647]");
+  const size_t t = static_cast<size_t>(T);
+  const Slot& cw = a.Need(LLD::slot::chosenTokenLogps, {SlotType::F32});
+  const size_t n = cw.length;
+  if (n == 0 || n % t != 0) throw a.Range("seqLen: expected a divisor of the length of chosenTokenLogps");
+  const Slot& cl = a.Need(LLD::slot::rejectedTokenLogps, {SlotType::F32}, n);
+  const Slot& mw = a.Maybe(LLD::slot::chosenMask, {SlotType::U8}, n);
+  const Slot& ml = a.Maybe(LLD::slot::rejectedMask, {SlotType::U8}, n);
+  c.alpha = a.params[LLD::param::alpha];
+  if (!(c.alpha >= 0 && c.alpha <= 1)) throw a.Range("alpha: expected a number in [0, 1]");
+  const bool weights = a.params[LLD::param::returnWeights] != 0;
+  const size_t pairs = n / t;
+  c.in.batch = static_cast<int64_t>(pairs);
+  c.in.seq_len = static_cast<int64_t>(t);
+  c.in.chosen = cw.as<const float>();
+  c.in.rejected = cl.as<const float>();
+  c.in.chosen_mask = mw.as<const uint8_t>();
+  c.in.rejected_mask = ml.as<const uint8_t>();
+  c.out.chosen = a.Out(LLD::slot::chosenLogps, {SlotType::F32}, pairs).as<float>();
+  c.out.rejected = a.Out(LLD::slot::rejectedLogps, {SlotType::F32}, pairs).as<float>();
+  if (weights) {
+    c.out.chosen_weights = a.Out(LLD::slot::chosenWeights, {SlotType::F32}, n).as<float>();
+    c.out.rejected_weights = a.Out(LLD::slot::rejectedWeights, {SlotType::F32}, n).as<float>();
+  }
   return c;
 }
 
