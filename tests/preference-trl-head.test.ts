@@ -2,10 +2,10 @@
 // 'aot', 'aot_unpaired', 'sft'), lists of losses with lossWeights (MPO), and the two conventions of
 // ipo / sigmoid_norm under an f-divergence (lengthAverage). Reference: tests/reference/preference.ts.
 import { afterAll, describe, expect, it } from 'vitest';
-import { preferenceLoss, preferenceLossAsync, type PreferenceLossOptions } from '../lib/index.js';
+import { ldDpoLogps, ldDpoLogpsAsync, preferenceLoss, preferenceLossAsync, type PreferenceLossOptions } from '../lib/index.js';
 import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
 import { centralDiff, expectClose, randn, rng } from './helpers.js';
-import { refPreferenceLoss, type RefPreferenceInputs, type RefPreferenceOptions } from './reference/preference.js';
+import { refLdDpoLogps, refPreferenceLoss, type RefPreferenceInputs, type RefPreferenceOptions } from './reference/preference.js';
 
 afterAll(() => setNumThreads(defaultNumThreads()));
 
@@ -92,10 +92,10 @@ function refIn(c: Case, x: Pairs, chosen: ArrayLike<number>, rejected: ArrayLike
 }
 const refOpts = (c: Case): RefPreferenceOptions => ({ ...c.ref, beta: c.beta ?? 0.1 });
 
-/** Largest |native - reference| over losses and gradients, per case (printed for the report). */
+/** Largest difference from the reference (losses relative to max(1, |ref|), gradients to max(1, their scale)), per loss (printed for the report). */
 const worst: Record<string, number> = {};
 afterAll(() => {
-  console.log('preference TRL-head worst |native - ref| (losses, gradients):', JSON.stringify(worst));
+  console.log('preference TRL-head worst difference vs the float64 reference:', JSON.stringify(worst));
 });
 
 describe('preferenceLoss, TRL f2cd577 loss types: float64 reference and finite differences', () => {
@@ -119,9 +119,11 @@ describe('preferenceLoss, TRL f2cd577 loss types: float64 reference and finite d
         expect(scale).toBeGreaterThan(0);
         expectClose(r.gradChosen, gw, 1e-5, 1e-7 * scale, 'gradChosen');
         expectClose(r.gradRejected, gl, 1e-5, 1e-7 * scale, 'gradRejected');
-        let d = Math.abs(r.loss - e.loss);
+        // relative to max(1, |reference|) for the losses, to the gradient scale for the gradients
+        const rel = (a: number, b: number, s: number) => Math.abs(a - b) / Math.max(1, s);
+        let d = rel(r.loss, e.loss, Math.abs(e.loss));
         for (let i = 0; i < P; i++) {
-          d = Math.max(d, Math.abs(r.losses[i] - e.losses[i]), Math.abs(r.gradChosen[i] - gw[i]), Math.abs(r.gradRejected[i] - gl[i]));
+          d = Math.max(d, rel(r.losses[i], e.losses[i], Math.abs(e.losses[i])), rel(r.gradChosen[i], gw[i], scale), rel(r.gradRejected[i], gl[i], scale));
         }
         const key = String(typeof c.opts.loss === 'string' ? c.opts.loss : 'list');
         worst[key] = Math.max(worst[key] ?? 0, d);
@@ -290,4 +292,153 @@ describe('preferenceLoss, TRL f2cd577 loss types: bad input', () => {
   it('the Promise form rejects the same way', async () => {
     await expect(preferenceLossAsync(x.chosen, x.rejected, { loss: ['sigmoid'], lossWeights: [1, 2] })).rejects.toThrow(RangeError);
   });
+});
+
+// ---- ldDpoLogps (LD-DPO, TRL ld_alpha) -------------------------------------------------------------
+
+/** P rows of T tokens: a prompt (mask 0), a completion of random length (maybe 0), padding (mask 0, -inf log-probs). */
+function tokens(P: number, T: number, seed: number) {
+  const r = rng(seed);
+  const mk = () => {
+    const x = new Float32Array(P * T), m = new Uint8Array(P * T);
+    for (let b = 0; b < P; b++) {
+      const start = Math.floor(r() * Math.min(3, T));
+      const len = Math.floor(r() * (T - start + 1));
+      for (let t = 0; t < T; t++) {
+        const on = t >= start && t < start + len;
+        m[b * T + t] = on ? 1 : 0;
+        x[b * T + t] = on ? -3 * r() - 0.01 : t >= start + len ? -Infinity : -2 * r();
+      }
+    }
+    return { x, m };
+  };
+  const c = mk(), l = mk();
+  return { chosen: c.x, chosenMask: c.m, rejected: l.x, rejectedMask: l.m };
+}
+
+describe('ldDpoLogps (LD-DPO): float64 reference (TRL f2cd577) and finite differences', () => {
+  for (const [P, T] of [[1, 1], [1, 9], [3, 7], [8, 33], [5, 64]] as const) {
+    for (const alpha of [0, 0.3, 1]) {
+      it(`P=${P} T=${T} alpha=${alpha}`, () => {
+        const x = tokens(P, T, 17 * P + T);
+        const r = ldDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha, returnWeights: true });
+        const e = refLdDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, T, alpha);
+        expectClose(r.chosenLogps, e.chosen, 1e-6, 1e-6, 'chosenLogps');
+        expectClose(r.rejectedLogps, e.rejected, 1e-6, 1e-6, 'rejectedLogps');
+        let d = 0;
+        for (let i = 0; i < P; i++) d = Math.max(d, Math.abs(r.chosenLogps[i] - e.chosen[i]) / Math.max(1, Math.abs(e.chosen[i])), Math.abs(r.rejectedLogps[i] - e.rejected[i]) / Math.max(1, Math.abs(e.rejected[i])));
+        worst.ldDpoLogps = Math.max(worst.ldDpoLogps ?? 0, d);
+        // weights = d logps / d token, against central differences of the reference (finite tokens)
+        for (const side of ['chosen', 'rejected'] as const) {
+          const base = f64(x[side]);
+          const w = side === 'chosen' ? r.chosenWeights! : r.rejectedWeights!;
+          for (let k = 0; k < P * T; k++) {
+            if (!Number.isFinite(base[k])) {
+              expect(w[k]).toBe(0);
+              continue;
+            }
+            const b = Math.floor(k / T);
+            const f = (v: Float64Array) => {
+              const o = side === 'chosen'
+                ? refLdDpoLogps(v, x.rejected, x.chosenMask, x.rejectedMask, T, alpha)
+                : refLdDpoLogps(x.chosen, v, x.chosenMask, x.rejectedMask, T, alpha);
+              return o[side][b];
+            };
+            expect(Math.abs(w[k] - centralDiff(f, base, k))).toBeLessThan(1e-6);
+          }
+        }
+      });
+    }
+  }
+
+  it('alpha = 1 is the masked sum; masks null count every token; masked -inf tokens never leak', () => {
+    const x = tokens(6, 11, 5);
+    const r = ldDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: 11, alpha: 1 });
+    for (let b = 0; b < 6; b++) {
+      let s = 0;
+      for (let t = 0; t < 11; t++) if (x.chosenMask[b * 11 + t]) s += x.chosen[b * 11 + t];
+      expect(r.chosenLogps[b]).toBeCloseTo(s, 5);
+      expect(Number.isFinite(r.rejectedLogps[b])).toBe(true);
+    }
+    const a = Float32Array.of(-1, -2, -3, -4), z = Float32Array.of(-1, -1, -5, -5);
+    const n = ldDpoLogps(a, z, null, null, { seqLen: 2, alpha: 0.5 });
+    expect(Array.from(n.chosenLogps)).toEqual([-3, -7]);
+    // a longer chosen completion: its verbose tail is scaled by alpha (hand-worked)
+    const h = ldDpoLogps(Float32Array.of(-1, -2, -4, -8), Float32Array.of(-1, -1, 0, 0), null, Uint8Array.of(1, 1, 0, 0), { seqLen: 4, alpha: 0.25 });
+    expect(h.chosenLogps[0]).toBe(-1 - 2 + 0.25 * (-4 - 8));
+    expect(h.rejectedLogps[0]).toBe(-2);
+  });
+
+  it('chains into preferenceLoss: the token gradient gradChosen[i] * weight matches finite differences of the composed loss', () => {
+    const P = 4, T = 9, alpha = 0.4;
+    const x = tokens(P, T, 44), ref = tokens(P, T, 45);
+    // the reference read through the policy's masks: finite everywhere
+    ref.chosen = ref.chosen.map((v) => (Number.isFinite(v) ? v : -1));
+    ref.rejected = ref.rejected.map((v) => (Number.isFinite(v) ? v : -1));
+    const rc = ldDpoLogps(ref.chosen, ref.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha });
+    const ld = ldDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha, returnWeights: true });
+    const r = preferenceLoss(ld.chosenLogps, ld.rejectedLogps, { refChosenLogps: rc.chosenLogps, refRejectedLogps: rc.rejectedLogps, beta: 0.5 });
+    const composed = (v: Float64Array) => {
+      const s = refLdDpoLogps(v, x.rejected, x.chosenMask, x.rejectedMask, T, alpha);
+      return refPreferenceLoss({ chosen: s.chosen, rejected: s.rejected, refChosen: rc.chosenLogps, refRejected: rc.rejectedLogps }, { loss: 'sigmoid', beta: 0.5 }).loss;
+    };
+    const base = f64(x.chosen);
+    for (let k = 0; k < P * T; k++) {
+      if (!Number.isFinite(base[k])) continue;
+      const g = r.gradChosen[Math.floor(k / T)] * ld.chosenWeights![k];
+      expect(Math.abs(g - centralDiff(composed, base, k))).toBeLessThan(1e-6);
+    }
+  });
+
+  it('is bit-identical for 1, 2 and 3 threads, has a Promise form and writes into out buffers', async () => {
+    const P = 3001, T = 13;
+    const x = tokens(P, T, 9);
+    const runs = [1, 2, 3].map((t) => {
+      setNumThreads(t);
+      return ldDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha: 0.7, returnWeights: true });
+    });
+    setNumThreads(defaultNumThreads());
+    for (const r of runs.slice(1)) {
+      expect(Buffer.compare(Buffer.from(r.chosenLogps.buffer), Buffer.from(runs[0].chosenLogps.buffer))).toBe(0);
+      expect(Buffer.compare(Buffer.from(r.rejectedLogps.buffer), Buffer.from(runs[0].rejectedLogps.buffer))).toBe(0);
+    }
+    const out = { chosenLogps: new Float32Array(P), rejectedLogps: new Float32Array(P), chosenWeights: new Float32Array(P * T), rejectedWeights: new Float32Array(P * T) };
+    const p = ldDpoLogpsAsync(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha: 0.7, returnWeights: true, out });
+    expect(p).toBeInstanceOf(Promise);
+    const a = await p;
+    expect(a.chosenLogps).toBe(out.chosenLogps);
+    expect(a.rejectedWeights).toBe(out.rejectedWeights);
+    expect(Array.from(out.rejectedLogps)).toEqual(Array.from(runs[0].rejectedLogps));
+    expect(Array.from(out.chosenWeights)).toEqual(Array.from(runs[0].chosenWeights!));
+    const plain = ldDpoLogps(x.chosen, x.rejected, x.chosenMask, x.rejectedMask, { seqLen: T, alpha: 0.7 });
+    expect(plain.chosenWeights).toBeUndefined();
+  });
+
+  const x = tokens(4, 6, 3);
+  const bad: [string, () => unknown, ErrorConstructor, RegExp][] = [
+    ['alpha missing', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6 } as never), TypeError, /options\.alpha: expected a number in \[0, 1\].*received undefined/],
+    ['alpha > 1', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6, alpha: 1.5 }), RangeError, /options\.alpha.*1\.5/],
+    ['alpha NaN', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6, alpha: NaN }), RangeError, /options\.alpha/],
+    ['seqLen missing', () => ldDpoLogps(x.chosen, x.rejected, null, null, { alpha: 0.5 } as never), TypeError, /options\.seqLen/],
+    ['seqLen not a divisor', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 7, alpha: 0.5 }), RangeError, /options\.seqLen: expected a divisor of the length of chosenTokenLogps \(24\), received 7/],
+    ['empty input', () => ldDpoLogps(new Float32Array(0), new Float32Array(0), null, null, { seqLen: 1, alpha: 0.5 }), RangeError, /options\.seqLen.*\(0\)/],
+    ['rejected of another length', () => ldDpoLogps(x.chosen, x.rejected.subarray(1), null, null, { seqLen: 6, alpha: 0.5 }), RangeError, /rejectedTokenLogps: expected length 24, received length 23/],
+    ['f32 mask', () => ldDpoLogps(x.chosen, x.rejected, new Float32Array(24) as never, null, { seqLen: 6, alpha: 0.5 }), TypeError, /chosenMask: expected a Uint8Array \(1 = completion token\) or null, received Float32Array/],
+    ['mask of another length', () => ldDpoLogps(x.chosen, x.rejected, null, new Uint8Array(5), { seqLen: 6, alpha: 0.5 }), RangeError, /rejectedMask: expected length 24/],
+    ['weights buffer without returnWeights', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6, alpha: 0.5, out: { chosenWeights: new Float32Array(24) } }), TypeError, /options\.out\.chosenWeights: expected no buffer without options\.returnWeights/],
+    ['out of the wrong length', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6, alpha: 0.5, out: { chosenLogps: new Float32Array(3) } }), RangeError, /options\.out\.chosenLogps: expected length 4, received length 3/],
+    ['unknown option', () => ldDpoLogps(x.chosen, x.rejected, null, null, { seqLen: 6, alpha: 0.5, ldAlpha: 1 } as never), TypeError, /ldAlpha/],
+  ];
+  for (const [name, fn, cls, re] of bad) {
+    it(`rejects: ${name}`, async () => {
+      let err: unknown;
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(cls);
+      expect((err as Error).message).toMatch(re);
+    });
+  }
 });

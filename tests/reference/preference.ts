@@ -319,3 +319,39 @@ export function refTokenWeightedDpo(
   }
   return { loss: sum / B, losses, chosenRewards: cr, rejectedRewards: rr };
 }
+
+/**
+ * LD-DPO sequence log-probs, written after TRL f2cd577 DPOTrainer._compute_loss (ld_alpha): token
+ * log-probs zeroed outside the completion mask, comp_pos = cumsum(mask), shared = min of the pair's
+ * completion lengths, shared_mask = 0 < comp_pos <= shared, tail_mask = comp_pos > shared,
+ * logps = sum(x * shared_mask) + alpha * sum(x * tail_mask). Masks null = every token.
+ */
+export function refLdDpoLogps(
+  chosen: ArrayLike<number>, rejected: ArrayLike<number>, chosenMask: ArrayLike<number> | null, rejectedMask: ArrayLike<number> | null,
+  T: number, alpha: number,
+): { chosen: Float64Array; rejected: Float64Array } {
+  const P = chosen.length / T;
+  const out = { chosen: new Float64Array(P), rejected: new Float64Array(P) };
+  const len = (m: ArrayLike<number> | null, b: number) => {
+    let n = 0;
+    for (let t = 0; t < T; t++) n += m === null || m[b * T + t] ? 1 : 0;
+    return n;
+  };
+  const row = (x: ArrayLike<number>, m: ArrayLike<number> | null, b: number, shared: number) => {
+    let pos = 0, s = 0, tail = 0;
+    for (let t = 0; t < T; t++) {
+      const on = m === null || m[b * T + t] ? 1 : 0;
+      pos += on;
+      const v = on ? x[b * T + t] : 0;
+      if (pos > 0 && pos <= shared) s += v;
+      if (pos > shared) tail += v;
+    }
+    return s + alpha * tail;
+  };
+  for (let b = 0; b < P; b++) {
+    const shared = Math.min(len(chosenMask, b), len(rejectedMask, b));
+    out.chosen[b] = row(chosen, chosenMask, b, shared);
+    out.rejected[b] = row(rejected, rejectedMask, b, shared);
+  }
+  return out;
+}
