@@ -57,7 +57,7 @@ const CASES: Case[] = [
   { name: 'ipo forward_kl (score, TRL f2cd577)', opts: { loss: 'ipo', fDivergence: 'forward_kl' }, ref: { loss: 'ipo', fDivergence: 'forward_kl' }, lengths: true },
   { name: 'ipo js_divergence (score)', opts: { loss: 'ipo', fDivergence: 'js_divergence', lengthAverage: 'score' }, ref: { loss: 'ipo', fDivergence: 'js_divergence' }, lengths: true },
   { name: 'ipo alpha_divergence 0.5 (score)', opts: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5 }, ref: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5 }, lengths: true },
-  { name: 'ipo alpha_divergence 0.5 log_ratio (TRL v0.19)', opts: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, ref: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, lengths: true },
+  { name: 'ipo alpha_divergence 0.5 log_ratio (TRL v0.19-v0.28)', opts: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, ref: { loss: 'ipo', fDivergence: 'alpha_divergence', fAlpha: 0.5, lengthAverage: 'log_ratio' }, lengths: true },
   { name: 'aot', opts: { loss: 'aot' }, ref: { loss: 'aot' } },
   { name: 'aot e=0.1 beta=0.5', opts: { loss: 'aot', labelSmoothing: 0.1, beta: 0.5 }, ref: { loss: 'aot', labelSmoothing: 0.1 }, beta: 0.5 },
   { name: 'aot reference-free', opts: { loss: 'aot' }, ref: { loss: 'aot' }, withRef: false },

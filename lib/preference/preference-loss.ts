@@ -20,9 +20,9 @@ export interface PreferenceLossOptions {
   /** With a list of losses: one weight per entry (TRL `loss_weights`). Default 1 each. */
   lossWeights?: readonly number[];
   /**
-   * 'ipo' and 'sigmoid_norm' under a non-reverse-KL fDivergence: 'score' (default, TRL f2cd577)
-   * averages f(c) over the length, f(c) / Lw - f(rho) / Ll; 'log_ratio' (TRL v0.19) applies f to
-   * the averaged log-ratio, f(c / Lw) - f(rho / Ll). Identical under 'reverse_kl'.
+   * 'ipo' and 'sigmoid_norm' under a non-reverse-KL fDivergence: 'score' (default; TRL v0.29.0 to
+   * f2cd577) averages f(c) over the length, f(c) / Lw - f(rho) / Ll; 'log_ratio' (TRL v0.19-v0.28)
+   * applies f to the averaged log-ratio, f(c / Lw) - f(rho / Ll). Identical under 'reverse_kl'.
    */
   lengthAverage?: 'score' | 'log_ratio';
   /** Reference-model sequence log-prob sums (P); both or neither. Absent = reference-free (0). */

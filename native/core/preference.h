@@ -65,7 +65,7 @@ struct PreferenceParams {
   double f_alpha = 1.0;        // alpha-divergence coefficient
   double nll_weight = 0;       // RPO: + nll_weight * (-chosen / chosen_len)
   // 'ipo' and 'sigmoid_norm' under a non-reverse-KL fDivergence: true divides f(c) by the length
-  // (TRL at f2cd577, the default), false applies f to c / length (TRL v0.19).
+  // (TRL v0.29.0 to f2cd577, the default), false applies f to c / length (TRL v0.19-v0.28).
   bool average_scores = true;
   // A list of losses (TRL loss_type list + loss_weights): loss = sum_k mix[k] mean_i L_k,i, the
   // weights by loss code (0 = not in the list; mixable_loss only). `loss` is unused then.

@@ -88,14 +88,20 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
     const unsigned sets = core::aot_sets(p);
     for (int s = 0; s < core::kAotKeys; ++s) {
       if (!(sets & (1u << s))) continue;
-      std::vector<double> key(n);
-      for (int64_t i = 0; i < n; ++i) key[i] = core::aot_key(inp, s, i);
+      struct KeyIndex {
+        double key;
+        int64_t i;
+      };
+      std::vector<KeyIndex> sorted(n);  // (key, pair) side by side: no indirection in the comparisons
+      for (int64_t i = 0; i < n; ++i) sorted[i] = KeyIndex{core::aot_key(inp, s, i), i};
+      std::sort(sorted.begin(), sorted.end(),
+                [](const KeyIndex& a, const KeyIndex& b) { return core::aot_before(a.key, a.i, b.key, b.i); });
       perms[s].resize(n);
       ranks[s].resize(n);
-      for (int64_t i = 0; i < n; ++i) perms[s][i] = i;
-      std::sort(perms[s].begin(), perms[s].end(),
-                [&](int64_t a, int64_t b) { return core::aot_before(key[a], a, key[b], b); });
-      for (int64_t k = 0; k < n; ++k) ranks[s][perms[s][k]] = k;
+      for (int64_t k = 0; k < n; ++k) {
+        perms[s][k] = sorted[k].i;
+        ranks[s][sorted[k].i] = k;
+      }
       bt.rank[s] = ranks[s].data();
       bt.perm[s] = perms[s].data();
     }

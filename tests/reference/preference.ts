@@ -34,7 +34,7 @@ export interface RefPreferenceOptions {
   /** One loss, or a list combined with lossWeights (TRL loss_type list). */
   loss: string | readonly string[];
   lossWeights?: readonly number[];
-  /** ipo / sigmoid_norm with an f-divergence: 'score' f(c)/Lw (TRL f2cd577, default), 'log_ratio' f(c/Lw) (TRL v0.19). */
+  /** ipo / sigmoid_norm with an f-divergence: 'score' f(c)/Lw (TRL f2cd577, default), 'log_ratio' f(c/Lw) (TRL v0.19-v0.28). */
   lengthAverage?: string;
   beta: number;
   labelSmoothing?: number;
@@ -136,7 +136,7 @@ export function refPreferenceLoss(x: RefPreferenceInputs, o: RefPreferenceOption
         rc[i] = beta * (o.loss === 'sigmoid_norm' ? cs : c);
         rr[i] = beta * (o.loss === 'sigmoid_norm' ? rs : rho);
         const fa = o.fAlpha ?? 1, fk = o.fDivergence ?? 'reverse_kl';
-        // TRL f2cd577 divides the f-DPO scores by the length; TRL v0.19 applied f to the averaged log-ratio.
+        // TRL f2cd577 divides the f-DPO scores by the length; TRL v0.19-v0.28 applied f to the averaged log-ratio.
         const h = avg && (o.lengthAverage ?? 'score') === 'score'
           ? fScoreTrl(fk, fa, cs) / Lw - fScoreTrl(fk, fa, rs) / Ll
           : fOf(fk, fa, c) - fOf(fk, fa, rho);
