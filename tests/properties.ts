@@ -18,7 +18,7 @@ import { refGroupAdvantages, refDiscounted, refEnsemble, refGae, refWhiten, type
 import { divergenceRef, type RefKind } from './reference/divergence.js';
 import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
-import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
+import { refKtoLoss, refLdDpoLogps, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
@@ -736,6 +736,42 @@ const tokenWeightedDpoLoss: ExportSpec<typeof tgCase extends fc.Arbitrary<infer 
   },
 };
 
+const ldCase = fc.record({
+  P: fc.integer({ min: 1, max: 5 }), T: fc.integer({ min: 1, max: 9 }), masks: fc.constantFrom('both', 'none', 'chosen'),
+  alpha: fc.constantFrom(0, 0.25, 0.5, 1), weights: fc.boolean(), seed,
+});
+const ldDpoLogps: ExportSpec<typeof ldCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'ldDpoLogps', sync: rk.ldDpoLogps as never, async: rk.ldDpoLogpsAsync as never, arb: ldCase,
+  build(c) {
+    const n = c.P * c.T;
+    const chosen = randn(n, 1, c.seed).map((v) => -Math.abs(v)), rejected = randn(n, 1, c.seed + 1).map((v) => -Math.abs(v));
+    const mw = c.masks === 'none' ? null : u8mask(n, 0.7, c.seed + 2), ml = c.masks === 'both' ? u8mask(n, 0.7, c.seed + 3) : null;
+    const o = opts({ seqLen: c.T, alpha: c.alpha, returnWeights: c.weights || undefined });
+    return {
+      args: [chosen, rejected, mw, ml, o], optionsAt: 4, optionsRequired: true,
+      arrays: [{ name: 'chosenTokenLogps', at: { arg: 0 }, lead: true }, { name: 'rejectedTokenLogps', at: { arg: 1 } },
+        { name: 'chosenMask', at: { arg: 2 }, nullable: true }, { name: 'rejectedMask', at: { arg: 3 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'alpha', bad: bad.range(0, 1), required: true },
+        { key: 'returnWeights', bad: bad.flag() }]),
+      check(res) {
+        const got = res as rk.LdDpoLogpsResult;
+        const e = refLdDpoLogps(chosen, rejected, mw, ml, c.T, c.alpha);
+        close(got.chosenLogps, e.chosen, 1e-6, 1e-6, 'chosenLogps');
+        close(got.rejectedLogps, e.rejected, 1e-6, 1e-6, 'rejectedLogps');
+        if (!c.weights) return;
+        for (const [side, w] of [['chosen', got.chosenWeights!], ['rejected', got.rejectedWeights!]] as const) {
+          const base = Float64Array.from(side === 'chosen' ? chosen : rejected);
+          const f = (v: Float64Array) => {
+            const r = side === 'chosen' ? refLdDpoLogps(v, rejected, mw, ml, c.T, c.alpha) : refLdDpoLogps(chosen, v, mw, ml, c.T, c.alpha);
+            return Array.from(r[side]).reduce((a, b) => a + b, 0); // the weights of row b only touch row b
+          };
+          close(w, fdGrad(f, base), 1e-5, 1e-7, `${side}Weights`);
+        }
+      },
+    };
+  },
+};
+
 // advantages ---------------------------------------------------------------------------------------
 
 const advClose = (a: ArrayLike<number>, e: ArrayLike<number>, label: string) => close(a, e, 1e-5, 1e-7 * maxAbs(e) + 1e-35, label);
@@ -893,7 +929,7 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
 /** Every export with its Async form (lib/index.ts), in the order of the README. */
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
-  preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
+  preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------
