@@ -1,6 +1,6 @@
 // Preference losses on a CUDA device, forward and backward (docs/preference.md). They compute
 // exactly what the CPU kernels native/kernels/preference.{h,cc} compute, with the same option
-// structs: preference_loss (all fifteen losses of rk::PrefLoss, label smoothing, the f-divergence
+// structs: preference_loss (all nineteen losses of rk::PrefLoss and weighted lists of them, label smoothing, the f-divergence
 // map, RPO's nll_weight, bt margins and soft labels), kto_loss and token_weighted_dpo_loss (TGDPO).
 // All per-pair arithmetic is in double, as on the CPU; sums are per-block in a fixed tree, then
 // block partials added in order (deterministic).

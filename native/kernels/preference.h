@@ -5,7 +5,8 @@
 //   rejected_len (P) int32 >= 1 for the length-averaged losses and the NLL terms.
 //   c = chosen - refChosen, rho = rejected - refRejected (divided by the lengths for 'ipo'),
 //   x = beta (f(c) - f(rho)) with f the f-divergence map (identity for reverse KL), then one of
-//   fifteen per-pair losses L_i(c, rho); loss = mean_i L_i. Writes losses (P), rewards (P) and
+//   sixteen per-pair losses L_i(c, rho), or the batch losses aot, aot_unpaired, sft, or a weighted
+//   list of them (PreferenceParams::mixed; core::pair_general); loss = mean_i L_i. Writes losses (P), rewards (P) and
 //   gradients dloss/dchosen, dloss/drejected (P) of the MEAN loss; all arithmetic in double.
 // kto_loss: logp, ref (N), desirable (N) u8; r = logp - ref, x = beta (r - z0),
 //   L = w_d (1 - s(x)) (desirable) or w_u s(x) (undesirable); loss = mean_i L_i.
