@@ -1,7 +1,8 @@
 // preferenceLoss (sigmoid = DPO, and simpo) for P = 8, 1024 and 1,048,576 pairs: the native
 // kernel against a plain TypeScript loop computing the same outputs (losses, rewards, the two
-// gradients, the mean and the metrics) in float64, both writing into preallocated buffers.
-import { preferenceLoss, type PreferenceLossOptions } from '../lib/preference/index.js';
+// gradients, the mean and the metrics) in float64, both writing into preallocated buffers; and,
+// native only, aot, MPO's list of losses and ldDpoLogps.
+import { ldDpoLogps, preferenceLoss, type PreferenceLossOptions } from '../lib/preference/index.js';
 import { fillNormal, progress, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 interface Outs {
@@ -89,6 +90,25 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       rows.push({ op, shape, impl: 'reward-kernels', ms: time(() => preferenceLoss(w, l, opts)), elements: p, bytes: p * 36, note: `${ctx.threads} threads, loss+grads+metrics` });
       rows.push({ op, shape, impl: 'pure TS', ms: time(ts), elements: p, bytes: p * 36, note: 'plain float64 loop, same outputs' });
     }
+    // TRL f2cd577 additions: aot (a sort over the batch) and MPO's list of three losses.
+    const extra: [string, PreferenceLossOptions][] = [
+      ['aot', { lossType: 'aot', refChosenLogps: rw, refRejectedLogps: rl, out: outN }],
+      ['[sigmoid, bco_pair, sft]', { lossType: ['sigmoid', 'bco_pair', 'sft'], lossWeights: [0.8, 0.2, 1], refChosenLogps: rw, refRejectedLogps: rl, chosenLengths: lw, rejectedLengths: ll, out: outN }],
+    ];
+    for (const [name, opts] of extra) {
+      rows.push({ op: `preferenceLoss ${name}`, shape, impl: 'reward-kernels', ms: time(() => preferenceLoss(w, l, opts)), elements: p, bytes: p * 36, note: `${ctx.threads} threads, loss+grads+metrics` });
+    }
+  }
+  // ldDpoLogps (LD-DPO sequence log-probs) with the weights, P x T tokens.
+  for (const [p, t] of [[8, 512], [64, 4096]] as const) {
+    const n = p * t;
+    const c = fillNormal(new Float32Array(n), 1, 5).map((v) => -Math.abs(v));
+    const r = fillNormal(new Float32Array(n), 1, 6).map((v) => -Math.abs(v));
+    const mc = Uint8Array.from({ length: n }, (_, i) => (i % t >= 16 && i % t < t - ((i / t) | 0) * 7 ? 1 : 0));
+    const mr = Uint8Array.from({ length: n }, (_, i) => (i % t >= 16 && i % t < t - 100 ? 1 : 0));
+    const o = { seqLen: t, alpha: 0.5, returnWeights: true, out: { chosenLogps: new Float32Array(p), rejectedLogps: new Float32Array(p), chosenWeights: new Float32Array(n), rejectedWeights: new Float32Array(n) } };
+    const inner = ctx.quick ? 20 : 200;
+    rows.push({ op: 'ldDpoLogps', shape: `P=${p} T=${t}`, impl: 'reward-kernels', ms: timeSmall(() => ldDpoLogps(c, r, mc, mr, o), inner, ctx.quick ? 3 : 9), elements: n, bytes: n * 18, note: `${ctx.threads} threads, with weights` });
   }
   return { family: 'preference', rows };
 }

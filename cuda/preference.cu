@@ -53,6 +53,68 @@ __global__ void __launch_bounds__(kThreads) pref_pairs(rk::PreferenceInputs in, 
   }
 }
 
+// ---- the general path (lists of losses, aot, aot_unpaired, sft; core::pair_general) -----------
+// Rank of every pair in AOT key set `set` by counting (core::aot_rank: the CPU's stable sort
+// order, NaN last), and its inverse.
+__global__ void __launch_bounds__(kThreads) aot_ranks(rk::PreferenceInputs in, int set, int64_t* rank, int64_t* perm) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= in.pairs) return;
+  const int64_t r = rk::core::aot_rank(in, set, i);
+  rank[i] = r;
+  perm[r] = i;
+}
+
+// SFT sums: sum of chosen log-probs and of chosen lengths (one block; contiguous runs, then a tree).
+__global__ void __launch_bounds__(kThreads) sft_sums(rk::PreferenceInputs in, double* sums) {
+  __shared__ double sh[kThreads];
+  int64_t b0, b1;
+  share(in.pairs, threadIdx.x, &b0, &b1);
+  double sw = 0, sl = 0;
+  for (int64_t i = b0; i < b1; ++i) {
+    sw += static_cast<double>(in.chosen[i]);
+    sl += static_cast<double>(in.chosen_len[i]);
+  }
+  sw = block_sum(sw, sh);
+  sl = block_sum(sl, sh);
+  if (threadIdx.x == 0) {
+    sums[0] = sw;
+    sums[1] = sl;
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) pref_general(rk::PreferenceInputs in, rk::PreferenceParams p,
+                                                        rk::core::BatchTerms bt, const double* sums,
+                                                        rk::core::PairOut o, double inv_n, double* parts,
+                                                        const unsigned long long* slot) {
+  __shared__ double sh[kThreads];
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  const bool bad = slot && *slot != kNone;
+  double sl = 0, sa = 0, sm = 0;
+  if (i < in.pairs) {
+    if (bad) {
+      o.losses[i] = o.rc[i] = o.rr[i] = o.gc[i] = o.gr[i] = NAN;
+      sl = sa = sm = NAN;
+    } else {
+      if (sums) {
+        bt.sft_loss = rk::core::sft_loss_of(sums[0], sums[1]);
+        bt.sft_grad = rk::core::sft_grad_of(static_cast<double>(in.pairs), sums[1]);
+      }
+      const rk::core::PairSums r = rk::core::store_pair(o, i, rk::core::pair_general(in, p, bt, i), inv_n);
+      sl = r.loss;
+      sa = r.acc;
+      sm = r.margin;
+    }
+  }
+  sl = block_sum(sl, sh);
+  sa = block_sum(sa, sh);
+  sm = block_sum(sm, sh);
+  if (threadIdx.x == 0) {
+    parts[3 * blockIdx.x] = sl;
+    parts[3 * blockIdx.x + 1] = sa;
+    parts[3 * blockIdx.x + 2] = sm;
+  }
+}
+
 // Sums `width` columns of `items` partial rows in order (contiguous runs per thread, then a tree).
 // mode 0: out = sums * inv_n (preference, tgdpo). mode 1: kto (loss mean, reward means).
 __global__ void __launch_bounds__(kThreads) sum_parts(const double* parts, int64_t items, int width,
@@ -135,7 +197,26 @@ __global__ void __launch_bounds__(kThreads) tgdpo_rows(rk::TgdpoInputs in, doubl
   }
 }
 
+__global__ void __launch_bounds__(kThreads) ld_pairs(rk::LdInputs in, double alpha, rk::LdOutputs out) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b < in.batch) rk::core::ld_pair(in, alpha, b, out);
+}
+
 }  // namespace
+
+Result ld_dpo_logps(const LdDpoArgs& a, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (a.in.batch < 1) return bad_arg("batch", a.in.batch);
+  if (a.in.batch > (int64_t{0x7fffffff} - kThreads) * kThreads / 2) return bad_arg("batch", a.in.batch);
+  if (a.in.seq_len < 1) return bad_arg("seq_len", a.in.seq_len);
+  if (!a.in.chosen) return bad_arg("chosen", 0);
+  if (!a.in.rejected) return bad_arg("rejected", 0);
+  if (!a.out.chosen || !a.out.rejected) return bad_arg("outputs", 0);
+  if ((a.out.chosen_weights == nullptr) != (a.out.rejected_weights == nullptr)) return bad_arg("weights", 0);
+  ld_pairs<<<grid_for(a.in.batch, kThreads), kThreads, 0, st>>>(a.in, a.alpha, a.out);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
+}
 
 Result preference_loss(const PreferenceLossArgs& a, void* stream) {
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -150,6 +231,11 @@ Result preference_loss(const PreferenceLossArgs& a, void* stream) {
   const int loss = static_cast<int>(a.params.loss), fd = static_cast<int>(a.params.fdiv);
   if (loss < 0 || loss >= rk::kPrefLossCount) return bad_arg("loss", loss);
   if (fd < 0 || fd >= rk::kFDivergenceCount) return bad_arg("fdiv", fd);
+  for (int k = 0; k < rk::kPrefLossCount; ++k) {
+    const double w = a.params.mix[k];
+    if (!std::isfinite(w) || (w != 0 && (!a.params.mixed || !rk::mixable_loss(static_cast<rk::PrefLoss>(k)))))
+      return bad_arg("mix", k);
+  }
   rk::PreferenceInputs in = a.in;
   const bool lens = rk::needs_lengths(a.params);
   Slot slot(a.bad_index, st);
@@ -165,15 +251,41 @@ Result preference_loss(const PreferenceLossArgs& a, void* stream) {
     in.rejected_len = nullptr;
   }
   const int nb = grid_for(n, kThreads);
+  const bool general = rk::needs_batch_path(a.params);
+  const unsigned sets = general ? rk::core::aot_sets(a.params) : 0u;
+  const bool sft = general && rk::core::loss_weight(a.params, static_cast<int>(rk::PrefLoss::Sft)) != 0;
   Scratch ws(st);
   {
-    Result r = ws.alloc(sizeof(double) * 3 * static_cast<size_t>(nb));
+    // parts, then (general path) the SFT sums and the rank / perm arrays of every key set.
+    size_t bytes = sizeof(double) * (3 * static_cast<size_t>(nb) + 2);
+    if (general) bytes += sizeof(int64_t) * 2 * rk::core::kAotKeys * static_cast<size_t>(n);
+    Result r = ws.alloc(bytes);
     if (!r.ok()) return r;
   }
   double* parts = static_cast<double*>(ws.p);
   const rk::core::PairOut o{a.losses, a.chosen_rewards, a.rejected_rewards, a.grad_chosen, a.grad_rejected};
   const double inv_n = 1.0 / static_cast<double>(n);
-  pref_pairs<<<nb, kThreads, 0, st>>>(in, a.params, o, inv_n, parts, lens ? slot.p : nullptr);
+  if (general) {
+    double* sums = parts + 3 * static_cast<size_t>(nb);
+    int64_t* idx = reinterpret_cast<int64_t*>(sums + 2);
+    rk::core::BatchTerms bt;
+    for (int s = 0; s < rk::core::kAotKeys; ++s) {
+      if (!(sets & (1u << s))) continue;
+      int64_t* rank = idx + 2 * s * n;
+      int64_t* perm = rank + n;
+      aot_ranks<<<nb, kThreads, 0, st>>>(in, s, rank, perm);
+      RK_CUDA_CHECK(cudaGetLastError());
+      bt.rank[s] = rank;
+      bt.perm[s] = perm;
+    }
+    if (sft) {
+      sft_sums<<<1, kThreads, 0, st>>>(in, sums);
+      RK_CUDA_CHECK(cudaGetLastError());
+    }
+    pref_general<<<nb, kThreads, 0, st>>>(in, a.params, bt, sft ? sums : nullptr, o, inv_n, parts, lens ? slot.p : nullptr);
+  } else {
+    pref_pairs<<<nb, kThreads, 0, st>>>(in, a.params, o, inv_n, parts, lens ? slot.p : nullptr);
+  }
   RK_CUDA_CHECK(cudaGetLastError());
   sum_parts<<<1, kThreads, 0, st>>>(parts, nb, 3, inv_n, static_cast<double>(n), 0, a.scalars);
   RK_CUDA_CHECK(cudaGetLastError());

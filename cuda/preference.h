@@ -1,6 +1,6 @@
 // Preference losses on a CUDA device, forward and backward (docs/preference.md). They compute
 // exactly what the CPU kernels native/kernels/preference.{h,cc} compute, with the same option
-// structs: preference_loss (all fifteen losses of rk::PrefLoss, label smoothing, the f-divergence
+// structs: preference_loss (all nineteen losses of rk::PrefLoss and weighted lists of them, label smoothing, the f-divergence
 // map, RPO's nll_weight, bt margins and soft labels), kto_loss and token_weighted_dpo_loss (TGDPO).
 // All per-pair arithmetic is in double, as on the CPU; sums are per-block in a fixed tree, then
 // block partials added in order (deterministic).
@@ -62,5 +62,14 @@ struct TgdpoArgs {
   double* scalars = nullptr;  // 3 doubles on the device: loss, reward_accuracy, reward_margin
 };
 Result token_weighted_dpo_loss(const TgdpoArgs& args, void* stream);
+
+// LD-DPO sequence log-probs (TRL ld_alpha): core::ld_pair, one thread per pair (the CPU's token
+// order, so the same bits). Device pointers; out.chosen_weights / rejected_weights both or neither.
+struct LdDpoArgs {
+  rk::LdInputs in;  // batch B >= 1, seq_len T >= 1
+  double alpha = 1.0;
+  rk::LdOutputs out;
+};
+Result ld_dpo_logps(const LdDpoArgs& args, void* stream);
 
 }  // namespace rkcuda

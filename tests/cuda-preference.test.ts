@@ -11,6 +11,8 @@ import { cuda, DeviceArray } from '../lib/cuda.js';
 import {
   ktoLoss,
   ktoLossAsync,
+  ldDpoLogps,
+  ldDpoLogpsAsync,
   preferenceLoss,
   preferenceLossAsync,
   tokenWeightedDpoLoss,
@@ -323,5 +325,60 @@ describe('preference device path without a device', () => {
   it.skipIf(available)('the host API is unaffected', () => {
     const r = preferenceLoss(new Float32Array([-1]), new Float32Array([-2]), { lossType: 'bt' });
     expectClose([r.loss], [Math.log1p(Math.exp(-1))], 1e-6, 0, 'bt loss');
+  });
+});
+
+describe.skipIf(!available)('TRL f2cd577 loss types and ldDpoLogps on DeviceArrays', () => {
+  it('smoke: sigmoid_norm, aot, aot_unpaired, sft and the MPO list agree with the CPU kernel', () => {
+    const P = 41;
+    const c = pairs(P, 23);
+    const { up, track, freeAll } = uploader();
+    try {
+      const d = {
+        chosen: up(c.chosen), rejected: up(c.rejected), refChosen: up(c.refChosen), refRejected: up(c.refRejected),
+        chosenLengths: up(c.chosenLengths), rejectedLengths: up(c.rejectedLengths),
+      };
+      const variants: Record<string, unknown>[] = [
+        { loss: 'sigmoid_norm', fDivergence: 'js_divergence' },
+        { loss: 'ipo', fDivergence: 'forward_kl', lengthAverage: 'score' },
+        { loss: 'aot', labelSmoothing: 0.1 },
+        { loss: 'aot_unpaired' },
+        { loss: 'sft' },
+        { loss: ['sigmoid', 'bco_pair', 'sft', 'aot', 'aot_unpaired'], lossWeights: [0.8, 0.2, 1, 0.5, 0.25] },
+      ];
+      for (const v of variants) {
+        const label = JSON.stringify(v.loss);
+        const host = preferenceLoss(c.chosen, c.rejected, { ...v, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected, chosenLengths: c.chosenLengths, rejectedLengths: c.rejectedLengths });
+        const dev = preferenceLoss(d.chosen, d.rejected, { ...v, refChosenLogps: d.refChosen, refRejectedLogps: d.refRejected, chosenLengths: d.chosenLengths, rejectedLengths: d.rejectedLengths });
+        track(dev.losses, dev.chosenRewards, dev.rejectedRewards, dev.gradChosen, dev.gradRejected);
+        expect(Number.isFinite(host.loss), label).toBe(true);
+        sameArrays(dev as never, host as never, PAIR_KEYS, label);
+        expectClose([dev.loss], [host.loss], 1e-5, 1e-9, `${label} loss`);
+      }
+    } finally {
+      freeAll();
+    }
+  });
+
+  it('ldDpoLogps: agrees with the CPU kernel (masks, weights), and the Async form', async () => {
+    const P = 7, T = 19;
+    const r = rng(5);
+    const x = randn(P * T, 1, 3).map((v) => -Math.abs(v)), y = randn(P * T, 1, 4).map((v) => -Math.abs(v));
+    const mx = Uint8Array.from({ length: P * T }, () => (r() < 0.7 ? 1 : 0)), my = Uint8Array.from({ length: P * T }, () => (r() < 0.5 ? 1 : 0));
+    const { up, track, freeAll } = uploader();
+    try {
+      const host = ldDpoLogps(x, y, mx, my, { seqLen: T, alpha: 0.3, returnWeights: true });
+      const dev = ldDpoLogps(up(x), up(y), up(mx), up(my), { seqLen: T, alpha: 0.3, returnWeights: true });
+      track(dev.chosenLogps, dev.rejectedLogps, dev.chosenWeights, dev.rejectedWeights);
+      sameArrays(dev as never, host as never, ['chosenLogps', 'rejectedLogps', 'chosenWeights', 'rejectedWeights'], 'ldDpoLogps');
+      const a = await ldDpoLogpsAsync(up(x), up(y), null, null, { seqLen: T, alpha: 0.3 });
+      track(a.chosenLogps, a.rejectedLogps);
+      expect(a.chosenWeights).toBeUndefined();
+      const h2 = ldDpoLogps(x, y, null, null, { seqLen: T, alpha: 0.3 });
+      sameArrays(a as never, h2 as never, ['chosenLogps', 'rejectedLogps'], 'ldDpoLogps no masks');
+      expect(thrown(() => ldDpoLogps(up(x), y as never, null, null, { seqLen: T, alpha: 0.3 })).message).toMatch(/^rejectedTokenLogps/);
+    } finally {
+      freeAll();
+    }
   });
 });

@@ -18,7 +18,7 @@ import { refGroupAdvantages, refDiscounted, refEnsemble, refGae, refWhiten, type
 import { divergenceRef, type RefKind } from './reference/divergence.js';
 import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
-import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
+import { refKtoLoss, refLdDpoLogps, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 
@@ -568,9 +568,9 @@ const geoMeanPolicyLoss: ExportSpec<SeqCase> = {
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
-  'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;
-const SMOOTHED = new Set(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo', 'bt']);
-const FDIV = new Set(['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop']);
+  'discopop', 'simpo', 'cpo', 'orpo', 'bt', 'sigmoid_norm', 'aot', 'aot_unpaired', 'sft'] as const;
+const SMOOTHED = new Set(['sigmoid', 'robust', 'exo_pair', 'simpo', 'cpo', 'bt', 'aot', 'aot_unpaired']);
+const FDIV = new Set(['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'discopop', 'sigmoid_norm']);
 const REF_FREE = new Set(['simpo', 'cpo', 'orpo', 'bt']);
 
 const prefCase = fc.record({
@@ -605,7 +605,7 @@ const preferenceLoss: ExportSpec<typeof prefCase extends fc.Arbitrary<infer T> ?
     const fDivergence = FDIV.has(loss) && withRef ? c.fDivergence : undefined;
     const nllWeight = bt ? undefined : c.nllWeight;
     const alpha = loss === 'cpo' ? c.alpha : undefined;
-    const needLengths = loss === 'ipo' || loss === 'simpo' || loss === 'orpo' || (loss === 'cpo' && (alpha ?? 1) !== 0) || (nllWeight ?? 0) !== 0;
+    const needLengths = loss === 'ipo' || loss === 'simpo' || loss === 'orpo' || loss === 'sigmoid_norm' || loss === 'sft' || (loss === 'cpo' && (alpha ?? 1) !== 0) || (nllWeight ?? 0) !== 0;
     const margin = !bt || c.margin === 'none' ? undefined : c.margin === 'number' ? 0.5 : randn(P, 1, c.seed + 5);
     const preferenceProb = soft ? Float32Array.from(randn(P, 1, c.seed + 6), (v) => 1 / (1 + Math.exp(-v))) : undefined;
     const o = opts({
@@ -737,6 +737,42 @@ const tokenWeightedDpoLoss: ExportSpec<typeof tgCase extends fc.Arbitrary<infer 
         const cw = Float64Array.from(chosen), cl = Float64Array.from(rejected);
         close(got.gradChosen, fdGrad((v) => refTokenWeightedDpo(refIn(v, cl), c.T, beta, alpha).loss, cw), 1e-5, 1e-9, 'gradChosen');
         close(got.gradRejected, fdGrad((v) => refTokenWeightedDpo(refIn(cw, v), c.T, beta, alpha).loss, cl), 1e-5, 1e-9, 'gradRejected');
+      },
+    };
+  },
+};
+
+const ldCase = fc.record({
+  P: fc.integer({ min: 1, max: 5 }), T: fc.integer({ min: 1, max: 9 }), masks: fc.constantFrom('both', 'none', 'chosen'),
+  alpha: fc.constantFrom(0, 0.25, 0.5, 1), weights: fc.boolean(), seed,
+});
+const ldDpoLogps: ExportSpec<typeof ldCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'ldDpoLogps', sync: rk.ldDpoLogps as never, async: rk.ldDpoLogpsAsync as never, arb: ldCase,
+  build(c) {
+    const n = c.P * c.T;
+    const chosen = randn(n, 1, c.seed).map((v) => -Math.abs(v)), rejected = randn(n, 1, c.seed + 1).map((v) => -Math.abs(v));
+    const mw = c.masks === 'none' ? null : u8mask(n, 0.7, c.seed + 2), ml = c.masks === 'both' ? u8mask(n, 0.7, c.seed + 3) : null;
+    const o = opts({ seqLen: c.T, alpha: c.alpha, returnWeights: c.weights || undefined });
+    return {
+      args: [chosen, rejected, mw, ml, o], optionsAt: 4, optionsRequired: true,
+      arrays: [{ name: 'chosenTokenLogps', at: { arg: 0 }, lead: true }, { name: 'rejectedTokenLogps', at: { arg: 1 } },
+        { name: 'chosenMask', at: { arg: 2 }, nullable: true }, { name: 'rejectedMask', at: { arg: 3 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'alpha', bad: bad.range(0, 1), required: true },
+        { key: 'returnWeights', bad: bad.flag() }]),
+      check(res) {
+        const got = res as rk.LdDpoLogpsResult;
+        const e = refLdDpoLogps(chosen, rejected, mw, ml, c.T, c.alpha);
+        close(got.chosenLogps, e.chosen, 1e-6, 1e-6, 'chosenLogps');
+        close(got.rejectedLogps, e.rejected, 1e-6, 1e-6, 'rejectedLogps');
+        if (!c.weights) return;
+        for (const [side, w] of [['chosen', got.chosenWeights!], ['rejected', got.rejectedWeights!]] as const) {
+          const base = Float64Array.from(side === 'chosen' ? chosen : rejected);
+          const f = (v: Float64Array) => {
+            const r = side === 'chosen' ? refLdDpoLogps(v, rejected, mw, ml, c.T, c.alpha) : refLdDpoLogps(chosen, v, mw, ml, c.T, c.alpha);
+            return Array.from(r[side]).reduce((a, b) => a + b, 0); // the weights of row b only touch row b
+          };
+          close(w, fdGrad(f, base), 1e-5, 1e-7, `${side}Weights`);
+        }
       },
     };
   },
@@ -960,7 +996,7 @@ const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> 
 
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
-  preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
+  preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
   rolloutCorrection,
 ] as ExportSpec<never>[];
 

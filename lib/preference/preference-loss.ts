@@ -8,14 +8,26 @@ import { describe, finiteIn, finitePositive, oneOf } from '../check.js';
 import type { DeviceArray } from '../cuda.js';
 import { defineOp, enumOf, type Io, knownKeysMoved, num, onlyWhen, openOptions, optionKeys, type OptionSpec, packOptions, readOptions, renamedTo, userKey } from '../op.js';
 import { applyPreset, PREFERENCE_PRESETS } from '../presets.js';
-import { FDIVS, LOSSES, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
+import { FDIVS, LOSSES, MIXABLE, lengthsReason, lossInfo, lossesWith, type FDivergence, type PreferenceLossType } from './losses.js';
 import { lossOutputs, PAIR_OUTS, PAIR_SCALARS, PREFERENCE_MIX, pairMetrics, pairOutSlots } from './shared.js';
 
 export interface PreferenceLossOptions {
   /** TRL's defaults where they differ from ours (docs/porting.md): 'simpo' beta 0.1, fAlpha 0.5. Explicit options win. */
   preset?: 'trl';
-  /** Which loss (TRL's `loss_type`). Default 'sigmoid' (DPO). */
-  lossType?: PreferenceLossType;
+  /**
+   * Which loss (TRL's `loss_type`). Default 'sigmoid' (DPO). A list of TRL's DPO loss types (every
+   * loss but 'simpo', 'cpo', 'orpo', 'bt') combines them: loss = sum_k lossWeights[k] * mean_i L_k,i
+   * (TRL `loss_type` list, e.g. MPO's ['sigmoid', 'bco_pair', 'sft']).
+   */
+  lossType?: PreferenceLossType | readonly PreferenceLossType[];
+  /** With a list of losses: one weight per entry (TRL `loss_weights`). Default 1 each. */
+  lossWeights?: readonly number[];
+  /**
+   * 'ipo' and 'sigmoid_norm' under a non-reverse-KL fDivergence: 'score' (default; TRL v0.29.0 to
+   * f2cd577) averages f(c) over the length, f(c) / Lw - f(rho) / Ll; 'log_ratio' (TRL v0.19-v0.28)
+   * applies f to the averaged log-ratio, f(c / Lw) - f(rho / Ll). Identical under 'reverse_kl'.
+   */
+  lengthAverage?: 'score' | 'log_ratio';
   /** Reference-model sequence log-prob sums (P); both or neither. Absent = reference-free (0). */
   refChosenLogps?: Float32Array;
   refRejectedLogps?: Float32Array;
@@ -109,15 +121,70 @@ export interface DevicePreferenceLossResult {
   metrics: { rewardAccuracy: number; rewardMargin: number };
 }
 
-const lossOf = (prev: Readonly<Record<string, unknown>>) => prev.loss as PreferenceLossType;
+type LossOption = PreferenceLossType | readonly PreferenceLossType[];
+const lossOf = (prev: Readonly<Record<string, unknown>>) => prev.loss as LossOption;
+/** Whether the loss, or a loss of the list, has `pred`. */
+const anyLoss = (l: LossOption, pred: (l: PreferenceLossType) => boolean) => (typeof l === 'string' ? pred(l) : l.some(pred));
+/** 'sigmoid' or ['sigmoid', 'sft'] (for messages). */
+const lossText = (l: LossOption) => (typeof l === 'string' ? `'${l}'` : `[${l.map((x) => `'${x}'`).join(', ')}]`);
+
+/** loss: a name, or a non-empty list of TRL's DPO loss types (packed as 0: the mix_ weights carry it). */
+const lossSpec: OptionSpec<LossOption> = {
+  read(v, name) {
+    if (v === undefined) return 'sigmoid';
+    if (!Array.isArray(v)) return oneOf(v, name, LOSSES);
+    if (v.length < 1) throw new RangeError(`${name}: expected a loss name or a non-empty list of loss names, received []`);
+    return Object.freeze(v.map((x, k) => {
+      const l = oneOf(x, `${name}[${k}]`, LOSSES);
+      if (!MIXABLE.includes(l)) {
+        throw new RangeError(`${name}[${k}]: a list holds TRL's DPO loss types (not 'simpo', 'cpo', 'orpo', 'bt'), received '${l}'`);
+      }
+      return l;
+    }));
+  },
+  code: (v) => (typeof v === 'string' ? LOSSES.indexOf(v) : 0),
+  values: LOSSES,
+};
+
+/** lossWeights: one finite weight per listed loss (default 1 each); packed as 1 for a list (rk PreferenceParams::mixed). */
+const lossWeights: OptionSpec<readonly number[] | null> = {
+  read(v, name, prev) {
+    const l = lossOf(prev);
+    if (typeof l === 'string') {
+      if (v !== undefined) throw new TypeError(`${name}: applies to a list of losses only, expected undefined with loss '${l}', received ${describe(v)}`);
+      return null;
+    }
+    if (v === undefined) return l.map(() => 1);
+    if (!Array.isArray(v)) throw new TypeError(`${name}: expected an array of ${l.length} numbers (one per loss), received ${describe(v)}`);
+    if (v.length !== l.length) {
+      throw new RangeError(`${name}: expected one weight per loss (${l.length}), received ${v.length} weights`);
+    }
+    return v.map((x, k) => finiteIn(x, `${name}[${k}]`, -Infinity, Infinity));
+  },
+  code: (v) => (v === null ? 0 : 1),
+};
+
+/** The weight of loss code k in a list (weights of repeated entries add up); 0 otherwise. Not a user option. */
+const mixWeight = (k: number): OptionSpec<number> => ({
+  read(_v, _name, prev) {
+    const l = lossOf(prev);
+    const w = prev.lossWeights as readonly number[] | null;
+    if (typeof l === 'string' || w === null) return 0;
+    let s = 0;
+    for (let j = 0; j < l.length; j++) if (LOSSES.indexOf(l[j]) === k) s += w[j];
+    return s;
+  },
+  code: (v) => v,
+});
+const MIX_OPTIONS = Object.fromEntries(LOSSES.map((l, k) => [`mix_${l}`, mixWeight(k)])) as Record<`mix_${PreferenceLossType}`, OptionSpec<number>>;
 
 const labelSmoothing: OptionSpec<number> = {
   read(v, name, prev) {
     if (v === undefined) return 0;
     const e = finiteIn(v, name, 0, 0.5);
     if (e >= 0.5) throw new RangeError(`${name}: expected a number in [0, 0.5) (0.5 would divide by 1 - 2e), received ${e}`);
-    if (e > 0 && !lossInfo(lossOf(prev)).smoothed) {
-      throw new RangeError(`${name}: loss '${lossOf(prev)}' takes no label smoothing, expected 0, received ${e}`);
+    if (e > 0 && !anyLoss(lossOf(prev), (l) => lossInfo(l).smoothed)) {
+      throw new RangeError(`${name}: loss ${lossText(lossOf(prev))} takes no label smoothing, expected 0, received ${e}`);
     }
     return e;
   },
@@ -138,9 +205,9 @@ const nllWeight: OptionSpec<number> = {
 const fDivergence: OptionSpec<FDivergence> = {
   read(v, name, prev) {
     const f = v === undefined ? 'reverse_kl' : oneOf(v, name, FDIVS);
-    if (f !== 'reverse_kl' && !lossInfo(lossOf(prev)).fDivergence) {
+    if (f !== 'reverse_kl' && !anyLoss(lossOf(prev), (l) => lossInfo(l).fDivergence)) {
       const applies = lossesWith('fDivergence').map((l) => `'${l}'`).join(', ');
-      throw new RangeError(`${name}: applies to ${applies}, not to loss '${lossOf(prev)}'; received '${f}'`);
+      throw new RangeError(`${name}: applies to ${applies}, not to loss ${lossText(lossOf(prev))}; received '${f}'`);
     }
     return f;
   },
@@ -161,16 +228,16 @@ const margin: OptionSpec<number> = {
 };
 
 /** The scalar options of preferenceLoss, in checking (and packing) order. */
-const withLoss = (p: Readonly<Record<string, unknown>>) => `loss '${String(p.loss)}'`;
+const withLoss = (p: Readonly<Record<string, unknown>>) => `loss ${lossText(lossOf(p))}`;
 
 const PREFERENCE_OPTIONS = {
   // read from options.lossType (TRL's name); `loss` stays the native param's name
-  loss: userKey('lossType', enumOf(LOSSES, 'sigmoid')),
+  loss: userKey('lossType', lossSpec),
   beta: num(finitePositive, (p) => (p.loss === 'simpo' ? 2.0 : 0.1)),
   labelSmoothing,
   gamma: onlyWhen("loss 'simpo'", (p) => p.loss === 'simpo', withLoss, num((v, k) => finiteIn(v, k, -Infinity, Infinity), 0.5)),
   alpha: onlyWhen("loss 'cpo'", (p) => p.loss === 'cpo', withLoss, num((v, k) => finiteIn(v, k, 0, Infinity), 1.0)),
-  tau: onlyWhen("loss 'discopop'", (p) => p.loss === 'discopop', withLoss, num(finitePositive, 0.05)),
+  tau: onlyWhen("loss 'discopop'", (p) => anyLoss(lossOf(p), (l) => l === 'discopop'), withLoss, num(finitePositive, 0.05)),
   nllWeight,
   fDivergence,
   fAlpha: onlyWhen(
@@ -178,15 +245,21 @@ const PREFERENCE_OPTIONS = {
     num(finitePositive, 1.0),
   ),
   margin,
+  lengthAverage: onlyWhen(
+    "loss 'ipo' or 'sigmoid_norm'", (p) => anyLoss(lossOf(p), (l) => l === 'ipo' || l === 'sigmoid_norm'), withLoss,
+    enumOf(['score', 'log_ratio'] as const, 'score'),
+  ),
+  lossWeights,
+  ...MIX_OPTIONS,
 };
 
 /** chosenLengths / rejectedLengths: required when `why` is set; >= 1 each (checked here on the host). */
-function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unknown, n: number, loss: string, why: string | null): void {
+function readLengths(io: Io, slot: 'chosenLengths' | 'rejectedLengths', v: unknown, n: number, loss: LossOption, why: string | null): void {
   const name = `options.${slot}`;
   if (v === undefined) {
     if (why === null) return;
     const expected = io.device ? `an i32 DeviceArray of length ${n}` : `an Int32Array of length ${n}`;
-    throw new TypeError(`${name}: ${why} (loss '${loss}'), expected ${expected}, received undefined`);
+    throw new TypeError(`${name}: ${why} (loss ${lossText(loss)}), expected ${expected}, received undefined`);
   }
   const lens = io.read<Int32Array>(slot, v, name, n);
   if (io.device) return; // checked on the device where the loss uses them
@@ -201,7 +274,7 @@ const PREFERENCE_OPTION_ARRAYS = ['refChosenLogps', 'refRejectedLogps', 'chosenL
 const PREFERENCE_KEYS = knownKeysMoved(
   'preferenceLoss',
   { loss: renamedTo('lossType', " (TRL's name; `loss` is the result's mean loss)") },
-  optionKeys(PREFERENCE_OPTIONS), PREFERENCE_OPTION_ARRAYS, ['preset', 'out'],
+  optionKeys(PREFERENCE_OPTIONS).filter((k) => !k.startsWith('mix_')), PREFERENCE_OPTION_ARRAYS, ['preset', 'out'],
 );
 
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -234,7 +307,7 @@ const op = defineOp({
     io.read('rejectedLogps', rejectedLogps, 'rejectedLogps', n);
 
     if (opts.refChosenLogps !== undefined || opts.refRejectedLogps !== undefined) {
-      if (lossInfo(loss).referenceFree) {
+      if (typeof loss === 'string' && lossInfo(loss).referenceFree) {
         const name = opts.refChosenLogps !== undefined ? 'options.refChosenLogps' : 'options.refRejectedLogps';
         throw new TypeError(`${name}: loss '${loss}' is reference-free, expected undefined, received ${describe(opts.refChosenLogps ?? opts.refRejectedLogps)}`);
       }

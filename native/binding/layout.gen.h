@@ -75,6 +75,14 @@ namespace ktoLoss {
   inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
 }  // namespace ktoLoss
 
+namespace ldDpoLogps {
+  namespace slot { enum : int { chosenTokenLogps = 0, rejectedTokenLogps = 1, chosenMask = 2, rejectedMask = 3, chosenLogps = 4, rejectedLogps = 5, chosenWeights = 6, rejectedWeights = 7, kCount = 8 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenTokenLogps", "rejectedTokenLogps", "chosenMask", "rejectedMask", "chosenLogps", "rejectedLogps", "chosenWeights", "rejectedWeights"};
+  namespace param { enum : int { seqLen = 0, alpha = 1, returnWeights = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "alpha", "returnWeights"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace ldDpoLogps
+
 namespace maskedWhiten {
   namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
@@ -101,14 +109,16 @@ namespace policyLoss {
 namespace preferenceLoss {
   namespace slot { enum : int { chosenLogps = 0, rejectedLogps = 1, refChosenLogps = 2, refRejectedLogps = 3, chosenLengths = 4, rejectedLengths = 5, margin = 6, preferenceProb = 7, losses = 8, chosenRewards = 9, rejectedRewards = 10, gradChosen = 11, gradRejected = 12, kCount = 13 }; }
   inline constexpr const char* kSlotNames[] = {"chosenLogps", "rejectedLogps", "refChosenLogps", "refRejectedLogps", "chosenLengths", "rejectedLengths", "margin", "preferenceProb", "losses", "chosenRewards", "rejectedRewards", "gradChosen", "gradRejected"};
-  namespace param { enum : int { loss = 0, beta = 1, labelSmoothing = 2, gamma = 3, alpha = 4, tau = 5, nllWeight = 6, fDivergence = 7, fAlpha = 8, margin = 9, kCount = 10 }; }
-  inline constexpr const char* kParamNames[] = {"loss", "beta", "labelSmoothing", "gamma", "alpha", "tau", "nllWeight", "fDivergence", "fAlpha", "margin"};
+  namespace param { enum : int { loss = 0, beta = 1, labelSmoothing = 2, gamma = 3, alpha = 4, tau = 5, nllWeight = 6, fDivergence = 7, fAlpha = 8, margin = 9, lengthAverage = 10, lossWeights = 11, mix_sigmoid = 12, mix_robust = 13, mix_hinge = 14, mix_ipo = 15, mix_exo_pair = 16, mix_nca_pair = 17, mix_bco_pair = 18, mix_sppo_hard = 19, mix_apo_zero = 20, mix_apo_down = 21, mix_discopop = 22, mix_simpo = 23, mix_cpo = 24, mix_orpo = 25, mix_bt = 26, mix_sigmoid_norm = 27, mix_aot = 28, mix_aot_unpaired = 29, mix_sft = 30, kCount = 31 }; }
+  inline constexpr const char* kParamNames[] = {"loss", "beta", "labelSmoothing", "gamma", "alpha", "tau", "nllWeight", "fDivergence", "fAlpha", "margin", "lengthAverage", "lossWeights", "mix_sigmoid", "mix_robust", "mix_hinge", "mix_ipo", "mix_exo_pair", "mix_nca_pair", "mix_bco_pair", "mix_sppo_hard", "mix_apo_zero", "mix_apo_down", "mix_discopop", "mix_simpo", "mix_cpo", "mix_orpo", "mix_bt", "mix_sigmoid_norm", "mix_aot", "mix_aot_unpaired", "mix_sft"};
   namespace scalar { enum : int { loss = 0, rewardAccuracy = 1, rewardMargin = 2, kCount = 3 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "rewardAccuracy", "rewardMargin"};
-  namespace loss_code { enum : int { sigmoid = 0, robust = 1, hinge = 2, ipo = 3, exo_pair = 4, nca_pair = 5, bco_pair = 6, sppo_hard = 7, apo_zero = 8, apo_down = 9, discopop = 10, simpo = 11, cpo = 12, orpo = 13, bt = 14, kCount = 15 }; }
-  inline constexpr const char* k_loss_names[] = {"sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt"};
+  namespace loss_code { enum : int { sigmoid = 0, robust = 1, hinge = 2, ipo = 3, exo_pair = 4, nca_pair = 5, bco_pair = 6, sppo_hard = 7, apo_zero = 8, apo_down = 9, discopop = 10, simpo = 11, cpo = 12, orpo = 13, bt = 14, sigmoid_norm = 15, aot = 16, aot_unpaired = 17, sft = 18, kCount = 19 }; }
+  inline constexpr const char* k_loss_names[] = {"sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt", "sigmoid_norm", "aot", "aot_unpaired", "sft"};
   namespace fDivergence_code { enum : int { reverse_kl = 0, forward_kl = 1, js_divergence = 2, alpha_divergence = 3, kCount = 4 }; }
   inline constexpr const char* k_fDivergence_names[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
+  namespace lengthAverage_code { enum : int { score = 0, log_ratio = 1, kCount = 2 }; }
+  inline constexpr const char* k_lengthAverage_names[] = {"score", "log_ratio"};
 }  // namespace preferenceLoss
 
 namespace rolloutCorrection {

@@ -1,4 +1,4 @@
-// CPU entry points of preferenceLoss, ktoLoss and tokenWeightedDpoLoss (sync and Promise forms), on
+// CPU entry points of preferenceLoss, ktoLoss, tokenWeightedDpoLoss and ldDpoLogps (sync and Promise forms), on
 // the op protocol (slots.h); the decoding is shared with the CUDA addon (ops/preference.h).
 #include "common.h"
 
@@ -76,6 +76,15 @@ Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
     s[rkb::LTW::scalar::rewardAccuracy] = out.reward_accuracy;
     s[rkb::LTW::scalar::rewardMargin] = out.reward_margin;
     return std::string();
+  }, a.Done());
+}
+
+Napi::Value LdDpoLogps(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LLD);
+  const rkb::LdDpoCall c = rkb::DecodeLdDpoLogps(a);
+  return rkb::Run(info, async, [c]() {
+    const rk::Status st = rk::ld_dpo_logps(c.in, c.alpha, c.out);
+    return st.ok() ? std::string() : Message(st, "chosenTokenLogps");
   }, a.Done());
 }
 

@@ -21,10 +21,21 @@ namespace rk {
 // Order and codes are the TS facade's (lib/preference/losses.ts LOSSES) and the CUDA kernels'.
 enum class PrefLoss : int {
   Sigmoid = 0, Robust, Hinge, Ipo, ExoPair, NcaPair, BcoPair, SppoHard, ApoZero, ApoDown,
-  Discopop, Simpo, Cpo, Orpo, Bt,
+  Discopop, Simpo, Cpo, Orpo, Bt, SigmoidNorm, Aot, AotUnpaired, Sft,
 };
-constexpr int kPrefLossCount = 15;
-static_assert(static_cast<int>(PrefLoss::Bt) + 1 == kPrefLossCount, "PrefLoss: last enumerator + 1 == count");
+constexpr int kPrefLossCount = 19;
+static_assert(static_cast<int>(PrefLoss::Sft) + 1 == kPrefLossCount, "PrefLoss: last enumerator + 1 == count");
+
+// The losses that couple the pairs of a batch (so no per-pair formula alone gives them): 'aot' and
+// 'aot_unpaired' sort log-ratios across the batch, 'sft' is a token mean over the whole batch.
+RK_HD constexpr bool is_batch_loss(PrefLoss l) {
+  return l == PrefLoss::Aot || l == PrefLoss::AotUnpaired || l == PrefLoss::Sft;
+}
+// The losses a list (TRL's loss_type list with loss_weights) may hold: TRL's own DPO loss types,
+// i.e. every loss but the reference-free simpo, cpo, orpo and bt.
+RK_HD constexpr bool mixable_loss(PrefLoss l) {
+  return !(l == PrefLoss::Simpo || l == PrefLoss::Cpo || l == PrefLoss::Orpo || l == PrefLoss::Bt);
+}
 
 // Order and codes are lib/preference/losses.ts FDIVS.
 enum class FDivergence : int { ReverseKl = 0, ForwardKl, Js, Alpha };
@@ -35,7 +46,8 @@ static_assert(static_cast<int>(FDivergence::Alpha) + 1 == kFDivergenceCount,
 // The names the TS facade uses, in enum order.
 constexpr const char* kPrefLossNames[] = {
     "sigmoid", "robust", "hinge", "ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard",
-    "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt"};
+    "apo_zero", "apo_down", "discopop", "simpo", "cpo", "orpo", "bt", "sigmoid_norm", "aot",
+    "aot_unpaired", "sft"};
 constexpr const char* kFDivergenceNames[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
 static_assert(sizeof(kPrefLossNames) / sizeof(kPrefLossNames[0]) == kPrefLossCount, "one name per loss");
 static_assert(sizeof(kFDivergenceNames) / sizeof(kFDivergenceNames[0]) == kFDivergenceCount,
@@ -52,6 +64,13 @@ struct PreferenceParams {
   FDivergence fdiv = FDivergence::ReverseKl;
   double f_alpha = 1.0;        // alpha-divergence coefficient
   double nll_weight = 0;       // RPO: + nll_weight * (-chosen / chosen_len)
+  // 'ipo' and 'sigmoid_norm' under a non-reverse-KL fDivergence: true divides f(c) by the length
+  // (TRL v0.29.0 to f2cd577, the default), false applies f to c / length (TRL v0.19-v0.28).
+  bool average_scores = true;
+  // A list of losses (TRL loss_type list + loss_weights): loss = sum_k mix[k] mean_i L_k,i, the
+  // weights by loss code (0 = not in the list; mixable_loss only). `loss` is unused then.
+  bool mixed = false;
+  double mix[kPrefLossCount] = {};
 };
 
 // Host or device pointers, depending on the backend.
@@ -90,10 +109,35 @@ struct TgdpoInputs {
 
 // Which losses divide by the lengths (so chosen_len/rejected_len must be given). The one
 // definition: rk::preference_needs_lengths and the CUDA kernels call it.
-RK_HD bool needs_lengths(const PreferenceParams& p) {
-  return p.loss == PrefLoss::Ipo || p.loss == PrefLoss::Simpo || p.loss == PrefLoss::Orpo ||
-         (p.loss == PrefLoss::Cpo && p.alpha != 0) || p.nll_weight != 0;
+RK_HD bool loss_needs_lengths(PrefLoss l, const PreferenceParams& p) {
+  return l == PrefLoss::Ipo || l == PrefLoss::Simpo || l == PrefLoss::Orpo || (l == PrefLoss::Cpo && p.alpha != 0) ||
+         l == PrefLoss::SigmoidNorm || l == PrefLoss::Sft;
 }
+RK_HD bool needs_lengths(const PreferenceParams& p) {
+  if (p.nll_weight != 0) return true;
+  if (!p.mixed) return loss_needs_lengths(p.loss, p);
+  for (int k = 0; k < kPrefLossCount; ++k)
+    if (p.mix[k] != 0 && loss_needs_lengths(static_cast<PrefLoss>(k), p)) return true;
+  return false;
+}
+// Whether the call takes the general path (preference_loss_general): a list, or a batch loss.
+RK_HD bool needs_batch_path(const PreferenceParams& p) { return p.mixed || is_batch_loss(p.loss); }
+
+// LD-DPO sequence log-probs (TRL ld_alpha): per-token (B, T) log-probs of the chosen and rejected
+// completions with u8 completion masks (null = every token).
+struct LdInputs {
+  int64_t batch = 0, seq_len = 0;
+  const float* chosen = nullptr;
+  const float* rejected = nullptr;
+  const uint8_t* chosen_mask = nullptr;  // may be null
+  const uint8_t* rejected_mask = nullptr;
+};
+struct LdOutputs {
+  float* chosen = nullptr;             // (B) sequence log-probs
+  float* rejected = nullptr;           // (B)
+  float* chosen_weights = nullptr;     // (B, T) d chosen_b / d token, or null
+  float* rejected_weights = nullptr;   // (B, T), or null
+};
 
 // ---- formulas ---------------------------------------------------------------------------------
 namespace core {
@@ -174,6 +218,19 @@ RK_HD double fmap(FDivergence f, double a, double u, double* df) {
   }
   *df = 1;
   return u;
+}
+
+// The score TRL f2cd577 divides by the length ('ipo', 'sigmoid_norm' with lengthAverage 'score'):
+// fmap without its constant, which no longer cancels once each side is divided by its own length.
+// Only alpha's has one: -e^{-a u} / a (TRL: e^{(alpha-1) u} / (alpha - 1), alpha = 1 - a).
+RK_HD double fscore(FDivergence f, double a, double u, double* df) {
+  if (f == FDivergence::Alpha) {
+    double d;
+    const double e = cap_exp(-a * u, &d);
+    *df = d;
+    return -e / a;
+  }
+  return fmap(f, a, u, df);
 }
 
 // One pair's inputs, widened to double (absent references are 0, absent lengths give 1).
@@ -279,11 +336,16 @@ RK_HD PairResult pair_loss(const PairInput& in, const PreferenceParams& p) {
     default: {
       // DPO family: c, rho the policy/reference log-ratios (length-averaged for ipo).
       const double rw = in.rw, rl = in.rl;
-      const double sc = p.loss == PrefLoss::Ipo ? inv_lw : 1.0;
-      const double sr = p.loss == PrefLoss::Ipo ? inv_ll : 1.0;
+      const bool avg = p.loss == PrefLoss::Ipo || p.loss == PrefLoss::SigmoidNorm;
+      const double sc = avg ? inv_lw : 1.0;
+      const double sr = avg ? inv_ll : 1.0;
       const double c = (w - rw) * sc, rho = (l - rl) * sr;
-      r.rc = beta * c;
-      r.rr = beta * rho;
+      // Scores averaged after f (TRL f2cd577): h = f(c_sum) / Lw - f(rho_sum) / Ll. With reverse KL
+      // f(u) = u, so this is c - rho bit for bit.
+      const bool after = avg && p.average_scores && p.fdiv != FDivergence::ReverseKl;
+      // ipo keeps its length-averaged rewards; sigmoid_norm reports TRL's beta (w - rw).
+      r.rc = p.loss == PrefLoss::SigmoidNorm ? beta * (w - rw) : beta * c;
+      r.rr = p.loss == PrefLoss::SigmoidNorm ? beta * (l - rl) : beta * rho;
       double dc = 0, dr = 0;  // dL/dc, dL/drho
       const double bc = beta * c, br = beta * rho;
       switch (p.loss) {
@@ -332,7 +394,8 @@ RK_HD PairResult pair_loss(const PairInput& in, const PreferenceParams& p) {
         default: {
           // Losses of h = f(c) - f(rho), x = beta h.
           double dfc, dfr;
-          const double h = fmap(p.fdiv, p.f_alpha, c, &dfc) - fmap(p.fdiv, p.f_alpha, rho, &dfr);
+          const double h = after ? fscore(p.fdiv, p.f_alpha, w - rw, &dfc) * sc - fscore(p.fdiv, p.f_alpha, l - rl, &dfr) * sr
+                                 : fmap(p.fdiv, p.f_alpha, c, &dfc) - fmap(p.fdiv, p.f_alpha, rho, &dfr);
           const double x = beta * h;
           double dh = 0;  // dL/dh
           switch (p.loss) {
@@ -352,6 +415,13 @@ RK_HD PairResult pair_loss(const PairInput& in, const PreferenceParams& p) {
               r.loss = x < 1 ? 1 - x : 0;
               dh = x < 1 ? -beta : 0;
               break;
+            case PrefLoss::SigmoidNorm: {
+              // L = -log s(beta h), h of the length-averaged scores (TRL: no label smoothing)
+              const Logistic g = logistic(x);
+              r.loss = g.sp_neg;
+              dh = -beta * g.s_neg;
+              break;
+            }
             case PrefLoss::Ipo: {
               const double u = h - 0.5 / beta;
               r.loss = u * u;
@@ -426,6 +496,165 @@ RK_HD PairSums store_pair(const PairOut& o, int64_t i, const PairResult& r, doub
   s.acc = r.rc > r.rr ? 1.0 : 0.0;
   s.margin = r.rc - r.rr;
   return s;
+}
+
+// ---- the general path: lists of losses and the batch losses (aot, aot_unpaired, sft) --------
+//
+// AOT (TRL dpo_trainer 'aot', 'aot_unpaired') sorts two sets of log-ratios across the batch and
+// pairs them by rank: delta_k = A_(k) - B_(k), L_k = (1-e) softplus(-beta delta_k) + e softplus(beta
+// delta_k). The four key sets (kAotKeys):
+//   0: 'aot' A = w - l (policy),      1: 'aot' B = rw - rl (reference, no gradient),
+//   2: 'aot_unpaired' A = w - rw,     3: 'aot_unpaired' B = l - rl.
+// Order: ascending, NaN last (as torch.sort), ties by pair index (a stable sort), so the ranks are
+// a permutation any backend reproduces. Pair i carries L at its A rank (the losses still sum to
+// sum_k L_k); its gradient is the derivative of every L_k that reads it: dchosen_i = beta dx at
+// rank_A(i) ('aot': drejected_i = -that; 'aot_unpaired': drejected_i = -beta dx at rank_B(i)).
+constexpr int kAotKeys = 4;
+RK_HD double aot_key(const PreferenceInputs& in, int set, int64_t i) {
+  const double w = in.chosen[i], l = in.rejected[i];
+  const double rw = in.ref_chosen ? static_cast<double>(in.ref_chosen[i]) : 0.0;
+  const double rl = in.ref_rejected ? static_cast<double>(in.ref_rejected[i]) : 0.0;
+  switch (set) {
+    case 0: return w - l;
+    case 1: return rw - rl;
+    case 2: return w - rw;
+    default: return l - rl;
+  }
+}
+// Whether (a, ia) sorts before (b, ib).
+RK_HD bool aot_before(double a, int64_t ia, double b, int64_t ib) {
+  const bool na = is_nan(a), nb = is_nan(b);
+  if (na != nb) return nb;
+  if (!na && a != b) return a < b;
+  return ia < ib;
+}
+// The rank of pair i in key set `set` (O(P): the CUDA kernel; the CPU sorts).
+RK_HD int64_t aot_rank(const PreferenceInputs& in, int set, int64_t i) {
+  const double a = aot_key(in, set, i);
+  int64_t r = 0;
+  for (int64_t j = 0; j < in.pairs; ++j)
+    if (aot_before(aot_key(in, set, j), j, a, i)) ++r;
+  return r;
+}
+// The key sets a call needs (bit `set`).
+RK_HD unsigned aot_sets(const PreferenceParams& p) {
+  const double wa = p.mixed ? p.mix[static_cast<int>(PrefLoss::Aot)] : (p.loss == PrefLoss::Aot ? 1.0 : 0.0);
+  const double wu = p.mixed ? p.mix[static_cast<int>(PrefLoss::AotUnpaired)] : (p.loss == PrefLoss::AotUnpaired ? 1.0 : 0.0);
+  return (wa != 0 ? 3u : 0u) | (wu != 0 ? 12u : 0u);
+}
+
+// What the batch losses need besides pair i: the ranks (rank[s][i]) and their inverses (perm[s][k]
+// = the pair at rank k) of the key sets used, and the SFT sums.
+struct BatchTerms {
+  const int64_t* rank[kAotKeys] = {nullptr, nullptr, nullptr, nullptr};
+  const int64_t* perm[kAotKeys] = {nullptr, nullptr, nullptr, nullptr};
+  // SFT (TRL 'sft': cross-entropy over every chosen completion token of the batch) from sequence
+  // sums: L = -sum_i w_i / sum_i Lw_i for every pair; dL_mean/dw_j = -1 / sum_i Lw_i.
+  double sft_loss = 0;  // -sum w / sum Lw
+  double sft_grad = 0;  // -P / sum Lw: the per-pair gradient, times 1/P at the store like the others
+};
+// sum w and sum Lw in pair order (both backends: this order, in double).
+RK_HD double sft_loss_of(double sum_w, double sum_len) { return -sum_w / sum_len; }
+RK_HD double sft_grad_of(double pairs, double sum_len) { return -pairs / sum_len; }
+
+// Weight of loss k in this call.
+RK_HD double loss_weight(const PreferenceParams& p, int k) {
+  return p.mixed ? p.mix[k] : (static_cast<int>(p.loss) == k ? 1.0 : 0.0);
+}
+
+// One AOT rank term: L = smoothed(beta delta, e), *dd = dL/ddelta.
+RK_HD double aot_term(double delta, double beta, double e, double* dd) {
+  double dx;
+  const double L = smoothed(beta * delta, e, &dx);
+  *dd = beta * dx;
+  return L;
+}
+
+// Pair i on the general path: sum_k weight_k L_k,i (per-pair losses through pair_loss, the batch
+// ones through `bt`), its gradients, and TRL's rewards beta (w - rw), beta (l - rl).
+RK_HD PairResult pair_general(const PreferenceInputs& in, const PreferenceParams& p, const BatchTerms& bt, int64_t i) {
+  const PairInput x = load_pair(in, p, i);
+  PairResult r{0, p.beta * (x.w - x.rw), p.beta * (x.l - x.rl), 0, 0};
+  PreferenceParams q = p;
+  q.mixed = false;
+  q.nll_weight = 0;
+  for (int k = 0; k < kPrefLossCount; ++k) {
+    const double wk = loss_weight(p, k);
+    if (wk == 0) continue;
+    const PrefLoss L = static_cast<PrefLoss>(k);
+    if (L == PrefLoss::Sft) {
+      r.loss += wk * bt.sft_loss;
+      r.gc += wk * bt.sft_grad;
+    } else if (L == PrefLoss::Aot || L == PrefLoss::AotUnpaired) {
+      const int s = L == PrefLoss::Aot ? 0 : 2;
+      const int64_t ka = bt.rank[s][i];
+      double dd;
+      const double La = aot_term(aot_key(in, s, i) - aot_key(in, s + 1, bt.perm[s + 1][ka]), p.beta, p.label_smoothing, &dd);
+      r.loss += wk * La;
+      r.gc += wk * dd;
+      if (L == PrefLoss::Aot) {
+        r.gr -= wk * dd;
+      } else {
+        const int64_t kb = bt.rank[s + 1][i];
+        double db;
+        aot_term(aot_key(in, s, bt.perm[s][kb]) - aot_key(in, s + 1, i), p.beta, p.label_smoothing, &db);
+        r.gr -= wk * db;
+      }
+    } else {
+      q.loss = L;
+      const PairResult t = pair_loss(x, q);
+      r.loss += wk * t.loss;
+      r.gc += wk * t.gc;
+      r.gr += wk * t.gr;
+    }
+  }
+  if (p.nll_weight != 0) {
+    r.loss += p.nll_weight * (-x.w * x.inv_lw);
+    r.gc += -p.nll_weight * x.inv_lw;
+  }
+  if (x.nan_input) r.loss = r.gc = r.gr = NAN;
+  return r;
+}
+
+// ---- LD-DPO (TRL dpo_trainer ld_alpha) ------------------------------------------------------
+// Row b of a (B, T) array: its completion tokens (mask != 0) in order, n of them. The shared length
+// s = min(n_w, n_l) of the pair; a completion token at position k (1-based among the row's
+// completion tokens) is shared when k <= s, verbose otherwise. The sequence log-prob is
+//   shared_sum + alpha * verbose_sum      (both sums in token order, in double),
+// and its derivative with respect to a token is 1 (shared), alpha (verbose) or 0 (not a completion
+// token, never read: TRL zeroes those log-probs first).
+RK_HD int64_t ld_count(const uint8_t* m, int64_t o, int64_t T) {
+  if (!m) return T;
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t) n += m[o + t] != 0 ? 1 : 0;
+  return n;
+}
+RK_HD double ld_row(const float* x, const uint8_t* m, int64_t o, int64_t T, int64_t shared, double alpha, float* w) {
+  double s = 0, v = 0;
+  int64_t k = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (m && m[o + t] == 0) {
+      if (w) w[o + t] = 0.0f;
+      continue;
+    }
+    ++k;
+    if (k <= shared) {
+      s += static_cast<double>(x[o + t]);
+      if (w) w[o + t] = 1.0f;
+    } else {
+      v += static_cast<double>(x[o + t]);
+      if (w) w[o + t] = static_cast<float>(alpha);
+    }
+  }
+  return s + alpha * v;
+}
+// Pair b: both sequence log-probs (and the weights where asked).
+RK_HD void ld_pair(const LdInputs& in, double alpha, int64_t b, const LdOutputs& out) {
+  const int64_t T = in.seq_len, o = b * T;
+  const int64_t nw = ld_count(in.chosen_mask, o, T), nl = ld_count(in.rejected_mask, o, T);
+  const int64_t s = nw < nl ? nw : nl;
+  out.chosen[b] = static_cast<float>(ld_row(in.chosen, in.chosen_mask, o, T, s, alpha, out.chosen_weights));
+  out.rejected[b] = static_cast<float>(ld_row(in.rejected, in.rejected_mask, o, T, s, alpha, out.rejected_weights));
 }
 
 // KTO, one item: r = logp - ref, x = beta (r - z0);

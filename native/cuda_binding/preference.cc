@@ -1,4 +1,4 @@
-// CUDA entry points of preferenceLoss, ktoLoss and tokenWeightedDpoLoss (cuda/preference.h), sync and
+// CUDA entry points of preferenceLoss, ktoLoss, tokenWeightedDpoLoss and ldDpoLogps (cuda/preference.h), sync and
 // Promise forms, on the op protocol (native/binding/slots.h) with the decoding shared with the CPU
 // addon (ops/preference.h). The scalar results are downloaded into the host Float64Array before the
 // call returns / the Promise settles. Everything runs on the legacy default stream. Lengths < 1
@@ -91,6 +91,16 @@ Napi::Value TokenWeightedDpoLoss(const Napi::CallbackInfo& info, bool async) {
         return rkcb::KernelWithScalars(a, &rkcuda::TgdpoArgs::scalars, rkb::LTW::scalar::kCount, so, rkcuda::token_weighted_dpo_loss);
       },
       NoBadTarget("chosenMask"));
+}
+
+Napi::Value LdDpoLogps(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LLD);
+  const rkb::LdDpoCall c = rkb::DecodeLdDpoLogps(oa);
+  rkcuda::LdDpoArgs a;
+  a.in = c.in;
+  a.alpha = c.alpha;
+  a.out = c.out;
+  return rkcb::RunDevice(info, async, [a]() { return rkcuda::ld_dpo_logps(a, nullptr); }, NoBadTarget("chosenMask"));
 }
 
 }  // namespace

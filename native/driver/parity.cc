@@ -1206,6 +1206,7 @@ struct PreferenceLoss {
     int loss, fdiv;
     double e, nll;
     bool refs, bt_arrays;
+    int mixset = 0;  // 0: the one loss; 1: MPO's sigmoid 0.8 + bco_pair 0.2 + sft 1.0; 2: aot + aot_unpaired + ipo
   };
   std::vector<Case> cases(Ctx& ctx) const {
     std::vector<Case> out;
@@ -1214,22 +1215,31 @@ struct PreferenceLoss {
       const int64_t P = sizes[s];
       const uint64_t seed = 100 + s;
       for (int loss = 0; loss < pf::loss_code::kCount; ++loss) {
-        const bool ref_free = loss >= pf::loss_code::simpo;
-        const bool fdiv = loss == pf::loss_code::sigmoid || loss == pf::loss_code::hinge || loss == pf::loss_code::ipo;
+        // The CUDA AOT ranks count (O(P^2)): not at a million pairs.
+        if ((loss == pf::loss_code::aot || loss == pf::loss_code::aot_unpaired) && P > 65536) continue;
+        const bool ref_free = loss >= pf::loss_code::simpo && loss <= pf::loss_code::bt;
+        const bool fdiv = loss == pf::loss_code::sigmoid || loss == pf::loss_code::hinge || loss == pf::loss_code::ipo ||
+                          loss == pf::loss_code::sigmoid_norm;
         const bool smoothing = loss == pf::loss_code::sigmoid || loss == pf::loss_code::robust || loss == pf::loss_code::exo_pair ||
-                               loss == pf::loss_code::simpo || loss == pf::loss_code::cpo || loss == pf::loss_code::bt;
+                               loss == pf::loss_code::simpo || loss == pf::loss_code::cpo || loss == pf::loss_code::bt ||
+                               loss == pf::loss_code::aot || loss == pf::loss_code::aot_unpaired;
         out.push_back({P, seed, loss, 0, 0.0, 0.0, !ref_free, false});
         if (smoothing) out.push_back({P, seed, loss, 0, 0.1, loss == pf::loss_code::sigmoid ? 0.5 : 0.0, false, false});
         if (fdiv)
           for (int f = 1; f < pf::fDivergence_code::kCount; ++f) out.push_back({P, seed, loss, f, 0.0, 0.0, true, false});
         if (loss == pf::loss_code::bt) out.push_back({P, seed, loss, 0, 0.0, 0.0, false, true});
       }
+      out.push_back({P, seed, 0, 0, 0.0, 0.0, true, false, 1});
+      if (P <= 65536) out.push_back({P, seed, 0, 2, 0.1, 0.0, true, false, 2});
     }
     return out;
   }
   std::string label(const Case& c) const {
-    const bool fdiv = c.loss == pf::loss_code::sigmoid || c.loss == pf::loss_code::hinge || c.loss == pf::loss_code::ipo;
-    return fmt("P=%lld %s%s%s e=%.2g nll=%.2g%s", static_cast<long long>(c.P), pf::k_loss_names[c.loss], fdiv ? " " : "",
+    const bool fdiv = c.loss == pf::loss_code::sigmoid || c.loss == pf::loss_code::hinge || c.loss == pf::loss_code::ipo ||
+                      c.loss == pf::loss_code::sigmoid_norm || c.mixset != 0;
+    return fmt("P=%lld %s%s%s e=%.2g nll=%.2g%s", static_cast<long long>(c.P),
+               c.mixset == 1 ? "[sigmoid .8, bco_pair .2, sft 1]" : c.mixset == 2 ? "[aot, aot_unpaired .5, ipo .1]" : pf::k_loss_names[c.loss],
+               fdiv ? " " : "",
                fdiv ? pf::k_fDivergence_names[c.fdiv] : "", c.e, c.nll, c.bt_arrays ? " arrays" : c.refs ? " refs" : "");
   }
   PrefData data(const Case& c) const { return make_pref(c.P, c.seed); }
@@ -1246,6 +1256,14 @@ struct PreferenceLoss {
     p.fdiv = static_cast<rk::FDivergence>(c.fdiv);
     p.f_alpha = 0.5;
     p.nll_weight = c.nll;
+    if (c.mixset != 0) {
+      p.mixed = true;
+      if (c.mixset == 1) {
+        p.mix[pf::loss_code::sigmoid] = 0.8, p.mix[pf::loss_code::bco_pair] = 0.2, p.mix[pf::loss_code::sft] = 1.0;
+      } else {
+        p.mix[pf::loss_code::aot] = 1.0, p.mix[pf::loss_code::aot_unpaired] = 0.5, p.mix[pf::loss_code::ipo] = 0.1;
+      }
+    }
     return p;
   }
   Run cpu(const Case& c, const PrefData& d) const {
@@ -1316,6 +1334,84 @@ void preference_edges(Ctx&, Tally& t) {
   CK(cudaDeviceSynchronize());
   t.add(line.print("preferenceLoss", "bad lengths / arguments"));
 }
+
+// ldDpoLogps: LD-DPO sequence log-probs, with and without masks and weights.
+struct LdDpoLogps {
+  struct Case {
+    int64_t P, T;
+    double alpha;
+    bool masks, weights;
+  };
+  struct Data {
+    std::vector<float> w, l;
+    std::vector<uint8_t> mw, ml;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1}, {3, 37}, {257, 129}, {1000, 1000}};
+    for (const auto& st : sizes)
+      if (!ctx.quick || st.first * st.second <= 40000)
+        for (double alpha : {0.0, 0.35, 1.0})
+          for (bool masks : {false, true}) out.push_back({st.first, st.second, alpha, masks, masks});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("P=%lld T=%lld alpha=%.2g%s", static_cast<long long>(c.P), static_cast<long long>(c.T), c.alpha,
+               c.masks ? " masks weights" : "");
+  }
+  Data data(const Case& c) const {
+    const uint64_t seed = 31 + c.P * 7 + c.T;
+    const int64_t n = c.P * c.T;
+    Data d;
+    d.w.resize(n), d.l.resize(n), d.mw.resize(n), d.ml.resize(n);
+    for (int64_t b = 0; b < c.P; ++b) {
+      const int64_t lw = static_cast<int64_t>(mix64(seed + b) % (c.T + 1)), ll = static_cast<int64_t>(mix64(seed * 3 + b) % (c.T + 1));
+      for (int64_t t = 0; t < c.T; ++t) {
+        const int64_t i = b * c.T + t;
+        d.mw[i] = t < lw ? 1 : 0;
+        d.ml[i] = t < ll ? 1 : 0;
+        d.w[i] = d.mw[i] ? -2.0f * static_cast<float>(unif(seed + 1, i)) : -INFINITY;  // padding: never read
+        d.l[i] = d.ml[i] ? -2.0f * static_cast<float>(unif(seed + 2, i)) : -INFINITY;
+        if (!c.masks) d.w[i] = -1.0f - static_cast<float>(unif(seed + 3, i)), d.l[i] = -static_cast<float>(unif(seed + 4, i));
+      }
+    }
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  Run cpu(const Case& c, const Data& d) const {
+    const int64_t n = c.P * c.T;
+    std::vector<float> A(c.P), B(c.P), WA(c.weights ? n : 0), WB(c.weights ? n : 0);
+    rk::LdInputs in;
+    in.batch = c.P, in.seq_len = c.T, in.chosen = d.w.data(), in.rejected = d.l.data();
+    in.chosen_mask = c.masks ? d.mw.data() : nullptr, in.rejected_mask = c.masks ? d.ml.data() : nullptr;
+    rk::LdOutputs out;
+    out.chosen = A.data(), out.rejected = B.data();
+    out.chosen_weights = c.weights ? WA.data() : nullptr, out.rejected_weights = c.weights ? WB.data() : nullptr;
+    const rk::Status st = rk::ld_dpo_logps(in, c.alpha, out);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("chosen", std::move(A), kRel), farr("rejected", std::move(B), kRel)};
+    if (c.weights) r.out.push_back(farr("wChosen", std::move(WA), kRel)), r.out.push_back(farr("wRejected", std::move(WB), kRel));
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    const int64_t n = c.P * c.T;
+    Dev<float> w(d.w), l(d.l), A(c.P), B(c.P), WA(c.weights ? n : 1), WB(c.weights ? n : 1);
+    Dev<uint8_t> mw(d.mw), ml(d.ml);
+    rkcuda::LdDpoArgs a;
+    a.in.batch = c.P, a.in.seq_len = c.T, a.in.chosen = w.p, a.in.rejected = l.p;
+    a.in.chosen_mask = c.masks ? mw.p : nullptr, a.in.rejected_mask = c.masks ? ml.p : nullptr;
+    a.alpha = c.alpha;
+    a.out.chosen = A.p, a.out.rejected = B.p;
+    a.out.chosen_weights = c.weights ? WA.p : nullptr, a.out.rejected_weights = c.weights ? WB.p : nullptr;
+    const rkcuda::Result res = rkcuda::ld_dpo_logps(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("chosen", A.down(), Tol{}), farr("rejected", B.down(), Tol{})};
+    if (c.weights) r.out.push_back(farr("wChosen", WA.down(), Tol{})), r.out.push_back(farr("wRejected", WB.down(), Tol{}));
+    return r;
+  }
+};
 
 struct KtoLoss {
   struct Case {
@@ -2046,6 +2142,7 @@ const OpRow kOps[] = {
     RK_ROW(preferenceLoss, PreferenceLoss, preference_edges)
     RK_ROW(ktoLoss, KtoLoss, nullptr)
     RK_ROW(tokenWeightedDpoLoss, TokenWeightedDpoLoss, nullptr)
+    RK_ROW(ldDpoLogps, LdDpoLogps, nullptr)
     RK_ROW(groupAdvantages, GroupAdvantages, advantages_edges)
     RK_ROW(ensembleRewards, EnsembleRewards, nullptr)
     RK_ROW(gae, Gae, nullptr)

@@ -81,6 +81,58 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
   std::vector<Partial> many(nb > 1 ? nb : 0);
   Partial* parts = nb > 1 ? many.data() : &one;
   const double inv_n = 1.0 / static_cast<double>(n);
+  if (needs_batch_path(p)) {
+    // Lists and batch losses: the ranks and SFT sums first (serial, in pair order), then the pairs.
+    core::BatchTerms bt;
+    std::vector<int64_t> ranks[core::kAotKeys], perms[core::kAotKeys];
+    const unsigned sets = core::aot_sets(p);
+    for (int s = 0; s < core::kAotKeys; ++s) {
+      if (!(sets & (1u << s))) continue;
+      struct KeyIndex {
+        double key;
+        int64_t i;
+      };
+      std::vector<KeyIndex> sorted(n);  // (key, pair) side by side: no indirection in the comparisons
+      for (int64_t i = 0; i < n; ++i) sorted[i] = KeyIndex{core::aot_key(inp, s, i), i};
+      std::sort(sorted.begin(), sorted.end(),
+                [](const KeyIndex& a, const KeyIndex& b) { return core::aot_before(a.key, a.i, b.key, b.i); });
+      perms[s].resize(n);
+      ranks[s].resize(n);
+      for (int64_t k = 0; k < n; ++k) {
+        perms[s][k] = sorted[k].i;
+        ranks[s][sorted[k].i] = k;
+      }
+      bt.rank[s] = ranks[s].data();
+      bt.perm[s] = perms[s].data();
+    }
+    if (core::loss_weight(p, static_cast<int>(PrefLoss::Sft)) != 0) {
+      double sw = 0, sl = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        sw += static_cast<double>(inp.chosen[i]);
+        sl += static_cast<double>(inp.chosen_len[i]);
+      }
+      bt.sft_loss = core::sft_loss_of(sw, sl);
+      bt.sft_grad = core::sft_grad_of(static_cast<double>(n), sl);
+    }
+    run_blocks(nb, [&](int64_t b0, int64_t b1) {
+      const core::PairOut o{out.losses, out.chosen_rewards, out.rejected_rewards, out.grad_chosen, out.grad_rejected};
+      for (int64_t b = b0; b < b1; ++b) {
+        Partial s;
+        const int64_t i1 = std::min(n, (b + 1) * kPreferenceBlock);
+        for (int64_t i = b * kPreferenceBlock; i < i1; ++i) {
+          const core::PairSums r = core::store_pair(o, i, core::pair_general(inp, p, bt, i), inv_n);
+          s += Partial{r.loss, r.acc, r.margin, 0};
+        }
+        parts[b] = s;
+      }
+    });
+    Partial t;
+    for (int64_t b = 0; b < nb; ++b) t += parts[b];
+    out.loss = t.loss * inv_n;
+    out.reward_accuracy = t.acc * inv_n;
+    out.reward_margin = t.margin * inv_n;
+    return st;
+  }
   // Vectorised path for the smoothed-logistic losses.
   detail::LogisticPairsArgs la{};
   bool fast = true;
@@ -148,7 +200,26 @@ Status preference_loss(const PreferenceInputs& in, const PreferenceParams& p, Pr
   return st;
 }
 
-// KTO: the per-item formula is core::kto_item.
+Status ld_dpo_logps(const LdInputs& in, double alpha, const LdOutputs& out) {
+  Status st;
+  if (in.batch < 1 || in.seq_len < 1 || !in.chosen || !in.rejected || !out.chosen || !out.rejected ||
+      (out.chosen_weights == nullptr) != (out.rejected_weights == nullptr)) {
+    st.code = Status::BadShape;
+    st.value = in.batch;
+    return st;
+  }
+  const int64_t rows = std::max<int64_t>(1, kPreferenceBlock / in.seq_len);
+  const int64_t nb = (in.batch + rows - 1) / rows;
+  run_blocks(nb, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r1 = std::min(in.batch, (blk + 1) * rows);
+      for (int64_t b = blk * rows; b < r1; ++b) core::ld_pair(in, alpha, b, out);
+    }
+  });
+  return st;
+}
+
+// KTO: the per-item formula is core::kto_item.// KTO: the per-item formula is core::kto_item.
 Status kto_loss(int64_t n, const float* logp, const float* ref, const uint8_t* desirable,
                 const KtoParams& p, KtoOutputs& out) {
   Status st;

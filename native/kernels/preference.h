@@ -5,7 +5,8 @@
 //   rejected_len (P) int32 >= 1 for the length-averaged losses and the NLL terms.
 //   c = chosen - refChosen, rho = rejected - refRejected (divided by the lengths for 'ipo'),
 //   x = beta (f(c) - f(rho)) with f the f-divergence map (identity for reverse KL), then one of
-//   fifteen per-pair losses L_i(c, rho); loss = mean_i L_i. Writes losses (P), rewards (P) and
+//   sixteen per-pair losses L_i(c, rho), or the batch losses aot, aot_unpaired, sft, or a weighted
+//   list of them (PreferenceParams::mixed; core::pair_general); loss = mean_i L_i. Writes losses (P), rewards (P) and
 //   gradients dloss/dchosen, dloss/drejected (P) of the MEAN loss; all arithmetic in double.
 // kto_loss: logp, ref (N), desirable (N) u8; r = logp - ref, x = beta (r - z0),
 //   L = w_d (1 - s(x)) (desirable) or w_u s(x) (undesirable); loss = mean_i L_i.
@@ -65,6 +66,10 @@ struct TgdpoOutputs {
   double reward_margin = 0;
 };
 Status token_weighted_dpo_loss(const TgdpoInputs& in, double beta, double alpha, TgdpoOutputs& out);
+
+// LD-DPO sequence log-probs (core::ld_pair per pair; rows in blocks, any thread count gives the
+// same bits). BadShape when a needed pointer is null or the sizes are < 1.
+Status ld_dpo_logps(const LdInputs& in, double alpha, const LdOutputs& out);
 
 namespace detail {
 // The vectorised smoothed-logistic pair losses (sigmoid/DPO with reverse KL, simpo, cpo, bt

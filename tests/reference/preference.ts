@@ -31,7 +31,11 @@ export interface RefPreferenceInputs {
   preferenceProb?: ArrayLike<number>;
 }
 export interface RefPreferenceOptions {
-  loss: string;
+  /** One loss, or a list combined with lossWeights (TRL loss_type list). */
+  loss: string | readonly string[];
+  lossWeights?: readonly number[];
+  /** ipo / sigmoid_norm with an f-divergence: 'score' f(c)/Lw (TRL f2cd577, default), 'log_ratio' f(c/Lw) (TRL v0.19-v0.28). */
+  lengthAverage?: string;
   beta: number;
   labelSmoothing?: number;
   gamma?: number;
@@ -60,6 +64,23 @@ function fOf(kind: string, a: number, u: number): number {
   }
 }
 
+/**
+ * The f-DPO score of TRL f2cd577 (dpo_trainer.py `_compute_loss`), written in TRL's own terms:
+ * forward_kl -exp(-u), js_divergence logsigmoid(u), alpha_divergence exp((A-1) u) / (A-1) with TRL's
+ * coefficient A = 1 - fAlpha (exponent capped like every exponent here).
+ */
+function fScoreTrl(kind: string, fAlpha: number, u: number): number {
+  switch (kind) {
+    case 'forward_kl': return -capExp(-u);
+    case 'js_divergence': return logSigmoid(u);
+    case 'alpha_divergence': {
+      const A = 1 - fAlpha;
+      return capExp((A - 1) * u) / (A - 1);
+    }
+    default: return u;
+  }
+}
+
 /** ORPO log-odds of an average log-prob a < 0: log(p / (1 - p)) with p = e^a. */
 function logOdds(a: number): number {
   const aa = Math.min(a, -1e-12);
@@ -67,6 +88,7 @@ function logOdds(a: number): number {
 }
 
 export function refPreferenceLoss(x: RefPreferenceInputs, o: RefPreferenceOptions): RefPreferenceResult {
+  if (typeof o.loss !== 'string' || ['aot', 'aot_unpaired', 'sft'].includes(o.loss)) return refGeneral(x, o);
   const n = x.chosen.length;
   const beta = o.beta, e = o.labelSmoothing ?? 0;
   const losses = new Float64Array(n), rc = new Float64Array(n), rr = new Float64Array(n);
@@ -107,19 +129,24 @@ export function refPreferenceLoss(x: RefPreferenceInputs, o: RefPreferenceOption
         break;
       }
       default: {
-        const avg = o.loss === 'ipo';
-        const c = (w - (x.refChosen ? x.refChosen[i] : 0)) / (avg ? Lw : 1);
-        const rho = (l - (x.refRejected ? x.refRejected[i] : 0)) / (avg ? Ll : 1);
-        rc[i] = beta * c;
-        rr[i] = beta * rho;
+        const avg = o.loss === 'ipo' || o.loss === 'sigmoid_norm';
+        const cs = w - (x.refChosen ? x.refChosen[i] : 0), rs = l - (x.refRejected ? x.refRejected[i] : 0);
+        const c = cs / (avg ? Lw : 1);
+        const rho = rs / (avg ? Ll : 1);
+        rc[i] = beta * (o.loss === 'sigmoid_norm' ? cs : c);
+        rr[i] = beta * (o.loss === 'sigmoid_norm' ? rs : rho);
         const fa = o.fAlpha ?? 1, fk = o.fDivergence ?? 'reverse_kl';
-        const h = fOf(fk, fa, c) - fOf(fk, fa, rho);
+        // TRL f2cd577 divides the f-DPO scores by the length; TRL v0.19-v0.28 applied f to the averaged log-ratio.
+        const h = avg && (o.lengthAverage ?? 'score') === 'score'
+          ? fScoreTrl(fk, fa, cs) / Lw - fScoreTrl(fk, fa, rs) / Ll
+          : fOf(fk, fa, c) - fOf(fk, fa, rho);
         const z = beta * h;
         switch (o.loss) {
           case 'sigmoid': L = smoothed(z); break;
           case 'robust': L = (-(1 - e) * logSigmoid(z) + e * logSigmoid(-z)) / (1 - 2 * e); break;
           case 'hinge': L = Math.max(0, 1 - z); break;
           case 'ipo': L = (h - 1 / (2 * beta)) ** 2; break;
+          case 'sigmoid_norm': L = -logSigmoid(z); break;
           case 'exo_pair': {
             const ee = e === 0 ? 1e-3 : e;
             L = sigmoid(z) * (logSigmoid(z) - Math.log(1 - ee)) + sigmoid(-z) * (logSigmoid(-z) - Math.log(ee));
@@ -148,6 +175,69 @@ export function refPreferenceLoss(x: RefPreferenceInputs, o: RefPreferenceOption
   }
   let sum = 0, acc = 0, margin = 0;
   for (let i = 0; i < n; i++) {
+    sum += losses[i];
+    acc += rc[i] > rr[i] ? 1 : 0;
+    margin += rc[i] - rr[i];
+  }
+  return { loss: sum / n, losses, chosenRewards: rc, rejectedRewards: rr, rewardAccuracy: acc / n, rewardMargin: margin / n };
+}
+
+/** torch.sort order: ascending, NaN last; ties keep the index order (a stable sort). Returns the pair at each rank. */
+function sortedIndex(key: Float64Array): number[] {
+  const idx = Array.from(key, (_, i) => i);
+  return idx.sort((a, b) => {
+    const na = Number.isNaN(key[a]), nb = Number.isNaN(key[b]);
+    if (na !== nb) return na ? 1 : -1;
+    if (!na && key[a] !== key[b]) return key[a] - key[b];
+    return a - b;
+  });
+}
+
+/**
+ * The general path: a list of losses sum_k w_k mean_i L_k,i, and the batch losses of TRL
+ * dpo_trainer: 'aot' / 'aot_unpaired' (sorted log-ratios paired by rank; pair i carries the loss at
+ * the rank of its policy log-ratio, resp. its chosen log-ratio), 'sft' (-sum w / sum Lw for every
+ * pair). Rewards beta (w - rw), beta (l - rl).
+ */
+function refGeneral(x: RefPreferenceInputs, o: RefPreferenceOptions): RefPreferenceResult {
+  const n = x.chosen.length, beta = o.beta, e = o.labelSmoothing ?? 0;
+  const list = typeof o.loss === 'string' ? [o.loss] : o.loss;
+  const weights = o.lossWeights ?? list.map(() => 1);
+  const losses = new Float64Array(n), rc = new Float64Array(n), rr = new Float64Array(n);
+  const rw = (i: number) => (x.refChosen ? x.refChosen[i] : 0), rl = (i: number) => (x.refRejected ? x.refRejected[i] : 0);
+  for (let i = 0; i < n; i++) {
+    rc[i] = beta * (x.chosen[i] - rw(i));
+    rr[i] = beta * (x.rejected[i] - rl(i));
+  }
+  const smoothed = (z: number) => -(1 - e) * logSigmoid(z) - e * logSigmoid(-z);
+  list.forEach((loss, k) => {
+    const wk = weights[k];
+    let Lk: ArrayLike<number>;
+    if (loss === 'aot' || loss === 'aot_unpaired') {
+      const a = new Float64Array(n), b = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        a[i] = loss === 'aot' ? x.chosen[i] - x.rejected[i] : x.chosen[i] - rw(i);
+        b[i] = loss === 'aot' ? rw(i) - rl(i) : x.rejected[i] - rl(i);
+      }
+      const pa = sortedIndex(a), pb = sortedIndex(b);
+      const out = new Float64Array(n);
+      for (let r = 0; r < n; r++) out[pa[r]] = smoothed(beta * (a[pa[r]] - b[pb[r]]));
+      Lk = out;
+    } else if (loss === 'sft') {
+      let sw = 0, sl = 0;
+      for (let i = 0; i < n; i++) {
+        sw += x.chosen[i];
+        sl += x.chosenLengths![i];
+      }
+      Lk = new Float64Array(n).fill(-sw / sl);
+    } else {
+      Lk = refPreferenceLoss(x, { ...o, loss, lossWeights: undefined, nllWeight: 0 }).losses;
+    }
+    for (let i = 0; i < n; i++) losses[i] += wk * Lk[i];
+  });
+  let sum = 0, acc = 0, margin = 0;
+  for (let i = 0; i < n; i++) {
+    if (o.nllWeight) losses[i] += o.nllWeight * (-x.chosen[i] / x.chosenLengths![i]);
     sum += losses[i];
     acc += rc[i] > rr[i] ? 1 : 0;
     margin += rc[i] - rr[i];
@@ -228,4 +318,40 @@ export function refTokenWeightedDpo(
     sum += losses[b];
   }
   return { loss: sum / B, losses, chosenRewards: cr, rejectedRewards: rr };
+}
+
+/**
+ * LD-DPO sequence log-probs, written after TRL f2cd577 DPOTrainer._compute_loss (ld_alpha): token
+ * log-probs zeroed outside the completion mask, comp_pos = cumsum(mask), shared = min of the pair's
+ * completion lengths, shared_mask = 0 < comp_pos <= shared, tail_mask = comp_pos > shared,
+ * logps = sum(x * shared_mask) + alpha * sum(x * tail_mask). Masks null = every token.
+ */
+export function refLdDpoLogps(
+  chosen: ArrayLike<number>, rejected: ArrayLike<number>, chosenMask: ArrayLike<number> | null, rejectedMask: ArrayLike<number> | null,
+  T: number, alpha: number,
+): { chosen: Float64Array; rejected: Float64Array } {
+  const P = chosen.length / T;
+  const out = { chosen: new Float64Array(P), rejected: new Float64Array(P) };
+  const len = (m: ArrayLike<number> | null, b: number) => {
+    let n = 0;
+    for (let t = 0; t < T; t++) n += m === null || m[b * T + t] ? 1 : 0;
+    return n;
+  };
+  const row = (x: ArrayLike<number>, m: ArrayLike<number> | null, b: number, shared: number) => {
+    let pos = 0, s = 0, tail = 0;
+    for (let t = 0; t < T; t++) {
+      const on = m === null || m[b * T + t] ? 1 : 0;
+      pos += on;
+      const v = on ? x[b * T + t] : 0;
+      if (pos > 0 && pos <= shared) s += v;
+      if (pos > shared) tail += v;
+    }
+    return s + alpha * tail;
+  };
+  for (let b = 0; b < P; b++) {
+    const shared = Math.min(len(chosenMask, b), len(rejectedMask, b));
+    out.chosen[b] = row(chosen, chosenMask, b, shared);
+    out.rejected[b] = row(rejected, rejectedMask, b, shared);
+  }
+  return out;
 }

@@ -14,17 +14,20 @@
 #define RK_PREFERENCE_OPS(X) \
   X(preferenceLoss, PreferenceLoss) \
   X(ktoLoss, KtoLoss) \
-  X(tokenWeightedDpoLoss, TokenWeightedDpoLoss)
+  X(tokenWeightedDpoLoss, TokenWeightedDpoLoss) \
+  X(ldDpoLogps, LdDpoLogps)
 
 namespace rkb {
 
 namespace LPR = rkl::preferenceLoss;
 namespace LKT = rkl::ktoLoss;
 namespace LTW = rkl::tokenWeightedDpoLoss;
+namespace LLD = rkl::ldDpoLogps;
 
 // The loss and f-divergence codes of lib/preference/losses.ts are rk::PrefLoss's and rk::FDivergence's.
 #define RK_SAME_CODE(ts, cc) static_cast<int>(cc) == LPR::ts
-static_assert(LPR::loss_code::kCount == static_cast<int>(rk::PrefLoss::Bt) + 1, "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
+static_assert(LPR::loss_code::kCount == static_cast<int>(rk::PrefLoss::Sft) + 1 && LPR::loss_code::kCount == rk::kPrefLossCount,
+              "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
 static_assert(RK_SAME_CODE(loss_code::sigmoid, rk::PrefLoss::Sigmoid) && RK_SAME_CODE(loss_code::robust, rk::PrefLoss::Robust) &&
                   RK_SAME_CODE(loss_code::hinge, rk::PrefLoss::Hinge) && RK_SAME_CODE(loss_code::ipo, rk::PrefLoss::Ipo) &&
                   RK_SAME_CODE(loss_code::exo_pair, rk::PrefLoss::ExoPair) && RK_SAME_CODE(loss_code::nca_pair, rk::PrefLoss::NcaPair) &&
@@ -32,7 +35,9 @@ static_assert(RK_SAME_CODE(loss_code::sigmoid, rk::PrefLoss::Sigmoid) && RK_SAME
                   RK_SAME_CODE(loss_code::apo_zero, rk::PrefLoss::ApoZero) && RK_SAME_CODE(loss_code::apo_down, rk::PrefLoss::ApoDown) &&
                   RK_SAME_CODE(loss_code::discopop, rk::PrefLoss::Discopop) && RK_SAME_CODE(loss_code::simpo, rk::PrefLoss::Simpo) &&
                   RK_SAME_CODE(loss_code::cpo, rk::PrefLoss::Cpo) && RK_SAME_CODE(loss_code::orpo, rk::PrefLoss::Orpo) &&
-                  RK_SAME_CODE(loss_code::bt, rk::PrefLoss::Bt),
+                  RK_SAME_CODE(loss_code::bt, rk::PrefLoss::Bt) && RK_SAME_CODE(loss_code::sigmoid_norm, rk::PrefLoss::SigmoidNorm) &&
+                  RK_SAME_CODE(loss_code::aot, rk::PrefLoss::Aot) && RK_SAME_CODE(loss_code::aot_unpaired, rk::PrefLoss::AotUnpaired) &&
+                  RK_SAME_CODE(loss_code::sft, rk::PrefLoss::Sft),
               "preference losses: lib/preference/losses.ts and rk::PrefLoss disagree");
 static_assert(LPR::fDivergence_code::kCount == static_cast<int>(rk::FDivergence::Alpha) + 1 &&
                   RK_SAME_CODE(fDivergence_code::reverse_kl, rk::FDivergence::ReverseKl) &&
@@ -40,6 +45,11 @@ static_assert(LPR::fDivergence_code::kCount == static_cast<int>(rk::FDivergence:
                   RK_SAME_CODE(fDivergence_code::js_divergence, rk::FDivergence::Js) &&
                   RK_SAME_CODE(fDivergence_code::alpha_divergence, rk::FDivergence::Alpha),
               "f-divergences: lib/preference/losses.ts and rk::FDivergence disagree");
+// The list weights are one param per loss code, in code order.
+static_assert(LPR::param::mix_sft == LPR::param::mix_sigmoid + rk::kPrefLossCount - 1 &&
+                  LPR::param::mix_bt == LPR::param::mix_sigmoid + static_cast<int>(rk::PrefLoss::Bt),
+              "preferenceLoss: the mix_ params are one per loss, in code order");
+static_assert(LPR::lengthAverage_code::score == 0 && LPR::lengthAverage_code::log_ratio == 1, "lengthAverage codes");
 #undef RK_SAME_CODE
 // The kernels (and the CUDA scalars) write loss, then the two metrics, in the layout's order.
 static_assert(LPR::scalar::kCount == 3 && LPR::scalar::loss == 0 && LPR::scalar::rewardAccuracy == 1 &&
@@ -91,6 +101,16 @@ inline PreferenceLossCall DecodePreferenceLoss(const OpArgs& a) {
   p.margin = a.params[LPR::param::margin];
   p.f_alpha = a.params[LPR::param::fAlpha];
   p.nll_weight = a.params[LPR::param::nllWeight];
+  p.average_scores = a.Enum(LPR::param::lengthAverage, "lengthAverage", LPR::lengthAverage_code::kCount) ==
+                     LPR::lengthAverage_code::score;
+  p.mixed = a.params[LPR::param::lossWeights] != 0;
+  for (int k = 0; k < rk::kPrefLossCount; ++k) {
+    const double w = a.params[LPR::param::mix_sigmoid + k];
+    if (!std::isfinite(w) || (!p.mixed && w != 0) || (w != 0 && !rk::mixable_loss(static_cast<rk::PrefLoss>(k))))
+      throw a.Range(std::string("lossWeights: expected finite weights of TRL's DPO loss types, received ") +
+                    std::to_string(w) + " for '" + rk::kPrefLossNames[k] + "'");
+    p.mix[k] = w;
+  }
   if (!(p.beta > 0)) throw a.Range("beta: expected a positive number");
   if (!(p.label_smoothing >= 0 && p.label_smoothing < 0.5)) throw a.Range("labelSmoothing: expected a number in [0, 0.5)");
   if (!(p.tau > 0)) throw a.Range("tau: expected a positive number");
@@ -194,6 +214,45 @@ inline TokenWeightedDpoCall DecodeTokenWeightedDpoLoss(const OpArgs& a) {
   c.out.rejected_rewards = a.Out(LTW::slot::rejectedRewards, {SlotType::F32}, b).as<float>();
   c.out.grad_chosen = a.Out(LTW::slot::gradChosen, {SlotType::F32}, nt).as<float>();
   c.out.grad_rejected = a.Out(LTW::slot::gradRejected, {SlotType::F32}, nt).as<float>();
+  return c;
+}
+
+// ldDpoLogps: (P, T) token log-probs, optional u8 masks, the (P) sequence log-probs and the
+// optional (P, T) weights (both or neither).
+struct LdDpoCall {
+  rk::LdInputs in;
+  rk::LdOutputs out;
+  double alpha = 1.0;
+};
+
+inline LdDpoCall DecodeLdDpoLogps(const OpArgs& a) {
+  LdDpoCall c;
+  const double T = a.params[LLD::param::seqLen];
+  if (!(T >= 1 && T <= static_cast<double>(INT_MAX) && T == std::floor(T)))
+    throw a.Range("seqLen: expected an integer in [1, 2147483647]");
+  const size_t t = static_cast<size_t>(T);
+  const Slot& cw = a.Need(LLD::slot::chosenTokenLogps, {SlotType::F32});
+  const size_t n = cw.length;
+  if (n == 0 || n % t != 0) throw a.Range("seqLen: expected a divisor of the length of chosenTokenLogps");
+  const Slot& cl = a.Need(LLD::slot::rejectedTokenLogps, {SlotType::F32}, n);
+  const Slot& mw = a.Maybe(LLD::slot::chosenMask, {SlotType::U8}, n);
+  const Slot& ml = a.Maybe(LLD::slot::rejectedMask, {SlotType::U8}, n);
+  c.alpha = a.params[LLD::param::alpha];
+  if (!(c.alpha >= 0 && c.alpha <= 1)) throw a.Range("alpha: expected a number in [0, 1]");
+  const bool weights = a.params[LLD::param::returnWeights] != 0;
+  const size_t pairs = n / t;
+  c.in.batch = static_cast<int64_t>(pairs);
+  c.in.seq_len = static_cast<int64_t>(t);
+  c.in.chosen = cw.as<const float>();
+  c.in.rejected = cl.as<const float>();
+  c.in.chosen_mask = mw.as<const uint8_t>();
+  c.in.rejected_mask = ml.as<const uint8_t>();
+  c.out.chosen = a.Out(LLD::slot::chosenLogps, {SlotType::F32}, pairs).as<float>();
+  c.out.rejected = a.Out(LLD::slot::rejectedLogps, {SlotType::F32}, pairs).as<float>();
+  if (weights) {
+    c.out.chosen_weights = a.Out(LLD::slot::chosenWeights, {SlotType::F32}, n).as<float>();
+    c.out.rejected_weights = a.Out(LLD::slot::rejectedWeights, {SlotType::F32}, n).as<float>();
+  }
   return c;
 }
 
