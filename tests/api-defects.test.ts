@@ -97,6 +97,7 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   gae: (m) => rk.gaeAsync(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
   discountedReturns: (m) => rk.discountedReturnsAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
   maskedWhiten: (m) => rk.maskedWhitenAsync(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+  ldDpoLogps: (m) => rk.ldDpoLogpsAsync(m(lp), m(old), m(mask), m(u8(n, 16)), { seqLen: T, alpha: 0.5, returnWeights: true, out: { chosenLogps: m(new Float32Array(B)) } }),
   rolloutCorrection: (m) => rk.rolloutCorrectionAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
 };
 
