@@ -90,6 +90,23 @@ export {
   type MultiRewardMode,
 } from './advantages/index.js';
 export {
+  adaptiveKlCoef,
+  klRewards,
+  klRewardsAsync,
+  tokenAdvantages,
+  tokenAdvantagesAsync,
+  type AdaptiveKlOptions,
+  type DeviceKlRewardsOptions,
+  type DeviceKlRewardsResult,
+  type DeviceTokenAdvantagesOptions,
+  type DeviceTokenAdvantagesResult,
+  type KlRewardsOptions,
+  type KlRewardsResult,
+  type TokenAdvantageEstimator,
+  type TokenAdvantagesOptions,
+  type TokenAdvantagesResult,
+} from './advantages/index.js';
+export {
   vocabDivergence,
   vocabDivergenceAsync,
   type DeviceVocabDivergenceOptions,

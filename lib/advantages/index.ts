@@ -7,4 +7,6 @@ export * from './ensemble-rewards.js';
 export * from './gae.js';
 export * from './discounted-returns.js';
 export * from './masked-whiten.js';
+export * from './token-advantages.js';
+export * from './kl-rewards.js';
 export type { TokenMask } from '../types.js';

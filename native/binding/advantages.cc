@@ -77,6 +77,30 @@ Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
   }, a.Done());
 }
 
+Napi::Value TokenAdvantages(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LTA);
+  const rkb::TokenAdvantagesCall c = rkb::DecodeTokenAdvantages(a);
+  return rkb::Run(info, async, [c]() {
+    const rk::Status st = rk::token_advantages(c.a, c.advantages, c.returns);
+    if (st.ok()) return std::string();
+    if (c.a.mask.is_f32 && c.a.mask.data && st.code == rk::Status::BadIndex) return MaskMessage(st, c.a.mask);
+    return std::string("groupIds[") + std::to_string(st.index) + "]: value " + std::to_string(st.value) + " is out of range";
+  }, a.Done());
+}
+
+Napi::Value KlRewards(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LKR);
+  const rkb::KlRewardsCall c = rkb::DecodeKlRewards(a);
+  double* s = a.scalars;
+  return rkb::Run(info, async, [c, s]() {
+    double mean = 0;
+    const rk::Status st = rk::kl_rewards(c.scores, c.logprobs, c.ref, c.mask, c.rows, c.cols, c.estimator, c.beta,
+                                         c.rewards, &mean);
+    s[rkb::LKR::scalar::klMean] = mean;
+    return MaskMessage(st, c.mask);
+  }, a.Done());
+}
+
 }  // namespace
 
 RK_REGISTER_OPS(advantages, RK_ADVANTAGES_OPS);

@@ -66,6 +66,17 @@ namespace klPenalty {
   inline constexpr const char* k_estimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace klPenalty
 
+namespace klRewards {
+  namespace slot { enum : int { scores = 0, logprobs = 1, refLogprobs = 2, mask = 3, rewards = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"scores", "logprobs", "refLogprobs", "mask", "rewards"};
+  namespace param { enum : int { seqLen = 0, estimator = 1, beta = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "estimator", "beta"};
+  namespace scalar { enum : int { klMean = 0, kCount = 1 }; }
+  inline constexpr const char* kScalarNames[] = {"klMean"};
+  namespace estimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
+  inline constexpr const char* k_estimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
+}  // namespace klRewards
+
 namespace ktoLoss {
   namespace slot { enum : int { policyLogps = 0, refLogps = 1, desirable = 2, losses = 3, rewards = 4, grad = 5, kCount = 6 }; }
   inline constexpr const char* kSlotNames[] = {"policyLogps", "refLogps", "desirable", "losses", "rewards", "grad"};
@@ -110,6 +121,16 @@ namespace preferenceLoss {
   namespace fDivergence_code { enum : int { reverse_kl = 0, forward_kl = 1, js_divergence = 2, alpha_divergence = 3, kCount = 4 }; }
   inline constexpr const char* k_fDivergence_names[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
 }  // namespace preferenceLoss
+
+namespace tokenAdvantages {
+  namespace slot { enum : int { rewards = 0, mask = 1, baselines = 2, groupIds = 3, logprobs = 4, sumPiSquared = 5, isWeights = 6, advantages = 7, returns = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "mask", "baselines", "groupIds", "logprobs", "sumPiSquared", "isWeights", "advantages", "returns"};
+  namespace param { enum : int { seqLen = 0, estimator = 1, gamma = 2, groupSize = 3, numGroups = 4, handleZeroTail = 5, eps = 6, kCount = 7 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "estimator", "gamma", "groupSize", "numGroups", "handleZeroTail", "eps"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace estimator_code { enum : int { reinforce_plus_plus = 0, remax = 1, optimal_token_baseline = 2, tir_optimal_token_baseline = 3, kCount = 4 }; }
+  inline constexpr const char* k_estimator_names[] = {"reinforce_plus_plus", "remax", "optimal_token_baseline", "tir_optimal_token_baseline"};
+}  // namespace tokenAdvantages
 
 namespace tokenLogprobs {
   namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }

@@ -420,4 +420,106 @@ Status masked_whiten(const float* x, TokenMask mask, int64_t n, bool shift_mean,
   return Status{};
 }
 
+namespace {
+
+// The first f32 mask weight that is negative or not finite, -1 if none (masked_whiten's check).
+int64_t first_bad_mask_weight(const TokenMask& mask, int64_t n) {
+  if (!mask.data || !mask.is_f32) return -1;
+  const float* mw = static_cast<const float*>(mask.data);
+  for (int64_t i = 0; i < n; ++i)
+    if (!(mw[i] >= 0.0f && mw[i] < std::numeric_limits<float>::infinity())) return i;
+  return -1;
+}
+
+// optimal_token_baseline over one group: members [b, e) through at (rows in index order). Scratch:
+// retd, num, den of cols doubles; lens, rows of the group's size.
+template <class At>
+void otb_group(const core::OtbInputs& in, double eps, bool zero_tail, int64_t b, int64_t e, const At& at,
+               double* retd, double* num, double* den, int64_t* lens, int64_t* rows, float* adv, float* ret) {
+  const int64_t N = core::otb_members(in, b, e, at, lens, rows, adv, ret);
+  if (N < 2) return;
+  for (int64_t s = 0; s < in.cols; ++s) num[s] = den[s] = 0.0;
+  for (int64_t k = 0; k < N; ++k) core::otb_accumulate(in, rows[k], retd, num, den);
+  core::otb_baseline(num, den, in.cols, eps);
+  int64_t second = in.cols;
+  const int64_t tail = zero_tail ? core::otb_zero_tail(N, lens, rows, &second) : -1;
+  for (int64_t k = 0; k < N; ++k) core::otb_write(in, rows[k], num, rows[k] == tail ? second : in.cols, adv, ret);
+}
+
+}  // namespace
+
+Status token_advantages(const TokenAdvantagesArgs& a, float* adv, float* ret) {
+  const int64_t B = a.rows, T = a.cols, n = B * T;
+  const int64_t bad = first_bad_mask_weight(a.mask, n);
+  if (bad >= 0) return Status{Status::BadIndex, bad, 0};
+  const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, T));
+  const TokenMask mask = a.mask;
+  switch (a.estimator) {
+    case TokenEstimator::ReinforcePP: {
+      parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) core::rpp_returns_row(a.rewards, mask, b, T, a.gamma, ret);
+      });
+      // masked_whiten(returns, mask) * mask: the stats of masked_whiten over the f32 returns
+      auto w = [&](int64_t i) { return core::tok_w(mask, i); };
+      const double W = block_sum(n, w);
+      if (!(W > 0)) {
+        parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) adv[i] = 0.0f;
+        });
+        return Status{};
+      }
+      const double mean = block_sum(n, [&](int64_t i) { return core::w_term(w(i), ret[i]); }) / W;
+      const double ss = block_sum(n, [&](int64_t i) { return core::w_sq(w(i), ret[i] - mean); });
+      const core::WhitenStats ws = core::whiten_stats(W, mean, ss, true, true, core::kWhitenEps);
+      parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) adv[i] = core::rpp_token_out(ret[i], w(i), ws);
+      });
+      return Status{};
+    }
+    case TokenEstimator::Remax:
+      parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) core::remax_row(a.rewards, mask, a.baselines, b, T, adv, ret);
+      });
+      return Status{};
+    default: {
+      GroupAdvantagesArgs ga;
+      ga.n = B;
+      ga.group_size = a.group_size;
+      ga.group_ids = a.group_ids;
+      ga.num_groups = a.num_groups;
+      Groups gr;
+      const Status st = make_groups(ga, gr);
+      if (!st.ok()) return st;
+      const core::OtbInputs in{a.rewards, mask, a.logprobs, a.sum_pi_sq, a.is_weights, T,
+                               a.estimator == TokenEstimator::TirOtb};
+      const int64_t G = gr.count;
+      const int64_t ggrain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, n / std::max<int64_t>(1, G)));
+      parallel_for(G, ggrain, [&](int64_t g0, int64_t g1) {
+        std::vector<double> scratch(3 * T);
+        std::vector<int64_t> idx;
+        for (int64_t g = g0; g < g1; ++g) {
+          const int64_t sz = gr.end(g) - gr.begin(g);
+          if (static_cast<int64_t>(idx.size()) < 2 * sz) idx.resize(2 * sz);
+          otb_group(in, a.eps, a.zero_tail, gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); },
+                    scratch.data(), scratch.data() + T, scratch.data() + 2 * T, idx.data(), idx.data() + sz, adv, ret);
+        }
+      });
+      return Status{};
+    }
+  }
+}
+
+Status kl_rewards(const float* scores, const float* logprobs, const float* ref, TokenMask mask, int64_t rows,
+                  int64_t cols, KlRewardEstimator est, double beta, float* rewards, double* kl_mean) {
+  const int64_t bad = first_bad_mask_weight(mask, rows * cols);
+  if (bad >= 0) return Status{Status::BadIndex, bad, 0};
+  std::vector<double> row_kl(rows);
+  parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      row_kl[b] = core::kl_rewards_row(scores, logprobs, ref, mask, b, cols, est, beta, rewards);
+  });
+  *kl_mean = core::kl_rows_mean(row_kl.data(), rows);
+  return Status{};
+}
+
 }  // namespace rk

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "../core/advantages.h"  // the option codes, TokenMask and the formulas of both backends
+#include "../core/token_advantages.h"  // tokenAdvantages and klRewards (verl core_algos)
 #include "types.h"
 
 namespace rk {
@@ -73,5 +74,34 @@ void discounted_returns(const float* rewards, TokenMask mask, int64_t rows, int6
 // A weight that is negative or not finite gives BadIndex (index, nothing written).
 Status masked_whiten(const float* values, TokenMask mask, int64_t n, bool shift_mean, bool unbiased,
                    double eps, float* out);
+
+// tokenAdvantages (verl's token-level estimators; native/core/token_advantages.h). rewards, mask
+// (data may be null: every token counts), advantages, returns: (rows, cols). remax: baselines (rows).
+// otb / tir_otb: logprobs, sum_pi_sq (rows, cols), is_weights (rows, cols) or null, groups as
+// group_size > 0 or group_ids (rows) in [0, num_groups). A bad f32 mask weight gives BadIndex
+// (reinforce_plus_plus whitens with it).
+struct TokenAdvantagesArgs {
+  TokenEstimator estimator = TokenEstimator::ReinforcePP;
+  const float* rewards = nullptr;
+  TokenMask mask;
+  int64_t rows = 0, cols = 1;
+  double gamma = 1.0;
+  const float* baselines = nullptr;
+  const float* logprobs = nullptr;
+  const float* sum_pi_sq = nullptr;
+  const float* is_weights = nullptr;
+  int64_t group_size = 0;
+  const int32_t* group_ids = nullptr;
+  int64_t num_groups = 0;
+  bool zero_tail = false;
+  double eps = 1e-8;
+};
+Status token_advantages(const TokenAdvantagesArgs& a, float* advantages, float* returns);
+
+// klRewards: rewards = scores - beta * kl_t w_t per token, *kl_mean = the mean over rows of each row's
+// masked mean of the masked kl (verl apply_kl_penalty's current_kl; 0 for no rows).
+// A bad f32 mask weight gives BadIndex (nothing written).
+Status kl_rewards(const float* scores, const float* logprobs, const float* ref, TokenMask mask, int64_t rows,
+                  int64_t cols, KlRewardEstimator est, double beta, float* rewards, double* kl_mean);
 
 }  // namespace rk
