@@ -88,6 +88,7 @@ export {
   type GroupAdvantagesResult,
   type MaskedWhitenOptions,
   type MultiRewardMode,
+  type SingletonBaseline,
 } from './advantages/index.js';
 export {
   adaptiveKlCoef,

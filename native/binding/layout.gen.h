@@ -43,16 +43,18 @@ namespace geoMeanPolicyLoss {
 namespace groupAdvantages {
   namespace slot { enum : int { rewards = 0, rewardWeights = 1, groupIds = 2, lengths = 3, advantages = 4, groupMean = 5, groupStd = 6, kCount = 7 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "rewardWeights", "groupIds", "lengths", "advantages", "groupMean", "groupStd"};
-  namespace param { enum : int { numRewards = 0, estimator = 1, scale = 2, multiReward = 3, eps = 4, groupSize = 5, numGroups = 6, rewardMin = 7, rewardMax = 8, kCount = 9 }; }
-  inline constexpr const char* kParamNames[] = {"numRewards", "estimator", "scale", "multiReward", "eps", "groupSize", "numGroups", "rewardMin", "rewardMax"};
+  namespace param { enum : int { numRewards = 0, estimator = 1, scale = 2, multiReward = 3, eps = 4, groupSize = 5, numGroups = 6, rewardMin = 7, rewardMax = 8, fNorm = 9, singletonBaseline = 10, kCount = 11 }; }
+  inline constexpr const char* kParamNames[] = {"numRewards", "estimator", "scale", "multiReward", "eps", "groupSize", "numGroups", "rewardMin", "rewardMax", "fNorm", "singletonBaseline"};
   namespace scalar { enum : int { zeroStdGroups = 0, kCount = 1 }; }
   inline constexpr const char* kScalarNames[] = {"zeroStdGroups"};
-  namespace estimator_code { enum : int { grpo = 0, rloo = 1, reinforce_pp_baseline = 2, opo = 3, passk = 4, bnpo = 5, kCount = 6 }; }
-  inline constexpr const char* k_estimator_names[] = {"grpo", "rloo", "reinforce_pp_baseline", "opo", "passk", "bnpo"};
+  namespace estimator_code { enum : int { grpo = 0, rloo = 1, reinforce_pp_baseline = 2, opo = 3, passk = 4, bnpo = 5, gpg = 6, kCount = 7 }; }
+  inline constexpr const char* k_estimator_names[] = {"grpo", "rloo", "reinforce_pp_baseline", "opo", "passk", "bnpo", "gpg"};
   namespace scale_code { enum : int { group = 0, batch = 1, none = 2, kCount = 3 }; }
   inline constexpr const char* k_scale_names[] = {"group", "batch", "none"};
   namespace multiReward_code { enum : int { sum_then_normalize = 0, normalize_then_sum = 1, kCount = 2 }; }
   inline constexpr const char* k_multiReward_names[] = {"sum_then_normalize", "normalize_then_sum"};
+  namespace singletonBaseline_code { enum : int { zero = 0, self = 1, kCount = 2 }; }
+  inline constexpr const char* k_singletonBaseline_names[] = {"zero", "self"};
 }  // namespace groupAdvantages
 
 namespace klPenalty {

@@ -86,9 +86,10 @@ using GStat = core::GroupStat;
 
 // The group statistic of the shared core over group g's members.
 template <class V>
-GStat group_stat(const Groups& gr, int64_t g, const V& val, bool want_second, const int32_t* lengths) {
+GStat group_stat(const Groups& gr, int64_t g, const V& val, bool want_second, const int32_t* lengths,
+                 bool solo_self) {
   return core::group_stat(gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); }, val, want_second,
-                          lengths);
+                          lengths, solo_self);
 }
 
 // Mean and unbiased std over the valid values of x (NaN skipped); std = 0 when fewer than 2.
@@ -250,7 +251,7 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, a.n / std::max<int64_t>(1, G)));
   parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      const GStat s = group_stat(gr, g, val, want_second, lens);
+      const GStat s = group_stat(gr, g, val, want_second, lens, a.solo_self);
       gmean[g] = static_cast<float>(s.base);
       gstd[g] = static_cast<float>(s.scale);
       zflag[g] = s.equal;
@@ -288,8 +289,11 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
     return Status{};
   }
 
+  const double gmul = est == AdvEstimator::Gpg
+                          ? core::gpg_mul(static_cast<double>(a.n), block_sum(a.n, [&](int64_t i) { return core::gpg_nonzero(val(i)); }), a.f_norm)
+                          : 0.0;
   parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) write_group(g, stats[g], 0.0);
+    for (int64_t g = g0; g < g1; ++g) write_group(g, stats[g], gmul);
   });
   if (est != AdvEstimator::ReinforcePPBaseline) return Status{};
 
@@ -353,7 +357,7 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* adv, float* gmean, 
   const double lo = a.reward_min, span = a.reward_max - a.reward_min;
 #if RK_ADV_AVX2
   if (K == 1 && !a.reward_weights && a.group_size > 0 && a.estimator == AdvEstimator::Grpo &&
-      a.scale != AdvScale::Batch && active_isa() != Isa::Scalar) {
+      a.scale != AdvScale::Batch && !a.solo_self && active_isa() != Isa::Scalar) {
     const int64_t G = gr.count, gs = a.group_size;
     std::vector<uint8_t> zflag(G);
     parallel_for(G, std::max<int64_t>(1, kParallelWork / gs), [&](int64_t g0, int64_t g1) {

@@ -13,7 +13,9 @@
 //   passk:  best of group (first on ties): (r_max - r_second) / (std_g + eps); others 0
 //   bnpo:   s = (r - lo) / (hi - lo), p_g = mean_g(s); alpha, beta by moments over the groups' p;
 //           A = min(1 / BetaPDF(p_g; alpha, beta), 1e6) (s - p_g)
-// A group with one valid sample has mean 0 and std 1 (verl); one with none has mean = std = NaN.
+//   gpg:    A = alpha (r - mean_g) / f_norm, alpha = n / max(1, #{valid r != 0})
+// A group with one valid sample has mean 0 and std 1 (verl; solo_self: mean = its value, TRL); one
+// with none has mean = std = NaN.
 // multi = normalize_then_sum (GDPO): z-score every reward k within its group (nanmean/nanstd,
 // unbiased), weighted sum, z-score over the batch with eps; group_mean/std are then (G, K).
 #pragma once
@@ -39,6 +41,8 @@ struct GroupAdvantagesArgs {
   double eps = 1e-4;
   const int32_t* lengths = nullptr;  // (n) >= 0: opo (required), reinforce_pp_baseline (optional)
   double reward_min = 0.0, reward_max = 1.0;  // bnpo affine scaling
+  double f_norm = 1.0;     // gpg: A = alpha (r - mean_g) / f_norm
+  bool solo_self = false;  // a group with one valid sample: baseline its own value (TRL, A = 0), not 0 (verl)
 };
 
 // Extra status codes of this family (beyond rk::Status::Code).

@@ -5,7 +5,11 @@
 export interface RefGroupOptions {
   groupSize?: number;
   groupIds?: ArrayLike<number>;
-  estimator?: 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo';
+  estimator?: 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo' | 'gpg';
+  /** gpg (verl compute_gpg_outcome_advantage): A = alpha (r - mean) / fNorm, alpha = bsz / max(1, count_nonzero). */
+  fNorm?: number;
+  /** A group with one valid reward: baseline 0 (verl) or its own reward (TRL: nanmean of one value; A = 0). */
+  singletonBaseline?: 'zero' | 'self';
   scale?: 'group' | 'batch' | 'none';
   eps?: number;
   numRewards?: number;
@@ -131,8 +135,9 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
       return;
     }
     if (xs.length === 1) {
-      base.push(0);
-      gm[g] = 0;
+      const b = o.singletonBaseline === 'self' ? xs[0] : 0;
+      base.push(b);
+      gm[g] = b;
       gs[g] = 1;
       return;
     }
@@ -185,7 +190,7 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
           break;
         case 'rloo': {
           // leave-one-out mean of the others
-          if (v.length < 2) adv[i] = x[i];
+          if (v.length < 2) adv[i] = o.singletonBaseline === 'self' ? 0 : x[i];
           else adv[i] = x[i] - v.filter((j) => j !== i).reduce((a, j) => a + x[j], 0) / (v.length - 1);
           break;
         }
@@ -193,6 +198,11 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
         case 'reinforce_pp_baseline':
           adv[i] = x[i] - base[g];
           break;
+        case 'gpg': {
+          const m = x.filter((y) => !Number.isNaN(y) && y !== 0).length;
+          adv[i] = ((n / Math.max(1, m)) * (x[i] - base[g])) / (o.fNorm ?? 1);
+          break;
+        }
         case 'passk': {
           if (v.length < 2) {
             adv[i] = 0;

@@ -34,7 +34,8 @@ namespace LTA = rkl::tokenAdvantages;
 namespace LKR = rkl::klRewards;
 
 // The enum tables of lib/advantages/enums.ts are the C++ enums' codes.
-static_assert(LGA::estimator_code::kCount == 6 && LGA::estimator_code::grpo == static_cast<int>(rk::AdvEstimator::Grpo) &&
+static_assert(LGA::estimator_code::kCount == rk::kAdvEstimatorCount &&
+                  LGA::estimator_code::gpg == static_cast<int>(rk::AdvEstimator::Gpg) && LGA::estimator_code::grpo == static_cast<int>(rk::AdvEstimator::Grpo) &&
                   LGA::estimator_code::rloo == static_cast<int>(rk::AdvEstimator::Rloo) &&
                   LGA::estimator_code::reinforce_pp_baseline == static_cast<int>(rk::AdvEstimator::ReinforcePPBaseline) &&
                   LGA::estimator_code::opo == static_cast<int>(rk::AdvEstimator::Opo) &&
@@ -132,6 +133,9 @@ inline GroupAdvantagesCall DecodeGroupAdvantages(const OpArgs& a, bool device) {
   g.reward_max = a.Param(LGA::param::rewardMax, "rewardMax", -DBL_MAX, DBL_MAX);
   if (g.estimator == rk::AdvEstimator::Bnpo && !(g.reward_max > g.reward_min))
     throw a.Range("rewardMax: expected a number above rewardMin");
+  g.f_norm = a.Param(LGA::param::fNorm, "fNorm", DBL_MIN, DBL_MAX);
+  g.solo_self = a.Enum(LGA::param::singletonBaseline, "singletonBaseline", LGA::singletonBaseline_code::kCount) ==
+                LGA::singletonBaseline_code::self;
   const int64_t stats = g.num_groups * (g.multi == rk::MultiReward::NormalizeThenSum ? g.num_rewards : 1);
   c.advantages = a.Out(LGA::slot::advantages, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
   c.group_mean = a.Out(LGA::slot::groupMean, {SlotType::F32}, stats).as<float>();
