@@ -11,12 +11,14 @@ import {
   groupAdvantages,
   groupAdvantagesAsync,
   klPenalty,
+  klRewards,
   ktoLoss,
   maskedWhiten,
   policyLoss,
   policyLossAsync,
   preferenceLoss,
   tokenLogprobs,
+  tokenAdvantages,
   tokenLogprobsBackward,
   tokenWeightedDpoLoss,
   valueLoss,
@@ -71,6 +73,12 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   gae: (m) => gae(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
   discountedReturns: (m) => discountedReturns(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
   maskedWhiten: (m) => maskedWhiten(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+  tokenAdvantages: (m) =>
+    tokenAdvantages(m(ref), m(mask), {
+      seqLen: T, estimator: 'optimal_token_baseline', groupIds: m(Int32Array.from([0, 1, 0])), logprobs: m(lp.map((x) => -Math.abs(x))),
+      sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
+    }),
+  klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -222,6 +230,8 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['gae', () => gae(lp, ref, mask, { seqLen: T, ...bad })],
       ['discountedReturns', () => discountedReturns(ref, mask, { seqLen: T, ...bad })],
       ['maskedWhiten', () => maskedWhiten(ref, mask, { ...bad })],
+      ['tokenAdvantages', () => tokenAdvantages(ref, mask, { seqLen: T, estimator: 'remax', ...bad })],
+      ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

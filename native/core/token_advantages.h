@@ -202,6 +202,21 @@ RK_HD void otb_baseline(double* num, const double* den, int64_t cols, double eps
   for (int64_t s = 0; s < cols; ++s) num[s] = num[s] / (den[s] + eps);
 }
 
+// optimal_token_baseline over one group: members [b, e) through at (rows in index order). Scratch:
+// retd, num, den of cols doubles; lens, rows of e - b entries.
+template <class At>
+RK_HD void otb_group(const OtbInputs& in, double eps, bool zero_tail, int64_t b, int64_t e, const At& at,
+                     double* retd, double* num, double* den, int64_t* lens, int64_t* rows, float* adv, float* ret) {
+  const int64_t N = otb_members(in, b, e, at, lens, rows, adv, ret);
+  if (N < 2) return;
+  for (int64_t s = 0; s < in.cols; ++s) num[s] = den[s] = 0.0;
+  for (int64_t k = 0; k < N; ++k) otb_accumulate(in, rows[k], retd, num, den);
+  otb_baseline(num, den, in.cols, eps);
+  int64_t second = in.cols;
+  const int64_t tail = zero_tail ? otb_zero_tail(N, lens, rows, &second) : -1;
+  for (int64_t k = 0; k < N; ++k) otb_write(in, rows[k], num, rows[k] == tail ? second : in.cols, adv, ret);
+}
+
 // The KL penalty estimate of one token, in double from d = logprob - ref (verl kl_penalty_forward):
 // k1 d, abs |d|, k2 d^2 / 2, k3 (and k3+, whose value is k3's) clamp(e^x - x - 1, -10, 10) with
 // x = clamp(-d, -20, 20).

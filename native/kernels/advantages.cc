@@ -435,21 +435,6 @@ int64_t first_bad_mask_weight(const TokenMask& mask, int64_t n) {
   return -1;
 }
 
-// optimal_token_baseline over one group: members [b, e) through at (rows in index order). Scratch:
-// retd, num, den of cols doubles; lens, rows of the group's size.
-template <class At>
-void otb_group(const core::OtbInputs& in, double eps, bool zero_tail, int64_t b, int64_t e, const At& at,
-               double* retd, double* num, double* den, int64_t* lens, int64_t* rows, float* adv, float* ret) {
-  const int64_t N = core::otb_members(in, b, e, at, lens, rows, adv, ret);
-  if (N < 2) return;
-  for (int64_t s = 0; s < in.cols; ++s) num[s] = den[s] = 0.0;
-  for (int64_t k = 0; k < N; ++k) core::otb_accumulate(in, rows[k], retd, num, den);
-  core::otb_baseline(num, den, in.cols, eps);
-  int64_t second = in.cols;
-  const int64_t tail = zero_tail ? core::otb_zero_tail(N, lens, rows, &second) : -1;
-  for (int64_t k = 0; k < N; ++k) core::otb_write(in, rows[k], num, rows[k] == tail ? second : in.cols, adv, ret);
-}
-
 }  // namespace
 
 Status token_advantages(const TokenAdvantagesArgs& a, float* adv, float* ret) {
@@ -504,7 +489,7 @@ Status token_advantages(const TokenAdvantagesArgs& a, float* adv, float* ret) {
         for (int64_t g = g0; g < g1; ++g) {
           const int64_t sz = gr.end(g) - gr.begin(g);
           if (static_cast<int64_t>(idx.size()) < 2 * sz) idx.resize(2 * sz);
-          otb_group(in, a.eps, a.zero_tail, gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); },
+          core::otb_group(in, a.eps, a.zero_tail, gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); },
                     scratch.data(), scratch.data() + T, scratch.data() + 2 * T, idx.data(), idx.data() + sz, adv, ret);
         }
       });
