@@ -1743,6 +1743,41 @@ struct TokenAdvantages : TokRow {
   }
 };
 
+// tokenAdvantages / klRewards: a bad group id and bad f32 mask weights, reported with the element.
+void token_edges(Ctx&, Tally& t) {
+  const int64_t B = 6, T = 5, n = B * T;
+  std::vector<float> r(n, 0.5f), lp(n, -0.7f), spi(n, 0.4f), w(n, 1.0f);
+  std::vector<int32_t> ids = {0, 1, 0, 2, 1, 2};
+  ids[4] = 3;
+  Dev<float> dr(r), dlp(lp), dspi(spi), fw(w), A(n), R(n);
+  Dev<int32_t> dg(ids);
+  Dev<double> mean(1);
+  rk::TokenAdvantagesArgs a;
+  a.estimator = rk::TokenEstimator::Otb, a.rewards = dr.p, a.rows = B, a.cols = T, a.logprobs = dlp.p, a.sum_pi_sq = dspi.p;
+  a.group_ids = dg.p, a.num_groups = 3;
+  Line line;
+  rkcuda::Result res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("bad id", res.code == rkcuda::kBadTarget && res.index == 4 && res.value == 3 && std::strcmp(res.where, "group_ids") == 0);
+  line.flag("NaN adv", std::isnan(A.down()[0]));
+  w[17] = -1.0f;
+  fw.up(w);
+  a.mask = rk::TokenMask{fw.p, true};
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("id and weight: the lower index", res.code == rkcuda::kBadTarget && res.index == 4 && std::strcmp(res.where, "group_ids") == 0);
+  ids[4] = 1;
+  dg.up(ids);
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("bad weight", res.code == rkcuda::kBadTarget && res.index == 17 && std::strcmp(res.where, "mask") == 0);
+  a.estimator = rk::TokenEstimator::ReinforcePP;
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("rpp weight", res.code == rkcuda::kBadTarget && res.index == 17);
+  res = rkcuda::kl_rewards(dr.p, dlp.p, dspi.p, rk::TokenMask{fw.p, true}, B, T, rk::KlRewardEstimator::K3, 0.1, A.p, mean.p,
+                           nullptr, nullptr);
+  line.flag("kl weight", res.code == rkcuda::kBadTarget && res.index == 17 && std::isnan(mean.down()[0]));
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("tokenAdvantages", "bad ids / mask weights (and klRewards)"));
+}
+
 // klRewards: opt = the estimator; no mask on every fourth u8 case.
 struct KlRewards : TokRow {
   using Case = TokCase;
@@ -2059,7 +2094,7 @@ const OpRow kOps[] = {
     RK_ROW(gae, Gae, nullptr)
     RK_ROW(discountedReturns, DiscountedReturns, nullptr)
     RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
-    RK_ROW(tokenAdvantages, TokenAdvantages, nullptr)
+    RK_ROW(tokenAdvantages, TokenAdvantages, token_edges)
     RK_ROW(klRewards, KlRewards, nullptr)
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
