@@ -1,4 +1,4 @@
-// CPU entry points of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// CPU entry points of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (sync and Promise forms), on the op protocol (slots.h); the decoding is shared with the CUDA addon
 // (ops/advantages.h). groupAdvantages writes zeroStdGroups into its scalars; gae with whiten runs
 // the whitening in the same call.

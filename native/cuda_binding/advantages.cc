@@ -1,4 +1,4 @@
-// CUDA entry points of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// CUDA entry points of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (cuda/advantages.h), sync and Promise forms, on the op protocol (native/binding/slots.h) with the
 // decoding shared with the CPU addon (ops/advantages.h).
 //

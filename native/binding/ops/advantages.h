@@ -1,4 +1,4 @@
-// Decoding of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// Decoding of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (lib/advantages/), shared by the CPU addon (native/binding/advantages.cc) and the CUDA addon
 // (native/cuda_binding/advantages.cc): slots, params and scalars by the names of layout.gen.h, every
 // length rechecked.
