@@ -1,7 +1,7 @@
 // groupAdvantages (grpo, G = 16) for n = 64, 4096 and 1,048,576 rewards against pure TypeScript:
 // the float64 reference of the tests (what the issue names) and a plain fast loop (what a trainer
 // would write by hand). Also the token-level kernels on a [256, 1024] batch.
-import { _setSmallPathThreshold, gae, groupAdvantages, maskedWhiten } from '../lib/advantages/index.js';
+import { _setSmallPathThreshold, gae, groupAdvantages, klRewards, maskedWhiten, tokenAdvantages } from '../lib/advantages/index.js';
 import { refGroupAdvantages } from '../tests/reference/advantages.js';
 import { fillNormal, progress, timeSmall, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
@@ -82,6 +82,15 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   rows.push({ op: 'gae', shape, impl: 'reward-kernels', ms: timeSync(() => gae(v, tr, m, { seqLen: T, lambda: 0.95 }), reps), bytes: B * T * 9, elements: B * T });
   rows.push({ op: 'gae', shape, impl: 'pure TS (plain loop)', ms: timeSync(() => gaeLoop(v, tr, m, T, 1, 0.95), reps), bytes: B * T * 9, elements: B * T });
   rows.push({ op: 'maskedWhiten', shape, impl: 'reward-kernels', ms: timeSync(() => maskedWhiten(v, m), reps), bytes: B * T * 5, elements: B * T });
+  // verl's token-level estimators and the KL reward on the same batch (groups of 16 for the baselines)
+  const lp = fillNormal(new Float32Array(B * T), 0.5, 3).map((x) => -Math.abs(x));
+  const spi = new Float32Array(B * T).fill(0.3), base = fillNormal(new Float32Array(B), 1, 4);
+  for (const estimator of ['reinforce_plus_plus', 'remax', 'optimal_token_baseline', 'tir_optimal_token_baseline'] as const) {
+    const extra = estimator === 'remax' ? { baselines: base } : estimator === 'reinforce_plus_plus' ? {} : { groupSize: 16, logprobs: lp, sumPiSquared: spi };
+    const bytes = B * T * (estimator.includes('optimal') ? 13 : 5);
+    rows.push({ op: 'tokenAdvantages', shape: `${shape} ${estimator}`, impl: 'reward-kernels', ms: timeSync(() => tokenAdvantages(tr, m, { seqLen: T, estimator, ...extra }), reps), bytes, elements: B * T });
+  }
+  rows.push({ op: 'klRewards', shape: `${shape} k3`, impl: 'reward-kernels', ms: timeSync(() => klRewards(tr, lp, v, m, { seqLen: T, beta: 0.1, estimator: 'k3' }), reps), bytes: B * T * 13, elements: B * T });
   return { family: 'advantages', rows };
 }
 

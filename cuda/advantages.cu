@@ -57,8 +57,8 @@ struct StridedVal {
 // The core group statistic over members [b, e) of val(i) = src[i * stride + off].
 template <class T>
 __device__ GStat group_stat(const T* src, int64_t stride, int64_t off, int64_t b, int64_t e, const int32_t* perm,
-                            bool want_second, const int32_t* lengths) {
-  return rk::core::group_stat(b, e, PermAt{perm}, StridedVal<T>{src, stride, off}, want_second, lengths);
+                            bool want_second, const int32_t* lengths, bool solo_self = false) {
+  return rk::core::group_stat(b, e, PermAt{perm}, StridedVal<T>{src, stride, off}, want_second, lengths, solo_self);
 }
 
 struct Groups {
@@ -75,6 +75,8 @@ struct EstParams {
   double eps;
   int64_t n;
   const int32_t* lengths;  // opo only (the stats' baseline)
+  bool solo_self;          // a group of one valid sample: baseline its own value (TRL)
+  double f_norm;           // gpg
 };
 
 __device__ __forceinline__ bool slot_bad(const unsigned long long* slot) { return slot && *slot != kNone; }
@@ -147,7 +149,7 @@ __global__ void __launch_bounds__(kThreads) adv_stats(EstParams P, Groups G, con
       for (int64_t k = G.begin(g); k < G.end(g); ++k) adv[G.perm ? G.perm[k] : k] = NAN;
     return;
   }
-  const GStat s = group_stat(xs, 1, 0, G.begin(g), G.end(g), G.perm, P.est == AdvEstimator::PassK, P.est == AdvEstimator::Opo ? P.lengths : nullptr);
+  const GStat s = group_stat(xs, 1, 0, G.begin(g), G.end(g), G.perm, P.est == AdvEstimator::PassK, P.est == AdvEstimator::Opo ? P.lengths : nullptr, P.solo_self);
   gmean[g] = static_cast<float>(s.base);
   gstd[g] = static_cast<float>(s.scale);
   zflag[g] = s.equal ? 1.0 : 0.0;
@@ -155,9 +157,10 @@ __global__ void __launch_bounds__(kThreads) adv_stats(EstParams P, Groups G, con
   else stats[g] = s;
 }
 
-// acc: [0] count, [1] sum, [2] ss (batch mean/std of xs) ; bnpo: ab = alpha, beta, lbeta.
+// acc: [0] count, [1] sum, [2] ss (batch mean/std of xs) ; bnpo: ab = alpha, beta, lbeta; gpg: nz[0]
+// the count of nonzero valid values.
 __global__ void __launch_bounds__(kThreads) adv_write(EstParams P, Groups G, const double* xs, const GStat* stats,
-                                                     const double* acc, const double* ab, float* adv,
+                                                     const double* acc, const double* ab, const double* nz, float* adv,
                                                      const unsigned long long* slot) {
   const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (g >= G.count) return;
@@ -167,7 +170,8 @@ __global__ void __launch_bounds__(kThreads) adv_write(EstParams P, Groups G, con
   }
   const double denom = acc ? rk::core::unbiased_sd(acc[0], acc[2]) + P.eps : 1.0;
   const GStat& s = stats[g];
-  const double w = ab && s.c > 0 ? rk::core::bnpo_weight(s.base, ab[0], ab[1], ab[2]) : 0.0;
+  const double w = nz   ? rk::core::gpg_mul(static_cast<double>(P.n), nz[0], P.f_norm)
+                   : ab && s.c > 0 ? rk::core::bnpo_weight(s.base, ab[0], ab[1], ab[2]) : 0.0;
   write_group(P, G, g, s, xs, denom, w, adv);
 }
 
@@ -262,6 +266,11 @@ struct FSqDev {
   __device__ void operator()(int64_t i, double& a, double&) const {
     a += rk::core::sq_dev(x[i], acc[1] / acc[0]);
   }
+};
+// gpg's count of nonzero valid values
+struct FNonzero {
+  const double* x;
+  __device__ void operator()(int64_t i, double& a, double&) const { a += rk::core::gpg_nonzero(x[i]); }
 };
 struct FFlags {
   const double* z;
@@ -458,7 +467,7 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
     RK_CUDA_CHECK(cudaGetLastError());
   }
   const bool fused = rk::core::group_local(est, scale);
-  EstParams P{est, scale, a.eps, n, a.lengths};
+  EstParams P{est, scale, a.eps, n, a.lengths, a.solo_self, a.f_norm};
   auto finish_zero = [&]() -> Result {
     Result r = run_sum(FFlags{zflag}, Gc, parts, acc + 6, st);
     if (!r.ok()) return r;
@@ -498,8 +507,13 @@ Result group_advantages(const GroupAdvantagesDeviceArgs& d, void* stream) {
         RK_CUDA_CHECK(cudaGetLastError());
         abp = ab;
       }
+      const double* nzp = nullptr;
+      if (est == AdvEstimator::Gpg) {
+        if (!(r = run_sum(FNonzero{xs}, n, parts, acc + 4, st)).ok()) return r;
+        nzp = acc + 4;
+      }
       if (Gc > 0) {
-        adv_write<<<gb, kThreads, 0, st>>>(P, G, xs, stats, accp, abp, d.advantages, sp);
+        adv_write<<<gb, kThreads, 0, st>>>(P, G, xs, stats, accp, abp, nzp, d.advantages, sp);
         RK_CUDA_CHECK(cudaGetLastError());
       }
       if (est == AdvEstimator::ReinforcePPBaseline && n > 0) {  // whiten y = x - base
@@ -667,6 +681,247 @@ Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool sh
   if (!r.ok()) return r;
   if (!(r = run_sum(FMaskSq{mask, values, acc}, n, parts, acc + 2, st)).ok()) return r;
   mw_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(values, mask, n, shift_mean, unbiased, eps, acc, out, mask.is_f32 ? slot.p : nullptr);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return slot.finish("mask");
+}
+
+namespace {
+// ---- tokenAdvantages and klRewards (native/core/token_advantages.h) -------------------------------
+__global__ void __launch_bounds__(kThreads) tok_rows(rk::TokenAdvantagesArgs a, float* adv, float* ret,
+                                                    const unsigned long long* slot) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b >= a.rows) return;
+  if (a.estimator == rk::TokenEstimator::ReinforcePP) rk::core::rpp_returns_row(a.rewards, a.mask, b, a.cols, a.gamma, ret);
+  else rk::core::remax_row(a.rewards, a.mask, a.baselines, b, a.cols, adv, ret);
+  if (slot_bad(slot))
+    for (int64_t t = 0; t < a.cols; ++t) adv[b * a.cols + t] = ret[b * a.cols + t] = NAN;
+}
+struct FTokW {
+  rk::TokenMask m;
+  const float* x;
+  __device__ void operator()(int64_t i, double& a, double& b) const {
+    const double w = rk::core::tok_w(m, i);
+    a += w;
+    b += rk::core::w_term(w, x[i]);
+  }
+};
+struct FTokSq {
+  rk::TokenMask m;
+  const float* x;
+  const double* acc;
+  __device__ void operator()(int64_t i, double& a, double&) const {
+    a += rk::core::w_sq(rk::core::tok_w(m, i), x[i] - acc[1] / acc[0]);
+  }
+};
+__global__ void __launch_bounds__(kThreads) rpp_out(const float* ret, rk::TokenMask m, int64_t n, const double* acc,
+                                                   float* adv, const unsigned long long* slot) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  if (slot_bad(slot)) {
+    adv[i] = NAN;
+    return;
+  }
+  const double W = acc[0];
+  if (!(W > 0)) {
+    adv[i] = 0.0f;
+    return;
+  }
+  const rk::core::WhitenStats ws = rk::core::whiten_stats(W, acc[1] / W, acc[2], true, true, rk::core::kWhitenEps);
+  adv[i] = rk::core::rpp_token_out(ret[i], rk::core::tok_w(m, i), ws);
+}
+// Group ids: a bad id into the slot; counts per group (one thread per group, rows in order).
+__global__ void __launch_bounds__(kThreads) otb_check(const int32_t* ids, int64_t rows, int64_t G,
+                                                     unsigned long long* slot) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b < rows && (ids[b] < 0 || ids[b] >= G)) note_bad(slot, b);
+}
+__global__ void __launch_bounds__(kThreads) otb_count(const int32_t* ids, int64_t rows, int64_t G, int* counts) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G) return;
+  int c = 0;
+  for (int64_t b = 0; b < rows; ++b) c += ids[b] == g;
+  counts[g] = c;
+}
+__global__ void __launch_bounds__(kThreads) otb_fill(const int32_t* ids, int64_t rows, int64_t G,
+                                                    const int64_t* offsets, int32_t* perm) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G) return;
+  int64_t k = offsets[g];
+  for (int64_t b = 0; b < rows; ++b)
+    if (ids[b] == g) perm[k++] = static_cast<int32_t>(b);
+}
+// One thread per group: the shared core's otb_group with this group's scratch.
+__global__ void __launch_bounds__(kThreads) otb_groups(rk::core::OtbInputs in, double eps, bool zero_tail, Groups G,
+                                                      double* scratch, int64_t* members, int64_t rows, float* adv,
+                                                      float* ret, const unsigned long long* slot) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (g >= G.count) return;
+  const int64_t b = G.begin(g), e = G.end(g), T = in.cols;
+  if (slot_bad(slot)) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t r = G.perm ? G.perm[k] : k;
+      for (int64_t t = 0; t < T; ++t) adv[r * T + t] = ret[r * T + t] = NAN;
+    }
+    return;
+  }
+  double* sc = scratch + 3 * T * g;
+  rk::core::otb_group(in, eps, zero_tail, b, e, PermAt{G.perm}, sc, sc + T, sc + 2 * T, members + b, members + rows + b,
+                      adv, ret);
+}
+__global__ void __launch_bounds__(kThreads) kl_rows(const float* scores, const float* lp, const float* ref,
+                                                   rk::TokenMask m, int64_t rows, int64_t cols, int est, double beta,
+                                                   float* rewards, double* row_kl, const unsigned long long* slot) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b >= rows) return;
+  row_kl[b] = rk::core::kl_rewards_row(scores, lp, ref, m, b, cols, static_cast<rk::KlRewardEstimator>(est), beta, rewards);
+  if (slot_bad(slot))
+    for (int64_t t = 0; t < cols; ++t) rewards[b * cols + t] = NAN;
+}
+__global__ void kl_mean_of(const double* row_kl, int64_t rows, double* out, const unsigned long long* slot) {
+  if (threadIdx.x == 0 && blockIdx.x == 0) *out = slot_bad(slot) ? NAN : rk::core::kl_rows_mean(row_kl, rows);
+}
+}  // namespace
+
+Result token_advantages(const rk::TokenAdvantagesArgs& a, float* adv, float* ret, unsigned long long* bad_index,
+                        void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int64_t B = a.rows, T = a.cols, n = B * T;
+  if (B < 0 || B > 0x7fffffffLL) return bad_arg("rows", B);
+  if (T < 1) return bad_arg("cols", T);
+  const int est = static_cast<int>(a.estimator);
+  if (est < 0 || est >= rk::kTokenEstimatorCount) return bad_arg("estimator", est);
+  if (n == 0) return Result{};
+  if (!a.rewards) return bad_arg("rewards", 0);
+  if (!adv || !ret) return bad_arg("outputs", 0);
+  const bool otb = a.estimator == rk::TokenEstimator::Otb || a.estimator == rk::TokenEstimator::TirOtb;
+  if (a.estimator == rk::TokenEstimator::Remax && !a.baselines) return bad_arg("baselines", 0);
+  if (otb && (!a.logprobs || !a.sum_pi_sq)) return bad_arg("logprobs", 0);
+  const bool ids = otb && a.group_size <= 0;
+  if (ids && (!a.group_ids || a.num_groups < 0 || a.num_groups > B)) return bad_arg("group_ids", a.num_groups);
+  if (otb && !ids && B % a.group_size != 0) return bad_arg("group_size", a.group_size);
+  const bool f32m = a.mask.data && a.mask.is_f32;
+  Slot slot(bad_index, st);
+  if (f32m || ids) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+  }
+  unsigned long long* sp = (f32m || ids) ? slot.p : nullptr;
+  if (f32m) {
+    mw_check<<<grid_for(n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(a.mask.data), n, sp);
+    RK_CUDA_CHECK(cudaGetLastError());
+  }
+  const char* where = "mask";
+  if (!otb) {
+    tok_rows<<<grid_for(B, kThreads), kThreads, 0, st>>>(a, adv, ret, sp);
+    RK_CUDA_CHECK(cudaGetLastError());
+    if (a.estimator == rk::TokenEstimator::ReinforcePP) {
+      Scratch ws(st);
+      {
+        Result r = ws.alloc(sizeof(double) * static_cast<size_t>(sum_parts_len(n) + 4));
+        if (!r.ok()) return r;
+      }
+      double* acc = static_cast<double*>(ws.p);
+      double* parts = acc + 4;
+      Result r = run_sum(FTokW{a.mask, ret}, n, parts, acc, st);
+      if (!r.ok()) return r;
+      if (!(r = run_sum(FTokSq{a.mask, ret, acc}, n, parts, acc + 2, st)).ok()) return r;
+      rpp_out<<<grid_for(n, kThreads), kThreads, 0, st>>>(ret, a.mask, n, acc, adv, sp);
+      RK_CUDA_CHECK(cudaGetLastError());
+      return slot.finish(where);  // the scratch is freed after the stream's work (cudaFreeAsync)
+    }
+    return slot.finish(where);
+  }
+  const int64_t Gc = ids ? a.num_groups : B / a.group_size;
+  size_t bytes = 0;
+  auto carve = [&](size_t sz) {
+    const size_t o = bytes;
+    bytes += (sz + 255) / 256 * 256;
+    return o;
+  };
+  const size_t o_sc = carve(sizeof(double) * 3 * static_cast<size_t>(T) * static_cast<size_t>(Gc)),
+               o_mem = carve(sizeof(int64_t) * 2 * static_cast<size_t>(B)), o_cnt = carve(4 * (Gc + 1)),
+               o_off = carve(8 * (Gc + 1)), o_perm = carve(4 * B);
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(bytes);
+    if (!r.ok()) return r;
+  }
+  char* base = static_cast<char*>(ws.p);
+  Groups G{Gc, ids ? 0 : a.group_size, nullptr, nullptr};
+  if (ids) {
+    int* counts = reinterpret_cast<int*>(base + o_cnt);
+    int64_t* offsets = reinterpret_cast<int64_t*>(base + o_off);
+    int32_t* perm = reinterpret_cast<int32_t*>(base + o_perm);
+    otb_check<<<grid_for(B, kThreads), kThreads, 0, st>>>(a.group_ids, B, Gc, sp);
+    RK_CUDA_CHECK(cudaGetLastError());
+    otb_count<<<grid_for(Gc, kThreads), kThreads, 0, st>>>(a.group_ids, B, Gc, counts);
+    RK_CUDA_CHECK(cudaGetLastError());
+    adv_scan<<<1, kThreads, 0, st>>>(counts, Gc, offsets);
+    RK_CUDA_CHECK(cudaGetLastError());
+    otb_fill<<<grid_for(Gc, kThreads), kThreads, 0, st>>>(a.group_ids, B, Gc, offsets, perm);
+    RK_CUDA_CHECK(cudaGetLastError());
+    G.offsets = offsets;
+    G.perm = perm;
+  }
+  const rk::core::OtbInputs in{a.rewards, a.mask, a.logprobs, a.sum_pi_sq, a.is_weights, T,
+                               a.estimator == rk::TokenEstimator::TirOtb};
+  if (Gc > 0) {
+    otb_groups<<<grid_for(Gc, kThreads), kThreads, 0, st>>>(in, a.eps, a.zero_tail, G, reinterpret_cast<double*>(base + o_sc),
+                                                           reinterpret_cast<int64_t*>(base + o_mem), B, adv, ret, sp);
+    RK_CUDA_CHECK(cudaGetLastError());
+  }
+  if (!slot.owned()) return Result{};
+  // which check fired: an f32 mask weight (index < n) is looked for first
+  Result r = slot.finish("mask");
+  if (r.code != kBadTarget || !ids) return r;
+  bool id_bad = !f32m;
+  if (f32m) {  // both checks shared the slot: tell them apart by the element
+    float w = 0;
+    RK_CUDA_CHECK(cudaMemcpy(&w, static_cast<const float*>(a.mask.data) + r.index, sizeof w, cudaMemcpyDeviceToHost));
+    id_bad = r.index < B && w >= 0.0f && w < INFINITY;
+  }
+  if (id_bad) {
+    int32_t v = 0;
+    RK_CUDA_CHECK(cudaMemcpy(&v, a.group_ids + r.index, sizeof v, cudaMemcpyDeviceToHost));
+    r.where = "group_ids";
+    r.value = v;
+  }
+  return r;
+}
+
+Result kl_rewards(const float* scores, const float* logprobs, const float* ref, rk::TokenMask mask, int64_t rows,
+                  int64_t cols, rk::KlRewardEstimator est, double beta, float* rewards, double* kl_mean,
+                  unsigned long long* bad_index, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (rows < 0 || rows > 0x7fffffffLL) return bad_arg("rows", rows);
+  if (cols < 1) return bad_arg("cols", cols);
+  const int e = static_cast<int>(est);
+  if (e < 0 || e >= rk::kKlRewardEstimatorCount) return bad_arg("estimator", e);
+  if (!kl_mean) return bad_arg("kl_mean", 0);
+  const int64_t n = rows * cols;
+  if (n > 0 && (!scores || !logprobs || !ref || !rewards)) return bad_arg("arrays", 0);
+  const bool f32m = mask.data && mask.is_f32;
+  Slot slot(bad_index, st);
+  if (f32m) {
+    Result r = slot.init();
+    if (!r.ok()) return r;
+    if (n > 0) {
+      mw_check<<<grid_for(n, kThreads), kThreads, 0, st>>>(static_cast<const float*>(mask.data), n, slot.p);
+      RK_CUDA_CHECK(cudaGetLastError());
+    }
+  }
+  const unsigned long long* sp = f32m ? slot.p : nullptr;
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(sizeof(double) * static_cast<size_t>(rows > 0 ? rows : 1));
+    if (!r.ok()) return r;
+  }
+  double* row_kl = static_cast<double*>(ws.p);
+  if (rows > 0) {
+    kl_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(scores, logprobs, ref, mask, rows, cols, e, beta, rewards, row_kl, sp);
+    RK_CUDA_CHECK(cudaGetLastError());
+  }
+  kl_mean_of<<<1, 32, 0, st>>>(row_kl, rows, kl_mean, sp);
   RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish("mask");
 }

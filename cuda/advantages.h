@@ -55,4 +55,18 @@ Result discounted_returns(const float* rewards, rk::TokenMask mask, int64_t rows
 Result masked_whiten(const float* values, rk::TokenMask mask, int64_t n, bool shift_mean, bool unbiased,
                      double eps, float* out, unsigned long long* bad_index, void* stream);
 
+// tokenAdvantages (native/kernels/advantages.h rk::TokenAdvantagesArgs, every pointer on the device;
+// mask.data may be null). Per-row recursions one thread per row; reinforce_plus_plus' whitening by
+// fixed-order batch sums; optimal token baselines one thread per group over its members in index
+// order (group ids: member lists built on the device, a stable order). Bad elements (an f32 mask
+// weight < 0 or not finite: "mask"; a group id outside [0, num_groups): "group_ids") as
+// masked_whiten does (bad_index; null: the call waits and returns kBadTarget).
+Result token_advantages(const rk::TokenAdvantagesArgs& a, float* advantages, float* returns,
+                        unsigned long long* bad_index, void* stream);
+
+// klRewards: rewards (rows, cols) and *kl_mean, one double on the device (rows in order, one thread).
+Result kl_rewards(const float* scores, const float* logprobs, const float* ref, rk::TokenMask mask, int64_t rows,
+                  int64_t cols, rk::KlRewardEstimator est, double beta, float* rewards, double* kl_mean,
+                  unsigned long long* bad_index, void* stream);
+
 }  // namespace rkcuda

@@ -100,6 +100,24 @@ export {
   type GroupAdvantagesResult,
   type MaskedWhitenOptions,
   type MultiRewardMode,
+  type SingletonBaseline,
+} from './advantages/index.js';
+export {
+  adaptiveKlCoef,
+  klRewards,
+  klRewardsAsync,
+  tokenAdvantages,
+  tokenAdvantagesAsync,
+  type AdaptiveKlOptions,
+  type DeviceKlRewardsOptions,
+  type DeviceKlRewardsResult,
+  type DeviceTokenAdvantagesOptions,
+  type DeviceTokenAdvantagesResult,
+  type KlRewardsOptions,
+  type KlRewardsResult,
+  type TokenAdvantageEstimator,
+  type TokenAdvantagesOptions,
+  type TokenAdvantagesResult,
 } from './advantages/index.js';
 export {
   vocabDivergence,

@@ -72,7 +72,7 @@ afterEach(() => {
   _setSmallPathThreshold(512);
 });
 
-const ESTIMATORS: AdvantageEstimator[] = ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo'];
+const ESTIMATORS: AdvantageEstimator[] = ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo', 'gpg'];
 
 /** The estimators that read `lengths` (the others reject them: they would be ignored). */
 const usesLengths = (est: string) => est === 'opo' || est === 'reinforce_pp_baseline';
@@ -497,5 +497,54 @@ describe('token-level kernels', () => {
     expect(shifted).toThrow(RangeError);
     expect(shifted).toThrow(/options\.out: expected values itself/);
     expect(() => gae(values, rewards, mask, { seqLen: T, out: { advantages: values.subarray(0, 0) } })).toThrow(/options\.out\.advantages.*length/);
+  });
+});
+
+describe('groupAdvantages: gpg (verl compute_gpg_outcome_advantage) and singletonBaseline', () => {
+  it('gpg: alpha = n / #nonzero scores, (r - mean) alpha / fNorm; a group of one uses mean 0', () => {
+    const r = Float32Array.from([1, 0, 0, 0, /**/ 1, 1, 0, 0, /**/ 0, 0, 0, 0]);
+    const got = groupAdvantages(r, { groupSize: 4, estimator: 'gpg', fNorm: 2 });
+    const alpha = 12 / 3;
+    const want = [0.75, -0.25, -0.25, -0.25, 0.5, 0.5, -0.5, -0.5, 0, 0, 0, 0].map((d) => Math.fround((alpha * d) / 2));
+    expect(Array.from(got.advantages)).toEqual(want);
+    // every score 0: alpha = n / 1
+    const z = groupAdvantages(new Float32Array(6), { groupSize: 3, estimator: 'gpg' });
+    expect(Array.from(z.advantages)).toEqual([0, 0, 0, 0, 0, 0]);
+    for (const n of [1, 5, 37]) {
+      const x = rewardsFor(n * 3, 1, n, { nan: 0.1, binary: true });
+      check(x, { groupIds: randint(n * 3, n, n + 1), estimator: 'gpg', fNorm: 0.5 }, `gpg n=${n}`);
+    }
+  });
+  it("gpg's fNorm: only with gpg, a finite number > 0", () => {
+    const r = randn(8, 1, 1);
+    expect(() => groupAdvantages(r, { groupSize: 4, fNorm: 2 })).toThrow(/^options\.fNorm: applies to estimator 'gpg' only, expected undefined with estimator 'grpo', received number 2/);
+    expect(() => groupAdvantages(r, { groupSize: 4, estimator: 'gpg', fNorm: 0 })).toThrow(/^options\.fNorm: expected a finite number > 0, received 0/);
+    expect(() => groupAdvantages(r, { groupSize: 4, estimator: 'gpg', fNorm: '1' as never })).toThrow(TypeError);
+  });
+  for (const est of ['grpo', 'rloo', 'opo', 'reinforce_pp_baseline', 'gpg', 'bnpo'] as const) {
+    for (const path of ['native', 'small'] as const) {
+      it(`singletonBaseline 'self' (TRL): ${est}, a lone valid reward gets the baseline of its own value, ${path} path`, () => {
+        _setSmallPathThreshold(path === 'native' ? 0 : 1 << 20);
+        const n = 40, r = rewardsFor(n, 1, 5, { binary: est === 'bnpo' });
+        for (let i = 0; i < 4; i++) r[i] = i === 2 ? r[i] : NaN; // group 0: one valid reward
+        const ids = idsFor(n, 9, 4); // a group of one too
+        for (const o of [{ groupSize: 4 }, { groupIds: ids }] as GroupAdvantagesOptions[]) {
+          const opts = { ...o, estimator: est, lengths: usesLengths(est) ? randint(n, 9, 2) : undefined, singletonBaseline: 'self' as const };
+          const got = check(r, opts, `${est} self`);
+          if (est !== 'reinforce_pp_baseline' && o.groupSize) expect(got.advantages[2]).toBe(0);
+          if (o.groupSize) expect(got.groupMean[0]).toBe(r[2]);
+          // 'zero' is the default and the verl convention: unchanged results
+          const dflt = groupAdvantages(r, { ...opts, singletonBaseline: undefined });
+          expect(Array.from(groupAdvantages(r, { ...opts, singletonBaseline: 'zero' }).advantages)).toEqual(Array.from(dflt.advantages));
+          if (est === 'grpo' && o.groupSize) expect(dflt.advantages[2]).toBe(Math.fround(r[2] / (1 + 1e-4)));
+        }
+      });
+    }
+  }
+  it('singletonBaseline: not with passk or normalize_then_sum, one of the names', () => {
+    const r = randn(8, 1, 1);
+    expect(() => groupAdvantages(r, { groupSize: 4, estimator: 'passk', singletonBaseline: 'self' })).toThrow(/^options\.singletonBaseline: does not apply to estimator 'passk'/);
+    expect(() => groupAdvantages(randn(16, 1, 1), { groupSize: 4, numRewards: 2, multiReward: 'normalize_then_sum', singletonBaseline: 'zero' })).toThrow(TypeError);
+    expect(() => groupAdvantages(r, { groupSize: 4, singletonBaseline: 'trl' as never })).toThrow(/^options\.singletonBaseline: expected one of 'zero', 'self', received/);
   });
 });

@@ -11,6 +11,7 @@ import {
   groupAdvantages,
   groupAdvantagesAsync,
   klPenalty,
+  klRewards,
   ktoLoss,
   maskedWhiten,
   policyLoss,
@@ -18,6 +19,7 @@ import {
   preferenceLoss,
   rolloutCorrection,
   tokenLogprobs,
+  tokenAdvantages,
   tokenLogprobsBackward,
   tokenWeightedDpoLoss,
   valueLoss,
@@ -74,6 +76,12 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   discountedReturns: (m) => discountedReturns(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
   maskedWhiten: (m) => maskedWhiten(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
   rolloutCorrection: (m) => rolloutCorrection(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
+  tokenAdvantages: (m) =>
+    tokenAdvantages(m(ref), m(mask), {
+      seqLen: T, estimator: 'optimal_token_baseline', groupIds: m(Int32Array.from([0, 1, 0])), logprobs: m(lp.map((x) => -Math.abs(x))),
+      sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
+    }),
+  klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
 };
 
 // The same calls through the Async forms.
@@ -99,6 +107,12 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   maskedWhiten: (m) => rk.maskedWhitenAsync(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
   ldDpoLogps: (m) => rk.ldDpoLogpsAsync(m(lp), m(old), m(mask), m(u8(n, 16)), { seqLen: T, alpha: 0.5, returnWeights: true, out: { chosenLogps: m(new Float32Array(B)) } }),
   rolloutCorrection: (m) => rk.rolloutCorrectionAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
+  tokenAdvantages: (m) =>
+    rk.tokenAdvantagesAsync(m(ref), m(mask), {
+      seqLen: T, estimator: 'optimal_token_baseline', groupIds: m(Int32Array.from([0, 1, 0])), logprobs: m(lp.map((x) => -Math.abs(x))),
+      sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
+    }),
+  klRewards: (m) => rk.klRewardsAsync(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -268,6 +282,8 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['discountedReturns', () => discountedReturns(ref, mask, { seqLen: T, ...bad })],
       ['maskedWhiten', () => maskedWhiten(ref, mask, { ...bad })],
       ['rolloutCorrection', () => rolloutCorrection(lp, old, null, mask, { seqLen: T, ...bad })],
+      ['tokenAdvantages', () => tokenAdvantages(ref, mask, { seqLen: T, estimator: 'remax', ...bad })],
+      ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

@@ -16,8 +16,12 @@ import {
   gaeAsync,
   groupAdvantages,
   groupAdvantagesAsync,
+  klRewards,
+  klRewardsAsync,
   maskedWhiten,
   maskedWhitenAsync,
+  tokenAdvantages,
+  tokenAdvantagesAsync,
   type AdvantageEstimator,
   type AdvantageScale,
   type GroupAdvantagesOptions,
@@ -97,7 +101,7 @@ describe.skipIf(!available)('advantages on DeviceArrays', () => {
     for (const a of live) a.free();
   });
 
-  const ESTIMATORS: AdvantageEstimator[] = ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo'];
+  const ESTIMATORS: AdvantageEstimator[] = ['grpo', 'rloo', 'reinforce_pp_baseline', 'opo', 'passk', 'bnpo', 'gpg'];
   const SCALES: AdvantageScale[] = ['group', 'batch', 'none'];
 
   it('groupAdvantages matches the CPU kernel: every estimator x scale, contiguous groups and group ids', () => {
@@ -302,5 +306,74 @@ describe.skipIf(!available)('advantages on DeviceArrays', () => {
     const ov3 = thrown(() => gae(dv, dr, up(new Uint8Array(n)), { seqLen: 4, out: { advantages: view } }));
     expect(ov3).toBeInstanceOf(RangeError);
     expect(ov3.message).toContain('options.out.advantages');
+  });
+});
+
+describe.skipIf(!available)('tokenAdvantages, klRewards and singletonBaseline on DeviceArrays', () => {
+  const live: DeviceArray[] = [];
+  const up = <T extends Float32Array | Int32Array | Uint8Array>(x: T) => {
+    const a = cuda.upload(x as Float32Array) as DeviceArray;
+    live.push(a);
+    return a;
+  };
+  afterAll(() => {
+    for (const a of live) a.free();
+  });
+  const B = 9, T = 13, n = B * T;
+  const r = randn(n, 1, 1), lp = randn(n, 0.5, 2).map((x) => -Math.abs(x) - 0.01), spi = new Float32Array(n).fill(0.3);
+  const isw = randn(n, 0.2, 3).map((x) => 1 + x), base = randn(B, 1, 4), ids = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 3, 3]);
+  const um = Uint8Array.from({ length: n }, (_, i) => (i % T < T - (Math.floor(i / T) * 3) % T && i % 7 !== 3 ? 1 : 0));
+  const fm = Float32Array.from(um, (v, i) => (v ? 0.5 + (i % 5) / 4 : 0));
+  for (const estimator of ['reinforce_plus_plus', 'remax', 'optimal_token_baseline', 'tir_optimal_token_baseline'] as const) {
+    for (const kind of ['u8', 'f32', 'null'] as const) {
+      it(`tokenAdvantages ${estimator}, mask ${kind}: the device gives the CPU kernel's numbers, sync and Async`, async () => {
+        const hm = kind === 'u8' ? um : kind === 'f32' ? fm : null;
+        const dm = hm ? up(hm) : null;
+        const hostExtra = estimator === 'remax' ? { baselines: base } : estimator === 'reinforce_plus_plus' ? { gamma: 0.9 }
+          : { groupIds: ids, logprobs: lp, sumPiSquared: spi, isWeights: isw };
+        const devExtra = estimator === 'remax' ? { baselines: up(base) } : estimator === 'reinforce_plus_plus' ? { gamma: 0.9 }
+          : { groupIds: up(ids), logprobs: up(lp), sumPiSquared: up(spi), isWeights: up(isw) };
+        const want = tokenAdvantages(r, hm, { seqLen: T, estimator, ...hostExtra });
+        const got = tokenAdvantages(up(r), dm, { seqLen: T, estimator, ...devExtra });
+        live.push(got.advantages, got.returns);
+        close(f32(got.advantages), want.advantages, 'advantages');
+        close(f32(got.returns), want.returns, 'returns');
+        const a = await tokenAdvantagesAsync(up(r), dm, { seqLen: T, estimator, ...devExtra });
+        live.push(a.advantages, a.returns);
+        expect(Array.from(f32(a.advantages))).toEqual(Array.from(f32(got.advantages)));
+      });
+    }
+  }
+  it('tokenAdvantages: a bad f32 mask weight and a bad group id give the host path\'s errors', () => {
+    const m = Float32Array.from(fm);
+    m[20] = -1;
+    const host = thrown(() => tokenAdvantages(r, m, { seqLen: T, estimator: 'reinforce_plus_plus' }));
+    const dev = thrown(() => tokenAdvantages(up(r), up(m), { seqLen: T, estimator: 'reinforce_plus_plus' }));
+    expect(dev).toBeInstanceOf(RangeError);
+    expect(dev.message).toBe(host.message);
+  });
+  for (const est of ['k1', 'k3', 'abs'] as const) {
+    it(`klRewards ${est}: the device gives the CPU kernel's numbers`, async () => {
+      const ref = randn(n, 2, 9);
+      const want = klRewards(r, lp, ref, fm, { seqLen: T, beta: 0.2, estimator: est });
+      const got = klRewards(up(r), up(lp), up(ref), up(fm), { seqLen: T, beta: 0.2, estimator: est });
+      live.push(got.rewards);
+      close(f32(got.rewards), want.rewards, 'rewards');
+      expect(Math.abs(got.klMean - want.klMean)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want.klMean)));
+      const a = await klRewardsAsync(up(r), up(lp), up(ref), null, { seqLen: T, beta: 0.2, estimator: est });
+      live.push(a.rewards);
+      expect(a.klMean).toBeCloseTo(klRewards(r, lp, ref, null, { seqLen: T, beta: 0.2, estimator: est }).klMean, 12);
+    });
+  }
+  it("groupAdvantages singletonBaseline 'self' and gpg on the device", () => {
+    const x = randn(40, 1, 5);
+    x[0] = x[1] = x[3] = NaN;
+    for (const o of [{ estimator: 'grpo' as const, singletonBaseline: 'self' as const }, { estimator: 'gpg' as const, fNorm: 0.5 }]) {
+      const want = groupAdvantages(x, { groupSize: 4, ...o });
+      const got = groupAdvantages(up(x), { groupSize: 4, ...o });
+      live.push(got.advantages, got.groupMean, got.groupStd);
+      close(f32(got.advantages), want.advantages, 'advantages');
+      close(f32(got.groupMean), want.groupMean, 'groupMean');
+    }
   });
 });

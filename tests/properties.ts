@@ -14,7 +14,10 @@ import fc from 'fast-check';
 import * as rk from '../lib/index.js';
 import { _setSmallPathThreshold } from '../lib/advantages/index.js';
 import { centralDiff, encodeHalf, randn, rng } from './helpers.js';
-import { refGroupAdvantages, refDiscounted, refEnsemble, refGae, refWhiten, type RefGroupOptions } from './reference/advantages.js';
+import {
+  refGroupAdvantages, refDiscounted, refEnsemble, refGae, refKlRewards, refOtb, refReinforcePP, refRemax, refTirOtb, refWhiten,
+  type RefGroupOptions,
+} from './reference/advantages.js';
 import { divergenceRef, type RefKind } from './reference/divergence.js';
 import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
@@ -932,6 +935,69 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
   },
 };
 
+const tokAdvCase = fc.record({
+  B: fc.integer({ min: 1, max: 7 }), T: fc.integer({ min: 1, max: 11 }), mask: maskKind,
+  estimator: fc.constantFrom('reinforce_plus_plus', 'remax', 'optimal_token_baseline', 'tir_optimal_token_baseline') as fc.Arbitrary<rk.TokenAdvantageEstimator>,
+  gamma: opt(fc.constantFrom(0, 0.9, 1)), byIds: fc.boolean(), is: fc.boolean(), tail: opt(fc.boolean()), eps: opt(fc.constantFrom(0, 1e-8, 1e-3)), seed,
+});
+const tokenAdvantages: ExportSpec<typeof tokAdvCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'tokenAdvantages', sync: rk.tokenAdvantages as never, async: rk.tokenAdvantagesAsync as never, arb: tokAdvCase,
+  build(c) {
+    const n = c.B * c.T, rewards = randn(n, 1, c.seed), mask = maskOf(c.mask, n, c.seed + 1);
+    const otb = c.estimator !== 'reinforce_plus_plus' && c.estimator !== 'remax';
+    const logprobs = uniform(n, -4, -0.01, c.seed + 2), sumPiSquared = uniform(n, 0, 1, c.seed + 3), isWeights = uniform(n, 0.5, 1.5, c.seed + 4);
+    const baselines = randn(c.B, 1, c.seed + 5), groupIds = ints(c.B, 0, Math.max(1, c.B >> 1), c.seed + 6);
+    const o = opts({
+      seqLen: c.T, estimator: c.estimator, gamma: c.estimator === 'reinforce_plus_plus' ? c.gamma : undefined,
+      baselines: c.estimator === 'remax' ? baselines : undefined,
+      ...(otb ? { logprobs, sumPiSquared, isWeights: c.is ? isWeights : undefined, handleZeroTail: c.tail, eps: c.eps, ...(c.byIds ? { groupIds } : { groupSize: 1 }) } : {}),
+    });
+    const arrays: ArraySite[] = [{ name: 'rewards', at: { arg: 0 }, lead: true }, { name: 'mask', at: { arg: 1 }, nullable: true }];
+    for (const k of ['baselines', 'logprobs', 'sumPiSquared', 'groupIds']) if (o[k] !== undefined) arrays.push({ name: `options.${k}`, at: { opt: k } });
+    if (o.isWeights !== undefined) arrays.push({ name: 'options.isWeights', at: { opt: 'isWeights' }, nullable: true });
+    return {
+      args: [rewards, mask, o], optionsAt: 2, optionsRequired: true, arrays,
+      options: present(o, [{ key: 'seqLen', bad: [0, -1, 1.5, Number.NaN, 2 ** 31, '2', null], required: true }, { key: 'estimator', bad: bad.enumOf(), required: true },
+        { key: 'gamma', bad: bad.range(0, 1) }, { key: 'handleZeroTail', bad: bad.flag() }, { key: 'eps', bad: bad.range(0, Infinity) }]),
+      check(res) {
+        const got = res as rk.TokenAdvantagesResult;
+        const ro = { groupIds: c.byIds ? groupIds : Int32Array.from({ length: c.B }, (_, b) => b), logprobs, sumPiSquared, isWeights: c.is ? isWeights : undefined,
+          handleZeroTail: c.tail ?? c.estimator === 'tir_optimal_token_baseline', eps: c.eps ?? 1e-8 };
+        const e = c.estimator === 'reinforce_plus_plus' ? refReinforcePP(rewards, mask, c.T, c.gamma ?? 1)
+          : c.estimator === 'remax' ? refRemax(rewards, mask, c.T, baselines)
+            : c.estimator === 'optimal_token_baseline' ? refOtb(rewards, mask, c.T, ro) : refTirOtb(rewards, mask, c.T, ro);
+        advClose(got.returns, e.returns, 'returns');
+        advClose(got.advantages, e.advantages, 'advantages');
+      },
+    };
+  },
+};
+
+const klRewardsCase = fc.record({
+  B: fc.integer({ min: 1, max: 6 }), T: fc.integer({ min: 1, max: 12 }), mask: maskKind,
+  estimator: opt(fc.constantFrom('k1', 'k2', 'k3', 'abs', 'k3+') as fc.Arbitrary<'k1' | 'k2' | 'k3' | 'abs' | 'k3+'>), beta: fc.constantFrom(0, 0.001, 0.5, -1), seed,
+});
+const klRewards: ExportSpec<typeof klRewardsCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'klRewards', sync: rk.klRewards as never, async: rk.klRewardsAsync as never, arb: klRewardsCase,
+  build(c) {
+    const n = c.B * c.T, scores = randn(n, 1, c.seed), lp = uniform(n, -6, 0, c.seed + 1), ref = uniform(n, -30, 0, c.seed + 2);
+    const mask = maskOf(c.mask, n, c.seed + 3);
+    const o = opts({ seqLen: c.T, beta: c.beta, estimator: c.estimator });
+    return {
+      args: [scores, lp, ref, mask, o], optionsAt: 4, optionsRequired: true,
+      arrays: [...tokArrays(['scores', 'logprobs', 'refLogprobs']), { name: 'mask', at: { arg: 3 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: [0, -1, 1.5, Number.NaN, 2 ** 31, '2', null], required: true }, { key: 'beta', bad: bad.any(), required: true },
+        { key: 'estimator', bad: bad.enumOf() }]),
+      check(res) {
+        const got = res as rk.KlRewardsResult;
+        const e = refKlRewards(scores, lp, ref, mask, c.T, c.beta, c.estimator ?? 'k1');
+        advClose(got.rewards, e.rewards, 'rewards');
+        advClose([got.klMean], [e.klMean], 'klMean');
+      },
+    };
+  },
+};
+
 /** Every export with its Async form (lib/index.ts), in the order of the README. */
 // rolloutCorrection ------------------------------------------------------------------------------
 
@@ -997,7 +1063,7 @@ const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> 
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
-  rolloutCorrection,
+  rolloutCorrection, tokenAdvantages, klRewards,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import {
   MULTI,
   REWARDS_MIX,
   SCALES,
+  SINGLETON,
+  type SingletonBaseline,
   type AdvantageEstimator,
   type AdvantageScale,
   type MultiRewardMode,
@@ -44,6 +46,13 @@ export interface GroupAdvantagesOptions {
   /** bnpo: rewards are mapped to [0, 1] by (r - rewardMin) / (rewardMax - rewardMin). Defaults 0 and 1. */
   rewardMin?: number;
   rewardMax?: number;
+  /** gpg: A = alpha (r - mean_g) / fNorm (verl f_norm). A finite number > 0, default 1. */
+  fNorm?: number;
+  /**
+   * A group with exactly one valid reward: 'zero' (default, verl) compares it with 0, so grpo gives
+   * r / (1 + eps); 'self' (TRL) compares it with itself, so its advantage is 0. Not with passk or normalize_then_sum.
+   */
+  singletonBaseline?: SingletonBaseline;
   /** Caller-owned outputs: advantages (n); groupMean and groupStd (numGroups, or numGroups * K with normalize_then_sum). */
   out?: { advantages?: Float32Array; groupMean?: Float32Array; groupStd?: Float32Array };
 }
@@ -118,6 +127,32 @@ const rewardMax: OptionSpec<number> = {
   code: (v) => v,
 };
 
+// gpg's f_norm (a TypeError with another estimator: it would be ignored).
+const fNorm: OptionSpec<number> = {
+  read(v, name, prev) {
+    if (prev.estimator !== 'gpg') {
+      if (v !== undefined) throw new TypeError(`${name}: applies to estimator 'gpg' only, expected undefined with estimator '${prev.estimator as string}', received ${describe(v)}`);
+      return 1;
+    }
+    const x = v === undefined ? 1 : finiteIn(v, name, -Infinity, Infinity);
+    if (!(x > 0)) throw new RangeError(`${name}: expected a finite number > 0, received ${x}`);
+    return x;
+  },
+  code: (v) => v,
+};
+const singletonBaseline: OptionSpec<SingletonBaseline> = {
+  read(v, name, prev) {
+    if (v === undefined) return 'zero';
+    if (prev.estimator === 'passk' || prev.multiReward === 'normalize_then_sum') {
+      const what = prev.estimator === 'passk' ? "estimator 'passk' (a group needs two samples)" : "multiReward 'normalize_then_sum' (a lone reward's z-score is 0, as in TRL)";
+      throw new TypeError(`${name}: does not apply to ${what}, expected undefined, received ${describe(v)}`);
+    }
+    return oneOf(v, name, SINGLETON);
+  },
+  code: (v) => SINGLETON.indexOf(v),
+  values: SINGLETON,
+};
+
 /** The scalar options of groupAdvantages in packing order; groupSize and numGroups are set by prepare. */
 const GROUP_OPTIONS = {
   numRewards: positiveIntOption(1),
@@ -130,6 +165,8 @@ const GROUP_OPTIONS = {
   numGroups: int(0, MAX_INT, 0),
   rewardMin,
   rewardMax,
+  fNorm,
+  singletonBaseline,
 };
 
 const GROUP_KEYS = knownKeys(
@@ -245,6 +282,8 @@ const op = defineOp({
     }
     o.read('rewardMin');
     o.read('rewardMax');
+    o.read('fNorm');
+    const singleton = o.read('singletonBaseline');
 
     const statLen = multi === 'normalize_then_sum' ? numGroups * K : numGroups;
     const out = (opts.out === undefined ? {} : optionsObject(opts.out, 'options.out', true, GROUP_OUTS)) as Record<string, unknown>;
@@ -261,7 +300,7 @@ const op = defineOp({
     }
 
     const scalars = io.scalars(1);
-    const small = !io.device && takesSmallPath(n, groupSize, estimator, multi);
+    const small = !io.device && singleton === 'zero' && takesSmallPath(n, groupSize, estimator, multi);
     return {
       params: small ? null : packOptions(GROUP_OPTIONS, o.values),
       scalars,

@@ -1,5 +1,6 @@
 // The advantages family (docs/advantages.md): groupAdvantages, ensembleRewards, gae,
-// discountedReturns and maskedWhiten, one file each (+ enums, shared checks, the small-call path).
+// discountedReturns, maskedWhiten, tokenAdvantages and klRewards (+ adaptiveKlCoef), one file each
+// (+ enums, shared checks, the small-call path).
 export * from './enums.js';
 export { _setSmallPathThreshold } from './small-path.js';
 export * from './group-advantages.js';
@@ -7,4 +8,6 @@ export * from './ensemble-rewards.js';
 export * from './gae.js';
 export * from './discounted-returns.js';
 export * from './masked-whiten.js';
+export * from './token-advantages.js';
+export * from './kl-rewards.js';
 export type { TokenMask } from '../types.js';

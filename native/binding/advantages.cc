@@ -1,4 +1,4 @@
-// CPU entry points of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// CPU entry points of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (sync and Promise forms), on the op protocol (slots.h); the decoding is shared with the CUDA addon
 // (ops/advantages.h). groupAdvantages writes zeroStdGroups into its scalars; gae with whiten runs
 // the whitening in the same call.
@@ -74,6 +74,30 @@ Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
   const rkb::MaskedWhitenCall c = rkb::DecodeMaskedWhiten(a);
   return rkb::Run(info, async, [c]() {
     return MaskMessage(rk::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out), c.mask);
+  }, a.Done());
+}
+
+Napi::Value TokenAdvantages(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LTA);
+  const rkb::TokenAdvantagesCall c = rkb::DecodeTokenAdvantages(a);
+  return rkb::Run(info, async, [c]() {
+    const rk::Status st = rk::token_advantages(c.a, c.advantages, c.returns);
+    if (st.ok()) return std::string();
+    if (c.a.mask.is_f32 && c.a.mask.data && st.code == rk::Status::BadIndex) return MaskMessage(st, c.a.mask);
+    return std::string("groupIds[") + std::to_string(st.index) + "]: value " + std::to_string(st.value) + " is out of range";
+  }, a.Done());
+}
+
+Napi::Value KlRewards(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LKR);
+  const rkb::KlRewardsCall c = rkb::DecodeKlRewards(a);
+  double* s = a.scalars;
+  return rkb::Run(info, async, [c, s]() {
+    double mean = 0;
+    const rk::Status st = rk::kl_rewards(c.scores, c.logprobs, c.ref, c.mask, c.rows, c.cols, c.estimator, c.beta,
+                                         c.rewards, &mean);
+    s[rkb::LKR::scalar::klMean] = mean;
+    return MaskMessage(st, c.mask);
   }, a.Done());
 }
 

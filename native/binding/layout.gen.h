@@ -43,16 +43,18 @@ namespace geoMeanPolicyLoss {
 namespace groupAdvantages {
   namespace slot { enum : int { rewards = 0, rewardWeights = 1, groupIds = 2, lengths = 3, advantages = 4, groupMean = 5, groupStd = 6, kCount = 7 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "rewardWeights", "groupIds", "lengths", "advantages", "groupMean", "groupStd"};
-  namespace param { enum : int { numRewards = 0, estimator = 1, scale = 2, multiReward = 3, eps = 4, groupSize = 5, numGroups = 6, rewardMin = 7, rewardMax = 8, kCount = 9 }; }
-  inline constexpr const char* kParamNames[] = {"numRewards", "estimator", "scale", "multiReward", "eps", "groupSize", "numGroups", "rewardMin", "rewardMax"};
+  namespace param { enum : int { numRewards = 0, estimator = 1, scale = 2, multiReward = 3, eps = 4, groupSize = 5, numGroups = 6, rewardMin = 7, rewardMax = 8, fNorm = 9, singletonBaseline = 10, kCount = 11 }; }
+  inline constexpr const char* kParamNames[] = {"numRewards", "estimator", "scale", "multiReward", "eps", "groupSize", "numGroups", "rewardMin", "rewardMax", "fNorm", "singletonBaseline"};
   namespace scalar { enum : int { zeroStdGroups = 0, kCount = 1 }; }
   inline constexpr const char* kScalarNames[] = {"zeroStdGroups"};
-  namespace estimator_code { enum : int { grpo = 0, rloo = 1, reinforce_pp_baseline = 2, opo = 3, passk = 4, bnpo = 5, kCount = 6 }; }
-  inline constexpr const char* k_estimator_names[] = {"grpo", "rloo", "reinforce_pp_baseline", "opo", "passk", "bnpo"};
+  namespace estimator_code { enum : int { grpo = 0, rloo = 1, reinforce_pp_baseline = 2, opo = 3, passk = 4, bnpo = 5, gpg = 6, kCount = 7 }; }
+  inline constexpr const char* k_estimator_names[] = {"grpo", "rloo", "reinforce_pp_baseline", "opo", "passk", "bnpo", "gpg"};
   namespace scale_code { enum : int { group = 0, batch = 1, none = 2, kCount = 3 }; }
   inline constexpr const char* k_scale_names[] = {"group", "batch", "none"};
   namespace multiReward_code { enum : int { sum_then_normalize = 0, normalize_then_sum = 1, kCount = 2 }; }
   inline constexpr const char* k_multiReward_names[] = {"sum_then_normalize", "normalize_then_sum"};
+  namespace singletonBaseline_code { enum : int { zero = 0, self = 1, kCount = 2 }; }
+  inline constexpr const char* k_singletonBaseline_names[] = {"zero", "self"};
 }  // namespace groupAdvantages
 
 namespace klPenalty {
@@ -65,6 +67,17 @@ namespace klPenalty {
   namespace estimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
   inline constexpr const char* k_estimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace klPenalty
+
+namespace klRewards {
+  namespace slot { enum : int { scores = 0, logprobs = 1, refLogprobs = 2, mask = 3, rewards = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"scores", "logprobs", "refLogprobs", "mask", "rewards"};
+  namespace param { enum : int { seqLen = 0, estimator = 1, beta = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "estimator", "beta"};
+  namespace scalar { enum : int { klMean = 0, kCount = 1 }; }
+  inline constexpr const char* kScalarNames[] = {"klMean"};
+  namespace estimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
+  inline constexpr const char* k_estimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
+}  // namespace klRewards
 
 namespace ktoLoss {
   namespace slot { enum : int { policyLogps = 0, refLogps = 1, desirable = 2, losses = 3, rewards = 4, grad = 5, kCount = 6 }; }
@@ -131,6 +144,16 @@ namespace rolloutCorrection {
   namespace mode_code { enum : int { token_truncate = 0, token_mask = 1, sequence_truncate = 2, sequence_mask = 3, none = 4, kCount = 5 }; }
   inline constexpr const char* k_mode_names[] = {"token_truncate", "token_mask", "sequence_truncate", "sequence_mask", "none"};
 }  // namespace rolloutCorrection
+
+namespace tokenAdvantages {
+  namespace slot { enum : int { rewards = 0, mask = 1, baselines = 2, groupIds = 3, logprobs = 4, sumPiSquared = 5, isWeights = 6, advantages = 7, returns = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "mask", "baselines", "groupIds", "logprobs", "sumPiSquared", "isWeights", "advantages", "returns"};
+  namespace param { enum : int { seqLen = 0, estimator = 1, gamma = 2, groupSize = 3, numGroups = 4, handleZeroTail = 5, eps = 6, kCount = 7 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "estimator", "gamma", "groupSize", "numGroups", "handleZeroTail", "eps"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace estimator_code { enum : int { reinforce_plus_plus = 0, remax = 1, optimal_token_baseline = 2, tir_optimal_token_baseline = 3, kCount = 4 }; }
+  inline constexpr const char* k_estimator_names[] = {"reinforce_plus_plus", "remax", "optimal_token_baseline", "tir_optimal_token_baseline"};
+}  // namespace tokenAdvantages
 
 namespace tokenLogprobs {
   namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }

@@ -19,9 +19,9 @@
 namespace rk {
 
 // The codes are part of the contract with the TypeScript facade and the CUDA kernels.
-enum class AdvEstimator : int { Grpo = 0, Rloo = 1, ReinforcePPBaseline = 2, Opo = 3, PassK = 4, Bnpo = 5 };
-constexpr int kAdvEstimatorCount = 6;
-static_assert(static_cast<int>(AdvEstimator::Bnpo) == kAdvEstimatorCount - 1, "AdvEstimator codes");
+enum class AdvEstimator : int { Grpo = 0, Rloo = 1, ReinforcePPBaseline = 2, Opo = 3, PassK = 4, Bnpo = 5, Gpg = 6 };
+constexpr int kAdvEstimatorCount = 7;
+static_assert(static_cast<int>(AdvEstimator::Gpg) == kAdvEstimatorCount - 1, "AdvEstimator codes");
 
 enum class AdvScale : int { Group = 0, Batch = 1, None = 2 };
 constexpr int kAdvScaleCount = 3;
@@ -86,6 +86,12 @@ RK_HD double sq_dev(double x, double m) { return x != x ? 0.0 : (x - m) * (x - m
 // (x - m) / denom, 0 for a missing x.
 RK_HD float zscore(double x, double m, double denom) { return x != x ? 0.0f : static_cast<float>((x - m) / denom); }
 
+// GPG's batch factor alpha / f_norm, alpha = n / max(1, m) with m the samples whose valid value is
+// nonzero (verl: bsz / count_nonzero(scores).clamp(min=1)).
+RK_HD double gpg_mul(double n, double m, double f_norm) { return n / (m < 1 ? 1.0 : m) / f_norm; }
+// A sample's contribution to m.
+RK_HD double gpg_nonzero(double x) { return (x == x && x != 0.0) ? 1.0 : 0.0; }
+
 // Weighted summands (a zero weight contributes exactly 0, whatever x): w x and w d^2.
 RK_HD double w_term(double w, double x) { return w == 0 ? 0.0 : w * x; }
 RK_HD double w_sq(double w, double d) { return w == 0 ? 0.0 : w * d * d; }
@@ -108,7 +114,7 @@ struct GroupStat {
 // AVX2 path of advantages.cc mirror. min / max as std::min / std::max (the first operand on ties).
 template <class At, class Val>
 RK_HD GroupStat group_stat(int64_t b, int64_t e, const At& at, const Val& val, bool want_second,
-                           const int32_t* lengths) {
+                           const int32_t* lengths, bool solo_self = false) {
   const double kInf = HUGE_VAL, kNaN = NAN;
   GroupStat s;
   s.c = 0;
@@ -197,8 +203,8 @@ RK_HD GroupStat group_stat(int64_t b, int64_t e, const At& at, const Val& val, b
         if (x > s.second) s.second = x;
       }
     }
-  } else {  // one valid sample: verl's convention
-    s.base = 0.0;
+  } else {  // one valid sample: verl's convention (baseline 0), or TRL's (solo_self: its own value, A = 0)
+    s.base = solo_self ? s.mean : 0.0;
     s.scale = 1.0;
   }
   return s;
@@ -206,7 +212,7 @@ RK_HD GroupStat group_stat(int64_t b, int64_t e, const At& at, const Val& val, b
 
 // Writes the advantages of one group's members: every estimator is A = (x - base) * mul for a valid
 // x (0 for a missing one), except passk (only the best member: (max - second) * mul).
-// denom_batch: batch std + eps (scale batch); w_bnpo: the group's bnpo weight.
+// denom_batch: batch std + eps (scale batch); w_bnpo: the group's bnpo weight, or gpg's alpha / f_norm.
 template <class At, class Val>
 RK_HD void group_write(AdvEstimator est, AdvScale scale, double eps, const GroupStat& s, double denom_batch,
                        double w_bnpo, int64_t b, int64_t e, const At& at, const Val& val, float* adv) {
@@ -215,7 +221,7 @@ RK_HD void group_write(AdvEstimator est, AdvScale scale, double eps, const Group
     mul = 1.0 / (scale == AdvScale::Group ? s.scale + eps : scale == AdvScale::Batch ? denom_batch : 1.0);
   else if (est == AdvEstimator::Rloo && s.c >= 2)
     mul = static_cast<double>(s.c) / static_cast<double>(s.c - 1), base = s.mean;
-  else if (est == AdvEstimator::Bnpo)
+  else if (est == AdvEstimator::Bnpo || est == AdvEstimator::Gpg)
     mul = w_bnpo;
   if (est == AdvEstimator::PassK) {
     for (int64_t k = b; k < e; ++k) {

@@ -1,4 +1,4 @@
-// CUDA entry points of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// CUDA entry points of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (cuda/advantages.h), sync and Promise forms, on the op protocol (native/binding/slots.h) with the
 // decoding shared with the CPU addon (ops/advantages.h).
 //
@@ -119,6 +119,50 @@ Napi::Value MaskedWhiten(const Napi::CallbackInfo& info, bool async) {
         return rkcuda::masked_whiten(c.values, c.mask, c.n, c.shift_mean, c.unbiased, c.eps, c.out, nullptr, nullptr);
       },
       MaskBadText(c.mask));
+}
+
+Napi::Value TokenAdvantages(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LTA);
+  const rkb::TokenAdvantagesCall c = rkb::DecodeTokenAdvantages(oa);
+  WhereBox where = std::make_shared<std::string>();
+  rkcb::BadTargetText mask_text = MaskBadText(c.a.mask);
+  const int64_t groups = c.a.num_groups;
+  rkcb::BadTargetText text = [where, mask_text, groups](int64_t i, int64_t v) -> std::string {
+    if (*where == "group_ids")
+      return "options.groupIds[" + std::to_string(i) + "]: expected a group id in [0, " + std::to_string(groups) +
+             "), received " + std::to_string(v);
+    return mask_text(i, v);
+  };
+  return rkcb::RunDevice(
+      info, async,
+      [c, where]() {
+        rkcuda::Result r = rkcuda::token_advantages(c.a, c.advantages, c.returns, nullptr, nullptr);
+        if (r.code == rkcuda::kBadTarget) *where = r.where ? r.where : "";
+        return r;
+      },
+      text);
+}
+
+Napi::Value KlRewards(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LKR);
+  const rkb::KlRewardsCall c = rkb::DecodeKlRewards(oa);
+  double* mean_out = oa.scalars + rkb::LKR::scalar::klMean;
+  // mean_out stays alive: the facade holds its Float64Array until the call settles.
+  auto fn = [c, mean_out]() -> rkcuda::Result {
+    double* d = nullptr;
+    cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&d), sizeof(double));
+    if (e != cudaSuccess) return CudaFail("cudaMalloc", e);
+    rkcuda::Result res = rkcuda::kl_rewards(c.scores, c.logprobs, c.ref, c.mask, c.rows, c.cols, c.estimator, c.beta,
+                                            c.rewards, d, nullptr, nullptr);
+    if (res.ok()) {
+      e = cudaMemcpy(mean_out, d, sizeof(double), cudaMemcpyDeviceToHost);
+      if (e != cudaSuccess) res = CudaFail("cudaMemcpy", e);
+    }
+    e = cudaFree(d);
+    if (res.ok() && e != cudaSuccess) res = CudaFail("cudaFree", e);
+    return res;
+  };
+  return rkcb::RunDevice(info, async, fn, MaskBadText(c.mask));
 }
 
 }  // namespace

@@ -1613,12 +1613,14 @@ struct GroupAdvantages {
     return out;
   }
   static bool with_lengths(const Case& c) { return c.lens || c.est == ga::estimator_code::opo; }
+  // singletonBaseline 'self' (TRL) on every third case where it applies
+  static bool solo(const Case& c) { return c.seed % 3 == 0 && !c.gdpo && c.est != ga::estimator_code::passk; }
   std::string label(const Case& c) const {
     const bool scaled = !c.gdpo && (c.est == ga::estimator_code::grpo || c.est == ga::estimator_code::passk);
-    return fmt("n=%lld %s K=%lld %s%s%s%s%s", static_cast<long long>(c.n), c.ids ? "ids" : "gs", static_cast<long long>(c.K),
+    return fmt("n=%lld %s K=%lld %s%s%s%s%s%s", static_cast<long long>(c.n), c.ids ? "ids" : "gs", static_cast<long long>(c.K),
                c.gdpo ? ga::k_multiReward_names[ga::multiReward_code::normalize_then_sum] : ga::k_estimator_names[c.est],
                scaled ? " " : "", scaled ? ga::k_scale_names[c.scale] : "",
-               c.weights ? " w" : "", with_lengths(c) ? " len" : "");
+               c.weights ? " w" : "", with_lengths(c) ? " len" : "", solo(c) ? " self" : "");
   }
   Data data(const Case& c) const {
     Data d;
@@ -1659,6 +1661,7 @@ struct GroupAdvantages {
     a.estimator = static_cast<rk::AdvEstimator>(c.est), a.scale = static_cast<rk::AdvScale>(c.scale);
     a.multi = c.gdpo ? rk::MultiReward::NormalizeThenSum : rk::MultiReward::SumThenNormalize;
     a.eps = 1e-4, a.lengths = with_lengths(c) ? len : nullptr, a.reward_min = 0.0, a.reward_max = 1.0;
+    a.solo_self = solo(c), a.f_norm = c.est == ga::estimator_code::gpg ? 0.7 : 1.0;
     return a;
   }
   static int64_t gw(const Case& c, const Data& d) { return c.gdpo ? d.G * c.K : d.G; }
@@ -1863,6 +1866,138 @@ struct MaskedWhiten : TokRow {
     const rkcuda::Result res = rkcuda::masked_whiten(v.p, mask(c, fm.p, um.p), static_cast<int64_t>(d.v.size()), c.opt == 1,
                                                      true, 1e-8, W.p, nullptr, nullptr);
     return fail_or(res, Run{{farr("whiten", W.down(), Tol{})}, ""});
+  }
+};
+
+// tokenAdvantages: opt = the estimator; the u8 cases of reinforce_plus_plus and remax with no mask;
+// optimal token baselines over one group (even seeds) or shuffled ids (odd), IS weights under f32 masks.
+struct TokenAdvantages : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, rkl::tokenAdvantages::estimator_code::kCount); }
+  std::string label(const Case& c) const {
+    return tok_label(c, fmt("%s%s", rkl::tokenAdvantages::k_estimator_names[c.opt], no_mask(c) ? " no mask" : "").c_str());
+  }
+  static bool no_mask(const Case& c) { return c.opt < 2 && !c.f32 && c.seed % 4 == 0; }
+  struct Extra {
+    std::vector<float> lp, spi, isw, base;
+    std::vector<int32_t> ids;
+    int64_t G;
+  };
+  static Extra extra(const Case& c, const TokData& d) {
+    Extra e;
+    const size_t n = d.v.size();
+    e.lp.resize(n), e.spi.resize(n), e.isw.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const double p = 0.02 + 0.97 * unif(c.seed + 11, i);
+      e.lp[i] = static_cast<float>(std::log(p));
+      e.spi[i] = static_cast<float>(p * p + (1 - p * p) * 0.5 * unif(c.seed + 12, i));
+      e.isw[i] = static_cast<float>(1.0 + 0.3 * normal(c.seed + 13, i));
+    }
+    e.base.resize(c.B);
+    for (int64_t b = 0; b < c.B; ++b) e.base[b] = normal(c.seed + 14, b);
+    e.G = c.B > 2 ? c.B / 2 : 1;
+    e.ids.resize(c.B);
+    for (int64_t b = 0; b < c.B; ++b) e.ids[b] = static_cast<int32_t>(mix64(c.seed + 15 + b) % e.G);
+    return e;
+  }
+  static rk::TokenAdvantagesArgs args(const Case& c, const float* rw, rk::TokenMask m, const float* lp, const float* spi,
+                                      const float* isw, const float* base, const int32_t* ids, int64_t G) {
+    rk::TokenAdvantagesArgs a;
+    a.estimator = static_cast<rk::TokenEstimator>(c.opt);
+    a.rewards = rw, a.mask = no_mask(c) ? rk::TokenMask{} : m, a.rows = c.B, a.cols = c.T, a.gamma = 0.97;
+    a.baselines = base, a.logprobs = lp, a.sum_pi_sq = spi, a.is_weights = c.f32 ? isw : nullptr;
+    const bool by_ids = c.seed % 2 == 1;
+    a.group_size = by_ids ? 0 : c.B, a.group_ids = by_ids ? ids : nullptr, a.num_groups = by_ids ? G : 0;
+    a.zero_tail = c.opt == 3 || c.seed % 3 == 0, a.eps = 1e-8;
+    return a;
+  }
+  Run cpu(const Case& c, const TokData& d) const {
+    const Extra e = extra(c, d);
+    std::vector<float> A(d.v.size()), R(d.v.size());
+    const rk::Status st = rk::token_advantages(args(c, d.rw.data(), mask(c, d.fm.data(), d.um.data()), e.lp.data(), e.spi.data(),
+                                                    e.isw.data(), e.base.data(), e.ids.data(), e.G), A.data(), R.data());
+    Run r{{farr("adv", std::move(A), kRel), farr("returns", std::move(R), kRel)}, ""};
+    if (!st.ok()) r.fail = status_text(st);
+    return r;
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    const Extra e = extra(c, d);
+    Dev<float> rw(d.rw), fm(d.fm), lp(e.lp), spi(e.spi), isw(e.isw), base(e.base), A(d.v.size()), R(d.v.size());
+    Dev<uint8_t> um(d.um);
+    Dev<int32_t> ids(e.ids);
+    const rkcuda::Result res = rkcuda::token_advantages(
+        args(c, rw.p, mask(c, fm.p, um.p), lp.p, spi.p, isw.p, base.p, ids.p, e.G), A.p, R.p, nullptr, nullptr);
+    return fail_or(res, Run{{farr("adv", A.down(), Tol{}), farr("returns", R.down(), Tol{})}, ""});
+  }
+};
+
+// tokenAdvantages / klRewards: a bad group id and bad f32 mask weights, reported with the element.
+void token_edges(Ctx&, Tally& t) {
+  const int64_t B = 6, T = 5, n = B * T;
+  std::vector<float> r(n, 0.5f), lp(n, -0.7f), spi(n, 0.4f), w(n, 1.0f);
+  std::vector<int32_t> ids = {0, 1, 0, 2, 1, 2};
+  ids[4] = 3;
+  Dev<float> dr(r), dlp(lp), dspi(spi), fw(w), A(n), R(n);
+  Dev<int32_t> dg(ids);
+  Dev<double> mean(1);
+  rk::TokenAdvantagesArgs a;
+  a.estimator = rk::TokenEstimator::Otb, a.rewards = dr.p, a.rows = B, a.cols = T, a.logprobs = dlp.p, a.sum_pi_sq = dspi.p;
+  a.group_ids = dg.p, a.num_groups = 3;
+  Line line;
+  rkcuda::Result res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("bad id", res.code == rkcuda::kBadTarget && res.index == 4 && res.value == 3 && std::strcmp(res.where, "group_ids") == 0);
+  line.flag("NaN adv", std::isnan(A.down()[0]));
+  w[17] = -1.0f;
+  fw.up(w);
+  a.mask = rk::TokenMask{fw.p, true};
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("id and weight: the lower index", res.code == rkcuda::kBadTarget && res.index == 4 && std::strcmp(res.where, "group_ids") == 0);
+  ids[4] = 1;
+  dg.up(ids);
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("bad weight", res.code == rkcuda::kBadTarget && res.index == 17 && std::strcmp(res.where, "mask") == 0);
+  a.estimator = rk::TokenEstimator::ReinforcePP;
+  res = rkcuda::token_advantages(a, A.p, R.p, nullptr, nullptr);
+  line.flag("rpp weight", res.code == rkcuda::kBadTarget && res.index == 17);
+  res = rkcuda::kl_rewards(dr.p, dlp.p, dspi.p, rk::TokenMask{fw.p, true}, B, T, rk::KlRewardEstimator::K3, 0.1, A.p, mean.p,
+                           nullptr, nullptr);
+  line.flag("kl weight", res.code == rkcuda::kBadTarget && res.index == 17 && std::isnan(mean.down()[0]));
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("tokenAdvantages", "bad ids / mask weights (and klRewards)"));
+}
+
+// klRewards: opt = the estimator; no mask on every fourth u8 case.
+struct KlRewards : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, rkl::klRewards::estimator_code::kCount); }
+  std::string label(const Case& c) const {
+    return tok_label(c, fmt("%s%s", rkl::klRewards::k_estimator_names[c.opt], no_mask(c) ? " no mask" : "").c_str());
+  }
+  static bool no_mask(const Case& c) { return !c.f32 && c.seed % 4 == 0; }
+  static std::vector<float> ref_of(const TokData& d) {
+    std::vector<float> ref(d.v.size());
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = 0.7f * d.v[i] + 3.0f * d.rw[i] - (i % 9 == 0 ? 25.0f : 0.0f);
+    return ref;
+  }
+  Run cpu(const Case& c, const TokData& d) const {
+    const std::vector<float> ref = ref_of(d);
+    std::vector<float> R(d.v.size());
+    double mean = -1;
+    const rk::TokenMask m = no_mask(c) ? rk::TokenMask{} : mask(c, d.fm.data(), d.um.data());
+    const rk::Status st = rk::kl_rewards(d.rw.data(), d.v.data(), ref.data(), m, c.B, c.T,
+                                         static_cast<rk::KlRewardEstimator>(c.opt), 0.15, R.data(), &mean);
+    Run r{{farr("rewards", std::move(R), kRel), darr("klMean", {mean}, kRel)}, ""};
+    if (!st.ok()) r.fail = status_text(st);
+    return r;
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> rw(d.rw), v(d.v), ref(ref_of(d)), fm(d.fm), R(d.v.size());
+    Dev<uint8_t> um(d.um);
+    Dev<double> mean(1);
+    const rk::TokenMask m = no_mask(c) ? rk::TokenMask{} : mask(c, fm.p, um.p);
+    const rkcuda::Result res = rkcuda::kl_rewards(rw.p, v.p, ref.p, m, c.B, c.T, static_cast<rk::KlRewardEstimator>(c.opt), 0.15,
+                                                  R.p, mean.p, nullptr, nullptr);
+    return fail_or(res, Run{{farr("rewards", R.down(), Tol{}), darr("klMean", mean.down(), Tol{})}, ""});
   }
 };
 
@@ -2148,6 +2283,8 @@ const OpRow kOps[] = {
     RK_ROW(gae, Gae, nullptr)
     RK_ROW(discountedReturns, DiscountedReturns, nullptr)
     RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
+    RK_ROW(tokenAdvantages, TokenAdvantages, token_edges)
+    RK_ROW(klRewards, KlRewards, nullptr)
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
     RK_ROW(rolloutCorrection, RolloutCorrection, nullptr)

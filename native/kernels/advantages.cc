@@ -86,9 +86,10 @@ using GStat = core::GroupStat;
 
 // The group statistic of the shared core over group g's members.
 template <class V>
-GStat group_stat(const Groups& gr, int64_t g, const V& val, bool want_second, const int32_t* lengths) {
+GStat group_stat(const Groups& gr, int64_t g, const V& val, bool want_second, const int32_t* lengths,
+                 bool solo_self) {
   return core::group_stat(gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); }, val, want_second,
-                          lengths);
+                          lengths, solo_self);
 }
 
 // Mean and unbiased std over the valid values of x (NaN skipped); std = 0 when fewer than 2.
@@ -250,7 +251,7 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
   const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, a.n / std::max<int64_t>(1, G)));
   parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      const GStat s = group_stat(gr, g, val, want_second, lens);
+      const GStat s = group_stat(gr, g, val, want_second, lens, a.solo_self);
       gmean[g] = static_cast<float>(s.base);
       gstd[g] = static_cast<float>(s.scale);
       zflag[g] = s.equal;
@@ -288,8 +289,11 @@ Status estimate(const GroupAdvantagesArgs& a, const Groups& gr, const V& val, fl
     return Status{};
   }
 
+  const double gmul = est == AdvEstimator::Gpg
+                          ? core::gpg_mul(static_cast<double>(a.n), block_sum(a.n, [&](int64_t i) { return core::gpg_nonzero(val(i)); }), a.f_norm)
+                          : 0.0;
   parallel_for(G, grain, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) write_group(g, stats[g], 0.0);
+    for (int64_t g = g0; g < g1; ++g) write_group(g, stats[g], gmul);
   });
   if (est != AdvEstimator::ReinforcePPBaseline) return Status{};
 
@@ -353,7 +357,7 @@ Status group_advantages(const GroupAdvantagesArgs& a, float* adv, float* gmean, 
   const double lo = a.reward_min, span = a.reward_max - a.reward_min;
 #if RK_ADV_AVX2
   if (K == 1 && !a.reward_weights && a.group_size > 0 && a.estimator == AdvEstimator::Grpo &&
-      a.scale != AdvScale::Batch && active_isa() != Isa::Scalar) {
+      a.scale != AdvScale::Batch && !a.solo_self && active_isa() != Isa::Scalar) {
     const int64_t G = gr.count, gs = a.group_size;
     std::vector<uint8_t> zflag(G);
     parallel_for(G, std::max<int64_t>(1, kParallelWork / gs), [&](int64_t g0, int64_t g1) {
@@ -417,6 +421,93 @@ Status masked_whiten(const float* x, TokenMask mask, int64_t n, bool shift_mean,
   parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) out[i] = core::whiten_value(x[i], w(i), ws);
   });
+  return Status{};
+}
+
+namespace {
+
+// The first f32 mask weight that is negative or not finite, -1 if none (masked_whiten's check).
+int64_t first_bad_mask_weight(const TokenMask& mask, int64_t n) {
+  if (!mask.data || !mask.is_f32) return -1;
+  const float* mw = static_cast<const float*>(mask.data);
+  for (int64_t i = 0; i < n; ++i)
+    if (!(mw[i] >= 0.0f && mw[i] < std::numeric_limits<float>::infinity())) return i;
+  return -1;
+}
+
+}  // namespace
+
+Status token_advantages(const TokenAdvantagesArgs& a, float* adv, float* ret) {
+  const int64_t B = a.rows, T = a.cols, n = B * T;
+  const int64_t bad = first_bad_mask_weight(a.mask, n);
+  if (bad >= 0) return Status{Status::BadIndex, bad, 0};
+  const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, T));
+  const TokenMask mask = a.mask;
+  switch (a.estimator) {
+    case TokenEstimator::ReinforcePP: {
+      parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) core::rpp_returns_row(a.rewards, mask, b, T, a.gamma, ret);
+      });
+      // masked_whiten(returns, mask) * mask: the stats of masked_whiten over the f32 returns
+      auto w = [&](int64_t i) { return core::tok_w(mask, i); };
+      const double W = block_sum(n, w);
+      if (!(W > 0)) {
+        parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) adv[i] = 0.0f;
+        });
+        return Status{};
+      }
+      const double mean = block_sum(n, [&](int64_t i) { return core::w_term(w(i), ret[i]); }) / W;
+      const double ss = block_sum(n, [&](int64_t i) { return core::w_sq(w(i), ret[i] - mean); });
+      const core::WhitenStats ws = core::whiten_stats(W, mean, ss, true, true, core::kWhitenEps);
+      parallel_for(n, kParallelWork, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) adv[i] = core::rpp_token_out(ret[i], w(i), ws);
+      });
+      return Status{};
+    }
+    case TokenEstimator::Remax:
+      parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) core::remax_row(a.rewards, mask, a.baselines, b, T, adv, ret);
+      });
+      return Status{};
+    default: {
+      GroupAdvantagesArgs ga;
+      ga.n = B;
+      ga.group_size = a.group_size;
+      ga.group_ids = a.group_ids;
+      ga.num_groups = a.num_groups;
+      Groups gr;
+      const Status st = make_groups(ga, gr);
+      if (!st.ok()) return st;
+      const core::OtbInputs in{a.rewards, mask, a.logprobs, a.sum_pi_sq, a.is_weights, T,
+                               a.estimator == TokenEstimator::TirOtb};
+      const int64_t G = gr.count;
+      const int64_t ggrain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, n / std::max<int64_t>(1, G)));
+      parallel_for(G, ggrain, [&](int64_t g0, int64_t g1) {
+        std::vector<double> scratch(3 * T);
+        std::vector<int64_t> idx;
+        for (int64_t g = g0; g < g1; ++g) {
+          const int64_t sz = gr.end(g) - gr.begin(g);
+          if (static_cast<int64_t>(idx.size()) < 2 * sz) idx.resize(2 * sz);
+          core::otb_group(in, a.eps, a.zero_tail, gr.begin(g), gr.end(g), [&gr](int64_t k) { return gr.at(k); },
+                    scratch.data(), scratch.data() + T, scratch.data() + 2 * T, idx.data(), idx.data() + sz, adv, ret);
+        }
+      });
+      return Status{};
+    }
+  }
+}
+
+Status kl_rewards(const float* scores, const float* logprobs, const float* ref, TokenMask mask, int64_t rows,
+                  int64_t cols, KlRewardEstimator est, double beta, float* rewards, double* kl_mean) {
+  const int64_t bad = first_bad_mask_weight(mask, rows * cols);
+  if (bad >= 0) return Status{Status::BadIndex, bad, 0};
+  std::vector<double> row_kl(rows);
+  parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      row_kl[b] = core::kl_rewards_row(scores, logprobs, ref, mask, b, cols, est, beta, rewards);
+  });
+  *kl_mean = core::kl_rows_mean(row_kl.data(), rows);
   return Status{};
 }
 

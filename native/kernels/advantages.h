@@ -13,13 +13,16 @@
 //   passk:  best of group (first on ties): (r_max - r_second) / (std_g + eps); others 0
 //   bnpo:   s = (r - lo) / (hi - lo), p_g = mean_g(s); alpha, beta by moments over the groups' p;
 //           A = min(1 / BetaPDF(p_g; alpha, beta), 1e6) (s - p_g)
-// A group with one valid sample has mean 0 and std 1 (verl); one with none has mean = std = NaN.
+//   gpg:    A = alpha (r - mean_g) / f_norm, alpha = n / max(1, #{valid r != 0})
+// A group with one valid sample has mean 0 and std 1 (verl; solo_self: mean = its value, TRL); one
+// with none has mean = std = NaN.
 // multi = normalize_then_sum (GDPO): z-score every reward k within its group (nanmean/nanstd,
 // unbiased), weighted sum, z-score over the batch with eps; group_mean/std are then (G, K).
 #pragma once
 #include <cstdint>
 
 #include "../core/advantages.h"  // the option codes, TokenMask and the formulas of both backends
+#include "../core/token_advantages.h"  // tokenAdvantages and klRewards (verl core_algos)
 #include "types.h"
 
 namespace rk {
@@ -38,6 +41,8 @@ struct GroupAdvantagesArgs {
   double eps = 1e-4;
   const int32_t* lengths = nullptr;  // (n) >= 0: opo (required), reinforce_pp_baseline (optional)
   double reward_min = 0.0, reward_max = 1.0;  // bnpo affine scaling
+  double f_norm = 1.0;     // gpg: A = alpha (r - mean_g) / f_norm
+  bool solo_self = false;  // a group with one valid sample: baseline its own value (TRL, A = 0), not 0 (verl)
 };
 
 // Extra status codes of this family (beyond rk::Status::Code).
@@ -73,5 +78,34 @@ void discounted_returns(const float* rewards, TokenMask mask, int64_t rows, int6
 // A weight that is negative or not finite gives BadIndex (index, nothing written).
 Status masked_whiten(const float* values, TokenMask mask, int64_t n, bool shift_mean, bool unbiased,
                    double eps, float* out);
+
+// tokenAdvantages (verl's token-level estimators; native/core/token_advantages.h). rewards, mask
+// (data may be null: every token counts), advantages, returns: (rows, cols). remax: baselines (rows).
+// otb / tir_otb: logprobs, sum_pi_sq (rows, cols), is_weights (rows, cols) or null, groups as
+// group_size > 0 or group_ids (rows) in [0, num_groups). A bad f32 mask weight gives BadIndex
+// (reinforce_plus_plus whitens with it).
+struct TokenAdvantagesArgs {
+  TokenEstimator estimator = TokenEstimator::ReinforcePP;
+  const float* rewards = nullptr;
+  TokenMask mask;
+  int64_t rows = 0, cols = 1;
+  double gamma = 1.0;
+  const float* baselines = nullptr;
+  const float* logprobs = nullptr;
+  const float* sum_pi_sq = nullptr;
+  const float* is_weights = nullptr;
+  int64_t group_size = 0;
+  const int32_t* group_ids = nullptr;
+  int64_t num_groups = 0;
+  bool zero_tail = false;
+  double eps = 1e-8;
+};
+Status token_advantages(const TokenAdvantagesArgs& a, float* advantages, float* returns);
+
+// klRewards: rewards = scores - beta * kl_t w_t per token, *kl_mean = the mean over rows of each row's
+// masked mean of the masked kl (verl apply_kl_penalty's current_kl; 0 for no rows).
+// A bad f32 mask weight gives BadIndex (nothing written).
+Status kl_rewards(const float* scores, const float* logprobs, const float* ref, TokenMask mask, int64_t rows,
+                  int64_t cols, KlRewardEstimator est, double beta, float* rewards, double* kl_mean);
 
 }  // namespace rk

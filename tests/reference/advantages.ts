@@ -5,7 +5,11 @@
 export interface RefGroupOptions {
   groupSize?: number;
   groupIds?: ArrayLike<number>;
-  estimator?: 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo';
+  estimator?: 'grpo' | 'rloo' | 'reinforce_pp_baseline' | 'opo' | 'passk' | 'bnpo' | 'gpg';
+  /** gpg (verl compute_gpg_outcome_advantage): A = alpha (r - mean) / fNorm, alpha = bsz / max(1, count_nonzero). */
+  fNorm?: number;
+  /** A group with one valid reward: baseline 0 (verl) or its own reward (TRL: nanmean of one value; A = 0). */
+  singletonBaseline?: 'zero' | 'self';
   scale?: 'group' | 'batch' | 'none';
   eps?: number;
   numRewards?: number;
@@ -131,8 +135,9 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
       return;
     }
     if (xs.length === 1) {
-      base.push(0);
-      gm[g] = 0;
+      const b = o.singletonBaseline === 'self' ? xs[0] : 0;
+      base.push(b);
+      gm[g] = b;
       gs[g] = 1;
       return;
     }
@@ -185,7 +190,7 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
           break;
         case 'rloo': {
           // leave-one-out mean of the others
-          if (v.length < 2) adv[i] = x[i];
+          if (v.length < 2) adv[i] = o.singletonBaseline === 'self' ? 0 : x[i];
           else adv[i] = x[i] - v.filter((j) => j !== i).reduce((a, j) => a + x[j], 0) / (v.length - 1);
           break;
         }
@@ -193,6 +198,11 @@ export function refGroupAdvantages(rewards: ArrayLike<number>, o: RefGroupOption
         case 'reinforce_pp_baseline':
           adv[i] = x[i] - base[g];
           break;
+        case 'gpg': {
+          const m = x.filter((y) => !Number.isNaN(y) && y !== 0).length;
+          adv[i] = ((n / Math.max(1, m)) * (x[i] - base[g])) / (o.fNorm ?? 1);
+          break;
+        }
         case 'passk': {
           if (v.length < 2) {
             adv[i] = 0;
@@ -292,4 +302,167 @@ export function refWhiten(x: ArrayLike<number>, mask: ArrayLike<number>, shiftMe
   if (unbiased && W > 1) v *= W / (W - 1);
   for (let i = 0; i < n; i++) out[i] = mask[i] === 0 ? 0 : (x[i] - m) / Math.sqrt(v + eps) + (shiftMean ? 0 : m);
   return out;
+}
+
+// ---- verl's token-level estimators and the KL reward (verl core_algos.py at b178a3c) ------------
+// Written from verl's tensor code, one array op at a time, in float64. mask: weights, null = ones.
+
+const ones = (n: number) => new Float64Array(n).fill(1);
+
+/** verl compute_reinforce_plus_plus_outcome_advantage: returns with the reset, then masked_whiten * mask. */
+export function refReinforcePP(r: ArrayLike<number>, mask: ArrayLike<number> | null, T: number, gamma: number) {
+  const n = r.length, B = n / T, m = mask ?? ones(n);
+  const returns = new Float64Array(n);
+  const running = new Float64Array(B);
+  for (let t = T - 1; t >= 0; t--) {
+    for (let b = 0; b < B; b++) {
+      running[b] = r[b * T + t] + gamma * running[b];
+      returns[b * T + t] = running[b];
+      running[b] = running[b] * m[b * T + t];
+    }
+  }
+  // the kernel whitens the f32 returns (verl: the returns in the rewards' dtype)
+  const w = refWhiten(Float32Array.from(returns), m);
+  const advantages = w.map((v, i) => v * m[i]);
+  return { advantages, returns };
+}
+
+/** (r * mask).flip(-1).cumsum(-1).flip(-1) */
+function refRewardToGo(r: ArrayLike<number>, m: ArrayLike<number>, T: number): Float64Array {
+  const n = r.length, out = new Float64Array(n);
+  for (let b = 0; b < n / T; b++) {
+    let s = 0;
+    for (let t = T - 1; t >= 0; t--) out[b * T + t] = s += r[b * T + t] * m[b * T + t];
+  }
+  return out;
+}
+
+/** verl compute_remax_outcome_advantage. */
+export function refRemax(r: ArrayLike<number>, mask: ArrayLike<number> | null, T: number, baselines: ArrayLike<number>) {
+  const m = mask ?? ones(r.length);
+  const returns = refRewardToGo(r, m, T);
+  const advantages = returns.map((g, i) => g - baselines[Math.floor(i / T)] * m[i]);
+  return { advantages, returns };
+}
+
+export interface RefOtbOptions {
+  groupIds: ArrayLike<number>;
+  logprobs: ArrayLike<number>;
+  sumPiSquared: ArrayLike<number>;
+  isWeights?: ArrayLike<number>;
+  handleZeroTail: boolean;
+  eps: number;
+}
+
+/** verl's w_cumulative: cumsum((1 - 2 exp(lp) + sum_pi^2) rho^2 * mask). */
+function refWCum(m: ArrayLike<number>, T: number, o: RefOtbOptions): Float64Array {
+  const n = m.length, out = new Float64Array(n);
+  for (let b = 0; b < n / T; b++) {
+    let s = 0;
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      let w = 1 - 2 * Math.exp(o.logprobs[i]) + o.sumPiSquared[i];
+      if (o.isWeights) w *= o.isWeights[i] ** 2;
+      out[i] = s += w * m[i];
+    }
+  }
+  return out;
+}
+
+/** The member whose baseline verl zeroes from `second` on (sorted lengths; unique max above the second). */
+function refZeroTail(lengths: number[]): { at: number; second: number } | null {
+  const sorted = [...lengths].sort((a, b) => a - b);
+  const max = sorted[sorted.length - 1], second = sorted[sorted.length - 2];
+  const at = lengths.flatMap((L, k) => (L === max ? [k] : []));
+  return at.length === 1 && max > second ? { at: at[0], second } : null;
+}
+
+function groupsOf(ids: ArrayLike<number>, keep: (b: number) => boolean): Map<number, number[]> {
+  const g = new Map<number, number[]>();
+  for (let b = 0; b < ids.length; b++) if (keep(b)) (g.get(ids[b]) ?? g.set(ids[b], []).get(ids[b])!).push(b);
+  return g;
+}
+
+/** verl compute_optimal_token_baseline_advantage. */
+export function refOtb(r: ArrayLike<number>, mask: ArrayLike<number> | null, T: number, o: RefOtbOptions) {
+  const n = r.length, B = n / T, m = mask ?? ones(n);
+  const returns = refRewardToGo(r, m, T);
+  const W = refWCum(m, T, o);
+  const base = new Float64Array(n);
+  for (const idx of groupsOf(o.groupIds, () => true).values()) {
+    if (idx.length === 1) continue;
+    for (let t = 0; t < T; t++) {
+      let num = 0, den = 0;
+      for (const b of idx) {
+        num += returns[b * T + t] * W[b * T + t] * m[b * T + t];
+        den += W[b * T + t] * m[b * T + t];
+      }
+      for (const b of idx) base[b * T + t] = num / (den + o.eps);
+    }
+    if (o.handleZeroTail) {
+      const lengths = idx.map((b) => { let L = 0; for (let t = 0; t < T; t++) L += m[b * T + t] !== 0 ? 1 : 0; return L; });
+      const z = refZeroTail(lengths);
+      if (z) for (let t = z.second; t < T; t++) base[idx[z.at] * T + t] = 0;
+    }
+  }
+  const advantages = returns.map((g, i) => (g - base[i]) * m[i]);
+  void B;
+  return { advantages, returns };
+}
+
+/** verl compute_multi_turn_optimal_token_baseline_advantage (response tokens compacted per row). */
+export function refTirOtb(r: ArrayLike<number>, mask: ArrayLike<number> | null, T: number, o: RefOtbOptions) {
+  const n = r.length, B = n / T, m = mask ?? ones(n);
+  const returns = refRewardToGo(r, m, T);
+  const Wc = refWCum(m, T, o);
+  const pos: number[][] = [];
+  for (let b = 0; b < B; b++) {
+    pos.push([]);
+    for (let t = 0; t < T; t++) if (m[b * T + t] !== 0) pos[b].push(t);
+  }
+  const L = pos.map((p) => p.length), maxL = Math.max(0, ...L);
+  const allW = pos.map((p, b) => Float64Array.from({ length: maxL }, (_, k) => (k < p.length ? Wc[b * T + p[k]] : 0)));
+  const allR = pos.map((p, b) => Float64Array.from({ length: maxL }, (_, k) => (k < p.length ? returns[b * T + p[k]] : 0)));
+  const base = pos.map(() => new Float64Array(maxL));
+  for (const idx of groupsOf(o.groupIds, (b) => L[b] > 0).values()) {
+    if (idx.length === 1) continue;
+    for (let k = 0; k < maxL; k++) {
+      let num = 0, den = 0;
+      for (const b of idx) { num += allR[b][k] * allW[b][k]; den += allW[b][k]; }
+      for (const b of idx) base[b][k] = num / (den + o.eps);
+    }
+    if (o.handleZeroTail) {
+      const z = refZeroTail(idx.map((b) => L[b]));
+      if (z) for (let k = z.second; k < maxL; k++) base[idx[z.at]][k] = 0;
+    }
+  }
+  const advantages = new Float64Array(n);
+  for (let b = 0; b < B; b++) pos[b].forEach((t, k) => { advantages[b * T + t] = (allR[b][k] - base[b][k]) * m[b * T + t]; });
+  return { advantages, returns };
+}
+
+/** verl kl_penalty_forward, in float64. */
+export function refKlEstimate(est: 'k1' | 'k2' | 'k3' | 'abs' | 'k3+', lp: number, ref: number): number {
+  if (est === 'k1') return lp - ref;
+  if (est === 'abs') return Math.abs(lp - ref);
+  if (est === 'k2') return 0.5 * (lp - ref) ** 2;
+  const kl = Math.min(20, Math.max(-20, ref - lp));
+  return Math.min(10, Math.max(-10, Math.exp(kl) - kl - 1));
+}
+
+/** verl apply_kl_penalty: token_level_rewards and current_kl. */
+export function refKlRewards(
+  scores: ArrayLike<number>, lp: ArrayLike<number>, ref: ArrayLike<number>, mask: ArrayLike<number> | null, T: number,
+  beta: number, est: 'k1' | 'k2' | 'k3' | 'abs' | 'k3+',
+) {
+  const n = scores.length, B = n / T, m = mask ?? ones(n);
+  const kld = Float64Array.from({ length: n }, (_, i) => (m[i] === 0 ? 0 : refKlEstimate(est, lp[i], ref[i]) * m[i]));
+  const rewards = Float64Array.from({ length: n }, (_, i) => scores[i] - beta * kld[i]);
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    let s = 0, sm = 0;
+    for (let t = 0; t < T; t++) { s += kld[b * T + t] * m[b * T + t]; sm += m[b * T + t]; }
+    total += s / (sm + 1e-8);
+  }
+  return { rewards, klMean: B > 0 ? total / B : 0 };
 }

@@ -1,4 +1,4 @@
-// Decoding of groupAdvantages, ensembleRewards, gae, discountedReturns and maskedWhiten
+// Decoding of groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten, tokenAdvantages and klRewards
 // (lib/advantages/), shared by the CPU addon (native/binding/advantages.cc) and the CUDA addon
 // (native/cuda_binding/advantages.cc): slots, params and scalars by the names of layout.gen.h, every
 // length rechecked.
@@ -19,7 +19,9 @@
   X(ensembleRewards, EnsembleRewards) \
   X(gae, Gae) \
   X(discountedReturns, DiscountedReturns) \
-  X(maskedWhiten, MaskedWhiten)
+  X(maskedWhiten, MaskedWhiten) \
+  X(tokenAdvantages, TokenAdvantages) \
+  X(klRewards, KlRewards)
 
 namespace rkb {
 
@@ -28,9 +30,12 @@ namespace LER = rkl::ensembleRewards;
 namespace LGAE = rkl::gae;
 namespace LDR = rkl::discountedReturns;
 namespace LMW = rkl::maskedWhiten;
+namespace LTA = rkl::tokenAdvantages;
+namespace LKR = rkl::klRewards;
 
 // The enum tables of lib/advantages/enums.ts are the C++ enums' codes.
-static_assert(LGA::estimator_code::kCount == 6 && LGA::estimator_code::grpo == static_cast<int>(rk::AdvEstimator::Grpo) &&
+static_assert(LGA::estimator_code::kCount == rk::kAdvEstimatorCount &&
+                  LGA::estimator_code::gpg == static_cast<int>(rk::AdvEstimator::Gpg) && LGA::estimator_code::grpo == static_cast<int>(rk::AdvEstimator::Grpo) &&
                   LGA::estimator_code::rloo == static_cast<int>(rk::AdvEstimator::Rloo) &&
                   LGA::estimator_code::reinforce_pp_baseline == static_cast<int>(rk::AdvEstimator::ReinforcePPBaseline) &&
                   LGA::estimator_code::opo == static_cast<int>(rk::AdvEstimator::Opo) &&
@@ -50,6 +55,20 @@ static_assert(LER::method_code::kCount == 3 && LER::method_code::mean == static_
                   LER::method_code::uwo == static_cast<int>(rk::EnsembleMethod::Uwo),
               "ensembleRewards methods: lib/advantages/enums.ts and native/kernels/advantages.h disagree");
 static_assert(LGA::scalar::kCount == 1, "groupAdvantages scalars: zeroStdGroups only");
+static_assert(LTA::estimator_code::kCount == rk::kTokenEstimatorCount &&
+                  LTA::estimator_code::reinforce_plus_plus == static_cast<int>(rk::TokenEstimator::ReinforcePP) &&
+                  LTA::estimator_code::remax == static_cast<int>(rk::TokenEstimator::Remax) &&
+                  LTA::estimator_code::optimal_token_baseline == static_cast<int>(rk::TokenEstimator::Otb) &&
+                  LTA::estimator_code::tir_optimal_token_baseline == static_cast<int>(rk::TokenEstimator::TirOtb),
+              "tokenAdvantages estimators: lib/advantages/token-advantages.ts and native/core/token_advantages.h disagree");
+static_assert(LKR::estimator_code::kCount == rk::kKlRewardEstimatorCount &&
+                  LKR::estimator_code::k1 == static_cast<int>(rk::KlRewardEstimator::K1) &&
+                  LKR::estimator_code::k2 == static_cast<int>(rk::KlRewardEstimator::K2) &&
+                  LKR::estimator_code::k3 == static_cast<int>(rk::KlRewardEstimator::K3) &&
+                  LKR::estimator_code::abs == static_cast<int>(rk::KlRewardEstimator::Abs) &&
+                  LKR::estimator_code::k3_ == static_cast<int>(rk::KlRewardEstimator::K3Plus),
+              "klRewards estimators: lib/policy/enums.ts and native/core/token_advantages.h disagree");
+static_assert(LKR::scalar::kCount == 1, "klRewards scalars: klMean only");
 
 // params[i] as an integer in [lo, hi].
 inline int64_t IntParam(const OpArgs& a, int i, const char* name, int64_t lo, int64_t hi) {
@@ -114,6 +133,9 @@ inline GroupAdvantagesCall DecodeGroupAdvantages(const OpArgs& a, bool device) {
   g.reward_max = a.Param(LGA::param::rewardMax, "rewardMax", -DBL_MAX, DBL_MAX);
   if (g.estimator == rk::AdvEstimator::Bnpo && !(g.reward_max > g.reward_min))
     throw a.Range("rewardMax: expected a number above rewardMin");
+  g.f_norm = a.Param(LGA::param::fNorm, "fNorm", DBL_MIN, DBL_MAX);
+  g.solo_self = a.Enum(LGA::param::singletonBaseline, "singletonBaseline", LGA::singletonBaseline_code::kCount) ==
+                LGA::singletonBaseline_code::self;
   const int64_t stats = g.num_groups * (g.multi == rk::MultiReward::NormalizeThenSum ? g.num_rewards : 1);
   c.advantages = a.Out(LGA::slot::advantages, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
   c.group_mean = a.Out(LGA::slot::groupMean, {SlotType::F32}, stats).as<float>();
@@ -219,6 +241,88 @@ inline MaskedWhitenCall DecodeMaskedWhiten(const OpArgs& a) {
   c.unbiased = FlagParam(a, LMW::param::unbiased, "unbiased");
   c.eps = a.Param(LMW::param::eps, "eps", 0, DBL_MAX);
   c.out = a.Out(LMW::slot::out, {SlotType::F32}, c.n).as<float>();
+  return c;
+}
+
+// A nullable (B, T) mask: data null = every token counts.
+inline rk::TokenMask OptionalMaskOf(const OpArgs& a, int slot, int64_t n) {
+  const Slot& m = a.Maybe(slot, {SlotType::U8, SlotType::F32}, n);
+  rk::TokenMask t;
+  if (m.present) t = TokenMaskOf(m);
+  return t;
+}
+
+struct TokenAdvantagesCall {
+  rk::TokenAdvantagesArgs a;
+  float* advantages = nullptr;
+  float* returns = nullptr;
+};
+
+inline TokenAdvantagesCall DecodeTokenAdvantages(const OpArgs& a) {
+  TokenAdvantagesCall c;
+  rk::TokenAdvantagesArgs& g = c.a;
+  const Slot& r = a.Need(LTA::slot::rewards, {SlotType::F32});
+  const size_t n = r.length;
+  const int64_t N = static_cast<int64_t>(n);
+  g.rewards = r.as<const float>();
+  g.cols = SeqLenOf(a, LTA::param::seqLen, n, "rewards");
+  g.rows = N / g.cols;
+  g.mask = OptionalMaskOf(a, LTA::slot::mask, N);
+  g.estimator = static_cast<rk::TokenEstimator>(a.Enum(LTA::param::estimator, "estimator", LTA::estimator_code::kCount));
+  g.gamma = a.Param(LTA::param::gamma, "gamma", 0, 1);
+  if (g.estimator == rk::TokenEstimator::Remax)
+    g.baselines = a.Need(LTA::slot::baselines, {SlotType::F32}, g.rows).as<const float>();
+  const bool otb = g.estimator == rk::TokenEstimator::Otb || g.estimator == rk::TokenEstimator::TirOtb;
+  if (otb) {
+    g.logprobs = a.Need(LTA::slot::logprobs, {SlotType::F32}, N).as<const float>();
+    g.sum_pi_sq = a.Need(LTA::slot::sumPiSquared, {SlotType::F32}, N).as<const float>();
+    const Slot& w = a.Maybe(LTA::slot::isWeights, {SlotType::F32}, N);
+    g.is_weights = w.present ? w.as<const float>() : nullptr;
+    g.group_size = IntParam(a, LTA::param::groupSize, "groupSize", 0, INT32_MAX);
+    g.num_groups = IntParam(a, LTA::param::numGroups, "numGroups", 0, INT32_MAX);
+    if (g.group_size == 0) {
+      const Slot& ids = a.Maybe(LTA::slot::groupIds, {SlotType::I32}, g.rows);
+      if (!ids.present && g.rows > 0) throw Napi::TypeError::New(a.env, "groupIds: expected an Int32Array");
+      g.group_ids = ids.present ? ids.as<const int32_t>() : nullptr;
+      if (g.num_groups > g.rows) throw a.Range("numGroups: expected at most the number of sequences");
+    } else {
+      if (g.rows % g.group_size != 0) throw a.Range("groupSize: expected a divisor of the number of sequences");
+      g.num_groups = g.rows / g.group_size;
+    }
+  }
+  g.zero_tail = FlagParam(a, LTA::param::handleZeroTail, "handleZeroTail");
+  g.eps = a.Param(LTA::param::eps, "eps", 0, DBL_MAX);
+  c.advantages = a.Out(LTA::slot::advantages, {SlotType::F32}, N).as<float>();
+  c.returns = a.Out(LTA::slot::returns, {SlotType::F32}, N).as<float>();
+  if (n > 0 && c.advantages == c.returns) throw a.Range("out.returns: expected a buffer apart from out.advantages");
+  return c;
+}
+
+struct KlRewardsCall {
+  const float* scores = nullptr;
+  const float* logprobs = nullptr;
+  const float* ref = nullptr;
+  rk::TokenMask mask;
+  int64_t rows = 0, cols = 1;
+  rk::KlRewardEstimator estimator = rk::KlRewardEstimator::K1;
+  double beta = 0;
+  float* rewards = nullptr;
+};
+
+inline KlRewardsCall DecodeKlRewards(const OpArgs& a) {
+  KlRewardsCall c;
+  const Slot& s = a.Need(LKR::slot::scores, {SlotType::F32});
+  const size_t n = s.length;
+  const int64_t N = static_cast<int64_t>(n);
+  c.scores = s.as<const float>();
+  c.cols = SeqLenOf(a, LKR::param::seqLen, n, "scores");
+  c.rows = N / c.cols;
+  c.logprobs = a.Need(LKR::slot::logprobs, {SlotType::F32}, N).as<const float>();
+  c.ref = a.Need(LKR::slot::refLogprobs, {SlotType::F32}, N).as<const float>();
+  c.mask = OptionalMaskOf(a, LKR::slot::mask, N);
+  c.estimator = static_cast<rk::KlRewardEstimator>(a.Enum(LKR::param::estimator, "estimator", LKR::estimator_code::kCount));
+  c.beta = a.Param(LKR::param::beta, "beta", -DBL_MAX, DBL_MAX);
+  c.rewards = a.Out(LKR::slot::rewards, {SlotType::F32}, N).as<float>();
   return c;
 }
 
