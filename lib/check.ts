@@ -169,7 +169,11 @@ const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   lossaggmode: ['aggregation'], // verl actor.loss_agg_mode
   klcoef: ['beta'],
   kllosscoef: ['beta'], // verl actor.kl_loss_coef
-  kllosstype: ['klEstimator'], // verl actor.kl_loss_type
+  kllosstype: ['klEstimator', 'estimator'], // verl actor.kl_loss_type
+  klpenalty: ['estimator', 'klEstimator'], // verl algorithm.kl_penalty
+  ldalpha: ['alpha'], // TRL DPOConfig.ld_alpha
+  vllmimportancesamplingmode: ['mode'], // TRL GRPOConfig.vllm_importance_sampling_mode
+  advestimator: ['estimator'], // verl algorithm.adv_estimator
   entropycoeff: ['entropyCoef'], // verl actor.entropy_coeff
   scalerewards: ['scale'], // TRL GRPOConfig.scale_rewards
   numgenerations: ['groupSize'], // TRL GRPOConfig.num_generations

@@ -125,6 +125,11 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['epsilon_low', () => any(rk.geoMeanPolicyLoss)(lp, old, adv, mask, { seqLen: T, epsilon_low: 0.2 }), 'epsilonLow'],
     ['token_rewards', () => any(rk.tokenWeightedDpoLoss)(lp, old, null, null, { seqLen: T, token_rewards: ref }), 'chosenTokenRewards'],
     ['beta_', () => any(rk.vocabDivergence)(logits, target, null, { vocab: V, beta_: 0.5 }), 'beta'],
+    ['clip_max', () => any(rk.rolloutCorrection)(lp, old, null, mask, { seqLen: T, clip_max: 2 }), 'clipMax'],
+    ['vllm_importance_sampling_mode', () => any(rk.rolloutCorrection)(lp, old, null, mask, { seqLen: T, vllm_importance_sampling_mode: 'token_mask' }), 'mode'],
+    ['ld_alpha', () => any(rk.ldDpoLogps)(lp, old, mask, null, { seqLen: T, ld_alpha: 0.5 }), 'alpha'],
+    ['adv_estimator', () => any(rk.tokenAdvantages)(ref, mask, { seqLen: T, adv_estimator: 'remax' }), 'estimator'],
+    ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {
