@@ -56,7 +56,9 @@ interface CpuOps {
 
 /**
  * An entry point's two call signatures: the host one, and the device one (picked when the arrays
- * are DeviceArrays). Labelled tuples keep the parameter names in editor hints.
+ * are DeviceArrays). Labelled tuples keep the parameter names in editor hints. (`@inline`: the API
+ * reference shows each entry point's two signatures in place of this internal name.)
+ * @inline
  */
 export interface Overloads<HA extends unknown[], HR, DA extends unknown[], DR> {
   (...args: HA): HR;

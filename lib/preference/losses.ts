@@ -35,7 +35,10 @@ export const LOSS_TABLE = [
   { name: 'bt', referenceFree: true, smoothed: true, fDivergence: false, lengths: null },
 ] as const satisfies readonly LossRow[];
 
-/** The preference losses of {@link preferenceLoss}. */
+/**
+ * The preference losses of {@link preferenceLoss}.
+ * @useDeclaredType
+ */
 export type PreferenceLossType = (typeof LOSS_TABLE)[number]['name'];
 
 /** The loss names in code order. */
