@@ -45,21 +45,25 @@ const blocks = [];
 const problems = [];
 for (const file of mdFiles) {
   const lines = fs.readFileSync(path.join(root, file), 'utf8').split('\n');
+  // CommonMark fences: 3 or more backticks, an info string without backticks (else the line is
+  // inline code), closed by a line of at least as many backticks.
+  const closing = (from, ticks) => lines.findIndex((l, j) => j > from && new RegExp(`^\\s*\`{${ticks},}\\s*$`).test(l));
   for (let i = 0; i < lines.length; i++) {
-    const open = /^(\s*)```+\s*(ts|typescript)\b(.*)$/.exec(lines[i]);
+    const fence = /^\s*(`{3,})([^`]*)$/.exec(lines[i]);
+    if (!fence) continue;
+    const open = /^\s*(ts|typescript)\b(.*)$/.exec(fence[2]);
     if (!open) {
-      // skip over blocks of other languages, so a ```ts inside one is not taken for a fence
-      if (/^\s*```+\s*\S/.test(lines[i]) || /^\s*```+\s*$/.test(lines[i])) {
-        const close = lines.findIndex((l, j) => j > i && /^\s*```+\s*$/.test(l));
-        if (close > i) i = close;
-      }
+      // a block of another language: skip it, so that a ```ts line inside it is not taken for a fence
+      const close = closing(i, fence[1].length);
+      if (close > i) i = close;
+      else break;
       continue;
     }
-    const words = open[3].trim().split(/\s+/).filter(Boolean);
+    const words = open[2].trim().split(/\s+/).filter(Boolean);
     for (const w of words) {
       if (!MARKERS.has(w)) problems.push(`${file}:${i + 1}: unknown marker '${w}' after \`\`\`ts (known: ${[...MARKERS].join(', ')})`);
     }
-    const close = lines.findIndex((l, j) => j > i && /^\s*```+\s*$/.test(l));
+    const close = closing(i, fence[1].length);
     if (close < 0) {
       problems.push(`${file}:${i + 1}: the \`\`\`ts block is never closed`);
       break;
