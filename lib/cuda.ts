@@ -1,9 +1,9 @@
 // CUDA device arrays and the CUDA addon (docs/cuda.md).
 //
 // The CUDA kernels live in a second native module, build/Release/cuda/reward_kernels_cuda.node, built
-// from source where the CUDA toolkit is installed (`npx cmake-js compile` builds it beside the CPU
-// addon when nvcc is found; the prebuilt binary on npm is CPU only). It is loaded on the first call
-// of a `cuda.*` function, never at import: CPU-only users pay nothing for it.
+// from source where the CUDA toolkit is installed (CUDA_BUILD_COMMAND in lib/native.ts builds it beside
+// the CPU addon when nvcc is found; the prebuilt binary on npm is CPU only). It is loaded on the first
+// call of a `cuda.*` function, never at import: CPU-only users pay nothing for it.
 //
 // A DeviceArray is a typed pointer into device memory: dtype, length, and the pointer as a bigint.
 // Every kernel accepts DeviceArrays (its first array argument decides): it then runs on the device
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, integer, isDetached, oneOf } from './check.js';
+import { CUDA_BUILD_COMMAND } from './native.js';
 
 /** Element types of device arrays. bf16 and f16 travel to and from the host as Uint16Array bit patterns. */
 export type DeviceDType = 'f32' | 'bf16' | 'f16' | 'i32' | 'u8';
@@ -124,8 +125,8 @@ function unavailable(what: string): Error {
     err = new Error(
       `reward-kernels: ${what} needs CUDA, but this install was built without it: the CUDA module is ${s.loadError}. ` +
         'The prebuilt binary is CPU only; build from source where the CUDA toolkit (nvcc 12 or newer), CMake >= 3.18 ' +
-        'and a C++17 compiler are installed: run `npx cmake-js compile` in the package folder ' +
-        '(node_modules/reward-kernels), which builds build/Release/cuda/reward_kernels_cuda.node beside the CPU addon ' +
+        `and a C++17 compiler are installed: run \`${CUDA_BUILD_COMMAND}\` in your project, which builds ` +
+        'node_modules/reward-kernels/build/Release/cuda/reward_kernels_cuda.node beside the CPU addon ' +
         '(see docs/cuda.md).',
     );
     err.code = 'RK_CUDA_NOT_BUILT';

@@ -69,7 +69,7 @@ describe('cuda without a device', () => {
       } else {
         expect(err.code).toBe('RK_CUDA_NOT_BUILT');
         expect(err.message).toContain('built without');
-        expect(err.message).toContain('npx cmake-js compile');
+        expect(err.message).toContain('npm rebuild reward-kernels --build-from-source');
       }
     }
   });
@@ -106,7 +106,7 @@ describe('cuda without a device', () => {
         expect(err.code).toBe('RK_CUDA_NOT_BUILT');
         expect(err.message).toContain('cuda.alloc needs CUDA, but this install was built without it');
         expect(err.message).toContain(why);
-        expect(err.message).toContain('npx cmake-js compile');
+        expect(err.message).toContain('npm rebuild reward-kernels --build-from-source');
       }
     } finally {
       if (saved === undefined) delete process.env.REWARD_KERNELS_CUDA_MODULE;

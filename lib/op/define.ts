@@ -62,6 +62,7 @@ type Tail<T extends readonly unknown[]> = T extends readonly [unknown, ...infer 
  * overloads, so that a mistake in a host call is reported against the host signature alone (with
  * overloads TypeScript lists the DeviceArray one too). Labelled tuples keep the parameter names in
  * editor hints.
+ * @inline
  */
 export interface Entry<HA extends readonly [unknown, ...unknown[]], HR, DA extends readonly [unknown, ...unknown[]], DR> {
   <F extends HA[0] | DA[0]>(first: F, ...rest: [F] extends [HA[0]] ? Tail<HA> : Tail<DA>): [F] extends [HA[0]] ? HR : DR;

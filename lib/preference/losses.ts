@@ -42,7 +42,10 @@ export const LOSS_TABLE = [
   { name: 'sft', referenceFree: false, smoothed: false, fDivergence: false, lengths: 'tokens', batch: true },
 ] as const satisfies readonly LossRow[];
 
-/** The preference losses of {@link preferenceLoss}. */
+/**
+ * The preference losses of {@link preferenceLoss}.
+ * @useDeclaredType
+ */
 export type PreferenceLossType = (typeof LOSS_TABLE)[number]['name'];
 
 /** The loss names in code order. */
