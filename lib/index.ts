@@ -132,3 +132,4 @@ export {
 export type { TokenIds, TokenLogprobsAsyncFn, TokenLogprobsFn, WithEntropy } from './logprobs/index.js';
 export type { VocabDivergenceAsyncFn, VocabDivergenceFn, WithGradient } from './divergence/index.js';
 export type { PolicyLossAsyncFn, PolicyLossFn, PolicyLossResultOf } from './policy/index.js';
+export type { Preset } from './presets.js';

@@ -91,6 +91,8 @@ try {
   fs.mkdirSync(path.join(tmp, 'src'));
   fs.mkdirSync(path.join(tmp, 'node_modules'));
   fs.symlinkSync(root, path.join(tmp, 'node_modules', 'reward-kernels'), 'dir');
+  // the optional peer the tfjs adapter's examples import (a devDependency here)
+  fs.symlinkSync(path.join(root, 'node_modules', '@tensorflow'), path.join(tmp, 'node_modules', '@tensorflow'), 'dir');
   fs.writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({ name: 'doc-blocks', private: true, type: 'module' }));
   fs.writeFileSync(
     path.join(tmp, 'tsconfig.json'),
@@ -100,7 +102,7 @@ try {
           target: 'ES2022',
           module: 'NodeNext',
           moduleResolution: 'NodeNext',
-          lib: ['ES2023'],
+          lib: ['ES2023', 'DOM'],
           types: ['node'],
           typeRoots: [path.join(root, 'node_modules', '@types')],
           strict: true,
@@ -127,8 +129,15 @@ try {
   const compileSeconds = ((Date.now() - t0) / 1000).toFixed(1);
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   let typeErrors = 0;
+  let thirdParty = 0;
   for (const raw of out.split('\n')) {
     if (!raw.trim()) continue;
+    // TensorFlow.js's own .d.ts files do not pass strict, DOM-less checks (tfjs-layers' index
+    // signatures); they are not ours to fix, so their errors are counted but not failed on.
+    if (/node_modules\/@tensorflow\/[^(]*\.d\.ts\(\d+,\d+\): error/.test(raw)) {
+      thirdParty++;
+      continue;
+    }
     const m = /^src\/(b\d+)\.ts\((\d+),(\d+)\): (.*)$/.exec(raw);
     const b = m && byName.get(m[1]);
     if (b) {
@@ -143,8 +152,8 @@ try {
       problems.push(raw.replace(tmp, '<doc-blocks>'));
     }
   }
-  if (r.status !== 0 && typeErrors === 0) problems.push(`tsc exited ${r.status} with no error we could place:\n${out}`);
-  console.log(`doc-blocks: ${blocks.length} \`\`\`ts blocks in ${mdFiles.length} files type-checked against dist/*.d.ts in ${compileSeconds} s, ${typeErrors} error(s)`);
+  if (r.status !== 0 && typeErrors === 0 && thirdParty === 0) problems.push(`tsc exited ${r.status} with no error we could place:\n${out}`);
+  console.log(`doc-blocks: ${blocks.length} \`\`\`ts blocks in ${mdFiles.length} files type-checked against dist/*.d.ts in ${compileSeconds} s, ${typeErrors} error(s)${thirdParty ? ` (and ${thirdParty} in @tensorflow's own .d.ts, ignored)` : ''}`);
 
   let ran = 0;
   if (typeErrors === 0) {

@@ -63,7 +63,8 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller.
  *
- * @param advantages one per sequence (B) or one per token (B * T; their masked mean per sequence is used)
+ * Arguments:
+ * - `advantages`: one per sequence (B) or one per token (B * T; their masked mean per sequence is used)
  * @example
  * const { loss, gradLogprobs } = geoMeanPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonLow: 0.4, epsilonHigh: 0.4 });
  */

@@ -320,10 +320,11 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; weights and mask are DeviceArrays owned by the caller.
  *
- * @param trainerLogprobs the trainer's log-probs of the sampled tokens (TRL old_per_token_logps, verl old_log_probs), (B * T)
- * @param rolloutLogprobs the rollout engine's (TRL sampling_per_token_logps, verl rollout_log_probs), (B * T)
- * @param advantages (B) or (B * T) with offPolicyMaskThreshold, else null
- * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
+ * Arguments:
+ * - `trainerLogprobs`: the trainer's log-probs of the sampled tokens (TRL old_per_token_logps, verl old_log_probs), (B * T)
+ * - `rolloutLogprobs`: the rollout engine's (TRL sampling_per_token_logps, verl rollout_log_probs), (B * T)
+ * - `advantages`: (B) or (B * T) with offPolicyMaskThreshold, else null
+ * - `mask`: 1/0 bytes or f32 weights (B * T), or null for all ones
  * @example
  * const rc = rolloutCorrection(oldLp, vllmLp, null, mask, { seqLen: 512, mode: 'sequence_mask', clipMax: 3 });
  * const { loss } = policyLoss(lp, oldLp, adv, rc.mask, { seqLen: 512, tokenWeights: rc.weights });

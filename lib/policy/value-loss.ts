@@ -68,10 +68,11 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; gradValues is a DeviceArray owned by the caller.
  *
- * @param values the value head's predictions (B * T), differentiated
- * @param returns the targets (B * T)
- * @param oldValues the values at rollout time (B * T), the clip centre
- * @param mask 1/0 bytes or f32 weights (B * T), or null
+ * Arguments:
+ * - `values`: the value head's predictions (B * T), differentiated
+ * - `returns`: the targets (B * T)
+ * - `oldValues`: the values at rollout time (B * T), the clip centre
+ * - `mask`: 1/0 bytes or f32 weights (B * T), or null
  * @example
  * const { loss, gradValues } = valueLoss(v, returns, oldV, mask, { seqLen: 512 });
  */
