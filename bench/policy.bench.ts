@@ -1,6 +1,6 @@
 // policyLoss / klPenalty at B x T = 64 x 4096 against a plain TypeScript loop (same formulas, f32
 // inputs, f64 arithmetic, one pass plus the mask count) and the float64 test reference.
-import { klPenalty, policyLoss } from '../lib/policy/index.js';
+import { klPenalty, luspoPolicyLoss, policyLoss, reinforcePolicyLoss, vespoPolicyLoss } from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
 import { fillNormal, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
@@ -84,5 +84,10 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   }
   const klOut = { kl: new Float32Array(n), grad: new Float32Array(n) };
   add('klPenalty k3', 'reward-kernels', timeSync(() => klPenalty(lp, ref, { mask, out: klOut }), reps, 2), n * 9, `${threads} threads`);
+  for (const [name, f] of [
+    ['reinforcePolicyLoss', () => reinforcePolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+    ['luspoPolicyLoss', () => luspoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+    ['vespoPolicyLoss', () => vespoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+  ] as const) add(name, 'reward-kernels', timeSync(f, reps, 2), bytes, `${threads} threads`);
   return { family: 'policy', rows };
 }

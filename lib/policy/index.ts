@@ -20,3 +20,6 @@ export {
 } from './kl-penalty.js';
 export * from './value-loss.js';
 export * from './geo-mean-policy-loss.js';
+export * from './reinforce-policy-loss.js';
+export * from './luspo-policy-loss.js';
+export * from './vespo-policy-loss.js';

@@ -75,6 +75,15 @@ namespace ktoLoss {
   inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
 }  // namespace ktoLoss
 
+namespace luspoPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, epsilonLow = 1, epsilonHigh = 2, delta = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "epsilonLow", "epsilonHigh", "delta"};
+  namespace scalar { enum : int { loss = 0, clipFractionLow = 1, clipFractionHigh = 2, ppoKl = 3, tokenCount = 4, kCount = 5 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFractionLow", "clipFractionHigh", "ppoKl", "tokenCount"};
+}  // namespace luspoPolicyLoss
+
 namespace maskedWhiten {
   namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
@@ -110,6 +119,17 @@ namespace preferenceLoss {
   namespace fDivergence_code { enum : int { reverse_kl = 0, forward_kl = 1, js_divergence = 2, alpha_divergence = 3, kCount = 4 }; }
   inline constexpr const char* k_fDivergence_names[] = {"reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"};
 }  // namespace preferenceLoss
+
+namespace reinforcePolicyLoss {
+  namespace slot { enum : int { logprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "rolloutLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer"};
+  namespace scalar { enum : int { loss = 0, ppoKl = 1, tokenCount = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "ppoKl", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace reinforcePolicyLoss
 
 namespace tokenLogprobs {
   namespace slot { enum : int { logits = 0, targets = 1, logprobs = 2, logsumexp = 3, entropy = 4, kCount = 5 }; }
@@ -150,6 +170,17 @@ namespace valueLoss {
   namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace valueLoss
+
+namespace vespoPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, kPos = 1, lambdaPos = 2, kNeg = 3, lambdaNeg = 4, aggregation = 5, normalizer = 6, kCount = 7 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "kPos", "lambdaPos", "kNeg", "lambdaNeg", "aggregation", "normalizer"};
+  namespace scalar { enum : int { loss = 0, phi = 1, ppoKl = 2, tokenCount = 3, kCount = 4 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "phi", "ppoKl", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace vespoPolicyLoss
 
 namespace vocabDivergence {
   namespace slot { enum : int { logits = 0, targetLogits = 1, mask = 2, labels = 3, gradOutput = 4, divergence = 5, gradient = 6, kCount = 7 }; }

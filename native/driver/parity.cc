@@ -1705,6 +1705,7 @@ const SeqParamValues kSeqParamValues[] = {
     {"epsilonHigh", {0.28, 3.0}},
     {"cliprangeValue", {0.2, 1e-3}},
     {"normalizer", {0.0, 37.0}},
+    {"delta", {0.0, 1.5}},
 };
 const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
 const std::vector<double>& seq_values(const char* name) {
@@ -1961,6 +1962,9 @@ const OpRow kOps[] = {
     RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
+    RK_SEQ_ROW(reinforcePolicyLoss, ReinforcePolicyLossOp, 0x4u, RK_SEQ_ENUM(reinforcePolicyLoss, aggregation))
+    RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
+    RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
 };
 
 bool selected(const char* list, const char* op) {
