@@ -20,6 +20,7 @@ import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
+import { refLuspo, refReinforce, refVespo } from './reference/policy-extra.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -560,6 +561,106 @@ const geoMeanPolicyLoss: ExportSpec<SeqCase> = {
   },
 };
 
+/** The log-prob inputs of reinforcePolicyLoss, luspoPolicyLoss and vespoPolicyLoss. */
+function seqPolicyInputs(c: SeqCase, scale: number) {
+  const n = c.B * c.T;
+  const lp = randn(n, 1, c.seed).map((x) => x - 2), noise = randn(n, 1, c.seed + 1);
+  const old = lp.map((x, i) => x + scale * noise[i]);
+  const adv = randn(c.perToken ? n : c.B, 1, c.seed + 2);
+  const arrays = (second: string) => [{ name: 'logprobs', at: { arg: 0 }, lead: true }, { name: second, at: { arg: 1 } },
+    { name: 'advantages', at: { arg: 2 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 3 }, nullable: true }];
+  return { n, lp, old, adv, mask: seqMaskOf(c), arrays };
+}
+
+const reinforcePolicyLoss: ExportSpec<SeqCase> = {
+  name: 'reinforcePolicyLoss', sync: rk.reinforcePolicyLoss as never, async: rk.reinforcePolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+    const o = opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer });
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('rolloutLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }]),
+      check(res) {
+        const got = res as rk.ReinforcePolicyLossResult;
+        const e = refReinforce(lp, old, adv, mask, c.T, c.aggregation ?? 'seq-mean-token-sum', c.normalizer ?? 0);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        close(got.gradLogprobs, e.grad, 1e-6, 1e-9, 'gradLogprobs');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refReinforce(x, old, adv, mask, c.T, c.aggregation ?? 'seq-mean-token-sum', c.normalizer ?? 0).loss;
+        const x = Float64Array.from(lp);
+        for (let i = 0; i < n; i++) close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+      },
+    };
+  },
+};
+
+const luspoPolicyLoss: ExportSpec<SeqCase> = {
+  name: 'luspoPolicyLoss', sync: rk.luspoPolicyLoss as never, async: rk.luspoPolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+    const o = opts({ seqLen: c.T, epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh });
+    const eLo = c.epsilonLow ?? 0.2, eHi = c.epsilonHigh ?? eLo;
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'epsilonLow', bad: bad.range(0, Infinity) },
+        { key: 'epsilonHigh', bad: bad.range(0, Infinity) }]),
+      check(res) {
+        const got = res as rk.LuspoPolicyLossResult;
+        const e = refLuspo(lp, old, adv, mask, c.T, eLo, eHi);
+        closeTo(got.loss, e.loss, 9, 'loss');
+        closeTo(got.metrics.clipFractionLow, e.clipFractionLow, 12, 'clipFractionLow');
+        closeTo(got.metrics.clipFractionHigh, e.clipFractionHigh, 12, 'clipFractionHigh');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refLuspo(x, old, adv, mask, c.T, eLo, eHi).loss;
+        const x = Float64Array.from(lp);
+        for (let b = 0; b < c.B; b++) {
+          let sm = 0, sd = 0;
+          for (let t = 0; t < c.T; t++) {
+            const i = b * c.T + t, m = mask ? mask[i] : 1;
+            sm += m;
+            sd += m * (lp[i] - old[i]);
+          }
+          const s = Math.exp(sd / Math.max(sm, 1));
+          if (Math.abs(s - (1 - eLo)) < 1e-4 || Math.abs(s - (1 + eHi)) < 1e-4) continue; // at a clip edge
+          for (let t = 0; t < c.T; t++) {
+            const i = b * c.T + t;
+            close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+          }
+        }
+      },
+    };
+  },
+};
+
+const vespoPolicyLoss: ExportSpec<SeqCase> = {
+  name: 'vespoPolicyLoss', sync: rk.vespoPolicyLoss as never, async: rk.vespoPolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.1);
+    const o = opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer });
+    const ro = { aggregation: c.aggregation, normalizer: c.normalizer };
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }]),
+      check(res) {
+        const got = res as rk.VespoPolicyLossResult;
+        const e = refVespo(lp, old, adv, mask, c.T, ro);
+        closeTo(got.loss, e.loss, 9, 'loss');
+        close(got.gradLogprobs, e.grad, 1e-6, 1e-9, 'gradLogprobs');
+        closeTo(got.metrics.phi, e.phi, 9, 'phi');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refVespo(x, old, adv, mask, c.T, ro, lp).loss;
+        const x = Float64Array.from(lp);
+        for (let i = 0; i < n; i++) close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+      },
+    };
+  },
+};
+
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
@@ -893,6 +994,7 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
 /** Every export with its Async form (lib/index.ts), in the order of the README. */
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
+  reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
 ] as ExportSpec<never>[];
 
