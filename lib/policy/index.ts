@@ -23,3 +23,5 @@ export * from './geo-mean-policy-loss.js';
 export * from './reinforce-policy-loss.js';
 export * from './luspo-policy-loss.js';
 export * from './vespo-policy-loss.js';
+export * from './cov-policy-loss.js';
+export * from './high-entropy-mask.js';

@@ -5,6 +5,17 @@
 
 namespace rkl {
 
+namespace clipCovPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, selected = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs", "selected"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, epsilonLow = 3, epsilonHigh = 4, clipCovRatio = 5, clipCovLb = 6, clipCovUb = 7, seed = 8, kCount = 9 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer", "epsilonLow", "epsilonHigh", "clipCovRatio", "clipCovLb", "clipCovUb", "seed"};
+  namespace scalar { enum : int { loss = 0, fraction = 1, ppoKl = 2, selectedCount = 3, candidateCount = 4, tokenCount = 5, kCount = 6 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "fraction", "ppoKl", "selectedCount", "candidateCount", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace clipCovPolicyLoss
+
 namespace discountedReturns {
   namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};
@@ -54,6 +65,26 @@ namespace groupAdvantages {
   namespace multiReward_code { enum : int { sum_then_normalize = 0, normalize_then_sum = 1, kCount = 2 }; }
   inline constexpr const char* k_multiReward_names[] = {"sum_then_normalize", "normalize_then_sum"};
 }  // namespace groupAdvantages
+
+namespace highEntropyMask {
+  namespace slot { enum : int { entropy = 0, mask = 1, out = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"entropy", "mask", "out"};
+  namespace param { enum : int { topQuantile = 0, kCount = 1 }; }
+  inline constexpr const char* kParamNames[] = {"topQuantile"};
+  namespace scalar { enum : int { threshold = 0, count = 1, kCount = 2 }; }
+  inline constexpr const char* kScalarNames[] = {"threshold", "count"};
+}  // namespace highEntropyMask
+
+namespace klCovPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, selected = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs", "selected"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, klCovRatio = 3, ppoKlCoef = 4, kCount = 5 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer", "klCovRatio", "ppoKlCoef"};
+  namespace scalar { enum : int { loss = 0, fraction = 1, ppoKl = 2, selectedCount = 3, candidateCount = 4, tokenCount = 5, kCount = 6 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "fraction", "ppoKl", "selectedCount", "candidateCount", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace klCovPolicyLoss
 
 namespace klPenalty {
   namespace slot { enum : int { logprobs = 0, refLogprobs = 1, mask = 2, kl = 3, grad = 4, kCount = 5 }; }
