@@ -9,6 +9,9 @@ import { refCovPolicyLoss, refSelectionKey, type RefCovOptions } from './referen
 import type { RefAggregation } from './reference/seq-ops.js';
 import { seqInputs } from './seq-inputs.js';
 
+interface CovOut { loss: number; gradLogprobs: Float32Array; selected: Uint8Array }
+type CovFn = (lp: Float32Array, old: Float32Array, adv: Float32Array, mask: Uint8Array | Float32Array | null, o: object) => CovOut;
+type CovFnAsync = (lp: Float32Array, old: Float32Array, adv: Float32Array, mask: Uint8Array | Float32Array | null, o: object) => Promise<CovOut>;
 const AGGS: RefAggregation[] = ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'];
 const SIZES = [[1, 1], [3, 7], [5, 129], [17, 33], [2, 1031]] as const;
 
@@ -132,7 +135,7 @@ describe('clipCovPolicyLoss and klCovPolicyLoss', () => {
 
   it('is the same for 1 and 2 threads, writes out, and the Async forms agree', async () => {
     const { lp, old, advTok, m8 } = seqInputs(64, 257, 11, 0.1);
-    for (const [sync, async] of [[clipCovPolicyLoss, clipCovPolicyLossAsync], [klCovPolicyLoss, klCovPolicyLossAsync]] as const) {
+    for (const [sync, async] of [[clipCovPolicyLoss, clipCovPolicyLossAsync], [klCovPolicyLoss, klCovPolicyLossAsync]] as unknown as [CovFn, CovFnAsync][]) {
       const out = { gradLogprobs: new Float32Array(lp.length).fill(NaN), selected: new Uint8Array(lp.length).fill(9) };
       setNumThreads(1);
       const a = sync(lp, old, advTok, m8, { seqLen: 257, out });
@@ -150,7 +153,7 @@ describe('clipCovPolicyLoss and klCovPolicyLoss', () => {
 
   it('rejects bad input with a message naming the argument', () => {
     const x = new Float32Array(6);
-    for (const fn of [clipCovPolicyLoss, klCovPolicyLoss] as const) {
+    for (const fn of [clipCovPolicyLoss, klCovPolicyLoss] as unknown as CovFn[]) {
       expect(() => fn(x, x, new Float32Array(4), null, { seqLen: 3 })).toThrow(
         /advantages: expected length 2 \(one per sequence\) or 6 \(one per token\), received length 4/,
       );
