@@ -1,6 +1,8 @@
 // policyLoss / klPenalty at B x T = 64 x 4096 against a plain TypeScript loop (same formulas, f32
 // inputs, f64 arithmetic, one pass plus the mask count) and the float64 test reference.
-import { klPenalty, luspoPolicyLoss, policyLoss, reinforcePolicyLoss, vespoPolicyLoss } from '../lib/policy/index.js';
+import {
+  clipCovPolicyLoss, highEntropyMask, klCovPolicyLoss, klPenalty, luspoPolicyLoss, policyLoss, reinforcePolicyLoss, vespoPolicyLoss,
+} from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
 import { fillNormal, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
@@ -89,5 +91,9 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     ['luspoPolicyLoss', () => luspoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
     ['vespoPolicyLoss', () => vespoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
   ] as const) add(name, 'reward-kernels', timeSync(f, reps, 2), bytes, `${threads} threads`);
+  const sel = new Uint8Array(n);
+  add('clipCovPolicyLoss', 'reward-kernels', timeSync(() => clipCovPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad, selected: sel } }), reps, 2), bytes, 'CPU only, single-threaded');
+  add('klCovPolicyLoss', 'reward-kernels', timeSync(() => klCovPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad, selected: sel } }), reps, 2), bytes, 'CPU only, single-threaded');
+  add('highEntropyMask q=0.2', 'reward-kernels', timeSync(() => highEntropyMask(entropy, mask, { topQuantile: 0.2, out: { mask: sel } }), reps, 2), n * 6, 'CPU only, a sort');
   return { family: 'policy', rows };
 }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  clipCovPolicyLoss,
   discountedReturns,
   ensembleRewards,
   gae,
@@ -13,6 +14,8 @@ import {
   reinforcePolicyLoss,
   vespoPolicyLoss,
   groupAdvantagesAsync,
+  highEntropyMask,
+  klCovPolicyLoss,
   klPenalty,
   ktoLoss,
   maskedWhiten,
@@ -65,6 +68,9 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   reinforcePolicyLoss: (m) => reinforcePolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
   luspoPolicyLoss: (m) => luspoPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
   vespoPolicyLoss: (m) => vespoPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  clipCovPolicyLoss: (m) => clipCovPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, clipCovRatio: 0.2, clipCovLb: -10, out: { selected: m(new Uint8Array(n)) } }),
+  klCovPolicyLoss: (m) => klCovPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, klCovRatio: 0.2 }),
+  highEntropyMask: (m) => highEntropyMask(m(ref), m(mask), { topQuantile: 0.3, out: { mask: m(new Uint8Array(n)) } }),
   preferenceLoss: (m) => preferenceLoss(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
   ktoLoss: (m) => ktoLoss(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
   tokenWeightedDpoLoss: (m) =>
@@ -223,6 +229,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['reinforcePolicyLoss', () => reinforcePolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['luspoPolicyLoss', () => luspoPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['vespoPolicyLoss', () => vespoPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
+      ['clipCovPolicyLoss', () => clipCovPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
+      ['klCovPolicyLoss', () => klCovPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
+      ['highEntropyMask', () => highEntropyMask(ref, mask, { topQuantile: 0.2, ...bad })],
       ['preferenceLoss', () => preferenceLoss(pc, pr, { ...bad })],
       ['ktoLoss', () => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, ...bad })],
       ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, chosenMask: mask, rejectedMask: mask, ...bad })],

@@ -21,6 +21,7 @@ import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/
 import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 import { refLuspo, refReinforce, refVespo } from './reference/policy-extra.js';
+import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -661,6 +662,83 @@ const vespoPolicyLoss: ExportSpec<SeqCase> = {
   },
 };
 
+const covCase = fc.record({
+  base: seqCase, ratio: opt(fc.constantFrom(0.05, 0.5, 1)), seedOpt: opt(fc.constantFrom(0, 5, 2 ** 40)),
+  lb: opt(fc.constantFrom(-5, 0.1)), coef: opt(fc.constantFrom(0, 0.5, 3)),
+});
+type CovCase = typeof covCase extends fc.Arbitrary<infer T> ? T : never;
+
+/** clipCovPolicyLoss / klCovPolicyLoss: the selection and the loss against the reference. */
+function covSpec(name: 'clipCovPolicyLoss' | 'klCovPolicyLoss'): ExportSpec<CovCase> {
+  const clip = name === 'clipCovPolicyLoss';
+  return {
+    name, sync: rk[name] as never, async: rk[`${name}Async`] as never, arb: covCase,
+    build(cc) {
+      const c = cc.base;
+      const { lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+      const o = clip
+        ? opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer, epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh,
+          clipCovRatio: cc.ratio, clipCovLb: cc.lb, seed: cc.seedOpt })
+        : opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer, klCovRatio: cc.ratio, ppoKlCoef: cc.coef });
+      const sites: OptionSite[] = [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }];
+      if (clip) {
+        sites.push({ key: 'epsilonLow', bad: bad.range(0, Infinity) }, { key: 'epsilonHigh', bad: bad.range(0, Infinity) },
+          { key: 'clipCovRatio', bad: [0, ...bad.range(0, 1)] }, { key: 'clipCovLb', bad: bad.any() },
+          { key: 'seed', bad: [-1, 1.5, Number.NaN, '1', null] });
+      } else {
+        sites.push({ key: 'klCovRatio', bad: [0, ...bad.range(0, 1)] }, { key: 'ppoKlCoef', bad: bad.any() });
+      }
+      const ro = {
+        mode: clip ? 'clip-cov' : 'kl-cov', epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh, ratio: cc.ratio, lb: cc.lb,
+        seed: cc.seedOpt, klCoef: cc.coef, aggregation: c.aggregation, normalizer: c.normalizer,
+      } as const;
+      return {
+        args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+        options: present(o, sites),
+        check(res) {
+          const got = res as rk.ClipCovPolicyLossResult & rk.KlCovPolicyLossResult;
+          const e = refCovPolicyLoss(lp, old, adv, mask, c.T, ro);
+          for (let i = 0; i < e.selected.length; i++) {
+            if (got.selected[i] !== e.selected[i]) throw new Error(`selected[${i}] ${got.selected[i]}, expected ${e.selected[i]}`);
+          }
+          close([got.loss], [e.loss], 1e-10, 1e-10, 'loss');
+          closeTo(clip ? got.metrics.clipFraction : got.metrics.selectedFraction, e.fraction, 12, 'fraction');
+          closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+          if (got.metrics.selectedCount !== e.selectedCount) throw new Error(`selectedCount ${got.metrics.selectedCount}, expected ${e.selectedCount}`);
+          if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        },
+      };
+    },
+  };
+}
+const clipCovPolicyLoss = covSpec('clipCovPolicyLoss');
+const klCovPolicyLoss = covSpec('klCovPolicyLoss');
+
+const entropyCase = fc.record({ base: seqCase, q: fc.constantFrom(0, 0.01, 0.2, 0.5, 0.9, 1), ties: fc.boolean() });
+type EntropyCase = typeof entropyCase extends fc.Arbitrary<infer T> ? T : never;
+const highEntropyMask: ExportSpec<EntropyCase> = {
+  name: 'highEntropyMask', sync: rk.highEntropyMask as never, async: rk.highEntropyMaskAsync as never, arb: entropyCase,
+  build(ec) {
+    const c = ec.base, n = c.B * c.T;
+    const entropy = randn(n, 2, c.seed).map((x) => (ec.ties ? Math.round(Math.abs(x)) : Math.abs(x)));
+    const mask = seqMaskOf(c);
+    const o = { topQuantile: ec.q };
+    return {
+      args: [entropy, mask, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'entropy', at: { arg: 0 }, lead: true }, { name: 'mask', at: { arg: 1 }, nullable: true }],
+      options: [{ key: 'topQuantile', bad: bad.range(0, 1), required: true }],
+      check(res) {
+        const got = res as rk.HighEntropyMaskResult;
+        const e = refHighEntropyMask(entropy, mask, ec.q);
+        for (let i = 0; i < n; i++) if (got.mask[i] !== e.mask[i]) throw new Error(`mask[${i}] ${got.mask[i]}, expected ${e.mask[i]}`);
+        if (!Object.is(got.threshold, e.threshold)) throw new Error(`threshold ${got.threshold}, expected ${e.threshold}`);
+        if (got.count !== e.count) throw new Error(`count ${got.count}, expected ${e.count}`);
+      },
+    };
+  },
+};
+
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
@@ -994,7 +1072,7 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
 /** Every export with its Async form (lib/index.ts), in the order of the README. */
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
-  reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss,
+  reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
 ] as ExportSpec<never>[];
 

@@ -51,14 +51,12 @@ RK_HD double kl_cov_token(double d, double A, bool selected, double coef, double
 
 // torch.quantile's linear interpolation on n sorted f32 values at q, in f32 as torch computes it for
 // f32 input: rank = q (n - 1), then torch.lerp(sorted[floor(rank)], sorted[ceil(rank)], rank - floor(rank)).
-RK_HD float quantile_linear_f32(const float* sorted, int64_t n, float q) {
+// `two` holds sorted[lo] and sorted[lo + 1] (the latter unused at the top), lo = floor(rank).
+RK_HD float quantile_linear_f32_at(const float* two, int64_t lo, int64_t n, float q) {
   const float rank = q * static_cast<float>(n - 1);
-  const float below_r = floorf(rank);
-  int64_t lo = static_cast<int64_t>(below_r);
-  lo = lo < 0 ? 0 : (lo > n - 1 ? n - 1 : lo);
-  const float w = rank - below_r;
-  const int64_t hi = w > 0 && lo + 1 < n ? lo + 1 : lo;  // torch: ceil(rank)
-  const float a = sorted[lo], b = sorted[hi];
+  const float w = rank - floorf(rank);
+  const bool up = w > 0 && lo + 1 < n;  // torch: ceil(rank)
+  const float a = two[0], b = up ? two[1] : two[0];
   const float diff = b - a;
   if (w < 0.5f) {
     const float t = w * diff;

@@ -145,9 +145,17 @@ Status high_entropy_mask(const float* entropy, int64_t n, const void* mask, Mask
     *threshold = NAN;
     return Status{};
   }
-  std::sort(vals.begin(), vals.end());
   const float q = static_cast<float>(1.0 - top_quantile);  // TRL passes 1 - top_entropy_quantile
-  const float thr = core::quantile_linear_f32(vals.data(), static_cast<int64_t>(vals.size()), q);
+  // The two order statistics the interpolation reads (no full sort): sorted[lo] and sorted[lo + 1].
+  const int64_t m = static_cast<int64_t>(vals.size());
+  const float rank = q * static_cast<float>(m - 1);
+  int64_t lo = static_cast<int64_t>(std::floor(rank));
+  lo = lo < 0 ? 0 : (lo > m - 1 ? m - 1 : lo);
+  std::nth_element(vals.begin(), vals.begin() + lo, vals.end());
+  float two[2] = {vals[static_cast<size_t>(lo)], vals[static_cast<size_t>(lo)]};
+  if (lo + 1 < m) two[1] = *std::min_element(vals.begin() + lo + 1, vals.end());
+  // quantile_linear_f32 on the two values at the same rank (shifted by lo)
+  const float thr = core::quantile_linear_f32_at(two, lo, m, q);
   double c = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (mask_at(mask, mask_kind, i) != 0 && entropy[i] >= thr) {
