@@ -25,3 +25,4 @@ export * from './luspo-policy-loss.js';
 export * from './vespo-policy-loss.js';
 export * from './cov-policy-loss.js';
 export * from './high-entropy-mask.js';
+export * from './adaptive-entropy.js';
