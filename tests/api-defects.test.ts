@@ -19,6 +19,7 @@ import {
   klPenalty,
   ktoLoss,
   maskedWhiten,
+  maskTruncatedCompletions,
   policyLoss,
   policyLossAsync,
   preferenceLoss,
@@ -71,6 +72,7 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   clipCovPolicyLoss: (m) => clipCovPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, clipCovRatio: 0.2, clipCovLb: -10, out: { selected: m(new Uint8Array(n)) } }),
   klCovPolicyLoss: (m) => klCovPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, klCovRatio: 0.2 }),
   highEntropyMask: (m) => highEntropyMask(m(ref), m(mask), { topQuantile: 0.3, out: { mask: m(new Uint8Array(n)) } }),
+  maskTruncatedCompletions: (m) => maskTruncatedCompletions(m(randint(n, 4, 22)), m(mask), { seqLen: T, eosTokenId: 1, out: { truncated: m(new Float32Array(B)) } }),
   preferenceLoss: (m) => preferenceLoss(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
   ktoLoss: (m) => ktoLoss(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
   tokenWeightedDpoLoss: (m) =>
@@ -232,6 +234,7 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['clipCovPolicyLoss', () => clipCovPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['klCovPolicyLoss', () => klCovPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['highEntropyMask', () => highEntropyMask(ref, mask, { topQuantile: 0.2, ...bad })],
+      ['maskTruncatedCompletions', () => maskTruncatedCompletions(new Int32Array(n), mask, { seqLen: T, eosTokenId: 1, ...bad })],
       ['preferenceLoss', () => preferenceLoss(pc, pr, { ...bad })],
       ['ktoLoss', () => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, ...bad })],
       ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, chosenMask: mask, rejectedMask: mask, ...bad })],

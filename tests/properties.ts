@@ -20,7 +20,7 @@ import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 import { refKtoLoss, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
-import { refLuspo, refReinforce, refVespo } from './reference/policy-extra.js';
+import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
@@ -739,6 +739,30 @@ const highEntropyMask: ExportSpec<EntropyCase> = {
   },
 };
 
+const truncCase = fc.record({ base: seqCase, pad: opt(fc.constantFrom(0, 2, 9)) });
+type TruncCase = typeof truncCase extends fc.Arbitrary<infer T> ? T : never;
+const maskTruncatedCompletions: ExportSpec<TruncCase> = {
+  name: 'maskTruncatedCompletions', sync: rk.maskTruncatedCompletions as never, async: rk.maskTruncatedCompletionsAsync as never, arb: truncCase,
+  build(tc) {
+    const c = tc.base, n = c.B * c.T, r = rng(c.seed + 9);
+    const ids = Int32Array.from({ length: n }, () => Math.floor(r() * 4));
+    const mask = seqMaskOf(c);
+    const o = opts({ seqLen: c.T, eosTokenId: 1, padTokenId: tc.pad });
+    return {
+      args: [ids, mask, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'completionIds', at: { arg: 0 }, lead: true }, { name: 'mask', at: { arg: 1 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'eosTokenId', bad: bad.int(0), required: true },
+        { key: 'padTokenId', bad: bad.int(-1) }]),
+      check(res) {
+        const got = res as rk.MaskTruncatedCompletionsResult;
+        const e = refMaskTruncated(ids, mask, c.T, 1, tc.pad ?? -1);
+        close(got.mask, e.mask, 0, 0, 'mask');
+        close(got.truncated, e.truncated, 0, 0, 'truncated');
+      },
+    };
+  },
+};
+
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
@@ -1073,6 +1097,7 @@ const maskedWhiten: ExportSpec<typeof whitenCase extends fc.Arbitrary<infer T> ?
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
+  maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
 ] as ExportSpec<never>[];
 

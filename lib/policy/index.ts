@@ -26,3 +26,4 @@ export * from './vespo-policy-loss.js';
 export * from './cov-policy-loss.js';
 export * from './high-entropy-mask.js';
 export * from './adaptive-entropy.js';
+export * from './mask-truncated-completions.js';

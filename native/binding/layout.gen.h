@@ -123,6 +123,14 @@ namespace maskedWhiten {
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace maskedWhiten
 
+namespace maskTruncatedCompletions {
+  namespace slot { enum : int { completionIds = 0, mask = 1, out = 2, truncated = 3, kCount = 4 }; }
+  inline constexpr const char* kSlotNames[] = {"completionIds", "mask", "out", "truncated"};
+  namespace param { enum : int { seqLen = 0, eosTokenId = 1, padTokenId = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "eosTokenId", "padTokenId"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace maskTruncatedCompletions
+
 namespace policyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, gradLogprobs = 6, gradEntropy = 7, kCount = 8 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "gradLogprobs", "gradEntropy"};

@@ -122,3 +122,18 @@ export function refVespo(
   const mean = (x: number) => (total > 0 ? x / total : 0);
   return { loss, grad, phi: mean(phiSum), ppoKl: mean(kl), tokenCount: total };
 }
+
+/** TRL mask_truncated_completions: rows whose last counted token is neither eos nor pad (pad < 0: none) are zeroed. */
+export function refMaskTruncated(ids: ArrayLike<number>, mask: ArrayLike<number> | null, T: number, eos: number, pad = -1) {
+  const n = ids.length, B = n / T;
+  const out = new Float64Array(n), truncated = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    // the completion as TRL's unpadded list: the tokens up to the last counted one
+    let last = -1;
+    for (let t = 0; t < T; t++) if (!mask || mask[b * T + t] !== 0) last = t;
+    const cut = last >= 0 && ids[b * T + last] !== eos && !(pad >= 0 && ids[b * T + last] === pad);
+    truncated[b] = cut ? 1 : 0;
+    for (let t = 0; t < T; t++) out[b * T + t] = cut ? 0 : mask ? mask[b * T + t] : 1;
+  }
+  return { mask: out, truncated };
+}
