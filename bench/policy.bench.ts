@@ -1,6 +1,8 @@
 // policyLoss / klPenalty at B x T = 64 x 4096 against a plain TypeScript loop (same formulas, f32
 // inputs, f64 arithmetic, one pass plus the mask count) and the float64 test reference.
-import { klPenalty, policyLoss, rolloutCorrection } from '../lib/policy/index.js';
+import {
+  clipCovPolicyLoss, highEntropyMask, klCovPolicyLoss, klPenalty, luspoPolicyLoss, maskTruncatedCompletions, policyLoss, reinforcePolicyLoss, rolloutCorrection, vespoPolicyLoss,
+} from '../lib/policy/index.js';
 import { getNumThreads, setNumThreads } from '../lib/runtime.js';
 import { refPolicyLoss } from '../tests/reference/policy.js';
 import { fillNormal, progress, rng, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
@@ -92,6 +94,18 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     timeSync(() => rolloutCorrection(old, lp, null, mask, { seqLen: T, rejection: { token_k1: [0.5, 2], seq_max_k2: 0.5 }, out: rcOut }), reps, 2), bytes + 8 * n, `${threads} threads`);
   add('policyLoss ppo + tokenWeights', 'reward-kernels',
     timeSync(() => policyLoss(lp, old, adv, mask, { seqLen: T, tokenWeights: rcOut.weights, out: { gradLogprobs: grad } }), reps, 2), bytes + 4 * n, `${threads} threads`);
+  for (const [name, f] of [
+    ['reinforcePolicyLoss', () => reinforcePolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+    ['luspoPolicyLoss', () => luspoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+    ['vespoPolicyLoss', () => vespoPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad } })],
+  ] as const) add(name, 'reward-kernels', timeSync(f, reps, 2), bytes, `${threads} threads`);
+  const sel = new Uint8Array(n);
+  add('clipCovPolicyLoss', 'reward-kernels', timeSync(() => clipCovPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad, selected: sel } }), reps, 2), bytes, 'CPU only, single-threaded');
+  add('klCovPolicyLoss', 'reward-kernels', timeSync(() => klCovPolicyLoss(lp, old, adv, mask, { seqLen: T, out: { gradLogprobs: grad, selected: sel } }), reps, 2), bytes, 'CPU only, single-threaded');
+  const ids = Int32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 2 : 5));
+  const outMask = new Float32Array(n), truncated = new Float32Array(B);
+  add('maskTruncatedCompletions', 'reward-kernels', timeSync(() => maskTruncatedCompletions(ids, mask, { seqLen: T, eosTokenId: 2, out: { mask: outMask, truncated } }), reps, 2), n * 9, 'rows in order');
+  add('highEntropyMask q=0.2', 'reward-kernels', timeSync(() => highEntropyMask(entropy, mask, { topQuantile: 0.2, out: { mask: sel } }), reps, 2), n * 6, 'CPU only, a sort');
   return { family: 'policy', rows };
 }
 

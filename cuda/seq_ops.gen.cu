@@ -7,7 +7,16 @@ namespace rkcuda {
 Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInputs, rk::GeoMeanPolicyLossOp::kGrads>& a, const rk::GeoMeanPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::GeoMeanPolicyLossOp>(a, p, scalars, stream);
 }
+Result seq_luspoPolicyLoss(const rk::SeqOpArgs<rk::LuspoPolicyLossOp::kInputs, rk::LuspoPolicyLossOp::kGrads>& a, const rk::LuspoPolicyLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::LuspoPolicyLossOp>(a, p, scalars, stream);
+}
+Result seq_reinforcePolicyLoss(const rk::SeqOpArgs<rk::ReinforcePolicyLossOp::kInputs, rk::ReinforcePolicyLossOp::kGrads>& a, const rk::ReinforcePolicyLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::ReinforcePolicyLossOp>(a, p, scalars, stream);
+}
 Result seq_valueLoss(const rk::SeqOpArgs<rk::ValueLossOp::kInputs, rk::ValueLossOp::kGrads>& a, const rk::ValueLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::ValueLossOp>(a, p, scalars, stream);
+}
+Result seq_vespoPolicyLoss(const rk::SeqOpArgs<rk::VespoPolicyLossOp::kInputs, rk::VespoPolicyLossOp::kGrads>& a, const rk::VespoPolicyLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::VespoPolicyLossOp>(a, p, scalars, stream);
 }
 }  // namespace rkcuda

@@ -24,6 +24,8 @@ import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/
 import { refKtoLoss, refLdDpoLogps, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
+import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
+import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -568,6 +570,207 @@ const geoMeanPolicyLoss: ExportSpec<SeqCase> = {
   },
 };
 
+/** The log-prob inputs of reinforcePolicyLoss, luspoPolicyLoss and vespoPolicyLoss. */
+function seqPolicyInputs(c: SeqCase, scale: number) {
+  const n = c.B * c.T;
+  const lp = randn(n, 1, c.seed).map((x) => x - 2), noise = randn(n, 1, c.seed + 1);
+  const old = lp.map((x, i) => x + scale * noise[i]);
+  const adv = randn(c.perToken ? n : c.B, 1, c.seed + 2);
+  const arrays = (second: string) => [{ name: 'logprobs', at: { arg: 0 }, lead: true }, { name: second, at: { arg: 1 } },
+    { name: 'advantages', at: { arg: 2 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 3 }, nullable: true }];
+  return { n, lp, old, adv, mask: seqMaskOf(c), arrays };
+}
+
+const reinforcePolicyLoss: ExportSpec<SeqCase> = {
+  name: 'reinforcePolicyLoss', sync: rk.reinforcePolicyLoss as never, async: rk.reinforcePolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+    const o = opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer });
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('rolloutLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }]),
+      check(res) {
+        const got = res as rk.ReinforcePolicyLossResult;
+        const e = refReinforce(lp, old, adv, mask, c.T, c.aggregation ?? 'seq-mean-token-sum', c.normalizer ?? 0);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        close(got.gradLogprobs, e.grad, 1e-6, 1e-9, 'gradLogprobs');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refReinforce(x, old, adv, mask, c.T, c.aggregation ?? 'seq-mean-token-sum', c.normalizer ?? 0).loss;
+        const x = Float64Array.from(lp);
+        for (let i = 0; i < n; i++) close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+      },
+    };
+  },
+};
+
+const luspoPolicyLoss: ExportSpec<SeqCase> = {
+  name: 'luspoPolicyLoss', sync: rk.luspoPolicyLoss as never, async: rk.luspoPolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+    const o = opts({ seqLen: c.T, epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh });
+    const eLo = c.epsilonLow ?? 0.2, eHi = c.epsilonHigh ?? eLo;
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'epsilonLow', bad: bad.range(0, Infinity) },
+        { key: 'epsilonHigh', bad: bad.range(0, Infinity) }]),
+      check(res) {
+        const got = res as rk.LuspoPolicyLossResult;
+        const e = refLuspo(lp, old, adv, mask, c.T, eLo, eHi);
+        closeTo(got.loss, e.loss, 9, 'loss');
+        closeTo(got.metrics.clipFractionLow, e.clipFractionLow, 12, 'clipFractionLow');
+        closeTo(got.metrics.clipFractionHigh, e.clipFractionHigh, 12, 'clipFractionHigh');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refLuspo(x, old, adv, mask, c.T, eLo, eHi).loss;
+        const x = Float64Array.from(lp);
+        for (let b = 0; b < c.B; b++) {
+          let sm = 0, sd = 0;
+          for (let t = 0; t < c.T; t++) {
+            const i = b * c.T + t, m = mask ? mask[i] : 1;
+            sm += m;
+            sd += m * (lp[i] - old[i]);
+          }
+          const s = Math.exp(sd / Math.max(sm, 1));
+          if (Math.abs(s - (1 - eLo)) < 1e-4 || Math.abs(s - (1 + eHi)) < 1e-4) continue; // at a clip edge
+          for (let t = 0; t < c.T; t++) {
+            const i = b * c.T + t;
+            close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+          }
+        }
+      },
+    };
+  },
+};
+
+const vespoPolicyLoss: ExportSpec<SeqCase> = {
+  name: 'vespoPolicyLoss', sync: rk.vespoPolicyLoss as never, async: rk.vespoPolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.1);
+    const o = opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer });
+    const ro = { aggregation: c.aggregation, normalizer: c.normalizer };
+    return {
+      args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }]),
+      check(res) {
+        const got = res as rk.VespoPolicyLossResult;
+        const e = refVespo(lp, old, adv, mask, c.T, ro);
+        closeTo(got.loss, e.loss, 9, 'loss');
+        close(got.gradLogprobs, e.grad, 1e-6, 1e-9, 'gradLogprobs');
+        closeTo(got.metrics.phi, e.phi, 9, 'phi');
+        closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        const f = (x: Float64Array) => refVespo(x, old, adv, mask, c.T, ro, lp).loss;
+        const x = Float64Array.from(lp);
+        for (let i = 0; i < n; i++) close([got.gradLogprobs[i]], [centralDiff(f, x, i)], 1e-6, 5e-7, `gradLogprobs[${i}] vs finite differences`);
+      },
+    };
+  },
+};
+
+const covCase = fc.record({
+  base: seqCase, ratio: opt(fc.constantFrom(0.05, 0.5, 1)), seedOpt: opt(fc.constantFrom(0, 5, 2 ** 40)),
+  lb: opt(fc.constantFrom(-5, 0.1)), coef: opt(fc.constantFrom(0, 0.5, 3)),
+});
+type CovCase = typeof covCase extends fc.Arbitrary<infer T> ? T : never;
+
+/** clipCovPolicyLoss / klCovPolicyLoss: the selection and the loss against the reference. */
+function covSpec(name: 'clipCovPolicyLoss' | 'klCovPolicyLoss'): ExportSpec<CovCase> {
+  const clip = name === 'clipCovPolicyLoss';
+  return {
+    name, sync: rk[name] as never, async: rk[`${name}Async`] as never, arb: covCase,
+    build(cc) {
+      const c = cc.base;
+      const { lp, old, adv, mask, arrays } = seqPolicyInputs(c, 0.3);
+      const o = clip
+        ? opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer, epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh,
+          clipCovRatio: cc.ratio, clipCovLb: cc.lb, seed: cc.seedOpt })
+        : opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer, klCovRatio: cc.ratio, ppoKlCoef: cc.coef });
+      const sites: OptionSite[] = [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }];
+      if (clip) {
+        sites.push({ key: 'epsilonLow', bad: bad.range(0, Infinity) }, { key: 'epsilonHigh', bad: bad.range(0, Infinity) },
+          { key: 'clipCovRatio', bad: [0, ...bad.range(0, 1)] }, { key: 'clipCovLb', bad: bad.any() },
+          { key: 'seed', bad: [-1, 1.5, Number.NaN, '1', null] });
+      } else {
+        sites.push({ key: 'klCovRatio', bad: [0, ...bad.range(0, 1)] }, { key: 'ppoKlCoef', bad: bad.any() });
+      }
+      const ro = {
+        mode: clip ? 'clip-cov' : 'kl-cov', epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh, ratio: cc.ratio, lb: cc.lb,
+        seed: cc.seedOpt, klCoef: cc.coef, aggregation: c.aggregation, normalizer: c.normalizer,
+      } as const;
+      return {
+        args: [lp, old, adv, mask, o], optionsAt: 4, optionsRequired: true, arrays: arrays('oldLogprobs') as never,
+        options: present(o, sites),
+        check(res) {
+          const got = res as rk.ClipCovPolicyLossResult & rk.KlCovPolicyLossResult;
+          const e = refCovPolicyLoss(lp, old, adv, mask, c.T, ro);
+          for (let i = 0; i < e.selected.length; i++) {
+            if (got.selected[i] !== e.selected[i]) throw new Error(`selected[${i}] ${got.selected[i]}, expected ${e.selected[i]}`);
+          }
+          close([got.loss], [e.loss], 1e-10, 1e-10, 'loss');
+          closeTo(clip ? got.metrics.clipFraction : got.metrics.selectedFraction, e.fraction, 12, 'fraction');
+          closeTo(got.metrics.ppoKl, e.ppoKl, 9, 'ppoKl');
+          if (got.metrics.selectedCount !== e.selectedCount) throw new Error(`selectedCount ${got.metrics.selectedCount}, expected ${e.selectedCount}`);
+          if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+        },
+      };
+    },
+  };
+}
+const clipCovPolicyLoss = covSpec('clipCovPolicyLoss');
+const klCovPolicyLoss = covSpec('klCovPolicyLoss');
+
+const entropyCase = fc.record({ base: seqCase, q: fc.constantFrom(0, 0.01, 0.2, 0.5, 0.9, 1), ties: fc.boolean() });
+type EntropyCase = typeof entropyCase extends fc.Arbitrary<infer T> ? T : never;
+const highEntropyMask: ExportSpec<EntropyCase> = {
+  name: 'highEntropyMask', sync: rk.highEntropyMask as never, async: rk.highEntropyMaskAsync as never, arb: entropyCase,
+  build(ec) {
+    const c = ec.base, n = c.B * c.T;
+    const entropy = randn(n, 2, c.seed).map((x) => (ec.ties ? Math.round(Math.abs(x)) : Math.abs(x)));
+    const mask = seqMaskOf(c);
+    const o = { topQuantile: ec.q };
+    return {
+      args: [entropy, mask, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'entropy', at: { arg: 0 }, lead: true }, { name: 'mask', at: { arg: 1 }, nullable: true }],
+      options: [{ key: 'topQuantile', bad: bad.range(0, 1), required: true }],
+      check(res) {
+        const got = res as rk.HighEntropyMaskResult;
+        const e = refHighEntropyMask(entropy, mask, ec.q);
+        for (let i = 0; i < n; i++) if (got.mask[i] !== e.mask[i]) throw new Error(`mask[${i}] ${got.mask[i]}, expected ${e.mask[i]}`);
+        if (!Object.is(got.threshold, e.threshold)) throw new Error(`threshold ${got.threshold}, expected ${e.threshold}`);
+        if (got.count !== e.count) throw new Error(`count ${got.count}, expected ${e.count}`);
+      },
+    };
+  },
+};
+
+const truncCase = fc.record({ base: seqCase, pad: opt(fc.constantFrom(0, 2, 9)) });
+type TruncCase = typeof truncCase extends fc.Arbitrary<infer T> ? T : never;
+const maskTruncatedCompletions: ExportSpec<TruncCase> = {
+  name: 'maskTruncatedCompletions', sync: rk.maskTruncatedCompletions as never, async: rk.maskTruncatedCompletionsAsync as never, arb: truncCase,
+  build(tc) {
+    const c = tc.base, n = c.B * c.T, r = rng(c.seed + 9);
+    const ids = Int32Array.from({ length: n }, () => Math.floor(r() * 4));
+    const mask = seqMaskOf(c);
+    const o = opts({ seqLen: c.T, eosTokenId: 1, padTokenId: tc.pad });
+    return {
+      args: [ids, mask, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'completionIds', at: { arg: 0 }, lead: true }, { name: 'mask', at: { arg: 1 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'eosTokenId', bad: bad.int(0), required: true },
+        { key: 'padTokenId', bad: bad.int(-1) }]),
+      check(res) {
+        const got = res as rk.MaskTruncatedCompletionsResult;
+        const e = refMaskTruncated(ids, mask, c.T, 1, tc.pad ?? -1);
+        close(got.mask, e.mask, 0, 0, 'mask');
+        close(got.truncated, e.truncated, 0, 0, 'truncated');
+      },
+    };
+  },
+};
+
 // preferenceLoss / ktoLoss / tokenWeightedDpoLoss ---------------------------------------------------
 
 const LOSS_NAMES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down',
@@ -1062,6 +1265,8 @@ const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> 
 
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
+  reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
+  maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
   rolloutCorrection, tokenAdvantages, klRewards,
 ] as ExportSpec<never>[];

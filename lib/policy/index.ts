@@ -35,3 +35,10 @@ export {
   type RolloutRejection,
   type RolloutRejectionCriterion,
 } from './rollout-correction.js';
+export * from './reinforce-policy-loss.js';
+export * from './luspo-policy-loss.js';
+export * from './vespo-policy-loss.js';
+export * from './cov-policy-loss.js';
+export * from './high-entropy-mask.js';
+export * from './adaptive-entropy.js';
+export * from './mask-truncated-completions.js';

@@ -5,6 +5,17 @@
 
 namespace rkl {
 
+namespace clipCovPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, selected = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs", "selected"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, epsilonLow = 3, epsilonHigh = 4, clipCovRatio = 5, clipCovLb = 6, clipCovUb = 7, seed = 8, kCount = 9 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer", "epsilonLow", "epsilonHigh", "clipCovRatio", "clipCovLb", "clipCovUb", "seed"};
+  namespace scalar { enum : int { loss = 0, fraction = 1, ppoKl = 2, selectedCount = 3, candidateCount = 4, tokenCount = 5, kCount = 6 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "fraction", "ppoKl", "selectedCount", "candidateCount", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace clipCovPolicyLoss
+
 namespace discountedReturns {
   namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};
@@ -57,6 +68,26 @@ namespace groupAdvantages {
   inline constexpr const char* k_singletonBaseline_names[] = {"zero", "self"};
 }  // namespace groupAdvantages
 
+namespace highEntropyMask {
+  namespace slot { enum : int { entropy = 0, mask = 1, out = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"entropy", "mask", "out"};
+  namespace param { enum : int { topQuantile = 0, kCount = 1 }; }
+  inline constexpr const char* kParamNames[] = {"topQuantile"};
+  namespace scalar { enum : int { threshold = 0, count = 1, kCount = 2 }; }
+  inline constexpr const char* kScalarNames[] = {"threshold", "count"};
+}  // namespace highEntropyMask
+
+namespace klCovPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, selected = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs", "selected"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, klCovRatio = 3, ppoKlCoef = 4, kCount = 5 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer", "klCovRatio", "ppoKlCoef"};
+  namespace scalar { enum : int { loss = 0, fraction = 1, ppoKl = 2, selectedCount = 3, candidateCount = 4, tokenCount = 5, kCount = 6 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "fraction", "ppoKl", "selectedCount", "candidateCount", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace klCovPolicyLoss
+
 namespace klPenalty {
   namespace slot { enum : int { logprobs = 0, refLogprobs = 1, mask = 2, kl = 3, grad = 4, kCount = 5 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "refLogprobs", "mask", "kl", "grad"};
@@ -96,6 +127,15 @@ namespace ldDpoLogps {
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace ldDpoLogps
 
+namespace luspoPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, epsilonLow = 1, epsilonHigh = 2, delta = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "epsilonLow", "epsilonHigh", "delta"};
+  namespace scalar { enum : int { loss = 0, clipFractionLow = 1, clipFractionHigh = 2, ppoKl = 3, tokenCount = 4, kCount = 5 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFractionLow", "clipFractionHigh", "ppoKl", "tokenCount"};
+}  // namespace luspoPolicyLoss
+
 namespace maskedWhiten {
   namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
@@ -103,6 +143,14 @@ namespace maskedWhiten {
   inline constexpr const char* kParamNames[] = {"shiftMean", "unbiased", "eps"};
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace maskedWhiten
+
+namespace maskTruncatedCompletions {
+  namespace slot { enum : int { completionIds = 0, mask = 1, out = 2, truncated = 3, kCount = 4 }; }
+  inline constexpr const char* kSlotNames[] = {"completionIds", "mask", "out", "truncated"};
+  namespace param { enum : int { seqLen = 0, eosTokenId = 1, padTokenId = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "eosTokenId", "padTokenId"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace maskTruncatedCompletions
 
 namespace policyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, tokenWeights = 6, gradLogprobs = 7, gradEntropy = 8, kCount = 9 }; }
@@ -133,6 +181,17 @@ namespace preferenceLoss {
   namespace lengthAverage_code { enum : int { score = 0, log_ratio = 1, kCount = 2 }; }
   inline constexpr const char* k_lengthAverage_names[] = {"score", "log_ratio"};
 }  // namespace preferenceLoss
+
+namespace reinforcePolicyLoss {
+  namespace slot { enum : int { logprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "rolloutLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, aggregation = 1, normalizer = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "aggregation", "normalizer"};
+  namespace scalar { enum : int { loss = 0, ppoKl = 1, tokenCount = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "ppoKl", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace reinforcePolicyLoss
 
 namespace rolloutCorrection {
   namespace slot { enum : int { trainerLogprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, weights = 4, keptMask = 5, kCount = 6 }; }
@@ -194,6 +253,17 @@ namespace valueLoss {
   namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace valueLoss
+
+namespace vespoPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, kPos = 1, lambdaPos = 2, kNeg = 3, lambdaNeg = 4, aggregation = 5, normalizer = 6, kCount = 7 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "kPos", "lambdaPos", "kNeg", "lambdaNeg", "aggregation", "normalizer"};
+  namespace scalar { enum : int { loss = 0, phi = 1, ppoKl = 2, tokenCount = 3, kCount = 4 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "phi", "ppoKl", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace vespoPolicyLoss
 
 namespace vocabDivergence {
   namespace slot { enum : int { logits = 0, targetLogits = 1, mask = 2, labels = 3, gradOutput = 4, divergence = 5, gradient = 6, kCount = 7 }; }

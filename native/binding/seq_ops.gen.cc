@@ -5,7 +5,10 @@
 #include "common.h"
 #include "ops/seq_op.h"
 #include "../core/ops/geo_mean_policy_loss.h"
+#include "../core/ops/luspo_policy_loss.h"
+#include "../core/ops/reinforce_policy_loss.h"
 #include "../core/ops/value_loss.h"
+#include "../core/ops/vespo_policy_loss.h"
 
 namespace {
 
@@ -15,6 +18,19 @@ static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, epsilonLow) == sizeof(do
 static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, epsilonHigh) == sizeof(double) * rkl::geoMeanPolicyLoss::param::epsilonHigh, "geoMeanPolicyLoss: option epsilonHigh");
 constexpr rkb::SeqLayout k_geoMeanPolicyLoss = RK_SEQ_LAYOUT(geoMeanPolicyLoss, 0x4u);
 
+static_assert(rkl::luspoPolicyLoss::param::seqLen == 0, "luspoPolicyLoss: seqLen is the first option");
+static_assert(offsetof(rk::LuspoPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::luspoPolicyLoss::param::seqLen, "luspoPolicyLoss: option seqLen");
+static_assert(offsetof(rk::LuspoPolicyLossOp::Params, epsilonLow) == sizeof(double) * rkl::luspoPolicyLoss::param::epsilonLow, "luspoPolicyLoss: option epsilonLow");
+static_assert(offsetof(rk::LuspoPolicyLossOp::Params, epsilonHigh) == sizeof(double) * rkl::luspoPolicyLoss::param::epsilonHigh, "luspoPolicyLoss: option epsilonHigh");
+static_assert(offsetof(rk::LuspoPolicyLossOp::Params, delta) == sizeof(double) * rkl::luspoPolicyLoss::param::delta, "luspoPolicyLoss: option delta");
+constexpr rkb::SeqLayout k_luspoPolicyLoss = RK_SEQ_LAYOUT(luspoPolicyLoss, 0x4u);
+
+static_assert(rkl::reinforcePolicyLoss::param::seqLen == 0, "reinforcePolicyLoss: seqLen is the first option");
+static_assert(offsetof(rk::ReinforcePolicyLossOp::Params, seqLen) == sizeof(double) * rkl::reinforcePolicyLoss::param::seqLen, "reinforcePolicyLoss: option seqLen");
+static_assert(offsetof(rk::ReinforcePolicyLossOp::Params, aggregation) == sizeof(double) * rkl::reinforcePolicyLoss::param::aggregation, "reinforcePolicyLoss: option aggregation");
+static_assert(offsetof(rk::ReinforcePolicyLossOp::Params, normalizer) == sizeof(double) * rkl::reinforcePolicyLoss::param::normalizer, "reinforcePolicyLoss: option normalizer");
+constexpr rkb::SeqLayout k_reinforcePolicyLoss = RK_SEQ_LAYOUT(reinforcePolicyLoss, 0x4u);
+
 static_assert(rkl::valueLoss::param::seqLen == 0, "valueLoss: seqLen is the first option");
 static_assert(offsetof(rk::ValueLossOp::Params, seqLen) == sizeof(double) * rkl::valueLoss::param::seqLen, "valueLoss: option seqLen");
 static_assert(offsetof(rk::ValueLossOp::Params, aggregation) == sizeof(double) * rkl::valueLoss::param::aggregation, "valueLoss: option aggregation");
@@ -22,11 +38,24 @@ static_assert(offsetof(rk::ValueLossOp::Params, cliprangeValue) == sizeof(double
 static_assert(offsetof(rk::ValueLossOp::Params, normalizer) == sizeof(double) * rkl::valueLoss::param::normalizer, "valueLoss: option normalizer");
 constexpr rkb::SeqLayout k_valueLoss = RK_SEQ_LAYOUT(valueLoss, 0x0u);
 
+static_assert(rkl::vespoPolicyLoss::param::seqLen == 0, "vespoPolicyLoss: seqLen is the first option");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::vespoPolicyLoss::param::seqLen, "vespoPolicyLoss: option seqLen");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, kPos) == sizeof(double) * rkl::vespoPolicyLoss::param::kPos, "vespoPolicyLoss: option kPos");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, lambdaPos) == sizeof(double) * rkl::vespoPolicyLoss::param::lambdaPos, "vespoPolicyLoss: option lambdaPos");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, kNeg) == sizeof(double) * rkl::vespoPolicyLoss::param::kNeg, "vespoPolicyLoss: option kNeg");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, lambdaNeg) == sizeof(double) * rkl::vespoPolicyLoss::param::lambdaNeg, "vespoPolicyLoss: option lambdaNeg");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, aggregation) == sizeof(double) * rkl::vespoPolicyLoss::param::aggregation, "vespoPolicyLoss: option aggregation");
+static_assert(offsetof(rk::VespoPolicyLossOp::Params, normalizer) == sizeof(double) * rkl::vespoPolicyLoss::param::normalizer, "vespoPolicyLoss: option normalizer");
+constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u);
+
 }  // namespace
 
 static void InitSeqOps(Napi::Env env, Napi::Object exports) {
   rkb::ExportOp<rkb::CpuSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
+  rkb::ExportOp<rkb::CpuSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
+  rkb::ExportOp<rkb::CpuSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::ValueLossOp, k_valueLoss>>(env, exports, "valueLoss");
+  rkb::ExportOp<rkb::CpuSeqOp<rk::VespoPolicyLossOp, k_vespoPolicyLoss>>(env, exports, "vespoPolicyLoss");
 }
 
 RK_REGISTER_BINDING(seq_ops, InitSeqOps);

@@ -7,13 +7,19 @@
 namespace {
 
 constexpr rkb::SeqLayout k_geoMeanPolicyLoss = RK_SEQ_LAYOUT(geoMeanPolicyLoss, 0x4u);
+constexpr rkb::SeqLayout k_luspoPolicyLoss = RK_SEQ_LAYOUT(luspoPolicyLoss, 0x4u);
+constexpr rkb::SeqLayout k_reinforcePolicyLoss = RK_SEQ_LAYOUT(reinforcePolicyLoss, 0x4u);
 constexpr rkb::SeqLayout k_valueLoss = RK_SEQ_LAYOUT(valueLoss, 0x0u);
+constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u);
 
 }  // namespace
 
 static void InitCudaSeqOps(Napi::Env env, Napi::Object exports) {
   rkb::ExportOp<rkcb::CudaSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss, rkcuda::seq_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
+  rkb::ExportOp<rkcb::CudaSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss, rkcuda::seq_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
+  rkb::ExportOp<rkcb::CudaSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss, rkcuda::seq_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::ValueLossOp, k_valueLoss, rkcuda::seq_valueLoss>>(env, exports, "valueLoss");
+  rkb::ExportOp<rkcb::CudaSeqOp<rk::VespoPolicyLossOp, k_vespoPolicyLoss, rkcuda::seq_vespoPolicyLoss>>(env, exports, "vespoPolicyLoss");
 }
 
 RK_REGISTER_BINDING(cuda_seq_ops, InitCudaSeqOps);

@@ -30,6 +30,7 @@
 #include "../../cuda/preference.h"
 #include "../../cuda/rollout_correction.h"
 #include "../../cuda/seq_ops.gen.h"
+#include "../../cuda/truncation.h"
 #include "../binding/layout.gen.h"
 #include "../kernels/advantages.h"
 #include "../kernels/divergence.h"
@@ -39,6 +40,7 @@
 #include "../kernels/rollout_correction.h"
 #include "../kernels/seq_driver.h"
 #include "../kernels/threadpool.h"
+#include "../kernels/truncation.h"
 #include "cuda_driver.h"
 #include "parity.h"
 
@@ -2001,6 +2003,35 @@ struct KlRewards : TokRow {
   }
 };
 
+// maskTruncatedCompletions: ids in [0, 4) from the values (eos 1, pad 0), the u8 / f32 mask or none (opt 1).
+struct MaskTruncatedCompletions : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 2); }
+  std::string label(const Case& c) const { return tok_label(c, c.opt ? "no mask" : "mask"); }
+  static std::vector<int32_t> ids(const TokData& d) {
+    std::vector<int32_t> out(d.v.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int32_t>(std::fabs(d.v[i]) * 3.0f) % 4;
+    return out;
+  }
+  rk::TokenMask mk(const Case& c, const float* f, const uint8_t* u) const {
+    return c.opt ? rk::TokenMask{nullptr, false} : mask(c, f, u);
+  }
+  Run cpu(const Case& c, const TokData& d) const {
+    std::vector<float> M(d.v.size()), F(static_cast<size_t>(c.B));
+    const std::vector<int32_t> id = ids(d);
+    rk::mask_truncated_completions(id.data(), mk(c, d.fm.data(), d.um.data()), c.B, c.T, 1, 0, M.data(), F.data());
+    return Run{{farr("mask", std::move(M), Tol{}), farr("truncated", std::move(F), Tol{})}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> fm(d.fm), M(d.v.size()), F(static_cast<size_t>(c.B));
+    Dev<uint8_t> um(d.um);
+    Dev<int32_t> id(ids(d));
+    const rkcuda::Result res =
+        rkcuda::mask_truncated_completions(id.p, mk(c, fm.p, um.p), c.B, c.T, 1, 0, M.p, F.p, nullptr);
+    return fail_or(res, Run{{farr("mask", M.down(), Tol{}), farr("truncated", F.down(), Tol{})}, ""});
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // The sequence ops (native/core/seq_op.h): one generic row. The layout gives the op's params (names
 // and order: Op::Params is the options as doubles), slots (inputs, mask, gradients) and scalars
@@ -2028,6 +2059,7 @@ const SeqParamValues kSeqParamValues[] = {
     {"epsilonHigh", {0.28, 3.0}},
     {"cliprangeValue", {0.2, 1e-3}},
     {"normalizer", {0.0, 37.0}},
+    {"delta", {0.0, 1.5}},
 };
 const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
 const std::vector<double>& seq_values(const char* name) {
@@ -2288,6 +2320,10 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
     RK_ROW(rolloutCorrection, RolloutCorrection, nullptr)
+    RK_ROW(maskTruncatedCompletions, MaskTruncatedCompletions, nullptr)
+    RK_SEQ_ROW(reinforcePolicyLoss, ReinforcePolicyLossOp, 0x4u, RK_SEQ_ENUM(reinforcePolicyLoss, aggregation))
+    RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
+    RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
 };
 
 bool selected(const char* list, const char* op) {
