@@ -129,6 +129,13 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['vllm_importance_sampling_mode', () => any(rk.rolloutCorrection)(lp, old, null, mask, { seqLen: T, vllm_importance_sampling_mode: 'token_mask' }), 'mode'],
     ['ld_alpha', () => any(rk.ldDpoLogps)(lp, old, mask, null, { seqLen: T, ld_alpha: 0.5 }), 'alpha'],
     ['adv_estimator', () => any(rk.tokenAdvantages)(ref, mask, { seqLen: T, adv_estimator: 'remax' }), 'estimator'],
+    ['loss_agg_mode', () => any(rk.reinforcePolicyLoss)(lp, old, adv, mask, { seqLen: T, loss_agg_mode: 'token-mean' }), 'aggregation'],
+    ['epsilon', () => any(rk.luspoPolicyLoss)(lp, old, adv, mask, { seqLen: T, epsilon: 0.2 }), 'epsilonLow'],
+    ['seq_len', () => any(rk.vespoPolicyLoss)(lp, old, adv, mask, { seq_len: T }), 'seqLen'],
+    ['clip_cov_ratio', () => any(rk.clipCovPolicyLoss)(lp, old, adv, mask, { seqLen: T, clip_cov_ratio: 0.1 }), 'clipCovRatio'],
+    ['kl_cov_ratio', () => any(rk.klCovPolicyLoss)(lp, old, adv, mask, { seqLen: T, kl_cov_ratio: 0.1 }), 'klCovRatio'],
+    ['top_entropy_quantile', () => any(rk.highEntropyMask)(ref, mask, { top_entropy_quantile: 0.2 }), 'topQuantile'],
+    ['eos_token_id', () => any(rk.maskTruncatedCompletions)(targets, null, { seqLen: 1, eos_token_id: 2 }), 'eosTokenId'],
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
   ];
   for (const [key, call, want] of cases) {

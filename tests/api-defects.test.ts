@@ -119,6 +119,13 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   gae: (m) => rk.gaeAsync(m(lp), m(ref), m(mask), { seqLen: T, lambda: 0.9, out: { returns: m(new Float32Array(n)) } }),
   discountedReturns: (m) => rk.discountedReturnsAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, out: m(new Float32Array(n)) }),
   maskedWhiten: (m) => rk.maskedWhitenAsync(m(ref), m(Float32Array.from(mask)), { out: m(new Float32Array(n)) }),
+  reinforcePolicyLoss: (m) => rk.reinforcePolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  luspoPolicyLoss: (m) => rk.luspoPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  vespoPolicyLoss: (m) => rk.vespoPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T }),
+  clipCovPolicyLoss: (m) => rk.clipCovPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, clipCovRatio: 0.2, clipCovLb: -10, out: { selected: m(new Uint8Array(n)) } }),
+  klCovPolicyLoss: (m) => rk.klCovPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, klCovRatio: 0.2 }),
+  highEntropyMask: (m) => rk.highEntropyMaskAsync(m(ref), m(mask), { topQuantile: 0.3, out: { mask: m(new Uint8Array(n)) } }),
+  maskTruncatedCompletions: (m) => rk.maskTruncatedCompletionsAsync(m(randint(n, 4, 22)), m(mask), { seqLen: T, eosTokenId: 1, out: { truncated: m(new Float32Array(B)) } }),
   ldDpoLogps: (m) => rk.ldDpoLogpsAsync(m(lp), m(old), m(mask), m(u8(n, 16)), { seqLen: T, alpha: 0.5, returnWeights: true, out: { chosenLogps: m(new Float32Array(B)) } }),
   rolloutCorrection: (m) => rk.rolloutCorrectionAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
   tokenAdvantages: (m) =>

@@ -170,7 +170,8 @@ const klTyped = klCov.typed<
  * from the gradient. The random choice is counter-based (docs/policy.md#clipcovpolicyloss): the
  * same seed gives the same tokens. CPU only.
  *
- * @param advantages one per sequence (B) or one per token (B * T)
+ * Arguments:
+ * - `advantages`: one per sequence (B) or one per token (B * T)
  * @example
  * const { loss, gradLogprobs, selected } = clipCovPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, seed: step });
  */
@@ -182,7 +183,8 @@ export const clipCovPolicyLossAsync = clipTyped.async;
  * KL-Cov (verl kl_cov) over padded (B, T) log-probs: -A r, plus ppoKlCoef |log r| on the tokens
  * with the largest advantage/log-prob covariance (the top klCovRatio of the tokens). CPU only.
  *
- * @param advantages one per sequence (B) or one per token (B * T)
+ * Arguments:
+ * - `advantages`: one per sequence (B) or one per token (B * T)
  * @example
  * const { loss, gradLogprobs } = klCovPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, klCovRatio: 2e-3 });
  */

@@ -75,7 +75,8 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller.
  *
- * @param advantages one per sequence (B), as TRL; or one per token (B * T), then TRL's mean over every (i, t)
+ * Arguments:
+ * - `advantages`: one per sequence (B), as TRL; or one per token (B * T), then TRL's mean over every (i, t)
  * @example
  * const { loss, gradLogprobs } = luspoPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonLow: 3e-4, epsilonHigh: 4e-4 });
  */

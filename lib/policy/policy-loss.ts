@@ -319,10 +319,11 @@ const typed = op.as<PolicyLossFn, PolicyLossAsyncFn>();
  * With f32 DeviceArrays (mask u8 or f32, or null) it runs on the GPU: the gradients are f32
  * DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded numbers.
  *
- * @param logprobs current policy log-probs of the sampled tokens, (B * T)
- * @param oldLogprobs log-probs of the policy that sampled them, (B * T)
- * @param advantages one per sequence (B) or one per token (B * T)
- * @param mask 1/0 bytes or f32 weights (B * T), or null for all ones
+ * Arguments:
+ * - `logprobs`: current policy log-probs of the sampled tokens, (B * T)
+ * - `oldLogprobs`: log-probs of the policy that sampled them, (B * T)
+ * - `advantages`: one per sequence (B) or one per token (B * T)
+ * - `mask`: 1/0 bytes or f32 weights (B * T), or null for all ones
  * @example
  * const { loss, gradLogprobs, metrics } = policyLoss(lp, oldLp, adv, mask, { seqLen: 512, epsilonHigh: 0.28 });
  */

@@ -63,7 +63,8 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller.
  *
- * @param advantages one per sequence (B) or one per token (B * T)
+ * Arguments:
+ * - `advantages`: one per sequence (B) or one per token (B * T)
  * @example
  * const { loss, gradLogprobs } = reinforcePolicyLoss(lp, rolloutLp, adv, mask, { seqLen: 512 });
  */

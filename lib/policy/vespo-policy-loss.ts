@@ -76,7 +76,8 @@ const typed = op.typed<
  *
  * With f32 DeviceArrays it runs on the GPU; gradLogprobs is a DeviceArray owned by the caller.
  *
- * @param advantages one per sequence (B) or one per token (B * T; k and lambda then follow each token's sign)
+ * Arguments:
+ * - `advantages`: one per sequence (B) or one per token (B * T; k and lambda then follow each token's sign)
  * @example
  * const { loss, gradLogprobs } = vespoPolicyLoss(lp, oldLp, adv, mask, { seqLen: 512 });
  */
