@@ -4,6 +4,9 @@
 #include "seq_driver.cuh"
 
 namespace rkcuda {
+Result seq_copoPolicyLoss(const rk::SeqOpArgs<rk::CopoPolicyLossOp::kInputs, rk::CopoPolicyLossOp::kGrads>& a, const rk::CopoPolicyLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::CopoPolicyLossOp>(a, p, scalars, stream);
+}
 Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInputs, rk::GeoMeanPolicyLossOp::kGrads>& a, const rk::GeoMeanPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::GeoMeanPolicyLossOp>(a, p, scalars, stream);
 }

@@ -183,6 +183,9 @@ const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   discopoptau: ['tau'],
   fdivergencetype: ['fDivergence'],
   falphadivergencecoef: ['fAlpha'],
+  globalflg: ['gate'], // COPO actor.global_flg
+  rewardcoefflg: ['scaleByConsistency'], // COPO actor.reward_coef_flg
+  normadvbystdingrpo: ['scaleByStd'], // verl algorithm.norm_adv_by_std_in_grpo
 };
 
 /** The known key closest to `key`: a TRL / verl name's counterpart, else by edit distance (the first in declaration order on a tie). */

@@ -133,3 +133,19 @@ export type { TokenIds, TokenLogprobsAsyncFn, TokenLogprobsFn, WithEntropy } fro
 export type { VocabDivergenceAsyncFn, VocabDivergenceFn, WithGradient } from './divergence/index.js';
 export type { PolicyLossAsyncFn, PolicyLossFn, PolicyLossResultOf } from './policy/index.js';
 export type { Preset } from './presets.js';
+// COPO (docs/papers/copo.md).
+export {
+  copoAdvantages,
+  copoAdvantagesAsync,
+  copoPolicyLoss,
+  copoPolicyLossAsync,
+  type CopoAdvantagesOptions,
+  type CopoAdvantagesResult,
+  type CopoGate,
+  type CopoPolicyLossOptions,
+  type CopoPolicyLossResult,
+  type DeviceCopoAdvantagesOptions,
+  type DeviceCopoAdvantagesResult,
+  type DeviceCopoPolicyLossOptions,
+  type DeviceCopoPolicyLossResult,
+} from './copo/index.js';

@@ -137,6 +137,8 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['top_entropy_quantile', () => any(rk.highEntropyMask)(ref, mask, { top_entropy_quantile: 0.2 }), 'topQuantile'],
     ['eos_token_id', () => any(rk.maskTruncatedCompletions)(targets, null, { seqLen: 1, eos_token_id: 2 }), 'eosTokenId'],
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
+    ['global_flg', () => any(rk.copoAdvantages)(new Int32Array(4), new Float32Array(4), { groupSize: 2, global_flg: 'only-soft' }), 'gate'],
+    ['clip_ratio_c', () => any(rk.copoPolicyLoss)(lp, old, adv, adv, adv, mask, { seqLen: T, clip_ratio_c: 3 }), 'dualClip'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -76,6 +76,8 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   klCovPolicyLoss: (m) => klCovPolicyLoss(m(lp), m(old), m(adv), m(mask), { seqLen: T, klCovRatio: 0.2 }),
   highEntropyMask: (m) => highEntropyMask(m(ref), m(mask), { topQuantile: 0.3, out: { mask: m(new Uint8Array(n)) } }),
   maskTruncatedCompletions: (m) => maskTruncatedCompletions(m(randint(n, 4, 22)), m(mask), { seqLen: T, eosTokenId: 1, out: { truncated: m(new Float32Array(B)) } }),
+  copoAdvantages: (m) => rk.copoAdvantages(m(randint(n, 3, 23)), m(ref), { groupIds: m(Int32Array.from({ length: n }, (_, i) => i % B)), out: { gates: m(new Float32Array(n)) } }),
+  copoPolicyLoss: (m) => rk.copoPolicyLoss(m(lp), m(old), m(adv), m(adv.map((x) => -x)), m(new Float32Array(B).fill(0.25)), m(mask), { seqLen: T, out: { gradLogprobs: m(new Float32Array(n)) } }),
   preferenceLoss: (m) => preferenceLoss(m(pc), m(pr), { refChosenLogps: m(prc), refRejectedLogps: m(prr), out: { losses: m(new Float32Array(P)) } }),
   ktoLoss: (m) => ktoLoss(m(pc), { desirable: m(u8(P, 13)), kl: 0.2, refLogps: m(prc), out: { grad: m(new Float32Array(P)) } }),
   tokenWeightedDpoLoss: (m) =>
@@ -126,6 +128,8 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   klCovPolicyLoss: (m) => rk.klCovPolicyLossAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, klCovRatio: 0.2 }),
   highEntropyMask: (m) => rk.highEntropyMaskAsync(m(ref), m(mask), { topQuantile: 0.3, out: { mask: m(new Uint8Array(n)) } }),
   maskTruncatedCompletions: (m) => rk.maskTruncatedCompletionsAsync(m(randint(n, 4, 22)), m(mask), { seqLen: T, eosTokenId: 1, out: { truncated: m(new Float32Array(B)) } }),
+  copoAdvantages: (m) => rk.copoAdvantagesAsync(m(randint(n, 3, 23)), m(ref), { groupIds: m(Int32Array.from({ length: n }, (_, i) => i % B)), out: { gates: m(new Float32Array(n)) } }),
+  copoPolicyLoss: (m) => rk.copoPolicyLossAsync(m(lp), m(old), m(adv), m(adv.map((x) => -x)), m(new Float32Array(B).fill(0.25)), m(mask), { seqLen: T, out: { gradLogprobs: m(new Float32Array(n)) } }),
   ldDpoLogps: (m) => rk.ldDpoLogpsAsync(m(lp), m(old), m(mask), m(u8(n, 16)), { seqLen: T, alpha: 0.5, returnWeights: true, out: { chosenLogps: m(new Float32Array(B)) } }),
   rolloutCorrection: (m) => rk.rolloutCorrectionAsync(m(lp), m(old), m(adv), m(mask), { seqLen: T, offPolicyMaskThreshold: 0.1, rejection: { token_k2: 0.5 }, out: { mask: m(new Float32Array(n)) } }),
   tokenAdvantages: (m) =>
@@ -300,6 +304,8 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['klCovPolicyLoss', () => klCovPolicyLoss(lp, old, adv, mask, { seqLen: T, ...bad })],
       ['highEntropyMask', () => highEntropyMask(ref, mask, { topQuantile: 0.2, ...bad })],
       ['maskTruncatedCompletions', () => maskTruncatedCompletions(new Int32Array(n), mask, { seqLen: T, eosTokenId: 1, ...bad })],
+      ['copoAdvantages', () => rk.copoAdvantages(new Int32Array(n), ref, { groupSize: T, ...bad })],
+      ['copoPolicyLoss', () => rk.copoPolicyLoss(lp, old, adv, adv, adv, mask, { seqLen: T, ...bad })],
       ['preferenceLoss', () => preferenceLoss(pc, pr, { ...bad })],
       ['ktoLoss', () => ktoLoss(pc, { desirable: u8(P, 1), kl: 0, ...bad })],
       ['tokenWeightedDpoLoss', () => tokenWeightedDpoLoss(lp, old, mask, mask, { seqLen: T, refChosenLogps: ref, refRejectedLogps: ref, chosenTokenRewards: ref, rejectedTokenRewards: ref, ...bad })],

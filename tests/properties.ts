@@ -26,6 +26,7 @@ import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
+import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -1263,12 +1264,86 @@ const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> 
   },
 };
 
+// copoAdvantages / copoPolicyLoss (COPO) -----------------------------------------------------------
+
+const COPO_GATES = ['only-soft', 'soft-with-forced', 'soft-with-zero', 'only-forced', 'only-zero', 'no-global', 'only-global'] as const;
+const copoCase = fc.record({
+  Q: fc.integer({ min: 1, max: 6 }), G: fc.integer({ min: 1, max: 9 }), classes: fc.integer({ min: 1, max: 4 }), ids: fc.boolean(),
+  binary: fc.boolean(), gate: opt(fc.constantFrom(...COPO_GATES)), consistency: opt(fc.boolean()), byStd: opt(fc.boolean()),
+  eps: opt(fc.constantFrom(0, 1e-6, 0.1)), k: opt(fc.constantFrom(1, 5, 20)), b: opt(fc.constantFrom(0, 0.5, 1)), seed,
+});
+const copoAdvantages: ExportSpec<typeof copoCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'copoAdvantages', sync: rk.copoAdvantages as never, async: rk.copoAdvantagesAsync as never, arb: copoCase,
+  build(c) {
+    const n = c.Q * c.G, u = rng(c.seed);
+    const answers = Int32Array.from({ length: n }, () => Math.floor(u() * c.classes) * 1000003 - 7);
+    const rewards = Float32Array.from({ length: n }, () => (c.binary ? (u() < 0.5 ? 1 : 0) : (u() - 0.4) * 3));
+    let groupIds: Int32Array | undefined;
+    if (c.ids) {
+      groupIds = Int32Array.from({ length: n }, (_, i) => Math.floor(i / c.G));
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(u() * (i + 1));
+        [groupIds[i], groupIds[j]] = [groupIds[j], groupIds[i]];
+      }
+    }
+    const o = opts({
+      groupSize: c.ids ? undefined : c.G, groupIds, gate: c.gate, scaleByConsistency: c.consistency, scaleByStd: c.byStd, eps: c.eps,
+      softBlendingK: c.k, softBlendingB: c.b,
+    });
+    const arrays: ArraySite[] = [{ name: 'answerIds', at: { arg: 0 }, lead: true }, { name: 'rewards', at: { arg: 1 } }];
+    if (groupIds) arrays.push({ name: 'options.groupIds', at: { opt: 'groupIds' } });
+    return {
+      args: [answers, rewards, o], optionsAt: 2, optionsRequired: true, arrays,
+      options: present(o, [
+        { key: 'gate', bad: bad.enumOf() }, { key: 'eps', bad: bad.range(0, Infinity) }, { key: 'softBlendingK', bad: bad.any() },
+        { key: 'softBlendingB', bad: bad.any() }, { key: 'scaleByConsistency', bad: bad.flag() }, { key: 'scaleByStd', bad: bad.flag() },
+        ...(c.ids ? [] : [{ key: 'groupSize', bad: [0, -1, 1.5, Number.NaN, 2 ** 31, '2', null], required: true }]),
+      ]),
+      check(res) {
+        const got = res as rk.CopoAdvantagesResult;
+        const e = refCopoAdvantages(answers, rewards, o);
+        if (got.numGroups !== e.numGroups) throw new Error(`numGroups ${got.numGroups}, expected ${e.numGroups}`);
+        for (const k of ['entropy', 'globalRewards', 'localAdvantages', 'globalAdvantages', 'gates'] as const) close(got[k], e[k], 2e-6, 2e-6, k);
+      },
+    };
+  },
+};
+
+const copoPolicyLoss: ExportSpec<SeqCase> = {
+  name: 'copoPolicyLoss', sync: rk.copoPolicyLoss as never, async: rk.copoPolicyLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, lp, old, adv, mask } = seqPolicyInputs(c, 0.5);
+    const m = c.perToken ? n : c.B, u = rng(c.seed + 11);
+    const ag = Float32Array.from({ length: m }, () => (u() - 0.5) * 3), gates = Float32Array.from({ length: m }, () => u());
+    const o = opts({ seqLen: c.T, aggregation: c.aggregation, normalizer: c.normalizer, epsilonLow: c.epsilonLow, epsilonHigh: c.epsilonHigh,
+      dualClip: c.clip === 2 ? 2 : undefined });
+    return {
+      args: [lp, old, adv, ag, gates, mask, o], optionsAt: 6, optionsRequired: true,
+      arrays: [{ name: 'logprobs', at: { arg: 0 }, lead: true }, { name: 'oldLogprobs', at: { arg: 1 } },
+        { name: 'localAdvantages', at: { arg: 2 }, lengths: [c.B, n] }, { name: 'globalAdvantages', at: { arg: 3 }, lengths: [c.B, n] },
+        { name: 'gates', at: { arg: 4 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 5 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'aggregation', bad: bad.enumOf() },
+        { key: 'normalizer', bad: bad.pos() }, { key: 'epsilonLow', bad: bad.range(0, 1) }, { key: 'epsilonHigh', bad: bad.range(0, Infinity) },
+        { key: 'dualClip', bad: [1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, '3', null] }]),
+      check(res) {
+        const got = res as rk.CopoPolicyLossResult;
+        const e = refCopoLoss(lp, old, adv, ag, gates, mask, c.T, o);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        close(got.gradLogprobs, e.grad, 1e-6, 1e-9, 'gradLogprobs');
+        for (const k of ['clipFraction', 'clipFractionLower', 'globalClipFraction', 'globalClipFractionLower', 'ppoKl'] as const) closeTo(got.metrics[k], e[k], 9, k);
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+      },
+    };
+  },
+};
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
   maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
   rolloutCorrection, tokenAdvantages, klRewards,
+  copoAdvantages, copoPolicyLoss,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

@@ -16,6 +16,27 @@ namespace clipCovPolicyLoss {
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace clipCovPolicyLoss
 
+namespace copoAdvantages {
+  namespace slot { enum : int { answerIds = 0, rewards = 1, groupOrder = 2, groupOffsets = 3, entropy = 4, globalRewards = 5, localAdvantages = 6, globalAdvantages = 7, gates = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"answerIds", "rewards", "groupOrder", "groupOffsets", "entropy", "globalRewards", "localAdvantages", "globalAdvantages", "gates"};
+  namespace param { enum : int { groupSize = 0, numGroups = 1, eps = 2, softBlendingK = 3, softBlendingB = 4, gate = 5, scaleByConsistency = 6, scaleByStd = 7, kCount = 8 }; }
+  inline constexpr const char* kParamNames[] = {"groupSize", "numGroups", "eps", "softBlendingK", "softBlendingB", "gate", "scaleByConsistency", "scaleByStd"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace gate_code { enum : int { only_soft = 0, soft_with_forced = 1, soft_with_zero = 2, only_forced = 3, only_zero = 4, no_global = 5, only_global = 6, kCount = 7 }; }
+  inline constexpr const char* k_gate_names[] = {"only-soft", "soft-with-forced", "soft-with-zero", "only-forced", "only-zero", "no-global", "only-global"};
+}  // namespace copoAdvantages
+
+namespace copoPolicyLoss {
+  namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, localAdvantages = 2, globalAdvantages = 3, gates = 4, mask = 5, gradLogprobs = 6, kCount = 7 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "localAdvantages", "globalAdvantages", "gates", "mask", "gradLogprobs"};
+  namespace param { enum : int { seqLen = 0, epsilonLow = 1, epsilonHigh = 2, dualClip = 3, aggregation = 4, normalizer = 5, kCount = 6 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "epsilonLow", "epsilonHigh", "dualClip", "aggregation", "normalizer"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, clipFractionLower = 2, globalClipFraction = 3, globalClipFractionLower = 4, ppoKl = 5, tokenCount = 6, kCount = 7 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "clipFractionLower", "globalClipFraction", "globalClipFractionLower", "ppoKl", "tokenCount"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+}  // namespace copoPolicyLoss
+
 namespace discountedReturns {
   namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};

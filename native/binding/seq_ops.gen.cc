@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "ops/seq_op.h"
+#include "../core/ops/copo_policy_loss.h"
 #include "../core/ops/geo_mean_policy_loss.h"
 #include "../core/ops/luspo_policy_loss.h"
 #include "../core/ops/reinforce_policy_loss.h"
@@ -11,6 +12,15 @@
 #include "../core/ops/vespo_policy_loss.h"
 
 namespace {
+
+static_assert(rkl::copoPolicyLoss::param::seqLen == 0, "copoPolicyLoss: seqLen is the first option");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::copoPolicyLoss::param::seqLen, "copoPolicyLoss: option seqLen");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, epsilonLow) == sizeof(double) * rkl::copoPolicyLoss::param::epsilonLow, "copoPolicyLoss: option epsilonLow");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, epsilonHigh) == sizeof(double) * rkl::copoPolicyLoss::param::epsilonHigh, "copoPolicyLoss: option epsilonHigh");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, dualClip) == sizeof(double) * rkl::copoPolicyLoss::param::dualClip, "copoPolicyLoss: option dualClip");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, aggregation) == sizeof(double) * rkl::copoPolicyLoss::param::aggregation, "copoPolicyLoss: option aggregation");
+static_assert(offsetof(rk::CopoPolicyLossOp::Params, normalizer) == sizeof(double) * rkl::copoPolicyLoss::param::normalizer, "copoPolicyLoss: option normalizer");
+constexpr rkb::SeqLayout k_copoPolicyLoss = RK_SEQ_LAYOUT(copoPolicyLoss, 0x1cu);
 
 static_assert(rkl::geoMeanPolicyLoss::param::seqLen == 0, "geoMeanPolicyLoss: seqLen is the first option");
 static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::geoMeanPolicyLoss::param::seqLen, "geoMeanPolicyLoss: option seqLen");
@@ -51,6 +61,7 @@ constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u
 }  // namespace
 
 static void InitSeqOps(Napi::Env env, Napi::Object exports) {
+  rkb::ExportOp<rkb::CpuSeqOp<rk::CopoPolicyLossOp, k_copoPolicyLoss>>(env, exports, "copoPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");

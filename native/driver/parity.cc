@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../../cuda/advantages.h"
+#include "../../cuda/copo.h"
 #include "../../cuda/divergence.h"
 #include "../../cuda/logprobs.h"
 #include "../../cuda/policy.h"
@@ -33,6 +34,7 @@
 #include "../../cuda/truncation.h"
 #include "../binding/layout.gen.h"
 #include "../kernels/advantages.h"
+#include "../kernels/copo.h"
 #include "../kernels/divergence.h"
 #include "../kernels/logprobs.h"
 #include "../kernels/policy.h"
@@ -2032,6 +2034,75 @@ struct MaskTruncatedCompletions : TokRow {
   }
 };
 
+// copoAdvantages: B prompts of T samples; answers in [0, 3) from the values, the token rewards; groups
+// contiguous (u8 cases) or scattered by id g(i) = (i * 7 + i / 3) % B (f32 cases, the grouped order
+// and offsets built here as the facade builds them); every gate mode (opt).
+struct CopoAdvantages : TokRow {
+  using Case = TokCase;
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, rkl::copoAdvantages::gate_code::kCount); }
+  std::string label(const Case& c) const {
+    return fmt("%lld prompts x %lld %s gate=%s", static_cast<long long>(c.B), static_cast<long long>(c.T),
+               c.f32 ? "groupIds" : "groupSize", rkl::copoAdvantages::k_gate_names[c.opt]);
+  }
+  struct In {
+    std::vector<int32_t> ans, order, offs;
+  };
+  static In inputs(const Case& c, const TokData& d) {
+    In in;
+    const int64_t n = c.B * c.T;
+    in.ans.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) in.ans[i] = static_cast<int32_t>(std::fabs(d.v[i]) * 2.0f) % 3;
+    if (c.f32) {
+      std::vector<int32_t> gid(static_cast<size_t>(n));
+      in.offs.assign(static_cast<size_t>(c.B + 1), 0);
+      for (int64_t i = 0; i < n; ++i) gid[i] = static_cast<int32_t>(i < c.B ? i : (i * 7 + i / 3) % c.B);
+      for (int64_t i = 0; i < n; ++i) in.offs[gid[i] + 1]++;
+      for (int64_t g = 0; g < c.B; ++g) in.offs[g + 1] += in.offs[g];
+      std::vector<int32_t> next(in.offs.begin(), in.offs.end() - 1);
+      in.order.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) in.order[next[gid[i]]++] = static_cast<int32_t>(i);
+    }
+    return in;
+  }
+  static rk::CopoArgs args(const Case& c, const int32_t* ans, const float* rw, const int32_t* order, const int32_t* offs) {
+    rk::CopoArgs a;
+    a.answers = ans;
+    a.rewards = rw;
+    a.order = c.f32 ? order : nullptr;
+    a.offsets = c.f32 ? offs : nullptr;
+    a.n = c.B * c.T;
+    a.num_groups = c.B;
+    a.group_size = c.f32 ? 0 : c.T;
+    a.k = 5;
+    a.b = 0.7;
+    a.gate = static_cast<rk::CopoGate>(c.opt);
+    a.consistency = (c.seed & 1) == 0;
+    return a;
+  }
+  Run cpu(const Case& c, const TokData& d) const {
+    const In in = inputs(c, d);
+    const size_t n = static_cast<size_t>(c.B * c.T), Q = static_cast<size_t>(c.B);
+    std::vector<float> H(Q), R(Q), L(n), A(n), W(n);
+    rk::copo_advantages(args(c, in.ans.data(), d.rw.data(), in.order.data(), in.offs.data()), H.data(), R.data(), L.data(), A.data(),
+                        W.data());
+    return Run{{farr("entropy", std::move(H), kRel), farr("globalRewards", std::move(R), kRel), farr("local", std::move(L), kRel),
+                farr("global", std::move(A), kRel), farr("gates", std::move(W), kRel)},
+               ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    const In in = inputs(c, d);
+    const size_t n = static_cast<size_t>(c.B * c.T), Q = static_cast<size_t>(c.B);
+    Dev<int32_t> ans(in.ans), order(in.order.empty() ? std::vector<int32_t>(1) : in.order),
+        offs(in.offs.empty() ? std::vector<int32_t>(1) : in.offs);
+    Dev<float> rw(d.rw), H(Q), R(Q), L(n), A(n), W(n);
+    const rkcuda::Result res =
+        rkcuda::copo_advantages(args(c, ans.p, rw.p, order.p, offs.p), H.p, R.p, L.p, A.p, W.p, nullptr);
+    return fail_or(res, Run{{farr("entropy", H.down(), Tol{}), farr("globalRewards", R.down(), Tol{}), farr("local", L.down(), Tol{}),
+                             farr("global", A.down(), Tol{}), farr("gates", W.down(), Tol{})},
+                            ""});
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // The sequence ops (native/core/seq_op.h): one generic row. The layout gives the op's params (names
 // and order: Op::Params is the options as doubles), slots (inputs, mask, gradients) and scalars
@@ -2060,6 +2131,7 @@ const SeqParamValues kSeqParamValues[] = {
     {"cliprangeValue", {0.2, 1e-3}},
     {"normalizer", {0.0, 37.0}},
     {"delta", {0.0, 1.5}},
+    {"dualClip", {3.0, 1.5}},
 };
 const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
 const std::vector<double>& seq_values(const char* name) {
@@ -2324,6 +2396,8 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(reinforcePolicyLoss, ReinforcePolicyLossOp, 0x4u, RK_SEQ_ENUM(reinforcePolicyLoss, aggregation))
     RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
     RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
+    RK_ROW(copoAdvantages, CopoAdvantages, nullptr)
+    RK_SEQ_ROW(copoPolicyLoss, CopoPolicyLossOp, 0x1Cu, RK_SEQ_ENUM(copoPolicyLoss, aggregation))
 };
 
 bool selected(const char* list, const char* op) {
