@@ -183,6 +183,7 @@ const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   discopoptau: ['tau'],
   fdivergencetype: ['fDivergence'],
   falphadivergencecoef: ['fAlpha'],
+  regularizationfactor: ['mu'], // dynamic-reward-weighting actor.regularization_factor
 };
 
 /** The known key closest to `key`: a TRL / verl name's counterpart, else by edit distance (the first in declaration order on a tie). */

@@ -170,6 +170,17 @@ RK_HD double hv_meta_reward(double contribution) { return 0.5 + 1.5 * std::tanh(
 
 // ---- GFlowNet rows ---------------------------------------------------------------------------------
 
+// The (B, T) arrays of a GFlowNet loss (host or device pointers alike): logPF, logPB, the mask (data
+// null: every step), logZ (B values, or 1 shared: z_per_row false).
+struct GfnArgs {
+  const float* lpf = nullptr;
+  const float* lpb = nullptr;
+  TokenMask mask;
+  const float* logz = nullptr;
+  bool z_per_row = false;
+  int64_t B = 0, T = 0;
+};
+
 // Row r of (B, T): sum_t m_t logPF_t and sum_t m_t logPB_t in token order (mask.data null: every step).
 RK_HD void gfn_row_sums(const float* lpf, const float* lpb, const TokenMask& mask, int64_t r, int64_t T, double* sf,
                         double* sb) {
@@ -196,4 +207,6 @@ RK_HD void gfn_row_grads(const TokenMask& mask, int64_t r, int64_t T, double g, 
 }
 
 }  // namespace core
+using core::GfnArgs;
+
 }  // namespace rk

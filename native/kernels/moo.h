@@ -26,15 +26,7 @@ HvResult hypervolume_meta_reward(const double* front, int64_t M, const double* c
 
 // Trajectory balance: delta_b = logZ_b + S(logPF_b) - S(logPB_b) - logR_b, loss = mean_b delta_b^2.
 // logZ has B values or 1 (z_per_row false: its gradient is the sum over rows). Outputs: residual (B),
-// grad_logz (B or 1), grad_pf, grad_pb (B x T).
-struct GfnArgs {
-  const float* lpf = nullptr;
-  const float* lpb = nullptr;
-  TokenMask mask;
-  const float* logz = nullptr;
-  bool z_per_row = false;
-  int64_t B = 0, T = 0;
-};
+// grad_logz (B or 1), grad_pf, grad_pb (B x T). The arrays: rk::GfnArgs (native/core/moo.h).
 double trajectory_balance_loss(const GfnArgs& a, const float* log_reward, float* residual, float* grad_logz,
                                float* grad_pf, float* grad_pb);
 
