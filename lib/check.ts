@@ -186,6 +186,7 @@ const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   globalflg: ['gate'], // COPO actor.global_flg
   rewardcoefflg: ['scaleByConsistency'], // COPO actor.reward_coef_flg
   normadvbystdingrpo: ['scaleByStd'], // verl algorithm.norm_adv_by_std_in_grpo
+  regularizationfactor: ['mu'], // dynamic-reward-weighting actor.regularization_factor
 };
 
 /** The known key closest to `key`: a TRL / verl name's counterpart, else by edit distance (the first in declaration order on a tie). */

@@ -327,6 +327,28 @@ for (const [B, T] of [[1, 1], [3, 7], [8, 129], [33, 100]] as const) {
   }
 }
 
+// The multi-objective ops (lib/moo/): sizes with ties and duplicates, every mask kind, shared and per-row logZ.
+for (const [B, T, K] of [[1, 1, 1], [7, 3, 2], [33, 17, 3], [130, 9, 5]] as const) {
+  const n = B * T;
+  const pts = randn(B * K, 1, n + 51).map((x) => Math.round(x * 4) / 4);
+  add('paretoFront', `B${B} K${K}`, () => rk.paretoFront(pts, { numObjectives: K }));
+  const G = randn(K * (n * 97 + 1), 1e-2, n + 52);
+  add('rewardWeightUpdate', `K${K} P${n * 97 + 1}`, () => rk.rewardWeightUpdate(G, new Float32Array(K).fill(1 / K), { lr: 1e-5 }));
+  const lpf = randn(n, 1, n + 53), lpb = randn(n, 1, n + 54), logR = randn(B, 1, n + 55), zRow = randn(B, 1, n + 56), zOne = randn(1, 1, n + 57);
+  const m8 = bits(n, 0.8, n + 58);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  for (const mask of [null, m8, mf]) {
+    for (const z of [zOne, zRow]) {
+      const tag = `${B}x${T} ${mask ? mask.constructor.name : 'none'} z${z.length}`;
+      add('trajectoryBalanceLoss', tag, () => rk.trajectoryBalanceLoss(lpf, lpb, logR, z, mask, { seqLen: T }));
+      add('orderPreservingLoss', `${tag} K${K}`, () => rk.orderPreservingLoss(lpf, lpb, pts, z, mask, { seqLen: T, numObjectives: K }));
+    }
+  }
+  const front = Float64Array.from(randn((B % 9) * K, 1, n + 59)).map((x) => Math.round(x * 4) / 4);
+  const cur = Float64Array.from(randn(K, 1, n + 60));
+  add('hypervolumeMetaReward', `M${B % 9} K${K}`, () => rk.hypervolumeMetaReward(logR, cur, front, new Float64Array(K).fill(-2)));
+}
+
 // ---- run ------------------------------------------------------------------------------------------
 const levels = (['scalar', 'avx2', 'avx512'] as const).filter((l) => {
   try {

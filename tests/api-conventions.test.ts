@@ -139,6 +139,11 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
     ['global_flg', () => any(rk.copoAdvantages)(new Int32Array(4), new Float32Array(4), { groupSize: 2, global_flg: 'only-soft' }), 'gate'],
     ['clip_ratio_c', () => any(rk.copoPolicyLoss)(lp, old, adv, adv, adv, mask, { seqLen: T, clip_ratio_c: 3 }), 'dualClip'],
+    ['num_objectives', () => any(rk.paretoFront)(ref, { num_objectives: 3 }), 'numObjectives'],
+    ['regularization_factor', () => any(rk.rewardWeightUpdate)(ref, Float32Array.of(0.5, 0.5), { lr: 1, regularization_factor: 1e-5 }), 'mu'],
+    ['maximise', () => any(rk.hypervolumeMetaReward)(null, Float64Array.of(1), new Float64Array(0), Float64Array.of(0), { maximise: new Uint8Array(1) }), 'maximize'],
+    ['seq_len', () => any(rk.trajectoryBalanceLoss)(lp, old, adv, adv, null, { seq_len: T }), 'seqLen'],
+    ['numObjective', () => any(rk.orderPreservingLoss)(lp, old, adv, adv, null, { seqLen: T, numObjective: 1 }), 'numObjectives'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -35,7 +35,7 @@ import {
 import * as rk from '../lib/index.js';
 import { randint, randn } from './helpers.js';
 
-type Arr = Float32Array | Int32Array | Uint8Array | Uint16Array;
+type Arr = Float32Array | Int32Array | Uint8Array | Uint16Array | Float64Array;
 /** The same values in a view of a new SharedArrayBuffer. */
 function shared<T extends Arr>(a: T): T {
   const C = a.constructor as new (b: SharedArrayBuffer) => T;
@@ -98,6 +98,11 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+  paretoFront: (m) => rk.paretoFront(m(ref), { numObjectives: 3, out: { front: m(new Uint8Array(5)) } }),
+  rewardWeightUpdate: (m) => rk.rewardWeightUpdate(m(ref), m(Float32Array.of(0.2, 0.3, 0.5)), { lr: 1e-5, out: { gram: m(new Float32Array(9)) } }),
+  hypervolumeMetaReward: (m) => rk.hypervolumeMetaReward(m(adv), m(Float64Array.of(1, 2)), m(Float64Array.of(0.5, 1, 1, 0.5)), m(Float64Array.of(0, 0)), { maximize: m(Uint8Array.of(1, 0)), out: { rewards: m(new Float32Array(B)) } }),
+  trajectoryBalanceLoss: (m) => rk.trajectoryBalanceLoss(m(lp), m(old), m(adv), m(Float32Array.of(0.1)), m(mask), { seqLen: T, out: { gradLogPF: m(new Float32Array(n)) } }),
+  orderPreservingLoss: (m) => rk.orderPreservingLoss(m(lp), m(old), m(ref.subarray(0, 2 * B)), m(adv), m(mask), { seqLen: T, numObjectives: 2, out: { front: m(new Uint8Array(B)) } }),
 };
 
 // The same calls through the Async forms.
@@ -138,6 +143,11 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => rk.klRewardsAsync(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+  paretoFront: (m) => rk.paretoFrontAsync(m(ref), { numObjectives: 3, out: { front: m(new Uint8Array(5)) } }),
+  rewardWeightUpdate: (m) => rk.rewardWeightUpdateAsync(m(ref), m(Float32Array.of(0.2, 0.3, 0.5)), { lr: 1e-5, out: { gram: m(new Float32Array(9)) } }),
+  hypervolumeMetaReward: (m) => rk.hypervolumeMetaRewardAsync(m(adv), m(Float64Array.of(1, 2)), m(Float64Array.of(0.5, 1, 1, 0.5)), m(Float64Array.of(0, 0)), { maximize: m(Uint8Array.of(1, 0)), out: { rewards: m(new Float32Array(B)) } }),
+  trajectoryBalanceLoss: (m) => rk.trajectoryBalanceLossAsync(m(lp), m(old), m(adv), m(Float32Array.of(0.1)), m(mask), { seqLen: T, out: { gradLogPF: m(new Float32Array(n)) } }),
+  orderPreservingLoss: (m) => rk.orderPreservingLossAsync(m(lp), m(old), m(ref.subarray(0, 2 * B)), m(adv), m(mask), { seqLen: T, numObjectives: 2, out: { front: m(new Uint8Array(B)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -318,6 +328,11 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['rolloutCorrection', () => rolloutCorrection(lp, old, null, mask, { seqLen: T, ...bad })],
       ['tokenAdvantages', () => tokenAdvantages(ref, mask, { seqLen: T, estimator: 'remax', ...bad })],
       ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
+      ['paretoFront', () => rk.paretoFront(ref, { numObjectives: 3, ...bad })],
+      ['rewardWeightUpdate', () => rk.rewardWeightUpdate(ref, Float32Array.of(0.2, 0.3, 0.5), { lr: 1e-5, ...bad })],
+      ['hypervolumeMetaReward', () => rk.hypervolumeMetaReward(null, Float64Array.of(1, 2), new Float64Array(0), Float64Array.of(0, 0), { ...bad })],
+      ['trajectoryBalanceLoss', () => rk.trajectoryBalanceLoss(lp, old, adv, Float32Array.of(0.1), mask, { seqLen: T, ...bad })],
+      ['orderPreservingLoss', () => rk.orderPreservingLoss(lp, old, ref.subarray(0, 2 * B), adv, mask, { seqLen: T, numObjectives: 2, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

@@ -26,6 +26,7 @@ import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
+import { refHvMetaReward, refOpLoss, refParetoFront, refRewardWeightUpdate, refStepGrads, refTbLoss } from './reference/moo.js';
 import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
@@ -1337,6 +1338,143 @@ const copoPolicyLoss: ExportSpec<SeqCase> = {
   },
 };
 
+// paretoFront / rewardWeightUpdate / hypervolumeMetaReward / trajectoryBalanceLoss / orderPreservingLoss -----
+
+const quarters = (n: number, seed: number) => randn(n, 1, seed).map((x) => Math.round(x * 4) / 4);
+const mooCase = fc.record({ B: fc.integer({ min: 1, max: 9 }), K: fc.constantFrom(1, 2, 3, 5), ties: fc.boolean(), seed });
+type MooCase = typeof mooCase extends fc.Arbitrary<infer T> ? T : never;
+const paretoFront: ExportSpec<MooCase> = {
+  name: 'paretoFront', sync: rk.paretoFront as never, async: rk.paretoFrontAsync as never, arb: mooCase,
+  build(c) {
+    const pts = c.ties ? quarters(c.B * c.K, c.seed) : randn(c.B * c.K, 1, c.seed);
+    const o = { numObjectives: c.K };
+    return {
+      args: [pts, o], optionsAt: 1, optionsRequired: true,
+      arrays: [{ name: 'points', at: { arg: 0 }, lead: true }],
+      options: [{ key: 'numObjectives', bad: bad.int(1), required: true }],
+      check(res) {
+        const got = res as rk.ParetoFrontResult;
+        const e = refParetoFront(pts, c.K);
+        close(got.front, e, 0, 0, 'front');
+        if (got.count !== e.reduce((a, x) => a + x, 0)) throw new Error(`count ${got.count}`);
+      },
+    };
+  },
+};
+
+const rwCase = fc.record({ K: fc.constantFrom(1, 2, 3, 5), P: fc.constantFrom(1, 3, 257, 9000), mu: opt(fc.constantFrom(1e-5, 3e-4)), seed });
+const rewardWeightUpdate: ExportSpec<typeof rwCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'rewardWeightUpdate', sync: rk.rewardWeightUpdate as never, async: rk.rewardWeightUpdateAsync as never, arb: rwCase,
+  build(c) {
+    const G = randn(c.K * c.P, 1e-2, c.seed);
+    const w = uniform(c.K, 0.1, 1, c.seed + 1);
+    const o = opts({ lr: 1e-7, mu: c.mu });
+    return {
+      args: [G, w, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'grads', at: { arg: 0 }, lead: c.K === 1 }, { name: 'weights', at: { arg: 1 }, lead: true }],
+      options: present(o, [{ key: 'lr', bad: bad.any(), required: true }, { key: 'mu', bad: bad.pos() }]),
+      check(res) {
+        const got = res as rk.RewardWeightUpdateResult;
+        const e = refRewardWeightUpdate(G, w, 1e-7, c.mu ?? 1e-5);
+        const gm = maxAbs(e.gram);
+        close(got.gram, e.gram, 1e-6, 1e-7 * gm, 'gram');
+        close(got.scores, e.scores, 1e-6, 1e-7 * gm * c.K, 'scores');
+        close(got.weights, e.weights, 1e-6, 1e-7, 'weights');
+      },
+    };
+  },
+};
+
+const hvCase = fc.record({ M: fc.integer({ min: 0, max: 6 }), K: fc.constantFrom(1, 2, 3, 5), N: fc.integer({ min: 0, max: 7 }), withRewards: fc.boolean(),
+  maximize: fc.boolean(), seed });
+const hypervolumeMetaReward: ExportSpec<typeof hvCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'hypervolumeMetaReward', sync: rk.hypervolumeMetaReward as never, async: rk.hypervolumeMetaRewardAsync as never, arb: hvCase,
+  build(c) {
+    const front = Float64Array.from(quarters(c.M * c.K, c.seed));
+    const current = Float64Array.from(quarters(c.K, c.seed + 1));
+    const reference = Float64Array.from(quarters(c.K, c.seed + 2)).map((x) => x - 1);
+    const maximize = c.maximize ? Uint8Array.from({ length: c.K }, (_, k) => (k % 2 === 0 ? 1 : 0)) : undefined;
+    const rewards = c.withRewards ? randn(c.N, 1, c.seed + 3) : null;
+    const o = opts({ maximize });
+    const arrays: ArraySite[] = [{ name: 'rewards', at: { arg: 0 }, nullable: true, lead: true }, { name: 'current', at: { arg: 1 }, lead: true },
+      { name: 'front', at: { arg: 2 }, lead: true }, { name: 'reference', at: { arg: 3 } }];
+    if (maximize) arrays.push({ name: 'options.maximize', at: { opt: 'maximize' }, nullable: true });
+    return {
+      args: [rewards, current, front, reference, o], optionsAt: 4, optionsRequired: false,
+      arrays, options: [],
+      check(res) {
+        const got = res as rk.HypervolumeMetaRewardResult;
+        const rows = Array.from({ length: c.M }, (_, i) => Array.from(front.subarray(i * c.K, (i + 1) * c.K)));
+        const e = refHvMetaReward(rows, Array.from(current), Array.from(reference), Array.from({ length: c.K }, (_, k) => !maximize || maximize[k] === 1));
+        close([got.hypervolume, got.hypervolumeBefore, got.hvContribution, got.metaReward], [e.withCur, e.without, e.contribution, e.meta], 1e-12, 1e-12, 'hv');
+        if (rewards) close(got.rewards!, Array.from(rewards, (x) => x * e.meta), 1e-6, 0, 'rewards');
+        else if (got.rewards !== null) throw new Error('rewards: expected null');
+      },
+    };
+  },
+};
+
+const gfnCase = fc.record({ B: fc.integer({ min: 1, max: 6 }), T: fc.integer({ min: 1, max: 9 }), K: fc.constantFrom(1, 2, 3, 5), mask: maskKind,
+  zrow: fc.boolean(), seed });
+type GfnCase = typeof gfnCase extends fc.Arbitrary<infer T> ? T : never;
+function gfnInputs(c: GfnCase) {
+  const n = c.B * c.T;
+  return {
+    lpf: randn(n, 1, c.seed).map((x) => -Math.abs(x)), lpb: randn(n, 1, c.seed + 1).map((x) => -Math.abs(x)), logR: randn(c.B, 2, c.seed + 2),
+    z: randn(c.zrow ? c.B : 1, 1, c.seed + 3), obj: quarters(c.B * c.K, c.seed + 4), mask: maskOf(c.mask, n, c.seed + 5),
+  };
+}
+const gfnArrays = (c: GfnCase, third: string): ArraySite[] => [
+  { name: 'logPF', at: { arg: 0 }, lead: true }, { name: 'logPB', at: { arg: 1 } }, { name: third, at: { arg: 2 } },
+  { name: 'logZ', at: { arg: 3 }, lengths: [c.B, 1] }, { name: 'mask', at: { arg: 4 }, nullable: true },
+];
+const trajectoryBalanceLoss: ExportSpec<GfnCase> = {
+  name: 'trajectoryBalanceLoss', sync: rk.trajectoryBalanceLoss as never, async: rk.trajectoryBalanceLossAsync as never, arb: gfnCase,
+  build(c) {
+    const d = gfnInputs(c);
+    const o = { seqLen: c.T };
+    return {
+      args: [d.lpf, d.lpb, d.logR, d.z, d.mask, o], optionsAt: 5, optionsRequired: true,
+      arrays: gfnArrays(c, 'logReward'), options: [{ key: 'seqLen', bad: bad.int(1), required: true }],
+      check(res) {
+        const got = res as rk.TrajectoryBalanceLossResult;
+        const e = refTbLoss(d.lpf, d.lpb, d.logR, d.z, d.mask, c.T);
+        const g = refStepGrads(e.g, d.mask, c.T, d.z.length);
+        const gm = maxAbs(e.g);
+        close([got.loss], [e.loss], 1e-9, 1e-12, 'loss');
+        close(got.residuals, e.residuals, 1e-6, 1e-6, 'residuals');
+        close(got.gradLogPF, g.pf, 1e-6, 3e-7 * gm, 'gradLogPF');
+        close(got.gradLogPB, g.pb, 1e-6, 3e-7 * gm, 'gradLogPB');
+        close(got.gradLogZ, g.z, 1e-6, 1e-7 * gm * c.B, 'gradLogZ');
+      },
+    };
+  },
+};
+const orderPreservingLoss: ExportSpec<GfnCase> = {
+  name: 'orderPreservingLoss', sync: rk.orderPreservingLoss as never, async: rk.orderPreservingLossAsync as never, arb: gfnCase,
+  build(c) {
+    const d = gfnInputs(c);
+    const o = { seqLen: c.T, numObjectives: c.K };
+    return {
+      args: [d.lpf, d.lpb, d.obj, d.z, d.mask, o], optionsAt: 5, optionsRequired: true,
+      arrays: gfnArrays(c, 'objectives'),
+      options: [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'numObjectives', bad: bad.int(1), required: true }],
+      check(res) {
+        const got = res as rk.OrderPreservingLossResult;
+        const e = refOpLoss(d.lpf, d.lpb, d.obj, d.z, d.mask, c.T, c.K);
+        const g = refStepGrads(e.g, d.mask, c.T, d.z.length);
+        close(got.front, e.front, 0, 0, 'front');
+        if (got.frontSize !== e.nf) throw new Error(`frontSize ${got.frontSize}, expected ${e.nf}`);
+        close([got.loss], [e.loss], 1e-9, 1e-9, 'loss');
+        close(got.logRewardHat, e.r, 1e-6, 1e-6, 'logRewardHat');
+        close(got.gradLogPF, g.pf, 1e-6, 1e-7, 'gradLogPF');
+        close(got.gradLogPB, g.pb, 1e-6, 1e-7, 'gradLogPB');
+        close(got.gradLogZ, g.z, 1e-6, 1e-7, 'gradLogZ');
+      },
+    };
+  },
+};
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
@@ -1344,6 +1482,7 @@ export const EXPORTS: ExportSpec<never>[] = [
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
   rolloutCorrection, tokenAdvantages, klRewards,
   copoAdvantages, copoPolicyLoss,
+  paretoFront, rewardWeightUpdate, hypervolumeMetaReward, trajectoryBalanceLoss, orderPreservingLoss,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

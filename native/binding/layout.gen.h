@@ -98,6 +98,14 @@ namespace highEntropyMask {
   inline constexpr const char* kScalarNames[] = {"threshold", "count"};
 }  // namespace highEntropyMask
 
+namespace hypervolumeMetaReward {
+  namespace slot { enum : int { rewards = 0, current = 1, front = 2, reference = 3, maximize = 4, out = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"rewards", "current", "front", "reference", "maximize", "out"};
+  namespace param { enum : int { kCount = 0 }; }
+  namespace scalar { enum : int { metaReward = 0, hvContribution = 1, hypervolume = 2, hypervolumeBefore = 3, kCount = 4 }; }
+  inline constexpr const char* kScalarNames[] = {"metaReward", "hvContribution", "hypervolume", "hypervolumeBefore"};
+}  // namespace hypervolumeMetaReward
+
 namespace klCovPolicyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, selected = 5, kCount = 6 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "gradLogprobs", "selected"};
@@ -173,6 +181,24 @@ namespace maskTruncatedCompletions {
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace maskTruncatedCompletions
 
+namespace orderPreservingLoss {
+  namespace slot { enum : int { logPF = 0, logPB = 1, logZ = 2, mask = 3, gradLogZ = 4, gradLogPF = 5, gradLogPB = 6, objectives = 7, logRewardHat = 8, front = 9, kCount = 10 }; }
+  inline constexpr const char* kSlotNames[] = {"logPF", "logPB", "logZ", "mask", "gradLogZ", "gradLogPF", "gradLogPB", "objectives", "logRewardHat", "front"};
+  namespace param { enum : int { seqLen = 0, numObjectives = 1, kCount = 2 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "numObjectives"};
+  namespace scalar { enum : int { loss = 0, frontSize = 1, kCount = 2 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "frontSize"};
+}  // namespace orderPreservingLoss
+
+namespace paretoFront {
+  namespace slot { enum : int { points = 0, front = 1, kCount = 2 }; }
+  inline constexpr const char* kSlotNames[] = {"points", "front"};
+  namespace param { enum : int { numObjectives = 0, kCount = 1 }; }
+  inline constexpr const char* kParamNames[] = {"numObjectives"};
+  namespace scalar { enum : int { count = 0, kCount = 1 }; }
+  inline constexpr const char* kScalarNames[] = {"count"};
+}  // namespace paretoFront
+
 namespace policyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, refLogprobs = 4, entropy = 5, tokenWeights = 6, gradLogprobs = 7, gradEntropy = 8, kCount = 9 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "oldLogprobs", "advantages", "mask", "refLogprobs", "entropy", "tokenWeights", "gradLogprobs", "gradEntropy"};
@@ -213,6 +239,14 @@ namespace reinforcePolicyLoss {
   namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace reinforcePolicyLoss
+
+namespace rewardWeightUpdate {
+  namespace slot { enum : int { grads = 0, weights = 1, newWeights = 2, scores = 3, gram = 4, kCount = 5 }; }
+  inline constexpr const char* kSlotNames[] = {"grads", "weights", "newWeights", "scores", "gram"};
+  namespace param { enum : int { lr = 0, mu = 1, kCount = 2 }; }
+  inline constexpr const char* kParamNames[] = {"lr", "mu"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace rewardWeightUpdate
 
 namespace rolloutCorrection {
   namespace slot { enum : int { trainerLogprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, weights = 4, keptMask = 5, kCount = 6 }; }
@@ -263,6 +297,15 @@ namespace tokenWeightedDpoLoss {
   namespace scalar { enum : int { loss = 0, rewardAccuracy = 1, rewardMargin = 2, kCount = 3 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "rewardAccuracy", "rewardMargin"};
 }  // namespace tokenWeightedDpoLoss
+
+namespace trajectoryBalanceLoss {
+  namespace slot { enum : int { logPF = 0, logPB = 1, logZ = 2, mask = 3, gradLogZ = 4, gradLogPF = 5, gradLogPB = 6, logReward = 7, residuals = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logPF", "logPB", "logZ", "mask", "gradLogZ", "gradLogPF", "gradLogPB", "logReward", "residuals"};
+  namespace param { enum : int { seqLen = 0, kCount = 1 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen"};
+  namespace scalar { enum : int { loss = 0, kCount = 1 }; }
+  inline constexpr const char* kScalarNames[] = {"loss"};
+}  // namespace trajectoryBalanceLoss
 
 namespace valueLoss {
   namespace slot { enum : int { values = 0, returns = 1, oldValues = 2, mask = 3, gradValues = 4, kCount = 5 }; }

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "../../cuda/copo.h"
 #include "../../cuda/divergence.h"
 #include "../../cuda/logprobs.h"
+#include "../../cuda/moo.h"
 #include "../../cuda/policy.h"
 #include "../../cuda/preference.h"
 #include "../../cuda/rollout_correction.h"
@@ -37,6 +39,7 @@
 #include "../kernels/copo.h"
 #include "../kernels/divergence.h"
 #include "../kernels/logprobs.h"
+#include "../kernels/moo.h"
 #include "../kernels/policy.h"
 #include "../kernels/preference.h"
 #include "../kernels/rollout_correction.h"
@@ -2104,6 +2107,191 @@ struct CopoAdvantages : TokRow {
 };
 
 // ---------------------------------------------------------------------------------------------
+// The multi-objective ops (native/core/moo.h): paretoFront, rewardWeightUpdate (the Gram matrix has
+// the same bits on both backends), trajectoryBalanceLoss and orderPreservingLoss (opt: 0 TB, 1 OP).
+
+struct MooCase {
+  int64_t B, T, K;
+  int mask;   // 0 none, 1 u8, 2 f32 weights
+  bool zrow;  // logZ per row (else shared)
+  int opt;
+  uint64_t seed;
+};
+struct MooData {
+  std::vector<float> a, b, c, z, obj, fm;
+  std::vector<uint8_t> um;
+};
+// Normal values (quantised to quarters when `ties`, so that points tie and repeat).
+std::vector<float> moo_normal(size_t n, uint64_t seed, double scale, bool ties) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> nd(0.0, scale);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    const double y = nd(g);
+    x = static_cast<float>(ties ? std::round(y * 4) / 4 : y);
+  }
+  return v;
+}
+MooData moo_data(const MooCase& c) {
+  MooData d;
+  const size_t n = static_cast<size_t>(c.B * c.T);
+  d.a = moo_normal(n, c.seed, 1, false);
+  d.b = moo_normal(n, c.seed + 1, 1, false);
+  d.c = moo_normal(static_cast<size_t>(c.B), c.seed + 2, 2, false);
+  d.z = moo_normal(static_cast<size_t>(c.zrow ? c.B : 1), c.seed + 3, 1, false);
+  d.obj = moo_normal(static_cast<size_t>(c.B * c.K), c.seed + 4, 1, true);
+  d.um.resize(n);
+  d.fm.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    d.um[i] = (i * 2654435761u + c.seed) % 4 != 0 ? 1 : 0;
+    d.fm[i] = d.um[i] ? 0.5f + static_cast<float>(i % 3) : 0.0f;
+  }
+  return d;
+}
+std::vector<float> moo_flags(const std::vector<uint8_t>& f) { return std::vector<float>(f.begin(), f.end()); }
+
+struct MooRow {
+  MooData data(const MooCase& c) const { return moo_data(c); }
+  bool det(const MooCase&) const { return true; }
+  static Run fail_or(const rkcuda::Result& res, Run r) {
+    if (!res.ok()) r.fail = result_text(res);
+    return r;
+  }
+  static rk::TokenMask mask(const MooCase& c, const float* f, const uint8_t* u) {
+    return c.mask == 0 ? rk::TokenMask{} : rk::TokenMask{c.mask == 2 ? static_cast<const void*>(f) : u, c.mask == 2};
+  }
+};
+
+struct ParetoFrontRow : MooRow {
+  using Case = MooCase;
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    uint64_t seed = 100;
+    for (int64_t K : {1, 2, 3, 5})
+      for (int64_t B : {1, 7, 33, 300, 3000})
+        if (!(ctx.quick && B > 300)) out.push_back({B, 1, K, 0, false, 0, seed++});
+    return out;
+  }
+  std::string label(const Case& c) const { return fmt("B=%lld K=%lld (ties)", static_cast<long long>(c.B), static_cast<long long>(c.K)); }
+  Run cpu(const Case& c, const MooData& d) const {
+    std::vector<uint8_t> f(static_cast<size_t>(c.B));
+    int64_t count = 0;
+    rk::pareto_front(d.obj.data(), c.B, c.K, f.data(), &count);
+    return Run{{farr("front", moo_flags(f), exact_tol()), darr("count", {static_cast<double>(count)}, exact_tol())}, ""};
+  }
+  Run cuda(const Case& c, const MooData& d) const {
+    Dev<float> obj(d.obj);
+    Dev<uint8_t> f(static_cast<size_t>(c.B));
+    Dev<double> count(1);
+    const rkcuda::Result res = rkcuda::pareto_front(obj.p, c.B, c.K, f.p, count.p, nullptr);
+    return fail_or(res, Run{{farr("front", moo_flags(f.down()), Tol{}), darr("count", count.down(), Tol{})}, ""});
+  }
+};
+
+// rewardWeightUpdate: B = K objectives, T = P columns.
+struct RewardWeightUpdateRow : MooRow {
+  using Case = MooCase;
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    uint64_t seed = 200;
+    for (int64_t K : {1, 2, 3, 5})
+      for (int64_t P : {1, 7, 8193, 100003, 1000000})
+        if (ctx.fits(K * P) && !(ctx.quick && P > 100003)) out.push_back({K, P, K, 0, false, 0, seed++});
+    return out;
+  }
+  std::string label(const Case& c) const { return fmt("K=%lld P=%lld", static_cast<long long>(c.B), static_cast<long long>(c.T)); }
+  static std::vector<float> weights(int64_t K) {
+    std::vector<float> w(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(k)] = static_cast<float>(k + 1) / static_cast<float>(K * (K + 1) / 2);
+    return w;
+  }
+  static double lr(const Case& c) { return 1e-5 / static_cast<double>(c.T); }
+  Run cpu(const Case& c, const MooData& d) const {
+    const int64_t K = c.B;
+    const std::vector<float> w = weights(K);
+    std::vector<float> gram(static_cast<size_t>(K * K)), s(static_cast<size_t>(K)), wo(static_cast<size_t>(K));
+    rk::reward_weight_update(d.a.data(), K, c.T, w.data(), lr(c), 1e-5, gram.data(), s.data(), wo.data());
+    return Run{{farr("gram", std::move(gram), exact_tol()), farr("scores", std::move(s), exact_tol()), farr("weights", std::move(wo), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const MooData& d) const {
+    const int64_t K = c.B;
+    Dev<float> g(d.a), w(weights(K)), gram(static_cast<size_t>(K * K)), s(static_cast<size_t>(K)), wo(static_cast<size_t>(K));
+    const rkcuda::Result res = rkcuda::reward_weight_update(g.p, K, c.T, w.p, lr(c), 1e-5, gram.p, s.p, wo.p, nullptr);
+    return fail_or(res, Run{{farr("gram", gram.down(), Tol{}), farr("scores", s.down(), Tol{}), farr("weights", wo.down(), Tol{})}, ""});
+  }
+};
+
+// trajectoryBalanceLoss (opt 0) and orderPreservingLoss (opt 1): every mask kind, shared and per-row logZ.
+struct GfnRow : MooRow {
+  using Case = MooCase;
+  int op = 0;
+  explicit GfnRow(int which) : op(which) {}
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    const int64_t shapes[][2] = {{1, 1}, {3, 7}, {17, 33}, {64, 129}, {1000, 257}};
+    uint64_t seed = 300 + static_cast<uint64_t>(op) * 1000;
+    for (const auto& s : shapes) {
+      if (ctx.quick && s[0] * s[1] > 10000) continue;
+      for (int m = 0; m < 3; ++m)
+        for (int zr = 0; zr < 2; ++zr) out.push_back({s[0], s[1], op ? static_cast<int64_t>(seed % 4 == 3 ? 5 : 1 + seed % 4) : 1, m, zr == 1, op, seed++});
+    }
+    return out;
+  }
+  std::string label(const Case& c) const {
+    static const char* masks[] = {"no mask", "u8", "f32"};
+    return fmt("%lldx%lld K=%lld %s %s", static_cast<long long>(c.B), static_cast<long long>(c.T), static_cast<long long>(c.K),
+               masks[c.mask], c.zrow ? "logZ per row" : "shared logZ");
+  }
+  static rk::GfnArgs args(const Case& c, const float* a, const float* b, const float* z, rk::TokenMask m) {
+    rk::GfnArgs g;
+    g.lpf = a, g.lpb = b, g.logz = z, g.mask = m, g.z_per_row = c.zrow, g.B = c.B, g.T = c.T;
+    return g;
+  }
+  Run cpu(const Case& c, const MooData& d) const {
+    const size_t n = static_cast<size_t>(c.B * c.T), B = static_cast<size_t>(c.B);
+    std::vector<float> rows(B), gz(d.z.size()), gpf(n), gpb(n);
+    const rk::GfnArgs a = args(c, d.a.data(), d.b.data(), d.z.data(), mask(c, d.fm.data(), d.um.data()));
+    if (c.opt == 0) {
+      const double loss = rk::trajectory_balance_loss(a, d.c.data(), rows.data(), gz.data(), gpf.data(), gpb.data());
+      return Run{{farr("residuals", std::move(rows), kRel), farr("gradLogZ", std::move(gz), kRel), farr("gradLogPF", std::move(gpf), kRel),
+                  farr("gradLogPB", std::move(gpb), kRel), darr("loss", {loss}, kRel)},
+                 ""};
+    }
+    std::vector<uint8_t> f(B);
+    int64_t count = 0;
+    const double loss = rk::order_preserving_loss(a, d.obj.data(), c.K, rows.data(), f.data(), gz.data(), gpf.data(), gpb.data(), &count);
+    return Run{{farr("logRewardHat", std::move(rows), kRel), farr("front", moo_flags(f), exact_tol()),
+                farr("gradLogZ", std::move(gz), rel_tol(1e-5, 1e-5)), farr("gradLogPF", std::move(gpf), kRel),
+                farr("gradLogPB", std::move(gpb), kRel), darr("loss", {loss}, kRel), darr("frontSize", {static_cast<double>(count)}, exact_tol())},
+               ""};
+  }
+  Run cuda(const Case& c, const MooData& d) const {
+    const size_t n = static_cast<size_t>(c.B * c.T), B = static_cast<size_t>(c.B);
+    Dev<float> A(d.a), Bv(d.b), R(d.c), Z(d.z), O(d.obj), fm(d.fm), rows(B), gz(d.z.size()), gpf(n), gpb(n);
+    Dev<uint8_t> um(d.um), f(B);
+    Dev<double> sc(2);
+    const rk::GfnArgs a = args(c, A.p, Bv.p, Z.p, mask(c, fm.p, um.p));
+    if (c.opt == 0) {
+      const rkcuda::Result res = rkcuda::trajectory_balance_loss(a, R.p, rows.p, gz.p, gpf.p, gpb.p, sc.p, nullptr);
+      const std::vector<double> s = sc.down();
+      return fail_or(res, Run{{farr("residuals", rows.down(), Tol{}), farr("gradLogZ", gz.down(), Tol{}), farr("gradLogPF", gpf.down(), Tol{}),
+                               farr("gradLogPB", gpb.down(), Tol{}), darr("loss", {s[0]}, Tol{})},
+                              ""});
+    }
+    const rkcuda::Result res = rkcuda::order_preserving_loss(a, O.p, c.K, rows.p, f.p, gz.p, gpf.p, gpb.p, sc.p, nullptr);
+    const std::vector<double> s = sc.down();
+    return fail_or(res, Run{{farr("logRewardHat", rows.down(), Tol{}), farr("front", moo_flags(f.down()), Tol{}), farr("gradLogZ", gz.down(), Tol{}),
+                             farr("gradLogPF", gpf.down(), Tol{}), farr("gradLogPB", gpb.down(), Tol{}), darr("loss", {s[0]}, Tol{}),
+                             darr("frontSize", {s[1]}, Tol{})},
+                            ""});
+  }
+};
+template <int kOp>
+struct GfnRowOf : GfnRow {
+  GfnRowOf() : GfnRow(kOp) {}
+};
+
+// ---------------------------------------------------------------------------------------------
 // The sequence ops (native/core/seq_op.h): one generic row. The layout gives the op's params (names
 // and order: Op::Params is the options as doubles), slots (inputs, mask, gradients) and scalars
 // (loss, metrics, mask sum); an enum option is named in the op's RK_SEQ_ROW line and walked in full.
@@ -2398,6 +2586,10 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
     RK_ROW(copoAdvantages, CopoAdvantages, nullptr)
     RK_SEQ_ROW(copoPolicyLoss, CopoPolicyLossOp, 0x1Cu, RK_SEQ_ENUM(copoPolicyLoss, aggregation))
+    RK_ROW(paretoFront, ParetoFrontRow, nullptr)
+    RK_ROW(rewardWeightUpdate, RewardWeightUpdateRow, nullptr)
+    RK_ROW(trajectoryBalanceLoss, GfnRowOf<0>, nullptr)
+    RK_ROW(orderPreservingLoss, GfnRowOf<1>, nullptr)
 };
 
 bool selected(const char* list, const char* op) {
