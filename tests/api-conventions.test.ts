@@ -137,6 +137,9 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['top_entropy_quantile', () => any(rk.highEntropyMask)(ref, mask, { top_entropy_quantile: 0.2 }), 'topQuantile'],
     ['eos_token_id', () => any(rk.maskTruncatedCompletions)(targets, null, { seqLen: 1, eos_token_id: 2 }), 'eosTokenId'],
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
+    ['Threshold', () => any(rk.gatedRewards)(adv, ref, mask, { seqLen: T, Threshold: 0 }), 'threshold'],
+    ['gama', () => any(rk.discountedCumsum)(ref, mask, { seqLen: T, gama: 0.9 }), 'gamma'],
+    ['num_rewards', () => any(rk.lagrangianMix)(lp, adv, randn(T, 1, 30), { num_rewards: T }), 'numRewards'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

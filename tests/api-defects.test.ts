@@ -96,6 +96,10 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+
+  gatedRewards: (m) => rk.gatedRewards(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
+  discountedCumsum: (m) => rk.discountedCumsum(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
+  lagrangianMix: (m) => rk.lagrangianMix(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
 };
 
 // The same calls through the Async forms.
@@ -134,6 +138,9 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => rk.klRewardsAsync(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+  gatedRewards: (m) => rk.gatedRewardsAsync(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
+  discountedCumsum: (m) => rk.discountedCumsumAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
+  lagrangianMix: (m) => rk.lagrangianMixAsync(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -312,6 +319,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['rolloutCorrection', () => rolloutCorrection(lp, old, null, mask, { seqLen: T, ...bad })],
       ['tokenAdvantages', () => tokenAdvantages(ref, mask, { seqLen: T, estimator: 'remax', ...bad })],
       ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
+      ['gatedRewards', () => rk.gatedRewards(adv, ref, mask, { seqLen: T, threshold: 0, ...bad })],
+      ['discountedCumsum', () => rk.discountedCumsum(ref, mask, { seqLen: T, ...bad })],
+      ['lagrangianMix', () => rk.lagrangianMix(lp, adv, randn(T, 1, 30), { numRewards: T, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));
