@@ -27,7 +27,6 @@
 #endif
 
 #include "small_common.cuh"
-#include "../native/core/reward_mix.h"
 
 namespace rkcuda {
 namespace {
