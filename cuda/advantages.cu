@@ -961,7 +961,7 @@ __global__ void __launch_bounds__(kThreads) mix_grad_xi(const float* adv, const 
   double s = 0;
   for (int64_t m = m0; m < m1; ++m) s += rk::core::lagrangian_xi_term(adv + i * n, kl, g, m);
   s = block_sum(s, sh);
-  if (threadIdx.x == 0) grad_xi[i] = static_cast<float>(rk::core::sigmoid_grad(xi[i]) * s);
+  if (threadIdx.x == 0) grad_xi[i] = static_cast<float>(rk::core::mix_sigmoid_grad(xi[i]) * s);
 }
 }  // namespace
 

@@ -53,14 +53,14 @@ RK_HD void discounted_cumsum_row(const float* x, const TokenMask& mask, int64_t 
   }
 }
 
-RK_HD double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + ::exp(-x)) : ::exp(x) / (1.0 + ::exp(x)); }
-// sigmoid'(x) = s (1 - s), with 1 - s = sigmoid(-x) (no cancellation for large x).
-RK_HD double sigmoid_grad(double x) { return sigmoid(x) * sigmoid(-x); }
+RK_HD double mix_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + ::exp(-x)) : ::exp(x) / (1.0 + ::exp(x)); }
+// sigmoid'(x) = s (1 - s), with 1 - s = mix_sigmoid(-x) (no cancellation for large x).
+RK_HD double mix_sigmoid_grad(double x) { return mix_sigmoid(x) * mix_sigmoid(-x); }
 
-// The KL advantage's weight K - sum_i sigmoid(xi_i), summed in index order.
+// The KL advantage's weight K - sum_i mix_sigmoid(xi_i), summed in index order.
 RK_HD double lagrangian_kl_weight(const float* xi, int64_t k) {
   double s = 0;
-  for (int64_t i = 0; i < k; ++i) s += sigmoid(xi[i]);
+  for (int64_t i = 0; i < k; ++i) s += mix_sigmoid(xi[i]);
   return static_cast<double>(k) - s;
 }
 
@@ -69,7 +69,7 @@ RK_HD double lagrangian_kl_weight(const float* xi, int64_t k) {
 RK_HD double lagrangian_mix_value(const float* adv, const float* kl, const float* xi, const double* lambda, int64_t k,
                                   int64_t n, int64_t N, double wkl) {
   double a = wkl * kl[n];
-  for (int64_t i = 0; i < k; ++i) a += (lambda ? lambda[i] : sigmoid(xi[i])) * adv[i * N + n];
+  for (int64_t i = 0; i < k; ++i) a += (lambda ? lambda[i] : mix_sigmoid(xi[i])) * adv[i * N + n];
   return a;
 }
 

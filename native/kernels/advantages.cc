@@ -532,7 +532,7 @@ void discounted_cumsum(const float* x, TokenMask mask, int64_t rows, int64_t col
 void lagrangian_mix(const float* adv, const float* kl, const float* xi, const float* grad_mixed, int64_t k, int64_t n,
                     float* out, float* grad_xi) {
   std::vector<double> lambda(static_cast<size_t>(k));
-  for (int64_t i = 0; i < k; ++i) lambda[static_cast<size_t>(i)] = core::sigmoid(xi[i]);
+  for (int64_t i = 0; i < k; ++i) lambda[static_cast<size_t>(i)] = core::mix_sigmoid(xi[i]);
   const double wkl = core::lagrangian_kl_weight(xi, k);
   const double* lam = lambda.data();
   const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, k + 1));
@@ -552,7 +552,7 @@ void lagrangian_mix(const float* adv, const float* kl, const float* xi, const fl
     for (int64_t i = 0; i < k; ++i) {
       double s = 0;
       for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(i * chunks + c)];
-      grad_xi[i] = static_cast<float>(core::sigmoid_grad(xi[i]) * s);
+      grad_xi[i] = static_cast<float>(core::mix_sigmoid_grad(xi[i]) * s);
     }
   }
   // after grad_xi: out may be an input (in place)
