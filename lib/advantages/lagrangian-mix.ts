@@ -72,9 +72,6 @@ const op = defineOp({
       apart(mixed, 'options.out.mixed', inp, name);
       if (gradXi !== null) apart(gradXi, 'options.out.gradXi', inp, name);
     }
-    if (mixed === kl && g === null) {
-      // in place on klAdvantages: allowed (each element reads only its own index)
-    }
     if (gradXi !== null) apart(gradXi, 'options.out.gradXi', mixed, 'options.out.mixed');
     if (gradXi !== null && gradXi === mixed) {
       throw new RangeError('options.out.gradXi: expected a buffer apart from out.mixed, received the same one');
