@@ -926,4 +926,90 @@ Result kl_rewards(const float* scores, const float* logprobs, const float* ref, 
   return slot.finish("mask");
 }
 
+// ---- reward mixing (native/core/reward_mix.h) ----------------------------------------------------
+
+namespace {
+__global__ void __launch_bounds__(kThreads) gated_rows(const float* high, const float* low, rk::TokenMask mask,
+                                                      int64_t rows, int64_t cols, double threshold, float* out) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b >= rows) return;
+  out[b] = static_cast<float>(rk::core::gated_row(high, low, mask, b, cols, threshold));
+}
+
+__global__ void __launch_bounds__(kThreads) cumsum_rows(const float* x, rk::TokenMask mask, int64_t rows,
+                                                       int64_t cols, double gamma, bool adjoint, float* out) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (b >= rows) return;
+  rk::core::discounted_cumsum_row(x, mask, b, cols, gamma, adjoint, out);
+}
+
+__global__ void __launch_bounds__(kThreads) mix_elems(const float* adv, const float* kl, const float* xi, int64_t k,
+                                                     int64_t n, float* out) {
+  const int64_t m = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (m >= n) return;
+  const double wkl = rk::core::lagrangian_kl_weight(xi, k);
+  out[m] = static_cast<float>(rk::core::lagrangian_mix_value(adv, kl, xi, nullptr, k, m, n, wkl));
+}
+
+// grad_xi[i]: block i, each thread a contiguous range of the n terms, then block_sum's fixed tree.
+__global__ void __launch_bounds__(kThreads) mix_grad_xi(const float* adv, const float* kl, const float* xi,
+                                                       const float* g, int64_t n, float* grad_xi) {
+  __shared__ double sh[kThreads];
+  const int64_t i = blockIdx.x;
+  int64_t m0, m1;
+  share(n, threadIdx.x, &m0, &m1);
+  double s = 0;
+  for (int64_t m = m0; m < m1; ++m) s += rk::core::lagrangian_xi_term(adv + i * n, kl, g, m);
+  s = block_sum(s, sh);
+  if (threadIdx.x == 0) grad_xi[i] = static_cast<float>(rk::core::mix_sigmoid_grad(xi[i]) * s);
+}
+}  // namespace
+
+Result gated_rewards(const float* high, const float* low, rk::TokenMask mask, int64_t rows, int64_t cols,
+                     double threshold, float* out, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (rows < 0 || rows > 0x7fffffffLL * kThreads / 2) return bad_arg("rows", rows);
+  if (cols < 0) return bad_arg("cols", cols);
+  if (rows == 0) return Result{};
+  if (!high) return bad_arg("high", 0);
+  if (cols > 0 && (!low || !mask.data)) return bad_arg(!low ? "low" : "mask", 0);
+  if (!out) return bad_arg("out", 0);
+  gated_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(high, low, mask, rows, cols, threshold, out);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+Result discounted_cumsum(const float* x, rk::TokenMask mask, int64_t rows, int64_t cols, double gamma, bool adjoint,
+                         float* out, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (rows < 0 || rows > 0x7fffffffLL * kThreads / 2) return bad_arg("rows", rows);
+  if (cols < 0) return bad_arg("cols", cols);
+  if (rows == 0 || cols == 0) return Result{};
+  if (!x) return bad_arg("x", 0);
+  if (!mask.data) return bad_arg("mask", 0);
+  if (!out) return bad_arg("out", 0);
+  cumsum_rows<<<grid_for(rows, kThreads), kThreads, 0, st>>>(x, mask, rows, cols, gamma, adjoint, out);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
+}
+
+Result lagrangian_mix(const float* adv, const float* kl, const float* xi, const float* grad_mixed, int64_t k,
+                      int64_t n, float* out, float* grad_xi, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (k < 1 || k > 0x7fffffffLL) return bad_arg("k", k);
+  if (n < 0 || n > 0x7fffffffLL * kThreads / 2) return bad_arg("n", n);
+  if (!xi) return bad_arg("xi", 0);
+  if ((grad_mixed == nullptr) != (grad_xi == nullptr)) return bad_arg("grad_xi", 0);
+  if (n > 0 && (!adv || !kl || !out)) return bad_arg(!adv ? "adv" : !kl ? "kl" : "out", 0);
+  // grad_xi first: out may be kl itself
+  if (grad_xi) {
+    mix_grad_xi<<<static_cast<unsigned>(k), kThreads, 0, st>>>(adv, kl, xi, grad_mixed, n, grad_xi);
+    RK_CUDA_CHECK(cudaGetLastError());
+  }
+  if (n == 0) return Result{};
+  mix_elems<<<grid_for(n, kThreads), kThreads, 0, st>>>(adv, kl, xi, k, n, out);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
+}
+
 }  // namespace rkcuda

@@ -69,4 +69,15 @@ Result kl_rewards(const float* scores, const float* logprobs, const float* ref, 
                   int64_t cols, rk::KlRewardEstimator est, double beta, float* rewards, double* kl_mean,
                   unsigned long long* bad_index, void* stream);
 
+// Reward mixing (native/core/reward_mix.h; the CPU kernels of the same names): one thread per row
+// for gated_rewards and discounted_cumsum; lagrangian_mix one thread per element, and with
+// grad_mixed one block per multiplier for grad_xi (contiguous ranges per thread, a fixed tree).
+Result gated_rewards(const float* high, const float* low, rk::TokenMask mask, int64_t rows, int64_t cols,
+                     double threshold, float* out, void* stream);
+Result discounted_cumsum(const float* x, rk::TokenMask mask, int64_t rows, int64_t cols, double gamma, bool adjoint,
+                         float* out, void* stream);
+// out may be kl itself; grad_mixed and grad_xi both null or both given.
+Result lagrangian_mix(const float* adv, const float* kl, const float* xi, const float* grad_mixed, int64_t k,
+                      int64_t n, float* out, float* grad_xi, void* stream);
+
 }  // namespace rkcuda

@@ -120,6 +120,25 @@ export {
   type TokenAdvantagesOptions,
   type TokenAdvantagesResult,
 } from './advantages/index.js';
+// Seed papers: G-RA, SubPO step returns, Constrained RLHF (docs/papers/).
+export {
+  discountedCumsum,
+  discountedCumsumAsync,
+  gatedRewards,
+  gatedRewardsAsync,
+  lagrangeMultiplierUpdate,
+  lagrangianMix,
+  lagrangianMixAsync,
+  type DeviceDiscountedCumsumOptions,
+  type DeviceGatedRewardsOptions,
+  type DeviceLagrangianMixOptions,
+  type DeviceLagrangianMixResult,
+  type DiscountedCumsumOptions,
+  type GatedRewardsOptions,
+  type LagrangeMultiplierUpdateOptions,
+  type LagrangianMixOptions,
+  type LagrangianMixResult,
+} from './advantages/index.js';
 export {
   vocabDivergence,
   vocabDivergenceAsync,

@@ -347,6 +347,23 @@ for (const [B, T, K] of [[1, 1, 1], [7, 3, 2], [33, 17, 3], [130, 9, 5]] as cons
   const front = Float64Array.from(randn((B % 9) * K, 1, n + 59)).map((x) => Math.round(x * 4) / 4);
   const cur = Float64Array.from(randn(K, 1, n + 60));
   add('hypervolumeMetaReward', `M${B % 9} K${K}`, () => rk.hypervolumeMetaReward(logR, cur, front, new Float64Array(K).fill(-2)));
+// gatedRewards, discountedCumsum, lagrangianMix (docs/papers/)
+for (const [B, T] of [[1, 1], [3, 7], [33, 100]] as const) {
+  const n = B * T;
+  const r = randn(n, 1, n + 52);
+  const m8 = bits(n, 0.7, n + 53);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 : 0));
+  for (const mask of [null, m8, mf]) {
+    const mk = mask ? mask.constructor.name : 'null';
+    add('gatedRewards', `${B}x${T} ${mk}`, () => rk.gatedRewards(randn(B, 1, n + 54), r, mask, { seqLen: T, threshold: 0 }));
+    for (const adjoint of [false, true]) {
+      add('discountedCumsum', `${B}x${T} a${adjoint} ${mk}`, () => rk.discountedCumsum(r, mask, { seqLen: T, gamma: 0.9, adjoint }));
+    }
+  }
+  add('lagrangianMix', `${n} K=3`, () => {
+    const o = rk.lagrangianMix(randn(3 * n, 1, n + 55), r, Float32Array.of(0.3, -1, 2), { numRewards: 3, gradMixed: randn(n, 1, n + 56) });
+    return [o.mixed, o.gradXi!];
+  });
 }
 
 // ---- run ------------------------------------------------------------------------------------------

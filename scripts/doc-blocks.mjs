@@ -33,7 +33,8 @@ const MARKERS = new Set(['runnable']);
 const mdFiles = [
   'README.md',
   ...fs
-    .readdirSync(path.join(root, 'docs'))
+    .readdirSync(path.join(root, 'docs'), { recursive: true })
+    .map((f) => String(f).split(path.sep).join('/'))
     .filter((f) => f.endsWith('.md'))
     .sort()
     .map((f) => `docs/${f}`),

@@ -144,6 +144,9 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['maximise', () => any(rk.hypervolumeMetaReward)(null, Float64Array.of(1), new Float64Array(0), Float64Array.of(0), { maximise: new Uint8Array(1) }), 'maximize'],
     ['seq_len', () => any(rk.trajectoryBalanceLoss)(lp, old, adv, adv, null, { seq_len: T }), 'seqLen'],
     ['numObjective', () => any(rk.orderPreservingLoss)(lp, old, adv, adv, null, { seqLen: T, numObjective: 1 }), 'numObjectives'],
+    ['Threshold', () => any(rk.gatedRewards)(adv, ref, mask, { seqLen: T, Threshold: 0 }), 'threshold'],
+    ['gama', () => any(rk.discountedCumsum)(ref, mask, { seqLen: T, gama: 0.9 }), 'gamma'],
+    ['num_rewards', () => any(rk.lagrangianMix)(lp, adv, randn(T, 1, 30), { num_rewards: T }), 'numRewards'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

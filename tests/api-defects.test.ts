@@ -103,6 +103,10 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   hypervolumeMetaReward: (m) => rk.hypervolumeMetaReward(m(adv), m(Float64Array.of(1, 2)), m(Float64Array.of(0.5, 1, 1, 0.5)), m(Float64Array.of(0, 0)), { maximize: m(Uint8Array.of(1, 0)), out: { rewards: m(new Float32Array(B)) } }),
   trajectoryBalanceLoss: (m) => rk.trajectoryBalanceLoss(m(lp), m(old), m(adv), m(Float32Array.of(0.1)), m(mask), { seqLen: T, out: { gradLogPF: m(new Float32Array(n)) } }),
   orderPreservingLoss: (m) => rk.orderPreservingLoss(m(lp), m(old), m(ref.subarray(0, 2 * B)), m(adv), m(mask), { seqLen: T, numObjectives: 2, out: { front: m(new Uint8Array(B)) } }),
+
+  gatedRewards: (m) => rk.gatedRewards(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
+  discountedCumsum: (m) => rk.discountedCumsum(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
+  lagrangianMix: (m) => rk.lagrangianMix(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
 };
 
 // The same calls through the Async forms.
@@ -148,6 +152,9 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   hypervolumeMetaReward: (m) => rk.hypervolumeMetaRewardAsync(m(adv), m(Float64Array.of(1, 2)), m(Float64Array.of(0.5, 1, 1, 0.5)), m(Float64Array.of(0, 0)), { maximize: m(Uint8Array.of(1, 0)), out: { rewards: m(new Float32Array(B)) } }),
   trajectoryBalanceLoss: (m) => rk.trajectoryBalanceLossAsync(m(lp), m(old), m(adv), m(Float32Array.of(0.1)), m(mask), { seqLen: T, out: { gradLogPF: m(new Float32Array(n)) } }),
   orderPreservingLoss: (m) => rk.orderPreservingLossAsync(m(lp), m(old), m(ref.subarray(0, 2 * B)), m(adv), m(mask), { seqLen: T, numObjectives: 2, out: { front: m(new Uint8Array(B)) } }),
+  gatedRewards: (m) => rk.gatedRewardsAsync(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
+  discountedCumsum: (m) => rk.discountedCumsumAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
+  lagrangianMix: (m) => rk.lagrangianMixAsync(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -333,6 +340,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['hypervolumeMetaReward', () => rk.hypervolumeMetaReward(null, Float64Array.of(1, 2), new Float64Array(0), Float64Array.of(0, 0), { ...bad })],
       ['trajectoryBalanceLoss', () => rk.trajectoryBalanceLoss(lp, old, adv, Float32Array.of(0.1), mask, { seqLen: T, ...bad })],
       ['orderPreservingLoss', () => rk.orderPreservingLoss(lp, old, ref.subarray(0, 2 * B), adv, mask, { seqLen: T, numObjectives: 2, ...bad })],
+      ['gatedRewards', () => rk.gatedRewards(adv, ref, mask, { seqLen: T, threshold: 0, ...bad })],
+      ['discountedCumsum', () => rk.discountedCumsum(ref, mask, { seqLen: T, ...bad })],
+      ['lagrangianMix', () => rk.lagrangianMix(lp, adv, randn(T, 1, 30), { numRewards: T, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

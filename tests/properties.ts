@@ -28,6 +28,7 @@ import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 import { refHvMetaReward, refOpLoss, refParetoFront, refRewardWeightUpdate, refStepGrads, refTbLoss } from './reference/moo.js';
 import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
+import { refDiscountedCumsum, refGatedRewards, refLagrangianGradXi, refLagrangianMix } from './reference/reward-mix.js';
 
 // ---- comparisons (plain throws: no vitest here, scripts/fuzz.ts runs these under tsx) ----------
 
@@ -1122,6 +1123,65 @@ const discountedReturns: ExportSpec<TokCase> = {
   },
 };
 
+// gatedRewards, discountedCumsum, lagrangianMix (docs/papers/) ----------------------------------
+
+const gatedCase = fc.record({ ...{ B: fc.integer({ min: 1, max: 6 }), T: fc.integer({ min: 1, max: 12 }) }, f32: fc.boolean(), p: fc.constantFrom(0.5, 0.8, 1), none: fc.boolean(), threshold: fc.constantFrom(-1, 0, 0.3, 1), seed });
+const gatedRewards: ExportSpec<typeof gatedCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'gatedRewards', sync: rk.gatedRewards as never, async: rk.gatedRewardsAsync as never, arb: gatedCase,
+  build(c) {
+    const high = randn(c.B, 1, c.seed), low = randn(c.B * c.T, 1, c.seed + 1);
+    const mask = c.none ? null : c.f32 ? f32mask(c.B * c.T, c.p, c.seed + 9) : u8mask(c.B * c.T, c.p, c.seed + 9);
+    const o = { seqLen: c.T, threshold: c.threshold };
+    return {
+      args: [high, low, mask, o], optionsAt: 3, optionsRequired: true,
+      arrays: [{ name: 'highRewards', at: { arg: 0 } }, { name: 'lowRewards', at: { arg: 1 }, lead: true }, { name: 'mask', at: { arg: 2 }, nullable: true }],
+      options: [{ key: 'seqLen', bad: [0, -1, 1.5, Number.NaN, 2 ** 31, '2', null], required: true }, { key: 'threshold', bad: bad.any(), required: true }],
+      check: (res) => advClose(res as Float32Array, refGatedRewards(high, low, mask, c.T, c.threshold), 'gated'),
+    };
+  },
+};
+
+const cumsumCase = fc.record({ B: fc.integer({ min: 1, max: 6 }), T: fc.integer({ min: 1, max: 12 }), f32: fc.boolean(), p: fc.constantFrom(0.5, 0.8, 1), gamma: opt(fc.constantFrom(0, 0.5, 0.9, 1)), adjoint: opt(fc.boolean()), seed });
+const discountedCumsum: ExportSpec<typeof cumsumCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'discountedCumsum', sync: rk.discountedCumsum as never, async: rk.discountedCumsumAsync as never, arb: cumsumCase,
+  build(c) {
+    const x = randn(c.B * c.T, 1, c.seed);
+    const mask = c.f32 ? f32mask(c.B * c.T, c.p, c.seed + 9) : u8mask(c.B * c.T, c.p, c.seed + 9);
+    const o = opts({ seqLen: c.T, gamma: c.gamma, adjoint: c.adjoint });
+    return {
+      args: [x, mask, o], optionsAt: 2, optionsRequired: true, arrays: tokArrays(['values', 'mask']),
+      options: present(o, [{ key: 'seqLen', bad: [0, -1, 1.5, Number.NaN, 2 ** 31, '2', null], required: true }, { key: 'gamma', bad: bad.range(0, 1) }, { key: 'adjoint', bad: bad.flag() }]),
+      check: (res) => {
+        const e = refDiscountedCumsum(x, mask, c.T, c.gamma ?? 1, c.adjoint ?? false);
+        close(res as Float32Array, e, 2e-7, 1e-7 * (maxAbs(e) + maxAbs(x)) + 1e-35, 'cumsum');
+      },
+    };
+  },
+};
+
+const mixCase = fc.record({ K: fc.integer({ min: 1, max: 5 }), N: fc.integer({ min: 1, max: 40 }), grad: fc.boolean(), seed });
+const lagrangianMix: ExportSpec<typeof mixCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'lagrangianMix', sync: rk.lagrangianMix as never, async: rk.lagrangianMixAsync as never, arb: mixCase,
+  build(c) {
+    const adv = randn(c.K * c.N, 1, c.seed), kl = randn(c.N, 1, c.seed + 1), xi = randn(c.K, 2, c.seed + 2), g = randn(c.N, 1, c.seed + 3);
+    const o = opts({ numRewards: c.K, gradMixed: c.grad ? g : undefined });
+    const arrays: ArraySite[] = [{ name: 'advantages', at: { arg: 0 }, lead: true }, { name: 'klAdvantages', at: { arg: 1 } }, { name: 'xi', at: { arg: 2 } }];
+    if (c.grad) arrays.push({ name: 'options.gradMixed', at: { opt: 'gradMixed' }, nullable: true });
+    return {
+      args: [adv, kl, xi, o], optionsAt: 3, optionsRequired: true, arrays,
+      options: [{ key: 'numRewards', bad: bad.int(1), required: true }],
+      check: (res) => {
+        const r = res as rk.LagrangianMixResult;
+        const e = refLagrangianMix(adv, kl, xi);
+        close(r.mixed, e, 2e-7, 1e-7 * (maxAbs(e) + c.K * maxAbs(adv)) + 1e-35, 'mixed');
+        if (!c.grad) {
+          if (r.gradXi !== null) throw new Error('gradXi: expected null without gradMixed');
+        } else close(r.gradXi!, refLagrangianGradXi(adv, kl, xi, g), 1e-6, 1e-7 * c.N * maxAbs(adv), 'gradXi');
+      },
+    };
+  },
+};
+
 const whitenCase = fc.record({
   n: fc.integer({ min: 1, max: 60 }), f32: fc.boolean(), p: fc.constantFrom(0, 0.3, 0.8, 1), shiftMean: opt(fc.boolean()),
   unbiased: opt(fc.boolean()), eps: opt(fc.constantFrom(0, 1e-8, 1e-3)), native: fc.boolean(), seed,
@@ -1480,7 +1540,7 @@ export const EXPORTS: ExportSpec<never>[] = [
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
   maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
-  rolloutCorrection, tokenAdvantages, klRewards,
+  rolloutCorrection, tokenAdvantages, klRewards, gatedRewards, discountedCumsum, lagrangianMix,
   copoAdvantages, copoPolicyLoss,
   paretoFront, rewardWeightUpdate, hypervolumeMetaReward, trajectoryBalanceLoss, orderPreservingLoss,
 ] as ExportSpec<never>[];

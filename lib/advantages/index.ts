@@ -11,3 +11,6 @@ export * from './masked-whiten.js';
 export * from './token-advantages.js';
 export * from './kl-rewards.js';
 export type { TokenMask } from '../types.js';
+export * from './gated-rewards.js';
+export * from './discounted-cumsum.js';
+export * from './lagrangian-mix.js';

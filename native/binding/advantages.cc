@@ -101,6 +101,33 @@ Napi::Value KlRewards(const Napi::CallbackInfo& info, bool async) {
   }, a.Done());
 }
 
+Napi::Value GatedRewards(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LGR);
+  const rkb::GatedRewardsCall c = rkb::DecodeGatedRewards(a);
+  return rkb::Run(info, async, [c]() {
+    rk::gated_rewards(c.high, c.low, c.mask, c.rows, c.cols, c.threshold, c.out);
+    return std::string();
+  }, a.Done());
+}
+
+Napi::Value DiscountedCumsum(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LDC);
+  const rkb::DiscountedCumsumCall c = rkb::DecodeDiscountedCumsum(a);
+  return rkb::Run(info, async, [c]() {
+    rk::discounted_cumsum(c.values, c.mask, c.rows, c.cols, c.gamma, c.adjoint, c.out);
+    return std::string();
+  }, a.Done());
+}
+
+Napi::Value LagrangianMix(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LLM);
+  const rkb::LagrangianMixCall c = rkb::DecodeLagrangianMix(a);
+  return rkb::Run(info, async, [c]() {
+    rk::lagrangian_mix(c.adv, c.kl, c.xi, c.grad_mixed, c.k, c.n, c.mixed, c.grad_xi);
+    return std::string();
+  }, a.Done());
+}
+
 }  // namespace
 
 RK_REGISTER_OPS(advantages, RK_ADVANTAGES_OPS);

@@ -37,6 +37,14 @@ namespace copoPolicyLoss {
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace copoPolicyLoss
 
+namespace discountedCumsum {
+  namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
+  namespace param { enum : int { seqLen = 0, gamma = 1, adjoint = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "gamma", "adjoint"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace discountedCumsum
+
 namespace discountedReturns {
   namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};
@@ -62,6 +70,14 @@ namespace gae {
   inline constexpr const char* kParamNames[] = {"seqLen", "gamma", "lambda", "whiten"};
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace gae
+
+namespace gatedRewards {
+  namespace slot { enum : int { highRewards = 0, lowRewards = 1, mask = 2, out = 3, kCount = 4 }; }
+  inline constexpr const char* kSlotNames[] = {"highRewards", "lowRewards", "mask", "out"};
+  namespace param { enum : int { seqLen = 0, threshold = 1, kCount = 2 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "threshold"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace gatedRewards
 
 namespace geoMeanPolicyLoss {
   namespace slot { enum : int { logprobs = 0, oldLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
@@ -147,6 +163,14 @@ namespace ktoLoss {
   namespace scalar { enum : int { loss = 0, desirableRewardMean = 1, undesirableRewardMean = 2, kCount = 3 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "desirableRewardMean", "undesirableRewardMean"};
 }  // namespace ktoLoss
+
+namespace lagrangianMix {
+  namespace slot { enum : int { advantages = 0, klAdvantages = 1, xi = 2, gradMixed = 3, mixed = 4, gradXi = 5, kCount = 6 }; }
+  inline constexpr const char* kSlotNames[] = {"advantages", "klAdvantages", "xi", "gradMixed", "mixed", "gradXi"};
+  namespace param { enum : int { numRewards = 0, kCount = 1 }; }
+  inline constexpr const char* kParamNames[] = {"numRewards"};
+  namespace scalar { enum : int { kCount = 0 }; }
+}  // namespace lagrangianMix
 
 namespace ldDpoLogps {
   namespace slot { enum : int { chosenTokenLogps = 0, rejectedTokenLogps = 1, chosenMask = 2, rejectedMask = 3, chosenLogps = 4, rejectedLogps = 5, chosenWeights = 6, rejectedWeights = 7, kCount = 8 }; }

@@ -165,6 +165,33 @@ Napi::Value KlRewards(const Napi::CallbackInfo& info, bool async) {
   return rkcb::RunDevice(info, async, fn, MaskBadText(c.mask));
 }
 
+Napi::Value GatedRewards(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LGR);
+  const rkb::GatedRewardsCall c = rkb::DecodeGatedRewards(oa);
+  return rkcb::RunDevice(
+      info, async,
+      [c]() { return rkcuda::gated_rewards(c.high, c.low, c.mask, c.rows, c.cols, c.threshold, c.out, nullptr); },
+      MaskBadText(c.mask));
+}
+
+Napi::Value DiscountedCumsum(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LDC);
+  const rkb::DiscountedCumsumCall c = rkb::DecodeDiscountedCumsum(oa);
+  return rkcb::RunDevice(
+      info, async,
+      [c]() { return rkcuda::discounted_cumsum(c.values, c.mask, c.rows, c.cols, c.gamma, c.adjoint, c.out, nullptr); },
+      MaskBadText(c.mask));
+}
+
+Napi::Value LagrangianMix(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LLM);
+  const rkb::LagrangianMixCall c = rkb::DecodeLagrangianMix(oa);
+  return rkcb::RunDevice(
+      info, async,
+      [c]() { return rkcuda::lagrangian_mix(c.adv, c.kl, c.xi, c.grad_mixed, c.k, c.n, c.mixed, c.grad_xi, nullptr); },
+      nullptr);
+}
+
 }  // namespace
 
 RK_REGISTER_OPS(cuda_advantages, RK_ADVANTAGES_OPS);

@@ -1855,6 +1855,80 @@ struct DiscountedReturns : TokRow {
   }
 };
 
+// gatedRewards, discountedCumsum, lagrangianMix (native/core/reward_mix.h): the token rows' data;
+// the high rewards are the first B values, the K = 3 advantages are rearranged values.
+struct GatedRewards : TokRow {
+  using Case = TokCase;  // opt: threshold 0 or -0.5
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 2); }
+  std::string label(const Case& c) const { return tok_label(c, c.opt ? "threshold=-0.5" : "threshold=0"); }
+  static double thr(const Case& c) { return c.opt ? -0.5 : 0.0; }
+  Run cpu(const Case& c, const TokData& d) const {
+    std::vector<float> R(c.B);
+    rk::gated_rewards(d.v.data(), d.rw.data(), mask(c, d.fm.data(), d.um.data()), c.B, c.T, thr(c), R.data());
+    return Run{{farr("returns", std::move(R), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> v(d.v), rw(d.rw), fm(d.fm), R(c.B);
+    Dev<uint8_t> um(d.um);
+    const rkcuda::Result res = rkcuda::gated_rewards(v.p, rw.p, mask(c, fm.p, um.p), c.B, c.T, thr(c), R.p, nullptr);
+    return fail_or(res, Run{{farr("returns", R.down(), Tol{})}, ""});
+  }
+};
+
+struct DiscountedCumsum : TokRow {
+  using Case = TokCase;  // opt: adjoint
+  std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 2); }
+  std::string label(const Case& c) const { return tok_label(c, c.opt ? "gamma=0.97 adjoint" : "gamma=0.97"); }
+  Run cpu(const Case& c, const TokData& d) const {
+    std::vector<float> D(d.v.size());
+    rk::discounted_cumsum(d.rw.data(), mask(c, d.fm.data(), d.um.data()), c.B, c.T, 0.97, c.opt == 1, D.data());
+    return Run{{farr("cumsum", std::move(D), kRel)}, ""};
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    Dev<float> rw(d.rw), fm(d.fm), D(d.v.size());
+    Dev<uint8_t> um(d.um);
+    const rkcuda::Result res = rkcuda::discounted_cumsum(rw.p, mask(c, fm.p, um.p), c.B, c.T, 0.97, c.opt == 1, D.p, nullptr);
+    return fail_or(res, Run{{farr("cumsum", D.down(), Tol{})}, ""});
+  }
+};
+
+struct LagrangianMix : TokRow {
+  using Case = TokCase;  // opt: with gradMixed (gradXi); the mask kinds are unused
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (const Case& c : tok_cases(ctx, 2))
+      if (!c.f32) out.push_back(c);
+    return out;
+  }
+  std::string label(const Case& c) const { return fmt("N=%lld K=3%s", static_cast<long long>(c.B * c.T), c.opt ? " gradXi" : ""); }
+  static std::vector<float> adv(const TokData& d) {
+    const size_t n = d.v.size();
+    std::vector<float> a(3 * n);
+    for (size_t i = 0; i < 3; ++i)
+      for (size_t m = 0; m < n; ++m) a[i * n + m] = static_cast<float>(i + 1) * d.v[(m + 7919 * i) % n] - 0.1f * static_cast<float>(i);
+    return a;
+  }
+  static std::vector<float> xi() { return {0.3f, -1.2f, 2.0f}; }
+  Run cpu(const Case& c, const TokData& d) const {
+    const int64_t n = static_cast<int64_t>(d.v.size());
+    const std::vector<float> a = adv(d), x = xi();
+    std::vector<float> M(n), G(3);
+    rk::lagrangian_mix(a.data(), d.v.data(), x.data(), c.opt ? d.rw.data() : nullptr, 3, n, M.data(), c.opt ? G.data() : nullptr);
+    Run r{{farr("mixed", std::move(M), kRel)}, ""};
+    if (c.opt) r.out.push_back(farr("gradXi", std::move(G), rel_tol(1e-5, 1e-5)));
+    return r;
+  }
+  Run cuda(const Case& c, const TokData& d) const {
+    const int64_t n = static_cast<int64_t>(d.v.size());
+    Dev<float> a(adv(d)), kl(d.v), x(xi()), g(d.rw), M(n), G(3);
+    const rkcuda::Result res =
+        rkcuda::lagrangian_mix(a.p, kl.p, x.p, c.opt ? g.p : nullptr, 3, n, M.p, c.opt ? G.p : nullptr, nullptr);
+    Run r{{farr("mixed", M.down(), Tol{})}, ""};
+    if (c.opt) r.out.push_back(farr("gradXi", G.down(), Tol{}));
+    return fail_or(res, r);
+  }
+};
+
 struct MaskedWhiten : TokRow {
   using Case = TokCase;  // opt: shift_mean
   std::vector<Case> cases(Ctx& ctx) const { return tok_cases(ctx, 2); }
@@ -2577,6 +2651,9 @@ const OpRow kOps[] = {
     RK_ROW(maskedWhiten, MaskedWhiten, nullptr)
     RK_ROW(tokenAdvantages, TokenAdvantages, token_edges)
     RK_ROW(klRewards, KlRewards, nullptr)
+    RK_ROW(gatedRewards, GatedRewards, nullptr)
+    RK_ROW(discountedCumsum, DiscountedCumsum, nullptr)
+    RK_ROW(lagrangianMix, LagrangianMix, nullptr)
     RK_SEQ_ROW(geoMeanPolicyLoss, GeoMeanPolicyLossOp, 0x4u)
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
     RK_ROW(rolloutCorrection, RolloutCorrection, nullptr)

@@ -511,4 +511,54 @@ Status kl_rewards(const float* scores, const float* logprobs, const float* ref, 
   return Status{};
 }
 
+// ---- reward mixing (native/core/reward_mix.h) ----------------------------------------------------
+
+void gated_rewards(const float* high, const float* low, TokenMask mask, int64_t rows, int64_t cols, double threshold,
+                   float* out) {
+  parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) out[b] = static_cast<float>(core::gated_row(high, low, mask, b, cols, threshold));
+  });
+}
+
+void discounted_cumsum(const float* x, TokenMask mask, int64_t rows, int64_t cols, double gamma, bool adjoint,
+                       float* out) {
+  parallel_for(rows, std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, cols)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) core::discounted_cumsum_row(x, mask, b, cols, gamma, adjoint, out);
+  });
+}
+
+// grad_xi: per multiplier, fixed chunks of kMixChunk elements summed in double, the chunks merged in
+// index order (the same bits for every thread count).
+void lagrangian_mix(const float* adv, const float* kl, const float* xi, const float* grad_mixed, int64_t k, int64_t n,
+                    float* out, float* grad_xi) {
+  std::vector<double> lambda(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) lambda[static_cast<size_t>(i)] = core::mix_sigmoid(xi[i]);
+  const double wkl = core::lagrangian_kl_weight(xi, k);
+  const double* lam = lambda.data();
+  const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(1, k + 1));
+  if (grad_mixed && grad_xi) {
+    constexpr int64_t kMixChunk = 8192;
+    const int64_t chunks = (n + kMixChunk - 1) / kMixChunk;
+    std::vector<double> part(static_cast<size_t>(chunks * k), 0.0);
+    parallel_for(chunks * k, 1, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t i = j / chunks, c = j % chunks;
+        const int64_t e = std::min(n, (c + 1) * kMixChunk);
+        double s = 0;
+        for (int64_t m = c * kMixChunk; m < e; ++m) s += core::lagrangian_xi_term(adv + i * n, kl, grad_mixed, m);
+        part[static_cast<size_t>(j)] = s;
+      }
+    });
+    for (int64_t i = 0; i < k; ++i) {
+      double s = 0;
+      for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(i * chunks + c)];
+      grad_xi[i] = static_cast<float>(core::mix_sigmoid_grad(xi[i]) * s);
+    }
+  }
+  // after grad_xi: out may be an input (in place)
+  parallel_for(n, grain, [&](int64_t i0, int64_t i1) {
+    for (int64_t m = i0; m < i1; ++m) out[m] = static_cast<float>(core::lagrangian_mix_value(adv, kl, xi, lam, k, m, n, wkl));
+  });
+}
+
 }  // namespace rk

@@ -23,6 +23,7 @@
 
 #include "../core/advantages.h"  // the option codes, TokenMask and the formulas of both backends
 #include "../core/token_advantages.h"  // tokenAdvantages and klRewards (verl core_algos)
+#include "../core/reward_mix.h"  // gatedRewards, discountedCumsum, lagrangianMix
 #include "types.h"
 
 namespace rk {
@@ -107,5 +108,16 @@ Status token_advantages(const TokenAdvantagesArgs& a, float* advantages, float* 
 // A bad f32 mask weight gives BadIndex (nothing written).
 Status kl_rewards(const float* scores, const float* logprobs, const float* ref, TokenMask mask, int64_t rows,
                   int64_t cols, KlRewardEstimator est, double beta, float* rewards, double* kl_mean);
+
+// Reward mixing (native/core/reward_mix.h): G-RA gated accumulation per row (high: rows, low and
+// mask: rows x cols, out: rows), the masked discounted cumulative sum (reverse, or its adjoint),
+// and the Lagrangian mix of K advantages (adv: K x n, kl and out: n, xi: K; grad_mixed (n) and
+// grad_xi (K) both null or both given).
+void gated_rewards(const float* high, const float* low, TokenMask mask, int64_t rows, int64_t cols, double threshold,
+                   float* out);
+void discounted_cumsum(const float* x, TokenMask mask, int64_t rows, int64_t cols, double gamma, bool adjoint,
+                       float* out);
+void lagrangian_mix(const float* adv, const float* kl, const float* xi, const float* grad_mixed, int64_t k, int64_t n,
+                    float* out, float* grad_xi);
 
 }  // namespace rk

@@ -21,7 +21,10 @@
   X(discountedReturns, DiscountedReturns) \
   X(maskedWhiten, MaskedWhiten) \
   X(tokenAdvantages, TokenAdvantages) \
-  X(klRewards, KlRewards)
+  X(klRewards, KlRewards) \
+  X(gatedRewards, GatedRewards) \
+  X(discountedCumsum, DiscountedCumsum) \
+  X(lagrangianMix, LagrangianMix)
 
 namespace rkb {
 
@@ -32,6 +35,9 @@ namespace LDR = rkl::discountedReturns;
 namespace LMW = rkl::maskedWhiten;
 namespace LTA = rkl::tokenAdvantages;
 namespace LKR = rkl::klRewards;
+namespace LGR = rkl::gatedRewards;
+namespace LDC = rkl::discountedCumsum;
+namespace LLM = rkl::lagrangianMix;
 
 // The enum tables of lib/advantages/enums.ts are the C++ enums' codes.
 static_assert(LGA::estimator_code::kCount == rk::kAdvEstimatorCount &&
@@ -323,6 +329,77 @@ inline KlRewardsCall DecodeKlRewards(const OpArgs& a) {
   c.estimator = static_cast<rk::KlRewardEstimator>(a.Enum(LKR::param::estimator, "estimator", LKR::estimator_code::kCount));
   c.beta = a.Param(LKR::param::beta, "beta", -DBL_MAX, DBL_MAX);
   c.rewards = a.Out(LKR::slot::rewards, {SlotType::F32}, N).as<float>();
+  return c;
+}
+
+// ---- reward mixing (native/core/reward_mix.h) ----------------------------------------------------
+
+struct GatedRewardsCall {
+  const float *high = nullptr, *low = nullptr;
+  rk::TokenMask mask;
+  int64_t rows = 0, cols = 1;
+  double threshold = 0;
+  float* out = nullptr;
+};
+
+inline GatedRewardsCall DecodeGatedRewards(const OpArgs& a) {
+  GatedRewardsCall c;
+  const Slot& low = a.Need(LGR::slot::lowRewards, {SlotType::F32});
+  const size_t n = low.length;
+  c.low = low.as<const float>();
+  c.cols = SeqLenOf(a, LGR::param::seqLen, n, "lowRewards");
+  c.rows = static_cast<int64_t>(n) / c.cols;
+  c.high = a.Need(LGR::slot::highRewards, {SlotType::F32}, c.rows).as<const float>();
+  c.mask = TokenMaskOf(a.Need(LGR::slot::mask, {SlotType::U8, SlotType::F32}, static_cast<int64_t>(n)));
+  c.threshold = a.Param(LGR::param::threshold, "threshold", -DBL_MAX, DBL_MAX);
+  c.out = a.Out(LGR::slot::out, {SlotType::F32}, c.rows).as<float>();
+  return c;
+}
+
+struct DiscountedCumsumCall {
+  const float* values = nullptr;
+  rk::TokenMask mask;
+  int64_t rows = 0, cols = 1;
+  double gamma = 1;
+  bool adjoint = false;
+  float* out = nullptr;
+};
+
+inline DiscountedCumsumCall DecodeDiscountedCumsum(const OpArgs& a) {
+  DiscountedCumsumCall c;
+  const Slot& v = a.Need(LDC::slot::values, {SlotType::F32});
+  const size_t n = v.length;
+  c.values = v.as<const float>();
+  c.mask = TokenMaskOf(a.Need(LDC::slot::mask, {SlotType::U8, SlotType::F32}, static_cast<int64_t>(n)));
+  c.cols = SeqLenOf(a, LDC::param::seqLen, n, "values");
+  c.rows = static_cast<int64_t>(n) / c.cols;
+  c.gamma = a.Param(LDC::param::gamma, "gamma", 0, 1);
+  c.adjoint = FlagParam(a, LDC::param::adjoint, "adjoint");
+  c.out = a.Out(LDC::slot::out, {SlotType::F32}, static_cast<int64_t>(n)).as<float>();
+  return c;
+}
+
+struct LagrangianMixCall {
+  const float *adv = nullptr, *kl = nullptr, *xi = nullptr, *grad_mixed = nullptr;
+  int64_t k = 1, n = 0;
+  float *mixed = nullptr, *grad_xi = nullptr;
+};
+
+inline LagrangianMixCall DecodeLagrangianMix(const OpArgs& a) {
+  LagrangianMixCall c;
+  c.k = IntParam(a, LLM::param::numRewards, "numRewards", 1, INT_MAX);
+  const Slot& adv = a.Need(LLM::slot::advantages, {SlotType::F32});
+  if (adv.length % static_cast<size_t>(c.k) != 0)
+    throw a.Range("advantages: expected a length divisible by numRewards (" + std::to_string(c.k) + "), received " +
+                  std::to_string(adv.length));
+  c.n = static_cast<int64_t>(adv.length) / c.k;
+  c.adv = adv.as<const float>();
+  c.kl = a.Need(LLM::slot::klAdvantages, {SlotType::F32}, c.n).as<const float>();
+  c.xi = a.Need(LLM::slot::xi, {SlotType::F32}, c.k).as<const float>();
+  const Slot& g = a.Maybe(LLM::slot::gradMixed, {SlotType::F32}, c.n);
+  c.grad_mixed = g.present ? g.as<const float>() : nullptr;
+  c.mixed = a.Out(LLM::slot::mixed, {SlotType::F32}, c.n).as<float>();
+  if (c.grad_mixed) c.grad_xi = a.Out(LLM::slot::gradXi, {SlotType::F32}, c.k).as<float>();
   return c;
 }
 
