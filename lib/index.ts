@@ -133,3 +133,14 @@ export type { TokenIds, TokenLogprobsAsyncFn, TokenLogprobsFn, WithEntropy } fro
 export type { VocabDivergenceAsyncFn, VocabDivergenceFn, WithGradient } from './divergence/index.js';
 export type { PolicyLossAsyncFn, PolicyLossFn, PolicyLossResultOf } from './policy/index.js';
 export type { Preset } from './presets.js';
+// DRAKES (docs/papers/drakes.md): the Gumbel-softmax sample with straight-through, and its backward.
+export {
+  gumbelSoftmax,
+  gumbelSoftmaxAsync,
+  gumbelSoftmaxBackward,
+  gumbelSoftmaxBackwardAsync,
+  type GumbelSoftmaxBackwardOptions,
+  type GumbelSoftmaxBackwardResult,
+  type GumbelSoftmaxOptions,
+  type GumbelSoftmaxResult,
+} from './diffusion/index.js';

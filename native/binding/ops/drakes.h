@@ -1,0 +1,77 @@
+// Decoding of the DRAKES ops (lib/diffusion/): slots and params by the names of layout.gen.h, every
+// length rechecked.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "../../kernels/drakes.h"
+#include "../slots.h"
+#include "logits.h"
+
+#define RK_DRAKES_OPS(X)            \
+  X(gumbelSoftmax, GumbelSoftmax) \
+  X(gumbelSoftmaxBackward, GumbelSoftmaxBackward)
+
+namespace rkb {
+
+namespace LG = rkl::gumbelSoftmax;
+namespace LGB = rkl::gumbelSoftmaxBackward;
+RK_ASSERT_LOGITS_DTYPES(LG);
+RK_ASSERT_LOGITS_DTYPES(LGB);
+
+// The seed param: an integer in [0, 2^53 - 1].
+inline uint64_t SeedParam(const OpArgs& a, int i) {
+  return static_cast<uint64_t>(IntParam(a, i, "seed", 0, 9007199254740991.0));
+}
+
+struct GumbelSoftmaxCall {
+  rk::LogitsView logits{nullptr, rk::DType::F32, 0, 0};
+  rk::GumbelParams p;
+  float* sample = nullptr;  // (N, V)
+  int32_t* index = nullptr; // (N)
+};
+
+inline GumbelSoftmaxCall DecodeGumbelSoftmax(const OpArgs& a, bool device) {
+  GumbelSoftmaxCall c;
+  c.logits = DecodeLogits(a, {LG::slot::logits, LG::param::vocab, LG::param::dtype}, device);
+  const Slot& logits = a[LG::slot::logits];
+  c.p.temperature = TemperatureParam(a, LG::param::temperature, device);
+  c.p.seed = SeedParam(a, LG::param::seed);
+  c.p.hard = a.Param(LG::param::hard, "hard", 0, 1) != 0;
+  const Slot& sample = a.Out(LG::slot::sample, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const Slot& index = a.Out(LG::slot::index, {SlotType::I32}, c.logits.rows);
+  const size_t bytes = LogitsBytes(c.logits);
+  if (!device && BytesOverlap(sample.data, sample.length * 4, logits.data, bytes)) throw a.Range("sample: overlaps logits");
+  if (!device && (BytesOverlap(index.data, index.length * 4, logits.data, bytes) ||
+                  BytesOverlap(index.data, index.length * 4, sample.data, sample.length * 4)))
+    throw a.Range("index: overlaps logits or the sample");
+  c.sample = sample.as<float>();
+  c.index = index.as<int32_t>();
+  return c;
+}
+
+struct GumbelSoftmaxBackwardCall {
+  rk::LogitsView logits{nullptr, rk::DType::F32, 0, 0};
+  rk::GumbelParams p;
+  const float* grad_sample = nullptr;  // (N, V)
+  float* grad = nullptr;               // (N, V)
+};
+
+inline GumbelSoftmaxBackwardCall DecodeGumbelSoftmaxBackward(const OpArgs& a, bool device) {
+  GumbelSoftmaxBackwardCall c;
+  c.logits = DecodeLogits(a, {LGB::slot::logits, LGB::param::vocab, LGB::param::dtype}, device);
+  const Slot& logits = a[LGB::slot::logits];
+  c.p.temperature = TemperatureParam(a, LGB::param::temperature, device);
+  c.p.seed = SeedParam(a, LGB::param::seed);
+  const Slot& gs = a.Need(LGB::slot::gradSample, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const Slot& grad = a.Out(LGB::slot::gradient, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const size_t bytes = LogitsBytes(c.logits);
+  if (!device && (BytesOverlap(grad.data, grad.length * 4, logits.data, bytes) ||
+                  BytesOverlap(grad.data, grad.length * 4, gs.data, gs.length * 4)))
+    throw a.Range("gradient: overlaps logits or gradSample");
+  c.grad_sample = gs.as<const float>();
+  c.grad = grad.as<float>();
+  return c;
+}
+
+}  // namespace rkb
