@@ -143,4 +143,11 @@ export {
   type GumbelSoftmaxBackwardResult,
   type GumbelSoftmaxOptions,
   type GumbelSoftmaxResult,
+  drakesKl,
+  drakesKlAsync,
+  type DrakesKlAsyncFn,
+  type DrakesKlFn,
+  type DrakesKlOptions,
+  type DrakesKlResult,
+  type DrakesKlResultOf,
 } from './diffusion/index.js';

@@ -28,6 +28,16 @@ Napi::Value GumbelSoftmaxBackward(const Napi::CallbackInfo& info, bool async) {
   }, a.Done());
 }
 
+Napi::Value DrakesKl(const Napi::CallbackInfo& info, bool async) {
+  const rkb::OpArgs a = RK_READ_HOST_OP(info, async, rkb::LDK);
+  const rk::GklCall c = rkb::DecodeDrakesKl(a, false);
+  return rkb::Run(info, async, [c]() -> std::string {
+    rk::Status st = rk::drakes_kl(c);
+    if (st.ok()) return "";
+    return "drakesKl: invalid arguments (code " + std::to_string(st.code) + ")";
+  }, a.Done());
+}
+
 }  // namespace
 
 RK_REGISTER_OPS(drakes, RK_DRAKES_OPS);

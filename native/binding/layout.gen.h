@@ -24,6 +24,16 @@ namespace discountedReturns {
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace discountedReturns
 
+namespace drakesKl {
+  namespace slot { enum : int { logits = 0, oldLogits = 1, mask = 2, moveChance = 3, gradOutput = 4, kl = 5, gradient = 6, oldGradient = 7, kCount = 8 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "oldLogits", "mask", "moveChance", "gradOutput", "kl", "gradient", "oldGradient"};
+  namespace param { enum : int { vocab = 0, dtype = 1, moveChance = 2, gradOutput = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "moveChance", "gradOutput"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace drakesKl
+
 namespace ensembleRewards {
   namespace slot { enum : int { rewards = 0, out = 1, kCount = 2 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "out"};

@@ -7,6 +7,7 @@
 // same noise to the bit. tests/reference/drakes.ts reproduces it in TypeScript (BigInt + doubles).
 #pragma once
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #include "hd.h"
@@ -118,6 +119,29 @@ RK_HD double gumbel_noise(uint64_t seed, uint64_t row, uint64_t col) {
 
 // The perturbed, tempered logit t = (z + g) / tau (inv_tau = 1 / tau), in double.
 RK_HD double gumbel_score(double z, double g, double inv_tau) { return dmul(dadd(z, g), inv_tau); }
+
+
+// ---- the DRAKES generalised-KL rate integrand ---------------------------------------------------
+// Per element, with p = softmax(z) and p_old = softmax(z_old) over the same V entries (log space
+// lp = z - lse(z), lq = z_old - lse(z_old)):   f_j = p_j (lp_j - lq_j) - p_j + p_old_j.
+// sum_j (-p_j + p_old_j) = 0 for two distributions, so a row's value is K / move_chance with
+// K = sum_j p_j (lp_j - lq_j) = KL(p || p_old). With c = dL/d(row value) / move_chance:
+//   d/dz_j     = c p_j (lp_j - lq_j - K)
+//   d/dzold_j  = c (p_old_j - p_j)
+// p_j = 0 contributes 0 (0 log 0 = 0), whatever lq_j.
+RK_HD double gkl_term(double p, double lp, double lq) { return p > 0 ? p * (lp - lq) : 0.0; }
+RK_HD double gkl_grad_new(double c, double p, double lp, double lq, double K) { return p > 0 ? c * p * (lp - lq - K) : 0.0; }
+RK_HD double gkl_grad_old(double c, double p, double q) { return c * (q - p); }
+// Online log-sum-exp step: the running max m and sum s (relative to m) take element x.
+RK_HD void lse_step(double x, double* m, double* s) {
+  if (!(x > -HUGE_VAL)) return;  // -inf adds nothing (NaN is caught by the caller)
+  if (x > *m) {
+    *s = *s * exp(*m - x) + 1.0;
+    *m = x;
+  } else {
+    *s += exp(x - *m);
+  }
+}
 
 }  // namespace core
 }  // namespace rk

@@ -108,4 +108,58 @@ Status gumbel_softmax_backward(const LogitsView& l, const GumbelParams& p, const
   return Status{};
 }
 
+Status drakes_kl(const GklCall& c) {
+  const LogitsView& l = c.logits;
+  const int64_t V = l.vocab;
+  const int64_t grain = V >= 4096 ? 1 : (4096 + V - 1) / V;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  parallel_for(l.rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t base = r * V;
+      float* g = c.grad ? c.grad + base : nullptr;
+      float* go = c.grad_old ? c.grad_old + base : nullptr;
+      if (c.mask && c.mask[r] == 0) {
+        c.kl[r] = 0.0f;
+        for (int64_t j = 0; g && j < V; ++j) g[j] = 0.0f;
+        for (int64_t j = 0; go && j < V; ++j) go[j] = 0.0f;
+        continue;
+      }
+      const double mc = c.move_chance_rows ? static_cast<double>(c.move_chance_rows[r]) : c.move_chance;
+      // pass 1: both rows' log-sum-exp, online
+      double mz = -HUGE_VAL, sz = 0, mo = -HUGE_VAL, so = 0;
+      bool bad = false;
+      for (int64_t j = 0; j < V; ++j) {
+        const double z = load(l, base + j), zo = load(c.old, base + j);
+        if (z != z || zo != zo || z == HUGE_VAL || zo == HUGE_VAL) bad = true;
+        core::lse_step(z, &mz, &sz);
+        core::lse_step(zo, &mo, &so);
+      }
+      if (bad || !(sz > 0) || !(so > 0)) {
+        c.kl[r] = static_cast<float>(nan);
+        for (int64_t j = 0; g && j < V; ++j) g[j] = static_cast<float>(nan);
+        for (int64_t j = 0; go && j < V; ++j) go[j] = static_cast<float>(nan);
+        continue;
+      }
+      const double lse = mz + std::log(sz), lseo = mo + std::log(so);
+      // pass 2: K = sum p (lp - lq)
+      double K = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
+        K += core::gkl_term(std::exp(lp), lp, lq);
+      }
+      c.kl[r] = static_cast<float>(K / mc);
+      if (!g && !go) continue;
+      // pass 3: the gradients
+      const double cr = (c.grad_rows ? static_cast<double>(c.grad_rows[r]) : c.grad_scale) / mc;
+      for (int64_t j = 0; j < V; ++j) {
+        const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
+        const double p = std::exp(lp);
+        if (g) g[j] = static_cast<float>(core::gkl_grad_new(cr, p, lp, lq, K));
+        if (go) go[j] = static_cast<float>(core::gkl_grad_old(cr, p, std::exp(lq)));
+      }
+    }
+  });
+  return Status{};
+}
+
 }  // namespace rk

@@ -23,4 +23,24 @@ Status gumbel_softmax_forward(const LogitsView& logits, const GumbelParams& p, f
 // straight-through estimator passes dL/d(hard sample) to the soft one unchanged). NaN rows as above.
 Status gumbel_softmax_backward(const LogitsView& logits, const GumbelParams& p, const float* grad_sample, float* grad);
 
+// The DRAKES generalised-KL rate integrand per position (core::gkl_*): kl[r] = K_r / mc_r with
+// K_r = sum_j p (lp - lq) = sum_j [p log(p / p_old) - p + p_old], p = softmax(logits[r]),
+// p_old = softmax(old[r]); mc_r = move_chance (or move_chance_rows[r]). A row the mask drops gives 0
+// and zero gradient rows. With grad / grad_old (optional, (N, V)): dL/dlogits and dL/doldLogits for
+// dL/dkl[r] = grad_scale (or grad_rows[r]). A row whose logits hold NaN or +inf, or no finite
+// entry, gives NaN.
+struct GklCall {
+  LogitsView logits{nullptr, DType::F32, 0, 0};
+  LogitsView old{nullptr, DType::F32, 0, 0};
+  const uint8_t* mask = nullptr;
+  double move_chance = 1;
+  const float* move_chance_rows = nullptr;
+  double grad_scale = 1;
+  const float* grad_rows = nullptr;
+  float* kl = nullptr;
+  float* grad = nullptr;
+  float* grad_old = nullptr;
+};
+Status drakes_kl(const GklCall& c);
+
 }  // namespace rk

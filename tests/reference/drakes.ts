@@ -88,3 +88,70 @@ export function gumbelSoftmaxBackwardRef(z: ArrayLike<number>, gs: ArrayLike<num
   }
   return g;
 }
+
+function logSoftmaxRow(z: ArrayLike<number>, off: number, v: number): Float64Array | null {
+  let m = -Infinity;
+  for (let j = 0; j < v; j++) {
+    const x = z[off + j];
+    if (Number.isNaN(x) || x === Infinity) return null;
+    if (x > m) m = x;
+  }
+  if (m === -Infinity) return null;
+  let s = 0;
+  for (let j = 0; j < v; j++) s += Math.exp(z[off + j] - m);
+  const lse = m + Math.log(s);
+  const out = new Float64Array(v);
+  for (let j = 0; j < v; j++) out[j] = z[off + j] - lse;
+  return out;
+}
+
+export interface DrakesKlRef {
+  kl: Float64Array;
+  grad: Float64Array;
+  gradOld: Float64Array;
+}
+
+/**
+ * kl_r = sum_j [p log(p / p_old) - p + p_old] / mc_r, every term summed as written (the -p + p_old
+ * terms included), and its gradients for dL/dkl_r = gradOutput_r; masked rows give 0.
+ */
+export function drakesKlRef(
+  z: ArrayLike<number>,
+  zo: ArrayLike<number>,
+  vocab: number,
+  mask: ArrayLike<number> | null,
+  moveChance: number | ArrayLike<number>,
+  gradOutput: number | ArrayLike<number> = 1,
+): DrakesKlRef {
+  const n = z.length / vocab;
+  const kl = new Float64Array(n);
+  const grad = new Float64Array(z.length);
+  const gradOld = new Float64Array(z.length);
+  for (let r = 0; r < n; r++) {
+    if (mask && mask[r] === 0) continue;
+    const mc = typeof moveChance === 'number' ? moveChance : moveChance[r];
+    const go = typeof gradOutput === 'number' ? gradOutput : gradOutput[r];
+    const lp = logSoftmaxRow(z, r * vocab, vocab), lq = logSoftmaxRow(zo, r * vocab, vocab);
+    if (!lp || !lq) {
+      kl[r] = NaN;
+      grad.fill(NaN, r * vocab, (r + 1) * vocab);
+      gradOld.fill(NaN, r * vocab, (r + 1) * vocab);
+      continue;
+    }
+    let sum = 0, K = 0;
+    for (let j = 0; j < vocab; j++) {
+      const p = Math.exp(lp[j]), q = Math.exp(lq[j]);
+      const plog = p > 0 ? p * (lp[j] - lq[j]) : 0;
+      K += plog;
+      sum += plog - p + q;
+    }
+    kl[r] = sum / mc;
+    const c = go / mc;
+    for (let j = 0; j < vocab; j++) {
+      const p = Math.exp(lp[j]), q = Math.exp(lq[j]);
+      grad[r * vocab + j] = p > 0 ? c * p * (lp[j] - lq[j] - K) : 0;
+      gradOld[r * vocab + j] = c * (q - p);
+    }
+  }
+  return { kl, grad, gradOld };
+}

@@ -10,12 +10,15 @@
 
 #define RK_DRAKES_OPS(X)            \
   X(gumbelSoftmax, GumbelSoftmax) \
-  X(gumbelSoftmaxBackward, GumbelSoftmaxBackward)
+  X(gumbelSoftmaxBackward, GumbelSoftmaxBackward) \
+  X(drakesKl, DrakesKl)
 
 namespace rkb {
 
 namespace LG = rkl::gumbelSoftmax;
 namespace LGB = rkl::gumbelSoftmaxBackward;
+namespace LDK = rkl::drakesKl;
+RK_ASSERT_LOGITS_DTYPES(LDK);
 RK_ASSERT_LOGITS_DTYPES(LG);
 RK_ASSERT_LOGITS_DTYPES(LGB);
 
@@ -71,6 +74,37 @@ inline GumbelSoftmaxBackwardCall DecodeGumbelSoftmaxBackward(const OpArgs& a, bo
     throw a.Range("gradient: overlaps logits or gradSample");
   c.grad_sample = gs.as<const float>();
   c.grad = grad.as<float>();
+  return c;
+}
+
+inline rk::GklCall DecodeDrakesKl(const OpArgs& a, bool device) {
+  rk::GklCall c;
+  c.logits = DecodeLogits(a, {LDK::slot::logits, LDK::param::vocab, LDK::param::dtype}, device);
+  const Slot& logits = a[LDK::slot::logits];
+  const Slot& old = a.Need(LDK::slot::oldLogits, {logits.type}, static_cast<int64_t>(logits.length));
+  c.old = c.logits;
+  c.old.data = old.data;
+  const int64_t n = c.logits.rows;
+  c.mask = a.Maybe(LDK::slot::mask, {SlotType::U8}, n).as<const uint8_t>();
+  c.move_chance = a.Param(LDK::param::moveChance, "moveChance", 0, HUGE_VAL);
+  if (!(c.move_chance > 0) || !std::isfinite(c.move_chance)) throw a.Range("params.moveChance: expected a finite positive number");
+  c.move_chance_rows = a.Maybe(LDK::slot::moveChance, {SlotType::F32}, n).as<const float>();
+  c.grad_scale = a.Param(LDK::param::gradOutput, "gradOutput", -HUGE_VAL, HUGE_VAL);
+  if (!std::isfinite(c.grad_scale)) throw a.Range("params.gradOutput: expected a finite number");
+  c.grad_rows = a.Maybe(LDK::slot::gradOutput, {SlotType::F32}, n).as<const float>();
+  c.kl = a.Out(LDK::slot::kl, {SlotType::F32}, n).as<float>();
+  const size_t bytes = LogitsBytes(c.logits);
+  const Slot& g = a.MaybeOut(LDK::slot::gradient, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  const Slot& go = a.MaybeOut(LDK::slot::oldGradient, {SlotType::F32}, static_cast<int64_t>(logits.length));
+  for (const Slot* s : {&g, &go}) {
+    if (!s->present || device) continue;
+    if (BytesOverlap(s->data, s->length * 4, logits.data, bytes) || BytesOverlap(s->data, s->length * 4, old.data, bytes))
+      throw a.Range("gradient: overlaps logits or oldLogits");
+  }
+  if (!device && g.present && go.present && BytesOverlap(g.data, g.length * 4, go.data, go.length * 4))
+    throw a.Range("oldGradient: overlaps gradient");
+  c.grad = g.present ? g.as<float>() : nullptr;
+  c.grad_old = go.present ? go.as<float>() : nullptr;
   return c;
 }
 
