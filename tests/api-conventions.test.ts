@@ -137,6 +137,9 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['top_entropy_quantile', () => any(rk.highEntropyMask)(ref, mask, { top_entropy_quantile: 0.2 }), 'topQuantile'],
     ['eos_token_id', () => any(rk.maskTruncatedCompletions)(targets, null, { seqLen: 1, eos_token_id: 2 }), 'eosTokenId'],
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
+    ['temprature', () => any(rk.gumbelSoftmax)(logits, { vocab: V, temprature: 0.5 }), 'temperature'],
+    ['sed', () => any(rk.gumbelSoftmaxBackward)(logits, target, { vocab: V, sed: 1 }), 'seed'],
+    ['move_chance', () => any(rk.drakesKl)(logits, target, null, { vocab: V, moveChance: 0.5, move_chance: 0.5 }), 'moveChance'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -96,6 +96,9 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+  gumbelSoftmax: (m) => rk.gumbelSoftmax(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
+  gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackward(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
+  drakesKl: (m) => rk.drakesKl(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
 };
 
 // The same calls through the Async forms.
@@ -134,6 +137,9 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
       sumPiSquared: m(new Float32Array(n).fill(0.5)), out: { returns: m(new Float32Array(n)) },
     }),
   klRewards: (m) => rk.klRewardsAsync(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
+  gumbelSoftmax: (m) => rk.gumbelSoftmaxAsync(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
+  gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackwardAsync(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
+  drakesKl: (m) => rk.drakesKlAsync(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -312,6 +318,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['rolloutCorrection', () => rolloutCorrection(lp, old, null, mask, { seqLen: T, ...bad })],
       ['tokenAdvantages', () => tokenAdvantages(ref, mask, { seqLen: T, estimator: 'remax', ...bad })],
       ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
+      ['gumbelSoftmax', () => rk.gumbelSoftmax(logits, { vocab: V, ...bad })],
+      ['gumbelSoftmaxBackward', () => rk.gumbelSoftmaxBackward(logits, target, { vocab: V, ...bad })],
+      ['drakesKl', () => rk.drakesKl(logits, target, null, { vocab: V, moveChance: 0.5, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

@@ -7,6 +7,7 @@
 //   dL/dz_j    = c p_j (log p_j - log p_old_j - KL),  dL/dz_old_j = c (p_old_j - p_j),  c = dL/dkl_r / moveChance_r
 // Rows the mask drops give 0 and zero gradient rows.
 import { describe, finiteIn, finitePositive, options as optionsObject, optionsInMaskPlace } from '../check.js';
+import { deviceArg, type DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
 import { type Buf, defineOp, flag, knownKeys, numIn, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 
@@ -70,14 +71,19 @@ const op = defineOp({
   prepare(io, ...[logits, oldLogits, mask, options]: [logits: unknown, oldLogits: unknown, mask: unknown, options: unknown]) {
     optionsInMaskPlace(mask, options, CALL);
     const { opts } = openOptions(io, options, true, [[oldLogits, 'oldLogits'], [mask, 'mask']], ARRAYS, OUTS, KEYS);
-    if (io.device) throw new TypeError('logits: expected a Float32Array or Uint16Array (drakesKl runs on the host), received a DeviceArray');
     const l = readLogits(io, logits, opts);
     const rows = logitsRows(l.logits, l.vocab);
-    const ctor = l.logits instanceof Float32Array ? Float32Array : Uint16Array;
-    if (!(oldLogits instanceof ctor)) {
-      throw new TypeError(`oldLogits: expected a ${ctor.name} like logits (dtype '${l.dtype}'), received ${describe(oldLogits)}`);
+    let old: Buf;
+    if (io.device) {
+      old = deviceArg(oldLogits, 'oldLogits', [l.dtype], undefined);
+      io.set('oldLogits', old);
+    } else {
+      const ctor = l.logits instanceof Float32Array ? Float32Array : Uint16Array;
+      if (!(oldLogits instanceof ctor)) {
+        throw new TypeError(`oldLogits: expected a ${ctor.name} like logits (dtype '${l.dtype}'), received ${describe(oldLogits)}`);
+      }
+      old = io.read('oldLogits', oldLogits, 'oldLogits');
     }
-    const old = io.read('oldLogits', oldLogits, 'oldLogits');
     if (old.length !== l.logits.length) {
       const n = l.logits.length;
       throw new RangeError(`oldLogits: expected the shape of logits, length ${n} (${n / l.vocab} x ${l.vocab}), received length ${old.length}`);
@@ -90,7 +96,8 @@ const op = defineOp({
       moveChance = positive(opts.moveChance, 'options.moveChance');
     } else {
       const mc = io.read<Float32Array>('moveChance', opts.moveChance, 'options.moveChance', rows);
-      for (let i = 0; i < mc.length; i++) {
+      // (device values are not read back: a non-positive one gives that row inf / NaN)
+      for (let i = 0; !io.device && i < mc.length; i++) {
         if (!(mc[i] > 0) || !Number.isFinite(mc[i])) {
           throw new RangeError(`options.moveChance: expected positive finite values, received ${mc[i]} at ${i}`);
         }
@@ -116,11 +123,11 @@ const op = defineOp({
     const result: DrakesKlResult = { kl: kl as Float32Array };
     const grads: [Buf, string][] = [];
     if (returnGradient) {
-      result.gradient = io.out<Float32Array>('gradient', out.gradient, 'options.out.gradient', l.logits.length);
+      result.gradient = io.out('gradient', out.gradient, 'options.out.gradient', l.logits.length) as Float32Array;
       grads.push([result.gradient, 'options.out.gradient']);
     }
     if (returnOldGradient) {
-      result.oldGradient = io.out<Float32Array>('oldGradient', out.oldGradient, 'options.out.oldGradient', l.logits.length);
+      result.oldGradient = io.out('oldGradient', out.oldGradient, 'options.out.oldGradient', l.logits.length) as Float32Array;
       grads.push([result.oldGradient, 'options.out.oldGradient']);
     }
     for (const [g, name] of grads) {
@@ -142,8 +149,25 @@ export type DrakesKlResultOf<G, O> = DrakesKlResult &
   (G extends true ? { gradient: Float32Array } : unknown) &
   (O extends true ? { oldGradient: Float32Array } : unknown);
 
+/** drakesKl options when the logits are a DeviceArray: every array a DeviceArray (mask u8, moveChance and gradOutput f32). */
+export interface DeviceDrakesKlOptions extends Omit<DrakesKlOptions, 'moveChance' | 'gradOutput' | 'out'> {
+  /** A positive number, or an f32 DeviceArray (N) (its values are not checked on the host). */
+  moveChance: number | DeviceArray;
+  /** dL/dkl per row: a number or an f32 DeviceArray (N). */
+  gradOutput?: number | DeviceArray;
+  /** Caller-owned f32 DeviceArrays. */
+  out?: { kl?: DeviceArray; gradient?: DeviceArray; oldGradient?: DeviceArray };
+}
+/** drakesKl's result on the device (f32 DeviceArrays owned by the caller). */
+export interface DeviceDrakesKlResult {
+  kl: DeviceArray<'f32'>;
+  gradient?: DeviceArray<'f32'>;
+  oldGradient?: DeviceArray<'f32'>;
+}
+
 /** drakesKl's signature. */
 export interface DrakesKlFn {
+  (logits: DeviceArray, oldLogits: DeviceArray, mask: DeviceArray | null, options: DeviceDrakesKlOptions): DeviceDrakesKlResult;
   <G extends boolean | undefined = undefined, O extends boolean | undefined = undefined>(
     logits: Logits,
     oldLogits: Logits,
@@ -153,6 +177,7 @@ export interface DrakesKlFn {
 }
 /** drakesKlAsync's signature (drakesKl's in a Promise). */
 export interface DrakesKlAsyncFn {
+  (logits: DeviceArray, oldLogits: DeviceArray, mask: DeviceArray | null, options: DeviceDrakesKlOptions): Promise<DeviceDrakesKlResult>;
   <G extends boolean | undefined = undefined, O extends boolean | undefined = undefined>(
     logits: Logits,
     oldLogits: Logits,

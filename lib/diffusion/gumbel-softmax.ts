@@ -9,6 +9,7 @@
 //   backward: dL/dz_ij = y_ij (G_ij - sum_k y_ik G_ik) / tau, G = dL/dsample (straight-through: the
 //   gradient of the hard sample passes to the soft one unchanged)
 import { finitePositive, options as optionsObject } from '../check.js';
+import type { DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, LOGITS_OPTIONS, logitsRows, overlaps, readLogits, type Logits, type LogitsDType } from '../logits.js';
 import { defineOp, flag, int, knownKeys, num, openOptions, type OptionValues, packOptions, readOptions } from '../op.js';
 
@@ -76,7 +77,6 @@ const fwd = defineOp({
   options: GUMBEL_OPTIONS,
   prepare(io, ...[logits, options]: [logits: unknown, options: unknown]) {
     const { opts } = openOptions(io, options, true, [], [], OUTS, KEYS);
-    if (io.device) throw new TypeError('logits: expected a Float32Array or Uint16Array (gumbelSoftmax runs on the host), received a DeviceArray');
     const l = readLogits(io, logits, opts);
     const rows = logitsRows(l.logits, l.vocab);
     const shape = readOptions(SHAPE, opts);
@@ -90,7 +90,7 @@ const fwd = defineOp({
       throw new RangeError('options.out.index: expected a buffer apart from logits and the sample, received one that overlaps them');
     }
     const values: OptionValues<typeof GUMBEL_OPTIONS> = { vocab: l.vocab, dtype: l.dtype, ...shape };
-    const result: GumbelSoftmaxResult = { sample: sample as Float32Array, index: index as Int32Array };
+    const result = { sample, index } as GumbelSoftmaxResult;
     return { params: packOptions(GUMBEL_OPTIONS, values), finish: () => result };
   },
 });
@@ -114,7 +114,6 @@ const bwd = defineOp({
   options: BACKWARD_OPTIONS,
   prepare(io, ...[logits, gradSample, options]: [logits: unknown, gradSample: unknown, options: unknown]) {
     const { opts } = openOptions(io, options, true, [[gradSample, 'gradSample']], [], ['gradient'], BKEYS);
-    if (io.device) throw new TypeError('logits: expected a Float32Array or Uint16Array (gumbelSoftmaxBackward runs on the host), received a DeviceArray');
     const l = readLogits(io, logits, opts);
     logitsRows(l.logits, l.vocab);
     const gs = io.read('gradSample', gradSample, 'gradSample', l.logits.length);
@@ -125,19 +124,54 @@ const bwd = defineOp({
       throw new RangeError('options.out.gradient: expected a buffer apart from logits and gradSample, received one that overlaps them');
     }
     const values: OptionValues<typeof BACKWARD_OPTIONS> = { vocab: l.vocab, dtype: l.dtype, ...shape };
-    const result: GumbelSoftmaxBackwardResult = { gradient: gradient as Float32Array };
+    const result = { gradient } as GumbelSoftmaxBackwardResult;
     return { params: packOptions(BACKWARD_OPTIONS, values), finish: () => result };
   },
 });
 
-const f = fwd.as<
-  (logits: Logits, options: GumbelSoftmaxOptions) => GumbelSoftmaxResult,
-  (logits: Logits, options: GumbelSoftmaxOptions) => Promise<GumbelSoftmaxResult>
->();
-const b = bwd.as<
-  (logits: Logits, gradSample: Float32Array, options: GumbelSoftmaxBackwardOptions) => GumbelSoftmaxBackwardResult,
-  (logits: Logits, gradSample: Float32Array, options: GumbelSoftmaxBackwardOptions) => Promise<GumbelSoftmaxBackwardResult>
->();
+/** gumbelSoftmax options when the logits are a DeviceArray: the outputs are DeviceArrays (sample f32, index i32). */
+export interface DeviceGumbelSoftmaxOptions extends Omit<GumbelSoftmaxOptions, 'out'> {
+  /** Caller-owned DeviceArrays: sample (N * V) f32, index (N) i32. */
+  out?: { sample?: DeviceArray; index?: DeviceArray };
+}
+/** gumbelSoftmax's result on the device (owned by the caller: free() them). */
+export interface DeviceGumbelSoftmaxResult {
+  sample: DeviceArray<'f32'>;
+  index: DeviceArray<'i32'>;
+}
+/** gumbelSoftmaxBackward options when the logits are a DeviceArray (gradSample an f32 DeviceArray). */
+export interface DeviceGumbelSoftmaxBackwardOptions extends Omit<GumbelSoftmaxBackwardOptions, 'out'> {
+  /** Caller-owned output: gradient (N * V), an f32 DeviceArray. */
+  out?: { gradient?: DeviceArray };
+}
+/** gumbelSoftmaxBackward's result on the device. */
+export interface DeviceGumbelSoftmaxBackwardResult {
+  gradient: DeviceArray<'f32'>;
+}
+
+/** gumbelSoftmax's signature: host or device by the logits. */
+export interface GumbelSoftmaxFn {
+  (logits: Logits, options: GumbelSoftmaxOptions): GumbelSoftmaxResult;
+  (logits: DeviceArray, options: DeviceGumbelSoftmaxOptions): DeviceGumbelSoftmaxResult;
+}
+/** gumbelSoftmaxAsync's signature. */
+export interface GumbelSoftmaxAsyncFn {
+  (logits: Logits, options: GumbelSoftmaxOptions): Promise<GumbelSoftmaxResult>;
+  (logits: DeviceArray, options: DeviceGumbelSoftmaxOptions): Promise<DeviceGumbelSoftmaxResult>;
+}
+/** gumbelSoftmaxBackward's signature: host or device by the logits. */
+export interface GumbelSoftmaxBackwardFn {
+  (logits: Logits, gradSample: Float32Array, options: GumbelSoftmaxBackwardOptions): GumbelSoftmaxBackwardResult;
+  (logits: DeviceArray, gradSample: DeviceArray, options: DeviceGumbelSoftmaxBackwardOptions): DeviceGumbelSoftmaxBackwardResult;
+}
+/** gumbelSoftmaxBackwardAsync's signature. */
+export interface GumbelSoftmaxBackwardAsyncFn {
+  (logits: Logits, gradSample: Float32Array, options: GumbelSoftmaxBackwardOptions): Promise<GumbelSoftmaxBackwardResult>;
+  (logits: DeviceArray, gradSample: DeviceArray, options: DeviceGumbelSoftmaxBackwardOptions): Promise<DeviceGumbelSoftmaxBackwardResult>;
+}
+
+const f = fwd.as<GumbelSoftmaxFn, GumbelSoftmaxAsyncFn>();
+const b = bwd.as<GumbelSoftmaxBackwardFn, GumbelSoftmaxBackwardAsyncFn>();
 
 /**
  * The Gumbel-softmax sample of each logit row (DRAKES): y = softmax((z + g) / tau) with standard
