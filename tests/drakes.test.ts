@@ -10,6 +10,7 @@ import {
   gumbelSoftmaxBackward,
   gumbelSoftmaxBackwardAsync,
 } from '../lib/diffusion/index.js';
+import { vocabDivergence } from '../lib/divergence/index.js';
 import { defaultNumThreads, setNumThreads } from '../lib/runtime.js';
 import { centralDiff, encodeHalf, expectClose, randn } from './helpers.js';
 import { drakesKlRef, gumbelNoise, gumbelSoftmaxBackwardRef, gumbelSoftmaxRef, logRn } from './reference/drakes.js';
@@ -255,6 +256,18 @@ describe('drakesKl', () => {
     expect(r.gradient[2]).toBe(0);
     const nan = drakesKl(new Float32Array([NaN, 0]), new Float32Array([0, 0]), null, { vocab: 2, moveChance: 1 });
     expect(nan.kl[0]).toBeNaN();
+  });
+
+  it("equals vocabDivergence 'reverse_kl' / moveChance, and its gradient with gradOutput 1 / moveChance", () => {
+    const v = 1031, n = 5, mc = 0.45;
+    const z = withNegInf(randn(n * v, 2, 81), 13), zo = randn(n * v, 2, 82);
+    const mask = Uint8Array.of(1, 0, 1, 1, 1);
+    const a = drakesKl(z, zo, mask, { vocab: v, moveChance: mc, returnGradient: true });
+    const b = vocabDivergence(z, zo, mask, { vocab: v, divergence: 'reverse_kl', returnGradient: true, gradOutput: 1 / mc });
+    expectClose(a.kl, Float64Array.from(b.divergence, (x) => x / mc), 1e-5, 1e-6, 'kl');
+    let s = 0;
+    for (const x of b.gradient) s = Math.max(s, Math.abs(x));
+    expectClose(a.gradient, b.gradient, 1e-5, 2e-6 * s, 'gradient');
   });
 
   it('gradients are the finite differences of the float64 integrand, both rows', () => {

@@ -2040,6 +2040,10 @@ struct MaskTruncatedCompletions : TokRow {
 // gradient only). The index is compared exactly: it holds the Gumbel noise to the CPU's bits.
 
 std::vector<float> as_float(const std::vector<int32_t>& v) { return std::vector<float>(v.begin(), v.end()); }
+Run drakes_fail_or(const rkcuda::Result& res, Run r) {
+  if (!res.ok()) r.fail = result_text(res);
+  return r;
+}
 
 struct GumbelSoftmaxRow {
   using Case = LpCase;
@@ -2075,7 +2079,7 @@ struct GumbelSoftmaxRow {
     a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.temperature = p.temperature, a.seed = p.seed, a.hard = p.hard;
     a.sample = y.p, a.index = idx.p;
     const rkcuda::Result res = rkcuda::gumbel_softmax_forward(a, nullptr);
-    return fail_or(res, Run{{farr("sample", y.down(), Tol{}), farr("index", as_float(idx.down()), Tol{})}, ""});
+    return drakes_fail_or(res, Run{{farr("sample", y.down(), Tol{}), farr("index", as_float(idx.down()), Tol{})}, ""});
   }
 };
 
@@ -2119,7 +2123,7 @@ struct GumbelSoftmaxBackwardRow {
     a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.temperature = p.temperature, a.seed = p.seed;
     a.grad_sample = gs.p, a.grad = g.p;
     const rkcuda::Result res = rkcuda::gumbel_softmax_backward(a, nullptr);
-    return fail_or(res, Run{{farr("gradient", g.down(), Tol{})}, ""});
+    return drakes_fail_or(res, Run{{farr("gradient", g.down(), Tol{})}, ""});
   }
 };
 
@@ -2174,7 +2178,7 @@ struct DrakesKlRow {
     const rkcuda::Result res = rkcuda::drakes_kl(a, nullptr);
     Run r{{farr("kl", kl.down(), Tol{}), farr("gradient", g.down(), Tol{})}, ""};
     if (c.variant == 0) r.out.push_back(farr("oldGradient", go.down(), Tol{}));
-    return fail_or(res, std::move(r));
+    return drakes_fail_or(res, std::move(r));
   }
 };
 
