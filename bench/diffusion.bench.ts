@@ -1,7 +1,7 @@
 // The DRAKES ops (docs/papers/drakes.md) against plain TypeScript loops at a masked-diffusion LM's
 // size, N = 1024 positions of V = 32000. GB/s count the read of the logits (both tensors for drakesKl).
-// The Gumbel ops are bound by the noise (a SplitMix64 hash and two logarithms per element, made again
-// in every pass), not by the read.
+// The Gumbel ops are bound by the noise (a SplitMix64 hash and two logarithms from + - * / per
+// element, made once per call), not by the read.
 import { drakesKl, gumbelSoftmax, gumbelSoftmaxBackward } from '../lib/diffusion/index.js';
 import { fillNormal, peakRssMiB, progress, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 
@@ -69,13 +69,13 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
 
   progress(`${shape} gumbelSoftmax soft`);
   add('gumbelSoftmax soft', timeSync(() => gumbelSoftmax(z, { vocab: v, seed: 1, out: { sample, index } }), reps), elems * 4,
-    'two passes, the noise made in each; writes the (N, V) sample');
+    'one noise pass (chunks of 1024), a rescale pass from cache; writes the (N, V) sample');
   progress(`${shape} gumbelSoftmax hard`);
   add('gumbelSoftmax hard', timeSync(() => gumbelSoftmax(z, { vocab: v, seed: 1, hard: true, out: { sample, index } }), reps), elems * 4,
     'one noise pass; writes the one-hot');
   progress(`${shape} gumbelSoftmaxBackward`);
   add('gumbelSoftmaxBackward', timeSync(() => gumbelSoftmaxBackward(z, gs, { vocab: v, seed: 1, out: { gradient: grad } }), reps), elems * 4,
-    'two noise passes + one from L2; reads dL/dsample too');
+    'one noise pass + a pass from cache; reads dL/dsample too');
   progress(`${shape} drakesKl`);
   add('drakesKl forward', timeSync(() => drakesKl(z, zo, null, { vocab: v, moveChance: 0.5, out: { kl } }), reps), 2 * elems * 4,
     'two passes over both rows (online lse, then the sum)');

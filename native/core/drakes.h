@@ -72,16 +72,16 @@ RK_HD uint64_t splitmix64(uint64_t z) {
 }
 constexpr uint64_t kGolden64 = 0x9e3779b97f4a7c15ULL;
 
-// 64 random bits for element (row, col) of a draw keyed by seed.
-RK_HD uint64_t gumbel_bits(uint64_t seed, uint64_t row, uint64_t col) {
-  const uint64_t k = splitmix64(splitmix64(seed + kGolden64) + (row + 1) * kGolden64);
-  return splitmix64(k + (col + 1) * kGolden64);
-}
+// 64 random bits for element (row, col) of a draw keyed by seed: a per-row key, then the column.
+RK_HD uint64_t gumbel_row_key(uint64_t seed, uint64_t row) { return splitmix64(splitmix64(seed + kGolden64) + (row + 1) * kGolden64); }
+RK_HD uint64_t gumbel_bits_at(uint64_t row_key, uint64_t col) { return splitmix64(row_key + (col + 1) * kGolden64); }
+RK_HD uint64_t gumbel_bits(uint64_t seed, uint64_t row, uint64_t col) { return gumbel_bits_at(gumbel_row_key(seed, row), col); }
 // A uniform in (0, 1) from the top 53 bits: (k + 1/2) 2^-53, never 0 or 1.
 RK_HD double uniform_open(uint64_t bits) { return (static_cast<double>(bits >> 11) + 0.5) * 0x1p-53; }
 
 // ln x for a positive normal double, from + - * / only: x = m 2^e with m in [sqrt(1/2), sqrt(2)),
-// ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716, by its series to s^23 (error < 1e-17).
+// ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716, by its series to s^15 evaluated in
+// Estrin's order (relative error < 4e-14: the noise feeds an f32 sample).
 RK_HD double log_rn(double x) {
   const uint64_t b = dbits(x);
   int e = static_cast<int>((b >> 52) & 0x7ff) - 1023;
@@ -91,19 +91,10 @@ RK_HD double log_rn(double x) {
     e += 1;
   }
   const double s = ddiv(dsub(m, 1.0), dadd(m, 1.0));
-  const double s2 = dmul(s, s);
-  double p = 1.0 / 23.0;
-  p = dadd(dmul(p, s2), 1.0 / 21.0);
-  p = dadd(dmul(p, s2), 1.0 / 19.0);
-  p = dadd(dmul(p, s2), 1.0 / 17.0);
-  p = dadd(dmul(p, s2), 1.0 / 15.0);
-  p = dadd(dmul(p, s2), 1.0 / 13.0);
-  p = dadd(dmul(p, s2), 1.0 / 11.0);
-  p = dadd(dmul(p, s2), 1.0 / 9.0);
-  p = dadd(dmul(p, s2), 1.0 / 7.0);
-  p = dadd(dmul(p, s2), 1.0 / 5.0);
-  p = dadd(dmul(p, s2), 1.0 / 3.0);
-  p = dadd(dmul(p, s2), 1.0);
+  const double s2 = dmul(s, s), s4 = dmul(s2, s2), s8 = dmul(s4, s4);
+  const double a = dadd(dadd(1.0, dmul(s2, 1.0 / 3.0)), dmul(s4, dadd(1.0 / 5.0, dmul(s2, 1.0 / 7.0))));
+  const double c = dadd(dadd(1.0 / 9.0, dmul(s2, 1.0 / 11.0)), dmul(s4, dadd(1.0 / 13.0, dmul(s2, 1.0 / 15.0))));
+  const double p = dadd(a, dmul(s8, c));
   const double lnm = dmul(dmul(2.0, s), p);
   const double de = static_cast<double>(e);
   // ln 2 split so that e * kLn2Hi is exact for |e| < 2^11
@@ -112,10 +103,11 @@ RK_HD double log_rn(double x) {
 }
 
 // The standard Gumbel noise of element (row, col): g = -ln(-ln u), u uniform in (0, 1).
-RK_HD double gumbel_noise(uint64_t seed, uint64_t row, uint64_t col) {
-  const double u = uniform_open(gumbel_bits(seed, row, col));
+RK_HD double gumbel_noise_at(uint64_t row_key, uint64_t col) {
+  const double u = uniform_open(gumbel_bits_at(row_key, col));
   return -log_rn(-log_rn(u));
 }
+RK_HD double gumbel_noise(uint64_t seed, uint64_t row, uint64_t col) { return gumbel_noise_at(gumbel_row_key(seed, row), col); }
 
 // The perturbed, tempered logit t = (z + g) / tau (inv_tau = 1 / tau), in double.
 RK_HD double gumbel_score(double z, double g, double inv_tau) { return dmul(dadd(z, g), inv_tau); }

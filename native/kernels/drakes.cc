@@ -1,11 +1,12 @@
 // CPU kernels of the DRAKES ops (drakes.h). One row per task, every sum in a fixed order in double:
-// results do not depend on the thread count. The noise is regenerated in each pass rather than
-// stored; the only (N, V) buffers are the caller's output. This translation unit is compiled without
+// results do not depend on the thread count. The noise is made once per element (chunked, below)
+// and never stored; the only (N, V) buffers are the caller's output. This translation unit is compiled without
 // -mfma, so the shared core's rounded arithmetic is not contracted (native/core/drakes.h).
 #include "drakes.h"
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "../core/drakes.h"
 #include "half.h"
@@ -22,24 +23,63 @@ inline double load(const LogitsView& l, int64_t i) {
   }
 }
 
-// Pass 1 of a row: the max score and its first index; false when the row has no distribution.
-bool row_max(const LogitsView& l, const GumbelParams& p, double inv_tau, int64_t r, double* m_out, int32_t* arg_out) {
-  const int64_t V = l.vocab;
-  const int64_t base = r * V;
-  double m = -std::numeric_limits<double>::infinity();
-  int64_t arg = -1;
+// Gumbel rows run in chunks of kChunk columns: pass 1 makes each score once (the noise is the
+// expensive part), keeps the chunk's max m_c and sum s_c = sum exp(t - m_c), and writes
+// exp(t - m_c) to the output; pass 2 rescales from the output by exp(m_c - M) / S. The chunk's
+// scores live in a stack buffer; the per-row chunk statistics in a per-task vector.
+constexpr int64_t kChunk = 1024;
+
+struct RowPass1 {
+  double m = -std::numeric_limits<double>::infinity();  // the row max
+  int32_t arg = -1;
   bool bad = false;
-  for (int64_t j = 0; j < V; ++j) {
-    const double t = core::gumbel_score(load(l, base + j), core::gumbel_noise(p.seed, r, j), inv_tau);
-    if (t != t) bad = true;
-    if (t > m) {
-      m = t;
-      arg = j;
+  bool ok() const { return !bad && arg >= 0 && m < std::numeric_limits<double>::infinity(); }
+};
+
+// Pass 1 over one row. With e != nullptr, writes exp(t - m_c) per chunk c into e and fills cm / cs
+// (and cd = sum exp(t - m_c) g when g != nullptr).
+RowPass1 gumbel_pass1(const LogitsView& l, const GumbelParams& p, double inv_tau, int64_t r, float* e, const float* g,
+                      std::vector<double>& cm, std::vector<double>& cs, std::vector<double>& cd) {
+  const int64_t V = l.vocab, base = r * V;
+  const uint64_t key = core::gumbel_row_key(p.seed, static_cast<uint64_t>(r));
+  RowPass1 out;
+  double t[kChunk];
+  cm.clear(), cs.clear(), cd.clear();
+  for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
+    const int64_t n = V - c0 < kChunk ? V - c0 : kChunk;
+    double mc = -std::numeric_limits<double>::infinity();
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t j = c0 + k;
+      t[k] = core::gumbel_score(load(l, base + j), core::gumbel_noise_at(key, static_cast<uint64_t>(j)), inv_tau);
+      if (t[k] != t[k]) out.bad = true;
+      if (t[k] > mc) mc = t[k];
+      if (t[k] > out.m) {
+        out.m = t[k];
+        out.arg = static_cast<int32_t>(j);
+      }
     }
+    if (!e) continue;
+    double sc = 0, dc = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const float x = mc > -std::numeric_limits<double>::infinity() ? static_cast<float>(std::exp(t[k] - mc)) : 0.0f;
+      e[c0 + k] = x;
+      sc += x;
+      if (g) dc += static_cast<double>(x) * g[c0 + k];
+    }
+    cm.push_back(mc), cs.push_back(sc), cd.push_back(dc);
   }
-  *m_out = m;
-  *arg_out = static_cast<int32_t>(arg);
-  return !bad && arg >= 0 && m < std::numeric_limits<double>::infinity();
+  return out;
+}
+
+// The row's S = sum_c s_c exp(m_c - M) and each chunk's factor exp(m_c - M) (into cm), and D likewise.
+void merge_chunks(double M, std::vector<double>& cm, const std::vector<double>& cs, const std::vector<double>& cd, double* S,
+                  double* D) {
+  *S = 0, *D = 0;
+  for (size_t c = 0; c < cm.size(); ++c) {
+    cm[c] = cm[c] > -std::numeric_limits<double>::infinity() ? std::exp(cm[c] - M) : 0.0;
+    *S += cs[c] * cm[c];
+    *D += cd[c] * cm[c];
+  }
 }
 
 }  // namespace
@@ -49,30 +89,28 @@ Status gumbel_softmax_forward(const LogitsView& l, const GumbelParams& p, float*
   const int64_t V = l.vocab;
   const int64_t grain = V >= 4096 ? 1 : (4096 + V - 1) / V;
   parallel_for(l.rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<double> cm, cs, cd;
     for (int64_t r = r0; r < r1; ++r) {
       float* out = sample + r * V;
-      double m;
-      int32_t arg;
-      if (!row_max(l, p, inv_tau, r, &m, &arg)) {
+      const RowPass1 a = gumbel_pass1(l, p, inv_tau, r, p.hard ? nullptr : out, nullptr, cm, cs, cd);
+      if (!a.ok()) {
         for (int64_t j = 0; j < V; ++j) out[j] = std::numeric_limits<float>::quiet_NaN();
         index[r] = -1;
         continue;
       }
-      index[r] = arg;
+      index[r] = a.arg;
       if (p.hard) {
         for (int64_t j = 0; j < V; ++j) out[j] = 0.0f;
-        out[arg] = 1.0f;
+        out[a.arg] = 1.0f;
         continue;
       }
-      double S = 0;
-      for (int64_t j = 0; j < V; ++j) {
-        const double t = core::gumbel_score(load(l, r * V + j), core::gumbel_noise(p.seed, r, j), inv_tau);
-        const float e = static_cast<float>(std::exp(t - m));
-        out[j] = e;
-        S += e;
+      double S, D;
+      merge_chunks(a.m, cm, cs, cd, &S, &D);
+      for (size_t c = 0; c < cm.size(); ++c) {
+        const double f = cm[c] / S;
+        const int64_t c0 = static_cast<int64_t>(c) * kChunk, c1 = c0 + kChunk < V ? c0 + kChunk : V;
+        for (int64_t j = c0; j < c1; ++j) out[j] = static_cast<float>(out[j] * f);
       }
-      const double inv_s = 1.0 / S;
-      for (int64_t j = 0; j < V; ++j) out[j] = static_cast<float>(out[j] * inv_s);
     }
   });
   return Status{};
@@ -83,26 +121,23 @@ Status gumbel_softmax_backward(const LogitsView& l, const GumbelParams& p, const
   const int64_t V = l.vocab;
   const int64_t grain = V >= 4096 ? 1 : (4096 + V - 1) / V;
   parallel_for(l.rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<double> cm, cs, cd;
     for (int64_t r = r0; r < r1; ++r) {
       float* out = grad + r * V;
       const float* g = gs + r * V;
-      double m;
-      int32_t arg;
-      if (!row_max(l, p, inv_tau, r, &m, &arg)) {
+      const RowPass1 a = gumbel_pass1(l, p, inv_tau, r, out, g, cm, cs, cd);
+      if (!a.ok()) {
         for (int64_t j = 0; j < V; ++j) out[j] = std::numeric_limits<float>::quiet_NaN();
         continue;
       }
-      double S = 0, D = 0;
-      for (int64_t j = 0; j < V; ++j) {
-        const double t = core::gumbel_score(load(l, r * V + j), core::gumbel_noise(p.seed, r, j), inv_tau);
-        const float e = static_cast<float>(std::exp(t - m));
-        out[j] = e;
-        S += e;
-        D += static_cast<double>(e) * g[j];
+      double S, D;
+      merge_chunks(a.m, cm, cs, cd, &S, &D);
+      const double mean = D / S;
+      for (size_t c = 0; c < cm.size(); ++c) {
+        const double f = cm[c] / S;
+        const int64_t c0 = static_cast<int64_t>(c) * kChunk, c1 = c0 + kChunk < V ? c0 + kChunk : V;
+        for (int64_t j = c0; j < c1; ++j) out[j] = static_cast<float>(out[j] * f * (g[j] - mean) * inv_tau);
       }
-      const double inv_s = 1.0 / S;
-      const double mean = D * inv_s;
-      for (int64_t j = 0; j < V; ++j) out[j] = static_cast<float>(out[j] * inv_s * (g[j] - mean) * inv_tau);
     }
   });
   return Status{};

@@ -19,7 +19,7 @@ export function gumbelBits(seed: number, row: number, col: number): bigint {
 const f64 = new Float64Array(1);
 const u64 = new BigUint64Array(f64.buffer);
 
-/** ln x for a positive normal double, the core's algorithm step for step (IEEE doubles, no fma). */
+/** ln x for a positive normal double, the core's algorithm step for step (IEEE doubles, no fma; the same order of operations). */
 export function logRn(x: number): number {
   f64[0] = x;
   const b = u64[0];
@@ -31,9 +31,10 @@ export function logRn(x: number): number {
     e += 1;
   }
   const s = (m - 1) / (m + 1);
-  const s2 = s * s;
-  let p = 1 / 23;
-  for (const c of [1 / 21, 1 / 19, 1 / 17, 1 / 15, 1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]) p = p * s2 + c;
+  const s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  const a = 1 + s2 * (1 / 3) + s4 * (1 / 5 + s2 * (1 / 7));
+  const c = 1 / 9 + s2 * (1 / 11) + s4 * (1 / 13 + s2 * (1 / 15));
+  const p = a + s8 * c;
   const lnm = 2 * s * p;
   return e * 6.93147180369123816490e-01 + (e * 1.90821492927058770002e-10 + lnm);
 }
