@@ -141,6 +141,24 @@ for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
   }
 }
 
+// ---- DRAKES: Gumbel-softmax and the generalised-KL rate integrand --------------------------------
+for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
+  const a = randn(N * V, 2, 7 * N + V);
+  const b = randn(N * V, 2, 11 * N + V);
+  a[2] = -Infinity;
+  const g = randn(N * V, 1, 13 * N + V);
+  const mask = bits(N, 0.7, V + 1);
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const la = dtype === 'f32' ? a : bf16(a);
+    const lb = dtype === 'f32' ? b : bf16(b);
+    add('gumbelSoftmax', `${N}x${V} ${dtype}`, () => rk.gumbelSoftmax(la, { vocab: V, dtype, seed: 17, temperature: 0.7 }));
+    add('gumbelSoftmax', `${N}x${V} ${dtype} hard`, () => rk.gumbelSoftmax(la, { vocab: V, dtype, seed: 2 ** 40 + 3, hard: true }));
+    add('gumbelSoftmaxBackward', `${N}x${V} ${dtype}`, () => rk.gumbelSoftmaxBackward(la, g, { vocab: V, dtype, seed: 17, temperature: 0.7 }));
+    add('drakesKl', `${N}x${V} ${dtype}`, () => rk.drakesKl(la, lb, null, { vocab: V, dtype, moveChance: 0.3, returnGradient: true, returnOldGradient: true }));
+    add('drakesKl', `${N}x${V} ${dtype} mask`, () => rk.drakesKl(la, lb, mask, { vocab: V, dtype, moveChance: 0.6, returnGradient: true, gradOutput: 0.5 }));
+  }
+}
+
 // ---- policy losses and KL ------------------------------------------------------------------------
 for (const [B, T] of [[1, 1], [3, 7], [8, 129], [5, 1000]] as const) {
   const n = B * T;

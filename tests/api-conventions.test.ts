@@ -147,6 +147,9 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['Threshold', () => any(rk.gatedRewards)(adv, ref, mask, { seqLen: T, Threshold: 0 }), 'threshold'],
     ['gama', () => any(rk.discountedCumsum)(ref, mask, { seqLen: T, gama: 0.9 }), 'gamma'],
     ['num_rewards', () => any(rk.lagrangianMix)(lp, adv, randn(T, 1, 30), { num_rewards: T }), 'numRewards'],
+    ['temprature', () => any(rk.gumbelSoftmax)(logits, { vocab: V, temprature: 0.5 }), 'temperature'],
+    ['sed', () => any(rk.gumbelSoftmaxBackward)(logits, target, { vocab: V, sed: 1 }), 'seed'],
+    ['move_chance', () => any(rk.drakesKl)(logits, target, null, { vocab: V, moveChance: 0.5, move_chance: 0.5 }), 'moveChance'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

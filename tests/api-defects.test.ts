@@ -107,6 +107,9 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   gatedRewards: (m) => rk.gatedRewards(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
   discountedCumsum: (m) => rk.discountedCumsum(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
   lagrangianMix: (m) => rk.lagrangianMix(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
+  gumbelSoftmax: (m) => rk.gumbelSoftmax(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
+  gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackward(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
+  drakesKl: (m) => rk.drakesKl(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
 };
 
 // The same calls through the Async forms.
@@ -155,6 +158,9 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   gatedRewards: (m) => rk.gatedRewardsAsync(m(adv), m(ref), m(mask), { seqLen: T, threshold: 0, out: m(new Float32Array(B)) }),
   discountedCumsum: (m) => rk.discountedCumsumAsync(m(ref), m(mask), { seqLen: T, gamma: 0.9, adjoint: true, out: m(new Float32Array(n)) }),
   lagrangianMix: (m) => rk.lagrangianMixAsync(m(lp), m(adv), m(randn(T, 1, 30)), { numRewards: T, gradMixed: m(randn(B, 1, 31)), out: { mixed: m(new Float32Array(B)), gradXi: m(new Float32Array(T)) } }),
+  gumbelSoftmax: (m) => rk.gumbelSoftmaxAsync(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
+  gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackwardAsync(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
+  drakesKl: (m) => rk.drakesKlAsync(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -343,6 +349,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['gatedRewards', () => rk.gatedRewards(adv, ref, mask, { seqLen: T, threshold: 0, ...bad })],
       ['discountedCumsum', () => rk.discountedCumsum(ref, mask, { seqLen: T, ...bad })],
       ['lagrangianMix', () => rk.lagrangianMix(lp, adv, randn(T, 1, 30), { numRewards: T, ...bad })],
+      ['gumbelSoftmax', () => rk.gumbelSoftmax(logits, { vocab: V, ...bad })],
+      ['gumbelSoftmaxBackward', () => rk.gumbelSoftmaxBackward(logits, target, { vocab: V, ...bad })],
+      ['drakesKl', () => rk.drakesKl(logits, target, null, { vocab: V, moveChance: 0.5, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

@@ -27,6 +27,7 @@ import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './ref
 import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 import { refHvMetaReward, refOpLoss, refParetoFront, refRewardWeightUpdate, refStepGrads, refTbLoss } from './reference/moo.js';
+import { drakesKlRef, gumbelSoftmaxBackwardRef, gumbelSoftmaxRef } from './reference/drakes.js';
 import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
 import { refDiscountedCumsum, refGatedRewards, refLagrangianGradXi, refLagrangianMix } from './reference/reward-mix.js';
 
@@ -1535,6 +1536,114 @@ const orderPreservingLoss: ExportSpec<GfnCase> = {
   },
 };
 
+// gumbelSoftmax / gumbelSoftmaxBackward / drakesKl (DRAKES) -----------------------------------------
+
+const gumbelCase = fc.record({
+  N: fc.integer({ min: 1, max: 5 }),
+  V: fc.integer({ min: 1, max: 40 }),
+  dtype: fc.constantFrom('f32', 'bf16', 'f16') as fc.Arbitrary<'f32' | 'bf16' | 'f16'>,
+  temperature: opt(fc.constantFrom(0.3, 1, 2)),
+  noiseSeed: opt(fc.integer({ min: 0, max: 2 ** 40 })),
+  hard: opt(fc.boolean()),
+  seed,
+});
+const SEED_BAD = [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '1', null];
+const gumbelSoftmax: ExportSpec<typeof gumbelCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'gumbelSoftmax', sync: rk.gumbelSoftmax as never, async: rk.gumbelSoftmaxAsync as never, arb: gumbelCase,
+  build(c) {
+    const z = randn(c.N * c.V, 2, c.seed);
+    const hz = c.dtype === 'f32' ? null : encodeHalf(z, c.dtype);
+    const o = opts({ vocab: c.V, dtype: c.dtype === 'f32' ? undefined : c.dtype, temperature: c.temperature, seed: c.noiseSeed, hard: c.hard });
+    const sites: OptionSite[] = [
+      ...LOGITS_OPTIONS.filter((s) => s.key === 'vocab' || s.key === 'dtype' || s.key === 'temperature'),
+      { key: 'seed', bad: SEED_BAD }, { key: 'hard', bad: bad.flag() },
+    ];
+    return {
+      args: [hz ? hz.bits : z, o], optionsAt: 1, optionsRequired: true,
+      arrays: [{ name: 'logits', at: { arg: 0 }, lead: true }], options: present(o, sites),
+      check(res) {
+        const r = res as rk.GumbelSoftmaxResult;
+        const e = gumbelSoftmaxRef(hz ? hz.decoded : z, c.V, c.temperature ?? 1, c.noiseSeed ?? 0);
+        close(r.index, e.index, 0, 0, 'index');
+        if (c.hard) close(r.sample, Float64Array.from(r.sample, (_, i) => ((i % c.V) === e.index[Math.floor(i / c.V)] ? 1 : 0)), 0, 0, 'sample');
+        else close(r.sample, e.y, 1e-5, 1e-9, 'sample');
+      },
+    };
+  },
+};
+const gumbelSoftmaxBackward: ExportSpec<typeof gumbelCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'gumbelSoftmaxBackward', sync: rk.gumbelSoftmaxBackward as never, async: rk.gumbelSoftmaxBackwardAsync as never, arb: gumbelCase,
+  build(c) {
+    const z = randn(c.N * c.V, 2, c.seed), gs = randn(c.N * c.V, 1, c.seed + 1);
+    const hz = c.dtype === 'f32' ? null : encodeHalf(z, c.dtype);
+    const o = opts({ vocab: c.V, dtype: c.dtype === 'f32' ? undefined : c.dtype, temperature: c.temperature, seed: c.noiseSeed });
+    const sites: OptionSite[] = [
+      ...LOGITS_OPTIONS.filter((s) => s.key === 'vocab' || s.key === 'dtype' || s.key === 'temperature'),
+      { key: 'seed', bad: SEED_BAD },
+    ];
+    return {
+      args: [hz ? hz.bits : z, gs, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'gradSample', at: { arg: 1 } }], options: present(o, sites),
+      check(res) {
+        const r = res as rk.GumbelSoftmaxBackwardResult;
+        const e = gumbelSoftmaxBackwardRef(hz ? hz.decoded : z, gs, c.V, c.temperature ?? 1, c.noiseSeed ?? 0);
+        close(r.gradient, e, 1e-5, 1e-6 * maxAbs(e) + 1e-12, 'gradient');
+      },
+    };
+  },
+};
+
+const drakesKlCase = fc.record({
+  N: fc.integer({ min: 1, max: 5 }),
+  V: fc.integer({ min: 1, max: 40 }),
+  dtype: fc.constantFrom('f32', 'bf16', 'f16') as fc.Arbitrary<'f32' | 'bf16' | 'f16'>,
+  mask: fc.boolean(),
+  moveChance: fc.constantFrom('number', 'array'),
+  gradient: fc.boolean(),
+  oldGradient: fc.boolean(),
+  gradOutput: fc.constantFrom('none', 'number', 'array'),
+  seed,
+});
+const drakesKl: ExportSpec<typeof drakesKlCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'drakesKl', sync: rk.drakesKl as never, async: rk.drakesKlAsync as never, arb: drakesKlCase,
+  build(c) {
+    const n = c.N * c.V;
+    const z = randn(n, 2, c.seed), zo = randn(n, 2, c.seed + 1);
+    const hz = c.dtype === 'f32' ? null : encodeHalf(z, c.dtype), hzo = c.dtype === 'f32' ? null : encodeHalf(zo, c.dtype);
+    const mask = c.mask ? u8mask(c.N, 0.7, c.seed + 3) : undefined;
+    const moveChance = c.moveChance === 'number' ? 0.3 : Float32Array.from(randn(c.N, 0.5, c.seed + 5), (x) => 0.05 + Math.abs(x));
+    const anyGrad = c.gradient || c.oldGradient;
+    const gradOutput = !anyGrad || c.gradOutput === 'none' ? undefined : c.gradOutput === 'number' ? 0.75 : randn(c.N, 1, c.seed + 4);
+    const o = opts({
+      vocab: c.V, dtype: c.dtype === 'f32' ? undefined : c.dtype, moveChance, gradOutput,
+      returnGradient: c.gradient ? true : undefined, returnOldGradient: c.oldGradient ? true : undefined,
+    });
+    const arrays: ArraySite[] = [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'oldLogits', at: { arg: 1 } }];
+    if (mask) arrays.push({ name: 'mask', at: { arg: 2 }, nullable: true });
+    if (moveChance instanceof Float32Array) arrays.push({ name: 'options.moveChance', at: { opt: 'moveChance' } });
+    if (gradOutput instanceof Float32Array) arrays.push({ name: 'options.gradOutput', at: { opt: 'gradOutput' }, nullable: true });
+    const sites: OptionSite[] = [
+      ...LOGITS_OPTIONS.filter((s) => s.key === 'vocab' || s.key === 'dtype'),
+      { key: 'returnGradient', bad: bad.flag() }, { key: 'returnOldGradient', bad: bad.flag() },
+    ];
+    if (typeof moveChance === 'number') sites.push({ key: 'moveChance', bad: bad.pos(), required: true });
+    if (typeof gradOutput === 'number') sites.push({ key: 'gradOutput', bad: [Number.NaN, Number.POSITIVE_INFINITY] });
+    return {
+      args: [hz ? hz.bits : z, hzo ? hzo.bits : zo, mask ?? null, o], optionsAt: 3, optionsRequired: true, arrays, options: present(o, sites),
+      check(res) {
+        const r = res as rk.DrakesKlResult;
+        const e = drakesKlRef(hz ? hz.decoded : z, hzo ? hzo.decoded : zo, c.V, mask ?? null, moveChance, gradOutput ?? 1);
+        close(r.kl, e.kl, 1e-5, 2e-6, 'kl');
+        if (c.gradient) close(r.gradient!, e.grad, 1e-5, 2e-6 * maxAbs(e.grad) + 1e-12, 'gradient');
+        else if (r.gradient !== undefined) throw new Error('gradient returned without returnGradient: true');
+        if (c.oldGradient) close(r.oldGradient!, e.gradOld, 1e-5, 2e-6 * maxAbs(e.gradOld) + 1e-12, 'oldGradient');
+        else if (r.oldGradient !== undefined) throw new Error('oldGradient returned without returnOldGradient: true');
+      },
+    };
+  },
+};
+
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
@@ -1543,6 +1652,7 @@ export const EXPORTS: ExportSpec<never>[] = [
   rolloutCorrection, tokenAdvantages, klRewards, gatedRewards, discountedCumsum, lagrangianMix,
   copoAdvantages, copoPolicyLoss,
   paretoFront, rewardWeightUpdate, hypervolumeMetaReward, trajectoryBalanceLoss, orderPreservingLoss,
+  gumbelSoftmax, gumbelSoftmaxBackward, drakesKl,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

@@ -222,8 +222,8 @@ export class Io<S extends SlotSpecs = SlotSpecs> {
     const t = this.specs[slot].types[0];
     let a: Buf;
     if (this.device) {
-      if (t !== 'f32') throw new Error(`${name}: only f32 device outputs are allocated`);
-      a = alloc('f32', length);
+      if (t !== 'f32' && t !== 'i32') throw new Error(`${name}: only f32 and i32 device outputs are allocated`);
+      a = alloc(t, length);
       this.allocated.push(a);
     } else {
       a = new HOST_CTOR[t](length);

@@ -53,6 +53,16 @@ namespace discountedReturns {
   namespace scalar { enum : int { kCount = 0 }; }
 }  // namespace discountedReturns
 
+namespace drakesKl {
+  namespace slot { enum : int { logits = 0, oldLogits = 1, mask = 2, moveChance = 3, gradOutput = 4, kl = 5, gradient = 6, oldGradient = 7, kCount = 8 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "oldLogits", "mask", "moveChance", "gradOutput", "kl", "gradient", "oldGradient"};
+  namespace param { enum : int { vocab = 0, dtype = 1, moveChance = 2, gradOutput = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "moveChance", "gradOutput"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace drakesKl
+
 namespace ensembleRewards {
   namespace slot { enum : int { rewards = 0, out = 1, kCount = 2 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "out"};
@@ -104,6 +114,26 @@ namespace groupAdvantages {
   namespace singletonBaseline_code { enum : int { zero = 0, self = 1, kCount = 2 }; }
   inline constexpr const char* k_singletonBaseline_names[] = {"zero", "self"};
 }  // namespace groupAdvantages
+
+namespace gumbelSoftmax {
+  namespace slot { enum : int { logits = 0, sample = 1, index = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "sample", "index"};
+  namespace param { enum : int { vocab = 0, dtype = 1, temperature = 2, seed = 3, hard = 4, kCount = 5 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "temperature", "seed", "hard"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace gumbelSoftmax
+
+namespace gumbelSoftmaxBackward {
+  namespace slot { enum : int { logits = 0, gradSample = 1, gradient = 2, kCount = 3 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "gradSample", "gradient"};
+  namespace param { enum : int { vocab = 0, dtype = 1, temperature = 2, seed = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "temperature", "seed"};
+  namespace scalar { enum : int { kCount = 0 }; }
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+}  // namespace gumbelSoftmaxBackward
 
 namespace highEntropyMask {
   namespace slot { enum : int { entropy = 0, mask = 1, out = 2, kCount = 3 }; }

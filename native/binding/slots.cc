@@ -351,7 +351,8 @@ const Slot& OpArgs::Need(int i, std::initializer_list<SlotType> types, int64_t w
   const char* name = names[static_cast<size_t>(i)];
   if (!s.present) throw Napi::TypeError::New(env, std::string(name) + ": expected an array, received null");
   Settle(env, s, types, name);
-  if (s.type == SlotType::I32 && !s.device && !s.copied && s.bytes > 0) CopyIndices(s, static_cast<size_t>(i));
+  // An Int32 output (Out marks it first) is written, never read: it stays in place.
+  if (s.type == SlotType::I32 && !s.out && !s.device && !s.copied && s.bytes > 0) CopyIndices(s, static_cast<size_t>(i));
   bool ok = false;
   for (SlotType t : types) ok = ok || s.type == t;
   if (!ok) {
@@ -391,9 +392,8 @@ void OpArgs::CopyIndices(Slot& s, size_t i) const {
 }
 
 const Slot& OpArgs::Out(int i, std::initializer_list<SlotType> types, int64_t want) const {
-  const Slot& s = Need(i, types, want);
   slots[static_cast<size_t>(i)].out = true;
-  return s;
+  return Need(i, types, want);
 }
 
 const Slot& OpArgs::MaybeOut(int i, std::initializer_list<SlotType> types, int64_t want) const {

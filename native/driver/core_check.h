@@ -5,4 +5,5 @@
 namespace rkdriver {
 int core_check_policy();      // core_check_policy.cc
 int core_check_advantages();  // core_check_advantages.cc
+int core_check_drakes();      // core_check_drakes.cc
 }  // namespace rkdriver

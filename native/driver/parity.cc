@@ -27,6 +27,7 @@
 #include "../../cuda/advantages.h"
 #include "../../cuda/copo.h"
 #include "../../cuda/divergence.h"
+#include "../../cuda/drakes.h"
 #include "../../cuda/logprobs.h"
 #include "../../cuda/moo.h"
 #include "../../cuda/policy.h"
@@ -38,6 +39,7 @@
 #include "../kernels/advantages.h"
 #include "../kernels/copo.h"
 #include "../kernels/divergence.h"
+#include "../kernels/drakes.h"
 #include "../kernels/logprobs.h"
 #include "../kernels/moo.h"
 #include "../kernels/policy.h"
@@ -2366,6 +2368,154 @@ struct GfnRowOf : GfnRow {
 };
 
 // ---------------------------------------------------------------------------------------------
+// DRAKES: gumbelSoftmax (variant 0 soft, 1 hard), gumbelSoftmaxBackward, drakesKl (variant 0 no
+// mask, scalar moveChance, both gradients; 1 row mask, per-row moveChance and gradOutput, the new
+// gradient only). The index is compared exactly: it holds the Gumbel noise to the CPU's bits.
+
+std::vector<float> as_float(const std::vector<int32_t>& v) { return std::vector<float>(v.begin(), v.end()); }
+Run drakes_fail_or(const rkcuda::Result& res, Run r) {
+  if (!res.ok()) r.fail = result_text(res);
+  return r;
+}
+
+struct GumbelSoftmaxRow {
+  using Case = LpCase;
+  std::vector<Case> cases(Ctx& ctx) const { return lp_cases(ctx, 2, false); }
+  std::string label(const Case& c) const { return lp_label(c, c.variant == 0 ? "soft" : "hard"); }
+  LpData data(const Case& c) const { return lp_data(*c.s, c.dtype); }
+  bool det(const Case& c) const { return c.variant == 0; }
+  rk::GumbelParams params(const Case& c) const {
+    rk::GumbelParams p;
+    p.temperature = c.s->tau;
+    p.seed = c.s->seed * 7919 + 1;
+    p.hard = c.variant == 1;
+    return p;
+  }
+  Run cpu(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const rk::LogitsView lv{d.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    std::vector<float> y(static_cast<size_t>(n * v));
+    std::vector<int32_t> idx(static_cast<size_t>(n));
+    Run r;
+    const rk::Status st = rk::gumbel_softmax_forward(lv, params(c), y.data(), idx.data());
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("sample", std::move(y), rel_tol(1e-5, 1e-6, v)), farr("index", as_float(idx), exact_tol())};
+    return r;
+  }
+  Run cuda(const Case& c, const LpData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    DevLogits z(d, c.dtype, c.s->offset);
+    Dev<float> y(static_cast<size_t>(n * v));
+    Dev<int32_t> idx(static_cast<size_t>(n));
+    const rk::GumbelParams p = params(c);
+    rkcuda::GumbelArgs a;
+    a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.temperature = p.temperature, a.seed = p.seed, a.hard = p.hard;
+    a.sample = y.p, a.index = idx.p;
+    const rkcuda::Result res = rkcuda::gumbel_softmax_forward(a, nullptr);
+    return drakes_fail_or(res, Run{{farr("sample", y.down(), Tol{}), farr("index", as_float(idx.down()), Tol{})}, ""});
+  }
+};
+
+struct GumbelData {
+  LpData lp;
+  std::vector<float> gs;
+};
+struct GumbelSoftmaxBackwardRow {
+  using Case = LpCase;
+  std::vector<Case> cases(Ctx& ctx) const { return lp_cases(ctx, 1, false); }
+  std::string label(const Case& c) const { return lp_label(c, "backward"); }
+  GumbelData data(const Case& c) const {
+    GumbelData d{lp_data(*c.s, c.dtype), {}};
+    d.gs.resize(static_cast<size_t>(c.s->n * c.s->v));
+    for (size_t i = 0; i < d.gs.size(); ++i) d.gs[i] = normal(c.s->seed + 41, i);
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  rk::GumbelParams params(const Case& c) const {
+    rk::GumbelParams p;
+    p.temperature = c.s->tau;
+    p.seed = c.s->seed * 7919 + 3;
+    return p;
+  }
+  Run cpu(const Case& c, const GumbelData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    const rk::LogitsView lv{d.lp.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    std::vector<float> g(static_cast<size_t>(n * v));
+    Run r;
+    const rk::Status st = rk::gumbel_softmax_backward(lv, params(c), d.gs.data(), g.data());
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("gradient", std::move(g), rel_tol(1e-5, 1e-6, v))};
+    return r;
+  }
+  Run cuda(const Case& c, const GumbelData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    DevLogits z(d.lp, c.dtype, c.s->offset);
+    Dev<float> gs(d.gs), g(static_cast<size_t>(n * v));
+    const rk::GumbelParams p = params(c);
+    rkcuda::GumbelArgs a;
+    a.logits = z.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.temperature = p.temperature, a.seed = p.seed;
+    a.grad_sample = gs.p, a.grad = g.p;
+    const rkcuda::Result res = rkcuda::gumbel_softmax_backward(a, nullptr);
+    return drakes_fail_or(res, Run{{farr("gradient", g.down(), Tol{})}, ""});
+  }
+};
+
+struct KlData {
+  LpData z, old;
+  std::vector<uint8_t> mask;
+  std::vector<float> mc, go;
+};
+struct DrakesKlRow {
+  using Case = LpCase;
+  std::vector<Case> cases(Ctx& ctx) const { return lp_cases(ctx, 2, false); }
+  std::string label(const Case& c) const { return lp_label(c, c.variant == 0 ? "both grads" : "mask, per-row mc"); }
+  KlData data(const Case& c) const {
+    LpShape o = *c.s;
+    o.seed += 101, o.ninf = 0;
+    KlData d{lp_data(*c.s, c.dtype), lp_data(o, c.dtype), {}, {}, {}};
+    const int64_t n = c.s->n;
+    d.mask.resize(n), d.mc.resize(n), d.go.resize(n);
+    for (int64_t r = 0; r < n; ++r) {
+      d.mask[r] = r % 3 != 1;
+      d.mc[r] = static_cast<float>(0.05 + 0.9 * unif(c.s->seed + 43, r));
+      d.go[r] = normal(c.s->seed + 47, r);
+    }
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  Run cpu(const Case& c, const KlData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    rk::GklCall k;
+    k.logits = rk::LogitsView{d.z.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    k.old = rk::LogitsView{d.old.z.data(), static_cast<rk::DType>(c.dtype), n, v};
+    std::vector<float> kl(n), g(static_cast<size_t>(n * v)), go(static_cast<size_t>(n * v));
+    k.kl = kl.data(), k.grad = g.data();
+    if (c.variant == 0) k.move_chance = 0.3, k.grad_old = go.data();
+    else k.mask = d.mask.data(), k.move_chance_rows = d.mc.data(), k.grad_rows = d.go.data();
+    Run r;
+    const rk::Status st = rk::drakes_kl(k);
+    if (!st.ok()) r.fail = status_text(st);
+    r.out = {farr("kl", std::move(kl), abs_tol(1e-5, 1e-6)), farr("gradient", std::move(g), rel_tol(1e-5, 1e-6, v))};
+    if (c.variant == 0) r.out.push_back(farr("oldGradient", std::move(go), rel_tol(1e-5, 1e-6, v)));
+    return r;
+  }
+  Run cuda(const Case& c, const KlData& d) const {
+    const int64_t n = c.s->n, v = c.s->v;
+    DevLogits z(d.z, c.dtype, c.s->offset), zo(d.old, c.dtype, 0);
+    Dev<uint8_t> mask(d.mask);
+    Dev<float> mc(d.mc), gout(d.go), kl(n), g(static_cast<size_t>(n * v)), go(static_cast<size_t>(n * v));
+    rkcuda::DrakesKlArgs a;
+    a.logits = z.p, a.old = zo.p, a.dtype = c.dtype, a.rows = n, a.vocab = v, a.kl = kl.p, a.grad = g.p;
+    if (c.variant == 0) a.move_chance = 0.3, a.grad_old = go.p;
+    else a.mask = mask.p, a.move_chance_rows = mc.p, a.grad_rows = gout.p;
+    const rkcuda::Result res = rkcuda::drakes_kl(a, nullptr);
+    Run r{{farr("kl", kl.down(), Tol{}), farr("gradient", g.down(), Tol{})}, ""};
+    if (c.variant == 0) r.out.push_back(farr("oldGradient", go.down(), Tol{}));
+    return drakes_fail_or(res, std::move(r));
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
 // The sequence ops (native/core/seq_op.h): one generic row. The layout gives the op's params (names
 // and order: Op::Params is the options as doubles), slots (inputs, mask, gradients) and scalars
 // (loss, metrics, mask sum); an enum option is named in the op's RK_SEQ_ROW line and walked in full.
@@ -2658,6 +2808,9 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(valueLoss, ValueLossOp, 0x0u, RK_SEQ_ENUM(valueLoss, aggregation))
     RK_ROW(rolloutCorrection, RolloutCorrection, nullptr)
     RK_ROW(maskTruncatedCompletions, MaskTruncatedCompletions, nullptr)
+    RK_ROW(gumbelSoftmax, GumbelSoftmaxRow, nullptr)
+    RK_ROW(gumbelSoftmaxBackward, GumbelSoftmaxBackwardRow, nullptr)
+    RK_ROW(drakesKl, DrakesKlRow, nullptr)
     RK_SEQ_ROW(reinforcePolicyLoss, ReinforcePolicyLossOp, 0x4u, RK_SEQ_ENUM(reinforcePolicyLoss, aggregation))
     RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
     RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
