@@ -4,6 +4,9 @@
 #include "seq_driver.cuh"
 
 namespace rkcuda {
+Result seq_d3poLoss(const rk::SeqOpArgs<rk::D3poLossOp::kInputs, rk::D3poLossOp::kGrads>& a, const rk::D3poLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::D3poLossOp>(a, p, scalars, stream);
+}
 Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInputs, rk::GeoMeanPolicyLossOp::kGrads>& a, const rk::GeoMeanPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::GeoMeanPolicyLossOp>(a, p, scalars, stream);
 }

@@ -70,6 +70,7 @@ export {
   type TokenWeightedDpoResult,
 } from './preference/index.js';
 export * from './policy/index.js';
+export * from './pairwise/index.js';
 export type { TokenMask } from './types.js';
 export {
   discountedReturns,

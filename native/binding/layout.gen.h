@@ -16,6 +16,15 @@ namespace clipCovPolicyLoss {
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace clipCovPolicyLoss
 
+namespace d3poLoss {
+  namespace slot { enum : int { logprobs0 = 0, logprobs1 = 1, refLogprobs0 = 2, refLogprobs1 = 3, preference0 = 4, preference1 = 5, mask = 6, gradLogprobs0 = 7, gradLogprobs1 = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs0", "logprobs1", "refLogprobs0", "refLogprobs1", "preference0", "preference1", "mask", "gradLogprobs0", "gradLogprobs1"};
+  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, accuracy = 2, tokenCount = 3, kCount = 4 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "accuracy", "tokenCount"};
+}  // namespace d3poLoss
+
 namespace discountedReturns {
   namespace slot { enum : int { rewards = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"rewards", "mask", "out"};

@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "ops/seq_op.h"
+#include "../core/ops/d3po_loss.h"
 #include "../core/ops/geo_mean_policy_loss.h"
 #include "../core/ops/luspo_policy_loss.h"
 #include "../core/ops/reinforce_policy_loss.h"
@@ -11,6 +12,12 @@
 #include "../core/ops/vespo_policy_loss.h"
 
 namespace {
+
+static_assert(rkl::d3poLoss::param::seqLen == 0, "d3poLoss: seqLen is the first option");
+static_assert(offsetof(rk::D3poLossOp::Params, seqLen) == sizeof(double) * rkl::d3poLoss::param::seqLen, "d3poLoss: option seqLen");
+static_assert(offsetof(rk::D3poLossOp::Params, beta) == sizeof(double) * rkl::d3poLoss::param::beta, "d3poLoss: option beta");
+static_assert(offsetof(rk::D3poLossOp::Params, epsilon) == sizeof(double) * rkl::d3poLoss::param::epsilon, "d3poLoss: option epsilon");
+constexpr rkb::SeqLayout k_d3poLoss = RK_SEQ_LAYOUT(d3poLoss, 0x30u);
 
 static_assert(rkl::geoMeanPolicyLoss::param::seqLen == 0, "geoMeanPolicyLoss: seqLen is the first option");
 static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::geoMeanPolicyLoss::param::seqLen, "geoMeanPolicyLoss: option seqLen");
@@ -51,6 +58,7 @@ constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u
 }  // namespace
 
 static void InitSeqOps(Napi::Env env, Napi::Object exports) {
+  rkb::ExportOp<rkb::CpuSeqOp<rk::D3poLossOp, k_d3poLoss>>(env, exports, "d3poLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");

@@ -1,0 +1,36 @@
+// Float64 references of the pairwise seed-paper losses (lib/pairwise/), written from their formulas
+// (docs/papers/d3po.md).
+type Arr = ArrayLike<number>;
+
+const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+const maskAt = (mask: Arr | null, i: number) => (mask === null ? 1 : Number(mask[i]));
+const perRow = (a: Arr, n: number, T: number, i: number) => (a.length === n ? a[i] : a[Math.floor(i / T)]);
+
+/** D3PO: the mean over masked steps of -log s(beta (h0 log rho0 + h1 log rho1)), rho clamped. */
+export function refD3po(
+  lp0: Arr, lp1: Arr, ref0: Arr, ref1: Arr, h0: Arr, h1: Arr, mask: Arr | null, T: number, beta = 0.1, eps = 0.1,
+) {
+  const n = lp0.length;
+  const lo = Math.log(1 - eps), hi = Math.log(1 + eps);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += maskAt(mask, i);
+  const f = total > 0 ? 1 / total : 0;
+  let loss = 0, clip = 0, acc = 0;
+  const g0 = new Float64Array(n), g1 = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = maskAt(mask, i);
+    if (m === 0) continue;
+    const d0 = lp0[i] - ref0[i], d1 = lp1[i] - ref1[i];
+    const c0 = Math.min(Math.max(d0, lo), hi), c1 = Math.min(Math.max(d1, lo), hi);
+    const a = perRow(h0, n, T, i), b = perRow(h1, n, T, i);
+    const z = beta * (a * c0 + b * c1);
+    loss += m * f * softplus(-z);
+    const g = -m * f * sigmoid(-z) * beta;
+    g0[i] = d0 >= lo && d0 <= hi ? g * a : 0;
+    g1[i] = d1 >= lo && d1 <= hi ? g * b : 0;
+    clip += m * (d0 < lo || d0 > hi || d1 < lo || d1 > hi ? 1 : 0);
+    acc += m * (z > 0 ? 1 : 0);
+  }
+  return { loss, grad0: g0, grad1: g1, clipFraction: total > 0 ? clip / total : 0, accuracy: total > 0 ? acc / total : 0, tokenCount: total };
+}
