@@ -2060,6 +2060,7 @@ const SeqParamValues kSeqParamValues[] = {
     {"cliprangeValue", {0.2, 1e-3}},
     {"normalizer", {0.0, 37.0}},
     {"delta", {0.0, 1.5}},
+    {"epsilon", {0.1, 0.5}},
 };
 const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
 const std::vector<double>& seq_values(const char* name) {
@@ -2324,6 +2325,7 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(reinforcePolicyLoss, ReinforcePolicyLossOp, 0x4u, RK_SEQ_ENUM(reinforcePolicyLoss, aggregation))
     RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
     RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
+    RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
 };
 
 bool selected(const char* list, const char* op) {

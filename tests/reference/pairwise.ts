@@ -34,3 +34,24 @@ export function refD3po(
   }
   return { loss, grad0: g0, grad1: g1, clipFraction: total > 0 ? clip / total : 0, accuracy: total > 0 ? acc / total : 0, tokenCount: total };
 }
+
+/**
+ * DNO's soft-label Bradley-Terry loss (Rosset et al. 2024, Direct Nash Optimization, Algorithm 1's
+ * regression onto the preference probability), from the raw sequence log-probs:
+ * z = eta [(l1 - lt1) - (l2 - lt2)], L = mean_i -(p log s(z) + (1 - p) log s(-z)),
+ * dL/dz_i = (s(z_i) - p_i) / P, so dL/dl1 = eta (s(z) - p) / P = -dL/dl2.
+ */
+export function refDnoSoftBt(l1: Arr, lt1: Arr, l2: Arr, lt2: Arr, p: Arr, eta: number) {
+  const P = l1.length;
+  let loss = 0;
+  const losses = new Float64Array(P), g1 = new Float64Array(P), g2 = new Float64Array(P);
+  for (let i = 0; i < P; i++) {
+    const z = eta * ((l1[i] - lt1[i]) - (l2[i] - lt2[i]));
+    losses[i] = p[i] * softplus(-z) + (1 - p[i]) * softplus(z);
+    loss += losses[i] / P;
+    const dz = (sigmoid(z) - p[i]) / P;
+    g1[i] = eta * dz;
+    g2[i] = -eta * dz;
+  }
+  return { loss, losses, gradL1: g1, gradL2: g2 };
+}
