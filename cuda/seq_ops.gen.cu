@@ -13,6 +13,9 @@ Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInput
 Result seq_luspoPolicyLoss(const rk::SeqOpArgs<rk::LuspoPolicyLossOp::kInputs, rk::LuspoPolicyLossOp::kGrads>& a, const rk::LuspoPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::LuspoPolicyLossOp>(a, p, scalars, stream);
 }
+Result seq_prdpLoss(const rk::SeqOpArgs<rk::PrdpLossOp::kInputs, rk::PrdpLossOp::kGrads>& a, const rk::PrdpLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::PrdpLossOp>(a, p, scalars, stream);
+}
 Result seq_reinforcePolicyLoss(const rk::SeqOpArgs<rk::ReinforcePolicyLossOp::kInputs, rk::ReinforcePolicyLossOp::kGrads>& a, const rk::ReinforcePolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::ReinforcePolicyLossOp>(a, p, scalars, stream);
 }

@@ -176,6 +176,15 @@ namespace policyLoss {
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
 
+namespace prdpLoss {
+  namespace slot { enum : int { logprobsA = 0, logprobsB = 1, oldLogprobsA = 2, oldLogprobsB = 3, rewardsA = 4, rewardsB = 5, mask = 6, gradLogprobsA = 7, gradLogprobsB = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobsA", "logprobsB", "oldLogprobsA", "oldLogprobsB", "rewardsA", "rewardsB", "mask", "gradLogprobsA", "gradLogprobsB"};
+  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, tokenCount = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "tokenCount"};
+}  // namespace prdpLoss
+
 namespace preferenceLoss {
   namespace slot { enum : int { chosenLogps = 0, rejectedLogps = 1, refChosenLogps = 2, refRejectedLogps = 3, chosenLengths = 4, rejectedLengths = 5, margin = 6, preferenceProb = 7, losses = 8, chosenRewards = 9, rejectedRewards = 10, gradChosen = 11, gradRejected = 12, kCount = 13 }; }
   inline constexpr const char* kSlotNames[] = {"chosenLogps", "rejectedLogps", "refChosenLogps", "refRejectedLogps", "chosenLengths", "rejectedLengths", "margin", "preferenceProb", "losses", "chosenRewards", "rejectedRewards", "gradChosen", "gradRejected"};

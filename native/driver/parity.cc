@@ -2326,6 +2326,7 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(luspoPolicyLoss, LuspoPolicyLossOp, 0x4u)
     RK_SEQ_ROW(vespoPolicyLoss, VespoPolicyLossOp, 0x4u, RK_SEQ_ENUM(vespoPolicyLoss, aggregation))
     RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
+    RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u)
 };
 
 bool selected(const char* list, const char* op) {

@@ -55,3 +55,34 @@ export function refDnoSoftBt(l1: Arr, lt1: Arr, l2: Arr, lt2: Arr, p: Arr, eta: 
   }
   return { loss, losses, gradL1: g1, gradL2: g2 };
 }
+
+/** PRDP: the mean over pairs of (r_a - r_b - beta sum_t m (c_a - c_b))^2, c the clamped log-ratio. */
+export function refPrdp(
+  lpA: Arr, lpB: Arr, oldA: Arr, oldB: Arr, rA: Arr, rB: Arr, mask: Arr | null, T: number, beta = 0.1, eps = 1e-4,
+) {
+  const n = lpA.length, B = n / T;
+  const lo = Math.log(1 - eps), hi = Math.log(1 + eps);
+  const gA = new Float64Array(n), gB = new Float64Array(n);
+  let loss = 0, clip = 0, total = 0;
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t, m = maskAt(mask, i);
+      if (m === 0) continue;
+      s += m * (Math.min(Math.max(lpA[i] - oldA[i], lo), hi) - Math.min(Math.max(lpB[i] - oldB[i], lo), hi));
+    }
+    const e = rA[b] - rB[b] - beta * s;
+    loss += (e * e) / B;
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t, m = maskAt(mask, i);
+      if (m === 0) continue;
+      const dA = lpA[i] - oldA[i], dB = lpB[i] - oldB[i];
+      const inA = dA >= lo && dA <= hi, inB = dB >= lo && dB <= hi;
+      gA[i] = inA ? (-2 / B) * e * beta * m : 0;
+      gB[i] = inB ? (2 / B) * e * beta * m : 0;
+      clip += m * (inA && inB ? 0 : 1);
+      total += m;
+    }
+  }
+  return { loss, gradA: gA, gradB: gB, clipFraction: total > 0 ? clip / total : 0, tokenCount: total };
+}
