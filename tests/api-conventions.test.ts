@@ -137,6 +137,8 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['top_entropy_quantile', () => any(rk.highEntropyMask)(ref, mask, { top_entropy_quantile: 0.2 }), 'topQuantile'],
     ['eos_token_id', () => any(rk.maskTruncatedCompletions)(targets, null, { seqLen: 1, eos_token_id: 2 }), 'eosTokenId'],
     ['kl_penalty', () => any(rk.klRewards)(ref, lp, old, null, { seqLen: T, kl_penalty: 'k1' }), 'estimator'],
+    ['epsilonn', () => any(rk.d3poLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, epsilonn: 0.1 }), 'epsilon'],
+    ['bta', () => any(rk.prdpLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, bta: 0.1 }), 'beta'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -23,6 +23,7 @@ import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 import { refKtoLoss, refLdDpoLogps, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
+import { refD3po, refPrdp } from './reference/pairwise.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
@@ -1263,12 +1264,74 @@ const rolloutCorrection: ExportSpec<typeof rcCase extends fc.Arbitrary<infer T> 
   },
 };
 
+// d3poLoss / prdpLoss (lib/pairwise) -----------------------------------------------------------------
+function pairInputs(c: SeqCase, scale: number) {
+  const n = c.B * c.T;
+  const l0 = randn(n, 1, c.seed).map((x) => x - 3), l1 = randn(n, 1, c.seed + 1).map((x) => x - 3);
+  const e0 = randn(n, scale, c.seed + 2), e1 = randn(n, scale, c.seed + 3);
+  return { n, l0, l1, r0: l0.map((x, i) => x + e0[i]), r1: l1.map((x, i) => x + e1[i]), mask: seqMaskOf(c) };
+}
+function closeGrads(got: ArrayLike<number>, want: ArrayLike<number>, what: string) {
+  for (let i = 0; i < want.length; i++) {
+    if (Math.abs(got[i] - want[i]) > 1e-6 * Math.max(Math.abs(want[i]), 1e-8)) throw new Error(`${what}[${i}] ${got[i]}, expected ${want[i]}`);
+  }
+}
+const d3poLoss: ExportSpec<SeqCase> = {
+  name: 'd3poLoss', sync: rk.d3poLoss as never, async: rk.d3poLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, l0, l1, r0, r1, mask } = pairInputs(c, 0.1);
+    const h0 = randn(c.perToken ? n : c.B, 1, c.seed + 4), h1 = h0.map((x) => -x);
+    const beta = c.clip === undefined ? undefined : c.clip + 0.05, epsilon = c.epsilonLow === undefined ? undefined : Math.min(c.epsilonLow, 0.9);
+    const o = opts({ seqLen: c.T, beta, epsilon });
+    return {
+      args: [l0, l1, r0, r1, h0, h1, mask, o], optionsAt: 7, optionsRequired: true,
+      arrays: [{ name: 'logprobs0', at: { arg: 0 }, lead: true }, { name: 'logprobs1', at: { arg: 1 } }, { name: 'refLogprobs0', at: { arg: 2 } },
+        { name: 'refLogprobs1', at: { arg: 3 } }, { name: 'preference0', at: { arg: 4 }, lengths: [c.B, n] },
+        { name: 'preference1', at: { arg: 5 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 6 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) }]),
+      check(res) {
+        const got = res as rk.D3poLossResult;
+        const e = refD3po(l0, l1, r0, r1, h0, h1, mask, c.T, beta ?? 0.1, epsilon ?? 0.1);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        closeGrads(got.gradLogprobs0, e.grad0, 'gradLogprobs0');
+        closeGrads(got.gradLogprobs1, e.grad1, 'gradLogprobs1');
+        closeTo(got.metrics.clipFraction, e.clipFraction, 12, 'clipFraction');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+      },
+    };
+  },
+};
+const prdpLoss: ExportSpec<SeqCase> = {
+  name: 'prdpLoss', sync: rk.prdpLoss as never, async: rk.prdpLossAsync as never, arb: seqCase,
+  build(c) {
+    const { l0, l1, r0, r1, mask } = pairInputs(c, 0.05);
+    const rA = randn(c.B, 1, c.seed + 5), rB = randn(c.B, 1, c.seed + 6);
+    const beta = c.clip === undefined ? undefined : c.clip + 0.05, epsilon = c.epsilonLow === undefined ? undefined : Math.min(c.epsilonLow, 0.9);
+    const o = opts({ seqLen: c.T, beta, epsilon });
+    return {
+      args: [l0, l1, r0, r1, rA, rB, mask, o], optionsAt: 7, optionsRequired: true,
+      arrays: [{ name: 'logprobsA', at: { arg: 0 }, lead: true }, { name: 'logprobsB', at: { arg: 1 } }, { name: 'oldLogprobsA', at: { arg: 2 } },
+        { name: 'oldLogprobsB', at: { arg: 3 } }, { name: 'rewardsA', at: { arg: 4 }, lengths: [c.B] },
+        { name: 'rewardsB', at: { arg: 5 }, lengths: [c.B] }, { name: 'mask', at: { arg: 6 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) }]),
+      check(res) {
+        const got = res as rk.PrdpLossResult;
+        const e = refPrdp(l0, l1, r0, r1, rA, rB, mask, c.T, beta ?? 0.1, epsilon ?? 1e-4);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        closeGrads(got.gradLogprobsA, e.gradA, 'gradLogprobsA');
+        closeGrads(got.gradLogprobsB, e.gradB, 'gradLogprobsB');
+        closeTo(got.metrics.clipFraction, e.clipFraction, 12, 'clipFraction');
+      },
+    };
+  },
+};
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
   maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
-  rolloutCorrection, tokenAdvantages, klRewards,
+  rolloutCorrection, tokenAdvantages, klRewards, d3poLoss, prdpLoss,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

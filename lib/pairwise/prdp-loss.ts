@@ -71,7 +71,7 @@ const typed = op.typed<
 function rewardsPerPair(args: unknown[]): void {
   const n = (args[0] as { length?: unknown } | null)?.length;
   const T = (args[7] as { seqLen?: unknown } | null)?.seqLen;
-  if (typeof n !== 'number' || typeof T !== 'number' || !Number.isInteger(T) || T < 1 || n % T !== 0) return;
+  if (typeof n !== 'number' || n === 0 || typeof T !== 'number' || !Number.isInteger(T) || T < 1 || n % T !== 0) return;
   const B = n / T;
   for (const [k, name] of [[4, 'rewardsA'], [5, 'rewardsB']] as const) {
     const len = (args[k] as { length?: unknown } | null)?.length;
