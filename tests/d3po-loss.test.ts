@@ -1,4 +1,4 @@
-// d3poLoss (D3PO) against a float64 reference written from its formula (yk7333/d3po scripts/train.py),
+// d3poLoss (D3PO) against a float64 reference written from its formula (yk7333/d3po/scripts/train.py),
 // its gradients against central finite differences, bad input, threads and the Async form.
 import { describe, expect, it } from 'vitest';
 

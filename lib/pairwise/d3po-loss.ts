@@ -1,4 +1,4 @@
-// d3poLoss: D3PO, the stepwise clipped DPO over denoising steps (yk7333/d3po scripts/train.py), with
+// d3poLoss: D3PO, the stepwise clipped DPO over denoising steps (yk7333/d3po/scripts/train.py), with
 // its gradients wrt both samples' per-step log-probs. The formula: native/core/ops/d3po_loss.h;
 // docs/papers/d3po.md.
 import type { DeviceArray } from '../cuda.js';

@@ -1,6 +1,6 @@
 // d3poLoss: D3PO, the stepwise clipped DPO over denoising steps (Yang et al. 2024, "Using Human
 // Feedback to Fine-tune Diffusion Models without Any Reward Model", arXiv 2311.13231; code
-// yk7333/d3po scripts/train.py, docs/papers/d3po.md), with its gradients wrt both samples' per-step
+// yk7333/d3po/scripts/train.py, docs/papers/d3po.md), with its gradients wrt both samples' per-step
 // log-probs. Every array: (B, T) pairs by denoising steps; preference0/1 (B) or (B, T).
 //   c_i,t = clamp(l_i,t - ref_i,t, log(1 - eps), log(1 + eps))   (= log clamp(exp(.), 1 - eps, 1 + eps))
 //   x_t = beta (h0 c_0,t + h1 c_1,t),  L = sum_t m_t softplus(-x_t) / sum_(b,t) m   (a mean over steps and pairs)
