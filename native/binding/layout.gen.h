@@ -200,6 +200,15 @@ namespace preferenceLoss {
   inline constexpr const char* k_lengthAverage_names[] = {"score", "log_ratio"};
 }  // namespace preferenceLoss
 
+namespace preferenceStrengthLoss {
+  namespace slot { enum : int { chosenRewards = 0, rejectedRewards = 1, ensembleChosen = 2, ensembleRejected = 3, losses = 4, gradChosen = 5, gradRejected = 6, strengthMean = 7, strengthStd = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenRewards", "rejectedRewards", "ensembleChosen", "ensembleRejected", "losses", "gradChosen", "gradRejected", "strengthMean", "strengthStd"};
+  namespace param { enum : int { labelSmoothing = 0, stdCorrection = 1, adaptiveMargin = 2, flipNegative = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"labelSmoothing", "stdCorrection", "adaptiveMargin", "flipNegative"};
+  namespace scalar { enum : int { loss = 0, flipFraction = 1, kCount = 2 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "flipFraction"};
+}  // namespace preferenceStrengthLoss
+
 namespace reinforcePolicyLoss {
   namespace slot { enum : int { logprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }
   inline constexpr const char* kSlotNames[] = {"logprobs", "rolloutLogprobs", "advantages", "mask", "gradLogprobs"};

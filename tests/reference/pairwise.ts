@@ -86,3 +86,32 @@ export function refPrdp(
   }
   return { loss, gradA: gA, gradB: gB, clipFraction: total > 0 ? clip / total : 0, tokenCount: total };
 }
+
+/** Secrets of RLHF II: ensemble margin mean / std per pair, adaptive-margin BT with flip and smoothing. */
+export function refPreferenceStrength(
+  rc: Arr, rr: Arr, ec: Arr, er: Arr,
+  o: { adaptiveMargin?: boolean; flipNegative?: boolean; labelSmoothing?: number; stdCorrection?: number } = {},
+) {
+  const P = rc.length, M = ec.length / P;
+  const adaptive = o.adaptiveMargin ?? true, flip = o.flipNegative ?? true, e = o.labelSmoothing ?? 0, corr = o.stdCorrection ?? 1;
+  const losses = new Float64Array(P), gc = new Float64Array(P), gr = new Float64Array(P), mean = new Float64Array(P), std = new Float64Array(P);
+  let loss = 0, flips = 0;
+  for (let i = 0; i < P; i++) {
+    const d: number[] = [];
+    for (let m = 0; m < M; m++) d.push(ec[m * P + i] - er[m * P + i]);
+    const mu = d.reduce((a, b) => a + b, 0) / M;
+    const den = M - corr;
+    const sd = den > 0 ? Math.sqrt(d.reduce((a, b) => a + (b - mu) ** 2, 0) / den) : 0;
+    const s = flip && mu < 0 ? -1 : 1;
+    const z = s * (rc[i] - rr[i]) - (adaptive ? s * mu : 0);
+    losses[i] = (1 - e) * softplus(-z) + e * softplus(z);
+    const dz = -(1 - e) * sigmoid(-z) + e * sigmoid(z);
+    gc[i] = (s * dz) / P;
+    gr[i] = (-s * dz) / P;
+    mean[i] = mu;
+    std[i] = sd;
+    loss += losses[i] / P;
+    flips += s < 0 ? 1 : 0;
+  }
+  return { loss, losses, gradChosen: gc, gradRejected: gr, mean, std, flipFraction: flips / P };
+}
