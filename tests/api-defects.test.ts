@@ -98,6 +98,7 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   klRewards: (m) => klRewards(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
   d3poLoss: (m) => rk.d3poLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
   prdpLoss: (m) => rk.prdpLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
+  preferenceStrengthLoss: (m) => rk.preferenceStrengthLoss(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
 };
 
 // The same calls through the Async forms.
@@ -138,6 +139,7 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   klRewards: (m) => rk.klRewardsAsync(m(ref), m(lp), m(old), m(Float32Array.from(mask)), { seqLen: T, beta: 0.1, estimator: 'k3', out: m(new Float32Array(n)) }),
   d3poLoss: (m) => rk.d3poLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
   prdpLoss: (m) => rk.prdpLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
+  preferenceStrengthLoss: (m) => rk.preferenceStrengthLossAsync(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -318,6 +320,7 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['klRewards', () => klRewards(ref, lp, old, null, { seqLen: T, beta: 1, ...bad })],
       ['d3poLoss', () => rk.d3poLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
       ['prdpLoss', () => rk.prdpLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
+      ['preferenceStrengthLoss', () => rk.preferenceStrengthLoss(pc, pr, { ensembleChosen: prc, ensembleRejected: prr, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

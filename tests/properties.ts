@@ -23,7 +23,7 @@ import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs
 import { refKlPenalty, refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 import { refKtoLoss, refLdDpoLogps, refPreferenceLoss, refTokenWeightedDpo, type RefPreferenceOptions } from './reference/preference.js';
 import { refGeoMean, refValueLoss } from './reference/seq-ops.js';
-import { refD3po, refPrdp } from './reference/pairwise.js';
+import { refD3po, refPrdp, refPreferenceStrength } from './reference/pairwise.js';
 import { refRolloutCorrection, type RcCriterion, type RefRcOptions } from './reference/rollout-correction.js';
 import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/policy-extra.js';
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
@@ -1326,12 +1326,45 @@ const prdpLoss: ExportSpec<SeqCase> = {
   },
 };
 
+const strengthCase = fc.record({
+  P: fc.integer({ min: 1, max: 9 }), M: fc.integer({ min: 1, max: 6 }),
+  labelSmoothing: opt(fc.constantFrom(0, 0.1, 0.3)), stdCorrection: opt(fc.constantFrom(0, 1)),
+  adaptiveMargin: opt(fc.boolean()), flipNegative: opt(fc.boolean()), seed,
+});
+const preferenceStrengthLoss: ExportSpec<typeof strengthCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'preferenceStrengthLoss', sync: rk.preferenceStrengthLoss as never, async: rk.preferenceStrengthLossAsync as never, arb: strengthCase,
+  build(c) {
+    const rc = randn(c.P, 2, c.seed), rr = randn(c.P, 2, c.seed + 1);
+    const ec = randn(c.M * c.P, 1, c.seed + 2), er = randn(c.M * c.P, 1, c.seed + 3);
+    const v = { labelSmoothing: c.labelSmoothing, stdCorrection: c.stdCorrection, adaptiveMargin: c.adaptiveMargin, flipNegative: c.flipNegative };
+    const o = opts({ ensembleChosen: ec, ensembleRejected: er, ...v });
+    return {
+      args: [rc, rr, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'chosenRewards', at: { arg: 0 }, lead: true }, { name: 'rejectedRewards', at: { arg: 1 } },
+        // any length is a multiple of one pair: ensembleChosen's length is not mutated (ensembleRejected's is)
+        { name: 'options.ensembleChosen', at: { opt: 'ensembleChosen' }, lead: true }, { name: 'options.ensembleRejected', at: { opt: 'ensembleRejected' } }],
+      options: present(o, [{ key: 'labelSmoothing', bad: bad.range(0, 0.5) }, { key: 'stdCorrection', bad: bad.range(0, 1) },
+        { key: 'adaptiveMargin', bad: bad.flag() }, { key: 'flipNegative', bad: bad.flag() }]),
+      check(res) {
+        const got = res as rk.PreferenceStrengthLossResult;
+        const e = refPreferenceStrength(rc, rr, ec, er, v);
+        close(got.losses, e.losses, 1e-6, 1e-9, 'losses');
+        close(got.strengthMean, e.mean, 1e-6, 1e-6, 'strengthMean');
+        close(got.strengthStd, e.std, 1e-6, 1e-6, 'strengthStd');
+        close([got.loss, got.metrics.flipFraction], [e.loss, e.flipFraction], 1e-9, 1e-12, 'scalars');
+        close(got.gradChosen, fdGrad((x) => refPreferenceStrength(x, rr, ec, er, v).loss, rc), 1e-5, 1e-9, 'gradChosen');
+        close(got.gradRejected, fdGrad((x) => refPreferenceStrength(rc, x, ec, er, v).loss, rr), 1e-5, 1e-9, 'gradRejected');
+      },
+    };
+  },
+};
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
   maskTruncatedCompletions,
   preferenceLoss, ktoLoss, tokenWeightedDpoLoss, ldDpoLogps, groupAdvantages, ensembleRewards, gae, discountedReturns, maskedWhiten,
-  rolloutCorrection, tokenAdvantages, klRewards, d3poLoss, prdpLoss,
+  rolloutCorrection, tokenAdvantages, klRewards, d3poLoss, prdpLoss, preferenceStrengthLoss,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------
