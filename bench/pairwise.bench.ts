@@ -1,7 +1,7 @@
-// The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss) at a realistic diffusion batch,
+// The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss, preferenceStrengthLoss) at a realistic diffusion batch,
 // B = 256 pairs by T = 50 denoising steps (and a long-sequence case, 64 x 4096), against a plain
 // TypeScript loop of the same formula (f32 inputs, f64 arithmetic, loss and both gradients).
-import { d3poLoss, prdpLoss } from '../lib/pairwise/index.js';
+import { d3poLoss, prdpLoss, preferenceStrengthLoss } from '../lib/pairwise/index.js';
 import { fillNormal, progress, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
@@ -46,6 +46,26 @@ function tsPrdp(la: Float32Array, lb: Float32Array, oa: Float32Array, ob: Float3
   return loss;
 }
 
+/** Secrets of RLHF II, defaults (adaptive margin, flip, no smoothing, Bessel std): loss; per-pair outputs. */
+function tsStrength(rc: Float32Array, rr: Float32Array, ec: Float32Array, er: Float32Array,
+  gc: Float32Array, gr: Float32Array, mean: Float32Array, std: Float32Array): number {
+  const P = rc.length, M = ec.length / P;
+  let loss = 0;
+  for (let i = 0; i < P; i++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += ec[m * P + i] - er[m * P + i];
+    const mu = s / M;
+    let q = 0;
+    for (let m = 0; m < M; m++) q += (ec[m * P + i] - er[m * P + i] - mu) ** 2;
+    const sg = mu < 0 ? -1 : 1;
+    const z = sg * (rc[i] - rr[i]) - sg * mu;
+    loss += softplus(-z);
+    const g = (-sg / (1 + Math.exp(z))) / P;
+    gc[i] = g, gr[i] = -g, mean[i] = mu, std[i] = M > 1 ? Math.sqrt(q / (M - 1)) : 0;
+  }
+  return loss / P;
+}
+
 export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const rows: BenchRow[] = [];
   const reps = ctx.quick ? 5 : 21;
@@ -68,6 +88,18 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     add('prdpLoss', 'reward-kernels', timeSync(() => prdpLoss(l0, l1, r0, r1, ra, rb, null, pr), reps));
     add('prdpLoss', 'pure TS (plain loop)', timeSync(() => tsPrdp(l0, l1, r0, r1, ra, rb, T, 0.1, 0.1, t0, t1), reps));
   }
+  for (const [P, M] of [[4096, 10], [65536, 8]] as const) {
+    const shape = `P=${P} M=${M}`;
+    const rc = fillNormal(new Float32Array(P), 2, 7), rr = fillNormal(new Float32Array(P), 2, 8);
+    const ec = fillNormal(new Float32Array(P * M), 1, 9), er = fillNormal(new Float32Array(P * M), 1, 10);
+    const o = { gc: new Float32Array(P), gr: new Float32Array(P), mu: new Float32Array(P), sd: new Float32Array(P), l: new Float32Array(P) };
+    const bytes = 2 * P * M * 4 + 2 * P * 4 + 5 * P * 4;
+    const add = (impl: string, ms: number) => rows.push({ op: 'preferenceStrengthLoss', shape, impl, ms, bytes, elements: P * M, note: '1 thread (pairs in order)' });
+    progress(`preferenceStrengthLoss ${shape}`);
+    const opts = { ensembleChosen: ec, ensembleRejected: er, out: { losses: o.l, gradChosen: o.gc, gradRejected: o.gr, strengthMean: o.mu, strengthStd: o.sd } };
+    add('reward-kernels', timeSync(() => preferenceStrengthLoss(rc, rr, opts), reps));
+    add('pure TS (plain loop)', timeSync(() => tsStrength(rc, rr, ec, er, o.gc, o.gr, o.mu, o.sd), reps));
+  }
   return { family: 'pairwise', rows };
 }
 
@@ -75,5 +107,5 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
 export const chart: ChartSpec = {
   x: 'none', metric: 'Gelem/s', yLabel: 'G steps/s', bandwidth: false,
   series: (r) => `${r.op} ${r.shape} · ${r.impl}`,
-  title: 'd3poLoss and prdpLoss: denoising steps per second',
+  title: 'd3poLoss, prdpLoss (denoising steps) and preferenceStrengthLoss (pair x model scores) per second',
 };

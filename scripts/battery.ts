@@ -220,6 +220,16 @@ for (const [B, T] of [[1, 1], [3, 7], [9, 50]] as const) {
   }
 }
 
+// ---- preferenceStrengthLoss ----------------------------------------------------------------------
+for (const [P, M] of [[1, 1], [7, 3], [130, 10]] as const) {
+  const rc = randn(P, 2, P + 71), rr = randn(P, 2, P + 72), ec = randn(P * M, 1, P + 73), er = randn(P * M, 1, P + 74);
+  for (const v of [{}, { labelSmoothing: 0.1, stdCorrection: 0 }, { adaptiveMargin: false, flipNegative: false }]) {
+    add('preferenceStrengthLoss', `${P}x${M} ${JSON.stringify(v)}`, () =>
+      rk.preferenceStrengthLoss(rc, rr, { ensembleChosen: ec, ensembleRejected: er, ...v }),
+    );
+  }
+}
+
 // ---- preference losses ---------------------------------------------------------------------------
 const LOSSES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero',
   'apo_down', 'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;
