@@ -23,9 +23,8 @@ struct D3poLossOp {
   static constexpr int kStats = 0;
   static constexpr int kMetrics = 2;  // clipFraction, accuracy
 
-  // clamp(d, log(1 - eps), log(1 + eps)) and whether d is inside (derivative 1, else 0).
-  RK_HD static double clipped(const Params& p, double d, bool* inside) {
-    const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
+  // clamp(d, lo, hi) with lo = log(1 - eps), hi = log(1 + eps), and whether d is inside (derivative 1, else 0).
+  RK_HD static double clipped(double lo, double hi, double d, bool* inside) {
     *inside = d >= lo && d <= hi;
     return d < lo ? lo : (d > hi ? hi : d);
   }
@@ -37,8 +36,9 @@ struct D3poLossOp {
   RK_HD static double token(const Params& p, const double* x, double m, double w, const double*, double, double,
                             double* grad, double* metric) {
     bool in0, in1;
-    const double c0 = clipped(p, x[0] - x[2], &in0);
-    const double c1 = clipped(p, x[1] - x[3], &in1);
+    const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
+    const double c0 = clipped(lo, hi, x[0] - x[2], &in0);
+    const double c1 = clipped(lo, hi, x[1] - x[3], &in1);
     const double h0 = x[4], h1 = x[5];
     const double z = p.beta * (h0 * c0 + h1 * c1);
     const double g = -w * core::sigmoid(-z) * p.beta;  // dL/dz * beta, weighted

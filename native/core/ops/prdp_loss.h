@@ -22,15 +22,18 @@ struct PrdpLossOp {
   static constexpr int kStats = 3;   // sum m (c_a - c_b); r_a - r_b; then the gradient coefficient
   static constexpr int kMetrics = 1;  // clipFraction
 
-  RK_HD static double clipped(const Params& p, double d, bool* inside) {
-    const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
+  // clamp(d, lo, hi) with lo = log(1 - eps), hi = log(1 + eps), and whether d is inside (derivative 1, else 0).
+  RK_HD static double clipped(double lo, double hi, double d, bool* inside) {
     *inside = d >= lo && d <= hi;
     return d < lo ? lo : (d > hi ? hi : d);
   }
   RK_HD static double factor(const Params&, double, double, int64_t B, int64_t) { return 1.0 / static_cast<double>(B); }
   RK_HD static void stat(const Params& p, const double* x, double m, double* st) {
     bool ia, ib;
-    if (m != 0) st[0] += m * (clipped(p, x[0] - x[2], &ia) - clipped(p, x[1] - x[3], &ib));
+    if (m != 0) {
+      const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
+      st[0] += m * (clipped(lo, hi, x[0] - x[2], &ia) - clipped(lo, hi, x[1] - x[3], &ib));
+    }
     st[1] = x[4] - x[5];  // one value per pair
   }
   RK_HD static double row(const Params& p, double* st, double, double row_factor) {
@@ -41,8 +44,9 @@ struct PrdpLossOp {
   RK_HD static double token(const Params& p, const double* x, double m, double, const double* st, double, double,
                             double* grad, double* metric) {
     bool ia, ib;
-    clipped(p, x[0] - x[2], &ia);
-    clipped(p, x[1] - x[3], &ib);
+    const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
+    clipped(lo, hi, x[0] - x[2], &ia);
+    clipped(lo, hi, x[1] - x[3], &ib);
     grad[0] = ia ? st[2] * m : 0.0;
     grad[1] = ib ? -st[2] * m : 0.0;
     metric[0] = (!ia || !ib) ? 1.0 : 0.0;
