@@ -7,11 +7,17 @@ namespace rkcuda {
 Result seq_copoPolicyLoss(const rk::SeqOpArgs<rk::CopoPolicyLossOp::kInputs, rk::CopoPolicyLossOp::kGrads>& a, const rk::CopoPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::CopoPolicyLossOp>(a, p, scalars, stream);
 }
+Result seq_d3poLoss(const rk::SeqOpArgs<rk::D3poLossOp::kInputs, rk::D3poLossOp::kGrads>& a, const rk::D3poLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::D3poLossOp>(a, p, scalars, stream);
+}
 Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInputs, rk::GeoMeanPolicyLossOp::kGrads>& a, const rk::GeoMeanPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::GeoMeanPolicyLossOp>(a, p, scalars, stream);
 }
 Result seq_luspoPolicyLoss(const rk::SeqOpArgs<rk::LuspoPolicyLossOp::kInputs, rk::LuspoPolicyLossOp::kGrads>& a, const rk::LuspoPolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::LuspoPolicyLossOp>(a, p, scalars, stream);
+}
+Result seq_prdpLoss(const rk::SeqOpArgs<rk::PrdpLossOp::kInputs, rk::PrdpLossOp::kGrads>& a, const rk::PrdpLossOp::Params& p, double* scalars, void* stream) {
+  return seq::run<rk::PrdpLossOp>(a, p, scalars, stream);
 }
 Result seq_reinforcePolicyLoss(const rk::SeqOpArgs<rk::ReinforcePolicyLossOp::kInputs, rk::ReinforcePolicyLossOp::kGrads>& a, const rk::ReinforcePolicyLossOp::Params& p, double* scalars, void* stream) {
   return seq::run<rk::ReinforcePolicyLossOp>(a, p, scalars, stream);

@@ -4,16 +4,20 @@
 #include "result.h"  // rkcuda::Result
 #include "../native/core/seq_op.h"
 #include "../native/core/ops/copo_policy_loss.h"
+#include "../native/core/ops/d3po_loss.h"
 #include "../native/core/ops/geo_mean_policy_loss.h"
 #include "../native/core/ops/luspo_policy_loss.h"
+#include "../native/core/ops/prdp_loss.h"
 #include "../native/core/ops/reinforce_policy_loss.h"
 #include "../native/core/ops/value_loss.h"
 #include "../native/core/ops/vespo_policy_loss.h"
 
 namespace rkcuda {
 Result seq_copoPolicyLoss(const rk::SeqOpArgs<rk::CopoPolicyLossOp::kInputs, rk::CopoPolicyLossOp::kGrads>& a, const rk::CopoPolicyLossOp::Params& p, double* scalars, void* stream);
+Result seq_d3poLoss(const rk::SeqOpArgs<rk::D3poLossOp::kInputs, rk::D3poLossOp::kGrads>& a, const rk::D3poLossOp::Params& p, double* scalars, void* stream);
 Result seq_geoMeanPolicyLoss(const rk::SeqOpArgs<rk::GeoMeanPolicyLossOp::kInputs, rk::GeoMeanPolicyLossOp::kGrads>& a, const rk::GeoMeanPolicyLossOp::Params& p, double* scalars, void* stream);
 Result seq_luspoPolicyLoss(const rk::SeqOpArgs<rk::LuspoPolicyLossOp::kInputs, rk::LuspoPolicyLossOp::kGrads>& a, const rk::LuspoPolicyLossOp::Params& p, double* scalars, void* stream);
+Result seq_prdpLoss(const rk::SeqOpArgs<rk::PrdpLossOp::kInputs, rk::PrdpLossOp::kGrads>& a, const rk::PrdpLossOp::Params& p, double* scalars, void* stream);
 Result seq_reinforcePolicyLoss(const rk::SeqOpArgs<rk::ReinforcePolicyLossOp::kInputs, rk::ReinforcePolicyLossOp::kGrads>& a, const rk::ReinforcePolicyLossOp::Params& p, double* scalars, void* stream);
 Result seq_valueLoss(const rk::SeqOpArgs<rk::ValueLossOp::kInputs, rk::ValueLossOp::kGrads>& a, const rk::ValueLossOp::Params& p, double* scalars, void* stream);
 Result seq_vespoPolicyLoss(const rk::SeqOpArgs<rk::VespoPolicyLossOp::kInputs, rk::VespoPolicyLossOp::kGrads>& a, const rk::VespoPolicyLossOp::Params& p, double* scalars, void* stream);

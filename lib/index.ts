@@ -71,6 +71,7 @@ export {
 } from './preference/index.js';
 export * from './policy/index.js';
 export * from './moo/index.js';
+export * from './pairwise/index.js';
 export type { TokenMask } from './types.js';
 export {
   discountedReturns,

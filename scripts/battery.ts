@@ -221,6 +221,33 @@ for (const [B, T] of [[1, 1], [3, 7], [9, 130]] as const) {
   }
 }
 
+// ---- pairwise seed-paper losses (d3poLoss, prdpLoss) ---------------------------------------------
+for (const [B, T] of [[1, 1], [3, 7], [9, 50]] as const) {
+  const n = B * T;
+  const a = randn(n, 1, n + 61), b = randn(n, 1, n + 62), e = randn(n, 0.1, n + 63), f = randn(n, 0.1, n + 64);
+  const m8 = bits(n, 0.8, n + 65);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  const h = randn(B, 1, B + 66), r = randn(B, 1, B + 67);
+  for (const mask of [null, m8, mf]) {
+    add('d3poLoss', `${B}x${T} ${mask?.constructor.name}`, () =>
+      rk.d3poLoss(a, b, a.map((x, i) => x + e[i]), b.map((x, i) => x + f[i]), h, h.map((x) => -x), mask, { seqLen: T, beta: 2 }),
+    );
+    add('prdpLoss', `${B}x${T} ${mask?.constructor.name}`, () =>
+      rk.prdpLoss(a, b, a.map((x, i) => x + e[i]), b.map((x, i) => x + f[i]), h, r, mask, { seqLen: T, epsilon: 0.1 }),
+    );
+  }
+}
+
+// ---- preferenceStrengthLoss ----------------------------------------------------------------------
+for (const [P, M] of [[1, 1], [7, 3], [130, 10]] as const) {
+  const rc = randn(P, 2, P + 71), rr = randn(P, 2, P + 72), ec = randn(P * M, 1, P + 73), er = randn(P * M, 1, P + 74);
+  for (const v of [{}, { labelSmoothing: 0.1, stdCorrection: 0 }, { adaptiveMargin: false, flipNegative: false }]) {
+    add('preferenceStrengthLoss', `${P}x${M} ${JSON.stringify(v)}`, () =>
+      rk.preferenceStrengthLoss(rc, rr, { ensembleChosen: ec, ensembleRejected: er, ...v }),
+    );
+  }
+}
+
 // ---- preference losses ---------------------------------------------------------------------------
 const LOSSES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero',
   'apo_down', 'discopop', 'simpo', 'cpo', 'orpo', 'bt'] as const;

@@ -150,6 +150,9 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['temprature', () => any(rk.gumbelSoftmax)(logits, { vocab: V, temprature: 0.5 }), 'temperature'],
     ['sed', () => any(rk.gumbelSoftmaxBackward)(logits, target, { vocab: V, sed: 1 }), 'seed'],
     ['move_chance', () => any(rk.drakesKl)(logits, target, null, { vocab: V, moveChance: 0.5, move_chance: 0.5 }), 'moveChance'],
+    ['epsilonn', () => any(rk.d3poLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, epsilonn: 0.1 }), 'epsilon'],
+    ['bta', () => any(rk.prdpLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, bta: 0.1 }), 'beta'],
+    ['label_smoothing', () => any(rk.preferenceStrengthLoss)(pc, pr, { ensembleChosen: pc, ensembleRejected: pr, label_smoothing: 0.1 }), 'labelSmoothing'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -110,6 +110,9 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   gumbelSoftmax: (m) => rk.gumbelSoftmax(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
   gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackward(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
   drakesKl: (m) => rk.drakesKl(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
+  d3poLoss: (m) => rk.d3poLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
+  prdpLoss: (m) => rk.prdpLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
+  preferenceStrengthLoss: (m) => rk.preferenceStrengthLoss(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
 };
 
 // The same calls through the Async forms.
@@ -161,6 +164,9 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   gumbelSoftmax: (m) => rk.gumbelSoftmaxAsync(m(logits), { vocab: V, seed: 3, out: { sample: m(new Float32Array(B * V)), index: m(new Int32Array(B)) } }),
   gumbelSoftmaxBackward: (m) => rk.gumbelSoftmaxBackwardAsync(m(logits), m(target), { vocab: V, seed: 3, out: { gradient: m(new Float32Array(B * V)) } }),
   drakesKl: (m) => rk.drakesKlAsync(m(logits), m(target), m(u8(B, 23)), { vocab: V, moveChance: m(new Float32Array(B).fill(0.3)), returnGradient: true, out: { kl: m(new Float32Array(B)) } }),
+  d3poLoss: (m) => rk.d3poLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
+  prdpLoss: (m) => rk.prdpLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
+  preferenceStrengthLoss: (m) => rk.preferenceStrengthLossAsync(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -352,6 +358,9 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['gumbelSoftmax', () => rk.gumbelSoftmax(logits, { vocab: V, ...bad })],
       ['gumbelSoftmaxBackward', () => rk.gumbelSoftmaxBackward(logits, target, { vocab: V, ...bad })],
       ['drakesKl', () => rk.drakesKl(logits, target, null, { vocab: V, moveChance: 0.5, ...bad })],
+      ['d3poLoss', () => rk.d3poLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
+      ['prdpLoss', () => rk.prdpLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
+      ['preferenceStrengthLoss', () => rk.preferenceStrengthLoss(pc, pr, { ensembleChosen: prc, ensembleRejected: prr, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

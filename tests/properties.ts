@@ -28,6 +28,7 @@ import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 import { refHvMetaReward, refOpLoss, refParetoFront, refRewardWeightUpdate, refStepGrads, refTbLoss } from './reference/moo.js';
 import { drakesKlRef, gumbelSoftmaxBackwardRef, gumbelSoftmaxRef } from './reference/drakes.js';
+import { refD3po, refPrdp, refPreferenceStrength } from './reference/pairwise.js';
 import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
 import { refDiscountedCumsum, refGatedRewards, refLagrangianGradXi, refLagrangianMix } from './reference/reward-mix.js';
 
@@ -1644,6 +1645,102 @@ const drakesKl: ExportSpec<typeof drakesKlCase extends fc.Arbitrary<infer T> ? T
 };
 
 
+// d3poLoss / prdpLoss (lib/pairwise) -----------------------------------------------------------------
+function pairInputs(c: SeqCase, scale: number) {
+  const n = c.B * c.T;
+  const l0 = randn(n, 1, c.seed).map((x) => x - 3), l1 = randn(n, 1, c.seed + 1).map((x) => x - 3);
+  const e0 = randn(n, scale, c.seed + 2), e1 = randn(n, scale, c.seed + 3);
+  return { n, l0, l1, r0: l0.map((x, i) => x + e0[i]), r1: l1.map((x, i) => x + e1[i]), mask: seqMaskOf(c) };
+}
+function closeGrads(got: ArrayLike<number>, want: ArrayLike<number>, what: string) {
+  for (let i = 0; i < want.length; i++) {
+    if (Math.abs(got[i] - want[i]) > 1e-6 * Math.max(Math.abs(want[i]), 1e-8)) throw new Error(`${what}[${i}] ${got[i]}, expected ${want[i]}`);
+  }
+}
+const d3poLoss: ExportSpec<SeqCase> = {
+  name: 'd3poLoss', sync: rk.d3poLoss as never, async: rk.d3poLossAsync as never, arb: seqCase,
+  build(c) {
+    const { n, l0, l1, r0, r1, mask } = pairInputs(c, 0.1);
+    const h0 = randn(c.perToken ? n : c.B, 1, c.seed + 4), h1 = h0.map((x) => -x);
+    const beta = c.clip === undefined ? undefined : c.clip + 0.05, epsilon = c.epsilonLow === undefined ? undefined : Math.min(c.epsilonLow, 0.9);
+    const o = opts({ seqLen: c.T, beta, epsilon });
+    return {
+      args: [l0, l1, r0, r1, h0, h1, mask, o], optionsAt: 7, optionsRequired: true,
+      arrays: [{ name: 'logprobs0', at: { arg: 0 }, lead: true }, { name: 'logprobs1', at: { arg: 1 } }, { name: 'refLogprobs0', at: { arg: 2 } },
+        { name: 'refLogprobs1', at: { arg: 3 } }, { name: 'preference0', at: { arg: 4 }, lengths: [c.B, n] },
+        { name: 'preference1', at: { arg: 5 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 6 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) }]),
+      check(res) {
+        const got = res as rk.D3poLossResult;
+        const e = refD3po(l0, l1, r0, r1, h0, h1, mask, c.T, beta ?? 0.1, epsilon ?? 0.1);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        closeGrads(got.gradLogprobs0, e.grad0, 'gradLogprobs0');
+        closeGrads(got.gradLogprobs1, e.grad1, 'gradLogprobs1');
+        closeTo(got.metrics.clipFraction, e.clipFraction, 12, 'clipFraction');
+        if (got.metrics.tokenCount !== e.tokenCount) throw new Error(`tokenCount ${got.metrics.tokenCount}, expected ${e.tokenCount}`);
+      },
+    };
+  },
+};
+const prdpLoss: ExportSpec<SeqCase> = {
+  name: 'prdpLoss', sync: rk.prdpLoss as never, async: rk.prdpLossAsync as never, arb: seqCase,
+  build(c) {
+    const { l0, l1, r0, r1, mask } = pairInputs(c, 0.05);
+    const rA = randn(c.B, 1, c.seed + 5), rB = randn(c.B, 1, c.seed + 6);
+    const beta = c.clip === undefined ? undefined : c.clip + 0.05, epsilon = c.epsilonLow === undefined ? undefined : Math.min(c.epsilonLow, 0.9);
+    const o = opts({ seqLen: c.T, beta, epsilon });
+    return {
+      args: [l0, l1, r0, r1, rA, rB, mask, o], optionsAt: 7, optionsRequired: true,
+      arrays: [{ name: 'logprobsA', at: { arg: 0 }, lead: true }, { name: 'logprobsB', at: { arg: 1 } }, { name: 'oldLogprobsA', at: { arg: 2 } },
+        { name: 'oldLogprobsB', at: { arg: 3 } }, { name: 'rewardsA', at: { arg: 4 }, lengths: [c.B] },
+        { name: 'rewardsB', at: { arg: 5 }, lengths: [c.B] }, { name: 'mask', at: { arg: 6 }, nullable: true }],
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) }]),
+      check(res) {
+        const got = res as rk.PrdpLossResult;
+        const e = refPrdp(l0, l1, r0, r1, rA, rB, mask, c.T, beta ?? 0.1, epsilon ?? 1e-4);
+        closeTo(got.loss, e.loss, 10, 'loss');
+        closeGrads(got.gradLogprobsA, e.gradA, 'gradLogprobsA');
+        closeGrads(got.gradLogprobsB, e.gradB, 'gradLogprobsB');
+        closeTo(got.metrics.clipFraction, e.clipFraction, 12, 'clipFraction');
+      },
+    };
+  },
+};
+
+const strengthCase = fc.record({
+  P: fc.integer({ min: 1, max: 9 }), M: fc.integer({ min: 1, max: 6 }),
+  labelSmoothing: opt(fc.constantFrom(0, 0.1, 0.3)), stdCorrection: opt(fc.constantFrom(0, 1)),
+  adaptiveMargin: opt(fc.boolean()), flipNegative: opt(fc.boolean()), seed,
+});
+const preferenceStrengthLoss: ExportSpec<typeof strengthCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'preferenceStrengthLoss', sync: rk.preferenceStrengthLoss as never, async: rk.preferenceStrengthLossAsync as never, arb: strengthCase,
+  build(c) {
+    const rc = randn(c.P, 2, c.seed), rr = randn(c.P, 2, c.seed + 1);
+    const ec = randn(c.M * c.P, 1, c.seed + 2), er = randn(c.M * c.P, 1, c.seed + 3);
+    const v = { labelSmoothing: c.labelSmoothing, stdCorrection: c.stdCorrection, adaptiveMargin: c.adaptiveMargin, flipNegative: c.flipNegative };
+    const o = opts({ ensembleChosen: ec, ensembleRejected: er, ...v });
+    return {
+      args: [rc, rr, o], optionsAt: 2, optionsRequired: true,
+      arrays: [{ name: 'chosenRewards', at: { arg: 0 }, lead: true }, { name: 'rejectedRewards', at: { arg: 1 } },
+        // any length is a multiple of one pair: ensembleChosen's length is not mutated (ensembleRejected's is)
+        { name: 'options.ensembleChosen', at: { opt: 'ensembleChosen' }, lead: true }, { name: 'options.ensembleRejected', at: { opt: 'ensembleRejected' } }],
+      options: present(o, [{ key: 'labelSmoothing', bad: bad.range(0, 0.5) }, { key: 'stdCorrection', bad: bad.range(0, 1) },
+        { key: 'adaptiveMargin', bad: bad.flag() }, { key: 'flipNegative', bad: bad.flag() }]),
+      check(res) {
+        const got = res as rk.PreferenceStrengthLossResult;
+        const e = refPreferenceStrength(rc, rr, ec, er, v);
+        close(got.losses, e.losses, 1e-6, 1e-9, 'losses');
+        close(got.strengthMean, e.mean, 1e-6, 1e-6, 'strengthMean');
+        close(got.strengthStd, e.std, 1e-6, 1e-6, 'strengthStd');
+        close([got.loss, got.metrics.flipFraction], [e.loss, e.flipFraction], 1e-9, 1e-12, 'scalars');
+        close(got.gradChosen, fdGrad((x) => refPreferenceStrength(x, rr, ec, er, v).loss, rc), 1e-5, 1e-9, 'gradChosen');
+        close(got.gradRejected, fdGrad((x) => refPreferenceStrength(rc, x, ec, er, v).loss, rr), 1e-5, 1e-9, 'gradRejected');
+      },
+    };
+  },
+};
+
+
 export const EXPORTS: ExportSpec<never>[] = [
   tokenLogprobs, tokenLogprobsBackward, vocabDivergence, policyLoss, klPenalty, valueLoss, geoMeanPolicyLoss,
   reinforcePolicyLoss, luspoPolicyLoss, vespoPolicyLoss, clipCovPolicyLoss, klCovPolicyLoss, highEntropyMask,
@@ -1653,6 +1750,7 @@ export const EXPORTS: ExportSpec<never>[] = [
   copoAdvantages, copoPolicyLoss,
   paretoFront, rewardWeightUpdate, hypervolumeMetaReward, trajectoryBalanceLoss, orderPreservingLoss,
   gumbelSoftmax, gumbelSoftmaxBackward, drakesKl,
+  d3poLoss, prdpLoss, preferenceStrengthLoss,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------

@@ -37,6 +37,15 @@ namespace copoPolicyLoss {
   inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
 }  // namespace copoPolicyLoss
 
+namespace d3poLoss {
+  namespace slot { enum : int { logprobs0 = 0, logprobs1 = 1, refLogprobs0 = 2, refLogprobs1 = 3, preference0 = 4, preference1 = 5, mask = 6, gradLogprobs0 = 7, gradLogprobs1 = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs0", "logprobs1", "refLogprobs0", "refLogprobs1", "preference0", "preference1", "mask", "gradLogprobs0", "gradLogprobs1"};
+  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, accuracy = 2, tokenCount = 3, kCount = 4 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "accuracy", "tokenCount"};
+}  // namespace d3poLoss
+
 namespace discountedCumsum {
   namespace slot { enum : int { values = 0, mask = 1, out = 2, kCount = 3 }; }
   inline constexpr const char* kSlotNames[] = {"values", "mask", "out"};
@@ -268,6 +277,15 @@ namespace policyLoss {
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
 
+namespace prdpLoss {
+  namespace slot { enum : int { logprobsA = 0, logprobsB = 1, oldLogprobsA = 2, oldLogprobsB = 3, rewardsA = 4, rewardsB = 5, mask = 6, gradLogprobsA = 7, gradLogprobsB = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobsA", "logprobsB", "oldLogprobsA", "oldLogprobsB", "rewardsA", "rewardsB", "mask", "gradLogprobsA", "gradLogprobsB"};
+  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, kCount = 3 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, tokenCount = 2, kCount = 3 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "tokenCount"};
+}  // namespace prdpLoss
+
 namespace preferenceLoss {
   namespace slot { enum : int { chosenLogps = 0, rejectedLogps = 1, refChosenLogps = 2, refRejectedLogps = 3, chosenLengths = 4, rejectedLengths = 5, margin = 6, preferenceProb = 7, losses = 8, chosenRewards = 9, rejectedRewards = 10, gradChosen = 11, gradRejected = 12, kCount = 13 }; }
   inline constexpr const char* kSlotNames[] = {"chosenLogps", "rejectedLogps", "refChosenLogps", "refRejectedLogps", "chosenLengths", "rejectedLengths", "margin", "preferenceProb", "losses", "chosenRewards", "rejectedRewards", "gradChosen", "gradRejected"};
@@ -282,6 +300,15 @@ namespace preferenceLoss {
   namespace lengthAverage_code { enum : int { score = 0, log_ratio = 1, kCount = 2 }; }
   inline constexpr const char* k_lengthAverage_names[] = {"score", "log_ratio"};
 }  // namespace preferenceLoss
+
+namespace preferenceStrengthLoss {
+  namespace slot { enum : int { chosenRewards = 0, rejectedRewards = 1, ensembleChosen = 2, ensembleRejected = 3, losses = 4, gradChosen = 5, gradRejected = 6, strengthMean = 7, strengthStd = 8, kCount = 9 }; }
+  inline constexpr const char* kSlotNames[] = {"chosenRewards", "rejectedRewards", "ensembleChosen", "ensembleRejected", "losses", "gradChosen", "gradRejected", "strengthMean", "strengthStd"};
+  namespace param { enum : int { labelSmoothing = 0, stdCorrection = 1, adaptiveMargin = 2, flipNegative = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"labelSmoothing", "stdCorrection", "adaptiveMargin", "flipNegative"};
+  namespace scalar { enum : int { loss = 0, flipFraction = 1, kCount = 2 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "flipFraction"};
+}  // namespace preferenceStrengthLoss
 
 namespace reinforcePolicyLoss {
   namespace slot { enum : int { logprobs = 0, rolloutLogprobs = 1, advantages = 2, mask = 3, gradLogprobs = 4, kCount = 5 }; }

@@ -5,8 +5,10 @@
 #include "common.h"
 #include "ops/seq_op.h"
 #include "../core/ops/copo_policy_loss.h"
+#include "../core/ops/d3po_loss.h"
 #include "../core/ops/geo_mean_policy_loss.h"
 #include "../core/ops/luspo_policy_loss.h"
+#include "../core/ops/prdp_loss.h"
 #include "../core/ops/reinforce_policy_loss.h"
 #include "../core/ops/value_loss.h"
 #include "../core/ops/vespo_policy_loss.h"
@@ -22,6 +24,12 @@ static_assert(offsetof(rk::CopoPolicyLossOp::Params, aggregation) == sizeof(doub
 static_assert(offsetof(rk::CopoPolicyLossOp::Params, normalizer) == sizeof(double) * rkl::copoPolicyLoss::param::normalizer, "copoPolicyLoss: option normalizer");
 constexpr rkb::SeqLayout k_copoPolicyLoss = RK_SEQ_LAYOUT(copoPolicyLoss, 0x1cu);
 
+static_assert(rkl::d3poLoss::param::seqLen == 0, "d3poLoss: seqLen is the first option");
+static_assert(offsetof(rk::D3poLossOp::Params, seqLen) == sizeof(double) * rkl::d3poLoss::param::seqLen, "d3poLoss: option seqLen");
+static_assert(offsetof(rk::D3poLossOp::Params, beta) == sizeof(double) * rkl::d3poLoss::param::beta, "d3poLoss: option beta");
+static_assert(offsetof(rk::D3poLossOp::Params, epsilon) == sizeof(double) * rkl::d3poLoss::param::epsilon, "d3poLoss: option epsilon");
+constexpr rkb::SeqLayout k_d3poLoss = RK_SEQ_LAYOUT(d3poLoss, 0x30u);
+
 static_assert(rkl::geoMeanPolicyLoss::param::seqLen == 0, "geoMeanPolicyLoss: seqLen is the first option");
 static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, seqLen) == sizeof(double) * rkl::geoMeanPolicyLoss::param::seqLen, "geoMeanPolicyLoss: option seqLen");
 static_assert(offsetof(rk::GeoMeanPolicyLossOp::Params, epsilonLow) == sizeof(double) * rkl::geoMeanPolicyLoss::param::epsilonLow, "geoMeanPolicyLoss: option epsilonLow");
@@ -34,6 +42,12 @@ static_assert(offsetof(rk::LuspoPolicyLossOp::Params, epsilonLow) == sizeof(doub
 static_assert(offsetof(rk::LuspoPolicyLossOp::Params, epsilonHigh) == sizeof(double) * rkl::luspoPolicyLoss::param::epsilonHigh, "luspoPolicyLoss: option epsilonHigh");
 static_assert(offsetof(rk::LuspoPolicyLossOp::Params, delta) == sizeof(double) * rkl::luspoPolicyLoss::param::delta, "luspoPolicyLoss: option delta");
 constexpr rkb::SeqLayout k_luspoPolicyLoss = RK_SEQ_LAYOUT(luspoPolicyLoss, 0x4u);
+
+static_assert(rkl::prdpLoss::param::seqLen == 0, "prdpLoss: seqLen is the first option");
+static_assert(offsetof(rk::PrdpLossOp::Params, seqLen) == sizeof(double) * rkl::prdpLoss::param::seqLen, "prdpLoss: option seqLen");
+static_assert(offsetof(rk::PrdpLossOp::Params, beta) == sizeof(double) * rkl::prdpLoss::param::beta, "prdpLoss: option beta");
+static_assert(offsetof(rk::PrdpLossOp::Params, epsilon) == sizeof(double) * rkl::prdpLoss::param::epsilon, "prdpLoss: option epsilon");
+constexpr rkb::SeqLayout k_prdpLoss = RK_SEQ_LAYOUT(prdpLoss, 0x30u);
 
 static_assert(rkl::reinforcePolicyLoss::param::seqLen == 0, "reinforcePolicyLoss: seqLen is the first option");
 static_assert(offsetof(rk::ReinforcePolicyLossOp::Params, seqLen) == sizeof(double) * rkl::reinforcePolicyLoss::param::seqLen, "reinforcePolicyLoss: option seqLen");
@@ -62,8 +76,10 @@ constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u
 
 static void InitSeqOps(Napi::Env env, Napi::Object exports) {
   rkb::ExportOp<rkb::CpuSeqOp<rk::CopoPolicyLossOp, k_copoPolicyLoss>>(env, exports, "copoPolicyLoss");
+  rkb::ExportOp<rkb::CpuSeqOp<rk::D3poLossOp, k_d3poLoss>>(env, exports, "d3poLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
+  rkb::ExportOp<rkb::CpuSeqOp<rk::PrdpLossOp, k_prdpLoss>>(env, exports, "prdpLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::ValueLossOp, k_valueLoss>>(env, exports, "valueLoss");
   rkb::ExportOp<rkb::CpuSeqOp<rk::VespoPolicyLossOp, k_vespoPolicyLoss>>(env, exports, "vespoPolicyLoss");

@@ -7,8 +7,10 @@
 namespace {
 
 constexpr rkb::SeqLayout k_copoPolicyLoss = RK_SEQ_LAYOUT(copoPolicyLoss, 0x1cu);
+constexpr rkb::SeqLayout k_d3poLoss = RK_SEQ_LAYOUT(d3poLoss, 0x30u);
 constexpr rkb::SeqLayout k_geoMeanPolicyLoss = RK_SEQ_LAYOUT(geoMeanPolicyLoss, 0x4u);
 constexpr rkb::SeqLayout k_luspoPolicyLoss = RK_SEQ_LAYOUT(luspoPolicyLoss, 0x4u);
+constexpr rkb::SeqLayout k_prdpLoss = RK_SEQ_LAYOUT(prdpLoss, 0x30u);
 constexpr rkb::SeqLayout k_reinforcePolicyLoss = RK_SEQ_LAYOUT(reinforcePolicyLoss, 0x4u);
 constexpr rkb::SeqLayout k_valueLoss = RK_SEQ_LAYOUT(valueLoss, 0x0u);
 constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u);
@@ -17,8 +19,10 @@ constexpr rkb::SeqLayout k_vespoPolicyLoss = RK_SEQ_LAYOUT(vespoPolicyLoss, 0x4u
 
 static void InitCudaSeqOps(Napi::Env env, Napi::Object exports) {
   rkb::ExportOp<rkcb::CudaSeqOp<rk::CopoPolicyLossOp, k_copoPolicyLoss, rkcuda::seq_copoPolicyLoss>>(env, exports, "copoPolicyLoss");
+  rkb::ExportOp<rkcb::CudaSeqOp<rk::D3poLossOp, k_d3poLoss, rkcuda::seq_d3poLoss>>(env, exports, "d3poLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::GeoMeanPolicyLossOp, k_geoMeanPolicyLoss, rkcuda::seq_geoMeanPolicyLoss>>(env, exports, "geoMeanPolicyLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::LuspoPolicyLossOp, k_luspoPolicyLoss, rkcuda::seq_luspoPolicyLoss>>(env, exports, "luspoPolicyLoss");
+  rkb::ExportOp<rkcb::CudaSeqOp<rk::PrdpLossOp, k_prdpLoss, rkcuda::seq_prdpLoss>>(env, exports, "prdpLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::ReinforcePolicyLossOp, k_reinforcePolicyLoss, rkcuda::seq_reinforcePolicyLoss>>(env, exports, "reinforcePolicyLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::ValueLossOp, k_valueLoss, rkcuda::seq_valueLoss>>(env, exports, "valueLoss");
   rkb::ExportOp<rkcb::CudaSeqOp<rk::VespoPolicyLossOp, k_vespoPolicyLoss, rkcuda::seq_vespoPolicyLoss>>(env, exports, "vespoPolicyLoss");

@@ -32,6 +32,7 @@
 #include "../../cuda/moo.h"
 #include "../../cuda/policy.h"
 #include "../../cuda/preference.h"
+#include "../../cuda/preference_strength.h"
 #include "../../cuda/rollout_correction.h"
 #include "../../cuda/seq_ops.gen.h"
 #include "../../cuda/truncation.h"
@@ -44,6 +45,7 @@
 #include "../kernels/moo.h"
 #include "../kernels/policy.h"
 #include "../kernels/preference.h"
+#include "../kernels/preference_strength.h"
 #include "../kernels/rollout_correction.h"
 #include "../kernels/seq_driver.h"
 #include "../kernels/threadpool.h"
@@ -1483,6 +1485,70 @@ struct KtoLoss {
   }
 };
 
+// preferenceStrengthLoss (Secrets of RLHF II): P pairs scored by M ensemble models, every option pair.
+struct PreferenceStrengthLoss {
+  struct Case {
+    int64_t P, M;
+    int variant;  // 0 defaults, 1 smoothing + population std, 2 no margin no flip
+  };
+  struct Data {
+    std::vector<float> rc, rr, ec, er;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (int64_t P : {int64_t{1}, int64_t{7}, int64_t{1000}, int64_t{5001}})
+      if (!ctx.quick || P <= 1000)
+        for (int64_t M : {int64_t{1}, int64_t{10}})
+          for (int v = 0; v < 3; ++v) out.push_back({P, M, v});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("P=%lld M=%lld v%d", static_cast<long long>(c.P), static_cast<long long>(c.M), c.variant);
+  }
+  Data data(const Case& c) const {
+    const uint64_t seed = 31 + c.P + 7 * c.M;
+    Data d;
+    d.rc.resize(c.P), d.rr.resize(c.P), d.ec.resize(c.P * c.M), d.er.resize(c.P * c.M);
+    for (int64_t i = 0; i < c.P; ++i) d.rc[i] = 2.0f * normal(seed, i), d.rr[i] = 2.0f * normal(seed + 1, i);
+    for (int64_t k = 0; k < c.P * c.M; ++k) d.ec[k] = normal(seed + 2, k % c.P) + 0.5f * normal(seed + 3, k), d.er[k] = 0.3f * normal(seed + 4, k);
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static rk::StrengthParams params(const Case& c) {
+    rk::StrengthParams p;
+    if (c.variant == 1) p.label_smoothing = 0.1, p.correction = 0;
+    if (c.variant == 2) p.adaptive_margin = false, p.flip = false;
+    return p;
+  }
+  Run cpu(const Case& c, const Data& d) const {
+    std::vector<float> L(c.P), GC(c.P), GR(c.P), MU(c.P), SD(c.P);
+    rk::StrengthInputs in{d.rc.data(), d.rr.data(), d.ec.data(), d.er.data(), c.P, c.M};
+    rk::StrengthOutputs o{L.data(), GC.data(), GR.data(), MU.data(), SD.data()};
+    double sc[2] = {0, 0};
+    rk::preference_strength_loss(in, params(c), o, sc);
+    Run r;
+    r.out = {farr("losses", std::move(L), kRel), farr("gradChosen", std::move(GC), kRel), farr("gradRejected", std::move(GR), kRel),
+             farr("mean", std::move(MU), abs_tol(1e-5, 1e-6)), farr("std", std::move(SD), abs_tol(1e-5, 1e-6)),
+             darr("scalars", {sc[0], sc[1]}, abs_tol(1e-5, 1e-14))};
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    Dev<float> rc(d.rc), rr(d.rr), ec(d.ec), er(d.er), L(c.P), GC(c.P), GR(c.P), MU(c.P), SD(c.P);
+    Dev<double> sc(2);
+    rkcuda::StrengthArgs a;
+    a.in = rk::StrengthInputs{rc.p, rr.p, ec.p, er.p, c.P, c.M};
+    a.params = params(c);
+    a.out = rk::StrengthOutputs{L.p, GC.p, GR.p, MU.p, SD.p};
+    a.scalars = sc.p;
+    const rkcuda::Result res = rkcuda::preference_strength_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("losses", L.down(), Tol{}), farr("gradChosen", GC.down(), Tol{}), farr("gradRejected", GR.down(), Tol{}),
+             farr("mean", MU.down(), Tol{}), farr("std", SD.down(), Tol{}), darr("scalars", sc.down(), Tol{})};
+    return r;
+  }
+};
+
 struct TokenWeightedDpoLoss {
   struct Case {
     int64_t B, T;
@@ -2544,6 +2610,7 @@ const SeqParamValues kSeqParamValues[] = {
     {"normalizer", {0.0, 37.0}},
     {"delta", {0.0, 1.5}},
     {"dualClip", {3.0, 1.5}},
+    {"epsilon", {0.1, 0.5}},
 };
 const std::vector<double> kSeqDefaultValues = {0.3, 2.0};
 const std::vector<double>& seq_values(const char* name) {
@@ -2820,6 +2887,9 @@ const OpRow kOps[] = {
     RK_ROW(rewardWeightUpdate, RewardWeightUpdateRow, nullptr)
     RK_ROW(trajectoryBalanceLoss, GfnRowOf<0>, nullptr)
     RK_ROW(orderPreservingLoss, GfnRowOf<1>, nullptr)
+    RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
+    RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u)
+    RK_ROW(preferenceStrengthLoss, PreferenceStrengthLoss, nullptr)
 };
 
 bool selected(const char* list, const char* op) {

@@ -1,0 +1,111 @@
+// The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss, preferenceStrengthLoss) at a realistic diffusion batch,
+// B = 256 pairs by T = 50 denoising steps (and a long-sequence case, 64 x 4096), against a plain
+// TypeScript loop of the same formula (f32 inputs, f64 arithmetic, loss and both gradients).
+import { d3poLoss, prdpLoss, preferenceStrengthLoss } from '../lib/pairwise/index.js';
+import { fillNormal, progress, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
+
+const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+
+/** D3PO, per-pair preferences, every step counts: the loss; gradients into g0, g1. */
+function tsD3po(l0: Float32Array, l1: Float32Array, r0: Float32Array, r1: Float32Array, h0: Float32Array, h1: Float32Array,
+  T: number, beta: number, eps: number, g0: Float32Array, g1: Float32Array): number {
+  const n = l0.length, lo = Math.log1p(-eps), hi = Math.log1p(eps), inv = 1 / n;
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const b = (i / T) | 0, d0 = l0[i] - r0[i], d1 = l1[i] - r1[i];
+    const c0 = d0 < lo ? lo : d0 > hi ? hi : d0, c1 = d1 < lo ? lo : d1 > hi ? hi : d1;
+    const z = beta * (h0[b] * c0 + h1[b] * c1);
+    loss += softplus(-z);
+    const g = (-inv * beta) / (1 + Math.exp(z));
+    g0[i] = d0 === c0 ? g * h0[b] : 0;
+    g1[i] = d1 === c1 ? g * h1[b] : 0;
+  }
+  return loss * inv;
+}
+
+/** PRDP, every step counts: the loss; gradients into gA, gB. */
+function tsPrdp(la: Float32Array, lb: Float32Array, oa: Float32Array, ob: Float32Array, ra: Float32Array, rb: Float32Array,
+  T: number, beta: number, eps: number, gA: Float32Array, gB: Float32Array): number {
+  const B = la.length / T, lo = Math.log1p(-eps), hi = Math.log1p(eps);
+  let loss = 0;
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let i = b * T; i < (b + 1) * T; i++) {
+      const da = la[i] - oa[i], db = lb[i] - ob[i];
+      s += (da < lo ? lo : da > hi ? hi : da) - (db < lo ? lo : db > hi ? hi : db);
+    }
+    const e = ra[b] - rb[b] - beta * s;
+    loss += (e * e) / B;
+    const k = (-2 / B) * e * beta;
+    for (let i = b * T; i < (b + 1) * T; i++) {
+      const da = la[i] - oa[i], db = lb[i] - ob[i];
+      gA[i] = da >= lo && da <= hi ? k : 0;
+      gB[i] = db >= lo && db <= hi ? -k : 0;
+    }
+  }
+  return loss;
+}
+
+/** Secrets of RLHF II, defaults (adaptive margin, flip, no smoothing, Bessel std): loss; per-pair outputs. */
+function tsStrength(rc: Float32Array, rr: Float32Array, ec: Float32Array, er: Float32Array,
+  gc: Float32Array, gr: Float32Array, mean: Float32Array, std: Float32Array): number {
+  const P = rc.length, M = ec.length / P;
+  let loss = 0;
+  for (let i = 0; i < P; i++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += ec[m * P + i] - er[m * P + i];
+    const mu = s / M;
+    let q = 0;
+    for (let m = 0; m < M; m++) q += (ec[m * P + i] - er[m * P + i] - mu) ** 2;
+    const sg = mu < 0 ? -1 : 1;
+    const z = sg * (rc[i] - rr[i]) - sg * mu;
+    loss += softplus(-z);
+    const g = (-sg / (1 + Math.exp(z))) / P;
+    gc[i] = g, gr[i] = -g, mean[i] = mu, std[i] = M > 1 ? Math.sqrt(q / (M - 1)) : 0;
+  }
+  return loss / P;
+}
+
+export default async function run(ctx: BenchContext): Promise<BenchSection> {
+  const rows: BenchRow[] = [];
+  const reps = ctx.quick ? 5 : 21;
+  for (const [B, T] of [[256, 50], [64, 4096]] as const) {
+    const n = B * T, shape = `B=${B} T=${T}`;
+    const l0 = fillNormal(new Float32Array(n), 1, 1).map((x) => x - 3), l1 = fillNormal(new Float32Array(n), 1, 2).map((x) => x - 3);
+    const e0 = fillNormal(new Float32Array(n), 0.05, 3), e1 = fillNormal(new Float32Array(n), 0.05, 4);
+    const r0 = l0.map((x, i) => x + e0[i]), r1 = l1.map((x, i) => x + e1[i]);
+    const h0 = new Float32Array(B).map((_, b) => (b % 2 ? 1 : -1)), h1 = h0.map((x) => -x);
+    const ra = fillNormal(new Float32Array(B), 1, 5), rb = fillNormal(new Float32Array(B), 1, 6);
+    const g0 = new Float32Array(n), g1 = new Float32Array(n), t0 = new Float32Array(n), t1 = new Float32Array(n);
+    const bytes = n * 16 + n * 8; // four f32 inputs read, two f32 gradients written
+    const add = (op: string, impl: string, ms: number) => rows.push({ op, shape, impl, ms, bytes, elements: n, note: `${ctx.threads} threads` });
+    progress(`d3poLoss ${shape}`);
+    const d3 = { seqLen: T, out: { gradLogprobs0: g0, gradLogprobs1: g1 } };
+    add('d3poLoss', 'reward-kernels', timeSync(() => d3poLoss(l0, l1, r0, r1, h0, h1, null, d3), reps));
+    add('d3poLoss', 'pure TS (plain loop)', timeSync(() => tsD3po(l0, l1, r0, r1, h0, h1, T, 0.1, 0.1, t0, t1), reps));
+    progress(`prdpLoss ${shape}`);
+    const pr = { seqLen: T, epsilon: 0.1, out: { gradLogprobsA: g0, gradLogprobsB: g1 } };
+    add('prdpLoss', 'reward-kernels', timeSync(() => prdpLoss(l0, l1, r0, r1, ra, rb, null, pr), reps));
+    add('prdpLoss', 'pure TS (plain loop)', timeSync(() => tsPrdp(l0, l1, r0, r1, ra, rb, T, 0.1, 0.1, t0, t1), reps));
+  }
+  for (const [P, M] of [[4096, 10], [65536, 8]] as const) {
+    const shape = `P=${P} M=${M}`;
+    const rc = fillNormal(new Float32Array(P), 2, 7), rr = fillNormal(new Float32Array(P), 2, 8);
+    const ec = fillNormal(new Float32Array(P * M), 1, 9), er = fillNormal(new Float32Array(P * M), 1, 10);
+    const o = { gc: new Float32Array(P), gr: new Float32Array(P), mu: new Float32Array(P), sd: new Float32Array(P), l: new Float32Array(P) };
+    const bytes = 2 * P * M * 4 + 2 * P * 4 + 5 * P * 4;
+    const add = (impl: string, ms: number) => rows.push({ op: 'preferenceStrengthLoss', shape, impl, ms, bytes, elements: P * M, note: '1 thread (pairs in order)' });
+    progress(`preferenceStrengthLoss ${shape}`);
+    const opts = { ensembleChosen: ec, ensembleRejected: er, out: { losses: o.l, gradChosen: o.gc, gradRejected: o.gr, strengthMean: o.mu, strengthStd: o.sd } };
+    add('reward-kernels', timeSync(() => preferenceStrengthLoss(rc, rr, opts), reps));
+    add('pure TS (plain loop)', timeSync(() => tsStrength(rc, rr, ec, er, o.gc, o.gr, o.mu, o.sd), reps));
+  }
+  return { family: 'pairwise', rows };
+}
+
+/** The chart: bars of steps per second per op and shape. */
+export const chart: ChartSpec = {
+  x: 'none', metric: 'Gelem/s', yLabel: 'G steps/s', bandwidth: false,
+  series: (r) => `${r.op} ${r.shape} · ${r.impl}`,
+  title: 'd3poLoss, prdpLoss (denoising steps) and preferenceStrengthLoss (pair x model scores) per second',
+};

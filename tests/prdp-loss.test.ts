@@ -1,0 +1,127 @@
+// prdpLoss (PRDP reward-difference prediction) against a float64 reference written from its formula,
+// its gradients against central finite differences, bad input, threads and the Async form.
+import { describe, expect, it } from 'vitest';
+
+import { prdpLoss, prdpLossAsync, setNumThreads } from '../lib/index.js';
+import { centralDiff, randn, rng } from './helpers.js';
+import { refPrdp } from './reference/pairwise.js';
+
+function inputs(B: number, T: number, seed: number, scale = 0.05) {
+  const n = B * T;
+  const lpA = randn(n, 1, seed).map((x) => x - 3), lpB = randn(n, 1, seed + 1).map((x) => x - 3);
+  const nA = randn(n, scale, seed + 2), nB = randn(n, scale, seed + 3);
+  const oldA = lpA.map((x, i) => x + nA[i]), oldB = lpB.map((x, i) => x + nB[i]);
+  const rA = randn(B, 1, seed + 4), rB = randn(B, 1, seed + 5);
+  const r = rng(seed + 6);
+  const m8 = new Uint8Array(n).map(() => (r() < 0.8 ? 1 : 0));
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  return { lpA, lpB, oldA, oldB, rA, rB, m8, mf };
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-8));
+  return worst;
+}
+
+describe('prdpLoss', () => {
+  for (const [B, T] of [[1, 1], [1, 50], [3, 7], [5, 129], [17, 33]] as const) {
+    it(`matches the float64 reference, ${B}x${T}, every mask kind`, () => {
+      const x = inputs(B, T, B * 10 + T);
+      for (const mask of [null, x.m8, x.mf]) {
+        for (const [beta, eps] of [[0.1, 1e-4], [2, 0.05], [1, 0.5], [0.3, 0]]) {
+          const got = prdpLoss(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, mask, { seqLen: T, beta, epsilon: eps });
+          const ref = refPrdp(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, mask, T, beta, eps);
+          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-12 * Math.max(1, ref.loss));
+          expect(relErr(got.gradLogprobsA, ref.gradA)).toBeLessThan(1e-6);
+          expect(relErr(got.gradLogprobsB, ref.gradB)).toBeLessThan(1e-6);
+          expect(got.metrics.clipFraction).toBeCloseTo(ref.clipFraction, 12);
+          expect(got.metrics.tokenCount).toBe(ref.tokenCount);
+        }
+      }
+    });
+  }
+
+  it('defaults are beta 0.1, epsilon 1e-4; at the old policy the loss is the mean squared reward difference', () => {
+    const x = inputs(6, 9, 4);
+    const got = prdpLoss(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, null, { seqLen: 9 });
+    expect(got.loss).toBeCloseTo(refPrdp(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, null, 9, 0.1, 1e-4).loss, 12);
+    const at = prdpLoss(x.lpA, x.lpB, x.lpA, x.lpB, x.rA, x.rB, null, { seqLen: 9 });
+    let msd = 0;
+    for (let b = 0; b < 6; b++) msd += (x.rA[b] - x.rB[b]) ** 2 / 6;
+    expect(at.loss).toBeCloseTo(msd, 12);
+    expect(at.metrics.clipFraction).toBe(0);
+  });
+
+  it('gradients agree with central finite differences of the reference', () => {
+    for (const [B, T] of [[2, 5], [1, 1], [3, 9]] as const) {
+      const x = inputs(B, T, 70 + T, 0.02);
+      const eps = 0.03, beta = 1.5;
+      const got = prdpLoss(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, x.mf, { seqLen: T, beta, epsilon: eps });
+      const lo = Math.log(1 - eps), hi = Math.log(1 + eps);
+      for (const which of ['A', 'B'] as const) {
+        const base = Float64Array.from(which === 'A' ? x.lpA : x.lpB);
+        const old = which === 'A' ? x.oldA : x.oldB;
+        const f = (v: Float64Array) =>
+          which === 'A'
+            ? refPrdp(v, x.lpB, x.oldA, x.oldB, x.rA, x.rB, x.mf, T, beta, eps).loss
+            : refPrdp(x.lpA, v, x.oldA, x.oldB, x.rA, x.rB, x.mf, T, beta, eps).loss;
+        const g = which === 'A' ? got.gradLogprobsA : got.gradLogprobsB;
+        for (let i = 0; i < base.length; i++) {
+          const d = base[i] - old[i];
+          if (Math.abs(d - lo) < 1e-4 || Math.abs(d - hi) < 1e-4) continue; // at a clamp edge
+          expect(g[i]).toBeCloseTo(centralDiff(f, base, i), 6);
+        }
+      }
+    }
+  });
+
+  it('large and tiny log-ratios and rewards, an all-masked pair', () => {
+    const B = 3, T = 11;
+    const x = inputs(B, T, 5);
+    for (const s of [1e-7, 30]) {
+      const oldA = x.lpA.map((v, i) => v + s * ((i % 5) - 2));
+      const mask = new Uint8Array(B * T).fill(1);
+      mask.fill(0, T, 2 * T);
+      for (const rs of [1e-6, 1e3]) {
+        const rA = x.rA.map((v) => v * rs);
+        const got = prdpLoss(x.lpA, x.lpB, oldA, x.oldB, rA, x.rB, mask, { seqLen: T, epsilon: 0.2 });
+        const ref = refPrdp(x.lpA, x.lpB, oldA, x.oldB, rA, x.rB, mask, T, 0.1, 0.2);
+        expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-12 * Math.max(1, ref.loss));
+        expect(relErr(got.gradLogprobsA, ref.gradA)).toBeLessThan(1e-6);
+        for (let t = T; t < 2 * T; t++) expect(got.gradLogprobsA[t]).toBe(0);
+      }
+    }
+  });
+
+  it('is bit-identical for 1, 2 and 3 threads, writes out, and the Async form agrees', async () => {
+    const x = inputs(64, 257, 11, 1e-4);
+    const outB = new Float32Array(x.lpA.length).fill(NaN);
+    const runs = [];
+    for (const t of [1, 2, 3]) {
+      setNumThreads(t);
+      runs.push(prdpLoss(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, x.mf, { seqLen: 257, out: t === 1 ? { gradLogprobsB: outB } : undefined }));
+    }
+    const c = await prdpLossAsync(x.lpA, x.lpB, x.oldA, x.oldB, x.rA, x.rB, x.mf, { seqLen: 257 });
+    setNumThreads(2);
+    expect(runs[0].gradLogprobsB).toBe(outB);
+    for (const r of [...runs.slice(1), c]) {
+      expect(r.loss).toBe(runs[0].loss);
+      expect(Buffer.from(r.gradLogprobsA.buffer).equals(Buffer.from(runs[0].gradLogprobsA.buffer))).toBe(true);
+      expect(Buffer.from(r.gradLogprobsB.buffer).equals(Buffer.from(outB.buffer))).toBe(true);
+    }
+  });
+
+  it('rejects bad input with a message naming the argument', async () => {
+    const x = new Float32Array(6), r2 = new Float32Array(2);
+    expect(() => prdpLoss(x, x, x, x, x, r2, null, { seqLen: 3 })).toThrow(/rewardsA: expected length 2 \(one per pair\), received length 6/);
+    await expect(prdpLossAsync(x, x, x, x, r2, new Float32Array(3), null, { seqLen: 3 })).rejects.toThrow(/rewardsB: expected length 2 \(one per pair\), received length 3/);
+    expect(() => prdpLoss(x, x, new Float32Array(5), x, r2, r2, null, { seqLen: 3 })).toThrow(/oldLogprobsA/);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, null, { seqLen: 0 })).toThrow(/options.seqLen: expected an integer in \[1, 2147483647\], received 0/);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, null, {} as never)).toThrow(TypeError);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, 'mask' as never, { seqLen: 3 })).toThrow(/mask: expected a Uint8Array or Float32Array, received string 'mask'/);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, null, { seqLen: 3, epsilon: -1 })).toThrow(/options.epsilon: expected a finite number in \[0, 0.99\], received -1/);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, null, { seqLen: 3, beta: NaN })).toThrow(/options.beta: expected a finite positive number, received NaN/);
+    expect(() => prdpLoss(x, x, x, x, r2, r2, null, { seqLen: 3, betta: 1 } as never)).toThrow(/betta/);
+  });
+});
