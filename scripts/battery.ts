@@ -392,6 +392,8 @@ for (const [B, T, K] of [[1, 1, 1], [7, 3, 2], [33, 17, 3], [130, 9, 5]] as cons
   const front = Float64Array.from(randn((B % 9) * K, 1, n + 59)).map((x) => Math.round(x * 4) / 4);
   const cur = Float64Array.from(randn(K, 1, n + 60));
   add('hypervolumeMetaReward', `M${B % 9} K${K}`, () => rk.hypervolumeMetaReward(logR, cur, front, new Float64Array(K).fill(-2)));
+}
+
 // gatedRewards, discountedCumsum, lagrangianMix (docs/papers/)
 for (const [B, T] of [[1, 1], [3, 7], [33, 100]] as const) {
   const n = B * T;
