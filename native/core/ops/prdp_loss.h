@@ -19,7 +19,9 @@ struct PrdpLossOp {
   };
   static constexpr int kInputs = 6;  // logprobsA, logprobsB, oldLogprobsA, oldLogprobsB, rewardsA, rewardsB
   static constexpr int kGrads = 2;   // d/dlogprobsA, d/dlogprobsB
-  static constexpr int kStats = 3;   // sum m (c_a - c_b); r_a - r_b; then the gradient coefficient
+  // sum m (c_a - c_b); r_a - r_b; then the gradient coefficient; and the clamp bounds log(1 -+ eps)
+  // computed once per row (slots 3, 4, with slot 5 set once they are), not twice per token
+  static constexpr int kStats = 6;
   static constexpr int kMetrics = 1;  // clipFraction
 
   // clamp(d, lo, hi) with lo = log(1 - eps), hi = log(1 + eps), and whether d is inside (derivative 1, else 0).
@@ -28,12 +30,14 @@ struct PrdpLossOp {
     return d < lo ? lo : (d > hi ? hi : d);
   }
   RK_HD static double factor(const Params&, double, double, int64_t B, int64_t) { return 1.0 / static_cast<double>(B); }
+  // The row's clamp bounds, st[3] and st[4], on its first token (the stats start at 0 per row).
+  RK_HD static void bounds(const Params& p, double* st) {
+    if (st[5] == 0) st[3] = ::log1p(-p.epsilon), st[4] = ::log1p(p.epsilon), st[5] = 1;
+  }
   RK_HD static void stat(const Params& p, const double* x, double m, double* st) {
     bool ia, ib;
-    if (m != 0) {
-      const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
-      st[0] += m * (clipped(lo, hi, x[0] - x[2], &ia) - clipped(lo, hi, x[1] - x[3], &ib));
-    }
+    bounds(p, st);
+    if (m != 0) st[0] += m * (clipped(st[3], st[4], x[0] - x[2], &ia) - clipped(st[3], st[4], x[1] - x[3], &ib));
     st[1] = x[4] - x[5];  // one value per pair
   }
   RK_HD static double row(const Params& p, double* st, double, double row_factor) {
@@ -44,9 +48,8 @@ struct PrdpLossOp {
   RK_HD static double token(const Params& p, const double* x, double m, double, const double* st, double, double,
                             double* grad, double* metric) {
     bool ia, ib;
-    const double lo = ::log1p(-p.epsilon), hi = ::log1p(p.epsilon);
-    clipped(lo, hi, x[0] - x[2], &ia);
-    clipped(lo, hi, x[1] - x[3], &ib);
+    clipped(st[3], st[4], x[0] - x[2], &ia);
+    clipped(st[3], st[4], x[1] - x[3], &ib);
     grad[0] = ia ? st[2] * m : 0.0;
     grad[1] = ib ? -st[2] * m : 0.0;
     metric[0] = (!ia || !ib) ? 1.0 : 0.0;
