@@ -1,7 +1,7 @@
-// The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss, preferenceStrengthLoss) at a realistic diffusion batch,
-// B = 256 pairs by T = 50 denoising steps (and a long-sequence case, 64 x 4096), against a plain
+// The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss, preferenceStrengthLoss, p3oLoss) at a realistic diffusion batch,
+// B = 256 pairs by T = 50 denoising steps (and a long-sequence case, 64 x 4096), P3O at 256 x 512 and 64 x 4096 tokens, against a plain
 // TypeScript loop of the same formula (f32 inputs, f64 arithmetic, loss and both gradients).
-import { d3poLoss, prdpLoss, preferenceStrengthLoss } from '../lib/pairwise/index.js';
+import { d3poLoss, p3oLoss, prdpLoss, preferenceStrengthLoss } from '../lib/pairwise/index.js';
 import { fillNormal, progress, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
 const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
@@ -66,6 +66,33 @@ function tsStrength(rc: Float32Array, rr: Float32Array, ec: Float32Array, er: Fl
   return loss / P;
 }
 
+/** P3O, no masks: the loss; gradients into g1, g2. */
+function tsP3o(l1: Float32Array, l2: Float32Array, o1: Float32Array, o2: Float32Array, r1: Float32Array, r2: Float32Array,
+  T: number, joint: boolean, eps: number, g1: Float32Array, g2: Float32Array): number {
+  const B = l1.length / T;
+  const term = (rho: number, A: number): [number, number] => {
+    if (A === 0) return [0, 0];
+    const u = rho * A, v = Math.min(Math.max(rho, 1 - eps), 1 + eps) * A;
+    return v < u ? [-v, 0] : [-u, -u];
+  };
+  let loss = 0;
+  for (let b = 0; b < B; b++) {
+    let s1 = 0, s2 = 0;
+    for (let i = b * T; i < (b + 1) * T; i++) s1 += l1[i] - o1[i], s2 += l2[i] - o2[i];
+    const dr = r1[b] - r2[b];
+    let d1: number, d2: number;
+    if (joint) {
+      const [l, d] = term(Math.exp(s1 - s2), dr);
+      loss += l, d1 = d, d2 = -d;
+    } else {
+      const [la, da] = term(Math.exp(s1), dr / 2), [lb, db] = term(Math.exp(s2), -dr / 2);
+      loss += la + lb, d1 = da, d2 = db;
+    }
+    for (let i = b * T; i < (b + 1) * T; i++) g1[i] = d1 / B, g2[i] = d2 / B;
+  }
+  return loss / B;
+}
+
 export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const rows: BenchRow[] = [];
   const reps = ctx.quick ? 5 : 21;
@@ -100,6 +127,22 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     add('reward-kernels', timeSync(() => preferenceStrengthLoss(rc, rr, opts), reps));
     add('pure TS (plain loop)', timeSync(() => tsStrength(rc, rr, ec, er, o.gc, o.gr, o.mu, o.sd), reps));
   }
+  for (const [B, T] of [[256, 512], [64, 4096]] as const) {
+    const n = B * T, shape = `B=${B} T=${T}`;
+    const o1 = fillNormal(new Float32Array(n), 1, 11).map((x) => x - 2), o2 = fillNormal(new Float32Array(n), 1, 12).map((x) => x - 2);
+    const e1 = fillNormal(new Float32Array(n), 0.3 / Math.sqrt(T), 13), e2 = fillNormal(new Float32Array(n), 0.3 / Math.sqrt(T), 14);
+    const l1 = o1.map((x, i) => x + e1[i]), l2 = o2.map((x, i) => x + e2[i]);
+    const r1 = fillNormal(new Float32Array(B), 1, 15), r2 = fillNormal(new Float32Array(B), 1, 16);
+    const g1 = new Float32Array(n), g2 = new Float32Array(n), t1 = new Float32Array(n), t2 = new Float32Array(n);
+    const bytes = n * 16 + n * 8; // four f32 inputs read, two f32 gradients written
+    for (const clip of ['separate', 'joint'] as const) {
+      const add = (impl: string, ms: number) => rows.push({ op: `p3oLoss ${clip}`, shape, impl, ms, bytes, elements: n, note: `${ctx.threads} threads` });
+      progress(`p3oLoss ${clip} ${shape}`);
+      const o = { seqLen: T, clip, out: { gradLogprobs1: g1, gradLogprobs2: g2 } };
+      add('reward-kernels', timeSync(() => p3oLoss(l1, l2, o1, o2, r1, r2, null, null, o), reps));
+      add('pure TS (plain loop)', timeSync(() => tsP3o(l1, l2, o1, o2, r1, r2, T, clip === 'joint', 0.2, t1, t2), reps));
+    }
+  }
   return { family: 'pairwise', rows };
 }
 
@@ -107,5 +150,5 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
 export const chart: ChartSpec = {
   x: 'none', metric: 'Gelem/s', yLabel: 'G steps/s', bandwidth: false,
   series: (r) => `${r.op} ${r.shape} · ${r.impl}`,
-  title: 'd3poLoss, prdpLoss (denoising steps) and preferenceStrengthLoss (pair x model scores) per second',
+  title: 'd3poLoss, prdpLoss (denoising steps), p3oLoss (tokens) and preferenceStrengthLoss (pair x model scores) per second',
 };

@@ -153,6 +153,7 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['epsilonn', () => any(rk.d3poLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, epsilonn: 0.1 }), 'epsilon'],
     ['bta', () => any(rk.prdpLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, bta: 0.1 }), 'beta'],
     ['label_smoothing', () => any(rk.preferenceStrengthLoss)(pc, pr, { ensembleChosen: pc, ensembleRejected: pr, label_smoothing: 0.1 }), 'labelSmoothing'],
+    ['cliprange', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, cliprange: 0.2 }), 'clip'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

@@ -113,6 +113,7 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   d3poLoss: (m) => rk.d3poLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
   prdpLoss: (m) => rk.prdpLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
   preferenceStrengthLoss: (m) => rk.preferenceStrengthLoss(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
+  p3oLoss: (m) => rk.p3oLoss(m(lp), m(ref), m(old), m(old), m(adv), m(adv), m(mask), m(mask), { seqLen: T, clip: 'joint', out: { gradLogprobs2: m(new Float32Array(n)) } }),
 };
 
 // The same calls through the Async forms.
@@ -167,6 +168,7 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   d3poLoss: (m) => rk.d3poLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobs0: m(new Float32Array(n)) } }),
   prdpLoss: (m) => rk.prdpLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
   preferenceStrengthLoss: (m) => rk.preferenceStrengthLossAsync(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
+  p3oLoss: (m) => rk.p3oLossAsync(m(lp), m(ref), m(old), m(old), m(adv), m(adv), m(mask), m(mask), { seqLen: T, clip: 'joint', out: { gradLogprobs2: m(new Float32Array(n)) } }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -361,6 +363,7 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['d3poLoss', () => rk.d3poLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
       ['prdpLoss', () => rk.prdpLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
       ['preferenceStrengthLoss', () => rk.preferenceStrengthLoss(pc, pr, { ensembleChosen: prc, ensembleRejected: prr, ...bad })],
+      ['p3oLoss', () => rk.p3oLoss(lp, ref, old, old, adv, adv, mask, null, { seqLen: T, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

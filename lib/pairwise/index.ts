@@ -2,3 +2,4 @@
 export * from './d3po-loss.js';
 export * from './prdp-loss.js';
 export * from './preference-strength-loss.js';
+export * from './p3o-loss.js';

@@ -32,6 +32,7 @@
 #include "../../cuda/moo.h"
 #include "../../cuda/policy.h"
 #include "../../cuda/preference.h"
+#include "../../cuda/p3o.h"
 #include "../../cuda/preference_strength.h"
 #include "../../cuda/rollout_correction.h"
 #include "../../cuda/seq_ops.gen.h"
@@ -45,6 +46,7 @@
 #include "../kernels/moo.h"
 #include "../kernels/policy.h"
 #include "../kernels/preference.h"
+#include "../kernels/p3o.h"
 #include "../kernels/preference_strength.h"
 #include "../kernels/rollout_correction.h"
 #include "../kernels/seq_driver.h"
@@ -1549,6 +1551,88 @@ struct PreferenceStrengthLoss {
   }
 };
 
+// p3oLoss (Pairwise PPO): B pairs of T tokens, both clips, masks on both, one or neither response.
+struct P3oLoss {
+  struct Case {
+    int64_t B, T;
+    bool joint;
+    int masks;  // 0 none, 1 the first response's only, 2 both
+  };
+  struct Data {
+    std::vector<float> l1, l2, o1, o2, r1, r2;
+    std::vector<uint8_t> m1, m2;
+  };
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    for (auto bt : {std::pair<int64_t, int64_t>{1, 1}, {7, 13}, {300, 37}, {2001, 129}})
+      if (!ctx.quick || bt.first <= 300)
+        for (bool joint : {false, true})
+          for (int m = 0; m < 3; ++m) out.push_back({bt.first, bt.second, joint, m});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("B=%lld T=%lld %s masks=%d", static_cast<long long>(c.B), static_cast<long long>(c.T), c.joint ? "joint" : "separate", c.masks);
+  }
+  Data data(const Case& c) const {
+    const uint64_t seed = 57 + c.B + 3 * c.T;
+    const int64_t n = c.B * c.T;
+    const float sd = 0.4f / std::sqrt(static_cast<float>(c.T));
+    Data d;
+    d.l1.resize(n), d.l2.resize(n), d.o1.resize(n), d.o2.resize(n), d.r1.resize(c.B), d.r2.resize(c.B);
+    for (int64_t k = 0; k < n; ++k) {
+      d.o1[k] = normal(seed, k) - 2.0f, d.o2[k] = normal(seed + 1, k) - 2.0f;
+      d.l1[k] = d.o1[k] + sd * normal(seed + 2, k), d.l2[k] = d.o2[k] + sd * normal(seed + 3, k);
+    }
+    for (int64_t i = 0; i < c.B; ++i) d.r1[i] = normal(seed + 4, i), d.r2[i] = normal(seed + 5, i);
+    if (c.masks >= 1) {
+      d.m1.resize(n);
+      for (int64_t k = 0; k < n; ++k) d.m1[k] = normal(seed + 6, k) > -0.6f ? 1 : 0;
+    }
+    if (c.masks == 2) {
+      d.m2.resize(n);
+      for (int64_t k = 0; k < n; ++k) d.m2[k] = normal(seed + 7, k) > -0.6f ? 1 : 0;
+    }
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static rk::P3oParams params(const Case& c) {
+    rk::P3oParams p;
+    p.T = c.T;
+    p.joint = c.joint;
+    p.epsilon = 0.2;
+    return p;
+  }
+  Run cpu(const Case& c, const Data& d) const {
+    const int64_t n = c.B * c.T;
+    std::vector<float> G1(n), G2(n);
+    rk::P3oInputs in{d.l1.data(), d.l2.data(), d.o1.data(), d.o2.data(), d.r1.data(), d.r2.data(),
+                     d.m1.empty() ? nullptr : d.m1.data(), d.m2.empty() ? nullptr : d.m2.data(), c.B};
+    rk::P3oOutputs o{G1.data(), G2.data()};
+    double sc[2] = {0, 0};
+    rk::p3o_loss(in, params(c), o, sc);
+    Run r;
+    r.out = {farr("gradLogprobs1", std::move(G1), kRel), farr("gradLogprobs2", std::move(G2), kRel),
+             darr("scalars", {sc[0], sc[1]}, abs_tol(1e-5, 1e-14))};
+    return r;
+  }
+  Run cuda(const Case& c, const Data& d) const {
+    const int64_t n = c.B * c.T;
+    Dev<float> l1(d.l1), l2(d.l2), o1(d.o1), o2(d.o2), r1(d.r1), r2(d.r2), G1(n), G2(n);
+    Dev<uint8_t> m1(d.m1.empty() ? std::vector<uint8_t>(1) : d.m1), m2(d.m2.empty() ? std::vector<uint8_t>(1) : d.m2);
+    Dev<double> sc(2);
+    rkcuda::P3oArgs a;
+    a.in = rk::P3oInputs{l1.p, l2.p, o1.p, o2.p, r1.p, r2.p, d.m1.empty() ? nullptr : m1.p, d.m2.empty() ? nullptr : m2.p, c.B};
+    a.params = params(c);
+    a.out = rk::P3oOutputs{G1.p, G2.p};
+    a.scalars = sc.p;
+    const rkcuda::Result res = rkcuda::p3o_loss(a, nullptr);
+    Run r;
+    if (!res.ok()) r.fail = result_text(res);
+    r.out = {farr("gradLogprobs1", G1.down(), Tol{}), farr("gradLogprobs2", G2.down(), Tol{}), darr("scalars", sc.down(), Tol{})};
+    return r;
+  }
+};
+
 struct TokenWeightedDpoLoss {
   struct Case {
     int64_t B, T;
@@ -2890,6 +2974,7 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
     RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u)
     RK_ROW(preferenceStrengthLoss, PreferenceStrengthLoss, nullptr)
+    RK_ROW(p3oLoss, P3oLoss, nullptr)
 };
 
 bool selected(const char* list, const char* op) {

@@ -115,3 +115,46 @@ export function refPreferenceStrength(
   }
   return { loss, losses, gradChosen: gc, gradRejected: gr, mean, std, flipFraction: flips / P };
 }
+
+/** P3O (docs/papers/p3o.md): the mean over pairs of the separate-clip or joint-clip pairwise PPO loss. */
+export function refP3o(
+  lp1: Arr, lp2: Arr, old1: Arr, old2: Arr, r1: Arr, r2: Arr, m1: Arr | null, m2: Arr | null, T: number,
+  clip: 'separate' | 'joint' = 'separate', eps = 0.2,
+) {
+  const n = lp1.length, B = n / T;
+  // -min(rho A, clip(rho) A) and d/dlog rho; clipped when the clipped branch is strictly smaller
+  const term = (rho: number, A: number) => {
+    if (A === 0) return { l: 0, d: 0, c: 0 };
+    const u = rho * A, v = Math.min(Math.max(rho, 1 - eps), 1 + eps) * A;
+    return v < u ? { l: -v, d: 0, c: 1 } : { l: -u, d: -u, c: 0 };
+  };
+  let loss = 0, clipped = 0;
+  const g1 = new Float64Array(n), g2 = new Float64Array(n);
+  for (let b = 0; b < B; b++) {
+    let s1 = 0, s2 = 0;
+    for (let t = b * T; t < (b + 1) * T; t++) {
+      s1 += maskAt(m1, t) * (lp1[t] - old1[t]);
+      s2 += maskAt(m2, t) * (lp2[t] - old2[t]);
+    }
+    const dr = r1[b] - r2[b];
+    let d1: number, d2: number;
+    if (clip === 'joint') {
+      const j = term(Math.exp(s1 - s2), dr);
+      loss += j.l;
+      clipped += j.c;
+      d1 = j.d;
+      d2 = -j.d;
+    } else {
+      const a = term(Math.exp(s1), dr / 2), c = term(Math.exp(s2), -dr / 2);
+      loss += a.l + c.l;
+      clipped += a.c + c.c;
+      d1 = a.d;
+      d2 = c.d;
+    }
+    for (let t = b * T; t < (b + 1) * T; t++) {
+      g1[t] = (d1 * maskAt(m1, t)) / B;
+      g2[t] = (d2 * maskAt(m2, t)) / B;
+    }
+  }
+  return { loss: loss / B, grad1: g1, grad2: g2, clipFraction: clipped / (clip === 'joint' ? B : 2 * B) };
+}
