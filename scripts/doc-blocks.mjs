@@ -19,7 +19,7 @@
 //   and dist/*.js exactly as in a consumer (build dist/ first: `npm run build:ts`). The compiler
 //   settings are the strict ones a user is likely to have (strict, NodeNext, no skipLibCheck, so
 //   the shipped .d.ts files are checked too).
-// Errors are reported as FILE.md:LINE:COL of the Markdown source. Exit 1 on any error.
+// Errors are reported as the Markdown file, line and column of the source. Exit 1 on any error.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
