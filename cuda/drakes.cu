@@ -239,36 +239,31 @@ Result check_common(int64_t rows, int64_t vocab, int dtype, const void* logits) 
   return Result{};
 }
 
-}  // namespace
+// Both Gumbel entry points: the common checks, the two arrays the direction needs (named for the
+// error), then one block per row through `launch`.
+using GumbelLaunch = void (*)(int, unsigned, cudaStream_t, const GumbelArgs&, double);
 
-Result gumbel_softmax_forward(const GumbelArgs& a, void* stream) {
+Result gumbel_launch(const GumbelArgs& a, const void* in, const char* in_name, const void* out, const char* out_name,
+                     void* stream, GumbelLaunch launch) {
   Result r = check_common(a.rows, a.vocab, a.dtype, a.logits);
   if (!r.ok()) return r;
   if (!(a.temperature > 0)) return bad_arg("temperature", 0);
   if (a.rows == 0) return Result{};
-  if (!a.sample) return bad_arg("sample", 0);
-  if (!a.index) return bad_arg("index", 0);
-  const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const double inv_tau = 1.0 / a.temperature;
-  const unsigned grid = static_cast<unsigned>(a.rows);
-  launch_fwd(a.dtype, grid, st, a, inv_tau);
+  if (!in) return bad_arg(in_name, 0);
+  if (!out) return bad_arg(out_name, 0);
+  launch(a.dtype, static_cast<unsigned>(a.rows), static_cast<cudaStream_t>(stream), a, 1.0 / a.temperature);
   RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
 }
 
+}  // namespace
+
+Result gumbel_softmax_forward(const GumbelArgs& a, void* stream) {
+  return gumbel_launch(a, a.sample, "sample", a.index, "index", stream, launch_fwd);
+}
+
 Result gumbel_softmax_backward(const GumbelArgs& a, void* stream) {
-  Result r = check_common(a.rows, a.vocab, a.dtype, a.logits);
-  if (!r.ok()) return r;
-  if (!(a.temperature > 0)) return bad_arg("temperature", 0);
-  if (a.rows == 0) return Result{};
-  if (!a.grad_sample) return bad_arg("grad_sample", 0);
-  if (!a.grad) return bad_arg("grad", 0);
-  const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const double inv_tau = 1.0 / a.temperature;
-  const unsigned grid = static_cast<unsigned>(a.rows);
-  launch_bwd(a.dtype, grid, st, a, inv_tau);
-  RK_CUDA_CHECK(cudaGetLastError());
-  return Result{};
+  return gumbel_launch(a, a.grad_sample, "grad_sample", a.grad, "grad", stream, launch_bwd);
 }
 
 Result drakes_kl(const DrakesKlArgs& a, void* stream) {

@@ -25,6 +25,19 @@ __global__ void __launch_bounds__(kThreads) check_lengths(const int32_t* a, cons
   if (i < n && (a[i] < 1 || b[i] < 1)) note_bad(slot, i);
 }
 
+// A block's loss, accuracy and margin sums, each in the fixed tree, stored as its three partials
+// (sum_parts then adds the blocks in order). Every thread of the block calls it.
+__device__ void store_pair_parts(double sl, double sa, double sm, double* sh, double* parts) {
+  sl = block_sum(sl, sh);
+  sa = block_sum(sa, sh);
+  sm = block_sum(sm, sh);
+  if (threadIdx.x == 0) {
+    parts[3 * blockIdx.x] = sl;
+    parts[3 * blockIdx.x + 1] = sa;
+    parts[3 * blockIdx.x + 2] = sm;
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) pref_pairs(rk::PreferenceInputs in, rk::PreferenceParams p,
                                                       rk::core::PairOut o, double inv_n, double* parts,
                                                       const unsigned long long* slot) {
@@ -43,14 +56,7 @@ __global__ void __launch_bounds__(kThreads) pref_pairs(rk::PreferenceInputs in, 
       sm = r.margin;
     }
   }
-  sl = block_sum(sl, sh);
-  sa = block_sum(sa, sh);
-  sm = block_sum(sm, sh);
-  if (threadIdx.x == 0) {
-    parts[3 * blockIdx.x] = sl;
-    parts[3 * blockIdx.x + 1] = sa;
-    parts[3 * blockIdx.x + 2] = sm;
-  }
+  store_pair_parts(sl, sa, sm, sh, parts);
 }
 
 // ---- the general path (lists of losses, aot, aot_unpaired, sft; core::pair_general) -----------
@@ -105,14 +111,7 @@ __global__ void __launch_bounds__(kThreads) pref_general(rk::PreferenceInputs in
       sm = r.margin;
     }
   }
-  sl = block_sum(sl, sh);
-  sa = block_sum(sa, sh);
-  sm = block_sum(sm, sh);
-  if (threadIdx.x == 0) {
-    parts[3 * blockIdx.x] = sl;
-    parts[3 * blockIdx.x + 1] = sa;
-    parts[3 * blockIdx.x + 2] = sm;
-  }
+  store_pair_parts(sl, sa, sm, sh, parts);
 }
 
 // Sums `width` columns of `items` partial rows in order (contiguous runs per thread, then a tree).
