@@ -42,3 +42,10 @@ export * from './cov-policy-loss.js';
 export * from './high-entropy-mask.js';
 export * from './adaptive-entropy.js';
 export * from './mask-truncated-completions.js';
+export {
+  policyLossFromLogits,
+  policyLossFromLogitsAsync,
+  type GradDType,
+  type PolicyLossFromLogitsOptions,
+  type PolicyLossFromLogitsResult,
+} from './policy-loss-from-logits.js';

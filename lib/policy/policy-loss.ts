@@ -197,7 +197,7 @@ const POLICY_OUTS = ['gradLogprobs', 'gradEntropy'] as const;
 const POLICY_KEYS = knownKeys('policyLoss', Object.keys(POLICY_OPTIONS), POLICY_OPTION_ARRAYS, ['lossType', 'preset', 'out']);
 
 /** TRL's GRPOConfig.loss_type as `lossType`: its aggregation (a TypeError beside an explicit aggregation). */
-function grpoLossType(opts: Record<string, unknown>): Record<string, unknown> {
+export function grpoLossType(opts: Record<string, unknown>): Record<string, unknown> {
   if (opts.lossType === undefined) return opts;
   const t = oneOf(opts.lossType, 'options.lossType', Object.keys(GRPO_LOSS_TYPES) as GrpoLossType[]);
   if (opts.aggregation !== undefined) {

@@ -288,6 +288,25 @@ namespace policyLoss {
   inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
 }  // namespace policyLoss
 
+namespace policyLossFromLogits {
+  namespace slot { enum : int { logits = 0, targets = 1, oldLogprobs = 2, advantages = 3, mask = 4, refLogprobs = 5, tokenWeights = 6, logprobs = 7, entropy = 8, gradLogits = 9, kCount = 10 }; }
+  inline constexpr const char* kSlotNames[] = {"logits", "targets", "oldLogprobs", "advantages", "mask", "refLogprobs", "tokenWeights", "logprobs", "entropy", "gradLogits"};
+  namespace param { enum : int { vocab = 0, dtype = 1, temperature = 2, ignoreIndex = 3, seqLen = 4, variant = 5, aggregation = 6, epsilonLow = 7, epsilonHigh = 8, dualClip = 9, delta = 10, normalizer = 11, beta = 12, klEstimator = 13, entropyCoef = 14, sapoTemperaturePos = 15, sapoTemperatureNeg = 16, gradDtype = 17, wantEntropy = 18, kCount = 19 }; }
+  inline constexpr const char* kParamNames[] = {"vocab", "dtype", "temperature", "ignoreIndex", "seqLen", "variant", "aggregation", "epsilonLow", "epsilonHigh", "dualClip", "delta", "normalizer", "beta", "klEstimator", "entropyCoef", "sapoTemperaturePos", "sapoTemperatureNeg", "gradDtype", "wantEntropy"};
+  namespace scalar { enum : int { loss = 0, clipFraction = 1, clipLowFraction = 2, clipHighFraction = 3, dualClipFraction = 4, approxKl = 5, kl = 6, entropy = 7, tokenCount = 8, kCount = 9 }; }
+  inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "clipLowFraction", "clipHighFraction", "dualClipFraction", "approxKl", "kl", "entropy", "tokenCount"};
+  namespace dtype_code { enum : int { f32 = 0, bf16 = 1, f16 = 2, kCount = 3 }; }
+  inline constexpr const char* k_dtype_names[] = {"f32", "bf16", "f16"};
+  namespace variant_code { enum : int { ppo = 0, gspo = 1, cispo = 2, sapo = 3, gpg = 4, kCount = 5 }; }
+  inline constexpr const char* k_variant_names[] = {"ppo", "gspo", "cispo", "sapo", "gpg"};
+  namespace aggregation_code { enum : int { token_mean = 0, seq_mean_token_mean = 1, seq_mean_token_sum = 2, seq_mean_token_sum_norm = 3, kCount = 4 }; }
+  inline constexpr const char* k_aggregation_names[] = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"};
+  namespace klEstimator_code { enum : int { k1 = 0, k2 = 1, k3 = 2, abs = 3, k3_ = 4, kCount = 5 }; }
+  inline constexpr const char* k_klEstimator_names[] = {"k1", "k2", "k3", "abs", "k3+"};
+  namespace gradDtype_code { enum : int { f32 = 0, bf16 = 1, kCount = 2 }; }
+  inline constexpr const char* k_gradDtype_names[] = {"f32", "bf16"};
+}  // namespace policyLossFromLogits
+
 namespace prdpLoss {
   namespace slot { enum : int { logprobsA = 0, logprobsB = 1, oldLogprobsA = 2, oldLogprobsB = 3, rewardsA = 4, rewardsB = 5, mask = 6, gradLogprobsA = 7, gradLogprobsB = 8, kCount = 9 }; }
   inline constexpr const char* kSlotNames[] = {"logprobsA", "logprobsB", "oldLogprobsA", "oldLogprobsB", "rewardsA", "rewardsB", "mask", "gradLogprobsA", "gradLogprobsB"};

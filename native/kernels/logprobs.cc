@@ -23,27 +23,10 @@ namespace {
 using core::kLog2ed;
 using detail::kLogprobsChunk;
 
-const detail::LogprobsKernels& kernels() {
-  switch (active_isa()) {
-    case Isa::Avx512: return detail::logprobs_kernels_avx512();
-    case Isa::Avx2: return detail::logprobs_kernels_avx2();
-    default: return detail::logprobs_kernels_scalar();
-  }
-}
-
-Status check_targets(const int32_t* targets, int64_t n, int64_t vocab, int32_t ignore_index) {
-  for (int64_t r = 0; r < n; ++r) {
-    const int32_t y = targets[r];
-    if (y != ignore_index && (y < 0 || y >= vocab)) {
-      Status st;
-      st.code = Status::BadTarget;
-      st.index = r;
-      st.value = y;
-      return st;
-    }
-  }
-  return Status{};
-}
+using detail::check_targets;
+using detail::load_logit;
+using detail::RowStats;
+const detail::LogprobsKernels& kernels() { return detail::logprobs_kernels(); }
 
 // Chunks per scheduling block: up to 64 (1 MiB of f32 logits, long memory streams, negligible
 // scheduling cost) while leaving at least 8 blocks per thread for balance. Any partition gives the
@@ -51,13 +34,6 @@ Status check_targets(const int32_t* targets, int64_t n, int64_t vocab, int32_t i
 int64_t chunk_grain(int64_t items) {
   return std::max<int64_t>(1, std::min<int64_t>(64, items / (8 * static_cast<int64_t>(get_num_threads()))));
 }
-
-// Per-row statistics in double, merged from the chunks in order.
-struct RowStats {
-  double max = 0;    // M = max_j z_j (raw logits)
-  double log_s = 0;  // log S, S = sum_j exp((z_j - M) / tau)
-  double h = 0;      // entropy
-};
 
 // Computes the per-row statistics of every non-ignored row. want_h: also the entropy.
 void row_stats(const LogitsView& lg, const int32_t* targets, int32_t ignore_index, float temperature,
@@ -84,23 +60,53 @@ void row_stats(const LogitsView& lg, const int32_t* targets, int32_t ignore_inde
   const double ad = kLog2ed / temperature;
   for (int64_t r = 0; r < n; ++r) {
     if (targets[r] == ignore_index) continue;
-    const float* m = &pm[r * nck];
-    const float* s = &ps[r * nck];
-    double mx = -std::numeric_limits<double>::infinity();
-    for (int64_t c = 0; c < nck; ++c) mx = (m[c] > mx || m[c] != m[c]) ? m[c] : mx;
-    double S = 0, T = 0;  // T in log2 units: sum_j p~_j (z_j - M) a
-    for (int64_t c = 0; c < nck; ++c) {
-      if (s[c] == 0) continue;  // an all -inf chunk
-      const double sh = (static_cast<double>(m[c]) - mx) * ad;  // <= 0
-      const double w = std::exp2(sh);
-      S += s[c] * w;
-      if (want_h) T += w * (static_cast<double>(pt[r * nck + c]) + sh * s[c]);
-    }
-    RowStats& rs = out[r];
-    rs.max = mx;
-    rs.log_s = std::log(S);
-    rs.h = want_h ? core::lp_entropy(rs.log_s, T, S) : 0.0;
+    out[r] = detail::merge_row_stats(&pm[r * nck], &ps[r * nck], want_h ? &pt[r * nck] : nullptr, nck, ad);
   }
+}
+
+}  // namespace
+
+namespace detail {
+
+const LogprobsKernels& logprobs_kernels() {
+  switch (active_isa()) {
+    case Isa::Avx512: return logprobs_kernels_avx512();
+    case Isa::Avx2: return logprobs_kernels_avx2();
+    default: return logprobs_kernels_scalar();
+  }
+}
+
+Status check_targets(const int32_t* targets, int64_t n, int64_t vocab, int32_t ignore_index) {
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t y = targets[r];
+    if (y != ignore_index && (y < 0 || y >= vocab)) {
+      Status st;
+      st.code = Status::BadTarget;
+      st.index = r;
+      st.value = y;
+      return st;
+    }
+  }
+  return Status{};
+}
+
+RowStats merge_row_stats(const float* m, const float* s, const float* t, int64_t nck, double ad) {
+  const bool want_h = t != nullptr;
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t c = 0; c < nck; ++c) mx = (m[c] > mx || m[c] != m[c]) ? m[c] : mx;
+  double S = 0, T = 0;  // T in log2 units: sum_j p~_j (z_j - M) a
+  for (int64_t c = 0; c < nck; ++c) {
+    if (s[c] == 0) continue;  // an all -inf chunk
+    const double sh = (static_cast<double>(m[c]) - mx) * ad;  // <= 0
+    const double w = std::exp2(sh);
+    S += s[c] * w;
+    if (want_h) T += w * (static_cast<double>(t[c]) + sh * s[c]);
+  }
+  RowStats rs;
+  rs.max = mx;
+  rs.log_s = std::log(S);
+  rs.h = want_h ? core::lp_entropy(rs.log_s, T, S) : 0.0;
+  return rs;
 }
 
 float load_logit(const LogitsView& lg, int64_t idx) {
@@ -109,7 +115,8 @@ float load_logit(const LogitsView& lg, int64_t idx) {
   return lg.dtype == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
 }
 
-}  // namespace
+}  // namespace detail
+
 
 Status token_logprobs_forward(const LogitsView& lg, const int32_t* targets, float temperature,
                               int32_t ignore_index, float* logp, float* lse, float* entropy) {

@@ -41,13 +41,32 @@ using ChunkStatsFn = void (*)(const void* chunk, int dtype, int64_t n, float a, 
 // One chunk's gradient: u = max((z - c) a - b, -150), out = 2^u (k0 + k1 u).
 using ChunkGradFn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
                              float k0, float k1, float* out);
+// The same gradient written as bf16 (round to nearest even; NaN stays NaN).
+using ChunkGradBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
+                                 float k0, float k1, uint16_t* out);
 struct LogprobsKernels {
   ChunkStatsFn stats;
   ChunkGradFn grad;
+  ChunkGradBf16Fn grad_bf16;
 };
 const LogprobsKernels& logprobs_kernels_avx512();
 const LogprobsKernels& logprobs_kernels_avx2();
 const LogprobsKernels& logprobs_kernels_scalar();
+// The kernels of the active ISA (cpu.h).
+const LogprobsKernels& logprobs_kernels();
+
+// A row's statistics in double, merged from its chunks in order.
+struct RowStats {
+  double max = 0;    // M = max_j z_j (raw logits)
+  double log_s = 0;  // log S, S = sum_j exp((z_j - M) / tau)
+  double h = 0;      // entropy (when wanted)
+};
+// Merges nck chunk results (m, s and, when t != null, t) of one row, in order; ad = log2(e) / tau.
+RowStats merge_row_stats(const float* m, const float* s, const float* t, int64_t nck, double ad);
+// Logit idx of the view as f32.
+float load_logit(const LogitsView& lg, int64_t idx);
+// Status BadTarget for the first target outside [0, vocab) that is not ignore_index.
+Status check_targets(const int32_t* targets, int64_t n, int64_t vocab, int32_t ignore_index);
 }  // namespace detail
 
 }  // namespace rk

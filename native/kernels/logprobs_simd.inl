@@ -61,9 +61,10 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   *ot = WANT_T ? hsum(t0 + t1) : 0.0f;
 }
 
-template <int DT>
+// OUT: float (f32 gradient) or uint16_t (bf16 gradient).
+template <int DT, class OUT>
 void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0, float k1,
-                  float* out) {
+                  OUT* out) {
   const VF vc = set1(c), va = set1(a), vb = set1(b), lo = set1(-150.0f), vk0 = set1(k0),
            vk1 = set1(k1);
   auto grad = [&](VF x) {
@@ -73,9 +74,9 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
   // Head: up to the first vector-aligned output element, so the body can use non-temporal stores
   // (the gradient is written once and not read back here: skipping the read-for-ownership saves
   // a third of the memory traffic).
-  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(float));
-  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(float) - mis) / sizeof(float));
-  if (mis % sizeof(float) != 0 || head > n) head = n;  // not float-aligned: no streaming at all
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
+  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
+  if (mis % sizeof(OUT) != 0 || head > n) head = n;  // not element-aligned: no streaming at all
   if (head > 0) {
     for (int64_t i = 0; i < head; i += kW) {
       const int64_t m = head - i < kW ? head - i : kW;
@@ -107,8 +108,9 @@ void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* 
   }
 }
 
+template <class OUT>
 void chunk_grad(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1,
-                float* out) {
+                OUT* out) {
   switch (dtype) {
     case kBF16: return chunk_grad_t<kBF16>(p, n, c, a, b, k0, k1, out);
     case kF16: return chunk_grad_t<kF16>(p, n, c, a, b, k0, k1, out);
@@ -123,7 +125,8 @@ namespace detail {
 #define RK_CAT2(a, b) a##b
 #define RK_CAT(a, b) RK_CAT2(a, b)
 const LogprobsKernels& RK_CAT(logprobs_kernels_, RK_ISA_NS)() {
-  static const LogprobsKernels k{&RK_ISA_NS::chunk_stats, &RK_ISA_NS::chunk_grad};
+  static const LogprobsKernels k{&RK_ISA_NS::chunk_stats, &RK_ISA_NS::chunk_grad<float>,
+                                 &RK_ISA_NS::chunk_grad<uint16_t>};
   return k;
 }
 #undef RK_CAT

@@ -112,22 +112,16 @@ int64_t first_bad_weight(const float* w, int64_t n) {
 
 }  // namespace
 
-Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float* grad_logprobs,
-                   float* grad_entropy, PolicyLossMetrics* metrics) {
+namespace detail {
+
+Status policy_rows(const PolicyLossInputs& in, const PolicyLossParams& p, PolicyRows& rows) {
   const int64_t B = in.batch, T = in.seq_len;
-  if (B < 0 || T <= 0) return Status{Status::BadShape, 0, T};
-  PolicyLossMetrics out;
-  if (B == 0) {
-    if (metrics) *metrics = out;
-    return Status{};
-  }
   const int64_t nck = (T + kPolicyChunk - 1) / kPolicyChunk;
   const int64_t items = B * nck;
   const int64_t chunk_len = std::min(T, kPolicyChunk);
   const int64_t grain = std::max<int64_t>(1, kPolicyChunk / chunk_len);
   const bool gspo = p.variant == PolicyVariant::Gspo;
   std::vector<Part> parts(items);
-
   // Pass 1: mask sums (validating f32 weights), and GSPO's sum m d.
   void (*p1)(const PolicyLossInputs&, bool, int64_t, int64_t, Part&) =
       in.mask_kind == MaskKind::U8    ? &pass1_chunk<MaskKind::U8>
@@ -150,21 +144,89 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
       return st;
     }
   }
-  std::vector<double> row_m(B, 0.0), row_log_s(B, 0.0), row_f(B, 0.0);
-  double total_m = 0;
+  rows.m.assign(B, 0.0);
+  rows.log_s.assign(B, 0.0);
+  rows.f.assign(B, 0.0);
+  rows.total_m = 0;
   for (int64_t r = 0; r < B; ++r) {
     double m = 0, md = 0;
     for (int64_t c = 0; c < nck; ++c) {
       m += parts[r * nck + c].m;
       md += parts[r * nck + c].md;
     }
-    row_m[r] = m;
-    row_log_s[r] = m > 0 ? md / m : 0.0;
-    total_m += m;
+    rows.m[r] = m;
+    rows.log_s[r] = m > 0 ? md / m : 0.0;
+    rows.total_m += m;
   }
   // Row factors f_i: w_t = m_t f_i.
   for (int64_t r = 0; r < B; ++r)
-    row_f[r] = core::policy_row_factor(p.aggregation, p.normalizer, row_m[r], total_m, B, T);
+    rows.f[r] = core::policy_row_factor(p.aggregation, p.normalizer, rows.m[r], rows.total_m, B, T);
+  return Status{};
+}
+
+void policy_token_gradient(const PolicyLossInputs& in, const PolicyLossParams& p, const PolicyRows& rows,
+                           int64_t t, float logprob, float entropy, float* grad, float* grad_entropy) {
+  const int64_t T = in.seq_len, r = t / T;
+  const core::PolicyTokenParams P = core::policy_token_params(p);
+  detail::FastChunk fc;
+  fc.logprobs = &logprob;
+  fc.old_logprobs = in.old_logprobs + t;
+  fc.advantages = in.advantages_per_token ? in.advantages + t : nullptr;
+  fc.adv_row = in.advantages_per_token ? 0.0f : in.advantages[r];
+  fc.mask = in.mask_kind == MaskKind::None ? nullptr
+            : in.mask_kind == MaskKind::U8
+                ? static_cast<const void*>(static_cast<const uint8_t*>(in.mask) + t)
+                : static_cast<const void*>(static_cast<const float*>(in.mask) + t);
+  fc.mask_kind = static_cast<int>(in.mask_kind);
+  fc.n = 1;
+  fc.variant = static_cast<int>(p.variant);
+  fc.lo = P.lo;
+  fc.hi = P.hi;
+  fc.eps_hi = P.eps_hi;
+  fc.delta = P.delta;
+  fc.dual_clip = P.dual_c;
+  core::gspo_row_ratio(rows.log_s[r], &fc.gspo_ratio, &fc.gspo_dratio);
+  fc.tau_pos = P.tau_pos;
+  fc.tau_neg = P.tau_neg;
+  fc.ref_logprobs = in.ref_logprobs ? in.ref_logprobs + t : nullptr;
+  fc.kl_estimator = static_cast<int>(p.kl);
+  fc.beta = P.beta;
+  fc.entropy = in.entropy ? &entropy : nullptr;
+  fc.entropy_coef = P.ecoef;
+  fc.token_weights = in.token_weights ? in.token_weights + t : nullptr;
+  fc.weight = static_cast<float>(rows.f[r]);
+  float ge = 0.0f;
+  fc.grad = grad;
+  fc.grad_entropy = in.entropy ? &ge : nullptr;
+  policy_kernels_active().fast_chunk(&fc);
+  *grad_entropy = ge;
+}
+
+const PolicyKernels& policy_kernels_active() { return kernels(); }
+
+}  // namespace detail
+
+Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float* grad_logprobs,
+                   float* grad_entropy, PolicyLossMetrics* metrics) {
+  const int64_t B = in.batch, T = in.seq_len;
+  if (B < 0 || T <= 0) return Status{Status::BadShape, 0, T};
+  PolicyLossMetrics out;
+  if (B == 0) {
+    if (metrics) *metrics = out;
+    return Status{};
+  }
+  const int64_t nck = (T + kPolicyChunk - 1) / kPolicyChunk;
+  const int64_t items = B * nck;
+  const int64_t chunk_len = std::min(T, kPolicyChunk);
+  const int64_t grain = std::max<int64_t>(1, kPolicyChunk / chunk_len);
+  detail::PolicyRows rows;
+  Status st = detail::policy_rows(in, p, rows);
+  if (!st.ok()) return st;
+  const std::vector<double>& row_m = rows.m;
+  const std::vector<double>& row_log_s = rows.log_s;
+  const std::vector<double>& row_f = rows.f;
+  const double total_m = rows.total_m;
+  std::vector<Part> parts(items);
 
   // Pass 2: per-token loss and gradient.
   const detail::PolicyKernels& k = kernels();

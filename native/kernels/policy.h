@@ -9,6 +9,7 @@
 // the results do not depend on the thread count.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../core/policy.h"  // the option codes, PolicyLossParams, PolicyLossMetrics
 #include "types.h"
@@ -85,6 +86,20 @@ struct PolicyKernels {
 const PolicyKernels& policy_kernels_avx512();
 const PolicyKernels& policy_kernels_avx2();
 const PolicyKernels& policy_kernels_scalar();
+const PolicyKernels& policy_kernels_active();
+
+// policy_loss's first pass: per-row mask sums m, GSPO's log s_i (from in.logprobs; GSPO only) and
+// the aggregation's row factors f (w_t = m_t f_i), merged in a fixed order. BadIndex on a bad weight.
+struct PolicyRows {
+  std::vector<double> m, log_s, f;
+  double total_m = 0;
+};
+Status policy_rows(const PolicyLossInputs& in, const PolicyLossParams& p, PolicyRows& rows);
+// Token t's w_t dL_t/dl (and, when in.entropy is set, dL/dH) from its log-prob and entropy, through
+// the same lanes as policy_loss, so the value is policy_loss's gradient bit for bit. GSPO needs the
+// whole row first (rows.log_s) and is not per token.
+void policy_token_gradient(const PolicyLossInputs& in, const PolicyLossParams& p, const PolicyRows& rows,
+                           int64_t t, float logprob, float entropy, float* grad, float* grad_entropy);
 }  // namespace detail
 
 }  // namespace rk

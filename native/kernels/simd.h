@@ -65,6 +65,18 @@ inline void store(float* p, VF a) { _mm512_storeu_ps(p, a.v); }
 // Non-temporal store (p 64-byte aligned): no read-for-ownership of the destination line.
 inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
 inline void stream_fence() { _mm_sfence(); }
+// kW floats as bf16 (half.h f32_to_bf16 in every lane: nearest even, NaN -> quiet NaN).
+inline __m256i to_bf16(VF a) {
+  const __m512i u = _mm512_castps_si512(a.v);
+  const __m512i r = _mm512_srli_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+                       _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
+  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+}
+inline void store_bf16(uint16_t* p, VF a) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), to_bf16(a)); }
+inline void stream_bf16(uint16_t* p, VF a) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), to_bf16(a)); }
 inline VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -103,6 +115,20 @@ inline VF load_f16(const uint16_t* p) {
 inline void store(float* p, VF a) { _mm256_storeu_ps(p, a.v); }
 inline void stream(float* p, VF a) { _mm256_stream_ps(p, a.v); }  // p 32-byte aligned
 inline void stream_fence() { _mm_sfence(); }
+// kW floats as bf16 (half.h f32_to_bf16 in every lane: nearest even, NaN -> quiet NaN).
+inline __m128i to_bf16(VF a) {
+  const __m256i u = _mm256_castps_si256(a.v);
+  const __m256i r = _mm256_srli_epi32(
+      _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)),
+                       _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q));
+  const __m256i q = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+  const __m256i w = _mm256_blendv_epi8(r, q, nan);  // 0 .. 0xffff per lane
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0x08);
+  return _mm256_castsi256_si128(packed);
+}
+inline void store_bf16(uint16_t* p, VF a) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), to_bf16(a)); }
+inline void stream_bf16(uint16_t* p, VF a) { _mm_stream_si128(reinterpret_cast<__m128i*>(p), to_bf16(a)); }
 inline VF operator+(VF a, VF b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline VF operator-(VF a, VF b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline VF operator*(VF a, VF b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -150,6 +176,8 @@ inline VF load_f16(const uint16_t* p) { return {f16_to_f32(*p)}; }
 inline void store(float* p, VF a) { *p = a.v; }
 inline void stream(float* p, VF a) { *p = a.v; }
 inline void stream_fence() {}
+inline void store_bf16(uint16_t* p, VF a) { *p = f32_to_bf16(a.v); }
+inline void stream_bf16(uint16_t* p, VF a) { *p = f32_to_bf16(a.v); }
 inline VF operator+(VF a, VF b) { return {a.v + b.v}; }
 inline VF operator-(VF a, VF b) { return {a.v - b.v}; }
 inline VF operator*(VF a, VF b) { return {a.v * b.v}; }
@@ -213,6 +241,14 @@ inline void store_tail(float* p, int64_t n, VF a) {
   store(buf, a);
   for (int64_t k = 0; k < n; ++k) p[k] = buf[k];
 }
+inline void store_tail(uint16_t* p, int64_t n, VF a) {
+  uint16_t buf[kW];
+  store_bf16(buf, a);
+  for (int64_t k = 0; k < n; ++k) p[k] = buf[k];
+}
+// A full vector of outputs: f32, or bf16 (a uint16_t pointer); plain and non-temporal.
+inline void store(uint16_t* p, VF a) { store_bf16(p, a); }
+inline void stream(uint16_t* p, VF a) { stream_bf16(p, a); }
 
 }  // namespace
 }  // namespace RK_ISA_NS

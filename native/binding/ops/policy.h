@@ -36,6 +36,36 @@ inline rk::MaskKind MaskKindOf(const Slot& m) {
   return !m.present ? rk::MaskKind::None : m.type == SlotType::U8 ? rk::MaskKind::U8 : rk::MaskKind::F32;
 }
 
+// Where an op keeps policyLoss' scalar options (layout.gen.h names): policyLoss and policyLossFromLogits.
+struct PolicyParamLayout {
+  int variant, aggregation, epsilonLow, epsilonHigh, dualClip, delta, normalizer, beta, klEstimator, entropyCoef,
+      sapoTemperaturePos, sapoTemperatureNeg;
+};
+#define RK_POLICY_PARAM_LAYOUT(L)                                                                          \
+  PolicyParamLayout {                                                                                      \
+    L::param::variant, L::param::aggregation, L::param::epsilonLow, L::param::epsilonHigh, L::param::dualClip, \
+        L::param::delta, L::param::normalizer, L::param::beta, L::param::klEstimator, L::param::entropyCoef,   \
+        L::param::sapoTemperaturePos, L::param::sapoTemperatureNeg                                         \
+  }
+inline constexpr PolicyParamLayout kPolicyLossParams = RK_POLICY_PARAM_LAYOUT(LP);
+
+inline void DecodePolicyParams(const OpArgs& a, const PolicyParamLayout& l, rk::PolicyLossParams& p) {
+  p.variant = static_cast<rk::PolicyVariant>(a.Enum(l.variant, "variant", LP::variant_code::kCount));
+  p.aggregation = static_cast<rk::LossAggregation>(a.Enum(l.aggregation, "aggregation", LP::aggregation_code::kCount));
+  p.epsilon_low = a.Param(l.epsilonLow, "epsilonLow", 0, 1);
+  p.epsilon_high = a.Param(l.epsilonHigh, "epsilonHigh", 0, 1e30);
+  p.dual_clip = a.Param(l.dualClip, "dualClip", 0, 1e30);
+  p.delta = a.Param(l.delta, "delta", 0, 1e30);
+  p.normalizer = a.Param(l.normalizer, "normalizer", 0, 1e300);
+  p.beta = a.Param(l.beta, "beta", -1e300, 1e300);
+  p.kl = static_cast<rk::KlEstimator>(a.Enum(l.klEstimator, "klEstimator", LP::klEstimator_code::kCount));
+  p.entropy_coef = a.Param(l.entropyCoef, "entropyCoef", -1e300, 1e300);
+  p.sapo_tau_pos = a.Param(l.sapoTemperaturePos, "sapoTemperaturePos", 1e-300, 1e300);
+  p.sapo_tau_neg = a.Param(l.sapoTemperatureNeg, "sapoTemperatureNeg", 1e-300, 1e300);
+  if (p.dual_clip != 0 && !(p.dual_clip > 1)) throw a.Range("params.dualClip: expected 0 (off) or a value > 1");
+  if (p.delta != 0 && !(p.delta > 1)) throw a.Range("params.delta: expected 0 (off) or a value > 1");
+}
+
 struct PolicyLossCall {
   rk::PolicyLossInputs in;
   rk::PolicyLossParams p;
@@ -69,21 +99,7 @@ inline PolicyLossCall DecodePolicyLoss(const OpArgs& a) {
   const Slot& gent = a.MaybeOut(LP::slot::gradEntropy, {SlotType::F32}, n);
   if (gent.present && !ent.present) throw Napi::TypeError::New(a.env, "out.gradEntropy: given without entropy");
 
-  rk::PolicyLossParams& p = c.p;
-  p.variant = static_cast<rk::PolicyVariant>(a.Enum(LP::param::variant, "variant", LP::variant_code::kCount));
-  p.aggregation = static_cast<rk::LossAggregation>(a.Enum(LP::param::aggregation, "aggregation", LP::aggregation_code::kCount));
-  p.epsilon_low = a.Param(LP::param::epsilonLow, "epsilonLow", 0, 1);
-  p.epsilon_high = a.Param(LP::param::epsilonHigh, "epsilonHigh", 0, 1e30);
-  p.dual_clip = a.Param(LP::param::dualClip, "dualClip", 0, 1e30);
-  p.delta = a.Param(LP::param::delta, "delta", 0, 1e30);
-  p.normalizer = a.Param(LP::param::normalizer, "normalizer", 0, 1e300);
-  p.beta = a.Param(LP::param::beta, "beta", -1e300, 1e300);
-  p.kl = static_cast<rk::KlEstimator>(a.Enum(LP::param::klEstimator, "klEstimator", LP::klEstimator_code::kCount));
-  p.entropy_coef = a.Param(LP::param::entropyCoef, "entropyCoef", -1e300, 1e300);
-  p.sapo_tau_pos = a.Param(LP::param::sapoTemperaturePos, "sapoTemperaturePos", 1e-300, 1e300);
-  p.sapo_tau_neg = a.Param(LP::param::sapoTemperatureNeg, "sapoTemperatureNeg", 1e-300, 1e300);
-  if (p.dual_clip != 0 && !(p.dual_clip > 1)) throw a.Range("params.dualClip: expected 0 (off) or a value > 1");
-  if (p.delta != 0 && !(p.delta > 1)) throw a.Range("params.delta: expected 0 (off) or a value > 1");
+  DecodePolicyParams(a, kPolicyLossParams, c.p);
 
   rk::PolicyLossInputs& in = c.in;
   in.logprobs = lp.as<const float>();

@@ -1,0 +1,206 @@
+// policyLossFromLogits: token log-probs, a policy loss and its gradient with respect to the logits
+// in one call (docs/policy-from-logits.md): tokenLogprobs, policyLoss and tokenLogprobsBackward
+// fused, reading the logits once (GSPO: twice) and writing the gradient once, as f32 or bf16.
+//
+// logits: (N, V), N = B T rows (f32, or bf16/f16 bits in a Uint16Array); targets (N) Int32;
+// oldLogprobs, mask, refLogprobs, tokenWeights (B, T); advantages (B) or (B, T).
+//   logp, H = tokenLogprobs(logits / tau);  loss, metrics, g = dL/dlogp, h = dL/dH = policyLoss(logp, ...)
+//   gradLogits = tokenLogprobsBackward(g, h)
+import { describe, integer, options as optionsObject } from '../check.js';
+import { DeviceArray } from '../cuda.js';
+import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
+import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from '../logprobs/shared.js';
+import { defineOp, enumOf, flag, knownKeys, openOptions, packOptions, readOptions, type Buf } from '../op.js';
+import { applyPreset, POLICY_PRESETS } from '../presets.js';
+import type { TokenMask } from '../types.js';
+import { grpoLossType, hostMaskCheck, POLICY_METRICS, POLICY_OPTIONS, policyMetrics, type PolicyLossMetrics, type PolicyLossOptions } from './policy-loss.js';
+
+/** The gradient's element type: 'f32' (Float32Array) or 'bf16' (Uint16Array of bf16 bits, round to nearest even). */
+export type GradDType = 'f32' | 'bf16';
+
+export interface PolicyLossFromLogitsOptions
+  extends LogprobsCommonOptions,
+    Omit<PolicyLossOptions, 'entropy' | 'out'> {
+  /** Element type of the gradient. Default 'f32'. */
+  gradDtype?: GradDType;
+  /** Write the gradient over the logits (f32 logits with gradDtype 'f32', or bf16 logits with 'bf16'). Default false. */
+  inPlace?: boolean;
+  /** Also return the entropy of each row (`result.entropy`). Implied by `entropyCoef`. Default false. */
+  returnEntropy?: boolean;
+  /**
+   * Entropy bonus coefficient: each token's loss gets -entropyCoef H_t, H_t the entropy of its row
+   * (computed here), and the gradient flows through H into the logits. Default 0 (no entropy term).
+   */
+  entropyCoef?: number;
+  /** Caller-owned outputs: gradLogits (N * V, of gradDtype), logprobs and entropy (N). */
+  out?: { gradLogits?: Float32Array | Uint16Array; logprobs?: Float32Array; entropy?: Float32Array };
+}
+
+export interface PolicyLossFromLogitsResult {
+  loss: number;
+  metrics: PolicyLossMetrics;
+  /** log p(target) per row (N); 0 where the target is ignoreIndex or the mask weight is 0 (those rows are not read). */
+  logprobs: Float32Array;
+  /** Entropy per row (N), with returnEntropy or entropyCoef; 0 where the row is not read. */
+  entropy?: Float32Array;
+  /** dLoss/dlogits (N * V): a Float32Array, or a Uint16Array of bf16 bits with gradDtype 'bf16'; the logits themselves with inPlace. */
+  gradLogits: Float32Array | Uint16Array;
+}
+
+export const GRAD_DTYPES: readonly GradDType[] = ['f32', 'bf16'];
+
+/** The packed params: the log-prob options, the policy options, then the gradient dtype and whether H is computed. */
+export const POLICY_FROM_LOGITS_OPTIONS = {
+  ...LOGPROBS_OPTIONS,
+  ...POLICY_OPTIONS,
+  gradDtype: enumOf(GRAD_DTYPES, 'f32'),
+  wantEntropy: flag(false),
+};
+
+const OPTION_ARRAYS = ['refLogprobs', 'tokenWeights'] as const;
+const OUTS = ['gradLogits', 'logprobs', 'entropy'] as const;
+const KEYS = knownKeys(
+  'policyLossFromLogits',
+  Object.keys(POLICY_FROM_LOGITS_OPTIONS).filter((k) => k !== 'wantEntropy'),
+  OPTION_ARRAYS,
+  ['lossType', 'preset', 'inPlace', 'returnEntropy', 'out'],
+);
+const inPlaceFlag = flag(false);
+
+type Args = [logits: unknown, targets: unknown, oldLogprobs: unknown, advantages: unknown, mask: unknown, options: unknown];
+
+const op = defineOp({
+  name: 'policyLossFromLogits',
+  mix: LOGITS_MIX,
+  slots: {
+    logits: { types: ['f32', 'u16'], shape: 'N*V' },
+    targets: { types: ['i32'], shape: 'N' },
+    oldLogprobs: { types: ['f32'], shape: 'B*T' },
+    advantages: { types: ['f32'], shape: 'B | B*T' },
+    mask: { types: ['u8', 'f32'], shape: 'B*T' },
+    refLogprobs: { types: ['f32'], shape: 'B*T' },
+    tokenWeights: { types: ['f32'], shape: 'B*T' },
+    logprobs: { types: ['f32'], shape: 'B*T', out: true },
+    entropy: { types: ['f32'], shape: 'B*T', out: true },
+    // may be the logits slot's own array (inPlace: same element type)
+    gradLogits: { types: ['f32', 'u16'], shape: 'N*V', out: true, inPlace: ['logits'] },
+  },
+  options: POLICY_FROM_LOGITS_OPTIONS,
+  scalars: POLICY_METRICS,
+  prepare(io, ...[logits, targets, oldLogprobs, advantages, mask, options]: Args) {
+    if (logits instanceof DeviceArray) {
+      throw new TypeError(`logits: policyLossFromLogits runs on the CPU in this build, expected a Float32Array or a Uint16Array, received ${logits}`);
+    }
+    const { opts: given, out } = openOptions(
+      io, options, true, [[targets, 'targets'], [oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
+      OPTION_ARRAYS, OUTS, KEYS,
+    );
+    const opts = applyPreset('policyLoss', grpoLossType(given), POLICY_PRESETS);
+    const c = readCommon(io, logits, targets, opts);
+    const n = c.rows;
+    const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 2 ** 31 - 1);
+    if (n % seqLen !== 0) {
+      throw new RangeError(`options.seqLen: expected a divisor of the number of logits rows (${n}), received ${seqLen}`);
+    }
+    const batch = n / seqLen;
+    io.read('oldLogprobs', oldLogprobs, 'oldLogprobs', n);
+    const adv = io.read('advantages', advantages, 'advantages');
+    if (adv.length !== batch && adv.length !== n) {
+      throw new RangeError(`advantages: expected length ${batch} (one per sequence) or ${n} (one per token), received length ${adv.length}`);
+    }
+    hostMaskCheck(false, mask, 'mask', true);
+    io.optional('mask', mask, 'mask', n);
+    const returnEntropy = flag(false).read(opts.returnEntropy, 'options.returnEntropy', {});
+    const wantEntropy = returnEntropy || opts.entropyCoef !== undefined;
+    if (opts.beta !== undefined && opts.refLogprobs === undefined) {
+      throw new TypeError(`options.beta: applies with options.refLogprobs only, expected undefined without it, received ${describe(opts.beta)}`);
+    }
+    if (opts.klEstimator !== undefined && opts.refLogprobs === undefined) {
+      throw new TypeError(`options.klEstimator: applies with options.refLogprobs only, expected undefined without it, received ${describe(opts.klEstimator)}`);
+    }
+    if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
+    const policy = readOptions(POLICY_OPTIONS, opts);
+    const ref = io.optional('refLogprobs', opts.refLogprobs, 'options.refLogprobs', n);
+    io.optional('tokenWeights', opts.tokenWeights, 'options.tokenWeights', n);
+    const gradDtype = POLICY_FROM_LOGITS_OPTIONS.gradDtype.read(opts.gradDtype, 'options.gradDtype', {});
+    const inPlace = inPlaceFlag.read(opts.inPlace, 'options.inPlace', {});
+    const total = c.logits.length;
+    let grad: Buf;
+    if (inPlace) {
+      const need = gradDtype === 'bf16' ? 'bf16' : 'f32';
+      if (c.dtype !== need) {
+        throw new TypeError(`options.inPlace: a ${gradDtype} gradient can overwrite ${need} logits only, received dtype '${c.dtype}'`);
+      }
+      if (out.gradLogits !== undefined && out.gradLogits !== logits) {
+        throw new TypeError('options.out.gradLogits: expected no buffer (or the logits themselves) with inPlace: true, received another array');
+      }
+      io.set('gradLogits', c.logits as Buf);
+      grad = c.logits as Buf;
+    } else {
+      const type = gradDtype === 'bf16' ? 'u16' : 'f32';
+      const given = out.gradLogits;
+      if (given !== undefined && given === logits) {
+        throw new TypeError('options.out.gradLogits: is the logits array; pass inPlace: true to overwrite the logits');
+      }
+      grad = io.read('gradLogits', given ?? (type === 'u16' ? new Uint16Array(total) : new Float32Array(total)), 'options.out.gradLogits', total, [type]);
+      if (overlaps(grad, c.logits as Buf)) {
+        throw new RangeError('options.out.gradLogits: expected a buffer apart from logits (or inPlace: true), received one that overlaps them');
+      }
+    }
+    const logprobs = io.out('logprobs', out.logprobs, 'options.out.logprobs', n);
+    if (!wantEntropy && out.entropy !== undefined) {
+      throw new TypeError('options.out.entropy: expected no buffer without returnEntropy or entropyCoef, received one');
+    }
+    const entropy = wantEntropy ? io.out('entropy', out.entropy, 'options.out.entropy', n) : null;
+    const values = {
+      vocab: c.vocab,
+      dtype: c.dtype,
+      ...readOptions({ temperature: LOGPROBS_OPTIONS.temperature, ignoreIndex: LOGPROBS_OPTIONS.ignoreIndex }, opts),
+      ...policy,
+      gradDtype,
+      wantEntropy,
+    };
+    const scalars = io.scalars(POLICY_METRICS.length);
+    return {
+      params: packOptions(POLICY_FROM_LOGITS_OPTIONS, values),
+      scalars,
+      finish: () => {
+        const result: PolicyLossFromLogitsResult = {
+          loss: scalars[0],
+          metrics: policyMetrics(scalars, ref !== null, wantEntropy),
+          logprobs: logprobs as Float32Array,
+          gradLogits: grad as Float32Array | Uint16Array,
+        };
+        if (entropy) result.entropy = entropy as Float32Array;
+        return result;
+      },
+    };
+  },
+});
+
+const typed = op.typed<
+  [logits: Logits, targets: TokenIds, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossFromLogitsOptions],
+  PolicyLossFromLogitsResult,
+  [logits: Logits, targets: TokenIds, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossFromLogitsOptions],
+  PolicyLossFromLogitsResult
+>();
+
+/**
+ * tokenLogprobs, policyLoss and tokenLogprobsBackward in one call: the loss and metrics of a
+ * policy-gradient loss over the log-probs of (B * T, V) logits, and its gradient with respect to the
+ * logits, written as f32 or bf16 (`gradDtype`), in place over the logits with `inPlace: true`.
+ * Every variant but 'gspo' reads the logits once; 'gspo' (whose sequence ratio needs every log-prob
+ * of a sequence first) reads them twice. The options are policyLoss' plus the log-prob options.
+ *
+ * Arguments:
+ * - `logits`: (B * T, V), f32 or bf16/f16 bits (`dtype`)
+ * - `targets`: the sampled token of each row, (B * T)
+ * - `oldLogprobs`: log-probs of the policy that sampled them, (B * T)
+ * - `advantages`: one per sequence (B) or one per token (B * T)
+ * - `mask`: 1/0 bytes or f32 weights (B * T), or null for all ones; rows with weight 0 are not read
+ * @example
+ * const { loss, gradLogits } = policyLossFromLogits(logits, ids, oldLp, adv, mask, { vocab: 151936, seqLen: 512, inPlace: true });
+ */
+export const policyLossFromLogits = typed.sync;
+/** policyLossFromLogits on a worker thread; leave its buffers untouched until it settles. */
+export const policyLossFromLogitsAsync = typed.async;

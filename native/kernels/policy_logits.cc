@@ -1,0 +1,177 @@
+// policyLossFromLogits (formulas and passes in policy_logits.h). The row statistics are the
+// log-prob kernel's (same chunks, same merge), the per-token gradient is policy_loss's (same lanes),
+// the row coefficients are core::lp_grad_row and the gradient chunks are the log-prob backward's,
+// written as f32 or bf16.
+#include "policy_logits.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../core/logits.h"
+#include "half.h"
+#include "threadpool.h"
+
+namespace rk {
+namespace {
+
+using core::kLog2ed;
+using detail::kLogprobsChunk;
+using detail::RowStats;
+
+struct Pass {
+  const PolicyFromLogitsArgs& a;
+  const detail::LogprobsKernels& k;
+  int64_t v, nck, esz;
+  float a2;        // log2(e) / tau, f32 (the chunk kernels' scale)
+  double ad;       // log2(e) / tau
+  double inv_tau;
+  bool bf16_out;
+
+  const char* row_in(int64_t r) const { return static_cast<const char*>(a.logits.data) + r * v * esz; }
+
+  // Row r's statistics, chunk by chunk in order (pm, ps, pt: nck floats of scratch).
+  RowStats stats(int64_t r, float* pm, float* ps, float* pt) const {
+    const char* base = row_in(r);
+    for (int64_t c = 0; c < nck; ++c) {
+      const int64_t off = c * kLogprobsChunk;
+      const int64_t len = std::min(kLogprobsChunk, v - off);
+      k.stats(base + off * esz, static_cast<int>(a.logits.dtype), len, a2, &pm[c], &ps[c],
+              a.want_entropy ? &pt[c] : nullptr);
+    }
+    return detail::merge_row_stats(pm, ps, a.want_entropy ? pt : nullptr, nck, ad);
+  }
+
+  // Row r's log-prob (f32, as tokenLogprobs writes it).
+  float logp(int64_t r, const RowStats& rs) const {
+    const double zy = detail::load_logit(a.logits, r * v + a.targets[r]);
+    return static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
+  }
+
+  // Writes row r's gradient from its statistics and g = dL/dlogp, h = dL/dH.
+  void grad(int64_t r, const RowStats& rs, float g, float h) const {
+    const core::LpGradRow q = core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau);
+    const char* base = row_in(r);
+    const int dt = static_cast<int>(a.logits.dtype);
+    const int64_t y = a.targets[r];
+    for (int64_t c = 0; c < nck; ++c) {
+      const int64_t off = c * kLogprobsChunk;
+      const int64_t len = std::min(kLogprobsChunk, v - off);
+      const bool has_y = y >= off && y < off + len;
+      if (bf16_out) {
+        uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
+        float gy = 0.0f;
+        // The target's f32 value first (the chunk may overwrite bf16 logits in place).
+        if (has_y) k.grad(base + y * esz, dt, 1, q.c, a2, q.b, q.k0, q.k1, &gy);
+        k.grad_bf16(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out);
+        if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
+      } else {
+        float* out = static_cast<float*>(a.grad) + r * v + off;
+        k.grad(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out);
+        if (has_y) out[y - off] += q.gy;
+      }
+    }
+  }
+
+  void zero_row(int64_t r) const {
+    const size_t gsz = bf16_out ? 2 : 4;
+    std::memset(static_cast<char*>(a.grad) + r * v * gsz, 0, static_cast<size_t>(v) * gsz);
+  }
+
+  // A row that is not read: an ignored target or a zero mask weight.
+  bool skipped(int64_t r) const {
+    if (a.targets[r] == a.ignore_index) return true;
+    const PolicyLossInputs& in = a.policy;
+    if (in.mask_kind == MaskKind::U8) return static_cast<const uint8_t*>(in.mask)[r] == 0;
+    if (in.mask_kind == MaskKind::F32) return static_cast<const float*>(in.mask)[r] == 0.0f;
+    return false;
+  }
+};
+
+}  // namespace
+
+Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossParams& p,
+                               PolicyLossMetrics* metrics) {
+  const int64_t n = a.logits.rows, v = a.logits.vocab;
+  const PolicyLossInputs& pin = a.policy;
+  if (n < 0 || v <= 0) return Status{Status::BadShape, 0, v};
+  if (pin.seq_len <= 0 || pin.batch * pin.seq_len != n) return Status{Status::BadShape, 0, pin.seq_len};
+  if (a.grad_dtype != DType::F32 && a.grad_dtype != DType::BF16) return Status{Status::BadShape, 0, 0};
+  Status st = detail::check_targets(a.targets, n, v, a.ignore_index);
+  if (!st.ok()) return st;
+  // The row factors (validating f32 mask weights) before anything is written.
+  PolicyLossInputs in = pin;
+  in.logprobs = nullptr;
+  in.entropy = nullptr;
+  detail::PolicyRows rows;
+  if (n > 0 && p.variant != PolicyVariant::Gspo) {
+    st = detail::policy_rows(in, p, rows);
+    if (!st.ok()) return st;
+  }
+
+  const double inv_tau = 1.0 / a.temperature;
+  const Pass ps{a, detail::logprobs_kernels(), v, (v + kLogprobsChunk - 1) / kLogprobsChunk,
+                dtype_size(a.logits.dtype), static_cast<float>(kLog2ed * inv_tau), kLog2ed * inv_tau,
+                inv_tau, a.grad_dtype == DType::BF16};
+  const int64_t nck = ps.nck;
+  std::vector<float> grad_lp(n), grad_h(n);
+  in.logprobs = a.logprobs;
+  in.entropy = a.want_entropy ? a.entropy : nullptr;
+  float* ent_out = a.want_entropy ? a.entropy : nullptr;
+
+  if (p.variant != PolicyVariant::Gspo) {
+    // One pass: statistics, the token's gradient, the gradient row, per row.
+    parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> scv(static_cast<size_t>(3 * nck));  // a row's chunk results (no (N, V) temporary)
+      float* sc = scv.data();
+      for (int64_t r = b; r < e; ++r) {
+        if (ps.skipped(r)) {
+          a.logprobs[r] = 0.0f;
+          if (ent_out) ent_out[r] = 0.0f;
+          ps.zero_row(r);
+          continue;
+        }
+        const RowStats rs = ps.stats(r, sc, sc + nck, sc + 2 * nck);
+        const float lp = ps.logp(r, rs);
+        const float hf = static_cast<float>(rs.h);
+        a.logprobs[r] = lp;
+        if (ent_out) ent_out[r] = hf;
+        float g = 0.0f, h = 0.0f;
+        detail::policy_token_gradient(in, p, rows, r, lp, hf, &g, &h);
+        ps.grad(r, rs, g, h);
+      }
+    });
+    // The loss and metrics: policy_loss on the log-probs just written (its gradient is the one
+    // already applied, bit for bit).
+    return policy_loss(in, p, grad_lp.data(), in.entropy ? grad_h.data() : nullptr, metrics);
+  }
+
+  // GSPO: two passes.
+  std::vector<RowStats> stats(n);
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> scv(static_cast<size_t>(3 * nck));
+    float* sc = scv.data();
+    for (int64_t r = b; r < e; ++r) {
+      if (ps.skipped(r)) {
+        a.logprobs[r] = 0.0f;
+        if (ent_out) ent_out[r] = 0.0f;
+        continue;
+      }
+      stats[r] = ps.stats(r, sc, sc + nck, sc + 2 * nck);
+      a.logprobs[r] = ps.logp(r, stats[r]);
+      if (ent_out) ent_out[r] = static_cast<float>(stats[r].h);
+    }
+  });
+  st = policy_loss(in, p, grad_lp.data(), in.entropy ? grad_h.data() : nullptr, metrics);
+  if (!st.ok()) return st;
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      if (ps.skipped(r)) ps.zero_row(r);
+      else ps.grad(r, stats[r], grad_lp[r], in.entropy ? grad_h[r] : 0.0f);
+    }
+  });
+  return Status{};
+}
+
+}  // namespace rk
