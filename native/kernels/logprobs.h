@@ -44,10 +44,22 @@ using ChunkGradFn = void (*)(const void* chunk, int dtype, int64_t n, float c, f
 // The same gradient written as bf16 (round to nearest even; NaN stays NaN).
 using ChunkGradBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
                                  float k0, float k1, uint16_t* out);
+// chunk statistics that also store each element's 2^u (u as in ChunkStatsFn) in e (n floats).
+using ChunkStatsStoreFn = void (*)(const void* chunk, int dtype, int64_t n, float a, float* m, float* s,
+                                   float* t, float* e);
+// The gradient from those stored values: out = e (A + B u), u = max((z - m) a, -150) (B = 0: e A).
+// prefetch (may be null): n elements (same dtype) to fetch into L2 meanwhile, e.g. the next row's chunk.
+using ChunkGradStoredFn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
+                                   const float* e, float A, float B, float* out, const void* prefetch);
+using ChunkGradStoredBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
+                                       const float* e, float A, float B, uint16_t* out, const void* prefetch);
 struct LogprobsKernels {
   ChunkStatsFn stats;
   ChunkGradFn grad;
   ChunkGradBf16Fn grad_bf16;
+  ChunkStatsStoreFn stats_store;
+  ChunkGradStoredFn grad_stored;
+  ChunkGradStoredBf16Fn grad_stored_bf16;
 };
 const LogprobsKernels& logprobs_kernels_avx512();
 const LogprobsKernels& logprobs_kernels_avx2();

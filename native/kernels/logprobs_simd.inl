@@ -9,8 +9,10 @@ namespace {
 
 // Chunk statistics: a max pass (the only read from memory), then an exp pass over the same chunk,
 // now in L1. t is accumulated only when wanted (entropy).
-template <int DT, bool WANT_T>
-void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, float* ot) {
+// With E (policyLossFromLogits' one-pass gradient): also stores each element's 2^u in e[0, n), the
+// same values the sums add (0 for an all -inf chunk, NaN for a NaN chunk).
+template <int DT, bool WANT_T, bool E = false>
+void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, float* ot, float* e = nullptr) {
   VF m0 = set1(kNegInf), m1 = m0, m2 = m0, m3 = m0;
   int64_t i = 0;
   for (; i + 4 * kW <= n; i += 4 * kW) {
@@ -26,6 +28,9 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   if (!(m > kNegInf)) {  // all -inf (or NaN): the chunk adds nothing (or NaN) to the row
     *os = (m == m) ? 0.0f : m;
     *ot = 0.0f;
+    if constexpr (E) {
+      for (int64_t j = 0; j < n; ++j) e[j] = *os;
+    }
     return;
   }
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f);
@@ -43,6 +48,10 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
     VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
     VF e0 = exp2v(u0), e1 = exp2v(u1);
+    if constexpr (E) {
+      store(e + i, e0);
+      store(e + i + kW, e1);
+    }
     s0 = s0 + e0;
     s1 = s1 + e1;
     if constexpr (WANT_T) {
@@ -53,9 +62,13 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   for (; i < n; i += kW) {
     VF x = (i + kW <= n) ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, n - i, kNegInf);
     VF u = vmax(lo, (x - vm) * va);
-    VF e = exp2v(u);
-    s0 = s0 + e;
-    if constexpr (WANT_T) t0 = fma(e, u, t0);
+    VF ex = exp2v(u);
+    if constexpr (E) {
+      if (i + kW <= n) store(e + i, ex);
+      else store_tail(e + i, n - i, ex);
+    }
+    s0 = s0 + ex;
+    if constexpr (WANT_T) t0 = fma(ex, u, t0);
   }
   *os = hsum(s0 + s1);
   *ot = WANT_T ? hsum(t0 + t1) : 0.0f;
@@ -89,6 +102,85 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
   for (; i + kW <= n; i += kW) stream(out + i, grad(load_dt<DT>(p, i)));
   if (i < n) store_tail(out + i, n - i, grad(load_tail_dt<DT>(p, i, n - i, kNegInf)));
   stream_fence();
+}
+
+// The gradient from a chunk's stored 2^u (chunk_stats_t with E): out = e (A + B u), u recomputed as
+// the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A.
+// pf (PF): the same chunk of the next row, fetched into L2 while this one is written, so the reads of
+// the next row's statistics overlap this row's writes (as a copy loop's do).
+template <int DT, class OUT, bool WITH_U, bool PF>
+void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
+                    const void* pf) {
+  const VF vm = set1(m), va = set1(a), lo = set1(-150.0f), vA = set1(A), vB = set1(B);
+  auto grad = [&](int64_t i, int64_t len) {
+    const VF ev = len == kW ? load(e + i) : load_tail_dt<kF32>(e, i, len, 0.0f);
+    if constexpr (WITH_U) {
+      const VF x = len == kW ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, len, kNegInf);
+      return ev * fma(vB, vmax(lo, (x - vm) * va), vA);
+    } else {
+      return ev * vA;
+    }
+  };
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
+  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
+  if (mis % sizeof(OUT) != 0 || head > n) head = n;
+  for (int64_t i = 0; i < head; i += kW) {
+    const int64_t len = head - i < kW ? head - i : kW;
+    if (len == kW) store(out + i, grad(i, kW));
+    else store_tail(out + i, len, grad(i, len));
+  }
+  int64_t i = head;
+  for (; i + kW <= n; i += kW) {
+    if constexpr (PF) {
+      if (((i * dtype_size(DT)) & 63) == 0 || kW * dtype_size(DT) >= 64) prefetch_dt<DT>(pf, i);
+    }
+    stream(out + i, grad(i, kW));
+  }
+  if (i < n) store_tail(out + i, n - i, grad(i, n - i));
+  if constexpr (PF) {
+    for (int64_t j = 0; j < head + kW && j < n; j += 64 / dtype_size(DT)) prefetch_dt<DT>(pf, j);
+    if (i < n) prefetch_dt<DT>(pf, n - 1);
+  }
+  stream_fence();
+}
+
+void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e) {
+  float dummy;
+  const bool want_t = t != nullptr;
+  if (!t) t = &dummy;
+  switch (dtype) {
+    case kBF16:
+      return want_t ? chunk_stats_t<kBF16, true, true>(p, n, a, m, s, t, e)
+                    : chunk_stats_t<kBF16, false, true>(p, n, a, m, s, t, e);
+    case kF16:
+      return want_t ? chunk_stats_t<kF16, true, true>(p, n, a, m, s, t, e)
+                    : chunk_stats_t<kF16, false, true>(p, n, a, m, s, t, e);
+    default:
+      return want_t ? chunk_stats_t<kF32, true, true>(p, n, a, m, s, t, e)
+                    : chunk_stats_t<kF32, false, true>(p, n, a, m, s, t, e);
+  }
+}
+
+template <int DT, class OUT>
+void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
+                     const void* pf) {
+  const bool u = B != 0.0f;
+  if (pf) {
+    return u ? chunk_grad_e_t<DT, OUT, true, true>(p, n, m, a, e, A, B, out, pf)
+             : chunk_grad_e_t<DT, OUT, false, true>(p, n, m, a, e, A, B, out, pf);
+  }
+  return u ? chunk_grad_e_t<DT, OUT, true, false>(p, n, m, a, e, A, B, out, pf)
+           : chunk_grad_e_t<DT, OUT, false, false>(p, n, m, a, e, A, B, out, pf);
+}
+
+template <class OUT>
+void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
+                  const void* pf) {
+  switch (dtype) {
+    case kBF16: return chunk_grad_e_dt<kBF16>(p, n, m, a, e, A, B, out, pf);
+    case kF16: return chunk_grad_e_dt<kF16>(p, n, m, a, e, A, B, out, pf);
+    default: return chunk_grad_e_dt<kF32>(p, n, m, a, e, A, B, out, pf);
+  }
 }
 
 void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t) {
@@ -125,8 +217,9 @@ namespace detail {
 #define RK_CAT2(a, b) a##b
 #define RK_CAT(a, b) RK_CAT2(a, b)
 const LogprobsKernels& RK_CAT(logprobs_kernels_, RK_ISA_NS)() {
-  static const LogprobsKernels k{&RK_ISA_NS::chunk_stats, &RK_ISA_NS::chunk_grad<float>,
-                                 &RK_ISA_NS::chunk_grad<uint16_t>};
+  static const LogprobsKernels k{&RK_ISA_NS::chunk_stats,       &RK_ISA_NS::chunk_grad<float>,
+                                 &RK_ISA_NS::chunk_grad<uint16_t>, &RK_ISA_NS::chunk_stats_e,
+                                 &RK_ISA_NS::chunk_grad_e<float>,  &RK_ISA_NS::chunk_grad_e<uint16_t>};
   return k;
 }
 #undef RK_CAT

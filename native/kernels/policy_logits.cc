@@ -17,6 +17,17 @@ namespace rk {
 namespace {
 
 using core::kLog2ed;
+
+// Rows of up to this many elements keep their 2^u between the statistics and the gradient (a
+// per-thread buffer of v floats, in cache with the row); longer rows recompute it.
+constexpr int64_t kStoreMaxVocab = int64_t{1} << 20;
+
+// The calling thread's buffer of at least n floats (kept for the thread's later calls).
+float* thread_buffer(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
 using detail::kLogprobsChunk;
 using detail::RowStats;
 
@@ -49,7 +60,55 @@ struct Pass {
     return static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
   }
 
-  // Writes row r's gradient from its statistics and g = dL/dlogp, h = dL/dH.
+  // Row r's statistics as stats(), also storing each element's 2^u in e (v floats).
+  RowStats stats_store(int64_t r, float* pm, float* ps, float* pt, float* e) const {
+    const char* base = row_in(r);
+    for (int64_t c = 0; c < nck; ++c) {
+      const int64_t off = c * kLogprobsChunk;
+      const int64_t len = std::min(kLogprobsChunk, v - off);
+      k.stats_store(base + off * esz, static_cast<int>(a.logits.dtype), len, a2, &pm[c], &ps[c],
+                    a.want_entropy ? &pt[c] : nullptr, e + off);
+    }
+    return detail::merge_row_stats(pm, ps, a.want_entropy ? pt : nullptr, nck, ad);
+  }
+
+  // Writes row r's gradient from the stored 2^u of stats_store: p_j = e_j 2^d_c with
+  // d_c = (m_c - M) log2(e) / tau - log2 S the chunk's shift, and log2 p_j = u_j + d_c, so
+  // p_j (k0 + k1 log2 p_j) = e_j (A_c + B_c u_j), A_c = 2^d_c (k0 + k1 d_c), B_c = 2^d_c k1.
+  // next: the row this thread reads next (fetched meanwhile), or null.
+  void grad_stored(int64_t r, const RowStats& rs, float g, float h, const float* pm, const float* ps,
+                   const float* e, const char* next) const {
+    const core::LpGradRow q = core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau);
+    const char* base = row_in(r);
+    const int dt = static_cast<int>(a.logits.dtype);
+    const int64_t y = a.targets[r];
+    const double b = rs.log_s * kLog2ed;
+    for (int64_t c = 0; c < nck; ++c) {
+      const int64_t off = c * kLogprobsChunk;
+      const int64_t len = std::min(kLogprobsChunk, v - off);
+      float A = 0.0f, B = 0.0f;
+      if (ps[c] != 0.0f) {  // else an all -inf chunk: e = 0, p = 0
+        const double d = (static_cast<double>(pm[c]) - rs.max) * ad - b;
+        const double w = std::exp2(d);
+        A = static_cast<float>(w * (q.k0 + static_cast<double>(q.k1) * d));
+        B = static_cast<float>(w * q.k1);
+      }
+      const bool has_y = y >= off && y < off + len;
+      if (bf16_out) {
+        uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
+        float gy = 0.0f;
+        if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, nullptr);
+        k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, next ? next + off * esz : nullptr);
+        if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
+      } else {
+        float* out = static_cast<float*>(a.grad) + r * v + off;
+        k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, next ? next + off * esz : nullptr);
+        if (has_y) out[y - off] += q.gy;
+      }
+    }
+  }
+
+  // Writes row r's gradient from its statistics and g = dL/dlogp, h = dL/dH (recomputing 2^u).
   void grad(int64_t r, const RowStats& rs, float g, float h) const {
     const core::LpGradRow q = core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau);
     const char* base = row_in(r);
@@ -121,8 +180,11 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   float* ent_out = a.want_entropy ? a.entropy : nullptr;
 
   if (p.variant != PolicyVariant::Gspo) {
-    // One pass: statistics, the token's gradient, the gradient row, per row.
-    parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    const bool store = v <= kStoreMaxVocab;
+    // One pass: statistics, the token's gradient, the gradient row, per row. Blocks of consecutive
+    // rows, so a thread knows the row it reads next and fetches it while it writes this one.
+    const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(8, n / (4 * static_cast<int64_t>(get_num_threads()))));
+    parallel_for(n, grain, [&](int64_t b, int64_t e) {
       std::vector<float> scv(static_cast<size_t>(3 * nck));  // a row's chunk results (no (N, V) temporary)
       float* sc = scv.data();
       for (int64_t r = b; r < e; ++r) {
@@ -132,14 +194,18 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
           ps.zero_row(r);
           continue;
         }
-        const RowStats rs = ps.stats(r, sc, sc + nck, sc + 2 * nck);
+        float* ebuf = store ? thread_buffer(v) : nullptr;
+        const RowStats rs = store ? ps.stats_store(r, sc, sc + nck, sc + 2 * nck, ebuf) : ps.stats(r, sc, sc + nck, sc + 2 * nck);
         const float lp = ps.logp(r, rs);
         const float hf = static_cast<float>(rs.h);
         a.logprobs[r] = lp;
         if (ent_out) ent_out[r] = hf;
         float g = 0.0f, h = 0.0f;
         detail::policy_token_gradient(in, p, rows, r, lp, hf, &g, &h);
-        ps.grad(r, rs, g, h);
+        int64_t nx = r + 1;  // the next row this block reads
+        while (nx < e && ps.skipped(nx)) ++nx;
+        if (store) ps.grad_stored(r, rs, g, h, sc, sc + nck, ebuf, nx < e ? ps.row_in(nx) : nullptr);
+        else ps.grad(r, rs, g, h);
       }
     });
     // The loss and metrics: policy_loss on the log-probs just written (its gradient is the one
