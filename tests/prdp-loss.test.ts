@@ -107,6 +107,65 @@ describe('prdpLoss', () => {
     }
   });
 
+  it("Appendix G's group loss: all pairs with r_i > r_j of one prompt, the mean over steps, the reference through the rewards", () => {
+    // Appendix G, written from its description: log-ratios to pi_ref (B, T), clipped to the old ones +- eps,
+    // averaged over T; B x B differences; max of the two squared errors against dr / beta; mean over r_i > r_j.
+    const G = 6, T = 11, beta = 0.5, eps = 0.02;
+    const lp = randn(G * T, 1, 901).map((v) => v - 3), old = lp.map((v, i) => v + 0.03 * Math.sin(3 * i));
+    const ref = old.map((v, i) => v - 0.1 * Math.cos(i)), r = randn(G, 1, 902);
+    r[4] = r[1]; // a tie: dropped by Appendix G
+    const appendixG = (l: ArrayLike<number>) => {
+      const lr = new Float64Array(G), lc = new Float64Array(G);
+      for (let g = 0; g < G; g++) {
+        for (let t = 0; t < T; t++) {
+          const i = g * T + t, x = l[i] - ref[i], o = old[i] - ref[i];
+          lr[g] += x / T;
+          lc[g] += Math.min(Math.max(x, o - eps), o + eps) / T;
+        }
+      }
+      let sum = 0, count = 0;
+      for (let i = 0; i < G; i++) {
+        for (let j = 0; j < G; j++) {
+          const dr = r[i] - r[j];
+          if (!(dr > 0)) continue;
+          sum += Math.max((lr[i] - lr[j] - dr / beta) ** 2, (lc[i] - lc[j] - dr / beta) ** 2);
+          count++;
+        }
+      }
+      return sum / count;
+    };
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) if (r[i] > r[j]) pairs.push([i, j]);
+    expect(pairs.length).toBe(14); // 15 pairs less the tie
+    const P = pairs.length;
+    const rows = (k: 0 | 1, src: ArrayLike<number>) => {
+      const out = new Float32Array(P * T);
+      pairs.forEach((pr, p) => { for (let t = 0; t < T; t++) out[p * T + t] = src[pr[k] * T + t]; });
+      return out;
+    };
+    const shifted = Float32Array.from(r, (v, g) => {
+      let s = 0;
+      for (let t = 0; t < T; t++) s += old[g * T + t] - ref[g * T + t];
+      return v - (beta * s) / T;
+    });
+    const got = prdpLoss(rows(0, lp), rows(1, lp), rows(0, old), rows(1, old),
+      Float32Array.from(pairs, (pr) => shifted[pr[0]]), Float32Array.from(pairs, (pr) => shifted[pr[1]]), null,
+      { seqLen: T, beta, epsilon: eps, stepReduction: 'mean' });
+    const want = appendixG(lp);
+    expect(Math.abs(got.loss - want)).toBeLessThan(1e-5 * Math.max(1, want));
+    // each sample's gradient: the sum over the pairs it is in, against finite differences of the group loss
+    const base = Float64Array.from(lp);
+    for (const i of [0, 7, 3 * T + 5, G * T - 1]) {
+      const g = Math.floor(i / T), t = i % T;
+      let sum = 0;
+      pairs.forEach((pr, p) => {
+        if (pr[0] === g) sum += got.gradLogprobsA[p * T + t];
+        if (pr[1] === g) sum += got.gradLogprobsB[p * T + t];
+      });
+      expect(sum).toBeCloseTo(centralDiff(appendixG, base, i), 4);
+    }
+  });
+
   it('gradients agree with central finite differences of the reference', () => {
     for (const stepReduction of ['sum', 'mean'] as const) {
       for (const [B, T] of [[2, 5], [1, 1], [3, 9]] as const) {
