@@ -23,24 +23,25 @@ function tsD3po(l0: Float32Array, l1: Float32Array, r0: Float32Array, r1: Float3
   return loss * inv;
 }
 
-/** PRDP, every step counts: the loss; gradients into gA, gB. */
+/** PRDP (Eq. 18, sum over steps), every step counts: the loss; gradients into gA, gB. */
 function tsPrdp(la: Float32Array, lb: Float32Array, oa: Float32Array, ob: Float32Array, ra: Float32Array, rb: Float32Array,
   T: number, beta: number, eps: number, gA: Float32Array, gB: Float32Array): number {
-  const B = la.length / T, lo = Math.log1p(-eps), hi = Math.log1p(eps);
+  const B = la.length / T;
   let loss = 0;
   for (let b = 0; b < B; b++) {
-    let s = 0;
+    let s = 0, sc = 0;
     for (let i = b * T; i < (b + 1) * T; i++) {
       const da = la[i] - oa[i], db = lb[i] - ob[i];
-      s += (da < lo ? lo : da > hi ? hi : da) - (db < lo ? lo : db > hi ? hi : db);
+      s += da - db;
+      sc += (da < -eps ? -eps : da > eps ? eps : da) - (db < -eps ? -eps : db > eps ? eps : db);
     }
-    const e = ra[b] - rb[b] - beta * s;
+    const y = (ra[b] - rb[b]) / beta, u = s - y, v = sc - y, clip = v * v > u * u, e = clip ? v : u;
     loss += (e * e) / B;
-    const k = (-2 / B) * e * beta;
+    const k = (2 / B) * e;
     for (let i = b * T; i < (b + 1) * T; i++) {
       const da = la[i] - oa[i], db = lb[i] - ob[i];
-      gA[i] = da >= lo && da <= hi ? k : 0;
-      gB[i] = db >= lo && db <= hi ? -k : 0;
+      gA[i] = clip && !(da >= -eps && da <= eps) ? 0 : k;
+      gB[i] = clip && !(db >= -eps && db <= eps) ? 0 : -k;
     }
   }
   return loss;

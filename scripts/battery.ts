@@ -235,6 +235,9 @@ for (const [B, T] of [[1, 1], [3, 7], [9, 50]] as const) {
     add('prdpLoss', `${B}x${T} ${mask?.constructor.name}`, () =>
       rk.prdpLoss(a, b, a.map((x, i) => x + e[i]), b.map((x, i) => x + f[i]), h, r, mask, { seqLen: T, epsilon: 0.1 }),
     );
+    add('prdpLoss', `${B}x${T} ${mask?.constructor.name} mean`, () =>
+      rk.prdpLoss(a, b, a.map((x, i) => x + e[i]), b.map((x, i) => x + f[i]), h, r, mask, { seqLen: T, epsilon: 0.05, beta: 2, stepReduction: 'mean' }),
+    );
   }
 }
 

@@ -1688,16 +1688,18 @@ const prdpLoss: ExportSpec<SeqCase> = {
     const { l0, l1, r0, r1, mask } = pairInputs(c, 0.05);
     const rA = randn(c.B, 1, c.seed + 5), rB = randn(c.B, 1, c.seed + 6);
     const beta = c.clip === undefined ? undefined : c.clip + 0.05, epsilon = c.epsilonLow === undefined ? undefined : Math.min(c.epsilonLow, 0.9);
-    const o = opts({ seqLen: c.T, beta, epsilon });
+    const stepReduction = ([undefined, 'sum', 'mean'] as const)[c.seed % 3];
+    const o = opts({ seqLen: c.T, beta, epsilon, stepReduction });
     return {
       args: [l0, l1, r0, r1, rA, rB, mask, o], optionsAt: 7, optionsRequired: true,
       arrays: [{ name: 'logprobsA', at: { arg: 0 }, lead: true }, { name: 'logprobsB', at: { arg: 1 } }, { name: 'oldLogprobsA', at: { arg: 2 } },
         { name: 'oldLogprobsB', at: { arg: 3 } }, { name: 'rewardsA', at: { arg: 4 }, lengths: [c.B] },
         { name: 'rewardsB', at: { arg: 5 }, lengths: [c.B] }, { name: 'mask', at: { arg: 6 }, nullable: true }],
-      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) }]),
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'beta', bad: bad.pos() }, { key: 'epsilon', bad: bad.range(0, 0.99) },
+        { key: 'stepReduction', bad: bad.enumOf() }]),
       check(res) {
         const got = res as rk.PrdpLossResult;
-        const e = refPrdp(l0, l1, r0, r1, rA, rB, mask, c.T, beta ?? 0.1, epsilon ?? 1e-4);
+        const e = refPrdp(l0, l1, r0, r1, rA, rB, mask, c.T, beta ?? 0.1, epsilon ?? 1e-4, stepReduction ?? 'sum');
         closeTo(got.loss, e.loss, 10, 'loss');
         closeGrads(got.gradLogprobsA, e.gradA, 'gradLogprobsA');
         closeGrads(got.gradLogprobsB, e.gradB, 'gradLogprobsB');

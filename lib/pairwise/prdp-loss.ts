@@ -1,28 +1,35 @@
-// prdpLoss: PRDP's reward-difference prediction loss with clipped per-step ratios, with its gradients
-// wrt both samples' per-step log-probs. The formula: native/core/ops/prdp_loss.h; docs/papers/prdp.md.
+// prdpLoss: PRDP's proximal reward-difference prediction loss (arXiv 2402.08714v2, Eqs. 14-21 and
+// Appendix G), with its gradients wrt both samples' per-step log-probs. The formula:
+// native/core/ops/prdp_loss.h; docs/papers/prdp.md.
 import type { DeviceArray } from '../cuda.js';
 import { finitePositive } from '../check.js';
-import { num, numIn } from '../op.js';
+import { enumOf, num, numIn } from '../op.js';
 import { defineSeqOp } from '../seq-op.js';
 import type { TokenMask } from '../types.js';
+
+/** How the per-step log-ratios of a trajectory are combined: the paper's sum (Eq. 21) or its Appendix G code's mean. */
+export type PrdpStepReduction = 'sum' | 'mean';
+const PRDP_STEP_REDUCTIONS = ['sum', 'mean'] as const satisfies readonly PrdpStepReduction[];
 
 export interface PrdpLossOptions {
   /** Denoising steps per sample T. */
   seqLen: number;
-  /** The KL weight beta of the reward-difference prediction. Default 0.1. */
+  /** The KL weight beta: the predicted log-ratio difference is regressed on (r_a - r_b) / beta. Default 0.1. */
   beta?: number;
-  /** Each step's log-ratio is clamped to [log(1 - epsilon), log(1 + epsilon)]; in [0, 0.99]. Default 1e-4 (DDPO's clip_range, on whose sampler PRDP builds). */
+  /** The stepwise clipping range: each step's log-ratio l - l_old is clipped to [-epsilon, epsilon] (Eq. 20); in [0, 0.99]. Default 1e-4 (the paper's large-scale setting). */
   epsilon?: number;
+  /** 'sum' (default): the trajectory's log-ratio is the sum over steps (Eq. 21); 'mean': the masked mean over steps (Appendix G's code). */
+  stepReduction?: PrdpStepReduction;
   out?: { gradLogprobsA?: Float32Array; gradLogprobsB?: Float32Array };
 }
 export interface PrdpLossResult {
-  /** The mean over pairs of (r_a - r_b - beta sum_t m_t (c_a,t - c_b,t))^2. */
+  /** The mean over pairs of max((D - y)^2, (Dc - y)^2), D and Dc the unclipped and clipped log-ratio differences, y = (r_a - r_b) / beta. */
   loss: number;
-  /** dLoss/dlogprobsA and dLoss/dlogprobsB, (B * T); 0 at masked steps and where the ratio is clamped. */
+  /** dLoss/dlogprobsA and dLoss/dlogprobsB, (B * T); 0 at masked steps, and at clipped steps of a pair whose clipped error is the larger. */
   gradLogprobsA: Float32Array;
   gradLogprobsB: Float32Array;
   metrics: {
-    /** Masked mean of [either sample's per-step ratio was clamped]. */
+    /** Masked mean of [either sample's step log-ratio lies outside [-epsilon, epsilon]]. */
     clipFraction: number;
     /** Sum of the mask. */
     tokenCount: number;
@@ -50,7 +57,7 @@ const op = defineSeqOp({
     rewardsB: 'B | B*T',
   },
   grads: ['gradLogprobsA', 'gradLogprobsB'],
-  options: { beta: num(finitePositive, 0.1), epsilon: numIn(0, 0.99, 1e-4) },
+  options: { beta: num(finitePositive, 0.1), epsilon: numIn(0, 0.99, 1e-4), stepReduction: enumOf(PRDP_STEP_REDUCTIONS, 'sum') },
   metrics: ['clipFraction'],
 });
 
@@ -80,9 +87,11 @@ function rewardsPerPair(args: unknown[]): void {
 }
 
 /**
- * PRDP's reward-difference prediction over B pairs of diffusion trajectories of T denoising steps:
- * L = mean_pairs (r_a - r_b - beta sum_t m_t [c_a,t - c_b,t])^2 with c the per-step log-ratio
- * log(p / p_old) clamped to [log(1 - epsilon), log(1 + epsilon)].
+ * PRDP's proximal reward-difference prediction over B pairs of diffusion trajectories of T denoising
+ * steps (arXiv 2402.08714v2, Eq. 18): L = mean_pairs max((D - y)^2, (Dc - y)^2) with
+ * y = (r_a - r_b) / beta, D = sum_t m_t (d_a,t - d_b,t), d = l - l_old, and Dc the same with each d
+ * clipped to [-epsilon, epsilon] (`stepReduction: 'mean'` divides D and Dc by sum_t m_t). The reference
+ * model enters through the rewards: pass r - beta sum_t (l_old - l_ref) (docs/papers/prdp.md).
  *
  * With f32 DeviceArrays it runs on the GPU; the gradients are DeviceArrays owned by the caller.
  *

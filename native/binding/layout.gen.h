@@ -310,10 +310,12 @@ namespace policyLossFromLogits {
 namespace prdpLoss {
   namespace slot { enum : int { logprobsA = 0, logprobsB = 1, oldLogprobsA = 2, oldLogprobsB = 3, rewardsA = 4, rewardsB = 5, mask = 6, gradLogprobsA = 7, gradLogprobsB = 8, kCount = 9 }; }
   inline constexpr const char* kSlotNames[] = {"logprobsA", "logprobsB", "oldLogprobsA", "oldLogprobsB", "rewardsA", "rewardsB", "mask", "gradLogprobsA", "gradLogprobsB"};
-  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, kCount = 3 }; }
-  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon"};
+  namespace param { enum : int { seqLen = 0, beta = 1, epsilon = 2, stepReduction = 3, kCount = 4 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "beta", "epsilon", "stepReduction"};
   namespace scalar { enum : int { loss = 0, clipFraction = 1, tokenCount = 2, kCount = 3 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "clipFraction", "tokenCount"};
+  namespace stepReduction_code { enum : int { sum = 0, mean = 1, kCount = 2 }; }
+  inline constexpr const char* k_stepReduction_names[] = {"sum", "mean"};
 }  // namespace prdpLoss
 
 namespace preferenceLoss {

@@ -47,6 +47,7 @@ static_assert(rkl::prdpLoss::param::seqLen == 0, "prdpLoss: seqLen is the first 
 static_assert(offsetof(rk::PrdpLossOp::Params, seqLen) == sizeof(double) * rkl::prdpLoss::param::seqLen, "prdpLoss: option seqLen");
 static_assert(offsetof(rk::PrdpLossOp::Params, beta) == sizeof(double) * rkl::prdpLoss::param::beta, "prdpLoss: option beta");
 static_assert(offsetof(rk::PrdpLossOp::Params, epsilon) == sizeof(double) * rkl::prdpLoss::param::epsilon, "prdpLoss: option epsilon");
+static_assert(offsetof(rk::PrdpLossOp::Params, stepReduction) == sizeof(double) * rkl::prdpLoss::param::stepReduction, "prdpLoss: option stepReduction");
 constexpr rkb::SeqLayout k_prdpLoss = RK_SEQ_LAYOUT(prdpLoss, 0x30u);
 
 static_assert(rkl::reinforcePolicyLoss::param::seqLen == 0, "reinforcePolicyLoss: seqLen is the first option");

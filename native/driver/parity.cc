@@ -2972,7 +2972,7 @@ const OpRow kOps[] = {
     RK_ROW(trajectoryBalanceLoss, GfnRowOf<0>, nullptr)
     RK_ROW(orderPreservingLoss, GfnRowOf<1>, nullptr)
     RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
-    RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u)
+    RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u, RK_SEQ_ENUM(prdpLoss, stepReduction))
     RK_ROW(preferenceStrengthLoss, PreferenceStrengthLoss, nullptr)
     RK_ROW(p3oLoss, P3oLoss, nullptr)
 };

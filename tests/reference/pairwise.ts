@@ -56,30 +56,44 @@ export function refDnoSoftBt(l1: Arr, lt1: Arr, l2: Arr, lt2: Arr, p: Arr, eta: 
   return { loss, losses, gradL1: g1, gradL2: g2 };
 }
 
-/** PRDP: the mean over pairs of (r_a - r_b - beta sum_t m (c_a - c_b))^2, c the clamped log-ratio. */
+/**
+ * PRDP (arXiv 2402.08714v2) written in the paper's terms: per step r_t = l - l_ref (Eq. 19), clipped to
+ * [r_old,t - eps, r_old,t + eps] with r_old,t = l_old - l_ref (Eq. 20); the trajectory's r the masked sum
+ * (Eq. 21) or masked mean (Appendix G) of its steps; per pair max((dr - y)^2, (dr_clip - y)^2) with
+ * y = (r_a - r_b) / beta (Eqs. 14, 17, 18); the mean over pairs. `refA`/`refB` null: l_ref = l_old.
+ */
 export function refPrdp(
   lpA: Arr, lpB: Arr, oldA: Arr, oldB: Arr, rA: Arr, rB: Arr, mask: Arr | null, T: number, beta = 0.1, eps = 1e-4,
+  stepReduction: 'sum' | 'mean' = 'sum', refA: Arr | null = null, refB: Arr | null = null,
 ) {
   const n = lpA.length, B = n / T;
-  const lo = Math.log(1 - eps), hi = Math.log(1 + eps);
   const gA = new Float64Array(n), gB = new Float64Array(n);
+  const clampTo = (x: number, lo: number, hi: number) => (x < lo ? lo : x > hi ? hi : x);
   let loss = 0, clip = 0, total = 0;
   for (let b = 0; b < B; b++) {
-    let s = 0;
+    let s = 0, sc = 0, msum = 0;
     for (let t = 0; t < T; t++) {
       const i = b * T + t, m = maskAt(mask, i);
+      msum += m;
       if (m === 0) continue;
-      s += m * (Math.min(Math.max(lpA[i] - oldA[i], lo), hi) - Math.min(Math.max(lpB[i] - oldB[i], lo), hi));
+      const ra = lpA[i] - (refA ? refA[i] : oldA[i]), rb = lpB[i] - (refB ? refB[i] : oldB[i]);
+      const oa = refA ? oldA[i] - refA[i] : 0, ob = refB ? oldB[i] - refB[i] : 0;
+      s += m * (ra - rb);
+      sc += m * (clampTo(ra, oa - eps, oa + eps) - clampTo(rb, ob - eps, ob + eps));
     }
-    const e = rA[b] - rB[b] - beta * s;
+    const k = stepReduction === 'sum' ? 1 : msum > 0 ? 1 / msum : 0;
+    const y = (rA[b] - rB[b]) / beta;
+    const u = k * s - y, v = k * sc - y;
+    const clipped = v * v > u * u;
+    const e = clipped ? v : u;
     loss += (e * e) / B;
     for (let t = 0; t < T; t++) {
       const i = b * T + t, m = maskAt(mask, i);
       if (m === 0) continue;
       const dA = lpA[i] - oldA[i], dB = lpB[i] - oldB[i];
-      const inA = dA >= lo && dA <= hi, inB = dB >= lo && dB <= hi;
-      gA[i] = inA ? (-2 / B) * e * beta * m : 0;
-      gB[i] = inB ? (2 / B) * e * beta * m : 0;
+      const inA = dA >= -eps && dA <= eps, inB = dB >= -eps && dB <= eps;
+      gA[i] = clipped && !inA ? 0 : (2 / B) * e * k * m;
+      gB[i] = clipped && !inB ? 0 : (-2 / B) * e * k * m;
       clip += m * (inA && inB ? 0 : 1);
       total += m;
     }
