@@ -1,0 +1,107 @@
+// policyLossFromLogits (one call: log-probs, policy loss, gradient wrt the logits) against the
+// three-call sequence it replaces (tokenLogprobs -> policyLoss -> tokenLogprobsBackward with the
+// log-sum-exp given) and against this machine's copy bandwidth: one streaming read of the logits
+// plus one streaming write of the gradient (measureBandwidth's copy probe over the same number of
+// bytes), timed interleaved with the kernels in the same run. Also the exp ceiling: the forward's
+// throughput on cache-resident logits (no DRAM), the compute limit of the log-prob inner loop.
+import { measureBandwidth, policyLoss, policyLossFromLogits, tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
+import { fillNormal, median, progress, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
+
+function toBf16(src: Float32Array): Uint16Array {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+  return out;
+}
+
+const ms = (f: () => unknown) => {
+  const a = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - a) / 1e6;
+};
+
+export default async function run(ctx: BenchContext): Promise<BenchSection> {
+  const rows: BenchRow[] = [];
+  const reps = ctx.quick ? 3 : 7;
+  const shapes: [number, number][] = ctx.quick ? [[256, 32000], [256, 151936]] : [[256, 32000], [1024, 151936]];
+  const T = 256;
+  for (const [n, v] of shapes) {
+    const B = n / T;
+    const shape = `N=${n} V=${v}`;
+    const elems = n * v;
+    const r = rng(5);
+    const z = fillNormal(new Float32Array(elems), 2, 3);
+    const zb = toBf16(z);
+    const y = Int32Array.from({ length: n }, () => Math.floor(r() * v));
+    const mask = Uint8Array.from({ length: n }, () => 1);
+    const adv = Float32Array.from({ length: B }, () => r() * 2 - 1);
+    const old = tokenLogprobs(z, y, { vocab: v }).logprobs.map((x, i) => x + 0.1 * Math.sin(i));
+    const grad = new Float32Array(elems).fill(0);
+    const gradB = new Uint16Array(elems).fill(0);
+    const lp = new Float32Array(n), lse = new Float32Array(n);
+    const fusedMs: Record<string, number> = {};
+    for (const dt of ['f32', 'bf16'] as const) {
+      const logits = dt === 'f32' ? z : zb;
+      const g = dt === 'f32' ? grad : gradB;
+      const esz = dt === 'f32' ? 4 : 2;
+      const o = { vocab: v, seqLen: T, dtype: dt, gradDtype: dt } as const;
+      const fused = () => policyLossFromLogits(logits, y, old, adv, mask, { ...o, out: { gradLogits: g, logprobs: lp } });
+      const three = () => {
+        tokenLogprobs(logits, y, { vocab: v, dtype: dt, out: { logprobs: lp, logsumexp: lse } });
+        const p = policyLoss(lp, old, adv, mask, { seqLen: T });
+        tokenLogprobsBackward(logits, y, p.gradLogprobs, { vocab: v, dtype: dt, logsumexp: lse, out: grad });
+      };
+      progress(`${shape} ${dt} fused / three calls / copy, interleaved`);
+      fused();
+      three();
+      const tf: number[] = [], t3: number[] = [], tc: number[] = [];
+      const bytes = elems * esz * 2; // the logits read + the gradient written
+      for (let i = 0; i < reps; i++) {
+        tf.push(ms(fused));
+        t3.push(ms(three));
+        const copy = measureBandwidth({ bytes, reps: 1, copy: true }).copy!.median; // GB/s over `bytes` moved
+        tc.push(bytes / (copy * 1e6));
+      }
+      const f = median(tf), th = median(t3), c = median(tc);
+      fusedMs[dt] = f;
+      const gradNote = dt === 'bf16' ? 'bf16 logits, bf16 gradient' : 'f32 logits, f32 gradient';
+      rows.push({ op: 'policyLossFromLogits (ppo)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: f, bytes, elements: elems,
+        note: `${gradNote}; ${(th / f).toFixed(2)}x the three calls; ${(f / c).toFixed(2)}x the copy time` +
+          (dt === 'bf16' ? `; rows/s ${(fusedMs.f32 / f).toFixed(2)}x f32` : '') });
+      rows.push({ op: 'three calls (forward, policyLoss, backward)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: th,
+        bytes: elems * esz * 2 + elems * 4, elements: elems, note: `two reads of the logits, one f32 gradient write` });
+      rows.push({ op: 'copy: read + write of the same bytes', shape: `${shape} ${dt}`, impl: 'memory probe', ms: c, bytes, elements: elems,
+        note: `measureBandwidth copy probe over ${(bytes / 2 ** 20).toFixed(0)} MiB, interleaved with the kernels` });
+    }
+    // The two-pass variant and the entropy term, f32.
+    progress(`${shape} f32 gspo / entropy`);
+    const gspo = timeSync(() => policyLossFromLogits(z, y, old, adv, mask, { vocab: v, seqLen: T, variant: 'gspo', out: { gradLogits: grad, logprobs: lp } }), reps);
+    rows.push({ op: 'policyLossFromLogits (gspo, two passes)', shape: `${shape} f32`, impl: 'reward-kernels', ms: gspo, bytes: elems * 8, elements: elems,
+      note: `${(gspo / fusedMs.f32).toFixed(2)}x the one-pass ppo call` });
+    const ent = new Float32Array(n);
+    const withEnt = timeSync(() => policyLossFromLogits(z, y, old, adv, mask, {
+      vocab: v, seqLen: T, entropyCoef: 0.01, out: { gradLogits: grad, logprobs: lp, entropy: ent },
+    }), reps);
+    rows.push({ op: 'policyLossFromLogits (ppo + entropy bonus)', shape: `${shape} f32`, impl: 'reward-kernels', ms: withEnt, bytes: elems * 8, elements: elems,
+      note: `${(withEnt / fusedMs.f32).toFixed(2)}x without the entropy term` });
+  }
+
+  // The exp ceiling: the forward over logits that stay in cache (64 rows x 4096, 1 MiB f32, each
+  // thread's share in its L2), so no DRAM traffic limits it: elements per second of max + exp.
+  progress('exp ceiling: cache-resident forward');
+  const cv = 4096, cn = 64;
+  const cz = fillNormal(new Float32Array(cn * cv), 2, 9);
+  const cy = Int32Array.from({ length: cn }, (_, i) => (i * 97) % cv);
+  const out = { logprobs: new Float32Array(cn), logsumexp: new Float32Array(cn) };
+  const inner = 50;
+  const tc = timeSync(() => {
+    for (let i = 0; i < inner; i++) tokenLogprobs(cz, cy, { vocab: cv, out });
+  }, ctx.quick ? 3 : 9) / inner;
+  const ceiling = (cn * cv) / (tc * 1e6); // G elements/s
+  const readCeiling = ctx.readBandwidthGBs / 4; // f32 elements/s the read bandwidth allows, G/s
+  rows.push({ op: 'exp ceiling (forward on cache-resident logits)', shape: `N=${cn} V=${cv} f32`, impl: 'reward-kernels', ms: tc, elements: cn * cv,
+    note: `${ceiling.toFixed(2)} G elements/s with the degree-5 exp (log-probs within 2e-7 relative); ` +
+      `the read bandwidth allows ${readCeiling.toFixed(2)} G f32 elements/s: the forward's ceiling is the lower, ` +
+      `${Math.min(ceiling, readCeiling).toFixed(2)} G/s (${ceiling < readCeiling ? 'exp' : 'bandwidth'})` });
+  return { family: 'policy-from-logits', rows };
+}
