@@ -6,8 +6,9 @@
 // call of a `cuda.*` function, never at import: CPU-only users pay nothing for it.
 //
 // A DeviceArray is a typed pointer into device memory: dtype, length, and the pointer as a bigint.
-// Every kernel accepts DeviceArrays (its first array argument decides): it then runs on the device
-// and returns DeviceArrays (scalars as numbers); host and device arrays cannot be mixed in one call.
+// Every kernel accepts DeviceArrays (its first array argument decides; hypervolumeMetaReward's
+// `current`, as its rewards may be null): it then runs on the device and returns DeviceArrays
+// (scalars as numbers); host and device arrays cannot be mixed in one call.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
