@@ -1,6 +1,7 @@
 // The multi-objective ops on a CUDA device (moo.h). Row kernels give each row (point, trajectory) a
 // thread calling the core formula; every sum across rows or Gram chunks is done by one thread in index
-// order, as on the CPU, and the Gram lanes use the CPU's lanes and tree: no float atomics.
+// order, as on the CPU, and the Gram lanes use the CPU's lanes and tree: no float atomics. The
+// hypervolume (a handful of points) is one thread's work, the rewards one thread each.
 #include "moo.h"
 
 #include <cuda_runtime.h>
@@ -56,6 +57,29 @@ __global__ void gram_finish(const double* part, int64_t K, int64_t chunks, int64
   }
   for (int64_t i = 0; i < K * K; ++i) gram_out[i] = static_cast<float>(gram[i]);
   rk::core::weight_update(K, gram, w, lr, mu, w_out, scores);
+}
+
+// One thread: the finite check, then the scalars (NaN and the bad index when a value is not finite).
+__global__ void hv_scalars_kernel(const double* current, const double* front, int64_t M, const double* ref,
+                                  const uint8_t* maximize, int64_t K, double* scalars, unsigned long long* bad) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  const int64_t b = rk::core::hv_first_bad(current, front, M, ref, K);
+  if (b >= 0) {
+    *bad = static_cast<unsigned long long>(b);
+    for (int i = 0; i < 4; ++i) scalars[i] = NAN;
+    return;
+  }
+  const rk::core::HvScalars r = rk::core::hv_scalars(front, M, current, ref, maximize, K);
+  scalars[0] = r.meta;
+  scalars[1] = r.contribution;
+  scalars[2] = r.hv_with;
+  scalars[3] = r.hv_without;
+}
+
+__global__ void __launch_bounds__(kThreads) hv_scale_rows(const float* rewards, int64_t n, const double* scalars, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  out[i] = rk::core::hv_scale(rewards[i], scalars[0]);
 }
 
 __global__ void __launch_bounds__(kThreads) gfn_rows(rk::GfnArgs a, double* r) {
@@ -171,6 +195,30 @@ Result reward_weight_update(const float* grads, int64_t K, int64_t P, const floa
                                gram, scores, w_out);
   RK_CUDA_CHECK(cudaGetLastError());
   return Result{};
+}
+
+Result hypervolume_meta_reward(const double* current, const double* front, int64_t M, const double* ref,
+                               const uint8_t* maximize, int64_t K, const float* rewards, int64_t n, float* out,
+                               double* scalars, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (K < 1 || K > rk::core::kHvMaxK) return bad_arg("K", K);
+  if (M < 0 || M > 0x7fffffffLL / K) return bad_arg("M", M);
+  if (n < 0 || n > 0x7fffffffLL * kThreads / 2) return bad_arg("n", n);
+  if (!current) return bad_arg("current", 0);
+  if (M > 0 && !front) return bad_arg("front", 0);
+  if (!ref) return bad_arg("reference", 0);
+  if (!scalars) return bad_arg("scalars", 0);
+  if (n > 0 && (!rewards || !out)) return bad_arg(rewards ? "out" : "rewards", 0);
+  Slot bad(nullptr, st);
+  Result r = bad.init();
+  if (!r.ok()) return r;
+  hv_scalars_kernel<<<1, 1, 0, st>>>(current, front, M, ref, maximize, K, scalars, bad.p);
+  RK_CUDA_CHECK(cudaGetLastError());
+  if (n > 0) {
+    hv_scale_rows<<<grid_for(n, kThreads), kThreads, 0, st>>>(rewards, n, scalars, out);
+    RK_CUDA_CHECK(cudaGetLastError());
+  }
+  return bad.finish("current, front, reference");
 }
 
 Result trajectory_balance_loss(const rk::GfnArgs& a, const float* log_reward, float* residual, float* grad_logz,

@@ -18,6 +18,17 @@ Result pareto_front(const float* points, int64_t B, int64_t K, uint8_t* front, d
 Result reward_weight_update(const float* grads, int64_t K, int64_t P, const float* w, double lr, double mu, float* gram,
                             float* scores, float* w_out, void* stream);
 
+// hypervolumeMetaReward on the device (for pipelines that keep the rewards there; a handful of points,
+// so one thread computes the scalars, core::hv_scalars, in double as the CPU does). current, ref (K),
+// front (M x K; null when M == 0) f64; maximize (K) u8 or null (all maximised); K <= rk::core::kHvMaxK.
+// scalars (device, 4 doubles): metaReward, hvContribution, hypervolume, hypervolumeBefore. rewards,
+// out (n) f32, n may be 0 (both null): out[i] = rewards[i] * metaReward. A value that is not finite:
+// kBadTarget, where "current, front, reference", index = its index in that concatenation
+// (core::hv_first_bad); the scalars and out are then NaN. Waits for the stream to read that flag.
+Result hypervolume_meta_reward(const double* current, const double* front, int64_t M, const double* ref,
+                               const uint8_t* maximize, int64_t K, const float* rewards, int64_t n, float* out,
+                               double* scalars, void* stream);
+
 // The GFlowNet losses (rk::GfnArgs with device pointers). trajectory_balance_loss: residual (B),
 // *loss. order_preserving_loss: log_rhat (B), front (B), scalars[0] = loss, scalars[1] = |front|.
 Result trajectory_balance_loss(const rk::GfnArgs& a, const float* log_reward, float* residual, float* grad_logz,

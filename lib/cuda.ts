@@ -6,8 +6,9 @@
 // call of a `cuda.*` function, never at import: CPU-only users pay nothing for it.
 //
 // A DeviceArray is a typed pointer into device memory: dtype, length, and the pointer as a bigint.
-// Every kernel accepts DeviceArrays (its first array argument decides): it then runs on the device
-// and returns DeviceArrays (scalars as numbers); host and device arrays cannot be mixed in one call.
+// Every kernel accepts DeviceArrays (its first array argument decides; hypervolumeMetaReward's
+// `current`, as its rewards may be null): it then runs on the device and returns DeviceArrays
+// (scalars as numbers); host and device arrays cannot be mixed in one call.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -16,8 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, integer, isDetached, oneOf } from './check.js';
 import { CUDA_BUILD_COMMAND } from './native.js';
 
-/** Element types of device arrays. bf16 and f16 travel to and from the host as Uint16Array bit patterns. */
-export type DeviceDType = 'f32' | 'bf16' | 'f16' | 'i32' | 'u8';
+/**
+ * Element types of device arrays. bf16 and f16 travel to and from the host as Uint16Array bit
+ * patterns; f64 (Float64Array) holds the few double inputs of hypervolumeMetaReward.
+ */
+export type DeviceDType = 'f32' | 'bf16' | 'f16' | 'i32' | 'u8' | 'f64';
 
 /** The host TypedArray that holds a dtype's elements. */
 export type HostArrayOf<D extends DeviceDType> = D extends 'f32'
@@ -26,10 +30,12 @@ export type HostArrayOf<D extends DeviceDType> = D extends 'f32'
     ? Int32Array
     : D extends 'u8'
       ? Uint8Array
-      : Uint16Array;
+      : D extends 'f64'
+        ? Float64Array
+        : Uint16Array;
 
 /** A host TypedArray that can be uploaded. */
-export type HostArray = Float32Array | Uint16Array | Int32Array | Uint8Array;
+export type HostArray = Float32Array | Uint16Array | Int32Array | Uint8Array | Float64Array;
 
 /** One CUDA device, as `cuda.devices()` lists it. */
 export interface CudaDevice {
@@ -152,8 +158,8 @@ export function cudaNative(what = 'this call'): CudaNative {
   return s.native;
 }
 
-const BYTES: Record<DeviceDType, number> = { f32: 4, bf16: 2, f16: 2, i32: 4, u8: 1 };
-const DTYPES = ['f32', 'bf16', 'f16', 'i32', 'u8'] as const;
+const BYTES: Record<DeviceDType, number> = { f32: 4, bf16: 2, f16: 2, i32: 4, u8: 1, f64: 8 };
+const DTYPES = ['f32', 'bf16', 'f16', 'i32', 'u8', 'f64'] as const;
 const MAX_LENGTH = 2 ** 50;
 
 function hostCtor(dtype: DeviceDType) {
@@ -161,6 +167,7 @@ function hostCtor(dtype: DeviceDType) {
     case 'f32': return Float32Array;
     case 'i32': return Int32Array;
     case 'u8': return Uint8Array;
+    case 'f64': return Float64Array;
     default: return Uint16Array;
   }
 }
@@ -224,7 +231,7 @@ export class DeviceArray<D extends DeviceDType = DeviceDType> {
   /**
    * Copies the array to the host (waits for the device work queued before it). `out`, when given,
    * must be the matching TypedArray (Float32Array for f32, Uint16Array for bf16/f16, Int32Array for
-   * i32, Uint8Array for u8) of the same length.
+   * i32, Uint8Array for u8, Float64Array for f64) of the same length.
    */
   download(out?: HostArrayOf<D>): HostArrayOf<D> {
     this.#live('download');
@@ -362,7 +369,7 @@ export function alloc<D extends DeviceDType>(dtype: D, length: number): DeviceAr
   return new DeviceArray(CONSTRUCT, ptr, dt, n, true);
 }
 
-/** The dtype a host array uploads as: f32 / i32 / u8 from its type, bf16 or f16 (required) for a Uint16Array. */
+/** The dtype a host array uploads as: f32 / i32 / u8 / f64 from its type, bf16 or f16 (required) for a Uint16Array. */
 function uploadDType(source: unknown, dtype: unknown): DeviceDType {
   const given = dtype === undefined ? undefined : dtypeArg(dtype, 'options.dtype');
   let natural: DeviceDType[];
@@ -370,8 +377,9 @@ function uploadDType(source: unknown, dtype: unknown): DeviceDType {
   else if (source instanceof Int32Array) natural = ['i32'];
   else if (source instanceof Uint8Array) natural = ['u8'];
   else if (source instanceof Uint16Array) natural = ['bf16', 'f16'];
+  else if (source instanceof Float64Array) natural = ['f64'];
   else {
-    throw new TypeError(`source: expected a Float32Array, Uint16Array (bf16/f16 bits), Int32Array or Uint8Array, received ${describe(source)}`);
+    throw new TypeError(`source: expected a Float32Array, Uint16Array (bf16/f16 bits), Int32Array, Uint8Array or Float64Array, received ${describe(source)}`);
   }
   if (given === undefined) {
     if (natural.length > 1) throw new TypeError("options.dtype: a Uint16Array needs dtype 'bf16' or 'f16', received undefined");
@@ -385,11 +393,12 @@ function uploadDType(source: unknown, dtype: unknown): DeviceDType {
 
 /**
  * Copies a host TypedArray to new device memory. Float32Array -> 'f32', Int32Array -> 'i32',
- * Uint8Array -> 'u8'; a Uint16Array holds bf16 or f16 bits and needs `dtype`.
+ * Uint8Array -> 'u8', Float64Array -> 'f64'; a Uint16Array holds bf16 or f16 bits and needs `dtype`.
  */
 export function upload(source: Float32Array, options?: { dtype?: 'f32' }): DeviceArray<'f32'>;
 export function upload(source: Int32Array, options?: { dtype?: 'i32' }): DeviceArray<'i32'>;
 export function upload(source: Uint8Array, options?: { dtype?: 'u8' }): DeviceArray<'u8'>;
+export function upload(source: Float64Array, options?: { dtype?: 'f64' }): DeviceArray<'f64'>;
 export function upload<D extends 'bf16' | 'f16'>(source: Uint16Array, options: { dtype: D }): DeviceArray<D>;
 export function upload(source: HostArray, options?: { dtype?: DeviceDType }): DeviceArray;
 export function upload(source: HostArray, options?: { dtype?: DeviceDType }): DeviceArray {

@@ -51,3 +51,20 @@ async function asyncPolicy() {
   assert<Equal<typeof p4.metrics.kl, number>>();
 }
 void [p1, p2, p3, asyncPolicy];
+
+// hypervolumeMetaReward: `current` picks host or device (rewards may be null on both); f64 uploads
+declare const f64: Float64Array;
+const h1 = rk.hypervolumeMetaReward(null, f64, f64, f64);
+assert<Equal<typeof h1.rewards, Float32Array | null>>();
+const h2 = rk.hypervolumeMetaReward(null, dev, dev, dev, { maximize: dev });
+assert<Equal<typeof h2.rewards, DeviceArray<'f32'> | null>>();
+assert<Equal<typeof h2.metaReward, number>>();
+const up64 = rk.cuda.upload(f64);
+assert<Equal<typeof up64, DeviceArray<'f64'>>>();
+async function asyncHv() {
+  const h3 = await rk.hypervolumeMetaRewardAsync(lp, f64, f64, f64);
+  assert<Equal<typeof h3.rewards, Float32Array | null>>();
+  const h4 = await rk.hypervolumeMetaRewardAsync(dev, rk.cuda.upload(f64), dev, dev);
+  assert<Equal<typeof h4.rewards, DeviceArray<'f32'> | null>>();
+}
+void [h1, h2, up64, asyncHv];

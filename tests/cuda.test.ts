@@ -75,9 +75,11 @@ describe('cuda without a device', () => {
   });
 
   it('arguments are checked before the device is needed', () => {
-    expect(thrown(() => cuda.alloc('f64' as 'f32', 4))).toBeInstanceOf(RangeError);
+    expect(thrown(() => cuda.alloc('f8' as 'f32', 4))).toBeInstanceOf(RangeError);
     expect(thrown(() => cuda.alloc('f32', -1)).message).toContain('length');
-    expect(thrown(() => cuda.upload(new Float64Array(3) as unknown as Float32Array))).toBeInstanceOf(TypeError);
+    expect(thrown(() => cuda.upload(new BigInt64Array(3) as unknown as Float32Array))).toBeInstanceOf(TypeError);
+    expect(thrown(() => cuda.upload(new Float64Array(3), { dtype: 'f32' as 'f64' })).message).toContain("uploads as 'f64'");
+    expect(thrown(() => cuda.wrap(260n, 'f64', 1)).message).toContain('aligned to 8 bytes');
     const e = thrown(() => cuda.upload(new Uint16Array(3)));
     expect(e).toBeInstanceOf(TypeError);
     expect(e.message).toContain('options.dtype');
@@ -165,6 +167,7 @@ describe.skipIf(!available)('cuda on a device', () => {
       [cuda.upload(new Uint16Array([7, 0x3c00]), { dtype: 'f16' }), [7, 0x3c00], 'f16'],
       [cuda.upload(new Int32Array([-5, 2 ** 31 - 1, 0])), [-5, 2 ** 31 - 1, 0], 'i32'],
       [cuda.upload(new Uint8Array([0, 255, 9, 1, 2])), [0, 255, 9, 1, 2], 'u8'],
+      [cuda.upload(Float64Array.of(0.1, -1e300, 5e-324, Math.PI)), [0.1, -1e300, 5e-324, Math.PI], 'f64'],
     ];
     for (const [d, want, dtype] of cases) {
       expect(d.dtype).toBe(dtype);
@@ -184,6 +187,11 @@ describe.skipIf(!available)('cuda on a device', () => {
     expect(() => a.download(new Int32Array(5) as unknown as Float32Array)).toThrow(TypeError);
     expect(String(a)).toBe('DeviceArray(f32, 5)');
     a.free();
+    const d = cuda.alloc('f64', 3);
+    expect(d.byteLength).toBe(24);
+    expect(Array.from(d.copyFrom(Float64Array.of(1 / 3, -0, 2 ** 60)).download(new Float64Array(3)))).toEqual([1 / 3, -0, 2 ** 60]);
+    expect(() => d.download(new Float32Array(3) as unknown as Float64Array)).toThrow(/expected a Float64Array for dtype 'f64'/);
+    d.free();
     const empty = cuda.alloc('i32', 0);
     expect(empty.download().length).toBe(0);
     empty.free();

@@ -225,6 +225,20 @@ describe('hypervolumeMetaReward', () => {
     expect(b.metaReward).toBe(a.metaReward);
   });
 
+  it('the same bits for 1, 2 and 3 threads (rewards over several chunks)', () => {
+    const rewards = randn(50001, 1, 9);
+    const args = [Float64Array.of(0.9, 0.2, 0.4), Float64Array.of(0.5, 0.5, 0.5, 0.8, 0.1, 0.3), Float64Array.of(0, 0, 0)] as const;
+    const runs = [1, 2, 3].map((t) => {
+      setNumThreads(t);
+      return hypervolumeMetaReward(rewards, ...args);
+    });
+    for (const r of runs.slice(1)) {
+      expect(r.metaReward).toBe(runs[0].metaReward);
+      expect(r.rewards).toEqual(runs[0].rewards);
+    }
+    expect(runs[0].rewards![50000]).toBe(Math.fround(rewards[50000] * runs[0].metaReward));
+  });
+
   it('rejects bad input naming the argument', () => {
     const c = Float64Array.of(1, 1), f = Float64Array.of(0.5, 0.5), ref = Float64Array.of(0, 0);
     expect(() => hypervolumeMetaReward(null, Float64Array.of(1, NaN), f, ref)).toThrow(/^current: expected finite values, received NaN at index 1/);

@@ -1,9 +1,10 @@
 // hypervolumeMetaReward: the hypervolume-guided meta-reward of "Learning to Optimize Multi-Objective
 // Alignment Through Dynamic Reward Weighting" (its code: verl/utils/reward_score/dynamic_math/
 // hypervolumn_contribution.py compute_score, used by verl/trainer/ppo/ray_trainer_vanilla.py). The
-// formula: native/core/moo.h (hypervolume, hv_meta_reward); docs/papers/dynamic-reward-weighting.md.
-// Its inputs are a handful of validation points held on the host: it runs on the CPU only.
-import { DeviceArray } from '../cuda.js';
+// formula: native/core/moo.h (hypervolume, hv_scalars); docs/papers/dynamic-reward-weighting.md.
+// On the host or on the device (f64 DeviceArrays for the points): the device path is for pipelines
+// that keep the rewards on the GPU, not for speed (the hypervolume is one GPU thread's work).
+import type { DeviceArray } from '../cuda.js';
 import { defineOp, knownKeys, openOptions } from '../op.js';
 
 export interface HypervolumeMetaRewardOptions {
@@ -23,6 +24,15 @@ export interface HypervolumeMetaRewardResult {
   /** The hypervolume of front alone. */
   hypervolumeBefore: number;
 }
+export interface DeviceHypervolumeMetaRewardOptions {
+  /** (K) u8 DeviceArray, as on the host. */
+  maximize?: DeviceArray;
+  out?: { rewards?: DeviceArray };
+}
+export interface DeviceHypervolumeMetaRewardResult extends Omit<HypervolumeMetaRewardResult, 'rewards'> {
+  /** The rewards times metaReward (null when rewards is null). */
+  rewards: DeviceArray<'f32'> | null;
+}
 
 /** The most objectives (the hypervolume's slicing depth). */
 export const MAX_HV_OBJECTIVES = 8;
@@ -36,7 +46,8 @@ function finiteAll(a: Float64Array, name: string): void {
 
 const op = defineOp({
   name: 'hypervolumeMetaReward',
-  mix: 'the rewards are a DeviceArray',
+  mix: 'current is a DeviceArray',
+  deviceArg: 1,
   slots: {
     rewards: { types: ['f32'], shape: 'N' },
     current: { types: ['f64'], shape: 'K' },
@@ -48,25 +59,23 @@ const op = defineOp({
   options: {},
   scalars: ['metaReward', 'hvContribution', 'hypervolume', 'hypervolumeBefore'],
   prepare(io, ...[rewards, current, front, reference, options]: [unknown, unknown, unknown, unknown, unknown]) {
-    for (const [v, name] of [[rewards, 'rewards'], [current, 'current'], [front, 'front'], [reference, 'reference']] as const) {
-      if (v instanceof DeviceArray) {
-        throw new TypeError(`${name}: hypervolumeMetaReward runs on the CPU only (a handful of validation points), expected a host TypedArray, received ${v}`);
-      }
-    }
-    const { opts, out } = openOptions(io, options, false, [], ['maximize'], ['rewards'], KEYS);
-    const r = io.optional<Float32Array>('rewards', rewards, 'rewards');
-    const cur = io.read<Float64Array>('current', current, 'current');
+    const { opts, out } = openOptions(io, options, false, [[rewards, 'rewards'], [front, 'front'], [reference, 'reference']], ['maximize'], ['rewards'], KEYS);
+    const r = io.optional<Float32Array | DeviceArray>('rewards', rewards, 'rewards');
+    const cur = io.read<Float64Array | DeviceArray>('current', current, 'current');
     const K = cur.length;
     if (K < 1 || K > MAX_HV_OBJECTIVES) throw new RangeError(`current: expected 1 to ${MAX_HV_OBJECTIVES} objectives, received length ${K}`);
-    const f = io.read<Float64Array>('front', front, 'front');
+    const f = io.read<Float64Array | DeviceArray>('front', front, 'front');
     if (f.length % K !== 0) throw new RangeError(`front: expected a multiple of K = ${K} (the length of current) values, received length ${f.length}`);
-    const ref = io.read<Float64Array>('reference', reference, 'reference', K);
-    finiteAll(cur, 'current');
-    finiteAll(f, 'front');
-    finiteAll(ref, 'reference');
+    const ref = io.read<Float64Array | DeviceArray>('reference', reference, 'reference', K);
+    if (!io.device) {
+      // the device checks its own (the same message, the value read back)
+      finiteAll(cur as Float64Array, 'current');
+      finiteAll(f as Float64Array, 'front');
+      finiteAll(ref as Float64Array, 'reference');
+    }
     io.optional('maximize', opts.maximize, 'options.maximize', K);
     if (out.rewards !== undefined && r === null) throw new TypeError('options.out.rewards: expected undefined without rewards (null), received an array');
-    const res = r === null ? null : io.out<Float32Array>('out', out.rewards, 'options.out.rewards', r.length);
+    const res = r === null ? null : io.out<Float32Array | DeviceArray>('out', out.rewards, 'options.out.rewards', r.length);
     const sc = io.scalars(4);
     return {
       params: null,
@@ -76,12 +85,17 @@ const op = defineOp({
   },
 });
 
-const typed = op.typed<
-  [rewards: Float32Array | null, current: Float64Array, front: Float64Array, reference: Float64Array, options?: HypervolumeMetaRewardOptions],
-  HypervolumeMetaRewardResult,
-  [rewards: Float32Array | null, current: Float64Array, front: Float64Array, reference: Float64Array, options?: HypervolumeMetaRewardOptions],
-  HypervolumeMetaRewardResult
->();
+/** hypervolumeMetaReward's signature: host arrays, or DeviceArrays (f32 rewards, f64 points, u8 maximize). */
+export interface HypervolumeMetaRewardFn {
+  (rewards: DeviceArray | null, current: DeviceArray, front: DeviceArray, reference: DeviceArray, options?: DeviceHypervolumeMetaRewardOptions): DeviceHypervolumeMetaRewardResult;
+  (rewards: Float32Array | null, current: Float64Array, front: Float64Array, reference: Float64Array, options?: HypervolumeMetaRewardOptions): HypervolumeMetaRewardResult;
+}
+/** hypervolumeMetaRewardAsync's signature (hypervolumeMetaReward's in a Promise). */
+export interface HypervolumeMetaRewardAsyncFn {
+  (rewards: DeviceArray | null, current: DeviceArray, front: DeviceArray, reference: DeviceArray, options?: DeviceHypervolumeMetaRewardOptions): Promise<DeviceHypervolumeMetaRewardResult>;
+  (rewards: Float32Array | null, current: Float64Array, front: Float64Array, reference: Float64Array, options?: HypervolumeMetaRewardOptions): Promise<HypervolumeMetaRewardResult>;
+}
+const typed = op.as<HypervolumeMetaRewardFn, HypervolumeMetaRewardAsyncFn>();
 
 /**
  * The hypervolume-guided meta-reward: the exact hypervolume (the code's recursive slicing, any
@@ -89,7 +103,8 @@ const typed = op.typed<
  * model's current validation point, above `reference` (the first validation point, the code's
  * buffer[0]); the contribution dHV = max(0, with - without); metaReward = 0.5 + 1.5 tanh(dHV); and the
  * rewards multiplied by it. Append `current` to the buffer when hvContribution > 0 (as the code does).
- * CPU only.
+ * With DeviceArrays (`current` decides: f64 points, f32 rewards, u8 maximize) it runs on the GPU,
+ * for pipelines that keep the rewards there; the scalars come back as numbers.
  *
  * @example
  * const { rewards: scaled, hvContribution } = hypervolumeMetaReward(rewards, current, front, reference);

@@ -10,7 +10,7 @@ export type SlotType = 'f32' | 'u16' | 'i32' | 'u8' | 'f64';
 const HOST_CTOR = { f32: Float32Array, u16: Uint16Array, i32: Int32Array, u8: Uint8Array, f64: Float64Array } as const;
 type TypedArrayCtorOf = (typeof HOST_CTOR)[SlotType];
 /** Device dtype -> slot type. */
-const DEVICE_SLOT: Record<DeviceDType, SlotType> = { f32: 'f32', bf16: 'u16', f16: 'u16', i32: 'i32', u8: 'u8' };
+const DEVICE_SLOT: Record<DeviceDType, SlotType> = { f32: 'f32', bf16: 'u16', f16: 'u16', i32: 'i32', u8: 'u8', f64: 'f64' };
 /** Native slot type codes (native/binding/slots.h SlotType). */
 export const SLOT_CODE: Record<SlotType, number> = { f32: 0, u16: 1, i32: 2, u8: 3, f64: 4 };
 

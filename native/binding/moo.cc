@@ -58,7 +58,7 @@ Napi::Value HypervolumeMetaReward(const Napi::CallbackInfo& info, bool async) {
   double* s = a.scalars;
   return rkb::Run(info, async, [c, s]() -> std::string {
     const rk::HvResult r =
-        rk::hypervolume_meta_reward(c.front, c.M, c.current, c.ref, c.sign, c.K, c.rewards, c.n, c.out);
+        rk::hypervolume_meta_reward(c.front, c.M, c.current, c.ref, c.maximize, c.K, c.rewards, c.n, c.out);
     s[rkb::LHV::scalar::metaReward] = r.meta;
     s[rkb::LHV::scalar::hvContribution] = r.contribution;
     s[rkb::LHV::scalar::hypervolume] = r.hv_with;
@@ -70,4 +70,3 @@ Napi::Value HypervolumeMetaReward(const Napi::CallbackInfo& info, bool async) {
 }  // namespace
 
 RK_REGISTER_OPS(moo, RK_MOO_OPS);
-RK_REGISTER_OPS(moo_host, RK_MOO_HOST_OPS);

@@ -6,6 +6,7 @@
 //   hypervolumeMetaReward  exact hypervolume by the recursive slicing of the paper's code, iteratively
 //   trajectoryBalanceLoss, orderPreservingLoss   per-row sums of the masked step log-probs
 #pragma once
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 
@@ -167,6 +168,49 @@ RK_HD double hypervolume(const HvPoints& P, const double* ref) {
 
 // The meta-reward of a hypervolume contribution (clamped at 0 first, as the code): 0.5 + 1.5 tanh(dHV).
 RK_HD double hv_meta_reward(double contribution) { return 0.5 + 1.5 * std::tanh(contribution); }
+
+// The signs of the K objectives (the code's _to_maximization): -1 where maximize[k] == 0, else +1
+// (maximize null: every objective maximised).
+RK_HD void hv_signs(const uint8_t* maximize, int64_t K, double* sign) {
+  for (int64_t k = 0; k < K; ++k) sign[k] = maximize == nullptr || maximize[k] != 0 ? 1.0 : -1.0;
+}
+
+// x is neither NaN nor infinite (comparisons only: the same on the host and the device).
+RK_HD bool hv_finite(double x) { return x >= -DBL_MAX && x <= DBL_MAX; }
+// The first value that is not finite, in the order current (K), front (M x K), reference (K): its
+// index in that concatenation, or -1 when every value is finite.
+RK_HD int64_t hv_first_bad(const double* current, const double* front, int64_t M, const double* ref, int64_t K) {
+  for (int64_t k = 0; k < K; ++k)
+    if (!hv_finite(current[k])) return k;
+  for (int64_t i = 0; i < M * K; ++i)
+    if (!hv_finite(front[i])) return K + i;
+  for (int64_t k = 0; k < K; ++k)
+    if (!hv_finite(ref[k])) return K + M * K + k;
+  return -1;
+}
+
+// The scalars of hypervolumeMetaReward: the hypervolume of front (M x K) without and with current
+// above ref (all unsigned; sign from hv_signs), the contribution max(0, with - without) and the
+// meta-reward. One thread's work (the CPU kernel and a one-thread CUDA kernel call it alike).
+struct HvScalars {
+  double hv_without = 0, hv_with = 0, contribution = 0, meta = 0;
+};
+RK_HD HvScalars hv_scalars(const double* front, int64_t M, const double* current, const double* ref,
+                           const uint8_t* maximize, int64_t K) {
+  double sign[kHvMaxK], sref[kHvMaxK];
+  hv_signs(maximize, K, sign);
+  for (int64_t k = 0; k < K; ++k) sref[k] = sign[k] * ref[k];
+  HvScalars r;
+  r.hv_without = hypervolume(HvPoints{front, current, M, K, false, sign}, sref);
+  r.hv_with = hypervolume(HvPoints{front, current, M, K, true, sign}, sref);
+  const double d = r.hv_with - r.hv_without;
+  r.contribution = d > 0 ? d : 0.0;
+  r.meta = hv_meta_reward(r.contribution);
+  return r;
+}
+
+// A reward times the meta-reward, in double, rounded once to f32.
+RK_HD float hv_scale(float reward, double meta) { return static_cast<float>(static_cast<double>(reward) * meta); }
 
 // ---- GFlowNet rows ---------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 // CUDA entry points of the multi-objective ops (cuda/moo.h), sync and Promise forms, on the op
 // protocol (native/binding/slots.h) with the decoding shared with the CPU addon (ops/moo.h).
-// hypervolumeMetaReward is CPU only (lib/moo/hypervolume-meta-reward.ts).
 #include "moo.h"
+
+#include <cuda_runtime.h>
+
 #include "cuda_common.h"
 #include "ops/moo.h"
 
@@ -55,6 +57,43 @@ Napi::Value OrderPreservingLoss(const Napi::CallbackInfo& info, bool async) {
         });
       },
       nullptr);
+}
+
+// The double at device address p + index, read back (synchronously) for an error message; NaN when
+// the copy fails.
+double DeviceF64(const double* p, int64_t index) {
+  double v = NAN;
+  if (p && cudaMemcpy(&v, p + index, sizeof(double), cudaMemcpyDeviceToHost) != cudaSuccess) {
+    cudaGetLastError();
+    v = NAN;
+  }
+  return v;
+}
+
+Napi::Value HypervolumeMetaReward(const Napi::CallbackInfo& info, bool async) {
+  rkb::OpArgs oa = RK_READ_OP(info, true, rkb::LHV);
+  const rkb::HypervolumeMetaRewardCall c = rkb::DecodeHypervolumeMetaReward(oa);
+  double* s = oa.scalars;
+  static_assert(rkb::LHV::scalar::metaReward == 0 && rkb::LHV::scalar::hvContribution == 1 &&
+                    rkb::LHV::scalar::hypervolume == 2 && rkb::LHV::scalar::hypervolumeBefore == 3,
+                "hypervolumeMetaReward scalars: cuda/moo.h's order");
+  // A value that is not finite: the host path's message, with the value read back.
+  rkcb::BadTargetText bad = [c](int64_t index, int64_t) {
+    const int64_t K = c.K, MK = c.M * c.K;
+    const double v = index < K ? DeviceF64(c.current, index)
+                     : index < K + MK ? DeviceF64(c.front, index - K)
+                                      : DeviceF64(c.ref, index - K - MK);
+    return rkb::HvBadValueMessage(index, c.K, c.M, v);
+  };
+  return rkcb::RunDevice(
+      info, async,
+      [c, s]() {
+        return rkcb::WithScalars(4, s, [&c](double* d) {
+          return rkcuda::hypervolume_meta_reward(c.current, c.front, c.M, c.ref, c.maximize, c.K, c.rewards, c.n, c.out, d,
+                                                 nullptr);
+        });
+      },
+      bad);
 }
 
 }  // namespace

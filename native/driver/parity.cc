@@ -2334,7 +2334,8 @@ struct CopoAdvantages : TokRow {
 
 // ---------------------------------------------------------------------------------------------
 // The multi-objective ops (native/core/moo.h): paretoFront, rewardWeightUpdate (the Gram matrix has
-// the same bits on both backends), trajectoryBalanceLoss and orderPreservingLoss (opt: 0 TB, 1 OP).
+// the same bits on both backends), trajectoryBalanceLoss and orderPreservingLoss (opt: 0 TB, 1 OP),
+// hypervolumeMetaReward (its own case struct, below).
 
 struct MooCase {
   int64_t B, T, K;
@@ -2516,6 +2517,116 @@ template <int kOp>
 struct GfnRowOf : GfnRow {
   GfnRowOf() : GfnRow(kOp) {}
 };
+
+// hypervolumeMetaReward: K objectives, M front points (ties: quarters), n rewards; maximize none or
+// mixed; current sometimes dominated (contribution 0) or below the reference (a negative volume).
+// The scalars within 1e-12 of the largest hypervolume (the device may contract a product and a sum
+// into one FMA); the rewards as the O(n) kernels.
+struct HvCase {
+  int64_t K, M, n;
+  int kind;  // 0 all maximised, 1 mixed maximize, 2 current dominated, 3 current below the reference
+  uint64_t seed;
+};
+struct HvData {
+  std::vector<double> cur, front, ref;
+  std::vector<uint8_t> mx;
+  std::vector<float> rw;
+};
+struct HypervolumeMetaRewardRow {
+  using Case = HvCase;
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    uint64_t seed = 500;
+    for (int64_t K : {1, 2, 3, 5, 8})
+      for (int64_t M : {0, 1, 7, 40})
+        for (int kind = 0; kind < 4; ++kind) {
+          const int64_t n = (seed % 3 == 0) ? 0 : (seed % 3 == 1) ? 1 + static_cast<int64_t>(seed % 37) : 1000;
+          out.push_back({K, M, n, kind, seed++});
+        }
+    for (int64_t n : {257, 100003, 1000000})
+      if (ctx.fits(n) && !(ctx.quick && n > 100003)) out.push_back({3, 9, n, 1, seed++});
+    return out;
+  }
+  std::string label(const Case& c) const {
+    static const char* kinds[] = {"maximise", "mixed maximize", "current dominated", "current below ref"};
+    return fmt("K=%lld M=%lld n=%lld %s", static_cast<long long>(c.K), static_cast<long long>(c.M),
+               static_cast<long long>(c.n), kinds[c.kind]);
+  }
+  HvData data(const Case& c) const {
+    HvData d;
+    std::mt19937_64 g(c.seed);
+    std::uniform_real_distribution<double> u(0.0, 2.0);
+    const auto q = [](double x) { return std::round(x * 4) / 4; };
+    d.front.resize(static_cast<size_t>(c.M * c.K));
+    for (double& x : d.front) x = q(u(g));
+    d.cur.resize(static_cast<size_t>(c.K));
+    for (double& x : d.cur) x = q(u(g));
+    d.ref.resize(static_cast<size_t>(c.K));
+    for (double& x : d.ref) x = q(u(g) * 0.25);
+    if (c.kind == 1) {
+      d.mx.resize(static_cast<size_t>(c.K));
+      for (int64_t k = 0; k < c.K; ++k) d.mx[static_cast<size_t>(k)] = k % 3 == 1 ? 0 : 1;
+    }
+    if (c.kind == 2 && c.M > 0)
+      for (int64_t k = 0; k < c.K; ++k) d.cur[static_cast<size_t>(k)] = d.front[static_cast<size_t>(k)] - 0.25;
+    if (c.kind == 3) d.cur[static_cast<size_t>(c.K - 1)] = d.ref[static_cast<size_t>(c.K - 1)] - 0.5;
+    d.rw = moo_normal(static_cast<size_t>(c.n), c.seed + 1, 1, false);
+    return d;
+  }
+  bool det(const Case&) const { return true; }
+  static const uint8_t* mx(const HvData& d) { return d.mx.empty() ? nullptr : d.mx.data(); }
+  Run cpu(const Case& c, const HvData& d) const {
+    std::vector<float> out(static_cast<size_t>(c.n));
+    const rk::HvResult r = rk::hypervolume_meta_reward(c.M ? d.front.data() : nullptr, c.M, d.cur.data(), d.ref.data(), mx(d), c.K,
+                                                       d.rw.data(), c.n, out.data());
+    const double scale = std::max({1.0, std::fabs(r.hv_with), std::fabs(r.hv_without)});
+    return Run{{darr("scalars", {r.meta, r.contribution, r.hv_with, r.hv_without}, abs_tol(1e-12, 1e-12 * scale)),
+                farr("rewards", std::move(out), kRel)},
+               ""};
+  }
+  Run cuda(const Case& c, const HvData& d) const {
+    Dev<double> cur(d.cur), front(d.front), ref(d.ref), sc(4);
+    Dev<uint8_t> m(d.mx);
+    Dev<float> rw(d.rw), out(static_cast<size_t>(c.n));
+    const rkcuda::Result res = rkcuda::hypervolume_meta_reward(cur.p, front.p, c.M, ref.p, m.p, c.K, rw.p, c.n, out.p, sc.p, nullptr);
+    Run r{{darr("scalars", sc.down(), Tol{}), farr("rewards", out.down(), Tol{})}, ""};
+    if (!res.ok()) r.fail = result_text(res);
+    return r;
+  }
+};
+
+// A value that is not finite: kBadTarget at its index in (current, front, reference), NaN outputs;
+// bad sizes are kBadArgument.
+void hv_edges(Ctx&, Tally& t) {
+  const int64_t K = 3, M = 2, n = 5;
+  std::vector<double> cur{1, 1, 1}, front{0.5, 0.5, 0.5, 0.7, 0.2, 0.9}, ref{0, 0, 0};
+  Dev<double> dc(cur), df(front), dr(ref), sc(4);
+  Dev<float> rw(std::vector<float>(n, 1.0f)), out(n);
+  Line line;
+  front[4] = NAN;
+  df.up(front);
+  rkcuda::Result res = rkcuda::hypervolume_meta_reward(dc.p, df.p, M, dr.p, nullptr, K, rw.p, n, out.p, sc.p, nullptr);
+  line.flag("NaN front", res.code == rkcuda::kBadTarget && res.index == K + 4 && std::strcmp(res.where, "current, front, reference") == 0);
+  line.flag("NaN outputs", std::isnan(sc.down()[0]) && std::isnan(sc.down()[2]) && std::isnan(out.down()[n - 1]));
+  front[4] = 0.2;
+  df.up(front);
+  ref[2] = -INFINITY;
+  dr.up(ref);
+  res = rkcuda::hypervolume_meta_reward(dc.p, df.p, M, dr.p, nullptr, K, rw.p, n, out.p, sc.p, nullptr);
+  line.flag("-inf reference", res.code == rkcuda::kBadTarget && res.index == K + M * K + 2);
+  ref[2] = 0;
+  dr.up(ref);
+  cur[0] = INFINITY;
+  dc.up(cur);
+  res = rkcuda::hypervolume_meta_reward(dc.p, df.p, M, dr.p, nullptr, K, rw.p, n, out.p, sc.p, nullptr);
+  line.flag("inf current", res.code == rkcuda::kBadTarget && res.index == 0);
+  res = rkcuda::hypervolume_meta_reward(dc.p, df.p, M, dr.p, nullptr, 9, rw.p, n, out.p, sc.p, nullptr);
+  line.flag("K=9", res.code == rkcuda::kBadArgument && std::strcmp(res.where, "K") == 0);
+  res = rkcuda::hypervolume_meta_reward(dc.p, nullptr, M, dr.p, nullptr, K, rw.p, n, out.p, sc.p, nullptr);
+  line.flag("null front", res.code == rkcuda::kBadArgument && std::strcmp(res.where, "front") == 0);
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("hypervolumeMetaReward", "non-finite current / front / reference, bad sizes"));
+}
 
 // ---------------------------------------------------------------------------------------------
 // DRAKES: gumbelSoftmax (variant 0 soft, 1 hard), gumbelSoftmaxBackward, drakesKl (variant 0 no
@@ -2971,6 +3082,7 @@ const OpRow kOps[] = {
     RK_ROW(rewardWeightUpdate, RewardWeightUpdateRow, nullptr)
     RK_ROW(trajectoryBalanceLoss, GfnRowOf<0>, nullptr)
     RK_ROW(orderPreservingLoss, GfnRowOf<1>, nullptr)
+    RK_ROW(hypervolumeMetaReward, HypervolumeMetaRewardRow, hv_edges)
     RK_SEQ_ROW(d3poLoss, D3poLossOp, 0x30u)
     RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u, RK_SEQ_ENUM(prdpLoss, stepReduction))
     RK_ROW(preferenceStrengthLoss, PreferenceStrengthLoss, nullptr)

@@ -60,18 +60,11 @@ void reward_weight_update(const float* grads, int64_t K, int64_t P, const float*
 }
 
 HvResult hypervolume_meta_reward(const double* front, int64_t M, const double* current, const double* ref,
-                                 const double* sign, int64_t K, const float* rewards, int64_t n, float* rewards_out) {
-  double sref[core::kHvMaxK];
-  for (int64_t k = 0; k < K; ++k) sref[k] = sign[k] * ref[k];
-  HvResult r;
-  r.hv_without = core::hypervolume(core::HvPoints{front, current, M, K, false, sign}, sref);
-  r.hv_with = core::hypervolume(core::HvPoints{front, current, M, K, true, sign}, sref);
-  const double d = r.hv_with - r.hv_without;
-  r.contribution = d > 0 ? d : 0.0;
-  r.meta = core::hv_meta_reward(r.contribution);
+                                 const uint8_t* maximize, int64_t K, const float* rewards, int64_t n, float* rewards_out) {
+  const HvResult r = core::hv_scalars(front, M, current, ref, maximize, K);
   const double meta = r.meta;
   parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) rewards_out[i] = static_cast<float>(static_cast<double>(rewards[i]) * meta);
+    for (int64_t i = b; i < e; ++i) rewards_out[i] = core::hv_scale(rewards[i], meta);
   });
   return r;
 }

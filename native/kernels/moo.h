@@ -16,13 +16,12 @@ void pareto_front(const float* points, int64_t B, int64_t K, uint8_t* front, int
 void reward_weight_update(const float* grads, int64_t K, int64_t P, const float* w, double lr, double mu, float* gram,
                           float* scores, float* w_out);
 
-// The hypervolume contribution of `current` to front (M x K) above `ref` (all double, sign: +1 / -1
-// per objective), the meta-reward, and rewards_out[i] = rewards[i] * meta (n may be 0).
-struct HvResult {
-  double hv_without = 0, hv_with = 0, contribution = 0, meta = 0;
-};
+// The hypervolume contribution of `current` to front (M x K) above `ref` (all double; maximize (K):
+// 0 minimises objective k, null maximises all), the meta-reward (core::hv_scalars), and
+// rewards_out[i] = rewards[i] * meta (n may be 0). The inputs are finite (the binding checks).
+using HvResult = core::HvScalars;
 HvResult hypervolume_meta_reward(const double* front, int64_t M, const double* current, const double* ref,
-                                 const double* sign, int64_t K, const float* rewards, int64_t n, float* rewards_out);
+                                 const uint8_t* maximize, int64_t K, const float* rewards, int64_t n, float* rewards_out);
 
 // Trajectory balance: delta_b = logZ_b + S(logPF_b) - S(logPB_b) - logR_b, loss = mean_b delta_b^2.
 // logZ has B values or 1 (z_per_row false: its gradient is the sum over rows). Outputs: residual (B),

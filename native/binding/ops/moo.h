@@ -1,6 +1,6 @@
 // Decoding of the multi-objective ops (lib/moo/): paretoFront, rewardWeightUpdate,
-// trajectoryBalanceLoss and orderPreservingLoss (CPU and CUDA addons), hypervolumeMetaReward (CPU
-// only). Slots and params by the names of layout.gen.h, every length rechecked.
+// trajectoryBalanceLoss, orderPreservingLoss and hypervolumeMetaReward (CPU and CUDA addons). Slots
+// and params by the names of layout.gen.h, every length rechecked.
 #pragma once
 #include <climits>
 #include <cmath>
@@ -13,8 +13,8 @@
   X(paretoFront, ParetoFront)                        \
   X(rewardWeightUpdate, RewardWeightUpdate)          \
   X(trajectoryBalanceLoss, TrajectoryBalanceLoss)    \
-  X(orderPreservingLoss, OrderPreservingLoss)
-#define RK_MOO_HOST_OPS(X) X(hypervolumeMetaReward, HypervolumeMetaReward)
+  X(orderPreservingLoss, OrderPreservingLoss)        \
+  X(hypervolumeMetaReward, HypervolumeMetaReward)
 
 namespace rkb {
 
@@ -151,12 +151,21 @@ struct HypervolumeMetaRewardCall {
   const float* rewards = nullptr;
   int64_t n = 0;
   const double* current = nullptr;
-  const double* front = nullptr;
+  const double* front = nullptr;  // null when M == 0
   const double* ref = nullptr;
+  const uint8_t* maximize = nullptr;  // null: every objective maximised
   int64_t M = 0, K = 0;
-  double sign[rk::core::kHvMaxK] = {};
   float* out = nullptr;
 };
+// The message of a value that is not finite at index `bad` of the concatenation current (K), front
+// (M x K), reference (K) (core::hv_first_bad): the facade's words, the value as JavaScript prints it.
+inline std::string HvBadValueMessage(int64_t bad, int64_t K, int64_t M, double value) {
+  const char* name = bad < K ? "current" : bad < K + M * K ? "front" : "reference";
+  const int64_t i = bad < K ? bad : bad < K + M * K ? bad - K : bad - K - M * K;
+  const char* v = value != value ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
+  return std::string(name) + ": expected finite values, received " + v + " at index " + std::to_string(i);
+}
+// Host slots are checked for finite values here; device slots by the kernel (cuda/moo.h).
 inline HypervolumeMetaRewardCall DecodeHypervolumeMetaReward(const OpArgs& a) {
   HypervolumeMetaRewardCall c;
   const Slot& cur = a.Need(LHV::slot::current, {SlotType::F64});
@@ -168,14 +177,16 @@ inline HypervolumeMetaRewardCall DecodeHypervolumeMetaReward(const OpArgs& a) {
   const Slot& ref = a.Need(LHV::slot::reference, {SlotType::F64}, c.K);
   const Slot& mx = a.Maybe(LHV::slot::maximize, {SlotType::U8}, c.K);
   c.current = cur.as<const double>();
-  c.front = f.as<const double>();
+  c.front = c.M > 0 ? f.as<const double>() : nullptr;
   c.ref = ref.as<const double>();
-  for (int64_t k = 0; k < c.K; ++k) {
-    c.sign[k] = !mx.present || mx.as<const uint8_t>()[k] != 0 ? 1.0 : -1.0;
-    if (!std::isfinite(c.current[k]) || !std::isfinite(c.ref[k])) throw a.Range("current, reference: expected finite values");
+  c.maximize = mx.present ? mx.as<const uint8_t>() : nullptr;
+  if (!cur.device) {
+    const int64_t bad = rk::core::hv_first_bad(c.current, c.front, c.M, c.ref, c.K);
+    if (bad >= 0) {
+      const double v = bad < c.K ? c.current[bad] : bad < c.K + c.M * c.K ? c.front[bad - c.K] : c.ref[bad - c.K - c.M * c.K];
+      throw a.Range(HvBadValueMessage(bad, c.K, c.M, v));
+    }
   }
-  for (size_t i = 0; i < f.length; ++i)
-    if (!std::isfinite(c.front[i])) throw a.Range("front: expected finite values");
   const Slot& r = a.Maybe(LHV::slot::rewards, {SlotType::F32});
   if (r.present) {
     c.rewards = r.as<const float>();
