@@ -339,15 +339,15 @@ describe.skipIf(!available)('TRL f2cd577 loss types and ldDpoLogps on DeviceArra
         chosenLengths: up(c.chosenLengths), rejectedLengths: up(c.rejectedLengths),
       };
       const variants: Record<string, unknown>[] = [
-        { loss: 'sigmoid_norm', fDivergence: 'js_divergence' },
-        { loss: 'ipo', fDivergence: 'forward_kl', lengthAverage: 'score' },
-        { loss: 'aot', labelSmoothing: 0.1 },
-        { loss: 'aot_unpaired' },
-        { loss: 'sft' },
-        { loss: ['sigmoid', 'bco_pair', 'sft', 'aot', 'aot_unpaired'], lossWeights: [0.8, 0.2, 1, 0.5, 0.25] },
+        { lossType: 'sigmoid_norm', fDivergence: 'js_divergence' },
+        { lossType: 'ipo', fDivergence: 'forward_kl', lengthAverage: 'score' },
+        { lossType: 'aot', labelSmoothing: 0.1 },
+        { lossType: 'aot_unpaired' },
+        { lossType: 'sft' },
+        { lossType: ['sigmoid', 'bco_pair', 'sft', 'aot', 'aot_unpaired'], lossWeights: [0.8, 0.2, 1, 0.5, 0.25] },
       ];
       for (const v of variants) {
-        const label = JSON.stringify(v.loss);
+        const label = JSON.stringify(v.lossType);
         const host = preferenceLoss(c.chosen, c.rejected, { ...v, refChosenLogps: c.refChosen, refRejectedLogps: c.refRejected, chosenLengths: c.chosenLengths, rejectedLengths: c.rejectedLengths });
         const dev = preferenceLoss(d.chosen, d.rejected, { ...v, refChosenLogps: d.refChosen, refRejectedLogps: d.refRejected, chosenLengths: d.chosenLengths, rejectedLengths: d.rejectedLengths });
         track(dev.losses, dev.chosenRewards, dev.rejectedRewards, dev.gradChosen, dev.gradRejected);
