@@ -79,6 +79,8 @@ interface Case {
   /** refLogprobs with this beta (k3). */
   beta?: number;
   epsilonHigh?: number;
+  /** Another variant (compared with the two-call path only). */
+  variant?: 'gspo' | 'cispo';
 }
 
 const CASES: Case[] = [
@@ -142,6 +144,7 @@ function inputs(c: Case): Inputs {
     ...(c.entropyCoef !== undefined && { entropyCoef: c.entropyCoef }),
     ...(c.beta !== undefined && { refLogprobs: ref, beta: c.beta }),
     ...(c.epsilonHigh !== undefined && { epsilonHigh: c.epsilonHigh }),
+    ...(c.variant !== undefined && { variant: c.variant }),
   };
   return { x, n, targets, mask, keep, old, ref, adv, options };
 }
@@ -165,6 +168,45 @@ function composed(c: Case, a: Inputs, logits: tf.Tensor): tf.Scalar {
   return tf.mean(perSeq) as tf.Scalar;
 }
 
+/** dL/dlogits of the same loss in float64, from its formula (to tell which f32 side is the closer). */
+function float64Grad(c: Case, a: Inputs): Float64Array {
+  const { n, keep } = a;
+  const v = c.v;
+  const tau = c.temperature ?? 1;
+  const x = a.x.dataSync();
+  const [eLow, eHigh] = [0.2, c.epsilonHigh ?? 0.2];
+  const w = new Float64Array(n);
+  for (let s = 0; s < c.b; s++) {
+    let sum = 0;
+    for (let i = s * c.t; i < (s + 1) * c.t; i++) sum += a.mask[i]!;
+    for (let i = s * c.t; i < (s + 1) * c.t; i++) w[i] = a.mask[i]! / (c.aggregation === 'token-mean' ? 1 : sum * c.b);
+  }
+  if (c.aggregation === 'token-mean') {
+    const total = Array.from(a.mask).reduce((acc, m) => acc + m, 0);
+    for (let i = 0; i < n; i++) w[i]! /= total;
+  }
+  const grad = new Float64Array(n * v);
+  for (let i = 0; i < n; i++) {
+    if (!keep[i]) continue;
+    const z = Array.from(x.subarray(i * v, (i + 1) * v), (q) => q / tau);
+    const mx = Math.max(...z);
+    const lse = mx + Math.log(z.reduce((acc, q) => acc + Math.exp(q - mx), 0));
+    const ls = z.map((q) => q - lse);
+    const p = ls.map(Math.exp);
+    const h = -p.reduce((acc, pj, j) => acc + pj * ls[j]!, 0);
+    const lp = ls[a.targets[i]!]!;
+    const adv = c.perToken ? a.adv[i]! : a.adv[Math.floor(i / c.t)]!;
+    const ratio = Math.exp(lp - a.old[i]!);
+    const clipped = Math.min(Math.max(ratio, 1 - eLow), 1 + eHigh);
+    let dlp = -adv * ratio >= -adv * clipped ? -adv * ratio : 0;
+    if (c.beta !== undefined) dlp += c.beta * (1 - Math.exp(a.ref[i]! - lp));
+    const g = w[i]! * dlp;
+    const gh = -(c.entropyCoef ?? 0) * w[i]!;
+    for (let j = 0; j < v; j++) grad[i * v + j] = (g * ((j === a.targets[i] ? 1 : 0) - p[j]!) - gh * p[j]! * (ls[j]! + h)) / tau;
+  }
+  return grad;
+}
+
 /** The adapter's two-call path: tokenLogprobs (with the entropy as a tensor) -> policyLoss. */
 function twoCall(
   c: Case,
@@ -173,7 +215,7 @@ function twoCall(
   extra: { metrics?: rk.PolicyLossMetrics; lp?: Float32Array; h?: Float32Array } = {},
   returnEntropy = false,
 ): tf.Scalar {
-  const { seqLen: _s, temperature, entropyCoef, lossType, ...policy } = a.options;
+  const { seqLen: _s, tokenWeights: _w, temperature, entropyCoef, lossType, ...policy } = a.options;
   const wantH = entropyCoef !== undefined || returnEntropy;
   const r = rk.tokenLogprobs(logits, a.targets, a.mask, { returnEntropy: wantH, ...(temperature !== undefined && { temperature }) });
   const lp = tf.reshape(r.logprobs, [c.b, c.t]);
@@ -207,6 +249,9 @@ for (const backend of BACKENDS) {
         record(backend, 'grpoLoss value vs tfjs autodiff', relScalar(ours.value, ref.value));
         record(backend, 'grpoLoss grad vs tfjs autodiff', rel(ours.grad, ref.grad));
         record(backend, `grpoLoss grad vs tfjs autodiff [${c.name}]`, rel(ours.grad, ref.grad));
+        const f64 = float64Grad(c, a);
+        record(backend, 'grpoLoss grad vs float64', rel(ours.grad, f64));
+        record(backend, 'tfjs autodiff grad vs float64', rel(ref.grad, f64));
         expect(ours.grad.some((g) => g !== 0)).toBe(true);
         // rows not read (mask 0 or an ignored target) get a zero gradient row
         for (let i = 0; i < a.n; i++) {
@@ -216,8 +261,13 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('equals the two-call path (tokenLogprobs -> policyLoss): loss, metrics, logprobs, entropy bit for bit, gradient to f32 rounding, also with -inf logits', () => {
-      const cases: Case[] = [...CASES, { name: '-inf logits', b: 3, t: 4, v: 23, sd: 1, seed: 8, aggregation: 'token-mean', entropyCoef: 0.01, beta: 0.04 }];
+    it('equals the two-call path (tokenLogprobs -> policyLoss): loss, metrics, logprobs, entropy bit for bit, gradient to f32 rounding, also with -inf logits, gspo, cispo', () => {
+      const cases: Case[] = [
+        ...CASES,
+        { name: '-inf logits', b: 3, t: 4, v: 23, sd: 1, seed: 8, aggregation: 'token-mean', entropyCoef: 0.01, beta: 0.04 },
+        { name: 'gspo (two passes)', b: 3, t: 5, v: 17, sd: 1, seed: 10, aggregation: 'seq-mean-token-mean', weighted: true, entropyCoef: 0.01, variant: 'gspo' },
+        { name: 'cispo', b: 2, t: 6, v: 21, sd: 1, seed: 11, flat: true, aggregation: 'token-mean', beta: 0.04, variant: 'cispo' },
+      ];
       for (const c of cases) {
         const a = inputs(c);
         if (c.name === '-inf logits') {
@@ -311,6 +361,21 @@ for (const backend of BACKENDS) {
       expect(r1.logprobs).toEqual(r2.logprobs);
       expect(r1.logprobs).not.toBe(r2.logprobs);
       expect([a.x, tg, old, adv, mask, ref].map((x) => Array.from(x.dataSync()))).toEqual(snap);
+      // tokenWeights as a tensor: the two-call path's loss with the same weights, bit for bit
+      const tw = Float32Array.from({ length: a.n }, (_, i) => 0.5 + (i % 3) * 0.25);
+      const rw = rk.grpoLoss(a.x, tg, old, adv, mask, { ...opts, tokenWeights: t(tw, [c.b, c.t]) });
+      const { seqLen: _s, lossType: _l, entropyCoef, temperature: _tau, ...policy } = a.options;
+      const sep = rk.tokenLogprobs(a.x, a.targets, a.mask, { returnEntropy: true });
+      const lw = rk.policyLoss(tf.reshape(sep.logprobs, [c.b, c.t]), a.old, a.adv, a.mask, {
+        ...(policy as Omit<rk.PolicyLossOptions, 'tokenWeights'>),
+        refLogprobs: a.ref,
+        aggregation: c.aggregation,
+        entropy: tf.reshape(sep.entropy, [c.b, c.t]),
+        ...(entropyCoef !== undefined && { entropyCoef }),
+        tokenWeights: tw,
+      });
+      expect(rw.loss.dataSync()[0]).toBe(lw.loss.dataSync()[0]);
+      expect(rw.loss.dataSync()[0]).not.toBe(r1.loss.dataSync()[0]);
     });
 
     it('bad arguments are TypeErrors / RangeErrors naming the argument', () => {
