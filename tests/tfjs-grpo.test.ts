@@ -402,6 +402,9 @@ for (const backend of BACKENDS) {
       expect(() => rk.grpoLoss(x, tg, old, adv, null, { lossType: 'grpo', aggregation: 'token-mean' })).toThrow(/options.lossType/);
       // a valid call after the failures: the pool and the result are intact
       expect(rk.grpoLoss(x, tg, old, adv, null, { lossType: 'grpo' }).metrics.tokenCount).toBe(6);
+      const g = tf.grad((l: tf.Tensor) => rk.grpoLoss(l, tg, old, adv, null).loss)(x);
+      expect(g.shape).toEqual([2, 3, 5]);
+      expect(Array.from(g.dataSync()).some((v) => v !== 0)).toBe(true);
     });
   });
 }
