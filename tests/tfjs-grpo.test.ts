@@ -391,7 +391,10 @@ for (const backend of BACKENDS) {
       expect(() => rk.grpoLoss(x, tg, old, adv, null, { vocab: 5 } as never)).toThrow(/options.vocab: set by the adapter/);
       expect(() => rk.grpoLoss(x, tg, old, adv, null, { gradDtype: 'bf16' } as never)).toThrow(/options.gradDtype: set by the adapter/);
       expect(() => rk.grpoLoss(x, tg, old, adv, null, { inPlace: true } as never)).toThrow(/options.inPlace: set by the adapter/);
-      expect(() => rk.grpoLoss(x, tg, old, adv, null, { epsilon: 0.2 } as never)).toThrow(/epsilon/);
+      expect(() => rk.grpoLoss(x, tg, old, adv, null, { epsilon: 0.2 } as never)).toThrow(/options.epsilon: not an option of grpoLoss \(did you mean 'epsilonLow'\?\); expected one of temperature, ignoreIndex, seqLen, /);
+      expect(() => rk.grpoLoss(x, tg, old, adv, null, { epsilon: 0.2 } as never)).not.toThrow(/vocab|gradDtype|inPlace/);
+      expect(() => rk.grpoLoss(x, tg, old, adv, null, { returnEntropy: 1 } as never)).toThrow(/options.returnEntropy: expected a boolean/);
+      expect(() => rk.grpoLoss(x, tg, old, adv, null, { out: {} } as never)).toThrow(/options.out: set by the adapter/);
       expect(() => rk.grpoLoss(x, tg.slice(1), old, adv, null)).toThrow(/targets: expected 6 elements/);
       expect(() => rk.grpoLoss(x, [0, 1, 2, 3, 4, 5], old, adv, null)).toThrow(/targets/);
       expect(() => rk.grpoLoss(x, tg, old.subarray(1), adv, null)).toThrow(/oldLogprobs: expected 6 elements/);

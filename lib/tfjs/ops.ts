@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KlEstimator, LossAggregation, PolicyVariant } from '../policy/enums.js';
 import type { DivergenceKind } from '../divergence/enums.js';
 import type { PolicyLossMetrics, PreferenceLossType, FDivergence, KtoLossResult, PreferenceLossResult, PolicyLossFromLogitsResult } from '../index.js';
+import { knownKeysMoved, options as checkOptions } from '../check.js';
+import { POLICY_FROM_LOGITS_OPTIONS } from '../policy/policy-loss-from-logits.js';
 import {
   coreKlPenalty,
   coreKtoLoss,
@@ -311,8 +313,21 @@ export interface GrpoLossResult {
   entropy?: Float32Array;
 }
 
-/** Options of the core op that the adapter sets itself (from the tensors, or tfjs' float32). */
-const GRPO_ADAPTER_KEYS = ['vocab', 'dtype', 'gradDtype', 'inPlace', 'out'] as const;
+/** Options of the core op that the adapter sets itself: passing one is a TypeError saying so. */
+const GRPO_SET_BY_ADAPTER: Record<string, string> = {
+  vocab: "set by the adapter (the logits' last axis), expected no vocab option",
+  dtype: 'set by the adapter (tfjs logits are float32), expected no dtype option',
+  gradDtype: "set by the adapter to 'f32' (tfjs has no bf16 dtype), expected no gradDtype option",
+  inPlace: 'set by the adapter to false (the gradient is a new tensor; the logits are never written), expected no inPlace option',
+  out: 'set by the adapter (the outputs are its own arrays), expected no out option',
+};
+/** The core's option keys (its descriptor's, less the internal wantEntropy) less those the adapter sets. */
+const GRPO_KEYS = knownKeysMoved(
+  'grpoLoss',
+  GRPO_SET_BY_ADAPTER,
+  Object.keys(POLICY_FROM_LOGITS_OPTIONS).filter((k) => k !== 'wantEntropy' && !(k in GRPO_SET_BY_ADAPTER)),
+  ['seqLen', 'refLogprobs', 'tokenWeights', 'lossType', 'preset', 'returnEntropy'],
+);
 
 type SavedGradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor;
 
@@ -348,14 +363,7 @@ export function grpoLoss(
   mask: MaskInput | null = null,
   options?: GrpoLossOptions,
 ): GrpoLossResult {
-  const opts = optionsObject(options, 'grpoLoss options');
-  for (const k of GRPO_ADAPTER_KEYS) {
-    if (k in opts) {
-      throw new TypeError(
-        `options.${k}: set by the adapter (vocab from the logits' last axis, float32 logits and gradient, a new gradient tensor), expected no '${k}' option`,
-      );
-    }
-  }
+  const opts = checkOptions<GrpoLossOptions>(options, 'options', false, GRPO_KEYS);
   const x = requireTensor(logits, 'logits', [2, 3]);
   const vocab = x.shape[x.rank - 1]!;
   const n = size(x.shape.slice(0, -1));
