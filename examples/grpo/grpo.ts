@@ -51,12 +51,13 @@ export function runGrpo(steps = 60, log: (line: string) => void = () => {}): Grp
     });
     const { advantages } = groupAdvantages(reward, { groupSize: G });
 
-    // The GRPO step: old log-probs once, then the clipped loss on fresh log-probs.
+    // The GRPO step: old log-probs once, then the clipped loss on fresh logits (grpoLoss: log-probs,
+    // loss and its gradient wrt the logits in one kernel call).
     const old = tf.tidy(() => rk.tokenLogprobs(policy.logits(prompts, prev), tokens, mask).logprobs);
     let metrics: rk.PolicyLossMetrics | undefined;
     for (let k = 0; k < 2; k++) {
       optimizer.minimize(() => {
-        const r = rk.policyLoss(rk.tokenLogprobs(policy.logits(prompts, prev), tokens, mask).logprobs, old, advantages, mask);
+        const r = rk.grpoLoss(policy.logits(prompts, prev), tokens, old, advantages, mask);
         metrics = r.metrics;
         return r.loss;
       });

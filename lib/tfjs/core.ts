@@ -6,6 +6,7 @@ import {
   klPenalty,
   ktoLoss,
   policyLoss,
+  policyLossFromLogits,
   preferenceLoss,
   tokenLogprobs,
   tokenLogprobsBackward,
@@ -13,6 +14,8 @@ import {
   type KlPenaltyResult,
   type KtoLossOptions,
   type KtoLossResult,
+  type PolicyLossFromLogitsOptions,
+  type PolicyLossFromLogitsResult,
   type PolicyLossOptions,
   type PolicyLossResult,
   type PreferenceLossOptions,
@@ -74,6 +77,32 @@ export function corePolicyLoss(
   options: CorePolicyOptions,
 ): PolicyLossResult {
   return policyLoss(logprobs, oldLogprobs, advantages, mask, options);
+}
+
+/** The core options less those the adapter sets itself (shape, dtypes, outputs, in place). */
+export type CorePolicyFromLogitsOptions = Omit<PolicyLossFromLogitsOptions, 'vocab' | 'seqLen' | 'dtype' | 'gradDtype' | 'inPlace' | 'out'>;
+
+/**
+ * The fused loss over f32 logits: logp (and H) into `out`, the f32 gradient for dL = 1 into
+ * `out.gradLogits` (never in place: the logits are a tensor's own storage).
+ */
+export function corePolicyLossFromLogits(
+  logits: Float32Array,
+  targets: Int32Array,
+  oldLogprobs: Float32Array,
+  advantages: Float32Array,
+  mask: TokenMask | null,
+  shape: { vocab: number; seqLen: number },
+  options: CorePolicyFromLogitsOptions,
+  out: { gradLogits: Float32Array; logprobs: Float32Array; entropy?: Float32Array },
+): PolicyLossFromLogitsResult {
+  return policyLossFromLogits(logits, targets, oldLogprobs, advantages, mask, {
+    ...options,
+    vocab: shape.vocab,
+    seqLen: shape.seqLen,
+    gradDtype: 'f32',
+    out,
+  });
 }
 
 export function coreKlPenalty(

@@ -3,6 +3,7 @@
 // `import 'reward-kernels'` never loads this file, nor tfjs.
 
 export {
+  grpoLoss,
   klPenalty,
   ktoLoss,
   policyLoss,
@@ -12,6 +13,8 @@ export {
   vocabDivergence,
   type DivergenceKind,
   type FDivergence,
+  type GrpoLossOptions,
+  type GrpoLossResult,
   type KlEstimator,
   type KlPenaltyOptions,
   type KlPenaltyResult,

@@ -5,17 +5,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KlEstimator, LossAggregation, PolicyVariant } from '../policy/enums.js';
 import type { DivergenceKind } from '../divergence/enums.js';
-import type { PolicyLossMetrics, PreferenceLossType, FDivergence, KtoLossResult, PreferenceLossResult } from '../index.js';
+import type { PolicyLossMetrics, PreferenceLossType, FDivergence, KtoLossResult, PreferenceLossResult, PolicyLossFromLogitsResult } from '../index.js';
+import { knownKeysMoved, options as checkOptions } from '../check.js';
+import { POLICY_FROM_LOGITS_OPTIONS } from '../policy/policy-loss-from-logits.js';
 import {
   coreKlPenalty,
   coreKtoLoss,
   corePolicyLoss,
+  corePolicyLossFromLogits,
   corePreferenceLoss,
   coreTokenLogprobs,
   coreTokenLogprobsBackward,
   coreVocabDivergence,
   coreVocabDivergenceGrad,
   type CoreDivergenceArgs,
+  type CorePolicyFromLogitsOptions,
   type CorePolicyOptions,
   type CorePreferenceOptions,
 } from './core.js';
@@ -283,6 +287,137 @@ export function klPenalty(
     mean = n > 0 ? tf.mean(kl) : tf.scalar(0);
   }
   return { kl, mean };
+}
+
+// ---- grpoLoss (policyLossFromLogits) ------------------------------------------------------------
+
+export interface GrpoLossOptions extends Omit<CorePolicyFromLogitsOptions, 'refLogprobs' | 'tokenWeights'> {
+  /**
+   * Tokens per sequence T: required with [B * T, V] logits; with [B, T, V] logits it is the second
+   * axis (passing another value throws).
+   */
+  seqLen?: number;
+  /** Reference-model log-probs [B, T] (a constant): adds beta * KL per token. */
+  refLogprobs?: Constant;
+  /** Per-token weights [B, T] of the policy term (a constant), as the core's `tokenWeights`. */
+  tokenWeights?: Constant;
+}
+
+export interface GrpoLossResult {
+  /** The aggregated loss, differentiable with respect to `logits` (the kernel's gradient times dy). */
+  loss: tf.Scalar;
+  metrics: PolicyLossMetrics;
+  /** log p(target) per token [B * T] (not differentiable); 0 where the mask is 0 or the target is `ignoreIndex`. */
+  logprobs: Float32Array;
+  /** Entropy per token [B * T], with `returnEntropy` or `entropyCoef`; 0 where the row is not read. */
+  entropy?: Float32Array;
+}
+
+/** Options of the core op that the adapter sets itself: passing one is a TypeError saying so. */
+const GRPO_SET_BY_ADAPTER: Record<string, string> = {
+  vocab: "set by the adapter (the logits' last axis), expected no vocab option",
+  dtype: 'set by the adapter (tfjs logits are float32), expected no dtype option',
+  gradDtype: "set by the adapter to 'f32' (tfjs has no bf16 dtype), expected no gradDtype option",
+  inPlace: 'set by the adapter to false (the gradient is a new tensor; the logits are never written), expected no inPlace option',
+  out: 'set by the adapter (the outputs are its own arrays), expected no out option',
+};
+/** The core's option keys (its descriptor's, less the internal wantEntropy) less those the adapter sets. */
+const GRPO_KEYS = knownKeysMoved(
+  'grpoLoss',
+  GRPO_SET_BY_ADAPTER,
+  Object.keys(POLICY_FROM_LOGITS_OPTIONS).filter((k) => k !== 'wantEntropy' && !(k in GRPO_SET_BY_ADAPTER)),
+  ['seqLen', 'refLogprobs', 'tokenWeights', 'lossType', 'preset', 'returnEntropy'],
+);
+
+type SavedGradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor;
+
+/**
+ * The fused policy loss on logits (docs/tfjs.md#grpoloss): the core `policyLossFromLogits`
+ * (tokenLogprobs + policyLoss + tokenLogprobsBackward in one call) as a tfjs op. `logits` is
+ * [B, T, V] (or [B * T, V] with `options.seqLen`), float32, differentiable; `targets`,
+ * `oldLogprobs` [B, T] and `advantages` ([B] or [B, T]) are constants; `mask` [B, T] is 1/0,
+ * weights, or null. The forward computes the loss and the gradient in one read of the logits; the
+ * backward hands that gradient (times dy) to tfjs.
+ */
+export function grpoLoss(
+  logits: tf.Tensor,
+  targets: IntConstant,
+  oldLogprobs: Constant,
+  advantages: Constant,
+  mask: MaskInput | null | undefined,
+  options: GrpoLossOptions & { returnEntropy: true },
+): Required<GrpoLossResult>;
+export function grpoLoss(
+  logits: tf.Tensor,
+  targets: IntConstant,
+  oldLogprobs: Constant,
+  advantages: Constant,
+  mask?: MaskInput | null,
+  options?: GrpoLossOptions,
+): GrpoLossResult;
+export function grpoLoss(
+  logits: tf.Tensor,
+  targets: IntConstant,
+  oldLogprobs: Constant,
+  advantages: Constant,
+  mask: MaskInput | null = null,
+  options?: GrpoLossOptions,
+): GrpoLossResult {
+  const opts = checkOptions<GrpoLossOptions>(options, 'options', false, GRPO_KEYS);
+  const x = requireTensor(logits, 'logits', [2, 3]);
+  const vocab = x.shape[x.rank - 1]!;
+  const n = size(x.shape.slice(0, -1));
+  let seqLen: number;
+  if (x.rank === 3) {
+    seqLen = x.shape[1]!;
+    if (opts.seqLen !== undefined && opts.seqLen !== seqLen) {
+      throw new RangeError(`options.seqLen: expected undefined or ${seqLen} (the second axis of logits of shape [${x.shape.join(', ')}]), got ${String(opts.seqLen)}`);
+    }
+  } else {
+    if (opts.seqLen === undefined) throw new TypeError('options.seqLen: required with [B * T, V] logits (or pass [B, T, V] logits), got undefined');
+    seqLen = opts.seqLen;
+    if (typeof seqLen !== 'number' || !Number.isInteger(seqLen) || seqLen < 1 || n % seqLen !== 0) {
+      throw new RangeError(`options.seqLen: expected a positive divisor of the number of logits rows (${n}), got ${String(seqLen)}`);
+    }
+  }
+  const b = n / seqLen;
+  const tgt = readI32(targets, 'targets', n);
+  const old = readF32(oldLogprobs, 'oldLogprobs', n);
+  const adv = readF32(advantages, 'advantages', [b, n]);
+  const m = readMask(mask, 'mask', n)?.mask ?? null;
+  const { seqLen: _seqLen, refLogprobs, tokenWeights, ...rest } = opts;
+  const core: CorePolicyFromLogitsOptions = {
+    ...rest,
+    ...(refLogprobs !== undefined && { refLogprobs: readF32(refLogprobs, 'options.refLogprobs', n) }),
+    ...(tokenWeights !== undefined && { tokenWeights: readF32(tokenWeights, 'options.tokenWeights', n) }),
+  };
+  // The core returns the entropy with returnEntropy or entropyCoef (it validates both).
+  const wantEntropy = opts.returnEntropy === true || opts.entropyCoef !== undefined;
+  let res: PolicyLossFromLogitsResult | undefined;
+  const op = tf.customGrad(((lg: tf.Tensor, save: tf.GradSaveFunc) => {
+    const data = f32(lg);
+    const out = { logprobs: new Float32Array(n), ...(wantEntropy && { entropy: new Float32Array(n) }) };
+    // The gradient (for dL = 1) is written in the forward, into a pooled buffer, as a tensor that
+    // tf keeps for the backward through `save` (a no-op, and the tensor freed, when no gradient is
+    // being recorded); the pool reuses the buffer once tf has released that tensor.
+    const grad = pooledTensor(n * vocab, x.shape, (buf) => {
+      res = corePolicyLossFromLogits(data, tgt, old, adv, m, { vocab, seqLen }, core, { ...out, gradLogits: buf });
+    });
+    save([grad]);
+    const gradFunc: SavedGradFunc = (dy, saved) => {
+      const s = dy.dataSync()[0]!;
+      const g = saved[0]!;
+      if (s === 1) return tf.clone(g); // shares g's data: no copy
+      return pooledTensor(n * vocab, x.shape, (buf) => {
+        const src = f32(g);
+        for (let i = 0; i < buf.length; i++) buf[i] = src[i]! * s;
+      });
+    };
+    return { value: tf.scalar(res!.loss), gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Scalar;
+  const loss = op(x);
+  const r = res!;
+  return { loss, metrics: r.metrics, logprobs: r.logprobs, ...(r.entropy && { entropy: r.entropy }) };
 }
 
 // ---- preferenceLoss / ktoLoss --------------------------------------------------------------------
