@@ -472,6 +472,20 @@ describe('policyLossFromLogits against the float64 reference and the three separ
     checkSeparate(c, got, 'ignored, weight 1');
   });
 
+  it('every SIMD level: the reference and the separate calls (f32, bf16 and f16 logits, -inf, V = 4097)', () => {
+    for (const level of LEVELS) {
+      setSimdLevel(level);
+      (['f32', 'bf16', 'f16'] as const).forEach((dtype, k) => {
+        for (const variant of ['ppo', 'gspo'] as const) {
+          const c = build({ B: 2, T: 7, V: 4097, seed: 300 + k, dtype, variant, mask: 'u8', entropyCoef: 0.01, kl: 'k1', ninf: 0.3, ignore: 0.1, temperature: 1.2 });
+          const got = call(c);
+          checkRef(c, got, `${level} ${dtype} ${variant}`);
+          checkSeparate(c, got, `${level} ${dtype} ${variant}`);
+        }
+      });
+    }
+  });
+
   it('gspo reads the logits twice, every aggregation with uneven masks and one empty sequence', () => {
     AGGS.forEach((aggregation, k) => {
       for (const mask of ['u8', 'f32'] as const) {
