@@ -486,6 +486,24 @@ describe('policyLossFromLogits against the float64 reference and the three separ
     }
   });
 
+  it('rows that are not read are not read: NaN logits there change nothing (every variant, f32 and bf16 gradient)', () => {
+    for (const variant of VARIANTS) {
+      for (const gradDtype of ['f32', 'bf16'] as const) {
+        const c = build({ B: 3, T: 4, V: 257, seed: 510, variant, mask: 'f32', ignore: 0.2, entropyCoef: 0.01 });
+        const want = call(c, { gradDtype });
+        const z = Float32Array.from(c.logits as Float32Array);
+        let poisoned = 0;
+        for (let r = 0; r < c.n; r++) if (!isRead(c, r)) (z.fill(Number.NaN, r * 257, (r + 1) * 257), poisoned++);
+        expect(poisoned).toBeGreaterThan(2);
+        const got = call(c, { gradDtype }, z);
+        expect(Object.is(got.loss, want.loss)).toBe(true);
+        expect(got.metrics).toEqual(want.metrics);
+        expect(Array.from(got.gradLogits)).toEqual(Array.from(want.gradLogits));
+        expect(Array.from(got.logprobs)).toEqual(Array.from(want.logprobs));
+      }
+    }
+  });
+
   it('gspo reads the logits twice, every aggregation with uneven masks and one empty sequence', () => {
     AGGS.forEach((aggregation, k) => {
       for (const mask of ['u8', 'f32'] as const) {
@@ -560,11 +578,15 @@ describe('policyLossFromLogits: the gradient against central finite differences 
 
 describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads', () => {
   it("gradDtype 'bf16' is the f32 gradient rounded to nearest even, every element (target included), every SIMD level", () => {
+    const V = 9000; // three 4096-logit chunks, the last one short: targets in each
     for (const level of LEVELS) {
       setSimdLevel(level);
       VARIANTS.forEach((variant, k) => {
         for (const dtype of ['f32', 'bf16', 'f16'] as const) {
-          const c = build({ B: 3, T: 5, V: 1001, seed: 700 + k, variant, dtype, mask: 'u8', entropyCoef: 0.02, ninf: 0.1, ignore: 0.1, temperature: 0.8 });
+          const c = build({ B: 3, T: 3, V, seed: 700 + k, variant, dtype, mask: 'u8', entropyCoef: 0.02, ninf: 0.1, ignore: 0.1, temperature: 0.8 });
+          c.targets[0] = 5; // (sequence 1, rows 3-5, is masked out)
+          c.targets[6] = 4100;
+          c.targets[7] = V - 1;
           const f = call(c);
           const b = call(c, { gradDtype: 'bf16' });
           expect(b.gradLogits).toBeInstanceOf(Uint16Array);
@@ -578,15 +600,24 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
           }
           expect(nonzero).toBeGreaterThan(1000);
           // the target elements are there (the largest entries of a row): they are checked above too
-          for (let r = 0; r < c.n; r++) if (isRead(c, r)) expect(gb[r * 1001 + c.targets[r]]).toBe(toBf16(gf[r * 1001 + c.targets[r]]));
+          let targetsSeen = 0;
+          for (let r = 0; r < c.n; r++) {
+            if (!isRead(c, r)) continue;
+            expect(gb[r * V + c.targets[r]]).toBe(toBf16(gf[r * V + c.targets[r]]));
+            targetsSeen++;
+          }
+          expect(targetsSeen).toBeGreaterThanOrEqual(2);
         }
       });
     }
   });
 
-  it('inPlace f32 and bf16: the gradient written over the logits, the values of the out-of-place call', () => {
-    for (const variant of VARIANTS) {
-      const c = build({ B: 3, T: 7, V: 1001, seed: 800, variant, mask: 'f32', ignore: 0.1, entropyCoef: 0.01 });
+  it('inPlace f32 and bf16: the gradient written over the logits, the values of the out-of-place call (every SIMD level)', () => {
+    for (const [level, variant] of LEVELS.flatMap((l) => VARIANTS.map((v) => [l, v] as const))) {
+      setSimdLevel(level);
+      const c = build({ B: 3, T: 3, V: 9000, seed: 800, variant, mask: 'f32', ignore: 0.1, entropyCoef: 0.01, ninf: 0.1 });
+      c.targets[2] = 4096;
+      c.targets[7] = 8999;
       const want = call(c);
       const z = Float32Array.from(c.logits as Float32Array);
       const got = call(c, { inPlace: true }, z);
@@ -595,7 +626,9 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
       expect(got.loss).toBe(want.loss);
       expect(Array.from(got.logprobs)).toEqual(Array.from(want.logprobs));
 
-      const cb = build({ B: 3, T: 7, V: 1001, seed: 801, variant, dtype: 'bf16', mask: 'u8', ignore: 0.1, entropyCoef: 0.01 });
+      const cb = build({ B: 3, T: 3, V: 9000, seed: 801, variant, dtype: 'bf16', mask: 'u8', ignore: 0.1, entropyCoef: 0.01, ninf: 0.1 });
+      cb.targets[0] = 8999;
+      cb.targets[2] = 4095;
       const wantB = call(cb, { gradDtype: 'bf16' });
       const zb = Uint16Array.from(cb.logits as Uint16Array);
       const gotB = call(cb, { gradDtype: 'bf16', inPlace: true }, zb);
@@ -653,6 +686,19 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
         expect(runs[2]).toEqual(runs[0]);
       }
     }
+  });
+
+  it('BigInt64Array targets (onnxruntime int64 ids) give the Int32Array results', async () => {
+    const c = build({ B: 2, T: 5, V: 33, seed: 980, mask: 'u8', ignore: 0.2, variant: 'gspo' });
+    const want = call(c);
+    const ids = BigInt64Array.from(c.targets, (v) => BigInt(v));
+    const got = policyLossFromLogits(c.logits, ids, c.old, c.adv, c.mask, c.options);
+    expect(got.loss).toBe(want.loss);
+    expect(Array.from(got.gradLogits)).toEqual(Array.from(want.gradLogits));
+    const asy = await policyLossFromLogitsAsync(c.logits, ids, c.old, c.adv, c.mask, c.options);
+    expect(Array.from(asy.gradLogits)).toEqual(Array.from(want.gradLogits));
+    ids[3] = BigInt(2) ** BigInt(40);
+    expect(() => policyLossFromLogits(c.logits, ids, c.old, c.adv, c.mask, c.options)).toThrow(/^targets\[3\]: expected an id in the int32 range/);
   });
 
   it('the presets and lossType read as in policyLoss', () => {
