@@ -189,7 +189,7 @@ function refOp(c: Built, z: ArrayLike<number> = c.decoded, logpIn?: ArrayLike<nu
 }
 
 /** Worst errors seen (reported in the final test's output). */
-const WORST = { logp: 0, entropy: 0, loss: 0, lossChain: 0, grad: 0, gradVsSeparate: 0, gradVsSeparateOfTol: 0, fd: 0 };
+const WORST = { logp: 0, entropy: 0, loss: 0, lossChain: 0, grad: 0, gradVsSeparate: 0, gradVsSeparateOfTol: 0, fd: 0, fdOfMax: 0, fdOfTol: 0 };
 
 /**
  * The op against the float64 reference. logprobs / entropy: the tokenLogprobs test's tolerance
@@ -565,8 +565,10 @@ describe('policyLossFromLogits: the gradient against central finite differences 
           const i = row * s.V + j;
           if (z0[i] === -Infinity) continue;
           const fd = centralDiff(loss, z0, i, 1e-6);
-          const tol = (s.dtype === 'bf16' ? 1e-5 : 1e-5) * Math.abs(fd) + 1e-6 * gmax + 1e-9;
+          const tol = 1e-5 * Math.abs(fd) + 1e-6 * gmax + 1e-9;
           WORST.fd = Math.max(WORST.fd, Math.abs(g[i] - fd) / (Math.abs(fd) + 1e-6 * gmax));
+          WORST.fdOfMax = Math.max(WORST.fdOfMax, Math.abs(g[i] - fd) / gmax);
+          WORST.fdOfTol = Math.max(WORST.fdOfTol, Math.abs(g[i] - fd) / tol);
           if (!(Math.abs(g[i] - fd) <= tol)) expect.fail(`gradLogits[${i}] (row ${row}, j ${j}): ${g[i]}, central difference ${fd} (tol ${tol})`);
           checked++;
         }
