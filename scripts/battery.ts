@@ -431,6 +431,48 @@ for (const [B, T] of [[1, 1], [3, 7], [33, 100]] as const) {
   });
 }
 
+// ---- policyLossFromLogits (tokenLogprobs + policyLoss + tokenLogprobsBackward in one call) --------
+for (const [B, T, V] of [[1, 1, 7], [3, 7, 1001], [2, 9, 4097]] as const) {
+  const n = B * T;
+  const x = randn(n * V, 2, 7 * n + V);
+  x[1] = -Infinity;
+  const t = randint(n, V, n + 3 * V);
+  t[0] = t[0] === 1 ? 0 : t[0];
+  if (n > 2) t[2] = -100;
+  const old = randn(n, 0.5, n + 11).map((v, i) => v - 0.2 * (i % 3));
+  const ref = randn(n, 0.5, n + 12);
+  const advSeq = randn(B, 1, B + 13);
+  const advTok = randn(n, 1, n + 14);
+  const m8 = bits(n, 0.8, n + 15);
+  const mf = new Float32Array(n).map((_, i) => (m8[i] ? 0.5 + (i % 3) : 0));
+  const tw = new Float32Array(n).map((_, i) => 0.5 + (i % 4) * 0.25);
+  for (const variant of ['ppo', 'gspo', 'cispo', 'sapo', 'gpg'] as const) {
+    for (const [mname, mask] of [['null', null], ['u8', m8], ['f32', mf]] as const) {
+      const adv = mname === 'u8' ? advTok : advSeq;
+      add('policyLossFromLogits', `${B}x${T}x${V} ${variant} ${mname}`, () =>
+        rk.policyLossFromLogits(x, t, old, adv, mask, { vocab: V, seqLen: T, variant }),
+      );
+    }
+    add('policyLossFromLogits', `${B}x${T}x${V} ${variant} ref ent tw t0.7 bf16 grad`, () =>
+      rk.policyLossFromLogits(x, t, old, advTok, m8, {
+        vocab: V, seqLen: T, variant, temperature: 0.7, refLogprobs: ref, beta: 0.04, klEstimator: 'k3', entropyCoef: 0.01, tokenWeights: tw, gradDtype: 'bf16',
+        ...(variant === 'ppo' ? { dualClip: 3, delta: 1.5, epsilonHigh: 0.28 } : {}),
+      }),
+    );
+  }
+  for (const dtype of ['bf16', 'f16'] as const) {
+    const logits = dtype === 'bf16' ? bf16(x) : f16(x);
+    for (const gradDtype of ['f32', 'bf16'] as const) {
+      add('policyLossFromLogits', `${B}x${T}x${V} ${dtype} logits ${gradDtype} grad`, () =>
+        rk.policyLossFromLogits(logits, t, old, advSeq, mf, { vocab: V, seqLen: T, dtype, gradDtype, returnEntropy: true, aggregation: 'seq-mean-token-sum' }),
+      );
+    }
+  }
+  add('policyLossFromLogits', `${B}x${T}x${V} gspo bf16 in place`, () =>
+    rk.policyLossFromLogits(bf16(x), t, old, advSeq, m8, { vocab: V, seqLen: T, variant: 'gspo', dtype: 'bf16', gradDtype: 'bf16', inPlace: true, entropyCoef: -0.01 }),
+  );
+}
+
 // ---- run ------------------------------------------------------------------------------------------
 const levels = (['scalar', 'avx2', 'avx512'] as const).filter((l) => {
   try {

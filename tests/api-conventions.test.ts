@@ -12,6 +12,7 @@ const lp = randn(n, 0.5, 1), old = randn(n, 0.5, 2), ref = randn(n, 0.5, 3), adv
 const mask = Uint8Array.from({ length: n }, (_, i) => (i % T < 3 ? 1 : 0));
 const logits = randn(B * V, 2, 6), target = randn(B * V, 2, 7), targets = randint(B, V, 8);
 const pc = randn(P, 3, 9).map((x) => x - 20), pr = randn(P, 3, 10).map((x) => x - 21);
+const tokLogits = randn(n * V, 2, 40), tokTargets = randint(n, V, 41); // (B * T, V) for policyLossFromLogits
 const any = (f: unknown) => f as (...a: unknown[]) => unknown;
 
 describe('masks are the positional argument before options', () => {
@@ -154,6 +155,7 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['bta', () => any(rk.prdpLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, bta: 0.1 }), 'beta'],
     ['label_smoothing', () => any(rk.preferenceStrengthLoss)(pc, pr, { ensembleChosen: pc, ensembleRejected: pr, label_smoothing: 0.1 }), 'labelSmoothing'],
     ['cliprange', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, cliprange: 0.2 }), 'clip'],
+    ['clip_ratio', () => any(rk.policyLossFromLogits)(tokLogits, tokTargets, old, adv, mask, { vocab: V, seqLen: T, clip_ratio: 0.2 }), 'epsilonLow'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

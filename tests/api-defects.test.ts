@@ -61,6 +61,7 @@ const lp = randn(n, 0.5, 1), old = randn(n, 0.5, 2), ref = randn(n, 0.5, 3), adv
 const logits = randn(B * V, 2, 6), target = randn(B * V, 2, 7), targets = randint(B, V, 8);
 const pc = randn(P, 3, 9).map((x) => x - 20), pr = randn(P, 3, 10).map((x) => x - 21);
 const prc = randn(P, 3, 11).map((x) => x - 20), prr = randn(P, 3, 12).map((x) => x - 21);
+const tokLogits = randn(n * V, 2, 40), tokTargets = randint(n, V, 41); // (B * T, V) for policyLossFromLogits
 const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   tokenLogprobs: (m) => tokenLogprobs(m(logits), m(targets), { vocab: V, returnEntropy: true, out: { logprobs: m(new Float32Array(B)) } }),
   tokenLogprobsBackward: (m) => tokenLogprobsBackward(m(bf16(logits)), m(targets), m(adv), { vocab: V, dtype: 'bf16', out: m(new Float32Array(B * V)) }),
@@ -114,6 +115,10 @@ const CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => unknown> = {
   prdpLoss: (m) => rk.prdpLoss(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
   preferenceStrengthLoss: (m) => rk.preferenceStrengthLoss(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
   p3oLoss: (m) => rk.p3oLoss(m(lp), m(ref), m(old), m(old), m(adv), m(adv), m(mask), m(mask), { seqLen: T, clip: 'joint', out: { gradLogprobs2: m(new Float32Array(n)) } }),
+  policyLossFromLogits: (m) =>
+    rk.policyLossFromLogits(m(bf16(tokLogits)), m(tokTargets), m(old), m(adv), m(mask), {
+      vocab: V, seqLen: T, dtype: 'bf16', gradDtype: 'bf16', refLogprobs: m(ref), entropyCoef: 0.01, out: { gradLogits: m(new Uint16Array(n * V)), entropy: m(new Float32Array(n)) },
+    }),
 };
 
 // The same calls through the Async forms.
@@ -169,6 +174,10 @@ const ASYNC_CALLS: Record<string, (m: <T extends Arr>(a: T) => T) => Promise<unk
   prdpLoss: (m) => rk.prdpLossAsync(m(lp), m(old), m(ref), m(lp), m(adv), m(adv), m(mask), { seqLen: T, out: { gradLogprobsB: m(new Float32Array(n)) } }),
   preferenceStrengthLoss: (m) => rk.preferenceStrengthLossAsync(m(pc), m(pr), { ensembleChosen: m(prc), ensembleRejected: m(prr), out: { losses: m(new Float32Array(P)) } }),
   p3oLoss: (m) => rk.p3oLossAsync(m(lp), m(ref), m(old), m(old), m(adv), m(adv), m(mask), m(mask), { seqLen: T, clip: 'joint', out: { gradLogprobs2: m(new Float32Array(n)) } }),
+  policyLossFromLogits: (m) =>
+    rk.policyLossFromLogitsAsync(m(bf16(tokLogits)), m(tokTargets), m(old), m(adv), m(mask), {
+      vocab: V, seqLen: T, dtype: 'bf16', gradDtype: 'bf16', refLogprobs: m(ref), entropyCoef: 0.01, out: { gradLogits: m(new Uint16Array(n * V)), entropy: m(new Float32Array(n)) },
+    }),
 };
 
 describe('SharedArrayBuffer arrays (item 6)', () => {
@@ -364,6 +373,7 @@ describe('unknown and inapplicable options (item 8)', () => {
       ['prdpLoss', () => rk.prdpLoss(lp, old, ref, lp, adv, adv, mask, { seqLen: T, ...bad })],
       ['preferenceStrengthLoss', () => rk.preferenceStrengthLoss(pc, pr, { ensembleChosen: prc, ensembleRejected: prr, ...bad })],
       ['p3oLoss', () => rk.p3oLoss(lp, ref, old, old, adv, adv, mask, null, { seqLen: T, ...bad })],
+      ['policyLossFromLogits', () => rk.policyLossFromLogits(tokLogits, tokTargets, old, adv, mask, { vocab: V, seqLen: T, ...bad })],
     ];
     expect(withBad.map(([k]) => k).sort()).toEqual(Object.keys(CALLS).sort());
     for (const [op, f] of withBad) expect(f, op).toThrow(new RegExp(`^options\\.unknownOption: not an option of ${op} \\(did you mean`));

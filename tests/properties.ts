@@ -13,7 +13,7 @@ import fc from 'fast-check';
 
 import * as rk from '../lib/index.js';
 import { _setSmallPathThreshold } from '../lib/advantages/index.js';
-import { centralDiff, encodeHalf, randn, rng } from './helpers.js';
+import { centralDiff, encodeHalf, fromBf16, randn, rng } from './helpers.js';
 import {
   refGroupAdvantages, refDiscounted, refEnsemble, refGae, refKlRewards, refOtb, refReinforcePP, refRemax, refTirOtb, refWhiten,
   type RefGroupOptions,
@@ -462,6 +462,90 @@ const policyLoss: ExportSpec<typeof policyCase extends fc.Arbitrary<infer T> ? T
           klAbs = sw > 0 ? klAbs / sw : 0;
         }
         close([m.kl ?? 0], [c.kl ? wm.kl : 0], 1e-5, 1e-9 + 1e-6 * klAbs, 'metrics.kl');
+      },
+    };
+  },
+};
+
+// policyLossFromLogits: tokenLogprobs + policyLoss + tokenLogprobsBackward in one call (small shapes:
+// the float64 reference is the composition of the two above) ----------------------------------------
+
+const fromLogitsCase = fc.record({
+  B: fc.integer({ min: 1, max: 3 }), T: fc.integer({ min: 1, max: 5 }), V: fc.integer({ min: 1, max: 24 }),
+  dtype: fc.constantFrom('f32', 'bf16', 'f16') as fc.Arbitrary<'f32' | 'bf16' | 'f16'>,
+  variant: opt(fc.constantFrom(...VARIANTS)), aggregation: opt(fc.constantFrom(...AGGS)),
+  perToken: fc.boolean(), mask: maskKind, kl: opt(fc.constantFrom(...ESTS)),
+  entropyCoef: opt(fc.constantFrom(0.01, -0.02)), returnEntropy: fc.boolean(),
+  temperature: opt(fc.constantFrom(0.7, 1, 2)), ignored: fc.double({ min: 0, max: 0.3, noNaN: true }),
+  gradDtype: opt(fc.constantFrom('f32', 'bf16') as fc.Arbitrary<'f32' | 'bf16'>),
+  seed,
+});
+const policyLossFromLogits: ExportSpec<typeof fromLogitsCase extends fc.Arbitrary<infer T> ? T : never> = {
+  name: 'policyLossFromLogits', sync: rk.policyLossFromLogits as never, async: rk.policyLossFromLogitsAsync as never, arb: fromLogitsCase,
+  build(c) {
+    const n = c.B * c.T, V = c.V, tau = c.temperature ?? 1;
+    const z = randn(n * V, 2, c.seed);
+    const half = c.dtype === 'f32' ? null : encodeHalf(z, c.dtype);
+    const decoded = half ? half.decoded : z;
+    const r = rng(c.seed + 1);
+    const targets = Int32Array.from({ length: n }, () => (r() < c.ignored ? -100 : Math.floor(r() * V)));
+    const f = refTokenLogprobs(decoded, targets, V, tau, -100);
+    const noise = randn(2 * n, 1, c.seed + 2);
+    const old = Float32Array.from({ length: n }, (_, i) => f.logp[i] - 0.3 * noise[i]);
+    const ref = c.kl ? Float32Array.from({ length: n }, (_, i) => f.logp[i] - 0.4 * noise[n + i]) : undefined;
+    const adv = randn(c.perToken ? n : c.B, 1, c.seed + 3);
+    const mask = maskOf(c.mask, n, c.seed + 4);
+    const variant = c.variant ?? 'ppo';
+    const wantEntropy = c.returnEntropy || c.entropyCoef !== undefined;
+    const o = opts({
+      vocab: V, seqLen: c.T, dtype: half ? c.dtype : undefined, temperature: c.temperature, variant: c.variant, aggregation: c.aggregation,
+      refLogprobs: ref, klEstimator: c.kl, entropyCoef: c.entropyCoef, returnEntropy: c.returnEntropy ? true : undefined, gradDtype: c.gradDtype,
+    });
+    const arrays: ArraySite[] = [
+      { name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targets', at: { arg: 1 } }, { name: 'oldLogprobs', at: { arg: 2 } },
+      { name: 'advantages', at: { arg: 3 }, lengths: [c.B, n] }, { name: 'mask', at: { arg: 4 }, nullable: true },
+    ];
+    if (ref) arrays.push({ name: 'options.refLogprobs', at: { opt: 'refLogprobs' }, nullable: true });
+    const sites: OptionSite[] = [
+      ...LOGITS_OPTIONS.filter((s) => s.key !== 'ignoreIndex'), { key: 'seqLen', bad: bad.int(1), required: true },
+      { key: 'variant', bad: bad.enumOf() }, { key: 'aggregation', bad: bad.enumOf() }, { key: 'klEstimator', bad: bad.enumOf() },
+      { key: 'entropyCoef', bad: bad.any() }, { key: 'returnEntropy', bad: bad.flag() }, { key: 'gradDtype', bad: bad.enumOf() },
+    ];
+    return {
+      args: [half ? half.bits : z, targets, old, adv, mask, o], optionsAt: 5, optionsRequired: true, arrays, options: present(o, sites),
+      check(res) {
+        const got = res as rk.PolicyLossFromLogitsResult;
+        const weight = (i: number) => (mask === null ? 1 : mask[i]);
+        const read = (i: number) => weight(i) !== 0 && targets[i] !== -100;
+        for (let i = 0; i < n; i++) {
+          const [lp, h] = read(i) ? [f.logp[i], f.entropy[i]] : [0, 0];
+          close([got.logprobs[i]], [lp], RTOL, ATOL, `logprobs[${i}]`);
+          if (wantEntropy) close([got.entropy![i]], [h], RTOL, ATOL, `entropy[${i}]`);
+        }
+        if (!wantEntropy && got.entropy !== undefined) throw new Error('entropy returned without returnEntropy or entropyCoef');
+        // the policy loss and the backward in float64 at the op's own log-probs (the family test's
+        // tolerances, tests/policy-from-logits.test.ts)
+        const ro: RefPolicyOptions = {
+          seqLen: c.T, variant, aggregation: c.aggregation ?? (variant === 'gspo' || variant === 'sapo' ? 'seq-mean-token-mean' : 'token-mean'),
+          epsilonLow: 0.2, epsilonHigh: variant === 'cispo' ? 5 : 0.2, refLogprobs: ref, beta: 0.001, klEstimator: c.kl ?? 'k3',
+          entropy: wantEntropy ? got.entropy : undefined, entropyCoef: c.entropyCoef ?? 0, tauPos: 1, tauNeg: 1.05,
+        };
+        const p = refPolicyLoss(got.logprobs, old, adv, mask, ro);
+        close([got.loss], [p.loss], 1e-5, 1e-6 * p.lossScale + 1e-12, 'loss');
+        close([got.metrics.tokenCount, got.metrics.clipFraction], [p.metrics.tokenCount, p.metrics.clipFraction], 1e-6, 1e-12, 'metrics');
+        const e = refTokenLogprobsBackward(decoded, targets, V, p.grad, wantEntropy ? p.gradEntropy : null, tau, -100);
+        const bf = c.gradDtype === 'bf16';
+        const g = bf ? Float32Array.from(got.gradLogits as Uint16Array, (b) => fromBf16(b)) : (got.gradLogits as Float32Array);
+        for (let row = 0; row < n; row++) {
+          const zr = Array.from(decoded.subarray(row * V, (row + 1) * V), (v) => v / tau);
+          const R = Math.max(...zr) - Math.min(...zr) + Math.abs(Math.max(...zr)) + 1;
+          const gr = Math.abs(p.grad[row]), hr = wantEntropy ? Math.abs(p.gradEntropy[row]) : 0;
+          for (let j = 0; j < V; j++) {
+            const i = row * V + j, pj = Math.exp(zr[j] - f.lse[row]);
+            const atol = (1e-6 * (gr + hr * (Math.abs(f.entropy[row]) + 1)) + 4.8e-7 * R * pj * (gr + hr * (Math.abs(zr[j] - f.lse[row] + f.entropy[row]) + 1))) / tau;
+            close([g[i]], [read(row) ? e[i] : 0], bf ? 2 ** -8 : 1e-5, atol + 1e-30, `gradLogits[${i}]`);
+          }
+        }
       },
     };
   },
@@ -1785,6 +1869,7 @@ export const EXPORTS: ExportSpec<never>[] = [
   paretoFront, rewardWeightUpdate, hypervolumeMetaReward, trajectoryBalanceLoss, orderPreservingLoss,
   gumbelSoftmax, gumbelSoftmaxBackward, drakesKl,
   d3poLoss, prdpLoss, preferenceStrengthLoss, p3oLoss,
+  policyLossFromLogits,
 ] as ExportSpec<never>[];
 
 // ---- the properties ---------------------------------------------------------------------------
