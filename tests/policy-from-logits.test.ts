@@ -818,3 +818,18 @@ describe('worst differences measured', () => {
     expect(WORST.grad).toBeLessThanOrEqual(1);
   });
 });
+
+describe('policyLossFromLogits: a bad mask weight writes nothing', () => {
+  const c = build({ B: 2, T: 3, V: 5, seed: 3 });
+  const z = c.logits as Float32Array;
+  for (const variant of ['ppo', 'gspo'] as const) {
+    it(`${variant}: the outputs keep their contents when mask[4] is NaN`, () => {
+      const m = new Float32Array(6).fill(1);
+      m[4] = NaN;
+      const lp = new Float32Array(6).fill(7), g = new Float32Array(30).fill(7);
+      expect(() => policyLossFromLogits(z, c.targets, c.old, c.adv, m, { vocab: 5, seqLen: 3, variant, out: { logprobs: lp, gradLogits: g } })).toThrow(/^mask\[4\]/);
+      expect(Array.from(lp)).toEqual(new Array(6).fill(7));
+      expect(Array.from(g)).toEqual(new Array(30).fill(7));
+    });
+  }
+});

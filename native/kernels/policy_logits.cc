@@ -164,8 +164,11 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   in.logprobs = nullptr;
   in.entropy = nullptr;
   detail::PolicyRows rows;
-  if (n > 0 && p.variant != PolicyVariant::Gspo) {
-    st = detail::policy_rows(in, p, rows);
+  if (n > 0) {
+    // GSPO's rows need the log-probs (its sequence ratio); here they only validate the weights.
+    PolicyLossParams pv = p;
+    if (pv.variant == PolicyVariant::Gspo) pv.variant = PolicyVariant::Ppo;
+    st = detail::policy_rows(in, pv, rows);
     if (!st.ok()) return st;
   }
 
