@@ -153,7 +153,13 @@ describe('unknown keys name the closest known one, TRL and verl names included',
     ['epsilonn', () => any(rk.d3poLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, epsilonn: 0.1 }), 'epsilon'],
     ['bta', () => any(rk.prdpLoss)(lp, old, ref, lp, adv, adv, mask, { seqLen: T, bta: 0.1 }), 'beta'],
     ['label_smoothing', () => any(rk.preferenceStrengthLoss)(pc, pr, { ensembleChosen: pc, ensembleRejected: pr, label_smoothing: 0.1 }), 'labelSmoothing'],
-    ['cliprange', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, cliprange: 0.2 }), 'clip'],
+    ['cliprange', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, cliprange: 0.2 }), 'epsilon'],
+    ['cliprange_ratio', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', cliprange_ratio: 10 }), 'weightClip'],
+    ['scale_q', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', scale_q: true }), 'scaleByStd'],
+    ['clip_tokenwise', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', clip_tokenwise: true }), 'clip'],
+    ['avg_tokenwise', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', avg_tokenwise: false }), 'normalizeByTokens'],
+    ['kl_coef', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', kl_coef: 0.05 }), 'beta'],
+    ['ref_logprobs', () => any(rk.p3oLoss)(lp, ref, old, old, adv, adv, mask, mask, { seqLen: T, surrogate: 'trlx', ref_logprobs: ref }), 'refLogprobs1'],
   ];
   for (const [key, call, want] of cases) {
     it(`${key} -> ${want}`, () => {

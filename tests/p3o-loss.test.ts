@@ -381,6 +381,22 @@ describe("p3oLoss, surrogate 'trlx'", () => {
     }
   });
 
+  it('reference log-probs in SharedArrayBuffer views give the same result; an output over one is a RangeError naming both', () => {
+    const x = trlxInputs(5, 7, 44);
+    const shared = (v: Float32Array) => {
+      const s = new Float32Array(new SharedArrayBuffer(v.byteLength));
+      s.set(v);
+      return s;
+    };
+    const want = runTrlx(x, x.m1, x.m2, 7);
+    const got = runTrlx({ ...x, ref1: shared(x.ref1), ref2: shared(x.ref2) }, x.m1, x.m2, 7);
+    expect(got.loss).toBe(want.loss);
+    expect(Array.from(got.gradLogprobs2)).toEqual(Array.from(want.gradLogprobs2));
+    expect(() => runTrlx(x, x.m1, x.m2, 7, { out: { gradLogprobs1: x.ref2 } } as never)).toThrow(
+      /^options\.out\.gradLogprobs1: expected a buffer apart from the input options\.refLogprobs2/,
+    );
+  });
+
   it('rejects bad input with a message naming the argument', async () => {
     const a = new Float32Array(6), r = new Float32Array(2);
     const t = { seqLen: 3, surrogate: 'trlx', refLogprobs1: a, refLogprobs2: a } as const;

@@ -206,7 +206,7 @@ export function refP3oTrlx(
       n += a + d;
     }
   }
-  let q = new Float64Array(B), w = new Float64Array(B);
+  let q: Float64Array = new Float64Array(B), w: Float64Array = new Float64Array(B);
   if (frozen) {
     q = frozen.q;
     w = frozen.w;
@@ -232,7 +232,7 @@ export function refP3oTrlx(
       total += Math.max(loss1, loss1c);
       if (loss1c > loss1) clipped++;
       const [sa, sb] = maxShare(loss1, loss1c);
-      const dD = (-q[b] * w[b] * (sa + sb * inside(D, lo, hi))) / N; // d loss / d D
+      const dD = N > 0 ? (-q[b] * w[b] * (sa + sb * inside(D, lo, hi))) / N : 0; // d loss / d D
       for (let t = b * T; t < (b + 1) * T; t++) {
         g1[t] = dD * maskAt(m1, t);
         g2[t] = -dD * maskAt(m2, t);
