@@ -391,7 +391,7 @@ describe("p3oLoss, surrogate 'trlx'", () => {
       return s;
     };
     const want = runTrlx(x, x.m1, x.m2, 7);
-    const got = runTrlx({ ...x, ref1: shared(x.ref1), ref2: shared(x.ref2) }, x.m1, x.m2, 7);
+    const got = runTrlx({ ...x, ref1: shared(x.ref1), ref2: shared(x.ref2) } as unknown as TX, x.m1, x.m2, 7);
     expect(got.loss).toBe(want.loss);
     expect(Array.from(got.gradLogprobs2)).toEqual(Array.from(want.gradLogprobs2));
     expect(() => runTrlx(x, x.m1, x.m2, 7, { out: { gradLogprobs1: x.ref2 } } as never)).toThrow(
