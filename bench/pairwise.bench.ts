@@ -1,6 +1,7 @@
 // The pairwise seed-paper losses (lib/pairwise: d3poLoss, prdpLoss, preferenceStrengthLoss, p3oLoss) at a realistic diffusion batch,
 // B = 256 pairs by T = 50 denoising steps (and a long-sequence case, 64 x 4096), P3O at 256 x 512 and 64 x 4096 tokens, against a plain
-// TypeScript loop of the same formula (f32 inputs, f64 arithmetic, loss and both gradients).
+// TypeScript loop of the same formula (f32 inputs, f64 arithmetic, loss and both gradients); p3oLoss also with
+// surrogate 'trlx' (the authors' code's surrogate: joint clip, reference log-probs, the defaults).
 import { d3poLoss, p3oLoss, prdpLoss, preferenceStrengthLoss } from '../lib/pairwise/index.js';
 import { fillNormal, progress, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 
@@ -94,6 +95,23 @@ function tsP3o(l1: Float32Array, l2: Float32Array, o1: Float32Array, o2: Float32
   return loss / B;
 }
 
+/** P3O, surrogate 'trlx' (joint clip, no masks, loss / the 2BT tokens, no scale_q): the loss; gradients into g1, g2. */
+function tsP3oTrlx(l1: Float32Array, l2: Float32Array, o1: Float32Array, o2: Float32Array, f1: Float32Array, f2: Float32Array,
+  r1: Float32Array, r2: Float32Array, T: number, beta: number, c: number, eps: number, g1: Float32Array, g2: Float32Array): number {
+  const B = l1.length / T, N = 2 * B * T;
+  let loss = 0;
+  for (let b = 0; b < B; b++) {
+    let L1 = 0, L2 = 0, O1 = 0, O2 = 0;
+    for (let i = b * T; i < (b + 1) * T; i++) L1 += l1[i] - f1[i], L2 += l2[i] - f2[i], O1 += o1[i] - f1[i], O2 += o2[i] - f2[i];
+    const q = r1[b] - r2[b] - beta * (L1 - L2), w = Math.min(Math.max(Math.exp(L1 - O1 + (L2 - O2)), 1 / c), c), W = -q * w;
+    const D = L1 - L2, dO = O1 - O2, a = W * D, bb = W * Math.min(Math.max(D, dO - eps), dO + eps);
+    loss += bb > a ? bb : a;
+    const g = bb > a ? 0 : W / N;
+    for (let i = b * T; i < (b + 1) * T; i++) g1[i] = g, g2[i] = -g;
+  }
+  return loss / N;
+}
+
 export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const rows: BenchRow[] = [];
   const reps = ctx.quick ? 5 : 21;
@@ -142,6 +160,17 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       const o = { seqLen: T, clip, out: { gradLogprobs1: g1, gradLogprobs2: g2 } };
       add('reward-kernels', timeSync(() => p3oLoss(l1, l2, o1, o2, r1, r2, null, null, o), reps));
       add('pure TS (plain loop)', timeSync(() => tsP3o(l1, l2, o1, o2, r1, r2, T, clip === 'joint', 0.2, t1, t2), reps));
+    }
+    {
+      const f1 = o1.map((x, i) => x + e2[i]), f2 = o2.map((x, i) => x + e1[i]); // reference log-probs
+      const tb = n * 24 + n * 8; // six f32 inputs read, two f32 gradients written
+      const add = (impl: string, ms: number) => rows.push({ op: 'p3oLoss trlx', shape, impl, ms, bytes: tb, elements: n, note: `${ctx.threads} threads` });
+      progress(`p3oLoss trlx ${shape}`);
+      const o = { seqLen: T, surrogate: 'trlx', refLogprobs1: f1, refLogprobs2: f2, out: { gradLogprobs1: g1, gradLogprobs2: g2 } } as const;
+      add('reward-kernels', timeSync(() => p3oLoss(l1, l2, o1, o2, r1, r2, null, null, o), reps));
+      add('pure TS (plain loop)', timeSync(() => tsP3oTrlx(l1, l2, o1, o2, f1, f2, r1, r2, T, 0.05, 10, 0.2, t1, t2), reps));
+      const want = p3oLoss(l1, l2, o1, o2, r1, r2, null, null, o).loss, got = tsP3oTrlx(l1, l2, o1, o2, f1, f2, r1, r2, T, 0.05, 10, 0.2, t1, t2);
+      if (Math.abs(want - got) > 1e-9 * Math.max(1, Math.abs(want))) throw new Error(`p3oLoss trlx: the TS loop's loss ${got} differs from the op's ${want}`);
     }
   }
   return { family: 'pairwise', rows };

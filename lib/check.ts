@@ -160,7 +160,7 @@ function distance(a: string, b: string): number {
  */
 const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   epsilon: ['epsilonLow'], // TRL GRPOConfig.epsilon
-  cliprange: ['epsilonLow'],
+  cliprange: ['epsilonLow', 'epsilon'], // trlx P3OConfig.cliprange: p3oLoss's epsilon
   clipratio: ['epsilonLow'], // verl actor.clip_ratio
   clipratiolow: ['epsilonLow'],
   clipratiohigh: ['epsilonHigh'],
@@ -187,6 +187,10 @@ const PEER_NAMES: Readonly<Record<string, readonly string[]>> = {
   rewardcoefflg: ['scaleByConsistency'], // COPO actor.reward_coef_flg
   normadvbystdingrpo: ['scaleByStd'], // verl algorithm.norm_adv_by_std_in_grpo
   regularizationfactor: ['mu'], // dynamic-reward-weighting actor.regularization_factor
+  cliprangeratio: ['weightClip'], // trlx P3OConfig.cliprange_ratio (p3oLoss surrogate 'trlx')
+  scaleq: ['scaleByStd'], // trlx P3OConfig.scale_q
+  cliptokenwise: ['clip'], // trlx P3OConfig.clip_tokenwise (p3oLoss clip 'token')
+  avgtokenwise: ['normalizeByTokens'], // trlx P3OConfig.avg_tokenwise
 };
 
 /** The known key closest to `key`: a TRL / verl name's counterpart, else by edit distance (the first in declaration order on a tie). */

@@ -265,6 +265,24 @@ for (const [B, T] of [[1, 1], [3, 7], [9, 50]] as const) {
     }
   }
 }
+// p3oLoss surrogate 'trlx' (its own key, so the ratio cases' hash above stays as it was)
+for (const [B, T] of [[1, 1], [3, 7], [9, 50]] as const) {
+  const n = B * T;
+  const o1 = randn(n, 1, n + 81), o2 = randn(n, 1, n + 82);
+  const e1 = randn(n, 0.3 / Math.sqrt(T), n + 83), e2 = randn(n, 0.3 / Math.sqrt(T), n + 84);
+  const l1 = o1.map((x, i) => x + e1[i]), l2 = o2.map((x, i) => x + e2[i]);
+  const f1 = o1.map((x, i) => x - e2[i]), f2 = o2.map((x, i) => x + 2 * e1[i]);
+  const r1 = randn(B, 1, B + 85), r2 = randn(B, 1, B + 86);
+  const m1 = bits(n, 0.8, n + 87), m2 = bits(n, 0.8, n + 88);
+  const variants = [{}, { clip: 'token' }, { weightClip: 1.2, beta: 0.2, normalizeByTokens: false }, { scaleByStd: true }, { clip: 'token', scaleByStd: true, epsilon: 0.05 }] as const;
+  for (const v of variants) {
+    for (const [k, a, b] of [['none', null, null], ['both', m1, m2], ['first', m1, null]] as const) {
+      add('p3oLoss.trlx', `${B}x${T} ${JSON.stringify(v)} ${k}`, () =>
+        rk.p3oLoss(l1, l2, o1, o2, r1, r2, a, b, { seqLen: T, surrogate: 'trlx', refLogprobs1: f1, refLogprobs2: f2, ...v }),
+      );
+    }
+  }
+}
 
 // ---- preference losses ---------------------------------------------------------------------------
 const LOSSES = ['sigmoid', 'robust', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero',

@@ -28,7 +28,7 @@ import { refLuspo, refMaskTruncated, refReinforce, refVespo } from './reference/
 import { refCovPolicyLoss, refHighEntropyMask } from './reference/selection.js';
 import { refHvMetaReward, refOpLoss, refParetoFront, refRewardWeightUpdate, refStepGrads, refTbLoss } from './reference/moo.js';
 import { drakesKlRef, gumbelSoftmaxBackwardRef, gumbelSoftmaxRef } from './reference/drakes.js';
-import { refD3po, refP3o, refPrdp, refPreferenceStrength } from './reference/pairwise.js';
+import { refD3po, refP3o, refP3oTrlx, refPrdp, refPreferenceStrength } from './reference/pairwise.js';
 import { refCopoAdvantages, refCopoLoss } from './reference/copo.js';
 import { refDiscountedCumsum, refGatedRewards, refLagrangianGradXi, refLagrangianMix } from './reference/reward-mix.js';
 
@@ -1830,6 +1830,10 @@ const preferenceStrengthLoss: ExportSpec<typeof strengthCase extends fc.Arbitrar
 const p3oCase = fc.record({
   B: fc.integer({ min: 1, max: 5 }), T: fc.integer({ min: 1, max: 9 }), masks: fc.constantFrom('both', 'none', 'first'),
   clip: opt(fc.constantFrom('separate' as const, 'joint' as const)), epsilon: opt(fc.constantFrom(0.05, 0.2, 0.5)), seed,
+  // surrogate 'trlx' (the authors' code): its clips and options
+  trlx: fc.boolean(), tclip: opt(fc.constantFrom('joint' as const, 'token' as const)), tepsilon: opt(fc.constantFrom(0.05, 0.2, 1.5)),
+  beta: opt(fc.constantFrom(0, 0.05, 0.3)), weightClip: opt(fc.constantFrom(1, 1.5, 10)), scaleByStd: opt(fc.boolean()),
+  normalizeByTokens: opt(fc.boolean()),
 });
 const p3oLoss: ExportSpec<typeof p3oCase extends fc.Arbitrary<infer T> ? T : never> = {
   name: 'p3oLoss', sync: rk.p3oLoss as never, async: rk.p3oLossAsync as never, arb: p3oCase,
@@ -1840,13 +1844,41 @@ const p3oLoss: ExportSpec<typeof p3oCase extends fc.Arbitrary<infer T> ? T : nev
     const l1 = o1.map((x, i) => x + d1[i]), l2 = o2.map((x, i) => x + d2[i]);
     const r1 = randn(c.B, 1, c.seed + 4), r2 = randn(c.B, 1, c.seed + 5);
     const m1 = c.masks === 'none' ? null : u8mask(n, 0.7, c.seed + 6), m2 = c.masks === 'both' ? u8mask(n, 0.7, c.seed + 7) : null;
+    const arrays: ArraySite[] = [{ name: 'logprobs1', at: { arg: 0 }, lead: true }, { name: 'logprobs2', at: { arg: 1 } }, { name: 'oldLogprobs1', at: { arg: 2 } },
+      { name: 'oldLogprobs2', at: { arg: 3 } }, { name: 'rewards1', at: { arg: 4 }, lengths: [c.B] }, { name: 'rewards2', at: { arg: 5 }, lengths: [c.B] },
+      { name: 'mask1', at: { arg: 6 }, nullable: true }, { name: 'mask2', at: { arg: 7 }, nullable: true }];
+    if (c.trlx) {
+      const e1 = randn(n, 0.5 / Math.sqrt(c.T), c.seed + 8), e2 = randn(n, 0.5 / Math.sqrt(c.T), c.seed + 9);
+      const ref1 = o1.map((x, i) => x + e1[i]), ref2 = o2.map((x, i) => x + e2[i]);
+      const t = {
+        clip: c.tclip, epsilon: c.tepsilon, beta: c.beta, weightClip: c.weightClip,
+        scaleByStd: c.B >= 2 ? c.scaleByStd : undefined, normalizeByTokens: c.tclip !== 'token' ? c.normalizeByTokens : undefined,
+      };
+      const o = opts({ seqLen: c.T, surrogate: 'trlx', refLogprobs1: ref1, refLogprobs2: ref2, ...t });
+      const ro = opts(t);
+      return {
+        args: [l1, l2, o1, o2, r1, r2, m1, m2, o], optionsAt: 8, optionsRequired: true,
+        arrays: [...arrays, { name: 'options.refLogprobs1', at: { opt: 'refLogprobs1' } }, { name: 'options.refLogprobs2', at: { opt: 'refLogprobs2' } }],
+        options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'surrogate', bad: bad.enumOf() },
+          { key: 'clip', bad: [...bad.enumOf(), 'separate'] }, { key: 'epsilon', bad: bad.range(0, Infinity) }, { key: 'beta', bad: bad.range(0, Infinity) },
+          { key: 'weightClip', bad: bad.range(1, Infinity) }, { key: 'scaleByStd', bad: bad.flag() }, { key: 'normalizeByTokens', bad: bad.flag() }]),
+        check(res) {
+          const got = res as rk.P3oLossResult;
+          const e = refP3oTrlx(l1, l2, o1, o2, ref1, ref2, r1, r2, m1, m2, c.T, ro);
+          close([got.loss, got.metrics.clipFraction], [e.loss, e.clipFraction], 1e-9, 1e-12, 'scalars');
+          close(got.gradLogprobs1, e.grad1, 1e-6, 1e-9, 'gradLogprobs1');
+          close(got.gradLogprobs2, e.grad2, 1e-6, 1e-9, 'gradLogprobs2');
+          // q and w are detached in the code: the finite difference holds them at this point's values
+          const frozen = { q: e.q, w: e.w };
+          close(got.gradLogprobs1, fdGrad((x) => refP3oTrlx(x, l2, o1, o2, ref1, ref2, r1, r2, m1, m2, c.T, ro, frozen).loss, l1), 1e-5, 1e-7, 'gradLogprobs1 (fd)');
+        },
+      };
+    }
     const o = opts({ seqLen: c.T, clip: c.clip, epsilon: c.epsilon });
     return {
       args: [l1, l2, o1, o2, r1, r2, m1, m2, o], optionsAt: 8, optionsRequired: true,
-      arrays: [{ name: 'logprobs1', at: { arg: 0 }, lead: true }, { name: 'logprobs2', at: { arg: 1 } }, { name: 'oldLogprobs1', at: { arg: 2 } },
-        { name: 'oldLogprobs2', at: { arg: 3 } }, { name: 'rewards1', at: { arg: 4 }, lengths: [c.B] }, { name: 'rewards2', at: { arg: 5 }, lengths: [c.B] },
-        { name: 'mask1', at: { arg: 6 }, nullable: true }, { name: 'mask2', at: { arg: 7 }, nullable: true }],
-      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'epsilon', bad: bad.range(0, 0.999999) }]),
+      arrays,
+      options: present(o, [{ key: 'seqLen', bad: bad.int(1), required: true }, { key: 'clip', bad: [...bad.enumOf(), 'token'] }, { key: 'epsilon', bad: bad.range(0, 0.999999) }]),
       check(res) {
         const got = res as rk.P3oLossResult;
         const e = refP3o(l1, l2, o1, o2, r1, r2, m1, m2, c.T, c.clip ?? 'separate', c.epsilon ?? 0.2);

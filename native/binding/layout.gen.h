@@ -254,14 +254,16 @@ namespace orderPreservingLoss {
 }  // namespace orderPreservingLoss
 
 namespace p3oLoss {
-  namespace slot { enum : int { logprobs1 = 0, logprobs2 = 1, oldLogprobs1 = 2, oldLogprobs2 = 3, rewards1 = 4, rewards2 = 5, mask1 = 6, mask2 = 7, gradLogprobs1 = 8, gradLogprobs2 = 9, kCount = 10 }; }
-  inline constexpr const char* kSlotNames[] = {"logprobs1", "logprobs2", "oldLogprobs1", "oldLogprobs2", "rewards1", "rewards2", "mask1", "mask2", "gradLogprobs1", "gradLogprobs2"};
-  namespace param { enum : int { seqLen = 0, clip = 1, epsilon = 2, kCount = 3 }; }
-  inline constexpr const char* kParamNames[] = {"seqLen", "clip", "epsilon"};
+  namespace slot { enum : int { logprobs1 = 0, logprobs2 = 1, oldLogprobs1 = 2, oldLogprobs2 = 3, rewards1 = 4, rewards2 = 5, mask1 = 6, mask2 = 7, refLogprobs1 = 8, refLogprobs2 = 9, gradLogprobs1 = 10, gradLogprobs2 = 11, kCount = 12 }; }
+  inline constexpr const char* kSlotNames[] = {"logprobs1", "logprobs2", "oldLogprobs1", "oldLogprobs2", "rewards1", "rewards2", "mask1", "mask2", "refLogprobs1", "refLogprobs2", "gradLogprobs1", "gradLogprobs2"};
+  namespace param { enum : int { seqLen = 0, surrogate = 1, clip = 2, epsilon = 3, beta = 4, weightClip = 5, scaleByStd = 6, normalizeByTokens = 7, kCount = 8 }; }
+  inline constexpr const char* kParamNames[] = {"seqLen", "surrogate", "clip", "epsilon", "beta", "weightClip", "scaleByStd", "normalizeByTokens"};
   namespace scalar { enum : int { loss = 0, clipFraction = 1, kCount = 2 }; }
   inline constexpr const char* kScalarNames[] = {"loss", "clipFraction"};
-  namespace clip_code { enum : int { separate = 0, joint = 1, kCount = 2 }; }
-  inline constexpr const char* k_clip_names[] = {"separate", "joint"};
+  namespace surrogate_code { enum : int { ratio = 0, trlx = 1, kCount = 2 }; }
+  inline constexpr const char* k_surrogate_names[] = {"ratio", "trlx"};
+  namespace clip_code { enum : int { separate = 0, joint = 1, token = 2, kCount = 3 }; }
+  inline constexpr const char* k_clip_names[] = {"separate", "joint", "token"};
 }  // namespace p3oLoss
 
 namespace paretoFront {

@@ -1551,27 +1551,34 @@ struct PreferenceStrengthLoss {
   }
 };
 
-// p3oLoss (Pairwise PPO): B pairs of T tokens, both clips, masks on both, one or neither response.
+// p3oLoss (Pairwise PPO): B pairs of T tokens, both clips, masks on both, one or neither response;
+// and the 'trlx' surrogate (the authors' code): joint and token clip, with and without scaleByStd.
 struct P3oLoss {
   struct Case {
     int64_t B, T;
     bool joint;
     int masks;  // 0 none, 1 the first response's only, 2 both
+    int trlx;   // 0 the ratio surrogate; 1 trlx joint, 2 trlx joint + scaleByStd, pair mean; 3 trlx token, 4 trlx token + scaleByStd
   };
   struct Data {
-    std::vector<float> l1, l2, o1, o2, r1, r2;
+    std::vector<float> l1, l2, o1, o2, r1, r2, f1, f2;
     std::vector<uint8_t> m1, m2;
   };
   std::vector<Case> cases(Ctx& ctx) const {
     std::vector<Case> out;
     for (auto bt : {std::pair<int64_t, int64_t>{1, 1}, {7, 13}, {300, 37}, {2001, 129}})
       if (!ctx.quick || bt.first <= 300)
-        for (bool joint : {false, true})
-          for (int m = 0; m < 3; ++m) out.push_back({bt.first, bt.second, joint, m});
+        for (int m = 0; m < 3; ++m) {
+          for (bool joint : {false, true}) out.push_back({bt.first, bt.second, joint, m, 0});
+          for (int trlx = 1; trlx <= 4; ++trlx)
+            if (bt.first >= 2 || trlx % 2 == 1) out.push_back({bt.first, bt.second, trlx <= 2, m, trlx});
+        }
     return out;
   }
   std::string label(const Case& c) const {
-    return fmt("B=%lld T=%lld %s masks=%d", static_cast<long long>(c.B), static_cast<long long>(c.T), c.joint ? "joint" : "separate", c.masks);
+    static const char* kTrlx[] = {"", " trlx", " trlx scaleByStd pair-mean", " trlx", " trlx scaleByStd"};
+    return fmt("B=%lld T=%lld %s masks=%d%s", static_cast<long long>(c.B), static_cast<long long>(c.T),
+               c.trlx >= 3 ? "token" : c.joint ? "joint" : "separate", c.masks, kTrlx[c.trlx]);
   }
   Data data(const Case& c) const {
     const uint64_t seed = 57 + c.B + 3 * c.T;
@@ -1584,6 +1591,10 @@ struct P3oLoss {
       d.l1[k] = d.o1[k] + sd * normal(seed + 2, k), d.l2[k] = d.o2[k] + sd * normal(seed + 3, k);
     }
     for (int64_t i = 0; i < c.B; ++i) d.r1[i] = normal(seed + 4, i), d.r2[i] = normal(seed + 5, i);
+    if (c.trlx) {
+      d.f1.resize(n), d.f2.resize(n);
+      for (int64_t k = 0; k < n; ++k) d.f1[k] = d.o1[k] + 2 * sd * normal(seed + 8, k), d.f2[k] = d.o2[k] + 2 * sd * normal(seed + 9, k);
+    }
     if (c.masks >= 1) {
       d.m1.resize(n);
       for (int64_t k = 0; k < n; ++k) d.m1[k] = normal(seed + 6, k) > -0.6f ? 1 : 0;
@@ -1600,13 +1611,20 @@ struct P3oLoss {
     p.T = c.T;
     p.joint = c.joint;
     p.epsilon = 0.2;
+    p.trlx = c.trlx != 0;
+    p.tokenwise = c.trlx >= 3;
+    p.beta = 0.1;
+    p.weightClip = 1.3;
+    p.scaleByStd = c.trlx == 2 || c.trlx == 4;
+    p.normalizeByTokens = c.trlx != 2;
     return p;
   }
   Run cpu(const Case& c, const Data& d) const {
     const int64_t n = c.B * c.T;
     std::vector<float> G1(n), G2(n);
     rk::P3oInputs in{d.l1.data(), d.l2.data(), d.o1.data(), d.o2.data(), d.r1.data(), d.r2.data(),
-                     d.m1.empty() ? nullptr : d.m1.data(), d.m2.empty() ? nullptr : d.m2.data(), c.B};
+                     d.m1.empty() ? nullptr : d.m1.data(), d.m2.empty() ? nullptr : d.m2.data(), c.B,
+                     c.trlx ? d.f1.data() : nullptr, c.trlx ? d.f2.data() : nullptr};
     rk::P3oOutputs o{G1.data(), G2.data()};
     double sc[2] = {0, 0};
     rk::p3o_loss(in, params(c), o, sc);
@@ -1618,10 +1636,12 @@ struct P3oLoss {
   Run cuda(const Case& c, const Data& d) const {
     const int64_t n = c.B * c.T;
     Dev<float> l1(d.l1), l2(d.l2), o1(d.o1), o2(d.o2), r1(d.r1), r2(d.r2), G1(n), G2(n);
+    Dev<float> f1(c.trlx ? d.f1 : std::vector<float>(1)), f2(c.trlx ? d.f2 : std::vector<float>(1));
     Dev<uint8_t> m1(d.m1.empty() ? std::vector<uint8_t>(1) : d.m1), m2(d.m2.empty() ? std::vector<uint8_t>(1) : d.m2);
     Dev<double> sc(2);
     rkcuda::P3oArgs a;
-    a.in = rk::P3oInputs{l1.p, l2.p, o1.p, o2.p, r1.p, r2.p, d.m1.empty() ? nullptr : m1.p, d.m2.empty() ? nullptr : m2.p, c.B};
+    a.in = rk::P3oInputs{l1.p, l2.p, o1.p, o2.p, r1.p, r2.p, d.m1.empty() ? nullptr : m1.p, d.m2.empty() ? nullptr : m2.p, c.B,
+                         c.trlx ? f1.p : nullptr, c.trlx ? f2.p : nullptr};
     a.params = params(c);
     a.out = rk::P3oOutputs{G1.p, G2.p};
     a.scalars = sc.p;

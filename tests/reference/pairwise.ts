@@ -172,3 +172,100 @@ export function refP3o(
   }
   return { loss: loss / B, grad1: g1, grad2: g2, clipFraction: clipped / (clip === 'joint' ? B : 2 * B) };
 }
+
+export interface P3oTrlxRefOptions {
+  clip?: 'joint' | 'token';
+  epsilon?: number;
+  beta?: number;
+  weightClip?: number;
+  scaleByStd?: boolean;
+  normalizeByTokens?: boolean;
+}
+
+/**
+ * P3O as the authors' code computes it (thwu1/trlx 124f2cec, AccelerateP3OTrainer.p3o_loss and its
+ * caller `loss`), in float64, written from that code's formula:
+ *   logratio_i = sum_t (l_i * m_i - ref_i * m_i),  old_logratio_i = sum_t (old_i - ref_i) * m_i
+ *   q_diff = r_1 - r_2 - kl_coef (logratio_1 - logratio_2)  [/ torch.std(q_diff), unbiased]   (detached)
+ *   ratio = exp((logratio_1 - old_logratio_1) + (logratio_2 - old_logratio_2)), w = clamp(ratio, 1/c, c)   (detached)
+ *   joint: loss1 = -q w D, loss1_clip = -q w clamp(D, dO - eps, dO + eps), D = logratio_1 - logratio_2,
+ *          loss = sum(max) / n (avg_tokenwise) or mean(max) / 2; clipfrac = #(loss1_clip > loss1) / B
+ *   token: W = -q w; sum over every token of max(W x, W clamp(x, xo -+ eps)) with x = l_1 m_1, xo = old_1 m_1,
+ *          and of max(-W x, -W clamp(...)) for response 2, / n; clipfrac = #clipped counted tokens / n
+ * n = the counted tokens of both responses. Gradients by torch's rules: max gives the whole gradient to
+ * the larger side and half to each on a tie; clamp passes the gradient inside [lo, hi] (inclusive).
+ * `frozen` holds q (after scaling) and w of the base point, so that a finite difference of the loss
+ * at a perturbed point sees them detached, as autograd does. n = 0 (every token masked): the code's
+ * 0/0; this reference, like the op, returns 0.
+ */
+export function refP3oTrlx(
+  lp1: Arr, lp2: Arr, old1: Arr, old2: Arr, ref1: Arr, ref2: Arr, r1: Arr, r2: Arr, m1: Arr | null, m2: Arr | null, T: number,
+  o: P3oTrlxRefOptions = {}, frozen?: { q: Float64Array; w: Float64Array },
+) {
+  const { clip = 'joint', epsilon: eps = 0.2, beta = 0.05, weightClip: c = 10, scaleByStd = false, normalizeByTokens = true } = o;
+  const len = lp1.length, B = len / T;
+  const clamp = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi);
+  // torch.maximum(a, b)'s gradient shares: [to a, to b]
+  const maxShare = (a: number, b: number) => (a > b ? [1, 0] : b > a ? [0, 1] : [0.5, 0.5]);
+  const inside = (x: number, lo: number, hi: number) => (x >= lo && x <= hi ? 1 : 0);
+  const L1 = new Float64Array(B), L2 = new Float64Array(B), O1 = new Float64Array(B), O2 = new Float64Array(B);
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = b * T; t < (b + 1) * T; t++) {
+      const a = maskAt(m1, t), d = maskAt(m2, t);
+      L1[b] += lp1[t] * a - ref1[t] * a;
+      L2[b] += lp2[t] * d - ref2[t] * d;
+      O1[b] += (old1[t] - ref1[t]) * a;
+      O2[b] += (old2[t] - ref2[t]) * d;
+      n += a + d;
+    }
+  }
+  let q: Float64Array = new Float64Array(B), w: Float64Array = new Float64Array(B);
+  if (frozen) {
+    q = frozen.q;
+    w = frozen.w;
+  } else {
+    for (let b = 0; b < B; b++) q[b] = r1[b] - r2[b] - beta * (L1[b] - L2[b]);
+    if (scaleByStd) {
+      let mean = 0;
+      for (let b = 0; b < B; b++) mean += q[b] / B;
+      let v = 0;
+      for (let b = 0; b < B; b++) v += (q[b] - mean) ** 2 / (B - 1);
+      const sd = Math.sqrt(v);
+      for (let b = 0; b < B; b++) q[b] /= sd;
+    }
+    for (let b = 0; b < B; b++) w[b] = clamp(Math.exp(L1[b] - O1[b] + (L2[b] - O2[b])), 1 / c, c);
+  }
+  const g1 = new Float64Array(len), g2 = new Float64Array(len);
+  let total = 0, clipped = 0;
+  if (clip === 'joint') {
+    const N = normalizeByTokens ? n : 2 * B;
+    for (let b = 0; b < B; b++) {
+      const D = L1[b] - L2[b], dO = O1[b] - O2[b], lo = dO - eps, hi = dO + eps;
+      const loss1 = -q[b] * w[b] * D, loss1c = -q[b] * w[b] * clamp(D, lo, hi);
+      total += Math.max(loss1, loss1c);
+      if (loss1c > loss1) clipped++;
+      const [sa, sb] = maxShare(loss1, loss1c);
+      const dD = N > 0 ? (-q[b] * w[b] * (sa + sb * inside(D, lo, hi))) / N : 0; // d loss / d D
+      for (let t = b * T; t < (b + 1) * T; t++) {
+        g1[t] = dD * maskAt(m1, t);
+        g2[t] = -dD * maskAt(m2, t);
+      }
+    }
+    return { loss: N > 0 ? total / N : 0, grad1: g1, grad2: g2, clipFraction: clipped / B, q, w };
+  }
+  for (let b = 0; b < B; b++) {
+    const W = -q[b] * w[b];
+    for (let t = b * T; t < (b + 1) * T; t++) {
+      for (const [lp, old, m, sign, g] of [[lp1, old1, m1, 1, g1], [lp2, old2, m2, -1, g2]] as const) {
+        const mt = maskAt(m, t), x = lp[t] * mt, xo = old[t] * mt, lo = xo - eps, hi = xo + eps;
+        const a = sign * W * x, bb = sign * W * clamp(x, lo, hi);
+        total += Math.max(a, bb);
+        if (bb > a) clipped += mt;
+        const [sa, sb] = maxShare(a, bb);
+        g[t] = n > 0 ? (sign * W * (sa + sb * inside(x, lo, hi)) * mt) / n : 0;
+      }
+    }
+  }
+  return { loss: n > 0 ? total / n : 0, grad1: g1, grad2: g2, clipFraction: n > 0 ? clipped / n : 0, q, w };
+}

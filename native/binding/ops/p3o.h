@@ -30,11 +30,22 @@ inline P3oCall DecodeP3oLoss(const OpArgs& a) {
   const size_t n = l1.length;
   if (n == 0 || n % t != 0) throw a.Range("seqLen: expected a divisor of the length of logprobs1");
   const size_t B = n / t;
-  const double eps = a.Param(LP3::param::epsilon, "epsilon", 0.0, 0.999999);
-  const double clip = a.Param(LP3::param::clip, "clip", 0.0, 1.0);
+  const bool trlx = a.Enum(LP3::param::surrogate, "surrogate", LP3::surrogate_code::kCount) == LP3::surrogate_code::trlx;
+  const double eps = a.Param(LP3::param::epsilon, "epsilon", 0.0, trlx ? 1.7976931348623157e308 : 0.999999);
+  const int clip = a.Enum(LP3::param::clip, "clip", LP3::clip_code::kCount);
+  if (trlx ? clip == LP3::clip_code::separate : clip == LP3::clip_code::token)
+    throw a.Range(trlx ? "clip: expected 'joint' or 'token' with surrogate 'trlx'" : "clip: expected 'separate' or 'joint' with surrogate 'ratio'");
   c.params.T = static_cast<int64_t>(t);
-  c.params.joint = clip != 0;
+  c.params.joint = clip == LP3::clip_code::joint;
   c.params.epsilon = eps;
+  c.params.trlx = trlx;
+  c.params.tokenwise = clip == LP3::clip_code::token;
+  if (trlx) {
+    c.params.beta = a.Param(LP3::param::beta, "beta", 0.0, 1.7976931348623157e308);
+    c.params.weightClip = a.Param(LP3::param::weightClip, "weightClip", 1.0, 1.7976931348623157e308);
+    c.params.scaleByStd = a.Param(LP3::param::scaleByStd, "scaleByStd", 0.0, 1.0) != 0;
+    c.params.normalizeByTokens = a.Param(LP3::param::normalizeByTokens, "normalizeByTokens", 0.0, 1.0) != 0;
+  }
   c.in.B = static_cast<int64_t>(B);
   c.in.logprobs1 = l1.as<const float>();
   c.in.logprobs2 = a.Need(LP3::slot::logprobs2, {SlotType::F32}, n).as<const float>();
@@ -44,6 +55,11 @@ inline P3oCall DecodeP3oLoss(const OpArgs& a) {
   c.in.rewards2 = a.Need(LP3::slot::rewards2, {SlotType::F32}, B).as<const float>();
   c.in.mask1 = a.Maybe(LP3::slot::mask1, {SlotType::U8}, n).as<const uint8_t>();
   c.in.mask2 = a.Maybe(LP3::slot::mask2, {SlotType::U8}, n).as<const uint8_t>();
+  if (trlx) {
+    c.in.ref1 = a.Need(LP3::slot::refLogprobs1, {SlotType::F32}, n).as<const float>();
+    c.in.ref2 = a.Need(LP3::slot::refLogprobs2, {SlotType::F32}, n).as<const float>();
+    if (c.params.scaleByStd && B < 2) throw a.Range("scaleByStd: expected at least 2 pairs");
+  }
   c.out.grad1 = a.Out(LP3::slot::gradLogprobs1, {SlotType::F32}, n).as<float>();
   c.out.grad2 = a.Out(LP3::slot::gradLogprobs2, {SlotType::F32}, n).as<float>();
   return c;
