@@ -72,6 +72,52 @@ struct Pass {
     return detail::merge_row_stats(pm, ps, a.want_entropy ? pt : nullptr, nck, ad);
   }
 
+  // Chunk c of row r's statistics, storing its 2^u in e + c * chunk.
+  void stats_chunk(int64_t r, int64_t c, float* pm, float* ps, float* pt, float* e) const {
+    const int64_t off = c * kLogprobsChunk;
+    const int64_t len = std::min(kLogprobsChunk, v - off);
+    k.stats_store(row_in(r) + off * esz, static_cast<int>(a.logits.dtype), len, a2, &pm[c], &ps[c],
+                  a.want_entropy ? &pt[c] : nullptr, e + off);
+  }
+
+  // The per-chunk coefficients of a row's gradient from its stored 2^u (see grad_stored).
+  struct RowGrad {
+    core::LpGradRow q;
+    double b;
+  };
+  RowGrad row_grad(const RowStats& rs, float g, float h) const {
+    return RowGrad{core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau), rs.log_s * kLog2ed};
+  }
+  // Chunk c of row r's gradient (grad_stored's formula), from the row's max M and chunk results.
+  void grad_chunk(int64_t r, int64_t c, double M, const RowGrad& rg, const float* pm, const float* ps,
+                  const float* e) const {
+    const core::LpGradRow& q = rg.q;
+    const char* base = row_in(r);
+    const int dt = static_cast<int>(a.logits.dtype);
+    const int64_t y = a.targets[r];
+    const int64_t off = c * kLogprobsChunk;
+    const int64_t len = std::min(kLogprobsChunk, v - off);
+    float A = 0.0f, B = 0.0f;
+    if (ps[c] != 0.0f) {  // else an all -inf chunk: e = 0, p = 0
+      const double d = (static_cast<double>(pm[c]) - M) * ad - rg.b;
+      const double w = std::exp2(d);
+      A = static_cast<float>(w * (q.k0 + static_cast<double>(q.k1) * d));
+      B = static_cast<float>(w * q.k1);
+    }
+    const bool has_y = y >= off && y < off + len;
+    if (bf16_out) {
+      uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
+      float gy = 0.0f;
+      if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, nullptr);
+      k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+      if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
+    } else {
+      float* out = static_cast<float*>(a.grad) + r * v + off;
+      k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+      if (has_y) out[y - off] += q.gy;
+    }
+  }
+
   // Writes row r's gradient from the stored 2^u of stats_store: p_j = e_j 2^d_c with
   // d_c = (m_c - M) log2(e) / tau - log2 S the chunk's shift, and log2 p_j = u_j + d_c, so
   // p_j (k0 + k1 log2 p_j) = e_j (A_c + B_c u_j), A_c = 2^d_c (k0 + k1 d_c), B_c = 2^d_c k1.
@@ -185,30 +231,66 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   if (p.variant != PolicyVariant::Gspo) {
     const bool store = v <= kStoreMaxVocab;
     // One pass: statistics, the token's gradient, the gradient row, per row. Blocks of consecutive
-    // rows, so a thread knows the row it reads next and fetches it while it writes this one.
+    // rows, so a thread knows the row it reads next and reads it while it writes this one.
     const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(8, n / (4 * static_cast<int64_t>(get_num_threads()))));
     parallel_for(n, grain, [&](int64_t b, int64_t e) {
-      std::vector<float> scv(static_cast<size_t>(3 * nck));  // a row's chunk results (no (N, V) temporary)
-      float* sc = scv.data();
-      for (int64_t r = b; r < e; ++r) {
-        if (ps.skipped(r)) {
+      // Chunk results of two rows (no (N, V) temporary): the row being written and the next one.
+      std::vector<float> scv(static_cast<size_t>(6 * nck));
+      float* cur = scv.data();
+      float* nxt = cur + 3 * nck;
+      // A skipped row: zero outputs, no read. Returns the first row from r on that is read.
+      auto next_read = [&](int64_t r) {
+        for (; r < e && ps.skipped(r); ++r) {
           a.logprobs[r] = 0.0f;
           if (ent_out) ent_out[r] = 0.0f;
           ps.zero_row(r);
-          continue;
         }
-        float* ebuf = store ? thread_buffer(v) : nullptr;
-        const RowStats rs = store ? ps.stats_store(r, sc, sc + nck, sc + 2 * nck, ebuf) : ps.stats(r, sc, sc + nck, sc + 2 * nck);
+        return r;
+      };
+      // The row's outputs and its gradient coefficients, from its merged chunk results.
+      auto finish = [&](int64_t r, const float* sc, RowStats& rs) {
+        rs = detail::merge_row_stats(sc, sc + nck, a.want_entropy ? sc + 2 * nck : nullptr, nck, ps.ad);
         const float lp = ps.logp(r, rs);
         const float hf = static_cast<float>(rs.h);
         a.logprobs[r] = lp;
         if (ent_out) ent_out[r] = hf;
         float g = 0.0f, h = 0.0f;
         detail::policy_token_gradient(in, p, rows, r, lp, hf, &g, &h);
-        int64_t nx = r + 1;  // the next row this block reads
-        while (nx < e && ps.skipped(nx)) ++nx;
-        if (store) ps.grad_stored(r, rs, g, h, sc, sc + nck, ebuf, nx < e ? ps.row_in(nx) : nullptr);
-        else ps.grad(r, rs, g, h);
+        return ps.row_grad(rs, g, h);
+      };
+      if (!store) {
+        for (int64_t r = next_read(b); r < e; r = next_read(r + 1)) {
+          const RowStats rs = ps.stats(r, cur, cur + nck, cur + 2 * nck);
+          float g = 0.0f, h = 0.0f;
+          const float lp = ps.logp(r, rs);
+          a.logprobs[r] = lp;
+          if (ent_out) ent_out[r] = static_cast<float>(rs.h);
+          detail::policy_token_gradient(in, p, rows, r, lp, static_cast<float>(rs.h), &g, &h);
+          ps.grad(r, rs, g, h);
+        }
+        return;
+      }
+      // Software pipeline over chunks: chunk c of this row's gradient (streaming writes), then chunk
+      // c of the next row's statistics (reads and exps), so the writes drain while the next row is
+      // read and computed, as in a copy loop. Each row's chunks are still taken in order, so its
+      // statistics are the same numbers.
+      float* ebuf = thread_buffer(2 * v);
+      float* ecur = ebuf;
+      float* enxt = ebuf + v;
+      int64_t r = next_read(b);
+      if (r >= e) return;
+      for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ecur);
+      while (r < e) {
+        RowStats rs;
+        const Pass::RowGrad rg = finish(r, cur, rs);
+        const int64_t nx = next_read(r + 1);
+        for (int64_t c = 0; c < nck; ++c) {
+          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ecur);
+          if (nx < e) ps.stats_chunk(nx, c, nxt, nxt + nck, nxt + 2 * nck, enxt);
+        }
+        std::swap(cur, nxt);
+        std::swap(ecur, enxt);
+        r = nx;
       }
     });
     // The loss and metrics: policy_loss on the log-probs just written (its gradient is the one
