@@ -53,6 +53,13 @@ using ChunkGradStoredFn = void (*)(const void* chunk, int dtype, int64_t n, floa
                                    const float* e, float A, float B, float* out, const void* prefetch);
 using ChunkGradStoredBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
                                        const float* e, float A, float B, uint16_t* out, const void* prefetch);
+// ChunkStatsStoreFn over chunk p, and meanwhile ChunkGradStoredFn's gradient of another row's chunk
+// of the same length n (logits gp, its chunk max gm, stored ge, A, B) into out: the two loops in one.
+using ChunkStatsGradFn = void (*)(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t,
+                                  float* e, const void* gp, float gm, const float* ge, float A, float B, float* out);
+using ChunkStatsGradBf16Fn = void (*)(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t,
+                                      float* e, const void* gp, float gm, const float* ge, float A, float B,
+                                      uint16_t* out);
 struct LogprobsKernels {
   ChunkStatsFn stats;
   ChunkGradFn grad;
@@ -60,6 +67,8 @@ struct LogprobsKernels {
   ChunkStatsStoreFn stats_store;
   ChunkGradStoredFn grad_stored;
   ChunkGradStoredBf16Fn grad_stored_bf16;
+  ChunkStatsGradFn stats_grad;
+  ChunkStatsGradBf16Fn stats_grad_bf16;
 };
 const LogprobsKernels& logprobs_kernels_avx512();
 const LogprobsKernels& logprobs_kernels_avx2();

@@ -11,8 +11,20 @@ namespace {
 // now in L1. t is accumulated only when wanted (entropy).
 // With E (policyLossFromLogits' one-pass gradient): also stores each element's 2^u in e[0, n), the
 // same values the sums add (0 for an all -inf chunk, NaN for a NaN chunk).
-template <int DT, bool WANT_T, bool E = false>
-void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, float* ot, float* e = nullptr) {
+// A rider does other work over the same element range in the exp loop (policyLossFromLogits: the
+// previous row's gradient chunk, so its streaming stores drain while these exps are computed).
+// full(i): called for the kW elements at i; tail(i, len): for len < kW elements at i; finish(): after
+// the loop; all(): the whole range at once (instead of the others, for a chunk without exps).
+struct NoRider {
+  void full(int64_t) {}
+  void tail(int64_t, int64_t) {}
+  void finish() {}
+  void all() {}
+};
+
+template <int DT, bool WANT_T, bool E = false, class Rider = NoRider>
+void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, float* ot, float* e = nullptr,
+                   Rider rider = Rider{}) {
   VF m0 = set1(kNegInf), m1 = m0, m2 = m0, m3 = m0;
   int64_t i = 0;
   for (; i + 4 * kW <= n; i += 4 * kW) {
@@ -31,6 +43,7 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     if constexpr (E) {
       for (int64_t j = 0; j < n; ++j) e[j] = *os;
     }
+    rider.all();
     return;
   }
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f);
@@ -58,6 +71,8 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
       t0 = fma(e0, u0, t0);
       t1 = fma(e1, u1, t1);
     }
+    rider.full(i);
+    rider.full(i + kW);
   }
   for (; i < n; i += kW) {
     VF x = (i + kW <= n) ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, n - i, kNegInf);
@@ -69,7 +84,10 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     }
     s0 = s0 + ex;
     if constexpr (WANT_T) t0 = fma(ex, u, t0);
+    if (i + kW <= n) rider.full(i);
+    else rider.tail(i, n - i);
   }
+  rider.finish();
   *os = hsum(s0 + s1);
   *ot = WANT_T ? hsum(t0 + t1) : 0.0f;
 }
@@ -142,6 +160,88 @@ void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, 
     if (i < n) prefetch_dt<DT>(pf, n - 1);
   }
   stream_fence();
+}
+
+// The gradient chunk of chunk_grad_e_t as a rider: out = e (A + B u) over the same elements. Its
+// streaming stores need vector-aligned addresses, so it works h elements ahead of the loop's index
+// (out + h aligned): full(i) writes elements [i + h, i + h + kW); finish() writes the first h and
+// whatever is left at the end with plain stores.
+template <int DT, class OUT, bool WITH_U>
+struct GradRider {
+  const void* p;  // the gradient row's chunk of logits (for u)
+  const float* e;
+  OUT* out;
+  VF vm, va, lo, vA, vB;
+  int64_t n;
+  int64_t h = 0;    // elements before the first aligned one (n: none is streamed)
+  int64_t end = 0;  // elements [h, end) written by full()
+  GradRider(const void* p_, const float* e_, OUT* out_, float m, float a, float A, float B, int64_t n_)
+      : p(p_), e(e_), out(out_), vm(set1(m)), va(set1(a)), lo(set1(-150.0f)), vA(set1(A)), vB(set1(B)), n(n_) {
+    const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
+    h = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
+    if (mis % sizeof(OUT) != 0 || h > n) h = n;
+    end = h;
+  }
+  VF value(int64_t i, int64_t len) const {
+    const VF ev = len == kW ? load(e + i) : load_tail_dt<kF32>(e, i, len, 0.0f);
+    if constexpr (WITH_U) {
+      const VF x = len == kW ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, len, kNegInf);
+      return ev * fma(vB, vmax(lo, (x - vm) * va), vA);
+    } else {
+      return ev * vA;
+    }
+  }
+  void plain(int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; i += kW) {
+      const int64_t len = to - i < kW ? to - i : kW;
+      if (len == kW) store(out + i, value(i, kW));
+      else store_tail(out + i, len, value(i, len));
+    }
+  }
+  void full(int64_t i) {
+    const int64_t j = i + h;
+    if (j + kW <= n) {
+      stream(out + j, value(j, kW));
+      end = j + kW;
+    }
+  }
+  void tail(int64_t, int64_t) {}
+  void finish() {
+    plain(0, h);
+    plain(end, n);
+  }
+  void all() {
+    int64_t i = 0;
+    for (; i + kW <= n; i += kW) full(i);
+    finish();
+  }
+};
+
+template <int DT, class OUT, bool WITH_U>
+void stats_grad_t(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
+                  float gm, const float* ge, float A, float B, OUT* out) {
+  GradRider<DT, OUT, WITH_U> r(gp, ge, out, gm, a, A, B, n);
+  float dummy;
+  if (t) chunk_stats_t<DT, true, true>(p, n, a, m, s, t, e, r);
+  else chunk_stats_t<DT, false, true>(p, n, a, m, s, &dummy, e, r);
+  stream_fence();
+}
+
+template <int DT, class OUT>
+void stats_grad_dt(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
+                   float gm, const float* ge, float A, float B, OUT* out) {
+  if (B != 0.0f) stats_grad_t<DT, OUT, true>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+  else stats_grad_t<DT, OUT, false>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+}
+
+template <class OUT>
+void stats_grad(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e,
+                const void* gp, float gm, const float* ge, float A, float B, OUT* out) {
+  switch (dtype) {
+    case kBF16: return stats_grad_dt<kBF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+    case kF16: return stats_grad_dt<kF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+    default: return stats_grad_dt<kF32>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+  }
 }
 
 void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e) {
@@ -219,7 +319,8 @@ namespace detail {
 const LogprobsKernels& RK_CAT(logprobs_kernels_, RK_ISA_NS)() {
   static const LogprobsKernels k{&RK_ISA_NS::chunk_stats,       &RK_ISA_NS::chunk_grad<float>,
                                  &RK_ISA_NS::chunk_grad<uint16_t>, &RK_ISA_NS::chunk_stats_e,
-                                 &RK_ISA_NS::chunk_grad_e<float>,  &RK_ISA_NS::chunk_grad_e<uint16_t>};
+                                 &RK_ISA_NS::chunk_grad_e<float>,  &RK_ISA_NS::chunk_grad_e<uint16_t>,
+                                 &RK_ISA_NS::stats_grad<float>,    &RK_ISA_NS::stats_grad<uint16_t>};
   return k;
 }
 #undef RK_CAT

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -21,6 +23,11 @@ using core::kLog2ed;
 // Rows of up to this many elements keep their 2^u between the statistics and the gradient (a
 // per-thread buffer of v floats, in cache with the row); longer rows recompute it.
 constexpr int64_t kStoreMaxVocab = int64_t{1} << 20;
+
+bool rider_mode() {
+  const char* m = std::getenv("RK_FUSED_MODE");
+  return !m || m[0] != '0';
+}
 
 // The calling thread's buffer of at least n floats (kept for the thread's later calls).
 float* thread_buffer(int64_t n) {
@@ -88,9 +95,10 @@ struct Pass {
   RowGrad row_grad(const RowStats& rs, float g, float h) const {
     return RowGrad{core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau), rs.log_s * kLog2ed};
   }
-  // Chunk c of row r's gradient (grad_stored's formula), from the row's max M and chunk results.
+  // Chunk c of row r's gradient (grad_stored's formula), from the row's max M and chunk results;
+  // with nx >= 0, chunk c of row nx's statistics in the same loop (stats_chunk's results).
   void grad_chunk(int64_t r, int64_t c, double M, const RowGrad& rg, const float* pm, const float* ps,
-                  const float* e) const {
+                  const float* e, int64_t nx, float* npm, float* nps, float* npt, float* ne) const {
     const core::LpGradRow& q = rg.q;
     const char* base = row_in(r);
     const int dt = static_cast<int>(a.logits.dtype);
@@ -105,15 +113,26 @@ struct Pass {
       B = static_cast<float>(w * q.k1);
     }
     const bool has_y = y >= off && y < off + len;
+    const char* np = nx >= 0 ? row_in(nx) + off * esz : nullptr;
+    float* npt_c = a.want_entropy && nx >= 0 ? &npt[c] : nullptr;
     if (bf16_out) {
       uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
       float gy = 0.0f;
+      // The target's f32 value first (the chunk may overwrite bf16 logits in place).
       if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, nullptr);
-      k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+      if (np && rider_mode()) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      else {
+        k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+        if (np) k.stats_store(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off);
+      }
       if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
     } else {
       float* out = static_cast<float*>(a.grad) + r * v + off;
-      k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+      if (np && rider_mode()) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      else {
+        k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
+        if (np) k.stats_store(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off);
+      }
       if (has_y) out[y - off] += q.gy;
     }
   }
@@ -223,6 +242,7 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
                 dtype_size(a.logits.dtype), static_cast<float>(kLog2ed * inv_tau), kLog2ed * inv_tau,
                 inv_tau, a.grad_dtype == DType::BF16};
   const int64_t nck = ps.nck;
+  if (std::getenv("RK_DEBUG_ALIGN")) std::fprintf(stderr, "grad %% 64 = %d, logits %% 64 = %d\n", (int)(reinterpret_cast<uintptr_t>(a.grad) % 64), (int)(reinterpret_cast<uintptr_t>(a.logits.data) % 64));
   std::vector<float> grad_lp(n), grad_h(n);
   in.logprobs = a.logprobs;
   in.entropy = a.want_entropy ? a.entropy : nullptr;
@@ -270,10 +290,10 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
         }
         return;
       }
-      // Software pipeline over chunks: chunk c of this row's gradient (streaming writes), then chunk
-      // c of the next row's statistics (reads and exps), so the writes drain while the next row is
-      // read and computed, as in a copy loop. Each row's chunks are still taken in order, so its
-      // statistics are the same numbers.
+      // Software pipeline: chunk c of this row's gradient is written in the exp loop of chunk c of
+      // the next row's statistics (after that chunk's max pass), so the streaming writes drain while
+      // the next row is read and its exps computed, as in a copy loop. Each row's chunks are still
+      // taken in order with the same arithmetic, so its statistics are the same numbers.
       float* ebuf = thread_buffer(2 * v);
       float* ecur = ebuf;
       float* enxt = ebuf + v;
@@ -284,10 +304,8 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
         RowStats rs;
         const Pass::RowGrad rg = finish(r, cur, rs);
         const int64_t nx = next_read(r + 1);
-        for (int64_t c = 0; c < nck; ++c) {
-          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ecur);
-          if (nx < e) ps.stats_chunk(nx, c, nxt, nxt + nck, nxt + 2 * nck, enxt);
-        }
+        for (int64_t c = 0; c < nck; ++c)
+          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ecur, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck, enxt);
         std::swap(cur, nxt);
         std::swap(ecur, enxt);
         r = nx;
