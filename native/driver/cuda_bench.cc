@@ -132,11 +132,11 @@ void bench_dtype(int dtype, int64_t n, int64_t v, bool note_shape, std::vector<R
     pa.logprobs = dlp.p;
     rk::PolicyLossParams pp;
     auto run = [&] { die_on(rkcuda::policy_loss_from_logits(pa, pp, m.p, st, slot.p), "policy_loss_from_logits"); };
-    add("policyLossFromLogits ppo, f32 grad", in + out, median_ms(run, reps, st));
+    add("policyLossFromLogits ppo f32-grad", in + out, median_ms(run, reps, st));
     pa.grad_dtype = rk::DType::BF16;
-    add("policyLossFromLogits ppo, bf16 grad", in + out / 2, median_ms(run, reps, st));
+    add("policyLossFromLogits ppo bf16-grad", in + out / 2, median_ms(run, reps, st));
     pp.variant = rk::PolicyVariant::Gspo;
-    add("policyLossFromLogits gspo, bf16 grad", 2 * in + out / 2, median_ms(run, reps, st));
+    add("policyLossFromLogits gspo bf16-grad", 2 * in + out / 2, median_ms(run, reps, st));
   }
   die_on(rkcuda::bad_row_read(slot.p, dy.p, st), "bad_row_read");
   // Sanity: the outputs are finite and logp <= 0.
