@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "policy_token.cuh"
 #include "small_common.cuh"
 
 namespace rkcuda {
@@ -26,25 +27,10 @@ using namespace small;
 
 constexpr int64_t kChunk = 1024;  // tokens per block
 
-__device__ __forceinline__ float mask_at(const void* mask, int kind, int64_t i) {
-  if (kind == 1) return static_cast<const uint8_t*>(mask)[i] != 0 ? 1.0f : 0.0f;
-  if (kind == 2) return static_cast<const float*>(mask)[i];
-  return 1.0f;
-}
-__device__ __forceinline__ bool bad_weight(float w) { return !(w >= 0.0f) || !(w < INFINITY); }
-
-// 2^t for the core functions.
-struct Exp2Dev {
-  __device__ __forceinline__ float operator()(float t) const { return exp2f(t); }
-};
-
-struct Pass2Params {
-  rk::PolicyVariant variant;
-  rk::KlEstimator kl;
-  int mask_kind;
-  bool per_token, has_ref, has_ent, has_w;
-  rk::core::PolicyTokenParams tok;
-};
+using pol::bad_weight;
+using pol::Exp2Dev;
+using pol::mask_at;
+using Pass2Params = pol::TokenParams;
 
 __global__ void __launch_bounds__(kThreads) pol_pass1(const float* lp, const float* old, const void* mask,
                                                      int mask_kind, int64_t T, int64_t nck, bool gspo,
@@ -122,31 +108,27 @@ __global__ void __launch_bounds__(kThreads) pol_pass2(const float* lp, const flo
     const float wf = static_cast<float>(rowf[r]);
     const float adv_row = P.per_token ? 0.0f : adv[r];
     const bool clips = P.variant == rk::PolicyVariant::Ppo || P.variant == rk::PolicyVariant::Gspo;
-    const Exp2Dev ex2;
     for (int64_t i = t0 + threadIdx.x; i < t1; i += kThreads) {
       const float m = mask_at(mask, P.mask_kind, i);
       const bool valid = m > 0.0f;
       const float l = lp[i];
       const float d = l - old[i];
-      const float A = P.per_token ? adv[i] : adv_row;
-      const rk::core::PolicyToken t = rk::core::policy_token(
-          P.variant, P.tok, l, d, A, gr, gdr, P.has_ref, P.has_ref ? ref[i] : 0.0f, P.kl, P.has_ent,
-          P.has_ent ? ent[i] : 0.0f, ex2, P.has_w, P.has_w ? tw[i] : 1.0f);
+      const rk::core::PolicyToken t =
+          pol::token_terms(P, adv, ref, tw, i, l, d, P.has_ent ? ent[i] : 0.0f, adv_row, gr, gdr);
       if (clips) {
         if (P.tok.dual_on) s[3] += (t.dual && valid) ? static_cast<double>(m) : 0.0;
         s[1] += (t.clip_low && valid) ? static_cast<double>(m) : 0.0;
       }
       if (clips || P.variant == rk::PolicyVariant::Cispo) s[2] += (t.clip_high && valid) ? static_cast<double>(m) : 0.0;
       if (P.has_ref) s[5] += valid ? static_cast<double>(m * t.kl) : 0.0;
-      const float w = m * wf;
       if (P.has_ent) {
         const float h = ent[i];
         s[6] += valid ? static_cast<double>(m * h) : 0.0;
-        if (grad_ent) grad_ent[i] = valid ? 0.0f - P.tok.ecoef * w : 0.0f;
+        if (grad_ent) grad_ent[i] = pol::token_grad_entropy(P, m, wf);
       }
       s[0] += valid ? static_cast<double>(m * t.loss) : 0.0;
       s[4] += valid ? static_cast<double>(m * 0.5f * d * d) : 0.0;
-      grad[i] = valid ? w * t.grad : 0.0f;
+      grad[i] = pol::token_grad(m, wf, t);
     }
   }
   for (int k = 0; k < 7; ++k) {
@@ -306,6 +288,40 @@ Result policy_loss(const PolicyLossArgs& a, void* stream) {
   pol_final<<<1, kThreads, 0, st>>>(p2, B, nck, rowm, rowf, total, a.metrics, sp);
   RK_CUDA_CHECK(cudaGetLastError());
   return slot.finish("mask");
+}
+
+Result policy_row_factors(const rk::PolicyLossInputs& in, const rk::PolicyLossParams& p, double* row_log_s,
+                          double* row_f, unsigned long long* bad_index, void* stream) {
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int64_t B = in.batch, T = in.seq_len;
+  if (B <= 0) return bad_arg("batch", B);
+  if (T <= 0) return bad_arg("seq_len", T);
+  const int mk = static_cast<int>(in.mask_kind);
+  if (mk < 0 || mk >= rk::kMaskKindCount) return bad_arg("mask_kind", mk);
+  if (mk != 0 && !in.mask) return bad_arg("mask", 0);
+  if (mk == 2 && !bad_index) return bad_arg("bad_index", 0);
+  if (!row_log_s || !row_f) return bad_arg("row factors", 0);
+  const int agg = static_cast<int>(p.aggregation);
+  if (agg < 0 || agg >= rk::kLossAggregationCount) return bad_arg("aggregation", agg);
+  const bool gspo = p.variant == rk::PolicyVariant::Gspo;
+  if (gspo && (!in.logprobs || !in.old_logprobs)) return bad_arg("logprobs", 0);
+  const int64_t nck = (T + kChunk - 1) / kChunk;
+  const int64_t items = B * nck;
+  if (items > 0x7fffffffLL) return bad_arg("batch", B);
+  Scratch ws(st);
+  {
+    Result r = ws.alloc(sizeof(double) * static_cast<size_t>(items * 2 + B + 1));
+    if (!r.ok()) return r;
+  }
+  double* p1 = static_cast<double*>(ws.p);
+  double* rowm = p1 + 2 * items;
+  double* total = rowm + B;
+  pol_pass1<<<static_cast<unsigned>(items), kThreads, 0, st>>>(in.logprobs, in.old_logprobs, in.mask, mk, T, nck, gspo, p1,
+                                                               mk == 2 ? bad_index : nullptr);
+  RK_CUDA_CHECK(cudaGetLastError());
+  pol_rows<<<1, kThreads, 0, st>>>(p1, B, T, nck, agg, p.normalizer, rowm, row_log_s, row_f, total);
+  RK_CUDA_CHECK(cudaGetLastError());
+  return Result{};
 }
 
 Result kl_penalty(const KlPenaltyArgs& a, void* stream) {

@@ -43,6 +43,14 @@ struct PolicyLossArgs {
 };
 Result policy_loss(const PolicyLossArgs& args, void* stream);
 
+// policyLoss' first passes alone (for cuda/policy_logits.cu, which needs the aggregation before the
+// log-probs exist): per row i the factor f_i of the aggregation (row_f) and GSPO's masked mean
+// log-ratio (row_log_s, 0 unless GSPO; GSPO reads in.logprobs), both (B) doubles on the device, the
+// same bits policy_loss uses. An f32 mask's bad weights go into bad_index (required then, a slot
+// reset by bad_row_reset). Asynchronous; B >= 1.
+Result policy_row_factors(const rk::PolicyLossInputs& in, const rk::PolicyLossParams& p, double* row_log_s,
+                          double* row_f, unsigned long long* bad_index, void* stream);
+
 struct KlPenaltyArgs {
   const float* logprobs = nullptr;      // (n)
   const float* ref_logprobs = nullptr;  // (n)

@@ -34,7 +34,7 @@ for h in launch_headers:
     src = re.sub(r'#include "([^"]+)"', lambda m: f'#include "{root}/cuda/{m.group(1)}"', src)
     open(f'{out}/{h}', 'w').write(src)
     print(f'{h}: {n} launches rewritten')
-for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen', 'rollout_correction', 'truncation', 'copo', 'moo', 'drakes', 'preference_strength', 'p3o'):
+for name in ('result', 'logprobs', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen', 'rollout_correction', 'truncation', 'copo', 'moo', 'drakes', 'preference_strength', 'p3o', 'policy_logits'):
     src = open(f'{root}/cuda/{name}.cu').read()
     src, n = pat.subn(rep, src)
     for h in launch_headers:

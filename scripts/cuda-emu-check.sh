@@ -36,7 +36,7 @@ for h in launch_headers:
     src = re.sub(r'#include "([^"]+)"', lambda m: f'#include "{root}/cuda/{m.group(1)}"', src)
     open(f'{out}/{h}', 'w').write(src)
     print(f'{h}: {n} launches rewritten')
-for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen', 'rollout_correction', 'truncation', 'copo', 'moo', 'drakes', 'preference_strength', 'p3o'):
+for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'preference', 'advantages', 'seq_ops.gen', 'rollout_correction', 'truncation', 'copo', 'moo', 'drakes', 'preference_strength', 'p3o', 'policy_logits'):
     src = open(f'{root}/cuda/{name}.cu').read()
     src, n = pat.subn(rep, src)
     for h in launch_headers:
@@ -45,7 +45,8 @@ for name in ('result', 'logprobs', 'bench_util', 'divergence', 'policy', 'prefer
     src = src.replace('#include "bench_util.h"', f'#include "{root}/cuda/bench_util.h"')
     src = src.replace('#include "divergence.h"', f'#include "{root}/cuda/divergence.h"')
     for h in ('result.h', 'policy.h', 'preference.h', 'advantages.h', 'small_common.cuh', 'row_common.cuh', 'host_common.cuh',
-              'seq_ops.gen.h', 'rollout_correction.h', 'truncation.h', 'copo.h', 'moo.h', 'drakes.h', 'preference_strength.h', 'p3o.h'):
+              'seq_ops.gen.h', 'rollout_correction.h', 'truncation.h', 'copo.h', 'moo.h', 'drakes.h', 'preference_strength.h', 'p3o.h',
+              'policy_logits.h', 'logprobs_stats.cuh', 'policy_token.cuh'):
         src = src.replace(f'#include "{h}"', f'#include "{root}/cuda/{h}"')
     open(f'{out}/{name}.cc', 'w').write(src)
     print(f'{name}.cu: {n} launches rewritten')
@@ -57,7 +58,7 @@ CC
 # EMU_FLAGS="-fsanitize=address" also catches any out-of-bounds access of the kernels.
 g++ -std=c++20 -O2 -pthread ${EMU_FLAGS:-} -DRK_WITH_CUDA=1 -DRK_CUDA_EMULATION=1 -I"$ROOT/cuda/emu" -I"$ROOT/native/kernels" -I"$ROOT/native/core" \
   -I"$ROOT/native/driver" "$W/result.cc" "$W/logprobs.cc" "$W/bench_util.cc" "$W/divergence.cc" "$W/policy.cc" "$W/preference.cc" "$W/advantages.cc" \
-  "$W/seq_ops.gen.cc" "$W/rollout_correction.cc" "$W/truncation.cc" "$W/copo.cc" "$W/moo.cc" "$W/drakes.cc" "$W/preference_strength.cc" "$W/p3o.cc" "$ROOT/native/driver/parity.cc" "$W/main.cc" \
+  "$W/seq_ops.gen.cc" "$W/rollout_correction.cc" "$W/truncation.cc" "$W/copo.cc" "$W/moo.cc" "$W/drakes.cc" "$W/preference_strength.cc" "$W/p3o.cc" "$W/policy_logits.cc" "$ROOT/native/driver/parity.cc" "$W/main.cc" \
   "$BUILD/librk_core.a" -o "$W/rk_cuda_emu"
 # RK_CUDA_CHECK_OPS=op1,op2 runs only those rows of the harness (native/driver/parity.cc).
 RK_CUDA_CHECK_MAX_ELEMS="${RK_CUDA_CHECK_MAX_ELEMS:-400000}" "$W/rk_cuda_emu"

@@ -30,6 +30,9 @@ struct dim3 {
 struct uint4 {
   unsigned x, y, z, w;
 };
+struct uint2 {
+  unsigned x, y;
+};
 struct float4 {
   float x, y, z, w;
 };
@@ -98,6 +101,10 @@ inline unsigned long long atomicMin(unsigned long long* p, unsigned long long v)
 template <class T>
 inline T __ldcs(const T* p) {
   return *p;
+}
+template <class T>
+inline void __stcs(T* p, T v) {
+  *p = v;
 }
 inline float __uint_as_float(unsigned u) {
   float f;

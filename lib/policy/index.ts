@@ -48,4 +48,6 @@ export {
   type GradDType,
   type PolicyLossFromLogitsOptions,
   type PolicyLossFromLogitsResult,
+  type DevicePolicyLossFromLogitsOptions,
+  type DevicePolicyLossFromLogitsResult,
 } from './policy-loss-from-logits.js';

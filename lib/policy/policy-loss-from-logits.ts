@@ -7,7 +7,7 @@
 //   logp, H = tokenLogprobs(logits / tau);  loss, metrics, g = dL/dlogp, h = dL/dH = policyLoss(logp, ...)
 //   gradLogits = tokenLogprobsBackward(g, h)
 import { describe, integer, options as optionsObject } from '../check.js';
-import { DeviceArray } from '../cuda.js';
+import { alloc, type DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
 import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from '../logprobs/shared.js';
 import { defineOp, enumOf, flag, knownKeys, openOptions, packOptions, readOptions, type Buf } from '../op.js';
@@ -47,6 +47,28 @@ export interface PolicyLossFromLogitsResult {
   gradLogits: Float32Array | Uint16Array;
 }
 
+/** policyLossFromLogits options when the logits are a DeviceArray: every array is a DeviceArray. */
+export interface DevicePolicyLossFromLogitsOptions extends Omit<PolicyLossFromLogitsOptions, 'refLogprobs' | 'tokenWeights' | 'out'> {
+  /** f32 DeviceArray (B * T). */
+  refLogprobs?: DeviceArray;
+  /** f32 DeviceArray (B * T). */
+  tokenWeights?: DeviceArray;
+  /** Caller-owned DeviceArrays: gradLogits (N * V, f32 or bf16 as gradDtype), logprobs and entropy (N, f32). */
+  out?: { gradLogits?: DeviceArray; logprobs?: DeviceArray; entropy?: DeviceArray };
+}
+
+/** policyLossFromLogits on the device: the arrays are DeviceArrays (owned by the caller: free() them), loss and metrics are downloaded. */
+export interface DevicePolicyLossFromLogitsResult {
+  loss: number;
+  metrics: PolicyLossMetrics;
+  /** log p(target) per row (N), f32. */
+  logprobs: DeviceArray<'f32'>;
+  /** Entropy per row (N), f32, with returnEntropy or entropyCoef. */
+  entropy?: DeviceArray<'f32'>;
+  /** dLoss/dlogits (N * V): f32, or bf16 with gradDtype 'bf16'; the logits themselves with inPlace. */
+  gradLogits: DeviceArray<'f32'> | DeviceArray<'bf16'>;
+}
+
 export const GRAD_DTYPES: readonly GradDType[] = ['f32', 'bf16'];
 
 /** The packed params: the log-prob options, the policy options, then the gradient dtype and whether H is computed. */
@@ -83,14 +105,11 @@ const op = defineOp({
     logprobs: { types: ['f32'], shape: 'B*T', out: true },
     entropy: { types: ['f32'], shape: 'B*T', out: true },
     // may be the logits slot's own array (inPlace: same element type)
-    gradLogits: { types: ['f32', 'u16'], shape: 'N*V', out: true, inPlace: ['logits'] },
+    gradLogits: { types: ['f32', 'u16'], shape: 'N*V', out: true, inPlace: ['logits'], device: ['bf16'] },
   },
   options: POLICY_FROM_LOGITS_OPTIONS,
   scalars: POLICY_METRICS,
   prepare(io, ...[logits, targets, oldLogprobs, advantages, mask, options]: Args) {
-    if (logits instanceof DeviceArray) {
-      throw new TypeError(`logits: policyLossFromLogits runs on the CPU in this build, expected a Float32Array or a Uint16Array, received ${logits}`);
-    }
     const { opts: given, out } = openOptions(
       io, options, true, [[targets, 'targets'], [oldLogprobs, 'oldLogprobs'], [advantages, 'advantages'], [mask, 'mask']],
       OPTION_ARRAYS, OUTS, KEYS,
@@ -108,7 +127,7 @@ const op = defineOp({
     if (adv.length !== batch && adv.length !== n) {
       throw new RangeError(`advantages: expected length ${batch} (one per sequence) or ${n} (one per token), received length ${adv.length}`);
     }
-    hostMaskCheck(false, mask, 'mask', true);
+    hostMaskCheck(io.device, mask, 'mask', true);
     io.optional('mask', mask, 'mask', n);
     const returnEntropy = flag(false).read(opts.returnEntropy, 'options.returnEntropy', {});
     const wantEntropy = returnEntropy || opts.entropyCoef !== undefined;
@@ -142,7 +161,16 @@ const op = defineOp({
       if (given !== undefined && given === logits) {
         throw new TypeError('options.out.gradLogits: is the logits array; pass inPlace: true to overwrite the logits');
       }
-      grad = io.read('gradLogits', given ?? (type === 'u16' ? new Uint16Array(total) : new Float32Array(total)), 'options.out.gradLogits', total, [type]);
+      if (given !== undefined) {
+        grad = io.read('gradLogits', given, 'options.out.gradLogits', total, [type]);
+      } else if (io.device) {
+        const a = alloc(gradDtype, total);
+        io.allocated.push(a);
+        io.set('gradLogits', a);
+        grad = a;
+      } else {
+        grad = io.read('gradLogits', type === 'u16' ? new Uint16Array(total) : new Float32Array(total), 'options.out.gradLogits', total, [type]);
+      }
       if (overlaps(grad, c.logits as Buf)) {
         throw new RangeError('options.out.gradLogits: expected a buffer apart from logits (or inPlace: true), received one that overlaps them');
       }
@@ -181,8 +209,8 @@ const op = defineOp({
 const typed = op.typed<
   [logits: Logits, targets: TokenIds, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossFromLogitsOptions],
   PolicyLossFromLogitsResult,
-  [logits: Logits, targets: TokenIds, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossFromLogitsOptions],
-  PolicyLossFromLogitsResult
+  [logits: DeviceArray, targets: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossFromLogitsOptions],
+  DevicePolicyLossFromLogitsResult
 >();
 
 /**
@@ -198,6 +226,10 @@ const typed = op.typed<
  * - `oldLogprobs`: log-probs of the policy that sampled them, (B * T)
  * - `advantages`: one per sequence (B) or one per token (B * T)
  * - `mask`: 1/0 bytes or f32 weights (B * T), or null for all ones; rows with weight 0 are not read
+ *
+ * With DeviceArrays (logits f32 / bf16 / f16, targets i32, the rest f32, mask u8 or f32) it runs on
+ * the GPU: logprobs, entropy and gradLogits are DeviceArrays (owned by the caller: free() them; a bf16
+ * gradient with gradDtype 'bf16'), loss and metrics are downloaded numbers.
  * @example
  * const { loss, gradLogits } = policyLossFromLogits(logits, ids, oldLp, adv, mask, { vocab: 151936, seqLen: 512, inPlace: true });
  */

@@ -1,6 +1,7 @@
 // rk_driver cuda-bench: the D2D copy bandwidth and a read-only pass, then the CUDA kernels' timings
 // against it: the log-prob kernels at 8192 x 151936 (bf16, f32), the vocabulary divergences (bf16),
-// policyLoss, preferenceLoss and groupAdvantages. RESULT| lines are collected by scripts/gpu-check.sh.
+// policyLoss, policyLossFromLogits (beside the log-prob kernels), preferenceLoss and groupAdvantages.
+// RESULT| lines are collected by scripts/gpu-check.sh.
 // Compiled only when CMake found nvcc (RK_WITH_CUDA); plain C++ on the CUDA runtime API.
 #if defined(RK_WITH_CUDA)
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "../../cuda/divergence.h"
 #include "../../cuda/logprobs.h"
 #include "../../cuda/policy.h"
+#include "../../cuda/policy_logits.h"
 #include "../../cuda/preference.h"
 #include "cuda_driver.h"
 #include "parity.h"
@@ -113,6 +115,29 @@ void bench_dtype(int dtype, int64_t n, int64_t v, bool note_shape, std::vector<R
   ba.lse = nullptr;
   ba.entropy = nullptr;
   add("backward+entropy (recompute)", 2 * in + out, median_ms([&] { die_on(rkcuda::token_logprobs_backward(ba, st), "backward"); }, reps, st));
+  {  // policyLossFromLogits: ideal bytes = the logits once (GSPO: twice) + the gradient once
+    const int64_t T = n % 512 == 0 ? 512 : 1;
+    Dev<float> old(n), adv(n / T);
+    Dev<double> m(rkcuda::kPolicyMetricCount);
+    die_on(rkcuda::fill_random(old.p, rkcuda::kF32, n, 7, -12.0f, 1.0f, st), "fill old");
+    die_on(rkcuda::fill_random(adv.p, rkcuda::kF32, n / T, 8, 0.0f, 1.0f, st), "fill adv");
+    rk::PolicyFromLogitsArgs pa;
+    pa.logits = rk::LogitsView{dz.p, static_cast<rk::DType>(dtype), n, v};
+    pa.targets = dy.p;
+    pa.policy.old_logprobs = old.p;
+    pa.policy.advantages = adv.p;
+    pa.policy.batch = n / T;
+    pa.policy.seq_len = T;
+    pa.grad = dgrad.p;
+    pa.logprobs = dlp.p;
+    rk::PolicyLossParams pp;
+    auto run = [&] { die_on(rkcuda::policy_loss_from_logits(pa, pp, m.p, st, slot.p), "policy_loss_from_logits"); };
+    add("policyLossFromLogits ppo f32-grad", in + out, median_ms(run, reps, st));
+    pa.grad_dtype = rk::DType::BF16;
+    add("policyLossFromLogits ppo bf16-grad", in + out / 2, median_ms(run, reps, st));
+    pp.variant = rk::PolicyVariant::Gspo;
+    add("policyLossFromLogits gspo bf16-grad", 2 * in + out / 2, median_ms(run, reps, st));
+  }
   die_on(rkcuda::bad_row_read(slot.p, dy.p, st), "bad_row_read");
   // Sanity: the outputs are finite and logp <= 0.
   std::vector<float> lp(n), H(n);

@@ -31,6 +31,7 @@
 #include "../../cuda/logprobs.h"
 #include "../../cuda/moo.h"
 #include "../../cuda/policy.h"
+#include "../../cuda/policy_logits.h"
 #include "../../cuda/preference.h"
 #include "../../cuda/p3o.h"
 #include "../../cuda/preference_strength.h"
@@ -45,6 +46,7 @@
 #include "../kernels/logprobs.h"
 #include "../kernels/moo.h"
 #include "../kernels/policy.h"
+#include "../kernels/policy_logits.h"
 #include "../kernels/preference.h"
 #include "../kernels/p3o.h"
 #include "../kernels/preference_strength.h"
@@ -3053,6 +3055,257 @@ struct SeqRow {
    [](Ctx&, Tally& t) { t.add(RK_SEQ_SPEC(op, Type, per_row, __VA_ARGS__).edges(#op)); }},
 
 // ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
+// policyLossFromLogits: (B T, V) logits of every dtype, policyLoss' option walk (PolicyLoss::params,
+// PolicyLoss::inputs), f32 and bf16 gradients, in place (f32 / f32 and bf16 / bf16), GSPO's two
+// passes, rows split like tokenLogprobs' (V >= 32768 with few rows). Against the CPU kernel; and on
+// the device itself: logprobs / entropy equal token_logprobs_forward's bit for bit at every row read,
+// and the metrics equal policy_loss' on those log-probs bit for bit.
+
+struct PlfCase {
+  int64_t B, T, V;
+  int dtype, j;
+  bool bf16, in_place;
+  int offset;
+  double ninf, ignore;
+  uint64_t seed;
+};
+struct PlfData {
+  LpData z;        // logits and targets
+  PolicyData pol;  // lp / ent: the CPU's; old, ref: lp minus make_policy's log-ratios
+};
+
+struct PolicyLossFromLogits {
+  using Case = PlfCase;
+  static float tau(const Case& c) { return c.j % 4 == 3 ? 0.7f : 1.0f; }
+  // The entropy is computed with an entropy term, and without one for j % 4 == 1 (returnEntropy).
+  static bool want_h(const Case& c) { return PolicyLoss::with_ent(c.j) || c.j % 4 == 1; }
+  static PolicyLoss::Case pcase(const Case& c) { return PolicyLoss::Case{c.B, c.T, c.seed, c.j, false}; }
+  std::vector<Case> cases(Ctx& ctx) const {
+    std::vector<Case> out;
+    auto add = [&](Case c) {
+      if (ctx.fits(c.B * c.T * c.V)) out.push_back(c);
+    };
+    // Every variant and aggregation (j < 20) on V = 1001, dtypes and gradient dtypes in turn.
+    for (int j = 0; j < 20; ++j) add({3, 5, 1001, j % 3, j, (j / 3) % 2 == 1, false, j % 2, 0.05, 0.15, 500u + j});
+    // In place: f32 over f32, bf16 over bf16; GSPO (j % 5 == 1) among them.
+    for (int j : {0, 1, 6, 11}) add({2, 7, 4097, rkcuda::kF32, j, false, true, 1, 0.02, 0.1, 600u + j});
+    for (int j : {2, 3, 21}) add({2, 7, 4097, rkcuda::kBF16, j, true, true, 0, 0.02, 0.1, 610u + j});
+    // One row, one token; V = 1.
+    add({1, 1, 4097, rkcuda::kF32, 5, false, false, 0, 0.0, 0.0, 620});
+    add({1, 1, 1, rkcuda::kBF16, 7, true, false, 0, 0.0, 0.0, 621});
+    // Split rows (logprobs_row_splits > 1): the block walks tokenLogprobs' splits.
+    add({1, 2, 40000, rkcuda::kF32, 0, false, false, 1, 0.01, 0.0, 630});
+    add({1, 2, 40000, rkcuda::kBF16, 1, true, false, 0, 0.01, 0.0, 631});
+    add({2, 2, 33001, rkcuda::kF16, 6, false, false, 3, 0.0, 0.0, 632});
+    if (!ctx.quick) {
+      for (int j = 0; j < 40; ++j) add({16, 33, 32000, j % 3, j, j % 2 == 1, false, j % 2, 0.02, 0.1, 700u + j});
+      add({4, 100, 151936, rkcuda::kBF16, 2, true, true, 0, 0.0, 0.1, 800});
+      add({2, 1, 151936, rkcuda::kF32, 1, false, false, 0, 0.0, 0.0, 801});
+    }
+    return out;
+  }
+  std::string label(const Case& c) const {
+    return fmt("%lldx%lld V=%lld %s->%s%s %s %s %s%s tau=%.2g splits=%d", static_cast<long long>(c.B), static_cast<long long>(c.T),
+               static_cast<long long>(c.V), lp::k_dtype_names[c.dtype], c.bf16 ? "bf16" : "f32", c.in_place ? " in place" : "",
+               pl::k_variant_names[c.j % PolicyLoss::kV], pl::k_aggregation_names[(c.j / PolicyLoss::kV) % PolicyLoss::kA],
+               kMaskNames[c.j % kMaskKinds], want_h(c) ? (PolicyLoss::with_ent(c.j) ? " H" : " returnH") : "",
+               static_cast<double>(tau(c)), rkcuda::logprobs_row_splits(c.B * c.T, c.V));
+  }
+  PlfData data(const Case& c) const {
+    PlfData d;
+    const int64_t n = c.B * c.T;
+    const LpShape s{"plf", 1u << c.dtype, n, c.V, tau(c), 0.0f, 3.0f, c.ninf, c.ignore, c.offset, c.seed};
+    d.z = lp_data(s, c.dtype);
+    std::vector<float> lp(n), lse(n), H(n);
+    const rk::LogitsView lv{d.z.z.data(), static_cast<rk::DType>(c.dtype), n, c.V};
+    rk::token_logprobs_forward(lv, d.z.y.data(), tau(c), kIgn, lp.data(), lse.data(), H.data());
+    d.pol = make_policy(c.B, c.T, c.seed + 77);
+    for (int64_t i = 0; i < n; ++i) {
+      const float dd = d.pol.lp[i] - d.pol.old[i], kd = d.pol.lp[i] - d.pol.ref[i];
+      d.pol.lp[i] = lp[i];
+      d.pol.old[i] = lp[i] - dd;
+      d.pol.ref[i] = lp[i] - kd;
+      d.pol.ent[i] = H[i];
+    }
+    return d;
+  }
+  bool det(const Case& c) const { return !c.in_place; }
+  // Rows the kernels read: target not ignored, mask weight not 0.
+  static bool read_row(const Case& c, const PlfData& d, int64_t r) {
+    if (d.z.y[r] == kIgn) return false;
+    const int mk = c.j % kMaskKinds;
+    if (mk == 1) return d.pol.umask[r] != 0;
+    if (mk == 2) return d.pol.wmask[r] != 0.0f;
+    return true;
+  }
+  static std::vector<float> grad_floats(const std::vector<uint8_t>& g, bool bf16) {
+    const size_t n = g.size() / (bf16 ? 2 : 4);
+    std::vector<float> f(n);
+    if (!bf16) {
+      std::memcpy(f.data(), g.data(), 4 * n);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, g.data() + 2 * i, 2);
+        const uint32_t u = static_cast<uint32_t>(h) << 16;
+        std::memcpy(&f[i], &u, 4);
+      }
+    }
+    return f;
+  }
+  template <class P>
+  static rk::PolicyFromLogitsArgs args(const Case& c, const void* z, const int32_t* y, const P& ptrs, void* grad, float* lp,
+                                       float* H) {
+    rk::PolicyFromLogitsArgs a;
+    a.logits = rk::LogitsView{z, static_cast<rk::DType>(c.dtype), c.B * c.T, c.V};
+    a.targets = y;
+    a.temperature = tau(c);
+    a.ignore_index = kIgn;
+    a.policy = PolicyLoss::inputs(pcase(c), ptrs);
+    a.policy.logprobs = nullptr;
+    a.policy.entropy = nullptr;
+    a.want_entropy = want_h(c);
+    a.grad_dtype = c.bf16 ? rk::DType::BF16 : rk::DType::F32;
+    a.grad = grad;
+    a.logprobs = lp;
+    a.entropy = want_h(c) ? H : nullptr;
+    return a;
+  }
+  Run cpu(const Case& c, const PlfData& d) const {
+    const int64_t n = c.B * c.T;
+    const size_t nv = static_cast<size_t>(n * c.V), gs = c.bf16 ? 2 : 4;
+    std::vector<uint8_t> zc = d.z.z, g(nv * gs);
+    std::vector<float> lp(n), H(n);
+    const PolicyLoss::Ptrs h{d.pol.lp.data(), d.pol.old.data(), d.pol.adv_row.data(), d.pol.adv_tok.data(), d.pol.ref.data(),
+                             d.pol.ent.data(), d.pol.wmask.data(), d.pol.umask.data()};
+    const rk::PolicyFromLogitsArgs a = args(c, zc.data(), d.z.y.data(), h, c.in_place ? static_cast<void*>(zc.data()) : g.data(), lp.data(), H.data());
+    const rk::PolicyLossParams p = PolicyLoss::params(c.j);
+    rk::PolicyLossMetrics m;
+    const rk::Status st = rk::policy_loss_from_logits(a, p, &m);
+    Run r;
+    if (!st.ok()) r.fail = status_text(st);
+    const double rt = dtype_rtol(c.dtype);
+    r.out.push_back(farr("logp", lp, abs_tol(rt, 1e-6)));
+    if (want_h(c)) r.out.push_back(farr("H", H, abs_tol(rt, 1e-6)));
+    r.out.push_back(farr("grad", grad_floats(c.in_place ? zc : g, c.bf16), rel_tol(c.bf16 ? 1e-2 : rt, 1e-6, c.V)));
+    rk::PolicyLossInputs in = PolicyLoss::inputs(pcase(c), h);
+    in.entropy = PolicyLoss::with_ent(c.j) ? in.entropy : nullptr;
+    r.out.push_back(darr("loss", {m.loss}, abs_tol(rt, rt * (0.1 * loss_scale(d.pol, in, p) + 1e-12))));
+    r.out.push_back(darr("metrics", {m.clip_fraction, m.clip_low_fraction, m.clip_high_fraction, m.dual_clip_fraction,
+                                     m.approx_kl, m.kl, m.entropy, m.token_count}, abs_tol(rt, 1e-6)));
+    return r;
+  }
+  Run cuda(const Case& c, const PlfData& d) const {
+    const int64_t n = c.B * c.T, v = c.V;
+    const size_t nv = static_cast<size_t>(n * v), gs = c.bf16 ? 2 : 4;
+    DevLogits z(d.z, c.dtype, c.offset);
+    Dev<int32_t> y(d.z.y);
+    Dev<float> old(d.pol.old), advr(d.pol.adv_row), advt(d.pol.adv_tok), ref(d.pol.ref), wm(d.pol.wmask);
+    Dev<uint8_t> um(d.pol.umask), gbuf(nv * gs + 64);
+    Dev<float> lp(n), H(n), lp_sep(n), lse_sep(n), H_sep(n), g1(n), g2(n);
+    Dev<double> m(rkcuda::kPolicyMetricCount), m_sep(rkcuda::kPolicyMetricCount);
+    const bool wh = want_h(c);
+    Run r;
+    // The separate device tokenLogprobs first (the in-place call overwrites the logits).
+    rkcuda::LogprobsForwardArgs fw;
+    fw.logits = z.p, fw.dtype = c.dtype, fw.rows = n, fw.vocab = v, fw.targets = y.p, fw.temperature = tau(c);
+    fw.ignore_index = kIgn, fw.logp = lp_sep.p, fw.lse = lse_sep.p, fw.entropy = wh ? H_sep.p : nullptr;
+    rkcuda::Result res = rkcuda::token_logprobs_forward(fw, nullptr);
+    if (!res.ok()) r.fail = "tokenLogprobs " + result_text(res);
+    void* grad = c.in_place ? static_cast<void*>(z.p) : static_cast<void*>(gbuf.p + static_cast<size_t>(c.offset) * gs);
+    const PolicyLoss::Ptrs dp{nullptr, old.p, advr.p, advt.p, ref.p, nullptr, wm.p, um.p};
+    const rk::PolicyFromLogitsArgs a = args(c, z.p, y.p, dp, grad, lp.p, H.p);
+    const rk::PolicyLossParams p = PolicyLoss::params(c.j);
+    res = rkcuda::policy_loss_from_logits(a, p, m.p, nullptr);
+    if (!res.ok()) r.fail = result_text(res);
+    std::vector<uint8_t> gh(nv * gs);
+    CK(cudaMemcpy(gh.data(), grad, nv * gs, cudaMemcpyDeviceToHost));
+    const std::vector<float> lph = lp.down(), Hh = H.down(), lps = lp_sep.down(), Hs = H_sep.down();
+    // On the device: the log-probs are tokenLogprobs', the metrics policyLoss' on them, bit for bit.
+    for (int64_t i = 0; i < n && r.fail.empty(); ++i) {
+      if (!read_row(c, d, i)) {
+        if (lph[i] != 0.0f || (wh && Hh[i] != 0.0f)) r.fail = fmt("row %lld not read: logp/H not 0", static_cast<long long>(i));
+        continue;
+      }
+      if (std::memcmp(&lph[i], &lps[i], 4) != 0 || (wh && std::memcmp(&Hh[i], &Hs[i], 4) != 0))
+        r.fail = fmt("row %lld: logp/H differ from tokenLogprobs' bits", static_cast<long long>(i));
+    }
+    rkcuda::PolicyLossArgs pa;
+    pa.in = a.policy;
+    pa.in.logprobs = lp.p;
+    pa.in.entropy = wh ? H.p : nullptr;
+    pa.params = p;
+    pa.grad_logprobs = g1.p;
+    pa.grad_entropy = wh ? g2.p : nullptr;
+    pa.metrics = m_sep.p;
+    res = rkcuda::policy_loss(pa, nullptr);
+    const std::vector<double> gm = m.down(), gms = m_sep.down();
+    if (r.fail.empty() && (!res.ok() || std::memcmp(gm.data(), gms.data(), 8 * gm.size()) != 0))
+      r.fail = "metrics differ from policyLoss' bits";
+    r.out.push_back(farr("logp", lph, Tol{}));
+    if (wh) r.out.push_back(farr("H", Hh, Tol{}));
+    r.out.push_back(farr("grad", grad_floats(gh, c.bf16), Tol{}));
+    r.out.push_back(darr("loss", {gm[0]}, Tol{}));
+    r.out.push_back(darr("metrics", std::vector<double>(gm.begin() + 1, gm.begin() + 9), Tol{}));
+    return r;
+  }
+};
+
+// A bad target and a bad f32 mask weight: kBadTarget naming each (targets first), NaN rows; the
+// caller-slot forms; B = 0 (zero metrics); partly overlapping gradient refused.
+void policy_logits_edges(Ctx&, Tally& t) {
+  const int64_t B = 2, T = 5, V = 1001, n = B * T;
+  const LpShape s{"plf edges", kF32b, n, V, 1.0f, 0.0f, 3.0f, 0.0, 0.0, 0, 91};
+  LpData z = lp_data(s, rkcuda::kF32);
+  PolicyData d = make_policy(B, T, 92);
+  std::vector<int32_t> yb = z.y;
+  yb[7] = static_cast<int32_t>(V);
+  d.wmask[3] = -1.0f;
+  Dev<uint8_t> zl(z.z);
+  Dev<int32_t> y(z.y), ybad(yb);
+  Dev<float> old(d.old), adv(d.adv_row), wm(d.wmask), lp(n), gr(static_cast<size_t>(n * V));
+  Dev<double> m(rkcuda::kPolicyMetricCount);
+  rk::PolicyFromLogitsArgs a;
+  a.logits = rk::LogitsView{zl.p, rk::DType::F32, n, V};
+  a.targets = ybad.p;
+  a.policy.old_logprobs = old.p, a.policy.advantages = adv.p, a.policy.mask = wm.p;
+  a.policy.mask_kind = rk::MaskKind::F32;
+  a.policy.batch = B, a.policy.seq_len = T;
+  a.grad = gr.p, a.logprobs = lp.p;
+  rk::PolicyLossParams p;
+  Line line;
+  rkcuda::Result r = rkcuda::policy_loss_from_logits(a, p, m.p, nullptr);
+  line.flag("bad target first", r.code == rkcuda::kBadTarget && std::strcmp(r.where, "targets") == 0 && r.index == 7 && r.value == V);
+  const std::vector<float> lph = lp.down(), gh = gr.down();
+  line.flag("NaN row", std::isnan(lph[7]) && std::isnan(gh[7 * V]) && std::isnan(gh[8 * V - 1]));
+  a.targets = y.p;
+  r = rkcuda::policy_loss_from_logits(a, p, m.p, nullptr);
+  line.flag("bad weight", r.code == rkcuda::kBadTarget && std::strcmp(r.where, "mask") == 0 && r.index == 3);
+  int64_t first = 0;  // a row the kernel reads (weight > 0, batch row 0)
+  while (first < T - 1 && !(d.wmask[first] > 0.0f)) ++first;
+  line.flag("NaN metrics", std::isnan(m.down()[0]) && std::isnan(gr.down()[first * V]));
+  Dev<unsigned long long> s1(1), s2(1);
+  rkcuda::bad_row_reset(s1.p, nullptr);
+  rkcuda::bad_row_reset(s2.p, nullptr);
+  a.targets = ybad.p;
+  r = rkcuda::policy_loss_from_logits(a, p, m.p, nullptr, s1.p, s2.p);
+  const rkcuda::Result r1 = rkcuda::bad_row_read(s1.p, ybad.p, nullptr), r2 = rkcuda::bad_row_read(s2.p, nullptr, nullptr);
+  line.flag("slots", r.ok() && r1.code == rkcuda::kBadTarget && r1.index == 7 && r2.code == rkcuda::kBadTarget && r2.index == 3);
+  a.policy.batch = 0;
+  a.logits.rows = 0;
+  r = rkcuda::policy_loss_from_logits(a, p, m.p, nullptr);
+  bool zeros = r.ok();
+  for (double x : m.down()) zeros = zeros && x == 0.0;
+  line.flag("B=0", zeros);
+  a.policy.batch = B;
+  a.logits.rows = n;
+  a.grad = reinterpret_cast<float*>(zl.p) + 1;
+  line.flag("overlap refused", rkcuda::policy_loss_from_logits(a, p, m.p, nullptr).code == rkcuda::kBadArgument);
+  CK(cudaDeviceSynchronize());
+  t.add(line.print("policyLossFromLogits", "bad targets / weights / arguments"));
+}
+
 // The table: one row per exported op.
 
 template <class R>
@@ -3107,6 +3360,7 @@ const OpRow kOps[] = {
     RK_SEQ_ROW(prdpLoss, PrdpLossOp, 0x30u, RK_SEQ_ENUM(prdpLoss, stepReduction))
     RK_ROW(preferenceStrengthLoss, PreferenceStrengthLoss, nullptr)
     RK_ROW(p3oLoss, P3oLoss, nullptr)
+    RK_ROW(policyLossFromLogits, PolicyLossFromLogits, policy_logits_edges)
 };
 
 bool selected(const char* list, const char* op) {
