@@ -69,8 +69,13 @@ void row_stats(const LogitsView& lg, const int32_t* targets, int32_t ignore_inde
 namespace detail {
 
 const LogprobsKernels& logprobs_kernels() {
+#if defined(__x86_64__)
+  static const bool bf16 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512bf16"));
+#else
+  static const bool bf16 = false;
+#endif
   switch (active_isa()) {
-    case Isa::Avx512: return logprobs_kernels_avx512();
+    case Isa::Avx512: return bf16 ? logprobs_kernels_avx512bf16() : logprobs_kernels_avx512();
     case Isa::Avx2: return logprobs_kernels_avx2();
     default: return logprobs_kernels_scalar();
   }

@@ -48,11 +48,10 @@ using ChunkGradBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float 
 using ChunkStatsStoreFn = void (*)(const void* chunk, int dtype, int64_t n, float a, float* m, float* s,
                                    float* t, float* e);
 // The gradient from those stored values: out = e (A + B u), u = max((z - m) a, -150) (B = 0: e A).
-// prefetch (may be null): n elements (same dtype) to fetch into L2 meanwhile, e.g. the next row's chunk.
 using ChunkGradStoredFn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
-                                   const float* e, float A, float B, float* out, const void* prefetch);
+                                   const float* e, float A, float B, float* out);
 using ChunkGradStoredBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
-                                       const float* e, float A, float B, uint16_t* out, const void* prefetch);
+                                       const float* e, float A, float B, uint16_t* out);
 // ChunkStatsStoreFn over chunk p, and meanwhile ChunkGradStoredFn's gradient of another row's chunk
 // of the same length n (logits gp, its chunk max gm, stored ge, A, B) into out: the two loops in one.
 using ChunkStatsGradFn = void (*)(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t,
@@ -71,6 +70,7 @@ struct LogprobsKernels {
   ChunkStatsGradBf16Fn stats_grad_bf16;
 };
 const LogprobsKernels& logprobs_kernels_avx512();
+const LogprobsKernels& logprobs_kernels_avx512bf16();  // the same with AVX512_BF16's bf16 rounding
 const LogprobsKernels& logprobs_kernels_avx2();
 const LogprobsKernels& logprobs_kernels_scalar();
 // The kernels of the active ISA (cpu.h).

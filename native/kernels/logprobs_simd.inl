@@ -124,11 +124,8 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
 
 // The gradient from a chunk's stored 2^u (chunk_stats_t with E): out = e (A + B u), u recomputed as
 // the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A.
-// pf (PF): the same chunk of the next row, fetched into L2 while this one is written, so the reads of
-// the next row's statistics overlap this row's writes (as a copy loop's do).
-template <int DT, class OUT, bool WITH_U, bool PF>
-void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
-                    const void* pf) {
+template <int DT, class OUT, bool WITH_U>
+void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f), vA = set1(A), vB = set1(B);
   auto grad = [&](int64_t i, int64_t len) {
     const VF ev = len == kW ? load(e + i) : load_tail_dt<kF32>(e, i, len, 0.0f);
@@ -148,17 +145,8 @@ void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, 
     else store_tail(out + i, len, grad(i, len));
   }
   int64_t i = head;
-  for (; i + kW <= n; i += kW) {
-    if constexpr (PF) {
-      if (((i * dtype_size(DT)) & 63) == 0 || kW * dtype_size(DT) >= 64) prefetch_dt<DT>(pf, i);
-    }
-    stream(out + i, grad(i, kW));
-  }
+  for (; i + kW <= n; i += kW) stream(out + i, grad(i, kW));
   if (i < n) store_tail(out + i, n - i, grad(i, n - i));
-  if constexpr (PF) {
-    for (int64_t j = 0; j < head + kW && j < n; j += 64 / dtype_size(DT)) prefetch_dt<DT>(pf, j);
-    if (i < n) prefetch_dt<DT>(pf, n - 1);
-  }
   stream_fence();
 }
 
@@ -262,24 +250,17 @@ void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float
 }
 
 template <int DT, class OUT>
-void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
-                     const void* pf) {
-  const bool u = B != 0.0f;
-  if (pf) {
-    return u ? chunk_grad_e_t<DT, OUT, true, true>(p, n, m, a, e, A, B, out, pf)
-             : chunk_grad_e_t<DT, OUT, false, true>(p, n, m, a, e, A, B, out, pf);
-  }
-  return u ? chunk_grad_e_t<DT, OUT, true, false>(p, n, m, a, e, A, B, out, pf)
-           : chunk_grad_e_t<DT, OUT, false, false>(p, n, m, a, e, A, B, out, pf);
+void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
+  if (B != 0.0f) chunk_grad_e_t<DT, OUT, true>(p, n, m, a, e, A, B, out);
+  else chunk_grad_e_t<DT, OUT, false>(p, n, m, a, e, A, B, out);
 }
 
 template <class OUT>
-void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
-                  const void* pf) {
+void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
   switch (dtype) {
-    case kBF16: return chunk_grad_e_dt<kBF16>(p, n, m, a, e, A, B, out, pf);
-    case kF16: return chunk_grad_e_dt<kF16>(p, n, m, a, e, A, B, out, pf);
-    default: return chunk_grad_e_dt<kF32>(p, n, m, a, e, A, B, out, pf);
+    case kBF16: return chunk_grad_e_dt<kBF16>(p, n, m, a, e, A, B, out);
+    case kF16: return chunk_grad_e_dt<kF16>(p, n, m, a, e, A, B, out);
+    default: return chunk_grad_e_dt<kF32>(p, n, m, a, e, A, B, out);
   }
 }
 
@@ -316,7 +297,11 @@ void chunk_grad(const void* p, int dtype, int64_t n, float c, float a, float b, 
 namespace detail {
 #define RK_CAT2(a, b) a##b
 #define RK_CAT(a, b) RK_CAT2(a, b)
+#if defined(RK_BF16_NATIVE)
+const LogprobsKernels& logprobs_kernels_avx512bf16() {
+#else
 const LogprobsKernels& RK_CAT(logprobs_kernels_, RK_ISA_NS)() {
+#endif
   static const LogprobsKernels k{&RK_ISA_NS::chunk_stats,       &RK_ISA_NS::chunk_grad<float>,
                                  &RK_ISA_NS::chunk_grad<uint16_t>, &RK_ISA_NS::chunk_stats_e,
                                  &RK_ISA_NS::chunk_grad_e<float>,  &RK_ISA_NS::chunk_grad_e<uint16_t>,

@@ -1,13 +1,18 @@
 // policyLossFromLogits (formulas and passes in policy_logits.h). The row statistics are the
-// log-prob kernel's (same chunks, same merge), the per-token gradient is policy_loss's (same lanes),
-// the row coefficients are core::lp_grad_row and the gradient chunks are the log-prob backward's,
-// written as f32 or bf16.
+// log-prob kernel's (same chunks, same merge: the same numbers), the per-token gradient is
+// policy_loss's (same lanes), the row coefficients are core::lp_grad_row.
+//
+// One exp per element: the statistics pass keeps each element's 2^u (u = (z - m_c) log2(e) / tau,
+// m_c its chunk's max) in a per-thread row buffer, and the gradient is p_j (k0 + k1 log2 p_j) =
+// e_j (A_c + B_c u_j) with per-chunk constants. A thread works through consecutive rows as a
+// software pipeline: chunk c of row r's gradient is written inside the exp loop of chunk c of the
+// next row's statistics, so the streaming stores drain while the next row is read and computed.
+// GSPO (two passes) and rows over kStoreMaxVocab recompute 2^u instead (the log-prob backward's
+// chunks).
 #include "policy_logits.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -21,13 +26,9 @@ namespace {
 using core::kLog2ed;
 
 // Rows of up to this many elements keep their 2^u between the statistics and the gradient (a
-// per-thread buffer of v floats, in cache with the row); longer rows recompute it.
+// per-thread buffer of 2 v floats: the row being written and the next, in cache); longer rows
+// recompute it.
 constexpr int64_t kStoreMaxVocab = int64_t{1} << 20;
-
-bool rider_mode() {
-  const char* m = std::getenv("RK_FUSED_MODE");
-  return !m || m[0] != '0';
-}
 
 // The calling thread's buffer of at least n floats (kept for the thread's later calls).
 float* thread_buffer(int64_t n) {
@@ -65,18 +66,6 @@ struct Pass {
   float logp(int64_t r, const RowStats& rs) const {
     const double zy = detail::load_logit(a.logits, r * v + a.targets[r]);
     return static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
-  }
-
-  // Row r's statistics as stats(), also storing each element's 2^u in e (v floats).
-  RowStats stats_store(int64_t r, float* pm, float* ps, float* pt, float* e) const {
-    const char* base = row_in(r);
-    for (int64_t c = 0; c < nck; ++c) {
-      const int64_t off = c * kLogprobsChunk;
-      const int64_t len = std::min(kLogprobsChunk, v - off);
-      k.stats_store(base + off * esz, static_cast<int>(a.logits.dtype), len, a2, &pm[c], &ps[c],
-                    a.want_entropy ? &pt[c] : nullptr, e + off);
-    }
-    return detail::merge_row_stats(pm, ps, a.want_entropy ? pt : nullptr, nck, ad);
   }
 
   // Chunk c of row r's statistics, storing its 2^u in e + c * chunk.
@@ -119,57 +108,15 @@ struct Pass {
       uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
       float gy = 0.0f;
       // The target's f32 value first (the chunk may overwrite bf16 logits in place).
-      if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, nullptr);
-      if (np && rider_mode()) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
-      else {
-        k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
-        if (np) k.stats_store(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off);
-      }
+      if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy);
+      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      else k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
       if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
     } else {
       float* out = static_cast<float*>(a.grad) + r * v + off;
-      if (np && rider_mode()) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
-      else {
-        k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nullptr);
-        if (np) k.stats_store(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off);
-      }
+      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      else k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
       if (has_y) out[y - off] += q.gy;
-    }
-  }
-
-  // Writes row r's gradient from the stored 2^u of stats_store: p_j = e_j 2^d_c with
-  // d_c = (m_c - M) log2(e) / tau - log2 S the chunk's shift, and log2 p_j = u_j + d_c, so
-  // p_j (k0 + k1 log2 p_j) = e_j (A_c + B_c u_j), A_c = 2^d_c (k0 + k1 d_c), B_c = 2^d_c k1.
-  // next: the row this thread reads next (fetched meanwhile), or null.
-  void grad_stored(int64_t r, const RowStats& rs, float g, float h, const float* pm, const float* ps,
-                   const float* e, const char* next) const {
-    const core::LpGradRow q = core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau);
-    const char* base = row_in(r);
-    const int dt = static_cast<int>(a.logits.dtype);
-    const int64_t y = a.targets[r];
-    const double b = rs.log_s * kLog2ed;
-    for (int64_t c = 0; c < nck; ++c) {
-      const int64_t off = c * kLogprobsChunk;
-      const int64_t len = std::min(kLogprobsChunk, v - off);
-      float A = 0.0f, B = 0.0f;
-      if (ps[c] != 0.0f) {  // else an all -inf chunk: e = 0, p = 0
-        const double d = (static_cast<double>(pm[c]) - rs.max) * ad - b;
-        const double w = std::exp2(d);
-        A = static_cast<float>(w * (q.k0 + static_cast<double>(q.k1) * d));
-        B = static_cast<float>(w * q.k1);
-      }
-      const bool has_y = y >= off && y < off + len;
-      if (bf16_out) {
-        uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
-        float gy = 0.0f;
-        if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, nullptr);
-        k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, next ? next + off * esz : nullptr);
-        if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
-      } else {
-        float* out = static_cast<float*>(a.grad) + r * v + off;
-        k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, next ? next + off * esz : nullptr);
-        if (has_y) out[y - off] += q.gy;
-      }
     }
   }
 
@@ -242,7 +189,6 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
                 dtype_size(a.logits.dtype), static_cast<float>(kLog2ed * inv_tau), kLog2ed * inv_tau,
                 inv_tau, a.grad_dtype == DType::BF16};
   const int64_t nck = ps.nck;
-  if (std::getenv("RK_DEBUG_ALIGN")) std::fprintf(stderr, "grad %% 64 = %d, logits %% 64 = %d\n", (int)(reinterpret_cast<uintptr_t>(a.grad) % 64), (int)(reinterpret_cast<uintptr_t>(a.logits.data) % 64));
   std::vector<float> grad_lp(n), grad_h(n);
   in.logprobs = a.logprobs;
   in.entropy = a.want_entropy ? a.entropy : nullptr;

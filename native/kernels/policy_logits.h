@@ -13,8 +13,8 @@
 // Every variant but GSPO is one pass: a token's gradient depends on that token and on the row
 // factors of the aggregation, which depend on the mask only (computed first). Each row's statistics
 // are taken chunk by chunk (the log-prob kernel's chunks and merge: logp and H are tokenLogprobs'
-// bit for bit), then its gradient is written while the row is still in cache: one read of the
-// logits and one write of the gradient. GSPO's sequence ratio needs every log-prob of a sequence
+// bit for bit), keeping each element's exp in cache; its gradient is then written from those while
+// the next row is read: one read of the logits and one write of the gradient, one exp per element. GSPO's sequence ratio needs every log-prob of a sequence
 // first, so it takes two passes (statistics of every row; policyLoss; gradient rows).
 // Rows are split over threads; every sum is merged in a fixed order: results do not depend on the
 // thread count.

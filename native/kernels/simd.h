@@ -67,13 +67,19 @@ inline void stream(float* p, VF a) { _mm512_stream_ps(p, a.v); }
 inline void stream_fence() { _mm_sfence(); }
 // kW floats as bf16 (half.h f32_to_bf16 in every lane: nearest even, NaN -> quiet NaN).
 inline __m256i to_bf16(VF a) {
+#if defined(RK_BF16_NATIVE)  // AVX512_BF16 (a separate translation unit, picked at run time): the same rounding
+  return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(a.v));
+#else
+  // maskz forms: GCC 12's plain _mm512_srli_epi32 / _mm512_cvtepi32_epi16 warn (an undefined pass-through)
+  const __mmask16 all = 0xffff;
   const __m512i u = _mm512_castps_si512(a.v);
-  const __m512i r = _mm512_srli_epi32(
-      _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
-                       _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
+  const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
+  const __m512i r = _mm512_maskz_srli_epi32(
+      all, _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
   const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
-  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+  const __m512i q = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
+  return _mm512_maskz_cvtepi32_epi16(all, _mm512_mask_blend_epi32(nan, r, q));
+#endif
 }
 inline void store_bf16(uint16_t* p, VF a) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), to_bf16(a)); }
 inline void stream_bf16(uint16_t* p, VF a) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), to_bf16(a)); }

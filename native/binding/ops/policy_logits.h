@@ -16,8 +16,10 @@ namespace rkb {
 
 namespace LPF = rkl::policyLossFromLogits;
 RK_ASSERT_LOGITS_DTYPES(LPF);
-static_assert(LPF::variant_code::kCount == LP::variant_code::kCount && LPF::aggregation_code::kCount == LP::aggregation_code::kCount &&
-                  LPF::klEstimator_code::kCount == LP::klEstimator_code::kCount && LPF::scalar::kCount == LP::scalar::kCount,
+static_assert(int{LPF::variant_code::kCount} == int{LP::variant_code::kCount} &&
+                  int{LPF::aggregation_code::kCount} == int{LP::aggregation_code::kCount} &&
+                  int{LPF::klEstimator_code::kCount} == int{LP::klEstimator_code::kCount} &&
+                  int{LPF::scalar::kCount} == int{LP::scalar::kCount},
               "policyLossFromLogits: its policy options and metrics are policyLoss'");
 static_assert(LPF::gradDtype_code::f32 == static_cast<int>(rk::DType::F32) && LPF::gradDtype_code::bf16 == static_cast<int>(rk::DType::BF16),
               "policyLossFromLogits gradDtype codes are rk::DType's");
