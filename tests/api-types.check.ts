@@ -68,3 +68,23 @@ async function asyncHv() {
   assert<Equal<typeof h4.rewards, DeviceArray<'f32'> | null>>();
 }
 void [h1, h2, up64, asyncHv];
+
+// policyLossFromLogits: entropy present with returnEntropy: true or an entropyCoef; gradLogits by gradDtype
+{
+  const old = new Float32Array(4), adv = new Float32Array(1), half = new Uint16Array(16);
+  const f1 = rk.policyLossFromLogits(logits, targets, old, adv, null, { vocab: 4, seqLen: 4 });
+  assert<Equal<typeof f1.entropy, Float32Array | undefined>>();
+  assert<Equal<typeof f1.gradLogits, Float32Array>>();
+  const f2 = rk.policyLossFromLogits(logits, targets, old, adv, null, { vocab: 4, seqLen: 4, entropyCoef: 0.01 });
+  assert<Equal<typeof f2.entropy, Float32Array>>();
+  const f3 = rk.policyLossFromLogits(half, targets, old, adv, null, { vocab: 4, seqLen: 4, dtype: 'bf16', gradDtype: 'bf16', returnEntropy: true });
+  assert<Equal<typeof f3.entropy, Float32Array>>();
+  assert<Equal<typeof f3.gradLogits, Uint16Array>>();
+  const f4 = rk.policyLossFromLogits(dev, dev, dev, dev, null, { vocab: 4, seqLen: 4, gradDtype: 'bf16' });
+  assert<Equal<typeof f4.gradLogits, DeviceArray<'bf16'>>>();
+  assert<Equal<typeof f4.entropy, DeviceArray<'f32'> | undefined>>();
+  void (async () => {
+    const f5 = await rk.policyLossFromLogitsAsync(logits, targets, old, adv, null, { vocab: 4, seqLen: 4, returnEntropy: true });
+    assert<Equal<typeof f5.entropy, Float32Array>>();
+  });
+}

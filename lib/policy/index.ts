@@ -48,6 +48,9 @@ export {
   type GradDType,
   type PolicyLossFromLogitsOptions,
   type PolicyLossFromLogitsResult,
+  type PolicyLossFromLogitsFn,
+  type PolicyLossFromLogitsAsyncFn,
+  type PolicyLossFromLogitsResultOf,
   type DevicePolicyLossFromLogitsOptions,
   type DevicePolicyLossFromLogitsResult,
 } from './policy-loss-from-logits.js';

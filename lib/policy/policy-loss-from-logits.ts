@@ -206,12 +206,47 @@ const op = defineOp({
   },
 });
 
-const typed = op.typed<
-  [logits: Logits, targets: TokenIds, oldLogprobs: Float32Array, advantages: Float32Array, mask: TokenMask | null, options: PolicyLossFromLogitsOptions],
-  PolicyLossFromLogitsResult,
-  [logits: DeviceArray, targets: DeviceArray, oldLogprobs: DeviceArray, advantages: DeviceArray, mask: DeviceArray | null, options: DevicePolicyLossFromLogitsOptions],
-  DevicePolicyLossFromLogitsResult
->();
+type Host<F> = [F] extends [Logits] ? true : false;
+/** True when the options ask for the entropy (returnEntropy: true, or an entropyCoef). */
+type AsksEntropy<E, C> = [E] extends [true] ? true : [C] extends [number] ? true : false;
+type HostGrad<G> = [G] extends ['bf16'] ? Uint16Array : [G] extends ['f32' | undefined] ? Float32Array : Float32Array | Uint16Array;
+type DeviceGrad<G> = [G] extends ['bf16'] ? DeviceArray<'bf16'> : [G] extends ['f32' | undefined] ? DeviceArray<'f32'> : DeviceArray<'f32'> | DeviceArray<'bf16'>;
+/** policyLossFromLogits' result as the call typed it: `entropy` present when asked for, `gradLogits` of the gradDtype. */
+export type PolicyLossFromLogitsResultOf<F, E, C, G> = Host<F> extends true
+  ? Omit<PolicyLossFromLogitsResult, 'entropy' | 'gradLogits'> & { gradLogits: HostGrad<G> } &
+      (AsksEntropy<E, C> extends true ? { entropy: Float32Array } : { entropy?: Float32Array })
+  : Omit<DevicePolicyLossFromLogitsResult, 'entropy' | 'gradLogits'> & { gradLogits: DeviceGrad<G> } &
+      (AsksEntropy<E, C> extends true ? { entropy: DeviceArray<'f32'> } : { entropy?: DeviceArray<'f32'> });
+type FromLogitsOptionsOf<F, E, C, G> = (Host<F> extends true ? PolicyLossFromLogitsOptions : DevicePolicyLossFromLogitsOptions) & {
+  returnEntropy?: E;
+  entropyCoef?: C;
+  gradDtype?: G;
+};
+
+/** policyLossFromLogits' signature: host or device by the logits; requested outputs typed present. */
+export interface PolicyLossFromLogitsFn {
+  <F extends Logits | DeviceArray, E extends boolean | undefined = undefined, C extends number | undefined = undefined, G extends GradDType | undefined = undefined>(
+    logits: F,
+    targets: Host<F> extends true ? TokenIds : DeviceArray,
+    oldLogprobs: Host<F> extends true ? Float32Array : DeviceArray,
+    advantages: Host<F> extends true ? Float32Array : DeviceArray,
+    mask: (Host<F> extends true ? TokenMask : DeviceArray) | null,
+    options: FromLogitsOptionsOf<F, E, C, G>,
+  ): PolicyLossFromLogitsResultOf<F, E, C, G>;
+}
+/** policyLossFromLogitsAsync's signature (policyLossFromLogits' in a Promise). */
+export interface PolicyLossFromLogitsAsyncFn {
+  <F extends Logits | DeviceArray, E extends boolean | undefined = undefined, C extends number | undefined = undefined, G extends GradDType | undefined = undefined>(
+    logits: F,
+    targets: Host<F> extends true ? TokenIds : DeviceArray,
+    oldLogprobs: Host<F> extends true ? Float32Array : DeviceArray,
+    advantages: Host<F> extends true ? Float32Array : DeviceArray,
+    mask: (Host<F> extends true ? TokenMask : DeviceArray) | null,
+    options: FromLogitsOptionsOf<F, E, C, G>,
+  ): Promise<PolicyLossFromLogitsResultOf<F, E, C, G>>;
+}
+
+const typed = op.as<PolicyLossFromLogitsFn, PolicyLossFromLogitsAsyncFn>();
 
 /**
  * tokenLogprobs, policyLoss and tokenLogprobsBackward in one call: the loss and metrics of a
