@@ -123,37 +123,11 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
 }
 
 // The gradient from a chunk's stored 2^u (chunk_stats_t with E): out = e (A + B u), u recomputed as
-// the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A.
-template <int DT, class OUT, bool WITH_U>
-void chunk_grad_e_t(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
-  const VF vm = set1(m), va = set1(a), lo = set1(-150.0f), vA = set1(A), vB = set1(B);
-  auto grad = [&](int64_t i, int64_t len) {
-    const VF ev = len == kW ? load(e + i) : load_tail_dt<kF32>(e, i, len, 0.0f);
-    if constexpr (WITH_U) {
-      const VF x = len == kW ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, len, kNegInf);
-      return ev * fma(vB, vmax(lo, (x - vm) * va), vA);
-    } else {
-      return ev * vA;
-    }
-  };
-  const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
-  int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
-  if (mis % sizeof(OUT) != 0 || head > n) head = n;
-  for (int64_t i = 0; i < head; i += kW) {
-    const int64_t len = head - i < kW ? head - i : kW;
-    if (len == kW) store(out + i, grad(i, kW));
-    else store_tail(out + i, len, grad(i, len));
-  }
-  int64_t i = head;
-  for (; i + kW <= n; i += kW) stream(out + i, grad(i, kW));
-  if (i < n) store_tail(out + i, n - i, grad(i, n - i));
-  stream_fence();
-}
-
-// The gradient chunk of chunk_grad_e_t as a rider: out = e (A + B u) over the same elements. Its
-// streaming stores need vector-aligned addresses, so it works h elements ahead of the loop's index
-// (out + h aligned): full(i) writes elements [i + h, i + h + kW); finish() writes the first h and
-// whatever is left at the end with plain stores.
+// the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A. As a
+// rider it runs inside another chunk's exp loop; all() runs it alone. Its streaming stores need
+// vector-aligned addresses, so it works h elements ahead of the loop's index (out + h aligned):
+// full(i) writes elements [i + h, i + h + kW); finish() writes the first h and whatever is left at
+// the end with plain stores.
 template <int DT, class OUT, bool WITH_U>
 struct GradRider {
   const void* p;  // the gradient row's chunk of logits (for u)
@@ -251,8 +225,9 @@ void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float
 
 template <int DT, class OUT>
 void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
-  if (B != 0.0f) chunk_grad_e_t<DT, OUT, true>(p, n, m, a, e, A, B, out);
-  else chunk_grad_e_t<DT, OUT, false>(p, n, m, a, e, A, B, out);
+  if (B != 0.0f) GradRider<DT, OUT, true>(p, e, out, m, a, A, B, n).all();
+  else GradRider<DT, OUT, false>(p, e, out, m, a, A, B, n).all();
+  stream_fence();
 }
 
 template <class OUT>
