@@ -68,6 +68,19 @@ struct Pass {
     return static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
   }
 
+  // Writes row r's log-prob and (when wanted) entropy; returns the log-prob.
+  float write_outputs(int64_t r, const RowStats& rs) const {
+    const float lp = logp(r, rs);
+    a.logprobs[r] = lp;
+    if (a.want_entropy) a.entropy[r] = static_cast<float>(rs.h);
+    return lp;
+  }
+  // A row that is not read: log-prob and entropy 0.
+  void clear_outputs(int64_t r) const {
+    a.logprobs[r] = 0.0f;
+    if (a.want_entropy) a.entropy[r] = 0.0f;
+  }
+
   // Chunk c of row r's statistics, storing its 2^u in e + c * chunk.
   void stats_chunk(int64_t r, int64_t c, float* pm, float* ps, float* pt, float* e) const {
     const int64_t off = c * kLogprobsChunk;
@@ -122,7 +135,7 @@ struct Pass {
 
   // Writes row r's gradient from its statistics and g = dL/dlogp, h = dL/dH (recomputing 2^u).
   void grad(int64_t r, const RowStats& rs, float g, float h) const {
-    const core::LpGradRow q = core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau);
+    const core::LpGradRow q = row_grad(rs, g, h).q;
     const char* base = row_in(r);
     const int dt = static_cast<int>(a.logits.dtype);
     const int64_t y = a.targets[r];
@@ -192,7 +205,6 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   std::vector<float> grad_lp(n), grad_h(n);
   in.logprobs = a.logprobs;
   in.entropy = a.want_entropy ? a.entropy : nullptr;
-  float* ent_out = a.want_entropy ? a.entropy : nullptr;
 
   if (p.variant != PolicyVariant::Gspo) {
     const bool store = v <= kStoreMaxVocab;
@@ -207,31 +219,21 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
       // A skipped row: zero outputs, no read. Returns the first row from r on that is read.
       auto next_read = [&](int64_t r) {
         for (; r < e && ps.skipped(r); ++r) {
-          a.logprobs[r] = 0.0f;
-          if (ent_out) ent_out[r] = 0.0f;
+          ps.clear_outputs(r);
           ps.zero_row(r);
         }
         return r;
       };
-      // The row's outputs and its gradient coefficients, from its merged chunk results.
-      auto finish = [&](int64_t r, const float* sc, RowStats& rs) {
-        rs = detail::merge_row_stats(sc, sc + nck, a.want_entropy ? sc + 2 * nck : nullptr, nck, ps.ad);
-        const float lp = ps.logp(r, rs);
-        const float hf = static_cast<float>(rs.h);
-        a.logprobs[r] = lp;
-        if (ent_out) ent_out[r] = hf;
-        float g = 0.0f, h = 0.0f;
-        detail::policy_token_gradient(in, p, rows, r, lp, hf, &g, &h);
-        return ps.row_grad(rs, g, h);
+      // The row's outputs and its token's g = dL/dlogp, h = dL/dH.
+      auto token = [&](int64_t r, const RowStats& rs, float* g, float* h) {
+        const float lp = ps.write_outputs(r, rs);
+        detail::policy_token_gradient(in, p, rows, r, lp, static_cast<float>(rs.h), g, h);
       };
       if (!store) {
         for (int64_t r = next_read(b); r < e; r = next_read(r + 1)) {
           const RowStats rs = ps.stats(r, cur, cur + nck, cur + 2 * nck);
           float g = 0.0f, h = 0.0f;
-          const float lp = ps.logp(r, rs);
-          a.logprobs[r] = lp;
-          if (ent_out) ent_out[r] = static_cast<float>(rs.h);
-          detail::policy_token_gradient(in, p, rows, r, lp, static_cast<float>(rs.h), &g, &h);
+          token(r, rs, &g, &h);
           ps.grad(r, rs, g, h);
         }
         return;
@@ -247,8 +249,10 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
       if (r >= e) return;
       for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ecur);
       while (r < e) {
-        RowStats rs;
-        const Pass::RowGrad rg = finish(r, cur, rs);
+        const RowStats rs = detail::merge_row_stats(cur, cur + nck, a.want_entropy ? cur + 2 * nck : nullptr, nck, ps.ad);
+        float g = 0.0f, h = 0.0f;
+        token(r, rs, &g, &h);
+        const Pass::RowGrad rg = ps.row_grad(rs, g, h);
         const int64_t nx = next_read(r + 1);
         for (int64_t c = 0; c < nck; ++c)
           ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ecur, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck, enxt);
@@ -269,13 +273,11 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
     float* sc = scv.data();
     for (int64_t r = b; r < e; ++r) {
       if (ps.skipped(r)) {
-        a.logprobs[r] = 0.0f;
-        if (ent_out) ent_out[r] = 0.0f;
+        ps.clear_outputs(r);
         continue;
       }
       stats[r] = ps.stats(r, sc, sc + nck, sc + 2 * nck);
-      a.logprobs[r] = ps.logp(r, stats[r]);
-      if (ent_out) ent_out[r] = static_cast<float>(stats[r].h);
+      ps.write_outputs(r, stats[r]);
     }
   });
   st = policy_loss(in, p, grad_lp.data(), in.entropy ? grad_h.data() : nullptr, metrics);
