@@ -321,9 +321,9 @@ function separate(c: Built) {
 /**
  * The contract: logprobs, entropy (at tokens with nonzero weight), loss and every metric bit for bit;
  * the gradient within f32 rounding of the separate backward, which starts from the f32 logsumexp where
- * this call starts from the row's statistics in double. Both take p_j = exp(z_j / tau - lse) with an
- * f32 exponent, formed in a different order: p_j differs by a few ulps of the exponent's parts
- * (|z_j / tau| + |lse|), relative. Tolerance per element: 8 f32 ulps of (|z_j / tau| + |lse| + 1) of
+ * this call starts from the row's statistics in double (keeping the 2^u of its statistics pass, u
+ * against the chunk's max, times the chunk's shift; rows over 2^20 recompute p_j from the row's max
+ * and log-sum): p_j differs by a few ulps of the exponent's parts (|z_j / tau| + |lse|), relative. Tolerance per element: 8 f32 ulps of (|z_j / tau| + |lse| + 1) of
  * the p_j term (|g| + |h| (|d + H| + 1)) p_j / tau, plus 2 ulps of the element itself.
  */
 function checkSeparate(c: Built, got: PolicyLossFromLogitsResult, label: string) {
@@ -830,6 +830,26 @@ describe('policyLossFromLogits: a bad mask weight writes nothing', () => {
       expect(() => policyLossFromLogits(z, c.targets, c.old, c.adv, m, { vocab: 5, seqLen: 3, variant, out: { logprobs: lp, gradLogits: g } })).toThrow(/^mask\[4\]/);
       expect(Array.from(lp)).toEqual(new Array(6).fill(7));
       expect(Array.from(g)).toEqual(new Array(30).fill(7));
+    });
+  }
+});
+
+describe('policyLossFromLogits: rows longer than 2^20 (the exponential recomputed, not kept)', () => {
+  for (const gradDtype of ['f32', 'bf16'] as const) {
+    it(`V = 2^20 + 3, entropy term, ${gradDtype} gradient: the three separate calls`, () => {
+      const c = build({ B: 1, T: 2, V: 2 ** 20 + 3, seed: 71, entropyCoef: 0.02, kl: 'k3' });
+      const got = call(c, { gradDtype });
+      if (gradDtype === 'f32') checkSeparate(c, got, 'long rows');
+      else {
+        const f32 = call(c);
+        checkSeparate(c, f32, 'long rows f32');
+        const g = got.gradLogits as Uint16Array, w = f32.gradLogits as Float32Array;
+        const u = new Uint32Array(w.buffer, w.byteOffset, w.length);
+        for (let i = 0; i < w.length; i++) {
+          const want = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+          if (g[i] !== want) expect.fail(`gradLogits[${i}]: ${g[i]} vs the f32 gradient rounded ${want}`);
+        }
+      }
     });
   }
 });
