@@ -27,19 +27,9 @@ import {
   type GroupAdvantagesOptions,
 } from '../lib/advantages/index.js';
 import { cuda, DeviceArray } from '../lib/cuda.js';
-import { expectClose, randint, randn } from './helpers.js';
+import { expectClose, randint, randn, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
-
-/** Runs fn and returns the error it throws (fails when it does not throw). */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected an error');
-}
 
 /** f32 parity bound: 1e-5 relative, absolute floor 1e-6 x the array's largest magnitude. */
 function close(actual: Float32Array, expected: Float32Array, label: string): void {

@@ -9,19 +9,9 @@
 import { describe, expect, it } from 'vitest';
 import { cuda, cudaNative, DeviceArray } from '../lib/cuda.js';
 import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence/index.js';
-import { encodeHalf, expectClose, randint, randn } from './helpers.js';
+import { encodeHalf, expectClose, randint, randn, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
-
-/** Runs fn and returns the error it throws (fails when it does not throw). */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  expect.fail('expected an error');
-}
 
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;

@@ -14,27 +14,9 @@ import { policyLoss, policyLossFromLogits, policyLossFromLogitsAsync, type Polic
 
 /** The options without arrays: the same object serves host and device calls. */
 type ScalarOptions = Omit<PolicyLossFromLogitsOptions, 'refLogprobs' | 'tokenWeights' | 'out'>;
-import { encodeHalf, expectClose, fromBf16, randn, rng } from './helpers.js';
+import { encodeHalf, expectClose, fromBf16, randn, rejected, rng, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected an error');
-}
-
-async function rejected(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected a rejection');
-}
 
 interface Case {
   B: number;

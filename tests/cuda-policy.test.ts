@@ -22,27 +22,9 @@ import {
   valueLoss,
   valueLossAsync,
 } from '../lib/policy/index.js';
-import { expectClose, randn, rng } from './helpers.js';
+import { expectClose, randn, rejected, rng, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected an error');
-}
-
-async function rejected(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected a rejection');
-}
 
 interface Case {
   B: number;

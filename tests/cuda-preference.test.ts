@@ -18,26 +18,9 @@ import {
   tokenWeightedDpoLoss,
   tokenWeightedDpoLossAsync,
 } from '../lib/preference/index.js';
-import { expectClose, randn, rng } from './helpers.js';
+import { expectClose, randn, rejected, rng, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected an error');
-}
-
-async function rejected(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected a rejection');
-}
 
 function uploader() {
   const made: DeviceArray[] = [];

@@ -20,20 +20,10 @@ import {
   tokenLogprobsBackward,
   tokenLogprobsBackwardAsync,
 } from '../lib/index.js';
-import { encodeHalf, expectClose, randint, randn } from './helpers.js';
+import { encodeHalf, expectClose, randint, randn, thrown } from './helpers.js';
 
 const available = cuda.isAvailable();
 const status = cuda.status();
-
-/** Runs fn and returns the error it throws (fails when it does not throw). */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  expect.fail('expected an error');
-}
 
 describe('cuda without a device', () => {
   it.skipIf(available)('isAvailable() is false, devices() is [], status() says why', () => {

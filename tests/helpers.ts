@@ -145,3 +145,40 @@ export function centralDiff(f: (x: Float64Array) => number, x: Float64Array, i: 
   xm[i] -= step;
   return (f(xp) - f(xm)) / (2 * step);
 }
+
+/** The error fn throws (a test failure when it returns). */
+export function thrown(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  expect.fail('expected an error');
+}
+
+/** The rejection of p (a test failure when it resolves). */
+export async function rejected(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  expect.fail('expected a rejection');
+}
+
+/** max |a - b| / max |b| (normwise relative difference). */
+export function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return den === 0 ? num : num / den;
+}
+
+/** |a - b| / |b| (|a| when b is 0). */
+export function relScalar(a: number, b: number): number {
+  return b === 0 ? Math.abs(a) : Math.abs(a - b) / Math.abs(b);
+}

@@ -10,28 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as rk from '../lib/tfjs/index.js';
-import { randn, rng } from './helpers.js';
+import { randn, rel, relScalar, rng } from './helpers.js';
 
 const TOL = 1e-5;
 /** The fused gradient against the two separate calls: f32 rounding (the contract of policyLossFromLogits). */
 const TWO_CALL_TOL = 1e-6;
 const figures: Record<string, number> = {};
-
-/** max |a - b| / max |b| (normwise relative difference). */
-function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return den === 0 ? num : num / den;
-}
-
-function relScalar(a: number, b: number): number {
-  return b === 0 ? Math.abs(a) : Math.abs(a - b) / Math.abs(b);
-}
 
 function record(backend: string, name: string, value: number, tol = TOL): void {
   const key = `${backend} ${name}`;
