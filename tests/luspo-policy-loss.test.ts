@@ -2,10 +2,10 @@
 // its gradient against central finite differences.
 import { describe, expect, it } from 'vitest';
 
-import { luspoPolicyLoss, luspoPolicyLossAsync, setNumThreads } from '../lib/index.js';
-import { centralDiff, expectClose } from './helpers.js';
+import { luspoPolicyLoss, luspoPolicyLossAsync } from '../lib/index.js';
+import { centralDiff } from './helpers.js';
 import { refLuspo } from './reference/policy-extra.js';
-import { seqInputs } from './seq-inputs.js';
+import { expectThreadsOutAsync, seqInputs } from './seq-inputs.js';
 
 const CLIPS: [number, number, number][] = [[0.2, 0.2, 0], [0.05, 0.1, 0], [0.2, 0.28, 1.05], [3e-4, 4e-4, 0]];
 
@@ -66,18 +66,7 @@ describe('luspoPolicyLoss', () => {
   });
 
   it('is the same for 1 and 2 threads, writes out, and the Async form agrees', async () => {
-    const { lp, old, advTok, m8 } = seqInputs(64, 257, 11, 0.01);
-    const out = new Float32Array(lp.length).fill(NaN);
-    setNumThreads(1);
-    const a = luspoPolicyLoss(lp, old, advTok, m8, { seqLen: 257, out: { gradLogprobs: out } });
-    setNumThreads(2);
-    const b = luspoPolicyLoss(lp, old, advTok, m8, { seqLen: 257 });
-    const c = await luspoPolicyLossAsync(lp, old, advTok, m8, { seqLen: 257 });
-    expect(a.gradLogprobs).toBe(out);
-    expect(b.loss).toBe(a.loss);
-    expectClose(b.gradLogprobs, out, 0, 0, 'threads');
-    expect(c.loss).toBe(a.loss);
-    expectClose(c.gradLogprobs, out, 0, 0, 'async');
+    await expectThreadsOutAsync(luspoPolicyLoss, luspoPolicyLossAsync, 0.01);
   });
 
   it('rejects bad input with a message naming the argument', () => {

@@ -2,11 +2,11 @@
 // formula, and its gradient against central finite differences.
 import { describe, expect, it } from 'vitest';
 
-import { reinforcePolicyLoss, reinforcePolicyLossAsync, setNumThreads } from '../lib/index.js';
+import { reinforcePolicyLoss, reinforcePolicyLossAsync } from '../lib/index.js';
 import { centralDiff, expectClose } from './helpers.js';
 import { refReinforce } from './reference/policy-extra.js';
 import type { RefAggregation } from './reference/seq-ops.js';
-import { seqInputs } from './seq-inputs.js';
+import { expectThreadsOutAsync, seqInputs } from './seq-inputs.js';
 
 const AGGS: RefAggregation[] = ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm'];
 
@@ -67,18 +67,7 @@ describe('reinforcePolicyLoss', () => {
   });
 
   it('is the same for 1 and 2 threads, writes out, and the Async form agrees', async () => {
-    const { lp, old, advTok, m8 } = seqInputs(64, 257, 11);
-    const out = new Float32Array(lp.length).fill(NaN);
-    setNumThreads(1);
-    const a = reinforcePolicyLoss(lp, old, advTok, m8, { seqLen: 257, out: { gradLogprobs: out } });
-    setNumThreads(2);
-    const b = reinforcePolicyLoss(lp, old, advTok, m8, { seqLen: 257 });
-    const c = await reinforcePolicyLossAsync(lp, old, advTok, m8, { seqLen: 257 });
-    expect(a.gradLogprobs).toBe(out);
-    expect(b.loss).toBe(a.loss);
-    expectClose(b.gradLogprobs, out, 0, 0, 'threads');
-    expect(c.loss).toBe(a.loss);
-    expectClose(c.gradLogprobs, out, 0, 0, 'async');
+    await expectThreadsOutAsync(reinforcePolicyLoss, reinforcePolicyLossAsync);
   });
 
   it('rejects bad input with a message naming the argument', () => {

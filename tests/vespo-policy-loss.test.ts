@@ -2,10 +2,10 @@
 // its gradient (the Gamma weight held constant, as TRL's no_grad weights) against central finite differences.
 import { describe, expect, it } from 'vitest';
 
-import { setNumThreads, vespoPolicyLoss, vespoPolicyLossAsync } from '../lib/index.js';
+import { vespoPolicyLoss, vespoPolicyLossAsync } from '../lib/index.js';
 import { centralDiff, expectClose } from './helpers.js';
 import { refVespo, type RefVespoOptions } from './reference/policy-extra.js';
-import { seqInputs } from './seq-inputs.js';
+import { expectThreadsOutAsync, seqInputs } from './seq-inputs.js';
 
 const OPTS: RefVespoOptions[] = [
   {},
@@ -81,18 +81,7 @@ describe('vespoPolicyLoss', () => {
   });
 
   it('is the same for 1 and 2 threads, writes out, and the Async form agrees', async () => {
-    const { lp, old, advTok, m8 } = seqInputs(64, 257, 11, 0.01);
-    const out = new Float32Array(lp.length).fill(NaN);
-    setNumThreads(1);
-    const a = vespoPolicyLoss(lp, old, advTok, m8, { seqLen: 257, out: { gradLogprobs: out } });
-    setNumThreads(2);
-    const b = vespoPolicyLoss(lp, old, advTok, m8, { seqLen: 257 });
-    const c = await vespoPolicyLossAsync(lp, old, advTok, m8, { seqLen: 257 });
-    expect(a.gradLogprobs).toBe(out);
-    expect(b.loss).toBe(a.loss);
-    expectClose(b.gradLogprobs, out, 0, 0, 'threads');
-    expect(c.loss).toBe(a.loss);
-    expectClose(c.gradLogprobs, out, 0, 0, 'async');
+    await expectThreadsOutAsync(vespoPolicyLoss, vespoPolicyLossAsync, 0.01);
   });
 
   it('rejects bad input with a message naming the argument', () => {
