@@ -6,14 +6,14 @@
 // oldLogprobs, mask, refLogprobs, tokenWeights (B, T); advantages (B) or (B, T).
 //   logp, H = tokenLogprobs(logits / tau);  loss, metrics, g = dL/dlogp, h = dL/dH = policyLoss(logp, ...)
 //   gradLogits = tokenLogprobsBackward(g, h)
-import { describe, integer, options as optionsObject } from '../check.js';
+import { integer, options as optionsObject } from '../check.js';
 import { alloc, type DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
 import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from '../logprobs/shared.js';
 import { defineOp, enumOf, flag, knownKeys, openOptions, packOptions, readOptions, type Buf } from '../op.js';
 import { applyPreset, POLICY_PRESETS } from '../presets.js';
 import type { TokenMask } from '../types.js';
-import { grpoLossType, hostMaskCheck, POLICY_METRICS, POLICY_OPTIONS, policyMetrics, type PolicyLossMetrics, type PolicyLossOptions } from './policy-loss.js';
+import { checkTerms, grpoLossType, hostMaskCheck, KL_TERMS, POLICY_METRICS, POLICY_OPTIONS, policyMetrics, type PolicyLossMetrics, type PolicyLossOptions } from './policy-loss.js';
 
 /** The gradient's element type: 'f32' (Float32Array) or 'bf16' (Uint16Array of bf16 bits, round to nearest even). */
 export type GradDType = 'f32' | 'bf16';
@@ -131,12 +131,7 @@ const op = defineOp({
     io.optional('mask', mask, 'mask', n);
     const returnEntropy = flag(false).read(opts.returnEntropy, 'options.returnEntropy', {});
     const wantEntropy = returnEntropy || opts.entropyCoef !== undefined;
-    if (opts.beta !== undefined && opts.refLogprobs === undefined) {
-      throw new TypeError(`options.beta: applies with options.refLogprobs only, expected undefined without it, received ${describe(opts.beta)}`);
-    }
-    if (opts.klEstimator !== undefined && opts.refLogprobs === undefined) {
-      throw new TypeError(`options.klEstimator: applies with options.refLogprobs only, expected undefined without it, received ${describe(opts.klEstimator)}`);
-    }
+    checkTerms(opts, KL_TERMS); // entropyCoef needs no array here: the entropy is computed
     if (opts.out !== undefined) optionsObject(opts.out, 'options.out', true);
     const policy = readOptions(POLICY_OPTIONS, opts);
     const ref = io.optional('refLogprobs', opts.refLogprobs, 'options.refLogprobs', n);

@@ -145,6 +145,17 @@ const withVariant = (p: Readonly<Record<string, unknown>>) => `variant '${String
 const CLIPPED = "variants 'ppo' and 'gspo'";
 
 const POLICY_TERMS = [['beta', 'refLogprobs'], ['klEstimator', 'refLogprobs'], ['entropyCoef', 'entropy']] as const;
+/** The KL options, which apply with refLogprobs only. */
+export const KL_TERMS = POLICY_TERMS.slice(0, 2);
+
+/** A TypeError for an option given without the array it applies with (`terms`: [option, array] pairs). */
+export function checkTerms(opts: Record<string, unknown>, terms: readonly (readonly [string, string])[]): void {
+  for (const [k, arr] of terms) {
+    if (opts[k] !== undefined && opts[arr] === undefined) {
+      throw new TypeError(`options.${k}: applies with options.${arr} only, expected undefined without it, received ${describe(opts[k])}`);
+    }
+  }
+}
 
 export const POLICY_OPTIONS = {
   seqLen: int(1, 2 ** 31 - 1),
@@ -245,11 +256,7 @@ const op = defineOp({
     io.optional('mask', mask, 'mask', n);
     const values = readOptions(POLICY_OPTIONS, opts);
     // The KL and entropy coefficients apply with their arrays only (without them they would be ignored).
-    for (const [k, arr] of POLICY_TERMS) {
-      if (opts[k] !== undefined && opts[arr] === undefined) {
-        throw new TypeError(`options.${k}: applies with options.${arr} only, expected undefined without it, received ${describe(opts[k])}`);
-      }
-    }
+    checkTerms(opts, POLICY_TERMS);
     const ref = io.optional('refLogprobs', opts.refLogprobs, 'options.refLogprobs', n);
     const entropy = io.optional('entropy', opts.entropy, 'options.entropy', n);
     io.optional('tokenWeights', opts.tokenWeights, 'options.tokenWeights', n);
