@@ -16,8 +16,8 @@ namespace {
 // full(i): called for the kW elements at i; tail(i, len): for len < kW elements at i; finish(): after
 // the loop; all(): the whole range at once (instead of the others, for a chunk without exps).
 struct NoRider {
+  void start() {}
   void full(int64_t) {}
-  void tail(int64_t, int64_t) {}
   void finish() {}
   void all() {}
 };
@@ -40,14 +40,15 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   if (!(m > kNegInf)) {  // all -inf (or NaN): the chunk adds nothing (or NaN) to the row
     *os = (m == m) ? 0.0f : m;
     *ot = 0.0f;
+    rider.all();  // first: the rider may read the e being overwritten here
     if constexpr (E) {
       for (int64_t j = 0; j < n; ++j) e[j] = *os;
     }
-    rider.all();
     return;
   }
   const VF vm = set1(m), va = set1(a), lo = set1(-150.0f);
   VF s0 = set1(0.0f), s1 = s0, t0 = s0, t1 = s0;
+  rider.start();
   i = 0;
   // While the exp pass works from L1, fetch the memory that comes next (the rest of the row or the
   // next row: rows are contiguous), so the next chunk's max pass does not wait on DRAM.
@@ -61,6 +62,8 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
     VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
     VF e0 = exp2v(u0), e1 = exp2v(u1);
+    rider.full(i);
+    rider.full(i + kW);
     if constexpr (E) {
       store(e + i, e0);
       store(e + i + kW, e1);
@@ -71,9 +74,8 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
       t0 = fma(e0, u0, t0);
       t1 = fma(e1, u1, t1);
     }
-    rider.full(i);
-    rider.full(i + kW);
   }
+  rider.finish();
   for (; i < n; i += kW) {
     VF x = (i + kW <= n) ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, n - i, kNegInf);
     VF u = vmax(lo, (x - vm) * va);
@@ -84,10 +86,7 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     }
     s0 = s0 + ex;
     if constexpr (WANT_T) t0 = fma(ex, u, t0);
-    if (i + kW <= n) rider.full(i);
-    else rider.tail(i, n - i);
   }
-  rider.finish();
   *os = hsum(s0 + s1);
   *ot = WANT_T ? hsum(t0 + t1) : 0.0f;
 }
@@ -160,21 +159,24 @@ struct GradRider {
       else store_tail(out + i, len, value(i, len));
     }
   }
+  // Past the last whole aligned vector, the rest at once: the loop stores this iteration's e after
+  // its riders, so whatever is read here is read before it is overwritten (e may be the buffer the
+  // loop writes: policyLossFromLogits keeps one row buffer).
   void full(int64_t i) {
     const int64_t j = i + h;
     if (j + kW <= n) {
       stream(out + j, value(j, kW));
       end = j + kW;
+    } else if (end < n) {
+      plain(end, n);
+      end = n;
     }
   }
-  void tail(int64_t, int64_t) {}
-  void finish() {
-    plain(0, h);
-    plain(end, n);
-  }
+  void start() { plain(0, h); }
+  void finish() { plain(end, n); }
   void all() {
-    int64_t i = 0;
-    for (; i + kW <= n; i += kW) full(i);
+    start();
+    for (int64_t i = 0; i + kW <= n; i += kW) full(i);
     finish();
   }
 };

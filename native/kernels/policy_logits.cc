@@ -242,9 +242,9 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
       // the next row's statistics (after that chunk's max pass), so the streaming writes drain while
       // the next row is read and its exps computed, as in a copy loop. Each row's chunks are still
       // taken in order with the same arithmetic, so its statistics are the same numbers.
-      float* ebuf = thread_buffer(2 * v);
+      float* ebuf = thread_buffer(v);
       float* ecur = ebuf;
-      float* enxt = ebuf + v;
+      float* enxt = ebuf;
       int64_t r = next_read(b);
       if (r >= e) return;
       for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ecur);
