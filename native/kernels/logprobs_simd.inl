@@ -13,8 +13,10 @@ namespace {
 // same values the sums add (0 for an all -inf chunk, NaN for a NaN chunk).
 // A rider does other work over the same element range in the exp loop (policyLossFromLogits: the
 // previous row's gradient chunk, so its streaming stores drain while these exps are computed).
-// full(i): called for the kW elements at i; tail(i, len): for len < kW elements at i; finish(): after
-// the loop; all(): the whole range at once (instead of the others, for a chunk without exps).
+// start(): before the loop; full(i): in the two-vector loop, for the kW elements at i, before this
+// iteration's e are stored; finish(): after that loop, before the last (under two vectors) are
+// stored; all(): the whole range at once, for a chunk without exps, before its e are stored. The
+// rider may read the e this loop overwrites (one row buffer): it reads each before the loop stores it.
 struct NoRider {
   void start() {}
   void full(int64_t) {}
@@ -125,8 +127,9 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
 // the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A. As a
 // rider it runs inside another chunk's exp loop; all() runs it alone. Its streaming stores need
 // vector-aligned addresses, so it works h elements ahead of the loop's index (out + h aligned):
-// full(i) writes elements [i + h, i + h + kW); finish() writes the first h and whatever is left at
-// the end with plain stores.
+// start() writes the first h with plain stores; full(i) streams elements [i + h, i + h + kW), and
+// once a whole vector no longer fits, everything left with plain stores; finish() writes whatever is
+// left at the end.
 template <int DT, class OUT, bool WITH_U>
 struct GradRider {
   const void* p;  // the gradient row's chunk of logits (for u)

@@ -26,8 +26,8 @@ namespace {
 using core::kLog2ed;
 
 // Rows of up to this many elements keep their 2^u between the statistics and the gradient (a
-// per-thread buffer of 2 v floats: the row being written and the next, in cache); longer rows
-// recompute it.
+// per-thread buffer of v floats, in cache: the next row's 2^u overwrite the row being written, each
+// vector after its gradient has read it); longer rows recompute it.
 constexpr int64_t kStoreMaxVocab = int64_t{1} << 20;
 
 // The calling thread's buffer of at least n floats (kept for the thread's later calls).
