@@ -2,6 +2,7 @@
 
 #include "slots.h"
 
+#include <charconv>
 #include <cmath>
 #include <new>
 
@@ -126,7 +127,7 @@ int64_t GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, i
   if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || std::floor(d) != d)
     throw Napi::RangeError::New(info.Env(), std::string(name) + ": expected an integer in [" +
                                                 std::to_string(lo) + ", " + std::to_string(hi) +
-                                                "], received " + std::to_string(d));
+                                                "], received " + JsNumber(d));
   return static_cast<int64_t>(d);
 }
 
@@ -185,8 +186,21 @@ std::string StatusMessage(const rk::Status& st, int64_t vocab) {
   return "kernel failed";
 }
 
+std::string JsNumber(double x) {
+  if (std::isnan(x)) return "NaN";
+  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+  if (x == 0) return "0";  // -0 too, as String(-0)
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  std::string s(buf, r.ptr);
+  // to_chars writes e-07 / e+21; JavaScript e-7 / e+21
+  const size_t e = s.find('e');
+  if (e != std::string::npos && e + 2 < s.size() && s[e + 2] == '0') s.erase(e + 2, 1);
+  return s;
+}
+
 std::string MaskWeightMessage(int64_t index, float w) {
-  return "mask[" + std::to_string(index) + "]: expected a finite weight >= 0, received " + std::to_string(w);
+  return "mask[" + std::to_string(index) + "]: expected a finite weight >= 0, received " + JsNumber(w);
 }
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {

@@ -111,6 +111,11 @@ void SettlePromise(napi_env env, Settle&& settle) noexcept {
   }
 }
 
+// x as JavaScript's String(x) writes it: NaN, Infinity, -Infinity, integers without a fraction, the
+// shortest digits that read back as x otherwise (exponents as 1e-7 / 1e+21). Error messages quote
+// received numbers this way, as the facade's own checks do.
+std::string JsNumber(double x);
+
 // The message for a kernel status (empty when ok).
 std::string StatusMessage(const rk::Status& st, int64_t vocab);
 // The message of a bad f32 mask weight w at mask[index] (negative or not finite), as the host facade

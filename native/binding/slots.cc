@@ -1,6 +1,8 @@
 // The op protocol's decoding (slots.h), shared by the CPU and the CUDA addon.
 #include "slots.h"
 
+#include "common.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -416,8 +418,8 @@ Completion OpArgs::Done() const {
 double OpArgs::Param(int i, const char* name, double lo, double hi) const {
   const double v = params[i];
   if (!(v >= lo && v <= hi))
-    throw Napi::RangeError::New(env, std::string("params.") + name + ": expected a value in [" + std::to_string(lo) +
-                                         ", " + std::to_string(hi) + "], received " + std::to_string(v));
+    throw Napi::RangeError::New(env, std::string("params.") + name + ": expected a value in [" + JsNumber(lo) +
+                                         ", " + JsNumber(hi) + "], received " + JsNumber(v));
   return v;
 }
 

@@ -108,7 +108,7 @@ inline PreferenceLossCall DecodePreferenceLoss(const OpArgs& a) {
     const double w = a.params[LPR::param::mix_sigmoid + k];
     if (!std::isfinite(w) || (!p.mixed && w != 0) || (w != 0 && !rk::mixable_loss(static_cast<rk::PrefLoss>(k))))
       throw a.Range(std::string("lossWeights: expected finite weights of TRL's DPO loss types, received ") +
-                    std::to_string(w) + " for '" + rk::kPrefLossNames[k] + "'");
+                    JsNumber(w) + " for '" + rk::kPrefLossNames[k] + "'");
     p.mix[k] = w;
   }
   if (!(p.beta > 0)) throw a.Range("beta: expected a positive number");
