@@ -30,11 +30,14 @@ using core::kLog2ed;
 // vector after its gradient has read it); longer rows recompute it.
 constexpr int64_t kStoreMaxVocab = int64_t{1} << 20;
 
-// The calling thread's buffer of at least n floats (kept for the thread's later calls).
+// The calling thread's buffer of at least n floats (kept for the thread's later calls), 64-byte
+// aligned: every vector the kernels store to it or load from it is then within one cache line (with
+// malloc's 16-byte alignment three in four 64-byte vectors straddle two).
 float* thread_buffer(int64_t n) {
   thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf.data();
+  if (static_cast<int64_t>(buf.size()) < n + 16) buf.resize(static_cast<size_t>(n + 16));
+  const uintptr_t at = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - at % 64) % 64) / sizeof(float);
 }
 using detail::kLogprobsChunk;
 using detail::RowStats;
