@@ -4,7 +4,7 @@
 // plus one streaming write of the gradient (measureBandwidth's copy probe over the same number of
 // bytes), timed interleaved with the kernels in the same run. Also the exp ceiling: the forward's
 // throughput on cache-resident logits (no DRAM), the compute limit of the log-prob inner loop.
-import { measureBandwidth, policyLoss, policyLossFromLogits, setSimdLevel, simdLevel, tokenLogprobs, tokenLogprobsBackward, type SimdLevel } from '../lib/index.js';
+import { measureBandwidth, measureExpThroughput, policyLoss, policyLossFromLogits, setSimdLevel, simdLevel, tokenLogprobs, tokenLogprobsBackward, type SimdLevel } from '../lib/index.js';
 import { fillNormal, median, progress, rng, timeSync, type BenchContext, type BenchRow, type BenchSection } from './harness.js';
 
 function toBf16(src: Float32Array): Uint16Array {
@@ -98,11 +98,12 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       note: `${(withEnt / ppoWarm).toFixed(2)}x without the entropy term (timed the same way)` });
   }
 
-  // The exp ceiling: the forward over logits that stay in cache (64 rows x 32000, 8 MiB f32, inside
-  // the last-level cache; large enough that the per-call cost is under 2%), so no DRAM traffic limits it: elements per second of max + exp, on
-  // each SIMD level this machine has (512- against 256-bit lanes). The exp is the cheapest that
+  // The exp ceiling: measureExpThroughput, the forward's own chunk kernel over 64 KiB of logits per
+  // thread that stay in the core's cache (no memory traffic), on each SIMD level this machine has
+  // (512- against 256-bit lanes): elements per second of max + exp. The exp is the cheapest that
   // keeps log-probs within 1e-6: a degree-5 polynomial for 2^f on [-1/2, 1/2] (1.7e-7 relative);
-  // degree 4 would give 5.3e-6.
+  // degree 4 would give 5.3e-6. Beside it, the forward over logits in the last-level cache (64 rows
+  // x 32000, 8 MiB f32), which that cache's bandwidth can hold back.
   const cv = 32000, cn = 64;
   const cz = fillNormal(new Float32Array(cn * cv), 2, 9);
   const cy = Int32Array.from({ length: cn }, (_, i) => (i * 97) % cv);
@@ -114,25 +115,30 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   try {
     for (const level of levels) {
       setSimdLevel(level);
-      progress(`exp ceiling: cache-resident forward, ${level}`);
+      progress(`exp ceiling: measureExpThroughput and the forward on LLC-resident logits, ${level}`);
+      const probe = measureExpThroughput({ reps: ctx.quick ? 3 : 9 });
+      const ceiling = probe.median; // G elements/s
+      const probeElems = 4 * 4096 * 600 * probe.threads; // one pass of the probe
+      rows.push({ op: `exp ceiling (measureExpThroughput, ${level})`, shape: `${probe.threads} threads x 64 KiB f32`, impl: 'reward-kernels',
+        ms: probeElems / (ceiling * 1e6), elements: probeElems,
+        note: `${ceiling.toFixed(2)} G elements/s (spread ${(probe.spread * 100).toFixed(0)}%); the read bandwidth allows ${readCeiling.toFixed(2)} G f32 elements/s: ` +
+          `the forward's ceiling is the lower, ${Math.min(ceiling, readCeiling).toFixed(2)} G/s (${ceiling < readCeiling ? 'exp' : 'bandwidth'})` });
       const tc = timeSync(() => {
         for (let i = 0; i < inner; i++) tokenLogprobs(cz, cy, { vocab: cv, out });
       }, ctx.quick ? 3 : 9) / inner;
-      const ceiling = (cn * cv) / (tc * 1e6); // G elements/s
-      rows.push({ op: `exp ceiling (forward on cache-resident logits, ${level})`, shape: `N=${cn} V=${cv} f32`, impl: 'reward-kernels', ms: tc, elements: cn * cv,
-        note: `${ceiling.toFixed(2)} G elements/s; the read bandwidth allows ${readCeiling.toFixed(2)} G f32 elements/s: ` +
-          `the forward's ceiling is the lower, ${Math.min(ceiling, readCeiling).toFixed(2)} G/s (${ceiling < readCeiling ? 'exp' : 'bandwidth'})` });
+      rows.push({ op: `forward on LLC-resident logits (${level})`, shape: `N=${cn} V=${cv} f32`, impl: 'reward-kernels', ms: tc, elements: cn * cv,
+        note: `${((cn * cv) / (tc * 1e6)).toFixed(2)} G elements/s: logits in the last-level cache, not the core's` });
     }
   } finally {
     setSimdLevel(active);
   }
 
-  // The fused loop's own ceiling: the one-pass call over the same cache-resident logits (its reads
-  // never wait on DRAM; its gradient still streams out), so what remains is its arithmetic and row
-  // buffer traffic. At that rate the largest shape would take `floor` ms: the copy time of that
+  // The fused loop's own ceiling: the one-pass call over the same LLC-resident logits (its reads
+  // never wait on DRAM; its gradient still streams out), so what remains is its arithmetic, its row
+  // buffer traffic and its streaming stores. At that rate the largest shape would take `floor` ms: the copy time of that
   // shape is reachable only as far as this is under it.
   {
-    progress('fused ceiling: cache-resident policyLossFromLogits');
+    progress('fused ceiling: policyLossFromLogits on LLC-resident logits');
     const cg = new Float32Array(cn * cv);
     const cold = new Float32Array(cn).fill(-10);
     const cadv = Float32Array.from({ length: cn / 16 }, (_, i) => (i % 2 ? 1 : -1));
@@ -141,8 +147,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     }, ctx.quick ? 3 : 9) / inner;
     const ceiling = (cn * cv) / (tc * 1e6); // G elements/s
     const floor = copyF32.elems / (ceiling * 1e6);
-    rows.push({ op: `fused ceiling (policyLossFromLogits on cache-resident logits, ${active})`, shape: `N=${cn} V=${cv} f32`, impl: 'reward-kernels', ms: tc, elements: cn * cv,
-      note: `${ceiling.toFixed(2)} G elements/s (the forward alone: the exp ceiling above); at this rate the ${copyF32.elems.toLocaleString('en-US')}-element f32 call ` +
+    rows.push({ op: `fused ceiling (policyLossFromLogits on LLC-resident logits, ${active})`, shape: `N=${cn} V=${cv} f32`, impl: 'reward-kernels', ms: tc, elements: cn * cv,
+      note: `${ceiling.toFixed(2)} G elements/s (the forward alone on the same logits: its LLC-resident row, ${active}); at this rate the ${copyF32.elems.toLocaleString('en-US')}-element f32 call ` +
         `would take ${floor.toFixed(1)} ms, ${(floor / copyF32.ms).toFixed(2)}x its copy time` });
   }
   return { family: 'policy-from-logits', rows };

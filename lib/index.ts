@@ -10,6 +10,7 @@ export {
   getNumThreads,
   lastLevelCacheBytes,
   measureBandwidth,
+  measureExpThroughput,
   measureReadBandwidth,
   setNumThreads,
   setSimdLevel,
@@ -17,6 +18,8 @@ export {
   type BandwidthMeasurement,
   type BandwidthOptions,
   type BandwidthStats,
+  type ExpThroughputMeasurement,
+  type ExpThroughputOptions,
   type SimdLevel,
 } from './runtime.js';
 export {

@@ -1,5 +1,5 @@
 // Process-wide settings of the CPU kernels: the thread pool and the SIMD level; the memory-bandwidth
-// probe the benchmarks compare the kernels against.
+// and exponential-throughput probes the benchmarks compare the kernels against.
 import fs from 'node:fs';
 import os from 'node:os';
 import { boolean, integer, knownKeys, oneOf, options as optionsObject } from './check.js';
@@ -13,6 +13,7 @@ interface RuntimeBinding {
   setSimd(level: number): boolean;
   readBandwidthSamples(bytes: number, reps: number, kind: 0): Float64Array;
   bandwidthSamples(bytes: number, reps: number, kind: 0 | 1): Float64Array;
+  expThroughputSamples(reps: number): Float64Array;
 }
 const native = binding<RuntimeBinding>();
 
@@ -146,6 +147,35 @@ export function measureBandwidth(options?: BandwidthOptions): BandwidthMeasureme
   const result: BandwidthMeasurement = { bytes, read: stats(native.bandwidthSamples(bytes, reps, 0)) };
   if (copy) result.copy = stats(native.bandwidthSamples(bytes, reps, 1));
   return result;
+}
+
+export interface ExpThroughputOptions {
+  /** Timed passes (after one untimed pass), in [1, 1000]. Default 9. */
+  reps?: number;
+}
+
+export interface ExpThroughputMeasurement extends BandwidthStats {
+  /** The SIMD level the probe ran (the active one: setSimdLevel chooses it). */
+  simd: SimdLevel;
+  /** The kernel threads that ran it, each over its own logits. */
+  threads: number;
+}
+
+const EXP_KEYS = knownKeys('measureExpThroughput', ['reps']);
+
+/**
+ * Measures the compute ceiling of the log-prob forward, in G elements/s (1e9 logits per second) over
+ * all kernel threads: each thread runs the forward's own chunk kernel (max pass, then 2^u and their
+ * sum, f32, at the active SIMD level) over 64 KiB of logits that stay in its core's cache, so no
+ * memory traffic limits it. A memory-bound kernel's ceiling is the read bandwidth (measureBandwidth);
+ * the forward's is the lower of that and this.
+ */
+export function measureExpThroughput(options?: ExpThroughputOptions): ExpThroughputMeasurement {
+  const o = optionsObject<ExpThroughputOptions>(options, 'options', false, EXP_KEYS);
+  const reps = o.reps === undefined ? 9 : integer(o.reps, 'reps', 1, 1000);
+  const threads = getNumThreads();
+  const simd = simdLevel().active;
+  return { ...stats(native.expThroughputSamples(reps)), simd, threads };
 }
 
 /**

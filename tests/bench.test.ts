@@ -5,12 +5,46 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultProbeBytes, lastLevelCacheBytes, measureBandwidth, measureReadBandwidth } from '../lib/index.js';
+import { defaultProbeBytes, getNumThreads, lastLevelCacheBytes, measureBandwidth, measureExpThroughput, measureReadBandwidth, setNumThreads, setSimdLevel, simdLevel, defaultNumThreads } from '../lib/index.js';
 import { formatCount, linearTicks, renderChart, shapeKeys } from '../bench/chart.js';
 import { textTable, type BenchRow } from '../bench/harness.js';
 
 const MiB = 2 ** 20;
 const root = path.resolve(__dirname, '..');
+
+describe('exp throughput probe', () => {
+  it('returns every pass, their median, range and spread, the SIMD level and thread count it ran with', () => {
+    const { active } = simdLevel();
+    try {
+      for (const [level, threads] of [[active, getNumThreads()], ['scalar', 1]] as const) {
+        setSimdLevel(level);
+        setNumThreads(threads);
+        const m = measureExpThroughput({ reps: 3 });
+        expect(m.simd).toBe(level);
+        expect(m.threads).toBe(threads);
+        expect(m.samples).toHaveLength(3);
+        for (const x of m.samples) expect(x).toBeGreaterThan(0);
+        const sorted = [...m.samples].sort((a, b) => a - b);
+        expect(m.median).toBe(sorted[1]);
+        expect(m.min).toBe(sorted[0]);
+        expect(m.max).toBe(sorted[2]);
+        expect(m.spread).toBeCloseTo((sorted[2] - sorted[0]) / sorted[1], 12);
+      }
+      expect(measureExpThroughput().samples).toHaveLength(9);
+    } finally {
+      setSimdLevel(active);
+      setNumThreads(defaultNumThreads());
+    }
+  });
+
+  it('names the bad argument', () => {
+    expect(() => measureExpThroughput({ rep: 3 } as never)).toThrow(/rep.*reps/);
+    expect(() => measureExpThroughput({ rep: 3 } as never)).toThrow(TypeError);
+    expect(() => measureExpThroughput({ reps: 0 })).toThrow(new RangeError('reps: expected an integer in [1, 1000], received 0'));
+    expect(() => measureExpThroughput({ reps: 1.5 })).toThrow(new RangeError('reps: expected an integer in [1, 1000], received 1.5'));
+    expect(() => measureExpThroughput(3 as never)).toThrow(TypeError);
+  });
+});
 
 describe('bandwidth probe', () => {
   it('returns every pass, their median, range and spread, for read and copy', () => {

@@ -41,6 +41,14 @@ Napi::Value BandwidthSamples(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// expThroughputSamples(reps): a Float64Array of `reps` rates in G elements/s (probe.h).
+Napi::Value ExpThroughputSamples(const Napi::CallbackInfo& info) {
+  int64_t reps = rkb::GetInteger(info, 0, "reps", 1, 1000);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), static_cast<size_t>(reps));
+  rk::exp_throughput_samples(static_cast<int>(reps), out.Data());
+  return out;
+}
+
 // Exports F as `name`; failures name `call`, the facade's function (a bad_alloc of the bandwidth
 // probe's buffer, a thread the pool cannot start: rkb::NameFailures).
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
@@ -59,6 +67,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   // the same probe under two names, so that a failure names the facade function that was called
   Export<BandwidthSamples>(env, exports, "readBandwidthSamples", "measureReadBandwidth");
   Export<BandwidthSamples>(env, exports, "bandwidthSamples", "measureBandwidth");
+  Export<ExpThroughputSamples>(env, exports, "expThroughputSamples", "measureExpThroughput");
 }
 
 }  // namespace

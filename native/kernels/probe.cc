@@ -12,6 +12,7 @@
 #define RK_PROBE_SSE2 1
 #endif
 
+#include "logprobs.h"
 #include "threadpool.h"
 
 namespace rk {
@@ -112,6 +113,47 @@ void bandwidth_samples(size_t bytes, int reps, BandwidthKind kind, double* out) 
     volatile uint64_t keep = dst[words / 2];
     (void)keep;
   }
+}
+
+void exp_throughput_samples(int reps, double* out) {
+  reps = std::max(1, reps);
+  const int nt = get_num_threads();
+  const int64_t chunk = detail::kLogprobsChunk, per = kExpProbeElements;
+  // Logits like a language model's (spread over several units), the same in every thread's copy.
+  std::vector<float> logits(static_cast<size_t>(nt) * per);
+  for (int64_t i = 0; i < per; ++i) {
+    const float x = 3.0f * static_cast<float>((i * 2654435761u) % 10007) / 10007.0f - 1.5f;
+    for (int t = 0; t < nt; ++t) logits[static_cast<size_t>(t * per + i)] = 2.0f * x * x * x;
+  }
+  const detail::LogprobsKernels& k = detail::logprobs_kernels();
+  const float a = 1.4426950408889634f;
+  // Rounds per pass: about 10^7 elements per thread (a few ms), far above a pass's fixed cost.
+  const int64_t rounds = 600;
+  std::vector<float> sink(static_cast<size_t>(nt) * 2);
+  auto pass = [&] {
+    parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const float* p = logits.data() + t * per;
+        float m = 0.0f, s = 0.0f, acc = 0.0f;
+        for (int64_t r = 0; r < rounds; ++r)
+          for (int64_t c = 0; c < per; c += chunk) {
+            k.stats(p + c, kF32, chunk, a, &m, &s, nullptr);
+            acc += s;
+          }
+        sink[static_cast<size_t>(2 * t)] = m;
+        sink[static_cast<size_t>(2 * t + 1)] = acc;
+      }
+    });
+  };
+  pass();  // warm: the pages, the caches, the threads
+  for (int rep = 0; rep < reps; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    pass();
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out[rep] = static_cast<double>(nt) * static_cast<double>(rounds * per) / sec / 1e9;
+  }
+  volatile float keep = sink[0] + sink[1];
+  (void)keep;
 }
 
 double read_bandwidth_gbs(size_t bytes, int reps) {

@@ -16,4 +16,11 @@ void bandwidth_samples(size_t bytes, int reps, BandwidthKind kind, double* out);
 // The best of `reps` read passes over `bytes` (rk_driver's one-line figure).
 double read_bandwidth_gbs(size_t bytes, int reps);
 
+// The log-prob forward's compute ceiling: every pool thread runs the forward's chunk kernel (max pass,
+// then 2^u and their sum, f32, the active SIMD level) over its own cache-resident 64 KiB of logits
+// (4 chunks), round after round; out[0..reps) gets each pass's rate in G elements/s over all
+// threads. No memory traffic limits it, so it is what the exponential allows.
+constexpr int kExpProbeElements = 4 * 4096;  // per thread
+void exp_throughput_samples(int reps, double* out);
+
 }  // namespace rk
