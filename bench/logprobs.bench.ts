@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
+import { measureExpThroughput, tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
 import { fillNormal, peakRssMiB, progress, rng, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 import { onnxModel } from './onnx.js';
 
@@ -70,6 +70,14 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   await tf.setBackend('wasm');
   const reps = ctx.quick ? 3 : 9;
   const shapes: [number, number][] = ctx.quick ? [[256, 32000], [128, 151936]] : [[256, 32000], [1024, 151936]];
+  // The f32 forward's two ceilings, measured in this run: the read bandwidth (4 bytes a logit) and
+  // the exponential's throughput (measureExpThroughput: the forward's own chunk kernel on
+  // cache-resident logits, all threads, the active SIMD level). Its row says how close it gets to
+  // the lower one.
+  progress('exp throughput (measureExpThroughput)');
+  const expCeiling = measureExpThroughput({ reps: ctx.quick ? 3 : 7 }).median;
+  const readCeiling = ctx.readBandwidthGBs / 4;
+  const lower = Math.min(expCeiling, readCeiling);
   for (const [n, v] of shapes) {
     const shape = `N=${n} V=${v}`;
     const z = fillNormal(new Float32Array(n * v), 2, 1);
@@ -93,7 +101,9 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
       ours[`${dt} bwd2`] = timeSync(() => tokenLogprobsBackward(arr, y, g, { ...o, out: grad }), reps);
       const rb = elems * bytes;
       rows.push({ op: 'forward', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: ours[`${dt} fwd`], bytes: rb, elements: elems,
-        note: dt === 'bf16' ? `rows/s ${(ours['f32 fwd'] / ours['bf16 fwd']).toFixed(2)}x f32` : '' });
+        note: dt === 'bf16' ? `rows/s ${(ours['f32 fwd'] / ours['bf16 fwd']).toFixed(2)}x f32`
+          : `${((elems / (ours['f32 fwd'] * 1e6) / lower) * 100).toFixed(0)}% of its ceiling, the lower of the exp throughput ` +
+            `(${expCeiling.toFixed(2)} G elements/s) and the read bandwidth (${readCeiling.toFixed(2)} G f32 elements/s)` });
       rows.push({ op: 'forward+entropy', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: ours[`${dt} ent`], bytes: rb, elements: elems,
         note: `${(ours[`${dt} ent`] / ours[`${dt} fwd`]).toFixed(2)}x forward` });
       rows.push({ op: 'backward (lse given)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: ours[`${dt} bwd`], bytes: rb, elements: elems,
@@ -102,7 +112,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
         note: 'two reads + one f32 write' });
     }
     const growth = peakRssMiB() - rss0;
-    rows[rows.length - 8].note = `peak RSS growth over all 8 runs ${growth.toFixed(1)} MiB (extra memory O(N))`;
+    const first = rows[rows.length - 8];
+    first.note = `${first.note ? `${first.note}; ` : ''}peak RSS growth over all 8 runs ${growth.toFixed(1)} MiB (extra memory O(N))`;
 
     // pure TypeScript: time a slice of rows when the full run would take too long, and scale
     const tsRows = ctx.quick ? Math.min(n, 32) : Math.min(n, 256);
