@@ -405,7 +405,9 @@ export function refOtb(r: ArrayLike<number>, mask: ArrayLike<number> | null, T: 
       if (z) for (let t = z.second; t < T; t++) base[idx[z.at] * T + t] = 0;
     }
   }
-  const advantages = returns.map((g, i) => (g - base[i]) * m[i]);
+  // 0 at a token of weight 0 (the documented rule; verl's (G - B) * w is NaN there when eps = 0 and
+  // the column has no weight in the whole group, as B = 0 / 0)
+  const advantages = returns.map((g, i) => (m[i] === 0 ? 0 : (g - base[i]) * m[i]));
   void B;
   return { advantages, returns };
 }
