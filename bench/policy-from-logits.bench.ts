@@ -40,11 +40,14 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const grad = new Float32Array(elems).fill(0);
     const gradB = new Uint16Array(elems).fill(0);
     const lp = new Float32Array(n), lse = new Float32Array(n);
-    const fusedMs: Record<string, number> = {};
-    for (const dt of ['f32', 'bf16'] as const) {
+    // f32 and bf16, fused and three calls, and the copy of each dtype's bytes, all in one loop: the
+    // rows/s of bf16 over f32 compares calls made minutes apart otherwise, on a machine whose speed
+    // drifts. The call right after the copy probe (which maps, touches and unmaps its own buffers)
+    // runs 15-25% slower here, so the four kernels take that place in turn, as often each.
+    const DTS = ['f32', 'bf16'] as const;
+    const kernels = DTS.flatMap((dt) => {
       const logits = dt === 'f32' ? z : zb;
       const g = dt === 'f32' ? grad : gradB;
-      const esz = dt === 'f32' ? 4 : 2;
       const o = { vocab: v, seqLen: T, dtype: dt, gradDtype: dt } as const;
       const fused = () => policyLossFromLogits(logits, y, old, adv, mask, { ...o, out: { gradLogits: g, logprobs: lp } });
       const three = () => {
@@ -52,31 +55,33 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
         const p = policyLoss(lp, old, adv, mask, { seqLen: T });
         tokenLogprobsBackward(logits, y, p.gradLogprobs, { vocab: v, dtype: dt, logsumexp: lse, out: grad });
       };
-      progress(`${shape} ${dt} fused / three calls / copy, interleaved`);
-      fused();
-      three();
-      const tf: number[] = [], t3: number[] = [], tc: number[] = [];
-      const bytes = elems * esz * 2; // the logits read + the gradient written
-      // The call right after the copy probe (which maps, touches and unmaps its own buffers) runs
-      // slower, by 15-25% here: the two kernels take that place in turn, as often each.
-      for (let i = 0; i < 2 * Math.ceil(reps / 2); i++) {
-        if (i % 2 === 0) {
-          tf.push(ms(fused));
-          t3.push(ms(three));
-        } else {
-          t3.push(ms(three));
-          tf.push(ms(fused));
-        }
-        const copy = measureBandwidth({ bytes, reps: 1, copy: true }).copy!.median; // GB/s over `bytes` moved
-        tc.push(bytes / (copy * 1e6));
+      return [{ key: `${dt} fused`, fn: fused }, { key: `${dt} three`, fn: three }];
+    });
+    const bytesOf = (dt: 'f32' | 'bf16') => elems * (dt === 'f32' ? 4 : 2) * 2; // the logits read + the gradient written
+    progress(`${shape} f32 and bf16: fused / three calls / copy, interleaved`);
+    for (const k of kernels) k.fn();
+    const times: Record<string, number[]> = {};
+    const rounds = 4 * Math.ceil(reps / 4);
+    for (let i = 0; i < rounds; i++) {
+      for (let j = 0; j < kernels.length; j++) {
+        const k = kernels[(i + j) % kernels.length];
+        (times[k.key] ??= []).push(ms(k.fn));
       }
-      const f = median(tf), th = median(t3), c = median(tc);
-      fusedMs[dt] = f;
+      for (const dt of DTS) {
+        const copy = measureBandwidth({ bytes: bytesOf(dt), reps: 1, copy: true }).copy!.median; // GB/s over the bytes moved
+        (times[`${dt} copy`] ??= []).push(bytesOf(dt) / (copy * 1e6));
+      }
+    }
+    const med = (key: string) => median(times[key]);
+    for (const dt of DTS) {
+      const esz = dt === 'f32' ? 4 : 2;
+      const bytes = bytesOf(dt);
+      const f = med(`${dt} fused`), th = med(`${dt} three`), c = med(`${dt} copy`);
       if (dt === 'f32') copyF32 = { ms: c, elems };
       const gradNote = dt === 'bf16' ? 'bf16 logits, bf16 gradient' : 'f32 logits, f32 gradient';
       rows.push({ op: 'policyLossFromLogits (ppo)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: f, bytes, elements: elems,
         note: `${gradNote}; ${(th / f).toFixed(2)}x the three calls; ${(f / c).toFixed(2)}x the copy time` +
-          (dt === 'bf16' ? `; rows/s ${(fusedMs.f32 / f).toFixed(2)}x f32` : '') });
+          (dt === 'bf16' ? `; rows/s ${(med('f32 fused') / f).toFixed(2)}x f32` : '') });
       rows.push({ op: 'three calls (forward, policyLoss, backward)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: th,
         bytes: elems * esz * 2 + elems * 4, elements: elems, note: `two reads of the logits, one f32 gradient write` });
       rows.push({ op: 'copy: read + write of the same bytes', shape: `${shape} ${dt}`, impl: 'memory probe', ms: c, bytes, elements: elems,
