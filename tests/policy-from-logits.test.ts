@@ -660,9 +660,10 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
     }
   });
 
-  it('a gradient buffer at every element offset in a 64-byte line: the separate calls, and the same bits at each offset', () => {
-    // The gradient's streaming stores start at the row's first 64-byte-aligned element; the elements
-    // before it and after the last whole aligned vector are written apart, from the one kept row
+  it('a gradient buffer at every element offset in 128 bytes: the separate calls, and the same bits at each offset', () => {
+    // The gradient's streaming stores go by pairs of vectors (128 bytes of f32 with AVX-512, 64 of
+    // bf16) from the row's first element aligned to one such pair; the elements before it and
+    // after the last whole aligned pair are written apart, from the one kept row
     // buffer that the next row's statistics overwrite as they go (a thread's consecutive rows: one
     // thread here, so every row but the last is written that way). Every offset of the row start
     // (rows of 1001 and 4097 logits also move it from row to row), with and without the entropy term.
@@ -676,8 +677,8 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
             const c = build({ B: 2, T: 4, V, seed: 950 + V, mask: 'u8', entropyCoef, ninf: 0.05 });
             const want = call(c, { gradDtype });
             if (gradDtype === 'f32') checkSeparate(c, want, `${level} V=${V} entropyCoef=${entropyCoef}`);
-            const buf = new ArrayBuffer((c.n * V + 64 / esz) * esz);
-            for (let k = 0; k < 64 / esz; k++) {
+            const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
+            for (let k = 0; k < 128 / esz; k++) {
               const g = gradDtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V).fill(Number.NaN) : new Uint16Array(buf, k * 2, c.n * V).fill(0x7fc0);
               call(c, { gradDtype, out: { gradLogits: g } });
               for (let i = 0; i < g.length; i++) {

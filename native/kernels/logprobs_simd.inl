@@ -13,13 +13,13 @@ namespace {
 // same values the sums add (0 for an all -inf chunk, NaN for a NaN chunk).
 // A rider does other work over the same element range in the exp loop (policyLossFromLogits: the
 // previous row's gradient chunk, so its streaming stores drain while these exps are computed).
-// start(): before the loop; full(i): in the two-vector loop, for the kW elements at i, before this
-// iteration's e are stored; finish(): after that loop, before the last (under two vectors) are
+// start(): before the loop; full2(i): in the two-vector loop, for the 2 kW elements at i, before
+// this iteration's e are stored; finish(): after that loop, before the last (under two vectors) are
 // stored; all(): the whole range at once, for a chunk without exps, before its e are stored. The
 // rider may read the e this loop overwrites (one row buffer): it reads each before the loop stores it.
 struct NoRider {
   void start() {}
-  void full(int64_t) {}
+  void full2(int64_t) {}
   void finish() {}
   void all() {}
 };
@@ -64,8 +64,7 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
     VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
     VF e0 = exp2v(u0), e1 = exp2v(u1);
-    rider.full(i);
-    rider.full(i + kW);
+    rider.full2(i);
     if constexpr (E) {
       store(e + i, e0);
       store(e + i + kW, e1);
@@ -126,9 +125,10 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
 // The gradient from a chunk's stored 2^u (chunk_stats_t with E): out = e (A + B u), u recomputed as
 // the statistics pass computed it, max((z - m) a, -150); B = 0 (no entropy term): out = e A. As a
 // rider it runs inside another chunk's exp loop; all() runs it alone. Its streaming stores need
-// vector-aligned addresses, so it works h elements ahead of the loop's index (out + h aligned):
-// start() writes the first h with plain stores; full(i) streams elements [i + h, i + h + kW), and
-// once a whole vector no longer fits, everything left with plain stores; finish() writes whatever is
+// addresses aligned to a pair of vectors (2 kW elements), so it works h < 2 kW elements ahead of the
+// loop's index (out + h aligned):
+// start() writes the first h with plain stores; full2(i) streams elements [i + h, i + h + 2 kW), and
+// once a whole pair no longer fits, everything left with plain stores; finish() writes whatever is
 // left at the end.
 template <int DT, class OUT, bool WITH_U>
 struct GradRider {
@@ -137,12 +137,12 @@ struct GradRider {
   OUT* out;
   VF vm, va, lo, vA, vB;
   int64_t n;
-  int64_t h = 0;    // elements before the first aligned one (n: none is streamed)
-  int64_t end = 0;  // elements [h, end) written by full()
+  int64_t h = 0;    // elements before the first pair-aligned one (n: none is streamed)
+  int64_t end = 0;  // elements [h, end) written by full2()
   GradRider(const void* p_, const float* e_, OUT* out_, float m, float a, float A, float B, int64_t n_)
       : p(p_), e(e_), out(out_), vm(set1(m)), va(set1(a)), lo(set1(-150.0f)), vA(set1(A)), vB(set1(B)), n(n_) {
-    const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
-    h = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
+    const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (2 * kW * sizeof(OUT));
+    h = mis == 0 ? 0 : static_cast<int64_t>((2 * kW * sizeof(OUT) - mis) / sizeof(OUT));
     if (mis % sizeof(OUT) != 0 || h > n) h = n;
     end = h;
   }
@@ -162,14 +162,15 @@ struct GradRider {
       else store_tail(out + i, len, value(i, len));
     }
   }
-  // Past the last whole aligned vector, the rest at once: the loop stores this iteration's e after
-  // its riders, so whatever is read here is read before it is overwritten (e may be the buffer the
-  // loop writes: policyLossFromLogits keeps one row buffer).
-  void full(int64_t i) {
+  // Elements [i + h, i + h + 2 kW): one conversion and one aligned streaming store of both vectors
+  // where the ISA has them (simd.h stream2). Past the last whole aligned pair, the rest at once: the
+  // loop stores this iteration's e after its rider, so whatever is read here is read before it is
+  // overwritten (e may be the buffer the loop writes: policyLossFromLogits keeps one row buffer).
+  void full2(int64_t i) {
     const int64_t j = i + h;
-    if (j + kW <= n) {
-      stream(out + j, value(j, kW));
-      end = j + kW;
+    if (j + 2 * kW <= n) {
+      stream2(out + j, value(j, kW), value(j + kW, kW));
+      end = j + 2 * kW;
     } else if (end < n) {
       plain(end, n);
       end = n;
@@ -179,7 +180,7 @@ struct GradRider {
   void finish() { plain(end, n); }
   void all() {
     start();
-    for (int64_t i = 0; i + kW <= n; i += kW) full(i);
+    for (int64_t i = 0; i + 2 * kW <= n; i += 2 * kW) full2(i);
     finish();
   }
 };

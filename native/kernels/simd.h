@@ -255,6 +255,20 @@ inline void store_tail(uint16_t* p, int64_t n, VF a) {
 // A full vector of outputs: f32, or bf16 (a uint16_t pointer); plain and non-temporal.
 inline void store(uint16_t* p, VF a) { store_bf16(p, a); }
 inline void stream(uint16_t* p, VF a) { stream_bf16(p, a); }
+// Two vectors (2 kW elements) at p, 2 kW * sizeof element aligned: with AVX512_BF16 one conversion
+// of both (the same rounding) and one 64-byte streaming store.
+inline void stream2(float* p, VF a, VF b) {
+  stream(p, a);
+  stream(p + kW, b);
+}
+inline void stream2(uint16_t* p, VF a, VF b) {
+#if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(p), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v)));
+#else
+  stream(p, a);
+  stream(p + kW, b);
+#endif
+}
 
 }  // namespace
 }  // namespace RK_ISA_NS
