@@ -110,6 +110,39 @@ int64_t first_bad_weight(const float* w, int64_t n) {
   return -1;
 }
 
+// The fast-chunk arguments of tokens [t0, t0 + n) of row r, but for the log-probs, the entropy and
+// the gradients: the whole-batch pass points those into the batch, policyLossFromLogits' single
+// token at its own values.
+detail::FastChunk fast_chunk_of(const PolicyLossInputs& in, const PolicyLossParams& p, const core::PolicyTokenParams& P,
+                                const detail::PolicyRows& rows, int64_t r, int64_t t0, int64_t n) {
+  detail::FastChunk fc;
+  fc.old_logprobs = in.old_logprobs + t0;
+  fc.advantages = in.advantages_per_token ? in.advantages + t0 : nullptr;
+  fc.adv_row = in.advantages_per_token ? 0.0f : in.advantages[r];
+  fc.mask = in.mask_kind == MaskKind::None ? nullptr
+            : in.mask_kind == MaskKind::U8
+                ? static_cast<const void*>(static_cast<const uint8_t*>(in.mask) + t0)
+                : static_cast<const void*>(static_cast<const float*>(in.mask) + t0);
+  fc.mask_kind = static_cast<int>(in.mask_kind);
+  fc.n = n;
+  fc.variant = static_cast<int>(p.variant);
+  fc.lo = P.lo;
+  fc.hi = P.hi;
+  fc.eps_hi = P.eps_hi;
+  fc.delta = P.delta;
+  fc.dual_clip = P.dual_c;
+  core::gspo_row_ratio(rows.log_s[r], &fc.gspo_ratio, &fc.gspo_dratio);
+  fc.tau_pos = P.tau_pos;
+  fc.tau_neg = P.tau_neg;
+  fc.ref_logprobs = in.ref_logprobs ? in.ref_logprobs + t0 : nullptr;
+  fc.kl_estimator = static_cast<int>(p.kl);
+  fc.beta = P.beta;
+  fc.entropy_coef = P.ecoef;
+  fc.token_weights = in.token_weights ? in.token_weights + t0 : nullptr;
+  fc.weight = static_cast<float>(rows.f[r]);
+  return fc;
+}
+
 }  // namespace
 
 namespace detail {
@@ -167,34 +200,9 @@ Status policy_rows(const PolicyLossInputs& in, const PolicyLossParams& p, Policy
 void policy_token_gradient(const PolicyLossInputs& in, const PolicyLossParams& p, const PolicyRows& rows,
                            int64_t t, float logprob, float entropy, float* grad, float* grad_entropy) {
   const int64_t T = in.seq_len, r = t / T;
-  const core::PolicyTokenParams P = core::policy_token_params(p);
-  detail::FastChunk fc;
+  detail::FastChunk fc = fast_chunk_of(in, p, core::policy_token_params(p), rows, r, t, 1);
   fc.logprobs = &logprob;
-  fc.old_logprobs = in.old_logprobs + t;
-  fc.advantages = in.advantages_per_token ? in.advantages + t : nullptr;
-  fc.adv_row = in.advantages_per_token ? 0.0f : in.advantages[r];
-  fc.mask = in.mask_kind == MaskKind::None ? nullptr
-            : in.mask_kind == MaskKind::U8
-                ? static_cast<const void*>(static_cast<const uint8_t*>(in.mask) + t)
-                : static_cast<const void*>(static_cast<const float*>(in.mask) + t);
-  fc.mask_kind = static_cast<int>(in.mask_kind);
-  fc.n = 1;
-  fc.variant = static_cast<int>(p.variant);
-  fc.lo = P.lo;
-  fc.hi = P.hi;
-  fc.eps_hi = P.eps_hi;
-  fc.delta = P.delta;
-  fc.dual_clip = P.dual_c;
-  core::gspo_row_ratio(rows.log_s[r], &fc.gspo_ratio, &fc.gspo_dratio);
-  fc.tau_pos = P.tau_pos;
-  fc.tau_neg = P.tau_neg;
-  fc.ref_logprobs = in.ref_logprobs ? in.ref_logprobs + t : nullptr;
-  fc.kl_estimator = static_cast<int>(p.kl);
-  fc.beta = P.beta;
   fc.entropy = in.entropy ? &entropy : nullptr;
-  fc.entropy_coef = P.ecoef;
-  fc.token_weights = in.token_weights ? in.token_weights + t : nullptr;
-  fc.weight = static_cast<float>(rows.f[r]);
   float ge = 0.0f;
   fc.grad = grad;
   fc.grad_entropy = in.entropy ? &ge : nullptr;
@@ -223,7 +231,6 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
   Status st = detail::policy_rows(in, p, rows);
   if (!st.ok()) return st;
   const std::vector<double>& row_m = rows.m;
-  const std::vector<double>& row_log_s = rows.log_s;
   const std::vector<double>& row_f = rows.f;
   const double total_m = rows.total_m;
   std::vector<Part> parts(items);
@@ -236,33 +243,9 @@ Status policy_loss(const PolicyLossInputs& in, const PolicyLossParams& p, float*
       const int64_t r = it / nck, c = it % nck;
       const int64_t t0 = r * T + c * kPolicyChunk;
       const int64_t t1 = r * T + std::min(T, (c + 1) * kPolicyChunk);
-      detail::FastChunk fc;
+      detail::FastChunk fc = fast_chunk_of(in, p, P, rows, r, t0, t1 - t0);
       fc.logprobs = in.logprobs + t0;
-      fc.old_logprobs = in.old_logprobs + t0;
-      fc.advantages = in.advantages_per_token ? in.advantages + t0 : nullptr;
-      fc.adv_row = in.advantages_per_token ? 0.0f : in.advantages[r];
-      fc.mask = in.mask_kind == MaskKind::None ? nullptr
-                : in.mask_kind == MaskKind::U8
-                    ? static_cast<const void*>(static_cast<const uint8_t*>(in.mask) + t0)
-                    : static_cast<const void*>(static_cast<const float*>(in.mask) + t0);
-      fc.mask_kind = static_cast<int>(in.mask_kind);
-      fc.n = t1 - t0;
-      fc.variant = static_cast<int>(p.variant);
-      fc.lo = P.lo;
-      fc.hi = P.hi;
-      fc.eps_hi = P.eps_hi;
-      fc.delta = P.delta;
-      fc.dual_clip = P.dual_c;
-      core::gspo_row_ratio(row_log_s[r], &fc.gspo_ratio, &fc.gspo_dratio);
-      fc.tau_pos = P.tau_pos;
-      fc.tau_neg = P.tau_neg;
-      fc.ref_logprobs = in.ref_logprobs ? in.ref_logprobs + t0 : nullptr;
-      fc.kl_estimator = static_cast<int>(p.kl);
-      fc.beta = P.beta;
       fc.entropy = in.entropy ? in.entropy + t0 : nullptr;
-      fc.entropy_coef = P.ecoef;
-      fc.token_weights = in.token_weights ? in.token_weights + t0 : nullptr;
-      fc.weight = static_cast<float>(row_f[r]);
       fc.grad = grad_logprobs + t0;
       fc.grad_entropy = grad_entropy ? grad_entropy + t0 : nullptr;
       k.fast_chunk(&fc);
