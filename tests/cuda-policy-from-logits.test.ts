@@ -15,6 +15,7 @@ import { policyLoss, policyLossFromLogits, policyLossFromLogitsAsync, type Polic
 /** The options without arrays: the same object serves host and device calls. */
 type ScalarOptions = Omit<PolicyLossFromLogitsOptions, 'refLogprobs' | 'tokenWeights' | 'out'>;
 import { encodeHalf, expectClose, fromBf16, randn, rejected, rng, thrown } from './helpers.js';
+import { uploader } from './cuda-helpers.js';
 
 const available = cuda.isAvailable();
 
@@ -57,22 +58,6 @@ function makeCase(B: number, T: number, V: number, seed: number): Case {
   const old = lp.map((x, i) => x + 0.3 * Math.sin(i * 1.7 + seed));
   const ref = lp.map((x, i) => x + 0.5 * Math.cos(i + seed));
   return { B, T, V, logits, targets, old, mask, weights, ref, adv: randn(B, 1, seed + 2), advTok: randn(n, 1, seed + 3) };
-}
-
-/** Every DeviceArray made by `up` or passed to `track` is freed by `freeAll`. */
-function uploader() {
-  const made: DeviceArray[] = [];
-  const up = (a: Float32Array | Uint8Array | Int32Array, dtype?: 'bf16' | 'f16'): DeviceArray => {
-    const d = dtype ? cuda.upload(a as unknown as Uint16Array, { dtype }) : cuda.upload(a as Float32Array);
-    made.push(d);
-    return d;
-  };
-  const track = <T extends DeviceArray | undefined>(d: T): T => {
-    if (d) made.push(d);
-    return d;
-  };
-  const freeAll = () => made.forEach((d) => d.free());
-  return { up, track, freeAll };
 }
 
 /** The gradient as numbers: f32 as is, bf16 bits decoded. */

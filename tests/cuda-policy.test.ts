@@ -23,6 +23,7 @@ import {
   valueLossAsync,
 } from '../lib/policy/index.js';
 import { expectClose, randn, rejected, rng, thrown } from './helpers.js';
+import { uploader } from './cuda-helpers.js';
 
 const available = cuda.isAvailable();
 
@@ -62,22 +63,6 @@ function makeCase(B: number, T: number, seed: number): Case {
     ref: logprobs.map((x, i) => x + 0.5 * Math.cos(i + seed)),
     entropy: randn(n, 1, seed + 4).map((x) => Math.abs(x)),
   };
-}
-
-/** Every DeviceArray made by `up` is freed by `freeAll`. */
-function uploader() {
-  const made: DeviceArray[] = [];
-  const up = <T extends Float32Array | Uint8Array>(a: T): DeviceArray => {
-    const d = cuda.upload(a as Float32Array);
-    made.push(d);
-    return d;
-  };
-  const track = <T extends DeviceArray | undefined>(d: T): T => {
-    if (d) made.push(d);
-    return d;
-  };
-  const freeAll = () => made.forEach((d) => d.free());
-  return { up, track, freeAll };
 }
 
 function sameResult(dev: DevicePolicyLossResult, host: PolicyLossResult, label: string) {

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as rk from '../lib/tfjs/index.js';
 import { randn, rel, relScalar, rng } from './helpers.js';
-import { expectSteadyPoolWhileTraining } from './tfjs-helpers.js';
+import { expectSteadyPoolWhileTraining, vg } from './tfjs-helpers.js';
 
 const TOL = 1e-5;
 /** The fused gradient against the two separate calls: f32 rounding (the contract of policyLossFromLogits). */
@@ -31,15 +31,6 @@ function t(data: ArrayLike<number>, shape: number[]): tf.Tensor {
 function ids(n: number, hi: number, seed: number): Int32Array {
   const r = rng(seed);
   return Int32Array.from({ length: n }, () => Math.floor(r() * hi));
-}
-
-/** Value and gradient (wrt x) of f, via tf.valueAndGrad. */
-function vg(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor): { value: number; grad: Float32Array } {
-  const { value, grad } = tf.valueAndGrad(f)(x);
-  const out = { value: value.dataSync()[0]!, grad: Float32Array.from(grad.dataSync()) };
-  value.dispose();
-  grad.dispose();
-  return out;
 }
 
 interface Case {

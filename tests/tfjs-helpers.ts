@@ -5,6 +5,15 @@ import { expect } from 'vitest';
 
 import * as rk from '../lib/tfjs/index.js';
 
+/** Value and gradient (wrt x) of f, via tf.valueAndGrad. */
+export function vg(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor): { value: number; grad: Float32Array } {
+  const { value, grad } = tf.valueAndGrad(f)(x);
+  const out = { value: value.dataSync()[0]!, grad: Float32Array.from(grad.dataSync()) };
+  value.dispose();
+  grad.dispose();
+  return out;
+}
+
 /**
  * A training loop over `w` with `lossOf`: optimizer.minimize releases each step's gradient, so the
  * adapter's gradient pool stays the same after the first step, and the loss goes down. Disposes `w`.

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as rk from '../lib/tfjs/index.js';
 import { randn, rel, relScalar, rng } from './helpers.js';
-import { expectSteadyPoolWhileTraining } from './tfjs-helpers.js';
+import { expectSteadyPoolWhileTraining, vg } from './tfjs-helpers.js';
 
 const TOL = 1e-5;
 const figures: Record<string, number> = {};
@@ -34,15 +34,6 @@ function ids(n: number, hi: number, seed: number): Int32Array {
 function mask01(n: number, seed: number, pZero = 0.3): Uint8Array {
   const r = rng(seed);
   return Uint8Array.from({ length: n }, () => (r() < pZero ? 0 : 1));
-}
-
-/** Value and gradient (wrt x) of f, via tf.valueAndGrad. */
-function vg(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor): { value: number; grad: Float32Array } {
-  const { value, grad } = tf.valueAndGrad(f)(x);
-  const out = { value: value.dataSync()[0]!, grad: Float32Array.from(grad.dataSync()) };
-  value.dispose();
-  grad.dispose();
-  return out;
 }
 
 /** tfjs reference: log-softmax of logits/tau gathered at the targets, and the entropy; 0 where ignored. */
