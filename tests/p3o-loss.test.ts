@@ -25,6 +25,20 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-8): numbe
 
 const CLIPS = ['separate', 'joint'] as const;
 
+type P3oOut = { loss: number; metrics: { clipFraction: number }; gradLogprobs1: Float32Array; gradLogprobs2: Float32Array };
+/** runs[0] wrote into `out`; every other run (thread counts, the Async form) gives its bits exactly. */
+function expectSameRuns(runs: P3oOut[], async: P3oOut, out: { gradLogprobs1: Float32Array; gradLogprobs2: Float32Array }) {
+  expect(runs[0].gradLogprobs1).toBe(out.gradLogprobs1);
+  expect(runs[0].gradLogprobs2).toBe(out.gradLogprobs2);
+  for (const r of [...runs.slice(1), async]) {
+    expect(r.loss).toBe(runs[0].loss);
+    expect(r.metrics.clipFraction).toBe(runs[0].metrics.clipFraction);
+    for (const k of ['gradLogprobs1', 'gradLogprobs2'] as const) {
+      expect(Buffer.from(r[k].buffer).equals(Buffer.from(runs[0][k].buffer))).toBe(true);
+    }
+  }
+}
+
 describe('p3oLoss', () => {
   for (const [B, T] of [[1, 1], [1, 13], [7, 5], [33, 17], [129, 3]] as const) {
     it(`matches the float64 reference, B = ${B}, T = ${T}, both clips, masks and none`, () => {
@@ -122,15 +136,7 @@ describe('p3oLoss', () => {
       }
       const c = await p3oLossAsync(x.lp1, x.lp2, x.old1, x.old2, x.r1, x.r2, x.m1, x.m2, { seqLen: T, clip });
       setNumThreads(2);
-      expect(runs[0].gradLogprobs1).toBe(out.gradLogprobs1);
-      expect(runs[0].gradLogprobs2).toBe(out.gradLogprobs2);
-      for (const r of [...runs.slice(1), c]) {
-        expect(r.loss).toBe(runs[0].loss);
-        expect(r.metrics.clipFraction).toBe(runs[0].metrics.clipFraction);
-        for (const k of ['gradLogprobs1', 'gradLogprobs2'] as const) {
-          expect(Buffer.from(r[k].buffer).equals(Buffer.from(runs[0][k].buffer))).toBe(true);
-        }
-      }
+      expectSameRuns(runs, c, out);
     }
   });
 
@@ -371,15 +377,7 @@ describe("p3oLoss, surrogate 'trlx'", () => {
       }
       const c = await p3oLossAsync(x.lp1, x.lp2, x.old1, x.old2, x.r1, x.r2, x.m1, x.m2, { seqLen: T, surrogate: 'trlx', refLogprobs1: x.ref1, refLogprobs2: x.ref2, ...o });
       setNumThreads(2);
-      expect(runs[0].gradLogprobs1).toBe(out.gradLogprobs1);
-      expect(runs[0].gradLogprobs2).toBe(out.gradLogprobs2);
-      for (const r of [...runs.slice(1), c]) {
-        expect(r.loss).toBe(runs[0].loss);
-        expect(r.metrics.clipFraction).toBe(runs[0].metrics.clipFraction);
-        for (const k of ['gradLogprobs1', 'gradLogprobs2'] as const) {
-          expect(Buffer.from(r[k].buffer).equals(Buffer.from(runs[0][k].buffer))).toBe(true);
-        }
-      }
+      expectSameRuns(runs, c, out);
     }
   });
 
