@@ -100,10 +100,11 @@ struct Pass {
   RowGrad row_grad(const RowStats& rs, float g, float h) const {
     return RowGrad{core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau), rs.log_s * kLog2ed};
   }
-  // Chunk c of row r's gradient (grad_stored's formula), from the row's max M and chunk results;
-  // with nx >= 0, chunk c of row nx's statistics in the same loop (stats_chunk's results).
+  // Chunk c of row r's gradient (grad_stored's formula), from the row's max M, chunk results and
+  // the row buffer e; with nx >= 0, chunk c of row nx's statistics in the same loop (stats_chunk's
+  // results), its 2^u stored over row r's in e as the gradient reads them.
   void grad_chunk(int64_t r, int64_t c, double M, const RowGrad& rg, const float* pm, const float* ps,
-                  const float* e, int64_t nx, float* npm, float* nps, float* npt, float* ne) const {
+                  float* e, int64_t nx, float* npm, float* nps, float* npt) const {
     const core::LpGradRow& q = rg.q;
     const char* base = row_in(r);
     const int dt = static_cast<int>(a.logits.dtype);
@@ -125,12 +126,12 @@ struct Pass {
       float gy = 0.0f;
       // The target's f32 value first (the chunk may overwrite bf16 logits in place).
       if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy);
-      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out);
       else k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
       if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
     } else {
       float* out = static_cast<float*>(a.grad) + r * v + off;
-      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out);
+      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out);
       else k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
       if (has_y) out[y - off] += q.gy;
     }
@@ -246,11 +247,9 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
       // the next row is read and its exps computed, as in a copy loop. Each row's chunks are still
       // taken in order with the same arithmetic, so its statistics are the same numbers.
       float* ebuf = thread_buffer(v);
-      float* ecur = ebuf;
-      float* enxt = ebuf;
       int64_t r = next_read(b);
       if (r >= e) return;
-      for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ecur);
+      for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ebuf);
       while (r < e) {
         const RowStats rs = detail::merge_row_stats(cur, cur + nck, a.want_entropy ? cur + 2 * nck : nullptr, nck, ps.ad);
         float g = 0.0f, h = 0.0f;
@@ -258,9 +257,8 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
         const Pass::RowGrad rg = ps.row_grad(rs, g, h);
         const int64_t nx = next_read(r + 1);
         for (int64_t c = 0; c < nck; ++c)
-          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ecur, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck, enxt);
+          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ebuf, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck);
         std::swap(cur, nxt);
-        std::swap(ecur, enxt);
         r = nx;
       }
     });
