@@ -39,32 +39,50 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const old = tokenLogprobs(z, y, { vocab: v }).logprobs.map((x, i) => x + 0.1 * Math.sin(i));
     const grad = new Float32Array(elems).fill(0);
     const gradB = new Uint16Array(elems).fill(0);
+    // In place (inPlace: true): the gradient overwrites the logits, so each call gets a fresh copy
+    // of them first (untimed).
+    const work = { f32: new Float32Array(elems), bf16: new Uint16Array(elems) };
     const lp = new Float32Array(n), lse = new Float32Array(n);
-    // f32 and bf16, fused and three calls, and the copy of each dtype's bytes, all in one loop: the
-    // rows/s of bf16 over f32 compares calls made minutes apart otherwise, on a machine whose speed
-    // drifts. The call right after the copy probe (which maps, touches and unmaps its own buffers)
-    // runs 15-25% slower here, so the four kernels take that place in turn, as often each.
+    // f32 and bf16, fused and three calls, out of place and in place, and the copy of each dtype's
+    // bytes, all in one loop: the rows/s of bf16 over f32 compares calls made minutes apart
+    // otherwise, on a machine whose speed drifts. The call right after the copy probe (which maps,
+    // touches and unmaps its own buffers) runs 15-25% slower here, so the kernels take that place in
+    // turn, as often each.
     const DTS = ['f32', 'bf16'] as const;
-    const kernels = DTS.flatMap((dt) => {
+    type Kernel = { key: string; fn: () => void; prep?: () => void };
+    const kernels = DTS.flatMap((dt): Kernel[] => {
       const logits = dt === 'f32' ? z : zb;
+      const w = work[dt];
+      const prep = () => w.set(logits);
       const g = dt === 'f32' ? grad : gradB;
       const o = { vocab: v, seqLen: T, dtype: dt, gradDtype: dt } as const;
-      const fused = () => policyLossFromLogits(logits, y, old, adv, mask, { ...o, out: { gradLogits: g, logprobs: lp } });
-      const three = () => {
-        tokenLogprobs(logits, y, { vocab: v, dtype: dt, out: { logprobs: lp, logsumexp: lse } });
+      const three = (zz: Float32Array | Uint16Array, inPlace: boolean) => () => {
+        tokenLogprobs(zz, y, { vocab: v, dtype: dt, out: { logprobs: lp, logsumexp: lse } });
         const p = policyLoss(lp, old, adv, mask, { seqLen: T });
-        tokenLogprobsBackward(logits, y, p.gradLogprobs, { vocab: v, dtype: dt, logsumexp: lse, out: grad });
+        if (inPlace) tokenLogprobsBackward(zz, y, p.gradLogprobs, { vocab: v, dtype: dt, logsumexp: lse, inPlace });
+        else tokenLogprobsBackward(zz, y, p.gradLogprobs, { vocab: v, dtype: dt, logsumexp: lse, out: grad });
       };
-      return [{ key: `${dt} fused`, fn: fused }, { key: `${dt} three`, fn: three }];
+      const ks: Kernel[] = [
+        { key: `${dt} fused`, fn: () => void policyLossFromLogits(logits, y, old, adv, mask, { ...o, out: { gradLogits: g, logprobs: lp } }) },
+        { key: `${dt} fused in place`, prep, fn: () => void policyLossFromLogits(w, y, old, adv, mask, { ...o, inPlace: true, out: { logprobs: lp } }) },
+        { key: `${dt} three`, fn: three(logits, false) },
+      ];
+      // tokenLogprobsBackward writes an f32 gradient: in place over f32 logits only
+      if (dt === 'f32') ks.push({ key: `${dt} three in place`, prep, fn: three(w, true) });
+      return ks;
     });
     const bytesOf = (dt: 'f32' | 'bf16') => elems * (dt === 'f32' ? 4 : 2) * 2; // the logits read + the gradient written
     progress(`${shape} f32 and bf16: fused / three calls / copy, interleaved`);
-    for (const k of kernels) k.fn();
+    for (const k of kernels) {
+      k.prep?.();
+      k.fn();
+    }
     const times: Record<string, number[]> = {};
-    const rounds = 4 * Math.ceil(reps / 4);
+    const rounds = kernels.length * Math.ceil(reps / kernels.length);
     for (let i = 0; i < rounds; i++) {
       for (let j = 0; j < kernels.length; j++) {
         const k = kernels[(i + j) % kernels.length];
+        k.prep?.();
         (times[k.key] ??= []).push(ms(k.fn));
       }
       for (const dt of DTS) {
@@ -76,12 +94,20 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     for (const dt of DTS) {
       const esz = dt === 'f32' ? 4 : 2;
       const bytes = bytesOf(dt);
-      const f = med(`${dt} fused`), th = med(`${dt} three`), c = med(`${dt} copy`);
+      const f = med(`${dt} fused`), fi = med(`${dt} fused in place`), th = med(`${dt} three`), c = med(`${dt} copy`);
+      // the three calls in place where the backward can be (f32); else out of place
+      const thi = times[`${dt} three in place`] ? med(`${dt} three in place`) : th;
       if (dt === 'f32') copyF32 = { ms: c, elems };
       const gradNote = dt === 'bf16' ? 'bf16 logits, bf16 gradient' : 'f32 logits, f32 gradient';
+      const vsF32 = (key: string, t: number) => (dt === 'bf16' ? `; rows/s ${(med(`f32 ${key}`) / t).toFixed(2)}x f32` : '');
+      rows.push({ op: 'policyLossFromLogits (ppo, in place)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: fi, bytes, elements: elems,
+        note: `${gradNote} over the logits (inPlace: true); ${(thi / fi).toFixed(2)}x the three calls${thi === th ? '' : ' in place'}; ` +
+          `${(fi / c).toFixed(2)}x the copy time` + vsF32('fused in place', fi) });
       rows.push({ op: 'policyLossFromLogits (ppo)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: f, bytes, elements: elems,
-        note: `${gradNote}; ${(th / f).toFixed(2)}x the three calls; ${(f / c).toFixed(2)}x the copy time` +
-          (dt === 'bf16' ? `; rows/s ${(med('f32 fused') / f).toFixed(2)}x f32` : '') });
+        note: `${gradNote} into out.gradLogits; ${(th / f).toFixed(2)}x the three calls; ${(f / c).toFixed(2)}x the copy time` + vsF32('fused', f) });
+      if (thi !== th)
+        rows.push({ op: 'three calls, backward in place', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: thi,
+          bytes: elems * esz * 2 + elems * 4, elements: elems, note: `two reads of the logits, the gradient written over them` });
       rows.push({ op: 'three calls (forward, policyLoss, backward)', shape: `${shape} ${dt}`, impl: 'reward-kernels', ms: th,
         bytes: elems * esz * 2 + elems * 4, elements: elems, note: `two reads of the logits, one f32 gradient write` });
       rows.push({ op: 'copy: read + write of the same bytes', shape: `${shape} ${dt}`, impl: 'memory probe', ms: c, bytes, elements: elems,

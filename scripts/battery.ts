@@ -112,6 +112,10 @@ for (const [N, V, sd] of [[1, 1, 1], [3, 7, 1], [5, 1000, 2], [2, 4099, 30], [17
       });
     }
   }
+  // in place: the gradient over (a copy of) the f32 logits, with plain stores
+  add('tokenLogprobsBackward', `${N}x${V} f32 t0.7 entropy in place`, () =>
+    rk.tokenLogprobsBackward(x.slice(), t, g, { vocab: V, temperature: 0.7, gradEntropy: ge, inPlace: true }),
+  );
 }
 
 // ---- full-vocabulary divergences ----------------------------------------------------------------
@@ -486,6 +490,12 @@ for (const [B, T, V] of [[1, 1, 7], [3, 7, 1001], [2, 9, 4097]] as const) {
       );
     }
   }
+  add('policyLossFromLogits', `${B}x${T}x${V} ppo f32 in place`, () =>
+    rk.policyLossFromLogits(x.slice(), t, old, advSeq, m8, { vocab: V, seqLen: T, inPlace: true, entropyCoef: 0.01, returnEntropy: true }),
+  );
+  add('policyLossFromLogits', `${B}x${T}x${V} ppo bf16 in place`, () =>
+    rk.policyLossFromLogits(bf16(x), t, old, advSeq, m8, { vocab: V, seqLen: T, dtype: 'bf16', gradDtype: 'bf16', inPlace: true }),
+  );
   add('policyLossFromLogits', `${B}x${T}x${V} gspo bf16 in place`, () =>
     rk.policyLossFromLogits(bf16(x), t, old, advSeq, m8, { vocab: V, seqLen: T, variant: 'gspo', dtype: 'bf16', gradDtype: 'bf16', inPlace: true, entropyCoef: -0.01 }),
   );

@@ -691,6 +691,36 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
     }
   });
 
+  it('in place at every element offset in 128 bytes: the out-of-place bits (plain stores over the lines just read)', () => {
+    // A gradient written over the logits goes out with plain stores (those lines were read a row
+    // earlier and are still in cache) but through the same pair-aligned rider: every start offset,
+    // f32 over f32 logits and bf16 over bf16 logits, one thread (the pipelined rows), every level.
+    setNumThreads(1);
+    for (const level of LEVELS) {
+      setSimdLevel(level);
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const esz = dtype === 'f32' ? 4 : 2;
+        for (const V of [1001, 4097]) {
+          for (const entropyCoef of [undefined, 0.01]) {
+            const c = build({ B: 2, T: 4, V, seed: 960 + V, dtype, mask: 'u8', entropyCoef, ninf: 0.05 });
+            const want = call(c, { gradDtype: dtype });
+            const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
+            for (let k = 0; k < 128 / esz; k++) {
+              const z = dtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V) : new Uint16Array(buf, k * 2, c.n * V);
+              z.set(c.logits);
+              const got = call(c, { gradDtype: dtype, inPlace: true }, z);
+              expect(got.gradLogits).toBe(z);
+              expect(got.loss).toBe(want.loss);
+              for (let i = 0; i < z.length; i++) {
+                if (!Object.is(z[i], want.gradLogits[i])) expect.fail(`${level} ${dtype} V=${V} entropyCoef=${entropyCoef} offset ${k}: gradLogits[${i}] ${z[i]} vs ${want.gradLogits[i]}`);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+
   it('Async gives the same bits as sync', async () => {
     for (const variant of ['ppo', 'gspo'] as const) {
       for (const gradDtype of ['f32', 'bf16'] as const) {

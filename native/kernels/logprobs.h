@@ -5,6 +5,7 @@
 //   dL/dz_j = (1/tau) * ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) ),  g = dL/dlogp, h = dL/dH
 // A row whose target equals ignore_index gives logp = H = lse = 0 and a zero gradient row.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "types.h"
@@ -39,26 +40,30 @@ constexpr int64_t kLogprobsChunk = 4096;
 using ChunkStatsFn = void (*)(const void* chunk, int dtype, int64_t n, float a, float* m, float* s,
                               float* t);
 // One chunk's gradient: u = max((z - c) a - b, -150), out = 2^u (k0 + k1 u).
+// nt (every gradient kernel): non-temporal stores, for an output that is not in cache (written once,
+// not read back: no read-for-ownership). False for an output written over the logits just read,
+// whose lines are still in cache: plain stores then hit them, and the cache writes them back.
 using ChunkGradFn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
-                             float k0, float k1, float* out);
+                             float k0, float k1, float* out, bool nt);
 // The same gradient written as bf16 (round to nearest even; NaN stays NaN).
 using ChunkGradBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float c, float a, float b,
-                                 float k0, float k1, uint16_t* out);
+                                 float k0, float k1, uint16_t* out, bool nt);
 // chunk statistics that also store each element's 2^u (u as in ChunkStatsFn) in e (n floats).
 using ChunkStatsStoreFn = void (*)(const void* chunk, int dtype, int64_t n, float a, float* m, float* s,
                                    float* t, float* e);
 // The gradient from those stored values: out = e (A + B u), u = max((z - m) a, -150) (B = 0: e A).
 using ChunkGradStoredFn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
-                                   const float* e, float A, float B, float* out);
+                                   const float* e, float A, float B, float* out, bool nt);
 using ChunkGradStoredBf16Fn = void (*)(const void* chunk, int dtype, int64_t n, float m, float a,
-                                       const float* e, float A, float B, uint16_t* out);
+                                       const float* e, float A, float B, uint16_t* out, bool nt);
 // ChunkStatsStoreFn over chunk p, and meanwhile ChunkGradStoredFn's gradient of another row's chunk
 // of the same length n (logits gp, its chunk max gm, stored ge, A, B) into out: the two loops in one.
 using ChunkStatsGradFn = void (*)(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t,
-                                  float* e, const void* gp, float gm, const float* ge, float A, float B, float* out);
+                                  float* e, const void* gp, float gm, const float* ge, float A, float B, float* out,
+                                  bool nt);
 using ChunkStatsGradBf16Fn = void (*)(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t,
                                       float* e, const void* gp, float gm, const float* ge, float A, float B,
-                                      uint16_t* out);
+                                      uint16_t* out, bool nt);
 struct LogprobsKernels {
   ChunkStatsFn stats;
   ChunkGradFn grad;
@@ -75,6 +80,14 @@ const LogprobsKernels& logprobs_kernels_avx2();
 const LogprobsKernels& logprobs_kernels_scalar();
 // The kernels of the active ISA (cpu.h).
 const LogprobsKernels& logprobs_kernels();
+
+// Whether an output of out_bytes at out shares memory with an input of in_bytes at in: a gradient
+// written over the logits (in place) then hits the lines just read, and is written with plain stores
+// rather than streaming ones (the kernels' nt).
+inline bool overlaps(const void* out, size_t out_bytes, const void* in, size_t in_bytes) {
+  const auto o = reinterpret_cast<uintptr_t>(out), i = reinterpret_cast<uintptr_t>(in);
+  return o < i + in_bytes && i < o + out_bytes;
+}
 
 // A row's statistics in double, merged from its chunks in order.
 struct RowStats {

@@ -92,8 +92,8 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   *ot = WANT_T ? hsum(t0 + t1) : 0.0f;
 }
 
-// OUT: float (f32 gradient) or uint16_t (bf16 gradient).
-template <int DT, class OUT>
+// OUT: float (f32 gradient) or uint16_t (bf16 gradient). NT: streaming stores (see LogprobsKernels).
+template <int DT, class OUT, bool NT>
 void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0, float k1,
                   OUT* out) {
   const VF vc = set1(c), va = set1(a), vb = set1(b), lo = set1(-150.0f), vk0 = set1(k0),
@@ -117,7 +117,7 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
     }
   }
   int64_t i = head;
-  for (; i + kW <= n; i += kW) stream(out + i, grad(load_dt<DT>(p, i)));
+  for (; i + kW <= n; i += kW) put<NT>(out + i, grad(load_dt<DT>(p, i)));
   if (i < n) store_tail(out + i, n - i, grad(load_tail_dt<DT>(p, i, n - i, kNegInf)));
   stream_fence();
 }
@@ -130,7 +130,7 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
 // start() writes the first h with plain stores; full2(i) streams elements [i + h, i + h + 2 kW), and
 // once a whole pair no longer fits, everything left with plain stores; finish() writes whatever is
 // left at the end.
-template <int DT, class OUT, bool WITH_U>
+template <int DT, class OUT, bool WITH_U, bool NT>
 struct GradRider {
   const void* p;  // the gradient row's chunk of logits (for u)
   const float* e;
@@ -162,14 +162,14 @@ struct GradRider {
       else store_tail(out + i, len, value(i, len));
     }
   }
-  // Elements [i + h, i + h + 2 kW): one conversion and one aligned streaming store of both vectors
-  // where the ISA has them (simd.h stream2). Past the last whole aligned pair, the rest at once: the
+  // Elements [i + h, i + h + 2 kW): one conversion and one aligned (streaming) store of both vectors
+  // where the ISA has them (simd.h stream2, store2). Past the last whole aligned pair, the rest at once: the
   // loop stores this iteration's e after its rider, so whatever is read here is read before it is
   // overwritten (e may be the buffer the loop writes: policyLossFromLogits keeps one row buffer).
   void full2(int64_t i) {
     const int64_t j = i + h;
     if (j + 2 * kW <= n) {
-      stream2(out + j, value(j, kW), value(j + kW, kW));
+      put2<NT>(out + j, value(j, kW), value(j + kW, kW));
       end = j + 2 * kW;
     } else if (end < n) {
       plain(end, n);
@@ -185,30 +185,37 @@ struct GradRider {
   }
 };
 
-template <int DT, class OUT, bool WITH_U>
+template <int DT, class OUT, bool WITH_U, bool NT>
 void stats_grad_t(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
                   float gm, const float* ge, float A, float B, OUT* out) {
-  GradRider<DT, OUT, WITH_U> r(gp, ge, out, gm, a, A, B, n);
+  GradRider<DT, OUT, WITH_U, NT> r(gp, ge, out, gm, a, A, B, n);
   float dummy;
   if (t) chunk_stats_t<DT, true, true>(p, n, a, m, s, t, e, r);
   else chunk_stats_t<DT, false, true>(p, n, a, m, s, &dummy, e, r);
   stream_fence();
 }
 
-template <int DT, class OUT>
+template <int DT, class OUT, bool NT>
 void stats_grad_dt(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
                    float gm, const float* ge, float A, float B, OUT* out) {
-  if (B != 0.0f) stats_grad_t<DT, OUT, true>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
-  else stats_grad_t<DT, OUT, false>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+  if (B != 0.0f) stats_grad_t<DT, OUT, true, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+  else stats_grad_t<DT, OUT, false, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+}
+
+template <int DT, class OUT>
+void stats_grad_nt(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
+                   float gm, const float* ge, float A, float B, OUT* out, bool nt) {
+  if (nt) stats_grad_dt<DT, OUT, true>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+  else stats_grad_dt<DT, OUT, false>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
 }
 
 template <class OUT>
 void stats_grad(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e,
-                const void* gp, float gm, const float* ge, float A, float B, OUT* out) {
+                const void* gp, float gm, const float* ge, float A, float B, OUT* out, bool nt) {
   switch (dtype) {
-    case kBF16: return stats_grad_dt<kBF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
-    case kF16: return stats_grad_dt<kF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
-    default: return stats_grad_dt<kF32>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+    case kBF16: return stats_grad_nt<kBF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
+    case kF16: return stats_grad_nt<kF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
+    default: return stats_grad_nt<kF32>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
   }
 }
 
@@ -229,20 +236,28 @@ void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float
   }
 }
 
-template <int DT, class OUT>
+template <int DT, class OUT, bool NT>
 void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
-  if (B != 0.0f) GradRider<DT, OUT, true>(p, e, out, m, a, A, B, n).all();
-  else GradRider<DT, OUT, false>(p, e, out, m, a, A, B, n).all();
+  if (B != 0.0f) GradRider<DT, OUT, true, NT>(p, e, out, m, a, A, B, n).all();
+  else GradRider<DT, OUT, false, NT>(p, e, out, m, a, A, B, n).all();
   stream_fence();
 }
 
-template <class OUT>
-void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out) {
+template <class OUT, bool NT>
+void chunk_grad_e_nt(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B,
+                     OUT* out) {
   switch (dtype) {
-    case kBF16: return chunk_grad_e_dt<kBF16>(p, n, m, a, e, A, B, out);
-    case kF16: return chunk_grad_e_dt<kF16>(p, n, m, a, e, A, B, out);
-    default: return chunk_grad_e_dt<kF32>(p, n, m, a, e, A, B, out);
+    case kBF16: return chunk_grad_e_dt<kBF16, OUT, NT>(p, n, m, a, e, A, B, out);
+    case kF16: return chunk_grad_e_dt<kF16, OUT, NT>(p, n, m, a, e, A, B, out);
+    default: return chunk_grad_e_dt<kF32, OUT, NT>(p, n, m, a, e, A, B, out);
   }
+}
+
+template <class OUT>
+void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
+                  bool nt) {
+  if (nt) chunk_grad_e_nt<OUT, true>(p, dtype, n, m, a, e, A, B, out);
+  else chunk_grad_e_nt<OUT, false>(p, dtype, n, m, a, e, A, B, out);
 }
 
 void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t) {
@@ -262,14 +277,20 @@ void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* 
   }
 }
 
-template <class OUT>
-void chunk_grad(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1,
-                OUT* out) {
+template <class OUT, bool NT>
+void chunk_grad_nt(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1, OUT* out) {
   switch (dtype) {
-    case kBF16: return chunk_grad_t<kBF16>(p, n, c, a, b, k0, k1, out);
-    case kF16: return chunk_grad_t<kF16>(p, n, c, a, b, k0, k1, out);
-    default: return chunk_grad_t<kF32>(p, n, c, a, b, k0, k1, out);
+    case kBF16: return chunk_grad_t<kBF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
+    case kF16: return chunk_grad_t<kF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
+    default: return chunk_grad_t<kF32, OUT, NT>(p, n, c, a, b, k0, k1, out);
   }
+}
+
+template <class OUT>
+void chunk_grad(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1, OUT* out,
+                bool nt) {
+  if (nt) chunk_grad_nt<OUT, true>(p, dtype, n, c, a, b, k0, k1, out);
+  else chunk_grad_nt<OUT, false>(p, dtype, n, c, a, b, k0, k1, out);
 }
 
 }  // namespace

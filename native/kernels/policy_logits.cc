@@ -50,6 +50,7 @@ struct Pass {
   double ad;       // log2(e) / tau
   double inv_tau;
   bool bf16_out;
+  bool nt;  // streaming gradient stores: false when the gradient overwrites the logits (in cache)
 
   const char* row_in(int64_t r) const { return static_cast<const char*>(a.logits.data) + r * v * esz; }
 
@@ -125,14 +126,14 @@ struct Pass {
       uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
       float gy = 0.0f;
       // The target's f32 value first (the chunk may overwrite bf16 logits in place).
-      if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy);
-      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out);
-      else k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
+      if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, false);
+      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out, nt);
+      else k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nt);
       if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
     } else {
       float* out = static_cast<float*>(a.grad) + r * v + off;
-      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out);
-      else k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out);
+      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out, nt);
+      else k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nt);
       if (has_y) out[y - off] += q.gy;
     }
   }
@@ -151,12 +152,12 @@ struct Pass {
         uint16_t* out = static_cast<uint16_t*>(a.grad) + r * v + off;
         float gy = 0.0f;
         // The target's f32 value first (the chunk may overwrite bf16 logits in place).
-        if (has_y) k.grad(base + y * esz, dt, 1, q.c, a2, q.b, q.k0, q.k1, &gy);
-        k.grad_bf16(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out);
+        if (has_y) k.grad(base + y * esz, dt, 1, q.c, a2, q.b, q.k0, q.k1, &gy, false);
+        k.grad_bf16(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out, nt);
         if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
       } else {
         float* out = static_cast<float*>(a.grad) + r * v + off;
-        k.grad(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out);
+        k.grad(base + off * esz, dt, len, q.c, a2, q.b, q.k0, q.k1, out, nt);
         if (has_y) out[y - off] += q.gy;
       }
     }
@@ -204,7 +205,9 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   const double inv_tau = 1.0 / a.temperature;
   const Pass ps{a, detail::logprobs_kernels(), v, (v + kLogprobsChunk - 1) / kLogprobsChunk,
                 dtype_size(a.logits.dtype), static_cast<float>(kLog2ed * inv_tau), kLog2ed * inv_tau,
-                inv_tau, a.grad_dtype == DType::BF16};
+                inv_tau, a.grad_dtype == DType::BF16,
+                !detail::overlaps(a.grad, static_cast<size_t>(n * v) * (a.grad_dtype == DType::BF16 ? 2 : 4),
+                                  a.logits.data, static_cast<size_t>(n * v * dtype_size(a.logits.dtype)))};
   const int64_t nck = ps.nck;
   std::vector<float> grad_lp(n), grad_h(n);
   in.logprobs = a.logprobs;

@@ -269,6 +269,31 @@ inline void stream2(uint16_t* p, VF a, VF b) {
   stream(p + kW, b);
 #endif
 }
+// The same two vectors with plain stores.
+inline void store2(float* p, VF a, VF b) {
+  store(p, a);
+  store(p + kW, b);
+}
+inline void store2(uint16_t* p, VF a, VF b) {
+#if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
+  _mm512_store_si512(reinterpret_cast<__m512i*>(p), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v)));
+#else
+  store(p, a);
+  store(p + kW, b);
+#endif
+}
+// Non-temporal (NT) or plain: the kernels write an output with streaming stores unless its lines
+// are already in cache (an output written over the input just read).
+template <bool NT, class OUT>
+inline void put(OUT* p, VF a) {
+  if constexpr (NT) stream(p, a);
+  else store(p, a);
+}
+template <bool NT, class OUT>
+inline void put2(OUT* p, VF a, VF b) {
+  if constexpr (NT) stream2(p, a, b);
+  else store2(p, a, b);
+}
 
 }  // namespace
 }  // namespace RK_ISA_NS
