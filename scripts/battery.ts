@@ -142,6 +142,10 @@ for (const [N, V] of [[1, 5], [3, 1000], [6, 4099]] as const) {
         );
       }
     }
+    // in place over (a copy of) the f32 logits: plain stores
+    add('vocabDivergence', `${N}x${V} ${divergence} f32 in place`, () =>
+      rk.vocabDivergence(a.slice(), b, mask, { vocab: V, divergence, returnGradient: true, inPlace: true }),
+    );
   }
 }
 

@@ -320,6 +320,32 @@ describe('vocabDivergence determinism and SIMD levels', () => {
       }
     });
   }
+
+  it('in place at every offset in 64 bytes, every SIMD level: the out-of-place bits', () => {
+    // In place the gradient goes out with plain stores over the lines just read; out of place with
+    // streaming stores after an unaligned head. Both must give the same bits wherever the rows start.
+    const n = 3, v = 4097 + 13;
+    const z = randn(n * v, 2, 111), zt = randn(n * v, 2, 112);
+    z[9] = -Infinity;
+    const buf = new ArrayBuffer((n * v + 16) * 4);
+    const detected = simdLevel().detected;
+    for (const level of levels.filter((l) => levels.indexOf(l) <= levels.indexOf(detected))) {
+      setSimdLevel(level);
+      for (const kind of KINDS) {
+        const want = vocabDivergence(z, zt, null, { vocab: v, divergence: kind, returnGradient: true });
+        for (let k = 0; k < 16; k++) {
+          const copy = new Float32Array(buf, k * 4, n * v);
+          copy.set(z);
+          const got = vocabDivergence(copy, zt, null, { vocab: v, divergence: kind, returnGradient: true, inPlace: true });
+          expect(got.gradient).toBe(copy);
+          expect(Array.from(got.divergence)).toEqual(Array.from(want.divergence));
+          for (let i = 0; i < copy.length; i++) {
+            if (!Object.is(copy[i], want.gradient![i])) expect.fail(`${level} ${kind} offset ${k}: gradient[${i}] ${copy[i]} vs ${want.gradient![i]}`);
+          }
+        }
+      }
+    }
+  });
 });
 
 describe('vocabDivergence bad input', () => {

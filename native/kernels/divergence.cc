@@ -85,6 +85,10 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
   const auto& k = kernels();
   const char* zs = static_cast<const char*>(lg.data);
   const char* zt = static_cast<const char*>(tg.data);
+  // In place (the gradient over the student's or the teacher's logits): plain stores into the lines
+  // just read; otherwise streaming stores.
+  const size_t gbytes = static_cast<size_t>(n * v) * sizeof(float), zbytes = static_cast<size_t>(n * v * esz);
+  const bool nt = grad == nullptr || !(overlaps(grad, gbytes, zs, zbytes) || overlaps(grad, gbytes, zt, zbytes));
 
   std::vector<float> part(static_cast<size_t>(n * nck * kStats));
   std::vector<float> jpart(kind == DivergenceKind::JSD ? static_cast<size_t>(n * nck * 2) : 0);
@@ -163,7 +167,7 @@ Status vocab_divergence(const LogitsView& lg, const LogitsView& tg, const uint8_
       std::fill(out, out + len, 0.0f);
       return;
     }
-    k.grad(zs + off * esz, zt + off * esz, dt, len, rows[r], mode, out);
+    k.grad(zs + off * esz, zt + off * esz, dt, len, rows[r], mode, out, nt);
   };
   auto inactive_row = [&](int64_t r) {
     div[r] = 0.0f;

@@ -59,8 +59,9 @@ using DivJsdFn = void (*)(const void* z, const void* zt, int dtype, int64_t n, c
                           float* out);
 // Gradient of one chunk (mode as DivergenceKind):
 //   forward_kl  out = k0 (p - q);  reverse_kl  out = p (k1 l + k0);  jsd  out = p (k1 log2(p/m) + k0)
+// nt: streaming stores; false when out overwrites the logits just read (in place: lines in cache).
 using DivGradFn = void (*)(const void* z, const void* zt, int dtype, int64_t n, const DivRow& r,
-                           int mode, float* out);
+                           int mode, float* out, bool nt);
 struct DivergenceKernels {
   DivStatsFn stats;
   DivJsdFn jsd;

@@ -217,7 +217,7 @@ void jsd_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, f
   out[1] = hsum((ak[0] + ak[1]) + (ak[2] + ak[3]));
 }
 
-template <int DT, int MODE>
+template <int DT, int MODE, bool NT>
 void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, float* out) {
   const JsdConsts k(r);
   const VF k0 = set1(r.k0), k1 = set1(r.k1);
@@ -234,9 +234,9 @@ void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, 
       return keep_nonzero(p, p * fma(k1, A, k0));
     }
   };
-  // Head up to the first vector-aligned output element, then non-temporal stores: the gradient is
-  // written once and not read back here, so skipping the read-for-ownership saves memory traffic.
-  // (In place, the lines were just read; streaming over them is still correct.)
+  // Head up to the first vector-aligned output element, then non-temporal stores (NT): the gradient
+  // is written once and not read back here, so skipping the read-for-ownership saves memory traffic.
+  // In place the lines were just read and are in cache: plain stores (!NT) hit them.
   const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(float));
   int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(float) - mis) / sizeof(float));
   if (mis % sizeof(float) != 0 || head > n) head = n;  // not float-aligned: no streaming at all
@@ -246,7 +246,7 @@ void grad_t(const void* zs, const void* zt, int64_t n, const detail::DivRow& r, 
     else store_tail(out + i, m, grad(load_tail_dt<DT>(zs, i, m, kNegInf), load_tail_dt<DT>(zt, i, m, kNegInf)));
   }
   int64_t i = head;
-  for (; i + kW <= n; i += kW) stream(out + i, grad(load_dt<DT>(zs, i), load_dt<DT>(zt, i)));
+  for (; i + kW <= n; i += kW) put<NT>(out + i, grad(load_dt<DT>(zs, i), load_dt<DT>(zt, i)));
   if (i < n) store_tail(out + i, n - i, grad(load_tail_dt<DT>(zs, i, n - i, kNegInf), load_tail_dt<DT>(zt, i, n - i, kNegInf)));
   stream_fence();
 }
@@ -275,13 +275,13 @@ void jsd(const void* zs, const void* zt, int dtype, int64_t n, const detail::Div
   }
 }
 
-void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode,
-          float* out) {
+template <bool NT>
+void grad_nt(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode, float* out) {
 #define RK_DIV_GRAD(DT)                                             \
   switch (mode) {                                                   \
-    case 0: return grad_t<DT, 0>(zs, zt, n, r, out);                \
-    case 1: return grad_t<DT, 1>(zs, zt, n, r, out);                \
-    default: return grad_t<DT, 2>(zs, zt, n, r, out);               \
+    case 0: return grad_t<DT, 0, NT>(zs, zt, n, r, out);            \
+    case 1: return grad_t<DT, 1, NT>(zs, zt, n, r, out);            \
+    default: return grad_t<DT, 2, NT>(zs, zt, n, r, out);           \
   }
   switch (dtype) {
     case kBF16: RK_DIV_GRAD(kBF16)
@@ -289,6 +289,12 @@ void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::Di
     default: RK_DIV_GRAD(kF32)
   }
 #undef RK_DIV_GRAD
+}
+
+void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode,
+          float* out, bool nt) {
+  if (nt) grad_nt<true>(zs, zt, dtype, n, r, mode, out);
+  else grad_nt<false>(zs, zt, dtype, n, r, mode, out);
 }
 
 }  // namespace

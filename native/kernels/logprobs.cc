@@ -188,7 +188,7 @@ Status token_logprobs_backward(const LogitsView& lg, const int32_t* targets, flo
   const char* base = static_cast<const char*>(lg.data);
   const int64_t grain = chunk_grain(n * nck);
   const size_t elems = static_cast<size_t>(n * v);
-  const bool nt = !detail::overlaps(grad, elems * sizeof(float), base, elems * static_cast<size_t>(esz));
+  const bool nt = !overlaps(grad, elems * sizeof(float), base, elems * static_cast<size_t>(esz));
   parallel_for(n * nck, grain, [&](int64_t bgn, int64_t end) {
     for (int64_t it = bgn; it < end; ++it) {
       const int64_t r = it / nck, ci = it % nck;

@@ -5,7 +5,6 @@
 //   dL/dz_j = (1/tau) * ( g (1[j=y] - p_j) - h p_j (z'_j - lse + H) ),  g = dL/dlogp, h = dL/dH
 // A row whose target equals ignore_index gives logp = H = lse = 0 and a zero gradient row.
 #pragma once
-#include <cstddef>
 #include <cstdint>
 
 #include "types.h"
@@ -80,14 +79,6 @@ const LogprobsKernels& logprobs_kernels_avx2();
 const LogprobsKernels& logprobs_kernels_scalar();
 // The kernels of the active ISA (cpu.h).
 const LogprobsKernels& logprobs_kernels();
-
-// Whether an output of out_bytes at out shares memory with an input of in_bytes at in: a gradient
-// written over the logits (in place) then hits the lines just read, and is written with plain stores
-// rather than streaming ones (the kernels' nt).
-inline bool overlaps(const void* out, size_t out_bytes, const void* in, size_t in_bytes) {
-  const auto o = reinterpret_cast<uintptr_t>(out), i = reinterpret_cast<uintptr_t>(in);
-  return o < i + in_bytes && i < o + out_bytes;
-}
 
 // A row's statistics in double, merged from its chunks in order.
 struct RowStats {

@@ -206,7 +206,7 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
   const Pass ps{a, detail::logprobs_kernels(), v, (v + kLogprobsChunk - 1) / kLogprobsChunk,
                 dtype_size(a.logits.dtype), static_cast<float>(kLog2ed * inv_tau), kLog2ed * inv_tau,
                 inv_tau, a.grad_dtype == DType::BF16,
-                !detail::overlaps(a.grad, static_cast<size_t>(n * v) * (a.grad_dtype == DType::BF16 ? 2 : 4),
+                !overlaps(a.grad, static_cast<size_t>(n * v) * (a.grad_dtype == DType::BF16 ? 2 : 4),
                                   a.logits.data, static_cast<size_t>(n * v * dtype_size(a.logits.dtype)))};
   const int64_t nck = ps.nck;
   std::vector<float> grad_lp(n), grad_h(n);
