@@ -497,6 +497,9 @@ for (const [B, T, V] of [[1, 1, 7], [3, 7, 1001], [2, 9, 4097]] as const) {
   add('policyLossFromLogits', `${B}x${T}x${V} ppo f32 in place`, () =>
     rk.policyLossFromLogits(x.slice(), t, old, advSeq, m8, { vocab: V, seqLen: T, inPlace: true, entropyCoef: 0.01, returnEntropy: true }),
   );
+  add('policyLossFromLogits', `${B}x${T}x${V} cispo f32 in place, no entropy term`, () =>
+    rk.policyLossFromLogits(x.slice(), t, old, advSeq, mf, { vocab: V, seqLen: T, variant: 'cispo', inPlace: true, refLogprobs: ref, beta: 0.04, returnEntropy: true }),
+  );
   add('policyLossFromLogits', `${B}x${T}x${V} ppo bf16 in place`, () =>
     rk.policyLossFromLogits(bf16(x), t, old, advSeq, m8, { vocab: V, seqLen: T, dtype: 'bf16', gradDtype: 'bf16', inPlace: true }),
   );

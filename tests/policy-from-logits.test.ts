@@ -641,6 +641,36 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
     }
   });
 
+  it('inPlace f32 without an entropy term (each row keeps its exponentials in its own logits): the out-of-place bits, every variant x aggregation', () => {
+    // With no entropy term the gradient needs no logit once its 2^u is stored, so an in-place f32
+    // call keeps each row's 2^u over the row's own logits (where its gradient goes next) instead of
+    // in the thread's buffer; the target logit is read first. 32 rows on two threads (blocks of 4
+    // consecutive rows: the pipelined path), targets on chunk boundaries.
+    for (const [level, variant] of LEVELS.flatMap((l) => VARIANTS.map((v) => [l, v] as const))) {
+      setSimdLevel(level);
+      for (const aggregation of AGGS) {
+        for (const kl of [undefined, 'k1', 'k3'] as const) {
+          const c = build({ B: 4, T: 8, V: 8200, seed: 820, variant, aggregation, kl, mask: 'f32', ignore: 0.1, ninf: 0.1, returnEntropy: true, tokenWeights: true });
+          c.targets[1] = 4096;
+          c.targets[5] = 8199;
+          c.targets[6] = 0;
+          const want = call(c);
+          const z = Float32Array.from(c.logits as Float32Array);
+          const got = call(c, { inPlace: true }, z);
+          const tag = `${level} ${variant} ${aggregation} ${kl}`;
+          expect(got.gradLogits, tag).toBe(z);
+          expect(Object.is(got.loss, want.loss), tag).toBe(true);
+          expect(got.metrics, tag).toEqual(want.metrics);
+          expect(Array.from(got.logprobs), tag).toEqual(Array.from(want.logprobs));
+          expect(Array.from(got.entropy!), tag).toEqual(Array.from(want.entropy!));
+          for (let i = 0; i < z.length; i++) {
+            if (!Object.is(z[i], want.gradLogits[i])) expect.fail(`${tag}: gradLogits[${i}] ${z[i]} vs ${want.gradLogits[i]}`);
+          }
+        }
+      }
+    }
+  });
+
   it('out buffers: the returned arrays are the given ones, reused (dirty) buffers give the same values', () => {
     for (const gradDtype of ['f32', 'bf16'] as const) {
       const c = build({ B: 3, T: 5, V: 333, seed: 900, variant: 'gspo', mask: 'u8', ignore: 0.2, returnEntropy: true });

@@ -66,15 +66,13 @@ struct Pass {
     return detail::merge_row_stats(pm, ps, a.want_entropy ? pt : nullptr, nck, ad);
   }
 
-  // Row r's log-prob (f32, as tokenLogprobs writes it).
-  float logp(int64_t r, const RowStats& rs) const {
-    const double zy = detail::load_logit(a.logits, r * v + a.targets[r]);
-    return static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
-  }
+  // Row r's target logit.
+  double target_logit(int64_t r) const { return detail::load_logit(a.logits, r * v + a.targets[r]); }
 
-  // Writes row r's log-prob and (when wanted) entropy; returns the log-prob.
-  float write_outputs(int64_t r, const RowStats& rs) const {
-    const float lp = logp(r, rs);
+  // Writes row r's log-prob (f32, as tokenLogprobs writes it) from its target logit zy and (when
+  // wanted) its entropy; returns the log-prob.
+  float write_outputs(int64_t r, const RowStats& rs, double zy) const {
+    const float lp = static_cast<float>(core::lp_logp(zy, rs.max, inv_tau, rs.log_s));
     a.logprobs[r] = lp;
     if (a.want_entropy) a.entropy[r] = static_cast<float>(rs.h);
     return lp;
@@ -102,10 +100,11 @@ struct Pass {
     return RowGrad{core::lp_grad_row(g, h, rs.h, rs.max, rs.log_s * kLog2ed, inv_tau), rs.log_s * kLog2ed};
   }
   // Chunk c of row r's gradient (grad_stored's formula), from the row's max M, chunk results and
-  // the row buffer e; with nx >= 0, chunk c of row nx's statistics in the same loop (stats_chunk's
-  // results), its 2^u stored over row r's in e as the gradient reads them.
+  // its stored 2^u in e; with nx >= 0, chunk c of row nx's statistics in the same loop (stats_chunk's
+  // results), its 2^u stored in ne (e itself: the thread's one buffer, each value overwritten after
+  // the gradient has read it; or row nx's own logits, see self_buffer).
   void grad_chunk(int64_t r, int64_t c, double M, const RowGrad& rg, const float* pm, const float* ps,
-                  float* e, int64_t nx, float* npm, float* nps, float* npt) const {
+                  const float* e, float* ne, int64_t nx, float* npm, float* nps, float* npt) const {
     const core::LpGradRow& q = rg.q;
     const char* base = row_in(r);
     const int dt = static_cast<int>(a.logits.dtype);
@@ -127,12 +126,12 @@ struct Pass {
       float gy = 0.0f;
       // The target's f32 value first (the chunk may overwrite bf16 logits in place).
       if (has_y) k.grad_stored(base + y * esz, dt, 1, pm[c], a2, e + y, A, B, &gy, false);
-      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out, nt);
+      if (np) k.stats_grad_bf16(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out, nt);
       else k.grad_stored_bf16(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nt);
       if (has_y) out[y - off] = f32_to_bf16(gy + q.gy);
     } else {
       float* out = static_cast<float*>(a.grad) + r * v + off;
-      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, e + off, base + off * esz, pm[c], e + off, A, B, out, nt);
+      if (np) k.stats_grad(np, dt, len, a2, &npm[c], &nps[c], npt_c, ne + off, base + off * esz, pm[c], e + off, A, B, out, nt);
       else k.grad_stored(base + off * esz, dt, len, pm[c], a2, e + off, A, B, out, nt);
       if (has_y) out[y - off] += q.gy;
     }
@@ -215,6 +214,12 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
 
   if (p.variant != PolicyVariant::Gspo) {
     const bool store = v <= kStoreMaxVocab;
+    // f32 logits with the f32 gradient written over them and no entropy term (every row's gradient
+    // is then e_j A_c: no logit is read again once its 2^u is stored): each row keeps its 2^u in its
+    // own logits, where its gradient goes next, instead of in the thread's buffer. Half the cache
+    // footprint, and each line is read once and written back once.
+    const bool self_buffer = store && a.grad == a.logits.data && a.logits.dtype == DType::F32 &&
+                             a.grad_dtype == DType::F32 && static_cast<float>(p.entropy_coef) == 0.0f;
     // One pass: statistics, the token's gradient, the gradient row, per row. Blocks of consecutive
     // rows, so a thread knows the row it reads next and reads it while it writes this one.
     const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(8, n / (4 * static_cast<int64_t>(get_num_threads()))));
@@ -232,15 +237,15 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
         return r;
       };
       // The row's outputs and its token's g = dL/dlogp, h = dL/dH.
-      auto token = [&](int64_t r, const RowStats& rs, float* g, float* h) {
-        const float lp = ps.write_outputs(r, rs);
+      auto token = [&](int64_t r, const RowStats& rs, double zy, float* g, float* h) {
+        const float lp = ps.write_outputs(r, rs, zy);
         detail::policy_token_gradient(in, p, rows, r, lp, static_cast<float>(rs.h), g, h);
       };
       if (!store) {
         for (int64_t r = next_read(b); r < e; r = next_read(r + 1)) {
           const RowStats rs = ps.stats(r, cur, cur + nck, cur + 2 * nck);
           float g = 0.0f, h = 0.0f;
-          token(r, rs, &g, &h);
+          token(r, rs, ps.target_logit(r), &g, &h);
           ps.grad(r, rs, g, h);
         }
         return;
@@ -249,18 +254,24 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
       // the next row's statistics (after that chunk's max pass), so the streaming writes drain while
       // the next row is read and its exps computed, as in a copy loop. Each row's chunks are still
       // taken in order with the same arithmetic, so its statistics are the same numbers.
-      float* ebuf = thread_buffer(v);
+      // Where row r keeps its 2^u: the thread's buffer, or (self_buffer) the row's own logits, whose
+      // target logit is read first.
+      float* ebuf = self_buffer ? nullptr : thread_buffer(v);
+      auto ebuf_of = [&](int64_t r) { return self_buffer ? static_cast<float*>(a.grad) + r * v : ebuf; };
       int64_t r = next_read(b);
       if (r >= e) return;
-      for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ebuf);
+      double zy = ps.target_logit(r);
+      for (int64_t c = 0; c < nck; ++c) ps.stats_chunk(r, c, cur, cur + nck, cur + 2 * nck, ebuf_of(r));
       while (r < e) {
         const RowStats rs = detail::merge_row_stats(cur, cur + nck, a.want_entropy ? cur + 2 * nck : nullptr, nck, ps.ad);
         float g = 0.0f, h = 0.0f;
-        token(r, rs, &g, &h);
+        token(r, rs, zy, &g, &h);
         const Pass::RowGrad rg = ps.row_grad(rs, g, h);
         const int64_t nx = next_read(r + 1);
+        if (nx < e) zy = ps.target_logit(nx);
+        float* en = nx < e ? ebuf_of(nx) : nullptr;
         for (int64_t c = 0; c < nck; ++c)
-          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ebuf, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck);
+          ps.grad_chunk(r, c, rs.max, rg, cur, cur + nck, ebuf_of(r), en, nx < e ? nx : -1, nxt, nxt + nck, nxt + 2 * nck);
         std::swap(cur, nxt);
         r = nx;
       }
@@ -281,7 +292,7 @@ Status policy_loss_from_logits(const PolicyFromLogitsArgs& a, const PolicyLossPa
         continue;
       }
       stats[r] = ps.stats(r, sc, sc + nck, sc + 2 * nck);
-      ps.write_outputs(r, stats[r]);
+      ps.write_outputs(r, stats[r], ps.target_logit(r));
     }
   });
   st = policy_loss(in, p, grad_lp.data(), in.entropy ? grad_h.data() : nullptr, metrics);
