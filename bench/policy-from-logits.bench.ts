@@ -1,6 +1,7 @@
-// policyLossFromLogits (one call: log-probs, policy loss, gradient wrt the logits) against the
-// three-call sequence it replaces (tokenLogprobs -> policyLoss -> tokenLogprobsBackward with the
-// log-sum-exp given) and against this machine's copy bandwidth: one streaming read of the logits
+// policyLossFromLogits (one call: log-probs, policy loss, gradient wrt the logits), in place and
+// into an out buffer, against the three-call sequence it replaces (tokenLogprobs -> policyLoss ->
+// tokenLogprobsBackward with the log-sum-exp given; f32 also with the backward in place) and
+// against this machine's copy bandwidth: one streaming read of the logits
 // plus one streaming write of the gradient (measureBandwidth's copy probe over the same number of
 // bytes), timed interleaved with the kernels in the same run. Also the exp ceiling: the forward's
 // throughput on cache-resident logits (no DRAM), the compute limit of the log-prob inner loop.
