@@ -73,11 +73,15 @@ function tick(): void {
   progressSink?.({ tick: true });
 }
 
-/** Median of `reps` timed calls (after `warmup` untimed ones), in ms. */
-export function timeSync(fn: () => unknown, reps = 7, warmup = 1): number {
-  for (let i = 0; i < warmup; i++) fn();
+/** Median of `reps` timed calls (after `warmup` untimed ones), in ms; `prep` runs untimed before each call. */
+export function timeSync(fn: () => unknown, reps = 7, warmup = 1, prep?: () => void): number {
+  for (let i = 0; i < warmup; i++) {
+    prep?.();
+    fn();
+  }
   const t: number[] = [];
   for (let i = 0; i < reps; i++) {
+    prep?.();
     const a = process.hrtime.bigint();
     fn();
     t.push(Number(process.hrtime.bigint() - a) / 1e6);

@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { measureExpThroughput, tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
+import { measureExpThroughput, setSimdLevel, simdLevel, tokenLogprobs, tokenLogprobsBackward } from '../lib/index.js';
 import { fillNormal, peakRssMiB, progress, rng, timeAsync, timeSync, type BenchContext, type BenchRow, type BenchSection, type ChartSpec } from './harness.js';
 import { onnxModel } from './onnx.js';
 
@@ -114,6 +114,30 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     const growth = peakRssMiB() - rss0;
     const first = rows[rows.length - 8];
     first.note = `${first.note ? `${first.note}; ` : ''}peak RSS growth over all 8 runs ${growth.toFixed(1)} MiB (extra memory O(N))`;
+    // f32 only, beside the rows above: the backward in place (plain stores over the lines just
+    // read; each call on a fresh copy of the logits, made untimed), and the forward on 256-bit lanes
+    // where the machine has 512 (on a CPU whose 512-bit operations are double-pumped the two can be
+    // close: the row says which is faster here).
+    {
+      const work = new Float32Array(elems);
+      const f = tokenLogprobs(z, y, { vocab: v });
+      const t = timeSync(() => tokenLogprobsBackward(work, y, g, { vocab: v, logsumexp: f.logsumexp, inPlace: true }), reps, 1, () => work.set(z));
+      rows.push({ op: 'backward in place (lse given)', shape: `${shape} f32`, impl: 'reward-kernels', ms: t, bytes: elems * 4, elements: elems,
+        note: `one read, the gradient written over the logits; ${(t / ours['f32 bwd']).toFixed(2)}x the time into an out buffer` });
+      const { active, detected } = simdLevel();
+      if (detected === 'avx512') {
+        progress(`${shape} f32 forward on 256-bit lanes`);
+        setSimdLevel('avx2');
+        try {
+          const o = { vocab: v, out: tokenLogprobs(z, y, { vocab: v }) };
+          const t2 = timeSync(() => tokenLogprobs(z, y, o), reps);
+          rows.push({ op: 'forward, 256-bit lanes (avx2)', shape: `${shape} f32`, impl: 'reward-kernels', ms: t2, bytes: elems * 4, elements: elems,
+            note: `${(t2 / ours['f32 fwd']).toFixed(2)}x the time of the 512-bit forward (${t2 < ours['f32 fwd'] ? 'faster' : 'slower'} here)` });
+        } finally {
+          setSimdLevel(active);
+        }
+      }
+    }
 
     // pure TypeScript: time a slice of rows when the full run would take too long, and scale
     const tsRows = ctx.quick ? Math.min(n, 32) : Math.min(n, 256);
