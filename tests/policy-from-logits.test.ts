@@ -152,6 +152,12 @@ function build(s: Spec): Built {
 const call = (c: Built, extra: Partial<PolicyLossFromLogitsOptions> = {}, logits: Float32Array | Uint16Array = c.logits) =>
   policyLossFromLogits(logits, c.targets, c.old, c.adv, c.mask, { ...c.options, ...extra });
 
+/** Fails at the first element whose bits differ (-0 against 0 and NaN against a number included). */
+function expectSameBits(got: ArrayLike<number>, want: ArrayLike<number>, tag: string): void {
+  expect(got.length, tag).toBe(want.length);
+  for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) expect.fail(`${tag}[${i}] ${got[i]} vs ${want[i]}`);
+}
+
 /** The mask weight of token i (null mask: 1). */
 const weight = (c: Built, i: number) => (c.mask === null ? 1 : c.mask[i]);
 /** Rows the op reads: nonzero weight and a target that is not ignoreIndex. */
@@ -663,9 +669,7 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
           expect(got.metrics, tag).toEqual(want.metrics);
           expect(Array.from(got.logprobs), tag).toEqual(Array.from(want.logprobs));
           expect(Array.from(got.entropy!), tag).toEqual(Array.from(want.entropy!));
-          for (let i = 0; i < z.length; i++) {
-            if (!Object.is(z[i], want.gradLogits[i])) expect.fail(`${tag}: gradLogits[${i}] ${z[i]} vs ${want.gradLogits[i]}`);
-          }
+          expectSameBits(z, want.gradLogits, `${tag}: gradLogits`);
         }
       }
     }
@@ -690,65 +694,56 @@ describe('policyLossFromLogits: gradDtype, inPlace, out buffers, Async, threads'
     }
   });
 
+  // One thread (so every row but the last is written by the pipeline), every SIMD level, f32 and
+  // bf16, rows of 1001 and 4097 logits (which also move the row start from row to row), with and
+  // without the entropy term; `run` gets the gradient's dtype and element size and the case.
+  const everyOffsetCase = (run: (level: SimdLevel, dt: 'f32' | 'bf16', esz: number, V: number, entropyCoef: number | undefined) => void) => {
+    setNumThreads(1);
+    for (const level of LEVELS) {
+      setSimdLevel(level);
+      for (const dt of ['f32', 'bf16'] as const) {
+        for (const V of [1001, 4097]) {
+          for (const entropyCoef of [undefined, 0.01]) run(level, dt, dt === 'f32' ? 4 : 2, V, entropyCoef);
+        }
+      }
+    }
+  };
+
   it('a gradient buffer at every element offset in 128 bytes: the separate calls, and the same bits at each offset', () => {
     // The gradient's streaming stores go by pairs of vectors (128 bytes of f32 with AVX-512, 64 of
     // bf16) from the row's first element aligned to one such pair; the elements before it and
     // after the last whole aligned pair are written apart, from the one kept row
-    // buffer that the next row's statistics overwrite as they go (a thread's consecutive rows: one
-    // thread here, so every row but the last is written that way). Every offset of the row start
-    // (rows of 1001 and 4097 logits also move it from row to row), with and without the entropy term.
-    setNumThreads(1);
-    for (const level of LEVELS) {
-      setSimdLevel(level);
-      for (const gradDtype of ['f32', 'bf16'] as const) {
-        const esz = gradDtype === 'f32' ? 4 : 2;
-        for (const V of [1001, 4097]) {
-          for (const entropyCoef of [undefined, 0.01]) {
-            const c = build({ B: 2, T: 4, V, seed: 950 + V, mask: 'u8', entropyCoef, ninf: 0.05 });
-            const want = call(c, { gradDtype });
-            if (gradDtype === 'f32') checkSeparate(c, want, `${level} V=${V} entropyCoef=${entropyCoef}`);
-            const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
-            for (let k = 0; k < 128 / esz; k++) {
-              const g = gradDtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V).fill(Number.NaN) : new Uint16Array(buf, k * 2, c.n * V).fill(0x7fc0);
-              call(c, { gradDtype, out: { gradLogits: g } });
-              for (let i = 0; i < g.length; i++) {
-                if (!Object.is(g[i], want.gradLogits[i])) expect.fail(`${level} ${gradDtype} V=${V} entropyCoef=${entropyCoef} offset ${k}: gradLogits[${i}] ${g[i]} vs ${want.gradLogits[i]}`);
-              }
-            }
-          }
-        }
+    // buffer that the next row's statistics overwrite as they go.
+    everyOffsetCase((level, gradDtype, esz, V, entropyCoef) => {
+      const c = build({ B: 2, T: 4, V, seed: 950 + V, mask: 'u8', entropyCoef, ninf: 0.05 });
+      const want = call(c, { gradDtype });
+      if (gradDtype === 'f32') checkSeparate(c, want, `${level} V=${V} entropyCoef=${entropyCoef}`);
+      const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
+      for (let k = 0; k < 128 / esz; k++) {
+        const g = gradDtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V).fill(Number.NaN) : new Uint16Array(buf, k * 2, c.n * V).fill(0x7fc0);
+        call(c, { gradDtype, out: { gradLogits: g } });
+        expectSameBits(g, want.gradLogits, `${level} ${gradDtype} V=${V} entropyCoef=${entropyCoef} offset ${k}: gradLogits`);
       }
-    }
+    });
   });
 
   it('in place at every element offset in 128 bytes: the out-of-place bits (plain stores over the lines just read)', () => {
     // A gradient written over the logits goes out with plain stores (those lines were read a row
-    // earlier and are still in cache) but through the same pair-aligned rider: every start offset,
-    // f32 over f32 logits and bf16 over bf16 logits, one thread (the pipelined rows), every level.
-    setNumThreads(1);
-    for (const level of LEVELS) {
-      setSimdLevel(level);
-      for (const dtype of ['f32', 'bf16'] as const) {
-        const esz = dtype === 'f32' ? 4 : 2;
-        for (const V of [1001, 4097]) {
-          for (const entropyCoef of [undefined, 0.01]) {
-            const c = build({ B: 2, T: 4, V, seed: 960 + V, dtype, mask: 'u8', entropyCoef, ninf: 0.05 });
-            const want = call(c, { gradDtype: dtype });
-            const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
-            for (let k = 0; k < 128 / esz; k++) {
-              const z = dtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V) : new Uint16Array(buf, k * 2, c.n * V);
-              z.set(c.logits);
-              const got = call(c, { gradDtype: dtype, inPlace: true }, z);
-              expect(got.gradLogits).toBe(z);
-              expect(got.loss).toBe(want.loss);
-              for (let i = 0; i < z.length; i++) {
-                if (!Object.is(z[i], want.gradLogits[i])) expect.fail(`${level} ${dtype} V=${V} entropyCoef=${entropyCoef} offset ${k}: gradLogits[${i}] ${z[i]} vs ${want.gradLogits[i]}`);
-              }
-            }
-          }
-        }
+    // earlier and are still in cache) but through the same pair-aligned rider; f32 over f32 logits
+    // (without the entropy term: each row's own logits as its buffer), bf16 over bf16 logits.
+    everyOffsetCase((level, dtype, esz, V, entropyCoef) => {
+      const c = build({ B: 2, T: 4, V, seed: 960 + V, dtype, mask: 'u8', entropyCoef, ninf: 0.05 });
+      const want = call(c, { gradDtype: dtype });
+      const buf = new ArrayBuffer((c.n * V + 128 / esz) * esz);
+      for (let k = 0; k < 128 / esz; k++) {
+        const z = dtype === 'f32' ? new Float32Array(buf, k * 4, c.n * V) : new Uint16Array(buf, k * 2, c.n * V);
+        z.set(c.logits);
+        const got = call(c, { gradDtype: dtype, inPlace: true }, z);
+        expect(got.gradLogits).toBe(z);
+        expect(got.loss).toBe(want.loss);
+        expectSameBits(z, want.gradLogits, `${level} ${dtype} V=${V} entropyCoef=${entropyCoef} offset ${k}: gradLogits`);
       }
-    }
+    });
   });
 
   it('Async gives the same bits as sync', async () => {

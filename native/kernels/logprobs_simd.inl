@@ -163,7 +163,7 @@ struct GradRider {
     }
   }
   // Elements [i + h, i + h + 2 kW): one conversion and one aligned (streaming) store of both vectors
-  // where the ISA has them (simd.h stream2, store2). Past the last whole aligned pair, the rest at once: the
+  // where the ISA has them (simd.h put2). Past the last whole aligned pair, the rest at once: the
   // loop stores this iteration's e after its rider, so whatever is read here is read before it is
   // overwritten (e may be the buffer the loop writes: policyLossFromLogits keeps one row buffer).
   void full2(int64_t i) {

@@ -255,33 +255,6 @@ inline void store_tail(uint16_t* p, int64_t n, VF a) {
 // A full vector of outputs: f32, or bf16 (a uint16_t pointer); plain and non-temporal.
 inline void store(uint16_t* p, VF a) { store_bf16(p, a); }
 inline void stream(uint16_t* p, VF a) { stream_bf16(p, a); }
-// Two vectors (2 kW elements) at p, 2 kW * sizeof element aligned: with AVX512_BF16 one conversion
-// of both (the same rounding) and one 64-byte streaming store.
-inline void stream2(float* p, VF a, VF b) {
-  stream(p, a);
-  stream(p + kW, b);
-}
-inline void stream2(uint16_t* p, VF a, VF b) {
-#if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
-  _mm512_stream_si512(reinterpret_cast<__m512i*>(p), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v)));
-#else
-  stream(p, a);
-  stream(p + kW, b);
-#endif
-}
-// The same two vectors with plain stores.
-inline void store2(float* p, VF a, VF b) {
-  store(p, a);
-  store(p + kW, b);
-}
-inline void store2(uint16_t* p, VF a, VF b) {
-#if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
-  _mm512_store_si512(reinterpret_cast<__m512i*>(p), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v)));
-#else
-  store(p, a);
-  store(p + kW, b);
-#endif
-}
 // Non-temporal (NT) or plain: the kernels write an output with streaming stores unless its lines
 // are already in cache (an output written over the input just read).
 template <bool NT, class OUT>
@@ -289,10 +262,23 @@ inline void put(OUT* p, VF a) {
   if constexpr (NT) stream(p, a);
   else store(p, a);
 }
-template <bool NT, class OUT>
-inline void put2(OUT* p, VF a, VF b) {
-  if constexpr (NT) stream2(p, a, b);
-  else store2(p, a, b);
+// Two vectors (2 kW elements) at p, 2 kW * sizeof element aligned: with AVX512_BF16 one conversion
+// of both (the same rounding) and one 64-byte store.
+template <bool NT>
+inline void put2(float* p, VF a, VF b) {
+  put<NT>(p, a);
+  put<NT>(p + kW, b);
+}
+template <bool NT>
+inline void put2(uint16_t* p, VF a, VF b) {
+#if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
+  const __m512i w = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v));
+  if constexpr (NT) _mm512_stream_si512(reinterpret_cast<__m512i*>(p), w);
+  else _mm512_store_si512(reinterpret_cast<__m512i*>(p), w);
+#else
+  put<NT>(p, a);
+  put<NT>(p + kW, b);
+#endif
 }
 
 }  // namespace
