@@ -3,10 +3,11 @@
 // policy_loss's (same lanes), the row coefficients are core::lp_grad_row.
 //
 // One exp per element: the statistics pass keeps each element's 2^u (u = (z - m_c) log2(e) / tau,
-// m_c its chunk's max) in a per-thread row buffer, and the gradient is p_j (k0 + k1 log2 p_j) =
-// e_j (A_c + B_c u_j) with per-chunk constants. A thread works through consecutive rows as a
-// software pipeline: chunk c of row r's gradient is written inside the exp loop of chunk c of the
-// next row's statistics, so the streaming stores drain while the next row is read and computed.
+// m_c its chunk's max) in a per-thread row buffer (or, in place on f32 logits without an entropy
+// term, over the row's own logits), and the gradient is p_j (k0 + k1 log2 p_j) = e_j (A_c + B_c u_j)
+// with per-chunk constants. A thread works through consecutive rows as a software pipeline: chunk c
+// of row r's gradient is written inside the exp loop of chunk c of the next row's statistics, so its
+// stores (streaming into an out buffer, plain in place) drain while the next row is read and computed.
 // GSPO (two passes) and rows over kStoreMaxVocab recompute 2^u instead (the log-prob backward's
 // chunks).
 #include "policy_logits.h"
