@@ -220,7 +220,10 @@ const tokenLogprobs: ExportSpec<LogitsCase> = {
 const tokenLogprobsBackward: ExportSpec<LogitsCase> = {
   name: 'tokenLogprobsBackward', sync: rk.tokenLogprobsBackward as never, async: rk.tokenLogprobsBackwardAsync as never, arb: logitsCase,
   build(c) {
-    const { logits, decoded, targets, base, ii } = logitsInputs(c);
+    const { logits, decoded: d0, targets, base, ii } = logitsInputs(c);
+    // half the f32 cases (by seed) write the gradient over the logits: the reference reads a copy
+    const inPlace = c.dtype === 'f32' && c.seed % 2 === 0;
+    const decoded = inPlace ? Float64Array.from(d0) : d0;
     const g = randn(c.N, 1, c.seed + 2);
     const h = c.gradEntropy ? randn(c.N, 1, c.seed + 3) : undefined;
     let lse: Float32Array | undefined, ent: Float32Array | undefined;
@@ -229,12 +232,12 @@ const tokenLogprobsBackward: ExportSpec<LogitsCase> = {
       lse = f.logsumexp;
       ent = h ? f.entropy : undefined;
     }
-    const o = opts({ ...base, gradEntropy: h, logsumexp: lse, entropy: ent });
+    const o = opts({ ...base, gradEntropy: h, logsumexp: lse, entropy: ent, inPlace: inPlace ? true : undefined });
     const arrays: ArraySite[] = [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targets', at: { arg: 1 } }, { name: 'gradLogprobs', at: { arg: 2 } }];
     for (const k of ['gradEntropy', 'logsumexp', 'entropy']) if (o[k] !== undefined) arrays.push({ name: `options.${k}`, at: { opt: k }, nullable: true });
     return {
       args: [logits, targets, g, o], optionsAt: 3, optionsRequired: true, arrays,
-      options: present(o, LOGITS_OPTIONS),
+      options: present(o, [...LOGITS_OPTIONS, { key: 'inPlace', bad: bad.flag() }]),
       check(res) {
         const tau = c.temperature ?? 1;
         const e = refTokenLogprobsBackward(decoded, targets, c.V, g, h ?? null, tau, ii);
@@ -282,9 +285,12 @@ const vocabDivergence: ExportSpec<typeof divCase extends fc.Arbitrary<infer T> ?
     const ignoreIndex = c.labels ? -1 : undefined;
     const mask = c.mask ? u8mask(c.N, 0.7, c.seed + 3) : undefined;
     const gradOutput = !c.gradient || c.gradOutput === 'none' ? undefined : c.gradOutput === 'number' ? 0.75 : randn(c.N, 1, c.seed + 4);
+    // half the f32 gradient cases (by seed) write it over the logits: the reference reads a copy
+    const inPlace = c.dtype === 'f32' && c.gradient && c.seed % 2 === 0;
+    const zRef = inPlace ? Float32Array.from(z) : z;
     const o = opts({
       vocab: c.V, dtype: c.dtype === 'f32' ? undefined : c.dtype, divergence: c.kind, beta, temperature: c.temperature,
-      labels, ignoreIndex, returnGradient: c.gradient ? true : undefined, gradOutput,
+      labels, ignoreIndex, returnGradient: c.gradient ? true : undefined, gradOutput, inPlace: inPlace ? true : undefined,
     });
     const arrays: ArraySite[] = [{ name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targetLogits', at: { arg: 1 } }];
     if (mask) arrays.push({ name: 'mask', at: { arg: 2 }, nullable: true });
@@ -294,6 +300,7 @@ const vocabDivergence: ExportSpec<typeof divCase extends fc.Arbitrary<infer T> ?
       ...LOGITS_OPTIONS.filter((s) => s.key === 'vocab' || s.key === 'dtype' || s.key === 'temperature'),
       { key: 'divergence', bad: bad.enumOf() }, { key: 'beta', bad: bad.range(0, 1) },
       { key: 'ignoreIndex', bad: [1.5, Number.NaN, 2 ** 31, '0', null] }, { key: 'returnGradient', bad: bad.flag() },
+      { key: 'inPlace', bad: bad.flag() },
     ];
     if (typeof gradOutput === 'number') sites.push({ key: 'gradOutput', bad: [Number.NaN, Number.POSITIVE_INFINITY] });
     return {
@@ -301,13 +308,13 @@ const vocabDivergence: ExportSpec<typeof divCase extends fc.Arbitrary<infer T> ?
       check(res) {
         const r = res as rk.VocabDivergenceResult;
         const rowMask = Float64Array.from({ length: c.N }, (_, i) => ((mask ? mask[i] : 1) && (!labels || labels[i] !== -1) ? 1 : 0));
-        const e = divergenceRef(hz ? hz.decoded : z, hzt ? hzt.decoded : zt, c.V, kind, beta ?? 0.5, c.temperature ?? 1, rowMask, gradOutput ?? 1);
+        const e = divergenceRef(hz ? hz.decoded : zRef, hzt ? hzt.decoded : zt, c.V, kind, beta ?? 0.5, c.temperature ?? 1, rowMask, gradOutput ?? 1);
         close(r.divergence, e.d, 1e-5, 2e-6, 'divergence');
         if (c.gradient) {
           // The family test's tolerance, plus the f32 rounding of the log-ratios the gradient is made
           // of: each is off by a few ulps of the row's scaled logit range R (|z/tau| reaches ~20 here,
           // ~9 in the family test), times p_j / tau.
-          const tau = c.temperature ?? 1, zz = hz ? hz.decoded : z, zq = hzt ? hzt.decoded : zt;
+          const tau = c.temperature ?? 1, zz = hz ? hz.decoded : zRef, zq = hzt ? hzt.decoded : zt;
           const base = 5e-6 * maxAbs(e.grad) + 5e-7 / c.V;
           for (let row = 0; row < c.N; row++) {
             const o0 = row * c.V, zr = Array.from(zz.subarray(o0, o0 + c.V)), qr = Array.from(zq.subarray(o0, o0 + c.V));
@@ -478,6 +485,7 @@ const fromLogitsCase = fc.record({
   entropyCoef: opt(fc.constantFrom(0.01, -0.02)), returnEntropy: fc.boolean(),
   temperature: opt(fc.constantFrom(0.7, 1, 2)), ignored: fc.double({ min: 0, max: 0.3, noNaN: true }),
   gradDtype: opt(fc.constantFrom('f32', 'bf16') as fc.Arbitrary<'f32' | 'bf16'>),
+  inPlace: fc.boolean(),
   seed,
 });
 const policyLossFromLogits: ExportSpec<typeof fromLogitsCase extends fc.Arbitrary<infer T> ? T : never> = {
@@ -486,7 +494,10 @@ const policyLossFromLogits: ExportSpec<typeof fromLogitsCase extends fc.Arbitrar
     const n = c.B * c.T, V = c.V, tau = c.temperature ?? 1;
     const z = randn(n * V, 2, c.seed);
     const half = c.dtype === 'f32' ? null : encodeHalf(z, c.dtype);
-    const decoded = half ? half.decoded : z;
+    // inPlace where the gradient's dtype is the logits' (f32 over f32, bf16 over bf16): the gradient
+    // then overwrites the logits, so the reference reads a copy
+    const inPlace = c.inPlace && (c.gradDtype ?? 'f32') === c.dtype;
+    const decoded = half ? half.decoded : inPlace ? Float32Array.from(z) : z;
     const r = rng(c.seed + 1);
     const targets = Int32Array.from({ length: n }, () => (r() < c.ignored ? -100 : Math.floor(r() * V)));
     const f = refTokenLogprobs(decoded, targets, V, tau, -100);
@@ -500,6 +511,7 @@ const policyLossFromLogits: ExportSpec<typeof fromLogitsCase extends fc.Arbitrar
     const o = opts({
       vocab: V, seqLen: c.T, dtype: half ? c.dtype : undefined, temperature: c.temperature, variant: c.variant, aggregation: c.aggregation,
       refLogprobs: ref, klEstimator: c.kl, entropyCoef: c.entropyCoef, returnEntropy: c.returnEntropy ? true : undefined, gradDtype: c.gradDtype,
+      inPlace: inPlace ? true : undefined,
     });
     const arrays: ArraySite[] = [
       { name: 'logits', at: { arg: 0 }, lead: true }, { name: 'targets', at: { arg: 1 } }, { name: 'oldLogprobs', at: { arg: 2 } },
@@ -510,6 +522,7 @@ const policyLossFromLogits: ExportSpec<typeof fromLogitsCase extends fc.Arbitrar
       ...LOGITS_OPTIONS.filter((s) => s.key !== 'ignoreIndex'), { key: 'seqLen', bad: bad.int(1), required: true },
       { key: 'variant', bad: bad.enumOf() }, { key: 'aggregation', bad: bad.enumOf() }, { key: 'klEstimator', bad: bad.enumOf() },
       { key: 'entropyCoef', bad: bad.any() }, { key: 'returnEntropy', bad: bad.flag() }, { key: 'gradDtype', bad: bad.enumOf() },
+      { key: 'inPlace', bad: bad.flag() },
     ];
     return {
       args: [half ? half.bits : z, targets, old, adv, mask, o], optionsAt: 5, optionsRequired: true, arrays, options: present(o, sites),
