@@ -275,26 +275,23 @@ void jsd(const void* zs, const void* zt, int dtype, int64_t n, const detail::Div
   }
 }
 
-template <bool NT>
-void grad_nt(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode, float* out) {
+void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode,
+          float* out, bool nt) {
+  with_nt(nt, [&](auto ntc) {
+    constexpr bool NT = decltype(ntc)::value;
 #define RK_DIV_GRAD(DT)                                             \
   switch (mode) {                                                   \
     case 0: return grad_t<DT, 0, NT>(zs, zt, n, r, out);            \
     case 1: return grad_t<DT, 1, NT>(zs, zt, n, r, out);            \
     default: return grad_t<DT, 2, NT>(zs, zt, n, r, out);           \
   }
-  switch (dtype) {
-    case kBF16: RK_DIV_GRAD(kBF16)
-    case kF16: RK_DIV_GRAD(kF16)
-    default: RK_DIV_GRAD(kF32)
-  }
+    switch (dtype) {
+      case kBF16: RK_DIV_GRAD(kBF16)
+      case kF16: RK_DIV_GRAD(kF16)
+      default: RK_DIV_GRAD(kF32)
+    }
 #undef RK_DIV_GRAD
-}
-
-void grad(const void* zs, const void* zt, int dtype, int64_t n, const detail::DivRow& r, int mode,
-          float* out, bool nt) {
-  if (nt) grad_nt<true>(zs, zt, dtype, n, r, mode, out);
-  else grad_nt<false>(zs, zt, dtype, n, r, mode, out);
+  });
 }
 
 }  // namespace

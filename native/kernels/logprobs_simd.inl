@@ -212,21 +212,17 @@ void stats_grad_dt(const void* p, int64_t n, float a, float* m, float* s, float*
   else stats_grad_t<DT, OUT, false, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
 }
 
-template <int DT, class OUT>
-void stats_grad_nt(const void* p, int64_t n, float a, float* m, float* s, float* t, float* e, const void* gp,
-                   float gm, const float* ge, float A, float B, OUT* out, bool nt) {
-  if (nt) stats_grad_dt<DT, OUT, true>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
-  else stats_grad_dt<DT, OUT, false>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
-}
-
 template <class OUT>
 void stats_grad(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e,
                 const void* gp, float gm, const float* ge, float A, float B, OUT* out, bool nt) {
-  switch (dtype) {
-    case kBF16: return stats_grad_nt<kBF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
-    case kF16: return stats_grad_nt<kF16>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
-    default: return stats_grad_nt<kF32>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out, nt);
-  }
+  with_nt(nt, [&](auto ntc) {
+    constexpr bool NT = decltype(ntc)::value;
+    switch (dtype) {
+      case kBF16: return stats_grad_dt<kBF16, OUT, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+      case kF16: return stats_grad_dt<kF16, OUT, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+      default: return stats_grad_dt<kF32, OUT, NT>(p, n, a, m, s, t, e, gp, gm, ge, A, B, out);
+    }
+  });
 }
 
 void chunk_stats_e(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t, float* e) {
@@ -253,21 +249,17 @@ void chunk_grad_e_dt(const void* p, int64_t n, float m, float a, const float* e,
   stream_fence();
 }
 
-template <class OUT, bool NT>
-void chunk_grad_e_nt(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B,
-                     OUT* out) {
-  switch (dtype) {
-    case kBF16: return chunk_grad_e_dt<kBF16, OUT, NT>(p, n, m, a, e, A, B, out);
-    case kF16: return chunk_grad_e_dt<kF16, OUT, NT>(p, n, m, a, e, A, B, out);
-    default: return chunk_grad_e_dt<kF32, OUT, NT>(p, n, m, a, e, A, B, out);
-  }
-}
-
 template <class OUT>
 void chunk_grad_e(const void* p, int dtype, int64_t n, float m, float a, const float* e, float A, float B, OUT* out,
                   bool nt) {
-  if (nt) chunk_grad_e_nt<OUT, true>(p, dtype, n, m, a, e, A, B, out);
-  else chunk_grad_e_nt<OUT, false>(p, dtype, n, m, a, e, A, B, out);
+  with_nt(nt, [&](auto ntc) {
+    constexpr bool NT = decltype(ntc)::value;
+    switch (dtype) {
+      case kBF16: return chunk_grad_e_dt<kBF16, OUT, NT>(p, n, m, a, e, A, B, out);
+      case kF16: return chunk_grad_e_dt<kF16, OUT, NT>(p, n, m, a, e, A, B, out);
+      default: return chunk_grad_e_dt<kF32, OUT, NT>(p, n, m, a, e, A, B, out);
+    }
+  });
 }
 
 void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* s, float* t) {
@@ -287,20 +279,17 @@ void chunk_stats(const void* p, int dtype, int64_t n, float a, float* m, float* 
   }
 }
 
-template <class OUT, bool NT>
-void chunk_grad_nt(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1, OUT* out) {
-  switch (dtype) {
-    case kBF16: return chunk_grad_t<kBF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
-    case kF16: return chunk_grad_t<kF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
-    default: return chunk_grad_t<kF32, OUT, NT>(p, n, c, a, b, k0, k1, out);
-  }
-}
-
 template <class OUT>
 void chunk_grad(const void* p, int dtype, int64_t n, float c, float a, float b, float k0, float k1, OUT* out,
                 bool nt) {
-  if (nt) chunk_grad_nt<OUT, true>(p, dtype, n, c, a, b, k0, k1, out);
-  else chunk_grad_nt<OUT, false>(p, dtype, n, c, a, b, k0, k1, out);
+  with_nt(nt, [&](auto ntc) {
+    constexpr bool NT = decltype(ntc)::value;
+    switch (dtype) {
+      case kBF16: return chunk_grad_t<kBF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
+      case kF16: return chunk_grad_t<kF16, OUT, NT>(p, n, c, a, b, k0, k1, out);
+      default: return chunk_grad_t<kF32, OUT, NT>(p, n, c, a, b, k0, k1, out);
+    }
+  });
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/dtype.h"  // rk::kF32 / kBF16 / kF16, the dtype codes used as template arguments below
 #include "half.h"
@@ -261,6 +262,13 @@ template <bool NT, class OUT>
 inline void put(OUT* p, VF a) {
   if constexpr (NT) stream(p, a);
   else store(p, a);
+}
+// The kernels' run-time nt flag as their NT template argument: calls f(std::bool_constant<nt>{}),
+// whose decltype(...)::value is a constant.
+template <class F>
+inline void with_nt(bool nt, F&& f) {
+  if (nt) f(std::true_type{});
+  else f(std::false_type{});
 }
 // Two vectors (2 kW elements) at p, 2 kW * sizeof element aligned: with AVX512_BF16 one conversion
 // of both (the same rounding) and one 64-byte store.
