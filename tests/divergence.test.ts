@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { vocabDivergence, vocabDivergenceAsync, type DivergenceKind } from '../lib/divergence/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
-import { centralDiff, encodeHalf, expectClose, randn } from './helpers.js';
+import { centralDiff, encodeHalf, expectClose, expectSameBits, randn } from './helpers.js';
 import { divergenceRef, divergenceRow } from './reference/divergence.js';
 
 const KINDS: DivergenceKind[] = ['forward_kl', 'reverse_kl', 'jsd'];
@@ -339,9 +339,7 @@ describe('vocabDivergence determinism and SIMD levels', () => {
           const got = vocabDivergence(copy, zt, null, { vocab: v, divergence: kind, returnGradient: true, inPlace: true });
           expect(got.gradient).toBe(copy);
           expect(Array.from(got.divergence)).toEqual(Array.from(want.divergence));
-          for (let i = 0; i < copy.length; i++) {
-            if (!Object.is(copy[i], want.gradient![i])) expect.fail(`${level} ${kind} offset ${k}: gradient[${i}] ${copy[i]} vs ${want.gradient![i]}`);
-          }
+          expectSameBits(copy, want.gradient!, `${level} ${kind} offset ${k}: gradient`);
         }
       }
     }

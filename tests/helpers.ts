@@ -182,3 +182,9 @@ export function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function relScalar(a: number, b: number): number {
   return b === 0 ? Math.abs(a) : Math.abs(a - b) / Math.abs(b);
 }
+
+/** Fails at the first element whose bits differ (-0 against 0 and NaN against a number included). */
+export function expectSameBits(got: ArrayLike<number>, want: ArrayLike<number>, tag: string): void {
+  expect(got.length, tag).toBe(want.length);
+  for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) expect.fail(`${tag}[${i}] ${got[i]} vs ${want[i]}`);
+}

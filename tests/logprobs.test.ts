@@ -6,7 +6,7 @@ import {
   tokenLogprobsBackwardAsync,
 } from '../lib/logprobs/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
-import { centralDiff, encodeHalf, expectClose, randint, randn, rng } from './helpers.js';
+import { centralDiff, encodeHalf, expectClose, expectSameBits, randint, randn, rng } from './helpers.js';
 import { refLoss, refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';
 
 const RTOL = 1e-5;
@@ -226,9 +226,7 @@ describe('tokenLogprobsBackward', () => {
           copy.set(z);
           const res = tokenLogprobsBackward(copy, y, g, { vocab: v, gradEntropy, inPlace: true });
           expect(res).toBe(copy);
-          for (let i = 0; i < copy.length; i++) {
-            if (!Object.is(copy[i], expected[i])) expect.fail(`${level} offset ${k} gradEntropy ${!!gradEntropy}: [${i}] ${copy[i]} vs ${expected[i]}`);
-          }
+          expectSameBits(copy, expected, `${level} offset ${k} gradEntropy ${!!gradEntropy}: grad`);
         }
       }
     }

@@ -22,7 +22,7 @@ import {
   type KlEstimator,
 } from '../lib/index.js';
 import { defaultNumThreads, setNumThreads, setSimdLevel, simdLevel, type SimdLevel } from '../lib/runtime.js';
-import { centralDiff, encodeHalf, randn, rng, toBf16 } from './helpers.js';
+import { centralDiff, encodeHalf, expectSameBits, randn, rng, toBf16 } from './helpers.js';
 import { refTokenLogprobs, refTokenLogprobsBackward } from './reference/logprobs.js';
 import { refPolicyLoss, type RefPolicyOptions } from './reference/policy.js';
 
@@ -151,12 +151,6 @@ function build(s: Spec): Built {
 
 const call = (c: Built, extra: Partial<PolicyLossFromLogitsOptions> = {}, logits: Float32Array | Uint16Array = c.logits) =>
   policyLossFromLogits(logits, c.targets, c.old, c.adv, c.mask, { ...c.options, ...extra });
-
-/** Fails at the first element whose bits differ (-0 against 0 and NaN against a number included). */
-function expectSameBits(got: ArrayLike<number>, want: ArrayLike<number>, tag: string): void {
-  expect(got.length, tag).toBe(want.length);
-  for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) expect.fail(`${tag}[${i}] ${got[i]} vs ${want[i]}`);
-}
 
 /** The mask weight of token i (null mask: 1). */
 const weight = (c: Built, i: number) => (c.mask === null ? 1 : c.mask[i]);
