@@ -38,10 +38,20 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   int64_t i = 0;
   for (; i + 4 * kW <= n; i += 4 * kW) {
     if constexpr (kSpread) prefetch_dt<DT>(p, 2 * n + i);
-    m0 = vmax(m0, load_dt<DT>(p, i));
-    m1 = vmax(m1, load_dt<DT>(p, i + kW));
-    m2 = vmax(m2, load_dt<DT>(p, i + 2 * kW));
-    m3 = vmax(m3, load_dt<DT>(p, i + 3 * kW));
+    if constexpr (DT == kBF16) {  // the max does not depend on which lane holds which element
+      VF x0, x1, x2, x3;
+      load_bf16_split(static_cast<const uint16_t*>(p) + i, x0, x1);
+      load_bf16_split(static_cast<const uint16_t*>(p) + i + 2 * kW, x2, x3);
+      m0 = vmax(m0, x0);
+      m1 = vmax(m1, x1);
+      m2 = vmax(m2, x2);
+      m3 = vmax(m3, x3);
+    } else {
+      m0 = vmax(m0, load_dt<DT>(p, i));
+      m1 = vmax(m1, load_dt<DT>(p, i + kW));
+      m2 = vmax(m2, load_dt<DT>(p, i + 2 * kW));
+      m3 = vmax(m3, load_dt<DT>(p, i + 3 * kW));
+    }
   }
   for (; i + kW <= n; i += kW) m0 = vmax(m0, load_dt<DT>(p, i));
   if (i < n) m1 = vmax(m1, load_tail_dt<DT>(p, i, n - i, kNegInf));

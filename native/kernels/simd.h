@@ -11,6 +11,7 @@
 //   stream(p)   non-temporal store of a full vector to a kW*4-byte aligned p; stream_fence() after
 //   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
 //               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
+//   load_bf16_split(p, a, b)  2 kW bf16 as two vectors in an order of their own (reductions)
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -58,6 +59,14 @@ inline VF load(const float* p) { return {_mm512_loadu_ps(p)}; }
 inline VF load_bf16(const uint16_t* p) {
   __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+}
+// 2 kW bf16 at p: the even-indexed elements in a, the odd ones in b (each 32-bit lane holds an
+// (even, odd) pair: a shift and a mask widen both without a shuffle). Not in element order: for
+// reductions that do not depend on it (max).
+inline void load_bf16_split(const uint16_t* p, VF& a, VF& b) {
+  const __m512i w = _mm512_loadu_si512(p);
+  a = {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+  b = {_mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u))))};
 }
 inline VF load_f16(const uint16_t* p) {
   return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
@@ -115,6 +124,11 @@ inline VF load(const float* p) { return {_mm256_loadu_ps(p)}; }
 inline VF load_bf16(const uint16_t* p) {
   __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+}
+inline void load_bf16_split(const uint16_t* p, VF& a, VF& b) {  // as the AVX-512 form
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  a = {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+  b = {_mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u))))};
 }
 inline VF load_f16(const uint16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
@@ -179,6 +193,10 @@ struct VF {
 inline VF set1(float x) { return {x}; }
 inline VF load(const float* p) { return {*p}; }
 inline VF load_bf16(const uint16_t* p) { return {bf16_to_f32(*p)}; }
+inline void load_bf16_split(const uint16_t* p, VF& a, VF& b) {
+  a = load_bf16(p);
+  b = load_bf16(p + 1);
+}
 inline VF load_f16(const uint16_t* p) { return {f16_to_f32(*p)}; }
 inline void store(float* p, VF a) { *p = a.v; }
 inline void stream(float* p, VF a) { *p = a.v; }
