@@ -108,6 +108,29 @@ describe('tokenLogprobs forward against the float64 reference', () => {
     }
   });
 
+  // Rows whose terms all lie within a few units of the max: on 512-bit lanes every u = (z - m) log2(e)
+  // in (-1, 0) goes through the exponential's rounded reduction 1 + u (docs/logprobs.md). The
+  // log-probs stay within 1e-6 relative of float64 and the gradient within 1e-6 of |g|.
+  it('near-uniform rows keep 1e-6 relative log-probs on every SIMD level', () => {
+    for (const level of LEVELS) {
+      setSimdLevel(level);
+      for (const [n, v, sd] of [[7, 32001, 0.3], [2, 151936, 0.05], [16, 1031, 1e-3]] as const) {
+        const z = randn(n * v, sd, v + 3);
+        const y = randint(n, v, v + 4);
+        const out = tokenLogprobs(z, y, { vocab: v, returnEntropy: true });
+        const ref = refTokenLogprobs(z, y, v);
+        expectClose(out.logprobs, ref.logp, 1e-6, 0, `${level} V=${v} sd=${sd} logprobs`);
+        expectClose(out.entropy!, ref.entropy, 1e-6, 0, `${level} V=${v} sd=${sd} entropy`);
+        const g = randn(n, 1, v + 5);
+        const grad = tokenLogprobsBackward(z, y, g, { vocab: v });
+        const rg = refTokenLogprobsBackward(z, y, v, g, null);
+        let gmax = 0;
+        for (let r = 0; r < n; r++) gmax = Math.max(gmax, Math.abs(g[r]));
+        expectClose(grad, rg, 0, 1e-6 * gmax, `${level} V=${v} sd=${sd} gradient`);
+      }
+    }
+  });
+
   it('ignoreIndex rows give 0 (default -100 and a custom id)', () => {
     const n = 30, v = 177;
     const z = randn(n * v, 2, 41);

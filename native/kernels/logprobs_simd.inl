@@ -81,9 +81,13 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
     } else if (((i * dtype_size(DT)) & 63) == 0) {
       prefetch_dt<DT>(p, n + i);
     }
-    VF u0 = vmax(lo, (load_dt<DT>(p, i) - vm) * va);
-    VF u1 = vmax(lo, (load_dt<DT>(p, i + kW) - vm) * va);
-    VF e0 = exp2v(u0), e1 = exp2v(u1);
+    VF u0 = (load_dt<DT>(p, i) - vm) * va;
+    VF u1 = (load_dt<DT>(p, i + kW) - vm) * va;
+    if constexpr (WANT_T) {  // u >= -150 where t reuses it (2^-inf is 0, but 0 * -inf is not)
+      u0 = vmax(lo, u0);
+      u1 = vmax(lo, u1);
+    }
+    VF e0 = exp2v_sum(u0), e1 = exp2v_sum(u1);
     rider.full2(i);
     if constexpr (E) {
       store(e + i, e0);
@@ -99,8 +103,9 @@ void chunk_stats_t(const void* p, int64_t n, float a, float* om, float* os, floa
   rider.finish();
   for (; i < n; i += kW) {
     VF x = (i + kW <= n) ? load_dt<DT>(p, i) : load_tail_dt<DT>(p, i, n - i, kNegInf);
-    VF u = vmax(lo, (x - vm) * va);
-    VF ex = exp2v(u);
+    VF u = (x - vm) * va;
+    if constexpr (WANT_T) u = vmax(lo, u);
+    VF ex = exp2v_sum(u);
     if constexpr (E) {
       if (i + kW <= n) store(e + i, ex);
       else store_tail(e + i, n - i, ex);
@@ -120,7 +125,7 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
            vk1 = set1(k1);
   auto grad = [&](VF x) {
     VF u = vmax(lo, fms(x - vc, va, vb));
-    return exp2v(u) * fma(vk1, u, vk0);
+    return exp2v_sum(u) * fma(vk1, u, vk0);
   };
   // Head: up to the first vector-aligned output element, so the body can use non-temporal stores
   // (the gradient is written once and not read back here: skipping the read-for-ownership saves

@@ -11,6 +11,10 @@
 //   stream(p)   non-temporal store of a full vector to a kW*4-byte aligned p; stream_fence() after
 //   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
 //               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
+//   exp2v_sum(t)  2^t for the terms of a softmax sum (t <= 0): the same relative error, and
+//               2^-inf = 0 without a clamp; on AVX-512 two instructions fewer, but for -1 < t < 0
+//               it rounds 1 + t, an error of up to 2^-25 absolute, where exp2v is nearly exact:
+//               not for ratios or differences near 1
 //   load_bf16_split(p, a, b)  2 kW bf16 as two vectors in an order of their own (reductions)
 #pragma once
 #include <cstdint>
@@ -44,6 +48,11 @@ namespace {
 constexpr float kP1 = 0.6931470036506653f, kP2 = 0.24022242426872253f,
                 kP3 = 0.05550733581185341f, kP4 = 0.009671499952673912f,
                 kP5 = 0.0013264671433717012f;
+// 2^f on [0, 1] (AVX-512 exp2v_sum): degree-5 relative minimax fit with p(0) = 1 and p(1) = 2
+// exactly (max error 9.2e-8; 1.8e-7 evaluated in f32, as the fit above). Exact at both ends, its error
+// is continuous where t crosses an integer, so nearly equal t keep nearly equal errors.
+constexpr float kQ1 = 0.6931517124176025f, kQ2 = 0.240159273147583f, kQ3 = 0.05581867694854736f,
+                kQ4 = 0.008990994654595852f, kQ5 = 0.001879318617284298f;
 constexpr float kLn2 = 0.6931471805599453f;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -__builtin_inff();
@@ -111,6 +120,18 @@ inline VF exp2v(VF t) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP1));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
   return {_mm512_scalef_ps(p, n)};
+}
+// 2^t = 2^f 2^floor(t), f = t - floor(t) in [0, 1): one VREDUCEPS for f, the polynomial, and
+// VSCALEFPS, which multiplies by 2 to the floor of its second operand (t itself). Two instructions
+// fewer than exp2v's rounding, subtraction and its callers' clamp: t = -inf gives f = 0, 2^-inf = 0.
+inline VF exp2v_sum(VF t) {
+  __m512 f = _mm512_reduce_ps(t.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kQ5), f, _mm512_set1_ps(kQ4));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ3));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ2));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ1));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return {_mm512_scalef_ps(p, t.v)};
 }
 
 #elif defined(RK_ISA_AVX2)
@@ -183,6 +204,7 @@ inline VF exp2v(VF t) {
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
 }
+inline VF exp2v_sum(VF t) { return exp2v(t); }  // exp2v clamps t >= -127 itself: 2^-inf = 0
 
 #else  // scalar baseline: the same arithmetic one lane at a time
 
@@ -228,6 +250,7 @@ inline VF exp2v(VF t) {
   std::memcpy(&s, &bits, 4);
   return {p * s};
 }
+inline VF exp2v_sum(VF t) { return exp2v(t); }  // exp2v clamps t >= -127 itself: 2^-inf = 0
 
 #endif
 
