@@ -190,9 +190,9 @@ inline float hmax(VF a) {
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-inline VF exp2v(VF t) {
-  // operand order keeps NaN: min/max return their second operand when either is NaN
-  __m256 x = _mm256_max_ps(_mm256_set1_ps(-127.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), t.v));
+// 2^x for x in [-127, 127] (NaN stays NaN): 2^n from the exponent bits; n = -127 gives the bit
+// pattern of +0, so 2^x is exactly 0 there.
+inline VF exp2_in_range(__m256 x) {
   __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 f = _mm256_sub_ps(x, n);
   __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kP5), f, _mm256_set1_ps(kP4));
@@ -200,11 +200,15 @@ inline VF exp2v(VF t) {
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kP2));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kP1));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  // 2^n from the exponent bits; n = -127 gives the bit pattern of +0, so 2^t is exactly 0 there.
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
 }
-inline VF exp2v_sum(VF t) { return exp2v(t); }  // exp2v clamps t >= -127 itself: 2^-inf = 0
+inline VF exp2v(VF t) {
+  // operand order keeps NaN: min/max return their second operand when either is NaN
+  return exp2_in_range(_mm256_max_ps(_mm256_set1_ps(-127.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), t.v)));
+}
+// Without exp2v's upper clamp (a softmax term's t is <= 0): the same bits for every t <= 127.
+inline VF exp2v_sum(VF t) { return exp2_in_range(_mm256_max_ps(_mm256_set1_ps(-127.0f), t.v)); }
 
 #else  // scalar baseline: the same arithmetic one lane at a time
 
