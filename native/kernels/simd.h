@@ -12,9 +12,9 @@
 //   exp2v(t)    2^t, ~2e-7 relative; callers clamp t to >= -150 (then 2^t is exactly 0 below
 //               2^-126 under FTZ, which parallel_for sets). vmax(lo, x) keeps a NaN x.
 //   exp2v_sum(t)  2^t for the terms of a softmax sum (t <= 0): the same relative error, and
-//               2^-inf = 0 without a clamp; on AVX-512 two instructions fewer, but for -1 < t < 0
-//               it rounds 1 + t, an error of up to 2^-25 absolute, where exp2v is nearly exact:
-//               not for ratios or differences near 1
+//               2^-inf = 0 without a clamp. AVX2: exp2v's bits, one instruction fewer. AVX-512:
+//               two fewer, but for -1 < t < 0 it rounds 1 + t, an error of up to 2^-25 absolute,
+//               where exp2v is nearly exact: not for ratios or differences near 1
 //   load_bf16_split(p, a, b)  2 kW bf16 as two vectors in an order of their own (reductions)
 #pragma once
 #include <cstdint>
