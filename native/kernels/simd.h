@@ -111,27 +111,25 @@ inline VF vmax(VF a, VF b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline VF vmin(VF a, VF b) { return {_mm512_min_ps(a.v, b.v)}; }
 inline float hsum(VF a) { return _mm512_reduce_add_ps(a.v); }
 inline float hmax(VF a) { return _mm512_reduce_max_ps(a.v); }
+// 1 + f (c1 + f (c2 + f (c3 + f (c4 + f c5)))) in FMAs (Horner): 2^f for either fit above.
+inline __m512 pow2_poly(__m512 f, float c1, float c2, float c3, float c4, float c5) {
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(c5), f, _mm512_set1_ps(c4));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c3));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c2));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c1));
+  return _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+}
 inline VF exp2v(VF t) {
   __m512 n = _mm512_roundscale_ps(t.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 f = _mm512_sub_ps(t.v, n);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kP5), f, _mm512_set1_ps(kP4));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP3));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP2));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kP1));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return {_mm512_scalef_ps(p, n)};
+  return {_mm512_scalef_ps(pow2_poly(f, kP1, kP2, kP3, kP4, kP5), n)};
 }
 // 2^t = 2^f 2^floor(t), f = t - floor(t) in [0, 1): one VREDUCEPS for f, the polynomial, and
 // VSCALEFPS, which multiplies by 2 to the floor of its second operand (t itself). Two instructions
 // fewer than exp2v's rounding, subtraction and its callers' clamp: t = -inf gives f = 0, 2^-inf = 0.
 inline VF exp2v_sum(VF t) {
   __m512 f = _mm512_reduce_ps(t.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kQ5), f, _mm512_set1_ps(kQ4));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ3));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ2));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kQ1));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return {_mm512_scalef_ps(p, t.v)};
+  return {_mm512_scalef_ps(pow2_poly(f, kQ1, kQ2, kQ3, kQ4, kQ5), t.v)};
 }
 
 #elif defined(RK_ISA_AVX2)
