@@ -1,6 +1,7 @@
 // Small calls: the fixed cost of one call (argument checks, packing, the N-API crossing) next to a
 // plain TypeScript loop computing the same outputs, at the sizes where that cost dominates
-// (preferenceLoss P = 8, groupAdvantages n = 64). It loads the compiled package (dist/, what users
+// (preferenceLoss P = 8, groupAdvantages n = 64), and a call split over the thread pool (tokenLogprobs
+// N = 4 V = 1000: four blocks, a share of them for a pool thread that may be asleep). It loads the compiled package (dist/, what users
 // import; `npm run bench` builds it first) rather than lib/ through tsx, whose transpiler adds
 // per-call helpers of its own. Each figure is the minimum over batches: on a shared machine the
 // minimum is the least disturbed estimate of a fixed cost.
@@ -24,6 +25,19 @@ function minSmall(fn: () => unknown, inner: number, reps: number): number {
   return best;
 }
 
+/** log_softmax(z)[y] per row, a plain loop (max, then the sum of exponentials), f64 accumulation. */
+function tsLogprobs(z: Float32Array, y: Int32Array, v: number, out: Float32Array): Float32Array {
+  for (let r = 0; r < y.length; r++) {
+    const o = r * v;
+    let m = -Infinity;
+    for (let j = 0; j < v; j++) if (z[o + j] > m) m = z[o + j];
+    let s = 0;
+    for (let j = 0; j < v; j++) s += Math.exp(z[o + j] - m);
+    out[r] = z[o + y[r]] - m - Math.log(s);
+  }
+  return out;
+}
+
 export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const rk = (await import(pathToFileURL(path.join(benchDir, '..', 'dist', 'index.js')).href)) as typeof Api;
   const inner = ctx.quick ? 2000 : 20000;
@@ -32,7 +46,8 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const pair = (op: string, shape: string, ours: () => unknown, ts: () => unknown, elements: number, bytes: number) => {
     progress(`${op} ${shape}`);
     const a = minSmall(ours, inner, reps), b = minSmall(ts, inner, reps);
-    const over = `${((a - b) * 1000).toFixed(2)} us above the plain loop`;
+    const d = (a - b) * 1000;
+    const over = `${Math.abs(d).toFixed(2)} us ${d >= 0 ? 'above' : 'below'} the plain loop`;
     rows.push({ op, shape, impl: 'reward-kernels (out buffers)', ms: a, elements, bytes, note: over });
     rows.push({ op, shape, impl: 'pure TS (plain loop)', ms: b, elements, bytes, note: 'same outputs' });
   };
@@ -50,6 +65,12 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
   const r = fillNormal(new Float32Array(n), 1, 5);
   const out = { advantages: new Float32Array(n), groupMean: new Float32Array(n / G), groupStd: new Float32Array(n / G) };
   pair('groupAdvantages grpo', `n=${n} G=${G}`, () => rk.groupAdvantages(r, { groupSize: G, eps: 1e-4, out }), () => grpoLoop(r, G), n, n * 8);
+
+  const N = 4, V = 1000;
+  const z = fillNormal(new Float32Array(N * V), 2, 6);
+  const y = Int32Array.from({ length: N }, (_, i) => (i * 389) % V);
+  const lpN = { logprobs: new Float32Array(N) }, lpT = new Float32Array(N);
+  pair('tokenLogprobs', `N=${N} V=${V}`, () => rk.tokenLogprobs(z, y, { vocab: V, out: lpN }), () => tsLogprobs(z, y, V, lpT), N * V, N * V * 4);
   return { family: 'small', rows };
 }
 

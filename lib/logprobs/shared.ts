@@ -10,7 +10,8 @@ export const LOGPROBS_OPTIONS = {
   temperature: num(finitePositive, 1),
   ignoreIndex: int(-(2 ** 31), MAX_VOCAB, -100),
 };
-const SCALAR_OPTIONS = { temperature: LOGPROBS_OPTIONS.temperature, ignoreIndex: LOGPROBS_OPTIONS.ignoreIndex };
+/** temperature and ignoreIndex, the options every logits op reads alike. */
+export const SCALAR_OPTIONS = { temperature: LOGPROBS_OPTIONS.temperature, ignoreIndex: LOGPROBS_OPTIONS.ignoreIndex };
 
 /** The slots readCommon fills, the first of both ops: the logits and each row's target. */
 export const COMMON_SLOTS = {

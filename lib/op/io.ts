@@ -90,13 +90,15 @@ export function slotLayout<S extends SlotSpecs>(specs: S): SlotLayout<S> {
 }
 
 type FirstDevice = (obj: object, D: typeof DeviceArray) => number;
-const firstDeviceCache = new WeakMap<readonly string[], FirstDevice>();
+// Keyed by the names, not by the array: a call site may pass a fresh literal (['mask']) each call.
+const firstDeviceCache = new Map<string, FirstDevice>();
 /** The index of the first key whose value is a DeviceArray, or -1: straight-line code compiled once per key list. */
 function firstDevice(keys: readonly string[]): FirstDevice {
-  let f = firstDeviceCache.get(keys);
+  const id = keys.length === 1 ? keys[0] : keys.join(',');
+  let f = firstDeviceCache.get(id);
   if (!f) {
     const body = keys.map((k, i) => `if (o[${JSON.stringify(k)}] instanceof D) return ${i};`).join('\n');
-    firstDeviceCache.set(keys, (f = new Function('o', 'D', `${body}\nreturn -1;`) as FirstDevice));
+    firstDeviceCache.set(id, (f = new Function('o', 'D', `${body}\nreturn -1;`) as FirstDevice));
   }
   return f;
 }

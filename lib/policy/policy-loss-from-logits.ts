@@ -9,7 +9,7 @@
 import { integer, options as optionsObject } from '../check.js';
 import { alloc, type DeviceArray } from '../cuda.js';
 import { LOGITS_MIX, overlaps, type Logits } from '../logits.js';
-import { LOGPROBS_OPTIONS, readCommon, type LogprobsCommonOptions, type TokenIds } from '../logprobs/shared.js';
+import { LOGPROBS_OPTIONS, readCommon, SCALAR_OPTIONS, type LogprobsCommonOptions, type TokenIds } from '../logprobs/shared.js';
 import { defineOp, enumOf, flag, knownKeys, openOptions, packOptions, readOptions, type Buf } from '../op.js';
 import { applyPreset, POLICY_PRESETS } from '../presets.js';
 import type { TokenMask } from '../types.js';
@@ -178,7 +178,7 @@ const op = defineOp({
     const values = {
       vocab: c.vocab,
       dtype: c.dtype,
-      ...readOptions({ temperature: LOGPROBS_OPTIONS.temperature, ignoreIndex: LOGPROBS_OPTIONS.ignoreIndex }, opts),
+      ...readOptions(SCALAR_OPTIONS, opts),
       ...policy,
       gradDtype,
       wantEntropy,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -47,6 +48,34 @@ int default_num_threads() {
 namespace {
 
 thread_local bool t_in_pool = false;
+
+// A thread that goes to sleep on a condition variable can take longer to wake than a small job
+// runs (about 0.1 ms measured for a virtual CPU, which the hypervisor also puts to sleep). So a
+// thread about to wait for something expected soon polls first: the caller for the last block a
+// worker runs, a worker for the next job (kernel calls come in sequences).
+constexpr auto kCallerSpin = std::chrono::microseconds(2000);
+constexpr auto kIdleSpin = std::chrono::microseconds(300);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Polls done() for up to `limit`; true once it holds.
+template <class Done>
+bool spin_until(Done done, std::chrono::microseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= end) return done();
+  }
+}
 
 class Pool {
  public:
@@ -95,15 +124,24 @@ class Pool {
       blocks_ = blocks;
       next_.store(0);
       error_ = nullptr;
-      active_ = static_cast<int>(workers_.size());
+      open_ = true;
       ++generation_;
     }
     cv_.notify_all();
     t_in_pool = true;
     work();
     t_in_pool = false;
+    // Every block is taken. Wait only for the workers that joined the job (one may still run a
+    // block); one that has not woken yet stays out of it. Waking a sleeping thread can take longer
+    // than a small job (about 0.1 ms on a virtual machine): the caller then does every block itself
+    // and returns without waiting for that wake-up.
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      open_ = false;
+    }
+    spin_until([this] { return joined_.load(std::memory_order_acquire) == 0; }, kCallerSpin);
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return active_ == 0; });
+    done_cv_.wait(lk, [this] { return joined_ == 0; });
     fn_ = nullptr;
     if (error_) {
       std::exception_ptr e = std::move(error_);
@@ -138,16 +176,18 @@ class Pool {
     t_in_pool = true;
     FloatModeGuard fm;  // workers keep FTZ/DAZ for their whole life
     for (;;) {
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kIdleSpin);
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        cv_.wait(lk, [&] { return stop_ || (open_ && generation_ != seen); });
         if (stop_) return;
         seen = generation_;
+        ++joined_;  // the job's parameters stay put until this worker leaves it
       }
       work();
       {
         std::lock_guard<std::mutex> lk(mu_);
-        if (--active_ == 0) done_cv_.notify_one();
+        if (--joined_ == 0) done_cv_.notify_one();
       }
     }
   }
@@ -168,11 +208,12 @@ class Pool {
   std::vector<std::thread> workers_;
   std::atomic<int> nthreads_{1};
   bool stop_ = false;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // changed under mu_; polled without it
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, grain_ = 1, blocks_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
+  bool open_ = false;  // a job is published and may still be joined
+  std::atomic<int> joined_{0};  // workers inside the open or closing job (changed under mu_; polled without it)
   std::mutex err_mu_;
   std::exception_ptr error_;  // the job's first exception (guarded by err_mu_ while it runs)
 };
