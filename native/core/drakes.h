@@ -16,7 +16,7 @@ namespace rk {
 namespace core {
 
 // ---- rounded double arithmetic that nvcc never contracts (the host TUs that call these are built
-// without -mfma, so g++ contracts nothing there) --------------------------------------------------
+// with -ffp-contract=off, so g++ contracts nothing there either, with -mfma or without) ------------
 RK_HD double dmul(double a, double b) {
 #if defined(__CUDA_ARCH__)
   return __dmul_rn(a, b);

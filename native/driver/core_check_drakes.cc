@@ -1,11 +1,16 @@
 // rk_driver check, part: the shared core's counter-based Gumbel noise (native/core/drakes.h) against
 // golden bits computed by the TypeScript reference (tests/reference/drakes.ts, BigInt SplitMix64 and
 // the same + - * / logarithm). The CUDA kernels call the same core functions (cuda-check compares
-// the sample bit for bit with the CPU's).
+// the sample bit for bit with the CPU's). Then the CPU kernels' vector noise (drakes_simd.inl) on
+// every SIMD level this CPU has against the core, bit for bit, over runs of every length mod the
+// vector width.
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include "../core/drakes.h"
+#include "../kernels/cpu.h"
+#include "../kernels/drakes.h"
 #include "core_check.h"
 
 namespace rkdriver {
@@ -38,6 +43,41 @@ int core_check_drakes() {
     }
   }
   std::printf("core drakes: gumbel noise vs the TS reference's golden bits: %s\n", bad ? "FAIL" : "ok");
+
+  struct Level {
+    rk::Isa isa;
+    rk::detail::GumbelNoiseFn (*fn)();
+  };
+  const Level levels[] = {{rk::Isa::Scalar, rk::detail::gumbel_noise_scalar},
+                          {rk::Isa::Avx2, rk::detail::gumbel_noise_avx2},
+                          {rk::Isa::Avx512, rk::detail::gumbel_noise_avx512}};
+  const uint64_t seeds[] = {0ULL, 42ULL, 9007199254740991ULL, 0xffffffffffffffffULL};
+  for (const Level& lv : levels) {
+    if (static_cast<int>(lv.isa) > static_cast<int>(rk::detected_isa())) continue;
+    const rk::detail::GumbelNoiseFn noise = lv.fn();
+    int64_t diff = 0, checked = 0;
+    std::vector<double> g(1100);
+    for (uint64_t seed : seeds) {
+      for (uint64_t row : {0ULL, 1ULL, 1023ULL, 4294967296ULL}) {
+        const uint64_t key = rk::core::gumbel_row_key(seed, row);
+        // columns from c0, n of them: every length 0..19 (tails of 4 and 8 lanes), a long run, and
+        // column indices near 2^32 and 2^53
+        for (int64_t c0 : {int64_t{0}, int64_t{5}, int64_t{31999}, int64_t{4294967290}, int64_t{9007199254740000}}) {
+          for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 17, 19, 1024, 1100}) {
+            noise(key, c0, n, g.data());
+            for (int64_t k = 0; k < n; ++k) {
+              const uint64_t want = rk::core::dbits(rk::core::gumbel_noise_at(key, static_cast<uint64_t>(c0 + k)));
+              diff += rk::core::dbits(g[k]) != want;
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+    std::printf("core drakes: %s gumbel noise vs the core, %lld values: %lld differ %s\n", rk::isa_name(lv.isa),
+                static_cast<long long>(checked), static_cast<long long>(diff), diff ? "FAIL" : "ok");
+    bad += diff != 0;
+  }
   return bad;
 }
 

@@ -1,7 +1,9 @@
 // CPU kernels of the DRAKES ops (drakes.h). One row per task, every sum in a fixed order in double:
 // results do not depend on the thread count. The noise is made once per element (chunked, below)
-// and never stored; the only (N, V) buffers are the caller's output. This translation unit is compiled without
-// -mfma, so the shared core's rounded arithmetic is not contracted (native/core/drakes.h).
+// and never stored; the only (N, V) buffers are the caller's output. The noise comes from the active
+// SIMD level's generator (drakes_simd.inl), the core's bits on every level. This translation unit,
+// like those, is compiled with -ffp-contract=off (CMakeLists.txt), so the shared core's rounded
+// arithmetic is not contracted (native/core/drakes.h).
 #include "drakes.h"
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "../core/drakes.h"
+#include "cpu.h"
 #include "half.h"
 #include "threadpool.h"
 
@@ -36,21 +39,32 @@ struct RowPass1 {
   bool ok() const { return !bad && arg >= 0 && m < std::numeric_limits<double>::infinity(); }
 };
 
+// The noise generator of the active ISA (every one gives the same bits).
+detail::GumbelNoiseFn noise_fn() {
+  switch (active_isa()) {
+    case Isa::Avx512: return detail::gumbel_noise_avx512();
+    case Isa::Avx2: return detail::gumbel_noise_avx2();
+    default: return detail::gumbel_noise_scalar();
+  }
+}
+
 // Pass 1 over one row. With e != nullptr, writes exp(t - m_c) per chunk c into e and fills cm / cs
 // (and cd = sum exp(t - m_c) g when g != nullptr).
 RowPass1 gumbel_pass1(const LogitsView& l, const GumbelParams& p, double inv_tau, int64_t r, float* e, const float* g,
                       std::vector<double>& cm, std::vector<double>& cs, std::vector<double>& cd) {
   const int64_t V = l.vocab, base = r * V;
   const uint64_t key = core::gumbel_row_key(p.seed, static_cast<uint64_t>(r));
+  const detail::GumbelNoiseFn noise = noise_fn();
   RowPass1 out;
   double t[kChunk];
   cm.clear(), cs.clear(), cd.clear();
   for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
     const int64_t n = V - c0 < kChunk ? V - c0 : kChunk;
     double mc = -std::numeric_limits<double>::infinity();
+    noise(key, c0, n, t);  // the noise first, then each score over it
     for (int64_t k = 0; k < n; ++k) {
       const int64_t j = c0 + k;
-      t[k] = core::gumbel_score(load(l, base + j), core::gumbel_noise_at(key, static_cast<uint64_t>(j)), inv_tau);
+      t[k] = core::gumbel_score(load(l, base + j), t[k], inv_tau);
       if (t[k] != t[k]) out.bad = true;
       if (t[k] > mc) mc = t[k];
       if (t[k] > out.m) {

@@ -43,4 +43,12 @@ struct GklCall {
 };
 Status drakes_kl(const GklCall& c);
 
+namespace detail {
+// g[k] = core::gumbel_noise_at(row_key, c0 + k) for k < n, to the bit, per ISA (drakes_simd.inl).
+using GumbelNoiseFn = void (*)(uint64_t row_key, int64_t c0, int64_t n, double* g);
+GumbelNoiseFn gumbel_noise_avx512();
+GumbelNoiseFn gumbel_noise_avx2();
+GumbelNoiseFn gumbel_noise_scalar();
+}  // namespace detail
+
 }  // namespace rk
