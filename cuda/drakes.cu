@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(small::kThreads) gumbel_fwd(GumbelArgs a, doub
   double s = 0;
   for (int64_t j = b; j < e; ++j) {
     const double t = rk::core::gumbel_score(ld<DT>(a.logits, base + j), rk::core::gumbel_noise(a.seed, r, j), inv_tau);
-    const float x = static_cast<float>(exp(t - mx.m));
+    const float x = static_cast<float>(rk::core::exp_rn(t - mx.m));
     out[j] = x;
     s += x;
   }
@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(small::kThreads) gumbel_bwd(GumbelArgs a, doub
   double s = 0, d = 0;
   for (int64_t j = b; j < e; ++j) {
     const double t = rk::core::gumbel_score(ld<DT>(a.logits, base + j), rk::core::gumbel_noise(a.seed, r, j), inv_tau);
-    const float x = static_cast<float>(exp(t - mx.m));
+    const float x = static_cast<float>(rk::core::exp_rn(t - mx.m));
     out[j] = x;
     s += x;
     d += static_cast<double>(x) * g[j];
@@ -130,7 +130,7 @@ __device__ __forceinline__ void block_lse(double* m, double* s, double* sm, doub
     if (t < off) {
       const double m1 = sm[t], m2 = sm[t + off];
       const double mm = m1 > m2 ? m1 : m2;
-      if (mm > -HUGE_VAL) ss[t] = (m1 > -HUGE_VAL ? ss[t] * exp(m1 - mm) : 0.0) + (m2 > -HUGE_VAL ? ss[t + off] * exp(m2 - mm) : 0.0);
+      if (mm > -HUGE_VAL) ss[t] = (m1 > -HUGE_VAL ? ss[t] * rk::core::exp_rn(m1 - mm) : 0.0) + (m2 > -HUGE_VAL ? ss[t + off] * rk::core::exp_rn(m2 - mm) : 0.0);
       sm[t] = mm;
     }
     __syncthreads();
@@ -188,7 +188,7 @@ __global__ void __launch_bounds__(small::kThreads) drakes_kl_rows(DrakesKlArgs a
   double k = 0;
   for (int64_t j = b; j < e; ++j) {
     const double lp = ld<DT>(a.logits, base + j) - lse, lq = ld<DT>(a.old, base + j) - lseo;
-    k += rk::core::gkl_term(exp(lp), lp, lq);
+    k += rk::core::gkl_term(rk::core::exp_rn(lp), lp, lq);
   }
   const double K = block_sum(k, sm);
   if (threadIdx.x == 0) a.kl[r] = static_cast<float>(K / mc);
@@ -196,9 +196,9 @@ __global__ void __launch_bounds__(small::kThreads) drakes_kl_rows(DrakesKlArgs a
   const double c = (a.grad_rows ? static_cast<double>(a.grad_rows[r]) : a.grad_scale) / mc;
   for (int64_t j = b; j < e; ++j) {
     const double lp = ld<DT>(a.logits, base + j) - lse, lq = ld<DT>(a.old, base + j) - lseo;
-    const double p = exp(lp);
+    const double p = rk::core::exp_rn(lp);
     if (g) g[j] = static_cast<float>(rk::core::gkl_grad_new(c, p, lp, lq, K));
-    if (go) go[j] = static_cast<float>(rk::core::gkl_grad_old(c, p, exp(lq)));
+    if (go) go[j] = static_cast<float>(rk::core::gkl_grad_old(c, p, rk::core::exp_rn(lq)));
   }
 }
 

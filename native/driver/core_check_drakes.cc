@@ -4,8 +4,10 @@
 // the sample bit for bit with the CPU's). Then the CPU kernels' vector noise (drakes_simd.inl) on
 // every SIMD level this CPU has against the core, bit for bit, over runs of every length mod the
 // vector width.
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <vector>
 
 #include "../core/drakes.h"
@@ -43,6 +45,41 @@ int core_check_drakes() {
     }
   }
   std::printf("core drakes: gumbel noise vs the TS reference's golden bits: %s\n", bad ? "FAIL" : "ok");
+
+  {  // core::exp_rn against long double expl, in units of the double result's last place
+    double worst = 0, sum = 0, worst_x = 0;
+    int64_t cnt = 0, wrong = 0;
+    auto ulps = [](double got, long double want) {
+      if (want == 0) return got == 0 ? 0.0 : 1e9;
+      int e;
+      std::frexp(static_cast<double>(want), &e);
+      const long double ulp = std::ldexp(1.0L, std::max(e - 53, -1074));
+      return static_cast<double>(std::fabs(static_cast<long double>(got) - want) / ulp);
+    };
+    for (int64_t i = 0; i <= 400000; ++i) {
+      // [-745.2, 709.8] evenly, then [-1, 1] and [-1e-3, 1e-3] densely
+      const double x = i < 200000 ? -745.2 + 1455.0 * i / 200000.0 : (i < 300000 ? -1.0 + 2.0 * (i - 200000) / 100000.0 : -1e-3 + 2e-3 * (i - 300000) / 100000.0);
+      const double got = rk::core::exp_rn(x);
+      const long double want = std::exp(static_cast<long double>(x));
+      if (want > std::numeric_limits<double>::max()) {
+        wrong += got != HUGE_VAL;
+        continue;
+      }
+      const double u = ulps(got, want);
+      if (u > worst) worst_x = x;
+      worst = std::max(worst, u);
+      sum += u;
+      ++cnt;
+    }
+    const double special[][2] = {{-HUGE_VAL, 0.0}, {HUGE_VAL, HUGE_VAL}, {-1e300, 0.0}, {1e300, HUGE_VAL},
+                                 {0.0, 1.0}, {-0.0, 1.0}, {710.0, HUGE_VAL}, {-746.0, 0.0}};
+    for (const auto& sp : special) wrong += rk::core::exp_rn(sp[0]) != sp[1];
+    wrong += !std::isnan(rk::core::exp_rn(std::numeric_limits<double>::quiet_NaN()));
+    const bool ok = worst <= 2.0 && wrong == 0;
+    std::printf("core drakes: exp_rn vs expl over %lld points: worst %.2f ulp (at %.17g), mean %.3f ulp, special values %s %s\n",
+                static_cast<long long>(cnt), worst, worst_x, sum / cnt, wrong ? "wrong" : "right", ok ? "ok" : "FAIL");
+    bad += !ok;
+  }
 
   struct Level {
     rk::Isa isa;

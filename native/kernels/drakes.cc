@@ -75,7 +75,7 @@ RowPass1 gumbel_pass1(const LogitsView& l, const GumbelParams& p, double inv_tau
     if (!e) continue;
     double sc = 0, dc = 0;
     for (int64_t k = 0; k < n; ++k) {
-      const float x = mc > -std::numeric_limits<double>::infinity() ? static_cast<float>(std::exp(t[k] - mc)) : 0.0f;
+      const float x = mc > -std::numeric_limits<double>::infinity() ? static_cast<float>(core::exp_rn(t[k] - mc)) : 0.0f;
       e[c0 + k] = x;
       sc += x;
       if (g) dc += static_cast<double>(x) * g[c0 + k];
@@ -90,7 +90,7 @@ void merge_chunks(double M, std::vector<double>& cm, const std::vector<double>& 
                   double* D) {
   *S = 0, *D = 0;
   for (size_t c = 0; c < cm.size(); ++c) {
-    cm[c] = cm[c] > -std::numeric_limits<double>::infinity() ? std::exp(cm[c] - M) : 0.0;
+    cm[c] = cm[c] > -std::numeric_limits<double>::infinity() ? core::exp_rn(cm[c] - M) : 0.0;
     *S += cs[c] * cm[c];
     *D += cd[c] * cm[c];
   }
@@ -194,7 +194,7 @@ Status drakes_kl(const GklCall& c) {
       double K = 0;
       for (int64_t j = 0; j < V; ++j) {
         const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
-        K += core::gkl_term(std::exp(lp), lp, lq);
+        K += core::gkl_term(core::exp_rn(lp), lp, lq);
       }
       c.kl[r] = static_cast<float>(K / mc);
       if (!g && !go) continue;
@@ -202,9 +202,9 @@ Status drakes_kl(const GklCall& c) {
       const double cr = (c.grad_rows ? static_cast<double>(c.grad_rows[r]) : c.grad_scale) / mc;
       for (int64_t j = 0; j < V; ++j) {
         const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
-        const double p = std::exp(lp);
+        const double p = core::exp_rn(lp);
         if (g) g[j] = static_cast<float>(core::gkl_grad_new(cr, p, lp, lq, K));
-        if (go) go[j] = static_cast<float>(core::gkl_grad_old(cr, p, std::exp(lq)));
+        if (go) go[j] = static_cast<float>(core::gkl_grad_old(cr, p, core::exp_rn(lq)));
       }
     }
   });
