@@ -78,11 +78,11 @@ export default async function run(ctx: BenchContext): Promise<BenchSection> {
     'one noise pass + a pass from cache; reads dL/dsample too');
   progress(`${shape} drakesKl`);
   add('drakesKl forward', timeSync(() => drakesKl(z, zo, null, { vocab: v, moveChance: 0.5, out: { kl } }), reps), 2 * elems * 4,
-    'two passes over both rows (online lse, then the sum)');
+    'both rows: the maxima, the exponentials (kept per thread, 2 V doubles) with their sums, then K from those');
   progress(`${shape} drakesKl + both gradients`);
   add('drakesKl forward+gradients', timeSync(() => drakesKl(z, zo, null, {
     vocab: v, moveChance: 0.5, returnGradient: true, returnOldGradient: true, out: { kl, gradient: grad, oldGradient: grad2 },
-  }), reps), 2 * elems * 4, `three passes; writes two (N, V) f32 gradients`);
+  }), reps), 2 * elems * 4, `the forward's passes, then both gradients from the kept exponentials; writes two (N, V) f32 gradients`);
   rows[0].note += `; peak RSS growth over all runs ${(peakRssMiB() - rss0).toFixed(1)} MiB (extra memory O(N))`;
 
   // plain TypeScript: time a slice of rows and scale

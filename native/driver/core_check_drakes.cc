@@ -7,15 +7,121 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "../core/drakes.h"
 #include "../kernels/cpu.h"
 #include "../kernels/drakes.h"
+#include "../kernels/half.h"
 #include "core_check.h"
 
 namespace rkdriver {
+
+namespace {
+
+// Every level's row loops against the scalar level's, bit for bit: runs of every length around the
+// lane counts, the three dtypes, -inf entries, all -inf runs, a NaN, and large magnitudes.
+// f32 -> f16 bits, truncating (test inputs only): +-inf and NaN kept, magnitudes clamped to [2^-14, 65504].
+uint16_t f16_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7e00;
+  if ((u & 0x7fffffffu) == 0x7f800000u) return sign | 0x7c00;
+  int e = static_cast<int>((u >> 23) & 0xff) - 127;
+  if (e < -14) return sign | 0x0400;
+  if (e > 15) return sign | 0x7bff;
+  return static_cast<uint16_t>(sign | ((e + 15) << 10) | ((u >> 13) & 0x3ffu));
+}
+
+int check_drakes_levels() {
+  const rk::detail::DrakesKernels& ref = rk::detail::drakes_kernels_scalar();
+  const rk::detail::DrakesKernels* others[] = {&rk::detail::drakes_kernels_avx2(), &rk::detail::drakes_kernels_avx512()};
+  const rk::Isa isas[] = {rk::Isa::Avx2, rk::Isa::Avx512};
+  int bad = 0;
+  for (int o = 0; o < 2; ++o) {
+    if (static_cast<int>(isas[o]) > static_cast<int>(rk::detected_isa())) continue;
+    const rk::detail::DrakesKernels& k = *others[o];
+    int64_t diff = 0, cases = 0;
+    uint64_t st = 12345;
+    auto rnd = [&] {  // uniform in [-1, 1)
+      st = rk::core::splitmix64(st);
+      return static_cast<double>(st >> 11) * 0x1p-52 - 1.0;
+    };
+    for (int dt : {rk::kF32, rk::kBF16, rk::kF16}) {
+      for (int64_t n : {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 64, 1000, 1031}) {
+        for (int kind = 0; kind < 5; ++kind) {  // 0 plain, 1 some -inf, 2 all -inf, 3 a NaN, 4 x 300
+          std::vector<float> zf(n), zof(n), gf(n);
+          for (int64_t j = 0; j < n; ++j) {
+            zf[j] = static_cast<float>(3 * rnd() * (kind == 4 ? 300 : 1));
+            zof[j] = static_cast<float>(3 * rnd() * (kind == 4 ? 300 : 1));
+            gf[j] = static_cast<float>(rnd());
+            if ((kind == 1 && j % 3 == 1) || kind == 2) zf[j] = -HUGE_VALF;
+            if (kind == 1 && j % 5 == 2) zof[j] = -HUGE_VALF;
+          }
+          if (kind == 3) zf[n / 2] = std::numeric_limits<float>::quiet_NaN();
+          std::vector<uint16_t> zh(n), zoh(n);
+          const void *z = zf.data(), *zo = zof.data();
+          if (dt != rk::kF32) {
+            for (int64_t j = 0; j < n; ++j) {
+              zh[j] = dt == rk::kBF16 ? rk::f32_to_bf16(zf[j]) : f16_of(zf[j]);
+              zoh[j] = dt == rk::kBF16 ? rk::f32_to_bf16(zof[j]) : f16_of(zof[j]);
+            }
+            z = zh.data(), zo = zoh.data();
+          }
+          auto same = [&](const void* a, const void* b, size_t bytes) { diff += std::memcmp(a, b, bytes) != 0; };
+          // score + exp
+          std::vector<double> t1(n), t2(n);
+          k.noise(77, 3, n, t1.data());
+          t2 = t1;
+          double m1, m2;
+          int64_t a1, a2;
+          bool b1, b2;
+          ref.score(z, dt, n, 0.7, t1.data(), &m1, &a1, &b1);
+          k.score(z, dt, n, 0.7, t2.data(), &m2, &a2, &b2);
+          same(t1.data(), t2.data(), n * 8);
+          diff += m1 != m2 && !(m1 != m1 && m2 != m2);
+          diff += a1 != a2 || b1 != b2;
+          std::vector<float> e1(n), e2(n);
+          double s1, s2, d1, d2;
+          ref.exp(t1.data(), n, m1, e1.data(), gf.data(), &s1, &d1);
+          k.exp(t1.data(), n, m1, e2.data(), gf.data(), &s2, &d2);
+          same(e1.data(), e2.data(), n * 4);
+          same(&s1, &s2, 8);
+          same(&d1, &d2, 8);
+          // stats2, gkl_sum, gkl_grads
+          double o1[4], o2[4];
+          std::vector<double> ez1(2 * n), ez2(2 * n);
+          ref.stats2(z, zo, dt, n, ez1.data(), ez1.data() + n, o1, &b1);
+          k.stats2(z, zo, dt, n, ez2.data(), ez2.data() + n, o2, &b2);
+          same(o1, o2, sizeof o1);
+          diff += b1 != b2;
+          if (!b1 && o1[1] > 0 && o1[3] > 0) {
+            same(ez1.data(), ez2.data(), 2 * n * 8);
+            const double lse = o1[0] + std::log(o1[1]), lseo = o1[2] + std::log(o1[3]);
+            const double K1 = ref.gkl_sum(z, zo, ez1.data(), dt, n, lse, lseo, 1 / o1[1]);
+            const double K2 = k.gkl_sum(z, zo, ez1.data(), dt, n, lse, lseo, 1 / o1[1]);
+            same(&K1, &K2, 8);
+            std::vector<float> g1(n), g2(n), h1(n), h2(n);
+            ref.gkl_grads(z, zo, ez1.data(), ez1.data() + n, dt, n, lse, lseo, 1 / o1[1], 1 / o1[3], K1, 0.3, g1.data(), h1.data());
+            k.gkl_grads(z, zo, ez1.data(), ez1.data() + n, dt, n, lse, lseo, 1 / o1[1], 1 / o1[3], K1, 0.3, g2.data(), h2.data());
+            same(g1.data(), g2.data(), n * 4);
+            same(h1.data(), h2.data(), n * 4);
+          }
+          ++cases;
+        }
+      }
+    }
+    std::printf("core drakes: %s row loops vs the scalar level, %lld cases x 5 loops: %lld differ %s\n", rk::isa_name(isas[o]),
+                static_cast<long long>(cases), static_cast<long long>(diff), diff ? "FAIL" : "ok");
+    bad += diff != 0;
+  }
+  return bad;
+}
+
+}  // namespace
 
 int core_check_drakes() {
   struct Gold {
@@ -83,15 +189,15 @@ int core_check_drakes() {
 
   struct Level {
     rk::Isa isa;
-    rk::detail::GumbelNoiseFn (*fn)();
+    const rk::detail::DrakesKernels& (*fn)();
   };
-  const Level levels[] = {{rk::Isa::Scalar, rk::detail::gumbel_noise_scalar},
-                          {rk::Isa::Avx2, rk::detail::gumbel_noise_avx2},
-                          {rk::Isa::Avx512, rk::detail::gumbel_noise_avx512}};
+  const Level levels[] = {{rk::Isa::Scalar, rk::detail::drakes_kernels_scalar},
+                          {rk::Isa::Avx2, rk::detail::drakes_kernels_avx2},
+                          {rk::Isa::Avx512, rk::detail::drakes_kernels_avx512}};
   const uint64_t seeds[] = {0ULL, 42ULL, 9007199254740991ULL, 0xffffffffffffffffULL};
   for (const Level& lv : levels) {
     if (static_cast<int>(lv.isa) > static_cast<int>(rk::detected_isa())) continue;
-    const rk::detail::GumbelNoiseFn noise = lv.fn();
+    const rk::detail::DrakesKernels& k = lv.fn();
     int64_t diff = 0, checked = 0;
     std::vector<double> g(1100);
     for (uint64_t seed : seeds) {
@@ -101,20 +207,32 @@ int core_check_drakes() {
         // column indices near 2^32 and 2^53
         for (int64_t c0 : {int64_t{0}, int64_t{5}, int64_t{31999}, int64_t{4294967290}, int64_t{9007199254740000}}) {
           for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 17, 19, 1024, 1100}) {
-            noise(key, c0, n, g.data());
-            for (int64_t k = 0; k < n; ++k) {
-              const uint64_t want = rk::core::dbits(rk::core::gumbel_noise_at(key, static_cast<uint64_t>(c0 + k)));
-              diff += rk::core::dbits(g[k]) != want;
+            k.noise(key, c0, n, g.data());
+            for (int64_t j = 0; j < n; ++j) {
+              const uint64_t want = rk::core::dbits(rk::core::gumbel_noise_at(key, static_cast<uint64_t>(c0 + j)));
+              diff += rk::core::dbits(g[j]) != want;
               ++checked;
             }
           }
         }
       }
     }
-    std::printf("core drakes: %s gumbel noise vs the core, %lld values: %lld differ %s\n", rk::isa_name(lv.isa),
-                static_cast<long long>(checked), static_cast<long long>(diff), diff ? "FAIL" : "ok");
-    bad += diff != 0;
+    // exp_rn through the lanes of the row loops, against the core
+    std::vector<double> x, y;
+    for (int64_t i = 0; i <= 20000; ++i) x.push_back(-800.0 + 1600.0 * i / 20000.0);
+    for (double v : {-HUGE_VAL, HUGE_VAL, std::numeric_limits<double>::quiet_NaN(), 0.0, -0.0, -1e-300, 709.8, -745.2}) x.push_back(v);
+    y.resize(x.size());
+    int64_t ediff = 0;
+    for (size_t n : {x.size(), size_t{13}, size_t{7}}) {
+      k.exp_rn(x.data(), static_cast<int64_t>(n), y.data());
+      for (size_t i = 0; i < n; ++i) ediff += rk::core::dbits(y[i]) != rk::core::dbits(rk::core::exp_rn(x[i]));
+    }
+    std::printf("core drakes: %s gumbel noise vs the core, %lld values: %lld differ; exp_rn lanes vs the core: %lld differ %s\n",
+                rk::isa_name(lv.isa), static_cast<long long>(checked), static_cast<long long>(diff),
+                static_cast<long long>(ediff), diff || ediff ? "FAIL" : "ok");
+    bad += diff != 0 || ediff != 0;
   }
+  bad += check_drakes_levels();
   return bad;
 }
 

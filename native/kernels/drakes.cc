@@ -1,9 +1,10 @@
 // CPU kernels of the DRAKES ops (drakes.h). One row per task, every sum in a fixed order in double:
-// results do not depend on the thread count. The noise is made once per element (chunked, below)
-// and never stored; the only (N, V) buffers are the caller's output. The noise comes from the active
-// SIMD level's generator (drakes_simd.inl), the core's bits on every level. This translation unit,
-// like those, is compiled with -ffp-contract=off (CMakeLists.txt), so the shared core's rounded
-// arithmetic is not contracted (native/core/drakes.h).
+// results do not depend on the thread count, nor on the SIMD level (the row loops of
+// drakes_simd.inl run the same lanes on every level). The noise is made once per element (chunked,
+// below) and never stored; the only (N, V) buffers are the caller's output (drakesKl keeps a row's
+// exponentials in a per-thread buffer of 2 V doubles). This translation unit, like drakes_simd.inl's,
+// is compiled with -ffp-contract=off (CMakeLists.txt), so the shared core's rounded arithmetic is not
+// contracted (native/core/drakes.h).
 #include "drakes.h"
 
 #include <cmath>
@@ -39,12 +40,20 @@ struct RowPass1 {
   bool ok() const { return !bad && arg >= 0 && m < std::numeric_limits<double>::infinity(); }
 };
 
-// The noise generator of the active ISA (every one gives the same bits).
-detail::GumbelNoiseFn noise_fn() {
+// The calling thread's buffer of at least n doubles (kept for its later calls): a row's
+// exponentials, in cache between the passes that read them.
+double* row_buffer(int64_t n) {
+  thread_local std::vector<double> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// The row loops of the active ISA (every one gives the same bits).
+const detail::DrakesKernels& kernels() {
   switch (active_isa()) {
-    case Isa::Avx512: return detail::gumbel_noise_avx512();
-    case Isa::Avx2: return detail::gumbel_noise_avx2();
-    default: return detail::gumbel_noise_scalar();
+    case Isa::Avx512: return detail::drakes_kernels_avx512();
+    case Isa::Avx2: return detail::drakes_kernels_avx2();
+    default: return detail::drakes_kernels_scalar();
   }
 }
 
@@ -54,32 +63,27 @@ RowPass1 gumbel_pass1(const LogitsView& l, const GumbelParams& p, double inv_tau
                       std::vector<double>& cm, std::vector<double>& cs, std::vector<double>& cd) {
   const int64_t V = l.vocab, base = r * V;
   const uint64_t key = core::gumbel_row_key(p.seed, static_cast<uint64_t>(r));
-  const detail::GumbelNoiseFn noise = noise_fn();
+  const detail::DrakesKernels& k = kernels();
+  const int dt = static_cast<int>(l.dtype);
+  const size_t esz = static_cast<size_t>(dtype_size(l.dtype));
   RowPass1 out;
   double t[kChunk];
   cm.clear(), cs.clear(), cd.clear();
   for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
     const int64_t n = V - c0 < kChunk ? V - c0 : kChunk;
-    double mc = -std::numeric_limits<double>::infinity();
-    noise(key, c0, n, t);  // the noise first, then each score over it
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t j = c0 + k;
-      t[k] = core::gumbel_score(load(l, base + j), t[k], inv_tau);
-      if (t[k] != t[k]) out.bad = true;
-      if (t[k] > mc) mc = t[k];
-      if (t[k] > out.m) {
-        out.m = t[k];
-        out.arg = static_cast<int32_t>(j);
-      }
+    double mc;
+    int64_t arg;
+    bool bad;
+    k.noise(key, c0, n, t);  // the noise, then each score over it
+    k.score(static_cast<const char*>(l.data) + static_cast<size_t>(base + c0) * esz, dt, n, inv_tau, t, &mc, &arg, &bad);
+    out.bad = out.bad || bad;
+    if (mc > out.m) {  // a later chunk wins only with a larger score: the first index of the max
+      out.m = mc;
+      out.arg = static_cast<int32_t>(c0 + arg);
     }
     if (!e) continue;
-    double sc = 0, dc = 0;
-    for (int64_t k = 0; k < n; ++k) {
-      const float x = mc > -std::numeric_limits<double>::infinity() ? static_cast<float>(core::exp_rn(t[k] - mc)) : 0.0f;
-      e[c0 + k] = x;
-      sc += x;
-      if (g) dc += static_cast<double>(x) * g[c0 + k];
-    }
+    double sc, dc;
+    k.exp(t, n, mc, e + c0, g ? g + c0 : nullptr, &sc, &dc);
     cm.push_back(mc), cs.push_back(sc), cd.push_back(dc);
   }
   return out;
@@ -162,6 +166,9 @@ Status drakes_kl(const GklCall& c) {
   const int64_t V = l.vocab;
   const int64_t grain = V >= 4096 ? 1 : (4096 + V - 1) / V;
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  const detail::DrakesKernels& k = kernels();
+  const int dt = static_cast<int>(l.dtype);
+  const size_t esz = static_cast<size_t>(dtype_size(l.dtype));
   parallel_for(l.rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t base = r * V;
@@ -174,38 +181,29 @@ Status drakes_kl(const GklCall& c) {
         continue;
       }
       const double mc = c.move_chance_rows ? static_cast<double>(c.move_chance_rows[r]) : c.move_chance;
-      // pass 1: both rows' log-sum-exp, online
-      double mz = -HUGE_VAL, sz = 0, mo = -HUGE_VAL, so = 0;
-      bool bad = false;
-      for (int64_t j = 0; j < V; ++j) {
-        const double z = load(l, base + j), zo = load(c.old, base + j);
-        if (z != z || zo != zo || z == HUGE_VAL || zo == HUGE_VAL) bad = true;
-        core::lse_step(z, &mz, &sz);
-        core::lse_step(zo, &mo, &so);
-      }
-      if (bad || !(sz > 0) || !(so > 0)) {
+      const char* zr = static_cast<const char*>(l.data) + static_cast<size_t>(base) * esz;
+      const char* zor = static_cast<const char*>(c.old.data) + static_cast<size_t>(base) * esz;
+      // pass 1: both rows' maxima; pass 2: their exponentials (kept) and sums
+      double st[4];
+      bool bad;
+      double* ez = row_buffer(2 * V);
+      double* eo = ez + V;
+      k.stats2(zr, zor, dt, V, ez, eo, st, &bad);
+      if (bad || !(st[1] > 0) || !(st[3] > 0)) {
         c.kl[r] = static_cast<float>(nan);
         for (int64_t j = 0; g && j < V; ++j) g[j] = static_cast<float>(nan);
         for (int64_t j = 0; go && j < V; ++j) go[j] = static_cast<float>(nan);
         continue;
       }
-      const double lse = mz + std::log(sz), lseo = mo + std::log(so);
-      // pass 2: K = sum p (lp - lq)
-      double K = 0;
-      for (int64_t j = 0; j < V; ++j) {
-        const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
-        K += core::gkl_term(core::exp_rn(lp), lp, lq);
-      }
+      const double lse = st[0] + std::log(st[1]), lseo = st[2] + std::log(st[3]);
+      const double inv_sz = 1.0 / st[1], inv_so = 1.0 / st[3];
+      // pass 3: K = sum p (lp - lq)
+      const double K = k.gkl_sum(zr, zor, ez, dt, V, lse, lseo, inv_sz);
       c.kl[r] = static_cast<float>(K / mc);
       if (!g && !go) continue;
-      // pass 3: the gradients
+      // pass 4: the gradients
       const double cr = (c.grad_rows ? static_cast<double>(c.grad_rows[r]) : c.grad_scale) / mc;
-      for (int64_t j = 0; j < V; ++j) {
-        const double lp = load(l, base + j) - lse, lq = load(c.old, base + j) - lseo;
-        const double p = core::exp_rn(lp);
-        if (g) g[j] = static_cast<float>(core::gkl_grad_new(cr, p, lp, lq, K));
-        if (go) go[j] = static_cast<float>(core::gkl_grad_old(cr, p, core::exp_rn(lq)));
-      }
+      k.gkl_grads(zr, zor, ez, eo, dt, V, lse, lseo, inv_sz, inv_so, K, cr, g, go);
     }
   });
   return Status{};

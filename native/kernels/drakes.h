@@ -44,11 +44,30 @@ struct GklCall {
 Status drakes_kl(const GklCall& c);
 
 namespace detail {
-// g[k] = core::gumbel_noise_at(row_key, c0 + k) for k < n, to the bit, per ISA (drakes_simd.inl).
-using GumbelNoiseFn = void (*)(uint64_t row_key, int64_t c0, int64_t n, double* g);
-GumbelNoiseFn gumbel_noise_avx512();
-GumbelNoiseFn gumbel_noise_avx2();
-GumbelNoiseFn gumbel_noise_scalar();
+// The row loops, per ISA (drakes_simd.inl), the same bits on every level. dtype: rk::kF32 / kBF16 / kF16.
+struct DrakesKernels {
+  // g[k] = core::gumbel_noise_at(row_key, c0 + k), k < n.
+  void (*noise)(uint64_t row_key, int64_t c0, int64_t n, double* g);
+  // t[k] = core::gumbel_score(z[k], t[k], inv_tau); the max of the non-NaN scores (-inf if none),
+  // the first index holding it (-1), and whether a score is NaN.
+  void (*score)(const void* z, int dtype, int64_t n, double inv_tau, double* t, double* mc, int64_t* arg, bool* bad);
+  // e[k] = f32(exp_rn(t[k] - mc)) (0 when mc is -inf); sc = sum e, dc = sum e g (g may be null).
+  void (*exp)(const double* t, int64_t n, double mc, float* e, const float* g, double* sc, double* dc);
+  // out = {max z, sum ez, max zo, sum eo}, ez = exp_rn(z - max z) and eo = exp_rn(zo - max zo) stored
+  // (n doubles each); bad: a NaN or +inf in either row (then, or with a row all -inf, the sums are 0).
+  void (*stats2)(const void* z, const void* zo, int dtype, int64_t n, double* ez, double* eo, double* out, bool* bad);
+  // K = sum core::gkl_term(p, lp, lq), p = ez (1 / sz), lp = z - lse, lq = zo - lseo.
+  double (*gkl_sum)(const void* z, const void* zo, const double* ez, int dtype, int64_t n, double lse, double lseo,
+                    double inv_sz);
+  // g = core::gkl_grad_new(c, p, lp, lq, K), go = core::gkl_grad_old(c, p, q), q = eo (1 / so); either may be null.
+  void (*gkl_grads)(const void* z, const void* zo, const double* ez, const double* eo, int dtype, int64_t n, double lse,
+                    double lseo, double inv_sz, double inv_so, double K, double c, float* g, float* go);
+  // y[k] = core::exp_rn(x[k]) through the lanes the loops above use (rk_driver check holds it to the core).
+  void (*exp_rn)(const double* x, int64_t n, double* y);
+};
+const DrakesKernels& drakes_kernels_avx512();
+const DrakesKernels& drakes_kernels_avx2();
+const DrakesKernels& drakes_kernels_scalar();
 }  // namespace detail
 
 }  // namespace rk
