@@ -6,4 +6,5 @@ namespace rkdriver {
 int core_check_policy();      // core_check_policy.cc
 int core_check_advantages();  // core_check_advantages.cc
 int core_check_drakes();      // core_check_drakes.cc
+int pool_check();             // pool_check.cc
 }  // namespace rkdriver

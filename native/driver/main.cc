@@ -88,7 +88,7 @@ int check() {
     rk::set_isa(rk::detected_isa());
   }
   std::printf("%d passed, %d failed\n", 7 * 3 - bad, bad);
-  bad += rkdriver::core_check_policy() + rkdriver::core_check_advantages() + rkdriver::core_check_drakes();
+  bad += rkdriver::core_check_policy() + rkdriver::core_check_advantages() + rkdriver::core_check_drakes() + rkdriver::pool_check();
   return bad ? 1 : 0;
 }
 
