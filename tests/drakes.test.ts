@@ -221,6 +221,28 @@ describe('drakesKl', () => {
     });
   }
 
+  it('rows over 2^20 logits (their exponentials made again in each pass, not kept) and a KL of 5e-9 match the float64 reference', () => {
+    const v = 2 ** 20 + 13, n = 2;
+    const z = withNegInf(randn(n * v, 2, 91), 11), zo = randn(n * v, 2, 92);
+    const res = drakesKl(z, zo, null, { vocab: v, moveChance: 0.4, returnGradient: true, returnOldGradient: true });
+    const ref = drakesKlRef(z, zo, v, null, 0.4);
+    expectClose(res.kl, ref.kl, 1e-5, 1e-6, 'kl');
+    let s1 = 0, s2 = 0;
+    for (let i = 0; i < ref.grad.length; i++) { s1 = Math.max(s1, Math.abs(ref.grad[i])); s2 = Math.max(s2, Math.abs(ref.gradOld[i])); }
+    expectClose(res.gradient, ref.grad, 1e-5, 2e-6 * s1 + 1e-12, 'gradient');
+    expectClose(res.oldGradient, ref.gradOld, 1e-5, 2e-6 * s2 + 1e-12, 'oldGradient');
+    // nearly equal rows: the KL is a small difference of large terms; the double passes keep it to
+    // 1e-5 of itself (f32 arithmetic would not)
+    const w = 32000;
+    const a = randn(w, 3, 93), d = randn(w, 1e-4, 94);
+    const b = a.map((x, i) => x + d[i]);
+    const small = drakesKl(a, b, null, { vocab: w, moveChance: 1 });
+    const want = drakesKlRef(a, b, w, null, 1).kl[0];
+    expect(want).toBeGreaterThan(1e-10);
+    expect(want).toBeLessThan(1e-7);
+    expect(Math.abs(small.kl[0] - want) / want).toBeLessThan(1e-5);
+  });
+
   it('large and tiny magnitudes, bf16 and f16', () => {
     for (const scale of [300, 1e-6]) {
       const v = 23, n = 4;

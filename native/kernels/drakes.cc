@@ -40,6 +40,10 @@ struct RowPass1 {
   bool ok() const { return !bad && arg >= 0 && m < std::numeric_limits<double>::infinity(); }
 };
 
+// drakesKl keeps a row's exponentials (2 V doubles per thread, 16 MiB at this V) up to this vocabulary;
+// longer rows make them again in each pass (the same bits, one exponential more per element).
+constexpr int64_t kKeepMaxVocab = int64_t{1} << 20;
+
 // The calling thread's buffer of at least n doubles (kept for its later calls): a row's
 // exponentials, in cache between the passes that read them.
 double* row_buffer(int64_t n) {
@@ -186,8 +190,8 @@ Status drakes_kl(const GklCall& c) {
       // pass 1: both rows' maxima; pass 2: their exponentials (kept) and sums
       double st[4];
       bool bad;
-      double* ez = row_buffer(2 * V);
-      double* eo = ez + V;
+      double* ez = V <= kKeepMaxVocab ? row_buffer(2 * V) : nullptr;
+      double* eo = ez ? ez + V : nullptr;
       k.stats2(zr, zor, dt, V, ez, eo, st, &bad);
       if (bad || !(st[1] > 0) || !(st[3] > 0)) {
         c.kl[r] = static_cast<float>(nan);
@@ -198,12 +202,12 @@ Status drakes_kl(const GklCall& c) {
       const double lse = st[0] + std::log(st[1]), lseo = st[2] + std::log(st[3]);
       const double inv_sz = 1.0 / st[1], inv_so = 1.0 / st[3];
       // pass 3: K = sum p (lp - lq)
-      const double K = k.gkl_sum(zr, zor, ez, dt, V, lse, lseo, inv_sz);
+      const double K = k.gkl_sum(zr, zor, ez, dt, V, lse, lseo, inv_sz, st[0]);
       c.kl[r] = static_cast<float>(K / mc);
       if (!g && !go) continue;
       // pass 4: the gradients
       const double cr = (c.grad_rows ? static_cast<double>(c.grad_rows[r]) : c.grad_scale) / mc;
-      k.gkl_grads(zr, zor, ez, eo, dt, V, lse, lseo, inv_sz, inv_so, K, cr, g, go);
+      k.gkl_grads(zr, zor, ez, eo, dt, V, lse, lseo, inv_sz, inv_so, st[0], st[2], K, cr, g, go);
     }
   });
   return Status{};

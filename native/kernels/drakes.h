@@ -53,15 +53,19 @@ struct DrakesKernels {
   void (*score)(const void* z, int dtype, int64_t n, double inv_tau, double* t, double* mc, int64_t* arg, bool* bad);
   // e[k] = f32(exp_rn(t[k] - mc)) (0 when mc is -inf); sc = sum e, dc = sum e g (g may be null).
   void (*exp)(const double* t, int64_t n, double mc, float* e, const float* g, double* sc, double* dc);
-  // out = {max z, sum ez, max zo, sum eo}, ez = exp_rn(z - max z) and eo = exp_rn(zo - max zo) stored
-  // (n doubles each); bad: a NaN or +inf in either row (then, or with a row all -inf, the sums are 0).
+  // out = {max z, sum ez, max zo, sum eo} with ez = exp_rn(z - max z), eo = exp_rn(zo - max zo), stored
+  // (n doubles each) unless ez is null; bad: a NaN or +inf in either row (then, or with a row all
+  // -inf, the sums are 0 and nothing is stored).
   void (*stats2)(const void* z, const void* zo, int dtype, int64_t n, double* ez, double* eo, double* out, bool* bad);
-  // K = sum core::gkl_term(p, lp, lq), p = ez (1 / sz), lp = z - lse, lq = zo - lseo.
+  // K = sum core::gkl_term(p, lp, lq), p = ez (1 / sz), lp = z - lse, lq = zo - lseo; ez null: made again
+  // from mz = max z (the same bits).
   double (*gkl_sum)(const void* z, const void* zo, const double* ez, int dtype, int64_t n, double lse, double lseo,
-                    double inv_sz);
-  // g = core::gkl_grad_new(c, p, lp, lq, K), go = core::gkl_grad_old(c, p, q), q = eo (1 / so); either may be null.
+                    double inv_sz, double mz);
+  // g = core::gkl_grad_new(c, p, lp, lq, K), go = core::gkl_grad_old(c, p, q), q = eo (1 / so); either output
+  // may be null; ez, eo null as above.
   void (*gkl_grads)(const void* z, const void* zo, const double* ez, const double* eo, int dtype, int64_t n, double lse,
-                    double lseo, double inv_sz, double inv_so, double K, double c, float* g, float* go);
+                    double lseo, double inv_sz, double inv_so, double mz, double mo, double K, double c, float* g,
+                    float* go);
   // y[k] = core::exp_rn(x[k]) through the lanes the loops above use (rk_driver check holds it to the core).
   void (*exp_rn)(const double* x, int64_t n, double* y);
 };

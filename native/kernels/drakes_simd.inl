@@ -497,15 +497,19 @@ void stats2_t(const void* z, const void* zo, int64_t n, double* ez, double* eo, 
   D8 sz = dset(0.0), so = sz;
   for (k = 0; k + 8 <= n; k += 8) {
     const D8 e = exp8(zload<DT>(z, k) - vm), eo8 = exp8(zload<DT>(zo, k) - vo);
-    dstore(ez + k, e);
-    dstore(eo + k, eo8);
+    if (ez) {
+      dstore(ez + k, e);
+      dstore(eo + k, eo8);
+    }
     sz = sz + e;
     so = so + eo8;
   }
   if (k < n) {
     const D8 e = exp8(zload_part<DT>(z, k, n - k, -kInf) - vm), eo8 = exp8(zload_part<DT>(zo, k, n - k, -kInf) - vo);
-    dstore_part(ez + k, n - k, e);
-    dstore_part(eo + k, n - k, eo8);
+    if (ez) {
+      dstore_part(ez + k, n - k, e);
+      dstore_part(eo + k, n - k, eo8);
+    }
     sz = sz + e;
     so = so + eo8;
   }
@@ -513,19 +517,30 @@ void stats2_t(const void* z, const void* zo, int64_t n, double* ez, double* eo, 
   out[3] = hsum8(so);
 }
 
-// With p = ez / sz (ez / sz as ez * (1 / sz)), lp = z - lse, lq = zo - lseo:
-// K = sum_j core::gkl_term(p, lp, lq).
+// A run of 8 (or the last len < 8) of a row's exponentials e^(z - m): stored by stats2_t, or (e null:
+// rows too long to keep them) made again, the same operation on the same values, so the same bits.
 template <int DT>
-double gkl_sum_t(const void* z, const void* zo, const double* ez, int64_t n, double lse, double lseo, double inv_sz) {
-  const D8 a = dset(lse), ao = dset(lseo), zero = dset(0.0), is = dset(inv_sz);
+inline D8 row_exp(const double* e, const void* z, D8 vm, int64_t k, int64_t len) {
+  if (e) return len == 8 ? dload(e + k) : dload_part(e + k, len, 0.0);
+  return exp8((len == 8 ? zload<DT>(z, k) : zload_part<DT>(z, k, len, -kInf)) - vm);
+}
+
+// With p = ez / sz (as ez * (1 / sz)), lp = z - lse, lq = zo - lseo: K = sum_j core::gkl_term(p, lp, lq).
+template <int DT>
+double gkl_sum_t(const void* z, const void* zo, const double* ez, int64_t n, double lse, double lseo, double inv_sz,
+                 double mz) {
+  const D8 a = dset(lse), ao = dset(lseo), zero = dset(0.0), is = dset(inv_sz), vm = dset(mz);
   D8 K = zero;
-  auto take = [&](D8 x, D8 xo, D8 e) {
-    const D8 lp = x - a, lq = xo - ao, p = e * is;
+  auto take = [&](int64_t k, int64_t len) {
+    const bool full = len == 8;
+    const D8 x = full ? zload<DT>(z, k) : zload_part<DT>(z, k, len, -kInf);
+    const D8 xo = full ? zload<DT>(zo, k) : zload_part<DT>(zo, k, len, -kInf);
+    const D8 lp = x - a, lq = xo - ao, p = row_exp<DT>(ez, z, vm, k, len) * is;
     K = K + sel(gt(p, zero), p * (lp - lq), zero);
   };
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) take(zload<DT>(z, k), zload<DT>(zo, k), dload(ez + k));
-  if (k < n) take(zload_part<DT>(z, k, n - k, -kInf), zload_part<DT>(zo, k, n - k, -kInf), dload_part(ez + k, n - k, 0.0));
+  for (; k + 8 <= n; k += 8) take(k, 8);
+  if (k < n) take(k, n - k);
   return hsum8(K);
 }
 
@@ -533,18 +548,18 @@ double gkl_sum_t(const void* z, const void* zo, const double* ez, int64_t n, dou
 // (either output may be null).
 template <int DT>
 void gkl_grads_t(const void* z, const void* zo, const double* ez, const double* eo, int64_t n, double lse, double lseo,
-                 double inv_sz, double inv_so, double K, double c, float* g, float* go) {
+                 double inv_sz, double inv_so, double mz, double mo, double K, double c, float* g, float* go) {
   const D8 a = dset(lse), ao = dset(lseo), zero = dset(0.0), vK = dset(K), vc = dset(c), is = dset(inv_sz),
-           io = dset(inv_so);
+           io = dset(inv_so), vmz = dset(mz), vmo = dset(mo);
   auto one = [&](int64_t k, int64_t len, D8& gn, D8& gd) {
     const bool full = len == 8;
-    const D8 p = (full ? dload(ez + k) : dload_part(ez + k, len, 0.0)) * is;
+    const D8 p = row_exp<DT>(ez, z, vmz, k, len) * is;
     if (g) {
       const D8 x = full ? zload<DT>(z, k) : zload_part<DT>(z, k, len, -kInf);
       const D8 xo = full ? zload<DT>(zo, k) : zload_part<DT>(zo, k, len, -kInf);
       gn = sel(gt(p, zero), (vc * p) * (((x - a) - (xo - ao)) - vK), zero);
     }
-    if (go) gd = vc * ((full ? dload(eo + k) : dload_part(eo + k, len, 0.0)) * io - p);
+    if (go) gd = vc * (row_exp<DT>(eo, zo, vmo, k, len) * io - p);
   };
   int64_t k = 0;
   D8 gn = zero, gd = zero;
@@ -588,15 +603,16 @@ struct Stats2 {
 };
 template <int DT>
 struct GklSum {
-  static double run(const void* z, const void* zo, const double* ez, int64_t n, double lse, double lseo, double inv_sz) {
-    return gkl_sum_t<DT>(z, zo, ez, n, lse, lseo, inv_sz);
+  static double run(const void* z, const void* zo, const double* ez, int64_t n, double lse, double lseo, double inv_sz,
+                    double mz) {
+    return gkl_sum_t<DT>(z, zo, ez, n, lse, lseo, inv_sz, mz);
   }
 };
 template <int DT>
 struct GklGrads {
   static void run(const void* z, const void* zo, const double* ez, const double* eo, int64_t n, double lse, double lseo,
-                  double inv_sz, double inv_so, double K, double c, float* g, float* go) {
-    gkl_grads_t<DT>(z, zo, ez, eo, n, lse, lseo, inv_sz, inv_so, K, c, g, go);
+                  double inv_sz, double inv_so, double mz, double mo, double K, double c, float* g, float* go) {
+    gkl_grads_t<DT>(z, zo, ez, eo, n, lse, lseo, inv_sz, inv_so, mz, mo, K, c, g, go);
   }
 };
 
@@ -607,12 +623,13 @@ void stats2(const void* z, const void* zo, int dtype, int64_t n, double* ez, dou
   by_dtype<Stats2>(dtype, z, zo, n, ez, eo, out, bad);
 }
 double gkl_sum(const void* z, const void* zo, const double* ez, int dtype, int64_t n, double lse, double lseo,
-               double inv_sz) {
-  return by_dtype<GklSum>(dtype, z, zo, ez, n, lse, lseo, inv_sz);
+               double inv_sz, double mz) {
+  return by_dtype<GklSum>(dtype, z, zo, ez, n, lse, lseo, inv_sz, mz);
 }
 void gkl_grads(const void* z, const void* zo, const double* ez, const double* eo, int dtype, int64_t n, double lse,
-               double lseo, double inv_sz, double inv_so, double K, double c, float* g, float* go) {
-  by_dtype<GklGrads>(dtype, z, zo, ez, eo, n, lse, lseo, inv_sz, inv_so, K, c, g, go);
+               double lseo, double inv_sz, double inv_so, double mz, double mo, double K, double c, float* g,
+               float* go) {
+  by_dtype<GklGrads>(dtype, z, zo, ez, eo, n, lse, lseo, inv_sz, inv_so, mz, mo, K, c, g, go);
 }
 
 }  // namespace
