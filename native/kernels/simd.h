@@ -264,9 +264,21 @@ inline VF load_dt(const void* base, int64_t i) {
   else return load_f16(static_cast<const uint16_t*>(base) + i);
 }
 
-// Loads n < kW elements (converted to f32) and fills the rest of the vector with `fill`.
+// Loads n < kW elements (converted to f32) and fills the rest of the vector with `fill`. AVX-512:
+// masked loads (the lanes past n are not read, so never fault), the same values as element by element.
 template <int DT>
 inline VF load_tail_dt(const void* base, int64_t i, int64_t n, float fill) {
+#if defined(RK_ISA_AVX512)
+  const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+  if constexpr (DT == kF32) {
+    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, static_cast<const float*>(base) + i)};
+  } else {
+    const __m256i w = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i);
+    const __m512 x = DT == kBF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(w), 16))
+                                 : _mm512_cvtph_ps(w);
+    return {_mm512_mask_blend_ps(m, _mm512_set1_ps(fill), x)};
+  }
+#else
   float buf[kW];
   for (int k = 0; k < kW; ++k) buf[k] = fill;
   for (int64_t k = 0; k < n; ++k) {
@@ -275,6 +287,7 @@ inline VF load_tail_dt(const void* base, int64_t i, int64_t n, float fill) {
     else buf[k] = f16_to_f32(static_cast<const uint16_t*>(base)[i + k]);
   }
   return load(buf);
+#endif
 }
 
 // Hints the cache to fetch element i of a DT array into L2 (never faults, even past the end).
@@ -285,16 +298,24 @@ inline void prefetch_dt(const void* base, int64_t i) {
   __builtin_prefetch(static_cast<const char*>(base) + i * dtype_size(DT), 0, RK_PREFETCH_LOCALITY);
 }
 
-// Stores the first n < kW lanes of `a`.
+// Stores the first n < kW lanes of `a` (AVX-512: one masked store).
 inline void store_tail(float* p, int64_t n, VF a) {
+#if defined(RK_ISA_AVX512)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), a.v);
+#else
   float buf[kW];
   store(buf, a);
   for (int64_t k = 0; k < n; ++k) p[k] = buf[k];
+#endif
 }
 inline void store_tail(uint16_t* p, int64_t n, VF a) {
+#if defined(RK_ISA_AVX512)
+  _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1u), to_bf16(a));
+#else
   uint16_t buf[kW];
   store_bf16(buf, a);
   for (int64_t k = 0; k < n; ++k) p[k] = buf[k];
+#endif
 }
 // A full vector of outputs: f32, or bf16 (a uint16_t pointer); plain and non-temporal.
 inline void store(uint16_t* p, VF a) { store_bf16(p, a); }
@@ -313,8 +334,8 @@ inline void with_nt(bool nt, F&& f) {
   if (nt) f(std::true_type{});
   else f(std::false_type{});
 }
-// Two vectors (2 kW elements) at p, 2 kW * sizeof element aligned: with AVX512_BF16 one conversion
-// of both (the same rounding) and one 64-byte store.
+// Two vectors (2 kW elements) at p (2 kW * sizeof element aligned for NT): with AVX512_BF16 one
+// conversion of both (the same rounding) and one 64-byte store.
 template <bool NT>
 inline void put2(float* p, VF a, VF b) {
   put<NT>(p, a);
@@ -325,7 +346,7 @@ inline void put2(uint16_t* p, VF a, VF b) {
 #if defined(RK_ISA_AVX512) && defined(RK_BF16_NATIVE)
   const __m512i w = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b.v, a.v));
   if constexpr (NT) _mm512_stream_si512(reinterpret_cast<__m512i*>(p), w);
-  else _mm512_store_si512(reinterpret_cast<__m512i*>(p), w);
+  else _mm512_storeu_si512(p, w);
 #else
   put<NT>(p, a);
   put<NT>(p + kW, b);
