@@ -1,7 +1,9 @@
-// The Gumbel noise of native/core/drakes.h (gumbel_noise_at) for a run of columns, several columns
-// per instruction. Compiled once per ISA (drakes_avx512.cc, drakes_avx2.cc, drakes_scalar.cc) with
-// -ffp-contract=off (CMakeLists.txt): every lane does the core's IEEE-rounded +, -, *, / in the
-// core's order, and the integer steps are exact, so each value is the core's to the bit.
+// The DRAKES row loops (drakes.h DrakesKernels): the Gumbel noise of native/core/drakes.h, the scores
+// and their max, the exponentials and the generalised-KL passes, on eight double lanes. Compiled once
+// per ISA (drakes_avx512.cc, drakes_avx2.cc, drakes_scalar.cc) with -ffp-contract=off
+// (CMakeLists.txt): every lane does the core's IEEE-rounded +, -, *, / in the core's order and the
+// integer steps are exact, so the noise and exp_rn are the core's to the bit, and every level gives
+// the same bits.
 #include <array>
 #include <cstdint>
 
@@ -26,136 +28,7 @@ namespace rk {
 namespace RK_ISA_NS {
 namespace {
 
-using core::kGolden64;
-constexpr uint64_t kMix1 = 0xbf58476d1ce4e5b9ULL, kMix2 = 0x94d049bb133111ebULL;
-constexpr double kSqrt2 = 1.4142135623730951;
-// core::log_rn's constants, as it writes them.
-constexpr double kC3 = 1.0 / 3.0, kC5 = 1.0 / 5.0, kC7 = 1.0 / 7.0, kC9 = 1.0 / 9.0, kC11 = 1.0 / 11.0,
-                 kC13 = 1.0 / 13.0, kC15 = 1.0 / 15.0;
-constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
-
-#if defined(RK_ISA_AVX512)
-
-constexpr int kLanes = 8;
-using VU = __m512i;
-using VD = __m512d;
-inline VU u64(uint64_t x) { return _mm512_set1_epi64(static_cast<long long>(x)); }
-inline VD f64(double x) { return _mm512_set1_pd(x); }
-inline VU lane_index() { return _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0); }
-inline VU add64(VU a, VU b) { return _mm512_add_epi64(a, b); }
-inline VU mul64(VU a, VU b) { return _mm512_mullo_epi64(a, b); }  // the low 64 bits, as uint64_t *
-inline VU xor64(VU a, VU b) { return _mm512_xor_si512(a, b); }
-inline VU and64(VU a, VU b) { return _mm512_and_si512(a, b); }
-inline VU or64(VU a, VU b) { return _mm512_or_si512(a, b); }
-template <int S>
-inline VU shr64(VU a) { return _mm512_srli_epi64(a, S); }
-inline VD add(VD a, VD b) { return _mm512_add_pd(a, b); }
-inline VD sub(VD a, VD b) { return _mm512_sub_pd(a, b); }
-inline VD mul(VD a, VD b) { return _mm512_mul_pd(a, b); }
-inline VD div(VD a, VD b) { return _mm512_div_pd(a, b); }
-inline VD as_f64(VU a) { return _mm512_castsi512_pd(a); }
-inline VU as_u64(VD a) { return _mm512_castpd_si512(a); }
-// An integer below 2^53 as a double (exact).
-inline VD u53_to_f64(VU a) { return _mm512_cvtepu64_pd(a); }
-// a > b (ordered) ? x : y
-inline VD select_gt(VD a, VD b, VD x, VD y) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_GT_OQ), y, x); }
-inline void store(double* p, VD a) { _mm512_storeu_pd(p, a); }
-
-#elif defined(RK_ISA_AVX2)
-
-constexpr int kLanes = 4;
-using VU = __m256i;
-using VD = __m256d;
-inline VU u64(uint64_t x) { return _mm256_set1_epi64x(static_cast<long long>(x)); }
-inline VD f64(double x) { return _mm256_set1_pd(x); }
-inline VU lane_index() { return _mm256_set_epi64x(3, 2, 1, 0); }
-inline VU add64(VU a, VU b) { return _mm256_add_epi64(a, b); }
-// The low 64 bits of a * b from 32-bit products: lo(a) lo(b) + ((hi(a) lo(b) + lo(a) hi(b)) << 32).
-inline VU mul64(VU a, VU b) {
-  const VU ll = _mm256_mul_epu32(a, b);
-  const VU hl = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), b);
-  const VU lh = _mm256_mul_epu32(a, _mm256_srli_epi64(b, 32));
-  return _mm256_add_epi64(ll, _mm256_slli_epi64(_mm256_add_epi64(hl, lh), 32));
-}
-inline VU xor64(VU a, VU b) { return _mm256_xor_si256(a, b); }
-inline VU and64(VU a, VU b) { return _mm256_and_si256(a, b); }
-inline VU or64(VU a, VU b) { return _mm256_or_si256(a, b); }
-template <int S>
-inline VU shr64(VU a) { return _mm256_srli_epi64(a, S); }
-inline VD add(VD a, VD b) { return _mm256_add_pd(a, b); }
-inline VD sub(VD a, VD b) { return _mm256_sub_pd(a, b); }
-inline VD mul(VD a, VD b) { return _mm256_mul_pd(a, b); }
-inline VD div(VD a, VD b) { return _mm256_div_pd(a, b); }
-inline VD as_f64(VU a) { return _mm256_castsi256_pd(a); }
-inline VU as_u64(VD a) { return _mm256_castpd_si256(a); }
-// An integer below 2^53 as a double, exactly: each 32-bit half through 2^52's mantissa (x | 2^52's
-// bits is 2^52 + x for x < 2^52), then hi 2^32 + lo, whose exact value is representable.
-inline VD u53_to_f64(VU a) {
-  const VU k52 = u64(0x4330000000000000ULL);
-  const VD two52 = f64(0x1p52);
-  const VD lo = _mm256_sub_pd(as_f64(or64(and64(a, u64(0xffffffffULL)), k52)), two52);
-  const VD hi = _mm256_sub_pd(as_f64(or64(shr64<32>(a), k52)), two52);
-  return _mm256_add_pd(_mm256_mul_pd(hi, f64(0x1p32)), lo);
-}
-inline VD select_gt(VD a, VD b, VD x, VD y) { return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_GT_OQ)); }
-inline void store(double* p, VD a) { _mm256_storeu_pd(p, a); }
-
-#endif
-
-#if defined(RK_ISA_AVX512) || defined(RK_ISA_AVX2)
-
-// core::splitmix64 per lane.
-inline VU splitmix(VU z) {
-  z = mul64(xor64(z, shr64<30>(z)), u64(kMix1));
-  z = mul64(xor64(z, shr64<27>(z)), u64(kMix2));
-  return xor64(z, shr64<31>(z));
-}
-
-// core::log_rn per lane (x a positive normal double).
-inline VD log_rn(VD x) {
-  const VU b = as_u64(x);
-  // The biased exponent (0 ... 2047) as a double, exactly (see u53_to_f64).
-  VD e = u53_to_f64(and64(shr64<52>(b), u64(0x7ff)));
-  e = sub(e, f64(1023.0));
-  VD m = as_f64(or64(and64(b, u64(0x000fffffffffffffULL)), u64(0x3ff0000000000000ULL)));  // [1, 2)
-  const VD big = m;
-  m = select_gt(big, f64(kSqrt2), mul(m, f64(0.5)), m);
-  e = select_gt(big, f64(kSqrt2), add(e, f64(1.0)), e);
-  const VD s = div(sub(m, f64(1.0)), add(m, f64(1.0)));
-  const VD s2 = mul(s, s), s4 = mul(s2, s2), s8 = mul(s4, s4);
-  const VD a = add(add(f64(1.0), mul(s2, f64(kC3))), mul(s4, add(f64(kC5), mul(s2, f64(kC7)))));
-  const VD c = add(add(f64(kC9), mul(s2, f64(kC11))), mul(s4, add(f64(kC13), mul(s2, f64(kC15)))));
-  const VD p = add(a, mul(s8, c));
-  const VD lnm = mul(mul(f64(2.0), s), p);
-  return add(mul(e, f64(kLn2Hi)), add(mul(e, f64(kLn2Lo)), lnm));
-}
-
-inline VD neg(VD x) { return as_f64(xor64(as_u64(x), u64(0x8000000000000000ULL))); }
-
-void gumbel_noise(uint64_t row_key, int64_t c0, int64_t n, double* g) {
-  // gumbel_bits_at(key, col) = splitmix64(key + (col + 1) G): lane l of a step starts at col c0 + l.
-  VU x = add64(u64(row_key + (static_cast<uint64_t>(c0) + 1) * kGolden64), mul64(lane_index(), u64(kGolden64)));
-  const VU step = u64(static_cast<uint64_t>(kLanes) * kGolden64);
-  int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes) {
-    const VU bits = splitmix(x);
-    const VD u = mul(add(u53_to_f64(shr64<11>(bits)), f64(0.5)), f64(0x1p-53));  // core::uniform_open
-    store(g + k, neg(log_rn(neg(log_rn(u)))));
-    x = add64(x, step);
-  }
-  for (; k < n; ++k) g[k] = core::gumbel_noise_at(row_key, static_cast<uint64_t>(c0 + k));
-}
-
-#else
-
-void gumbel_noise(uint64_t row_key, int64_t c0, int64_t n, double* g) {
-  for (int64_t k = 0; k < n; ++k) g[k] = core::gumbel_noise_at(row_key, static_cast<uint64_t>(c0 + k));
-}
-
-#endif
-
-
-// ---- the row passes over eight double lanes ------------------------------------------------------
+// ---- eight double lanes -----------------------------------------------------------------------------
 // D8 is eight doubles and U8 eight uint64: one 512-bit register, two 256-bit ones, or eight scalars.
 // Every level runs the same operations on the same lanes (lane l takes the elements k = l mod 8 of a
 // row; a row's last k mod 8 elements go through a partial load whose other lanes are neutral), and
@@ -194,6 +67,13 @@ inline M8 m_or(M8 a, M8 b) { return static_cast<M8>(a | b); }
 inline M8 m_not(M8 a) { return static_cast<M8>(~a); }
 inline bool any(M8 a) { return a != 0; }
 inline D8 sel(M8 m, D8 a, D8 b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }  // m ? a : b
+inline D8 operator/(D8 a, D8 b) { return {_mm512_div_pd(a.v, b.v)}; }
+inline U8 operator^(U8 a, U8 b) { return {_mm512_xor_si512(a.v, b.v)}; }
+inline U8 operator&(U8 a, U8 b) { return {_mm512_and_si512(a.v, b.v)}; }
+inline U8 operator|(U8 a, U8 b) { return {_mm512_or_si512(a.v, b.v)}; }
+inline U8 operator*(U8 a, U8 b) { return {_mm512_mullo_epi64(a.v, b.v)}; }  // the low 64 bits, as uint64_t *
+inline D8 u53_to_f64(U8 a) { return {_mm512_cvtepu64_pd(a.v)}; }            // an integer below 2^53, exactly
+inline U8 lane_index() { return {_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0)}; }
 // 8 logits of dtype DT at p, as doubles (exact).
 template <int DT>
 inline D8 zload(const void* p, int64_t k) {
@@ -250,6 +130,29 @@ inline M8 m_not(M8 x) {
 }
 inline bool any(M8 x) { return _mm256_movemask_pd(_mm256_or_pd(x.a, x.b)) != 0; }
 inline D8 sel(M8 m, D8 x, D8 y) { return {_mm256_blendv_pd(y.a, x.a, m.a), _mm256_blendv_pd(y.b, x.b, m.b)}; }
+inline D8 operator/(D8 x, D8 y) { return {_mm256_div_pd(x.a, y.a), _mm256_div_pd(x.b, y.b)}; }
+inline U8 operator^(U8 x, U8 y) { return {_mm256_xor_si256(x.a, y.a), _mm256_xor_si256(x.b, y.b)}; }
+inline U8 operator&(U8 x, U8 y) { return {_mm256_and_si256(x.a, y.a), _mm256_and_si256(x.b, y.b)}; }
+inline U8 operator|(U8 x, U8 y) { return {_mm256_or_si256(x.a, y.a), _mm256_or_si256(x.b, y.b)}; }
+// The low 64 bits of x y from 32-bit products: lo(x) lo(y) + ((hi(x) lo(y) + lo(x) hi(y)) << 32).
+inline __m256i mul64(__m256i x, __m256i y) {
+  const __m256i ll = _mm256_mul_epu32(x, y);
+  const __m256i hl = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), y);
+  const __m256i lh = _mm256_mul_epu32(x, _mm256_srli_epi64(y, 32));
+  return _mm256_add_epi64(ll, _mm256_slli_epi64(_mm256_add_epi64(hl, lh), 32));
+}
+inline U8 operator*(U8 x, U8 y) { return {mul64(x.a, y.a), mul64(x.b, y.b)}; }
+// An integer below 2^53 as a double, exactly: each 32-bit half through 2^52's mantissa (x | 2^52's
+// bits is 2^52 + x for x < 2^52), then hi 2^32 + lo, whose exact value is representable.
+inline __m256d u53_to_f64(__m256i x) {
+  const __m256i k52 = _mm256_set1_epi64x(0x4330000000000000LL);
+  const __m256d two52 = _mm256_set1_pd(0x1p52);
+  const __m256d lo = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi64x(0xffffffffLL)), k52)), two52);
+  const __m256d hi = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(x, 32), k52)), two52);
+  return _mm256_add_pd(_mm256_mul_pd(hi, _mm256_set1_pd(0x1p32)), lo);
+}
+inline D8 u53_to_f64(U8 x) { return {u53_to_f64(x.a), u53_to_f64(x.b)}; }
+inline U8 lane_index() { return {_mm256_set_epi64x(3, 2, 1, 0), _mm256_set_epi64x(7, 6, 5, 4)}; }
 template <int DT>
 inline __m256d zload4(const void* p, int64_t k) {
   if constexpr (DT == kF32) return _mm256_cvtps_pd(_mm_loadu_ps(static_cast<const float*>(p) + k));
@@ -319,6 +222,13 @@ inline M8 m_or(M8 a, M8 b) { return a | b; }
 inline M8 m_not(M8 a) { return ~a & 0xffu; }
 inline bool any(M8 a) { return a != 0; }
 inline D8 sel(M8 m, D8 a, D8 b) { return dmap([&](int l) { return (m >> l) & 1u ? a.v[l] : b.v[l]; }); }
+inline D8 operator/(D8 a, D8 b) { return dmap([&](int l) { return a.v[l] / b.v[l]; }); }
+inline U8 operator^(U8 a, U8 b) { return umap([&](int l) { return a.v[l] ^ b.v[l]; }); }
+inline U8 operator&(U8 a, U8 b) { return umap([&](int l) { return a.v[l] & b.v[l]; }); }
+inline U8 operator|(U8 a, U8 b) { return umap([&](int l) { return a.v[l] | b.v[l]; }); }
+inline U8 operator*(U8 a, U8 b) { return umap([&](int l) { return a.v[l] * b.v[l]; }); }
+inline D8 u53_to_f64(U8 a) { return dmap([&](int l) { return static_cast<double>(a.v[l]); }); }
+inline U8 lane_index() { return umap([](int l) { return static_cast<uint64_t>(l); }); }
 template <int DT>
 inline D8 zload(const void* p, int64_t k) {
   return dmap([&](int l) -> double {
@@ -342,6 +252,49 @@ inline D8 zload_part(const void* p, int64_t k, int64_t n, double fill) {
   }
   return dload(b);
 }
+
+// ---- the Gumbel noise ----------------------------------------------------------------------------
+
+// core::splitmix64 in every lane.
+inline U8 splitmix8(U8 z) {
+  z = (z ^ ushr<30>(z)) * uset(0xbf58476d1ce4e5b9ULL);
+  z = (z ^ ushr<27>(z)) * uset(0x94d049bb133111ebULL);
+  return z ^ ushr<31>(z);
+}
+inline D8 neg(D8 x) { return from_bits(bits(x) ^ uset(0x8000000000000000ULL)); }
+
+// core::log_rn in every lane (x a positive normal double), with its constants as it writes them.
+inline D8 log8(D8 x) {
+  const U8 b = bits(x);
+  D8 e = u53_to_f64(ushr<52>(b) & uset(0x7ff)) - dset(1023.0);  // the exponent, exactly
+  D8 m = from_bits((b & uset(0x000fffffffffffffULL)) | uset(0x3ff0000000000000ULL));  // [1, 2)
+  const M8 big = gt(m, dset(1.4142135623730951));
+  m = sel(big, m * dset(0.5), m);
+  e = sel(big, e + dset(1.0), e);
+  const D8 s = (m - dset(1.0)) / (m + dset(1.0));
+  const D8 s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  const D8 a = (dset(1.0) + s2 * dset(1.0 / 3.0)) + s4 * (dset(1.0 / 5.0) + s2 * dset(1.0 / 7.0));
+  const D8 c = (dset(1.0 / 9.0) + s2 * dset(1.0 / 11.0)) + s4 * (dset(1.0 / 13.0) + s2 * dset(1.0 / 15.0));
+  const D8 p = a + s8 * c;
+  const D8 lnm = (dset(2.0) * s) * p;
+  return e * dset(6.93147180369123816490e-01) + (e * dset(1.90821492927058770002e-10) + lnm);
+}
+
+void gumbel_noise(uint64_t row_key, int64_t c0, int64_t n, double* g) {
+  // gumbel_bits_at(key, col) = splitmix64(key + (col + 1) G): lane l of a step takes column c0 + k + l.
+  const uint64_t G = core::kGolden64;
+  U8 x = uset(row_key + (static_cast<uint64_t>(c0) + 1) * G) + lane_index() * uset(G);
+  const U8 step = uset(8 * G);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const D8 u = (u53_to_f64(ushr<11>(splitmix8(x))) + dset(0.5)) * dset(0x1p-53);  // core::uniform_open
+    dstore(g + k, neg(log8(neg(log8(u)))));
+    x = x + step;
+  }
+  for (; k < n; ++k) g[k] = core::gumbel_noise_at(row_key, static_cast<uint64_t>(c0 + k));
+}
+
+// ---- the row passes ------------------------------------------------------------------------------
 
 // core::exp_rn in every lane (the same operations; a NaN lane returns its input).
 inline D8 exp8(D8 x) {
