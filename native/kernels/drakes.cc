@@ -13,19 +13,10 @@
 
 #include "../core/drakes.h"
 #include "cpu.h"
-#include "half.h"
 #include "threadpool.h"
 
 namespace rk {
 namespace {
-
-inline double load(const LogitsView& l, int64_t i) {
-  switch (l.dtype) {
-    case DType::F32: return static_cast<const float*>(l.data)[i];
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(l.data)[i]);
-    default: return f16_to_f32(static_cast<const uint16_t*>(l.data)[i]);
-  }
-}
 
 // Gumbel rows run in chunks of kChunk columns: pass 1 makes each score once (the noise is the
 // expensive part), keeps the chunk's max m_c and sum s_c = sum exp(t - m_c), and writes

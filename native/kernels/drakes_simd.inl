@@ -4,7 +4,6 @@
 // (CMakeLists.txt): every lane does the core's IEEE-rounded +, -, *, / in the core's order and the
 // integer steps are exact, so the noise and exp_rn are the core's to the bit, and every level gives
 // the same bits.
-#include <array>
 #include <cstdint>
 
 #include "../core/drakes.h"
@@ -64,7 +63,6 @@ inline M8 gt(D8 a, D8 b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ); }
 inline M8 lt(D8 a, D8 b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
 inline M8 isnan(D8 a) { return _mm512_cmp_pd_mask(a.v, a.v, _CMP_UNORD_Q); }
 inline M8 m_or(M8 a, M8 b) { return static_cast<M8>(a | b); }
-inline M8 m_not(M8 a) { return static_cast<M8>(~a); }
 inline bool any(M8 a) { return a != 0; }
 inline D8 sel(M8 m, D8 a, D8 b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }  // m ? a : b
 inline D8 operator/(D8 a, D8 b) { return {_mm512_div_pd(a.v, b.v)}; }
@@ -124,10 +122,6 @@ inline M8 gt(D8 x, D8 y) { return {_mm256_cmp_pd(x.a, y.a, _CMP_GT_OQ), _mm256_c
 inline M8 lt(D8 x, D8 y) { return {_mm256_cmp_pd(x.a, y.a, _CMP_LT_OQ), _mm256_cmp_pd(x.b, y.b, _CMP_LT_OQ)}; }
 inline M8 isnan(D8 x) { return {_mm256_cmp_pd(x.a, x.a, _CMP_UNORD_Q), _mm256_cmp_pd(x.b, x.b, _CMP_UNORD_Q)}; }
 inline M8 m_or(M8 x, M8 y) { return {_mm256_or_pd(x.a, y.a), _mm256_or_pd(x.b, y.b)}; }
-inline M8 m_not(M8 x) {
-  const __m256d ones = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-  return {_mm256_xor_pd(x.a, ones), _mm256_xor_pd(x.b, ones)};
-}
 inline bool any(M8 x) { return _mm256_movemask_pd(_mm256_or_pd(x.a, x.b)) != 0; }
 inline D8 sel(M8 m, D8 x, D8 y) { return {_mm256_blendv_pd(y.a, x.a, m.a), _mm256_blendv_pd(y.b, x.b, m.b)}; }
 inline D8 operator/(D8 x, D8 y) { return {_mm256_div_pd(x.a, y.a), _mm256_div_pd(x.b, y.b)}; }
@@ -219,7 +213,6 @@ inline M8 isnan(D8 a) {
   return m;
 }
 inline M8 m_or(M8 a, M8 b) { return a | b; }
-inline M8 m_not(M8 a) { return ~a & 0xffu; }
 inline bool any(M8 a) { return a != 0; }
 inline D8 sel(M8 m, D8 a, D8 b) { return dmap([&](int l) { return (m >> l) & 1u ? a.v[l] : b.v[l]; }); }
 inline D8 operator/(D8 a, D8 b) { return dmap([&](int l) { return a.v[l] / b.v[l]; }); }
@@ -354,7 +347,7 @@ inline D8 fload_part(const float* p, int64_t n, float fill) {
 // is NaN.
 template <int DT>
 void score_t(const void* z, int64_t n, double inv_tau, double* t, double* mc, int64_t* arg, bool* bad) {
-  D8 m = dset(-kInf), idx = dset(-1.0), at = dload(std::array<double, 8>{0, 1, 2, 3, 4, 5, 6, 7}.data());
+  D8 m = dset(-kInf), idx = dset(-1.0), at = u53_to_f64(lane_index());
   const D8 it = dset(inv_tau);
   M8 nan = isnan(dset(0.0));
   int64_t k = 0;

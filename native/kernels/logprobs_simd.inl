@@ -136,7 +136,8 @@ void chunk_grad_t(const void* p, int64_t n, float c, float a, float b, float k0,
   };
   // Head: up to the first vector-aligned output element, so the body can use non-temporal stores
   // (the gradient is written once and not read back here: skipping the read-for-ownership saves
-  // a third of the memory traffic).
+  // a third of the memory traffic). Kept for plain stores (in place) too, unlike GradRider: without
+  // it this f32 backward in place ran 44.2-49.5 against 37.5-43.3 ms (stores split across lines).
   const uintptr_t mis = reinterpret_cast<uintptr_t>(out) % (kW * sizeof(OUT));
   int64_t head = mis == 0 ? 0 : static_cast<int64_t>((kW * sizeof(OUT) - mis) / sizeof(OUT));
   if (mis % sizeof(OUT) != 0 || head > n) head = n;  // not element-aligned: no streaming at all
